@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-bus.h>
+
+#include "bus-error-map.h"
+#include "macro.h"
+#include "smimed.h"
+
+#define _public_ __attribute__((visibility("default")))
+
+#define SMIMED_BUS_NAME "org.smimed1"
+#define SMIMED_MANAGER_PATH "/org/smimed1"
+#define SMIMED_MANAGER_INTERFACE "org.smimed1.Manager"
+
+struct smimed {
+        sd_bus *bus;
+};
+
+static int error_set(smimed_error *error, int r, const char *name, const char *message) {
+        if (!error)
+                return r;
+        smimed_error_done(error);
+        error->name = name ? strdup(name) : NULL;
+        error->message = message ? strdup(message) : NULL;
+        return r;
+}
+
+/* Copies a D-Bus error (or, without one, strerror(r)) into *error. */
+static int error_from_bus(smimed_error *error, int r, const sd_bus_error *e) {
+        if (e && sd_bus_error_is_set(e))
+                return error_set(error, r, e->name, e->message);
+        return error_set(error, r, NULL, strerror(-r));
+}
+
+_public_ void smimed_error_done(smimed_error *error) {
+        if (!error)
+                return;
+        free(error->name);
+        free(error->message);
+        error->name = error->message = NULL;
+}
+
+_public_ bool smimed_error_is_unreachable(const smimed_error *error) {
+        return error && error->name &&
+               (streq(error->name, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
+                streq(error->name, SD_BUS_ERROR_NAME_HAS_NO_OWNER) ||
+                streq(error->name, SD_BUS_ERROR_NO_SERVER));
+}
+
+static int smimed_new(sd_bus *bus, smimed **ret) {
+        smimed *s = calloc(1, sizeof(smimed));
+
+        if (!s)
+                return -ENOMEM;
+        s->bus = bus;
+        *ret = s;
+        return 0;
+}
+
+static int connect_failed(smimed_error *error, int r, const char *where) {
+        char *message = NULL;
+
+        if (asprintf(&message, "Cannot connect to %s: %s", where, strerror(-r)) < 0)
+                return error_set(error, -ENOMEM, NULL, NULL);
+        error_set(error, r, SD_BUS_ERROR_NO_SERVER, message);
+        free(message);
+        return r;
+}
+
+_public_ int smimed_open(smimed **ret, smimed_error *error) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        (void) smimed_bus_error_map_register();
+
+        r = sd_bus_open_system_with_description(&bus, "libsmimed");
+        if (r < 0)
+                return connect_failed(error, r, "the system bus");
+
+        r = smimed_new(bus, ret);
+        if (r < 0)
+                return error_set(error, r, NULL, strerror(-r));
+        TAKE_PTR(bus);
+        return 0;
+}
+
+_public_ int smimed_open_address(const char *address, smimed **ret, smimed_error *error) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (!address || !ret)
+                return error_set(error, -EINVAL, NULL, "No address given.");
+
+        (void) smimed_bus_error_map_register();
+
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, true);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0)
+                return connect_failed(error, r, address);
+
+        r = smimed_new(bus, ret);
+        if (r < 0)
+                return error_set(error, r, NULL, strerror(-r));
+        TAKE_PTR(bus);
+        return 0;
+}
+
+_public_ smimed *smimed_close(smimed *s) {
+        if (!s)
+                return NULL;
+        sd_bus_flush_close_unref(s->bus);
+        free(s);
+        return NULL;
+}
+
+_public_ int smimed_set_allow_interactive_authorization(smimed *s, bool allow) {
+        if (!s)
+                return -EINVAL;
+        return sd_bus_set_allow_interactive_authorization(s->bus, allow);
+}
+
+_public_ void smimed_status_info_done(smimed_status_info *info) {
+        if (!info)
+                return;
+        free(info->version);
+        free(info->token_state);
+        free(info->token_state_reason);
+        free(info->token_label);
+        *info = (smimed_status_info) {};
+}
+
+static int read_string(sd_bus_message *m, char **ret) {
+        const char *s;
+        int r;
+
+        r = sd_bus_message_read(m, "v", "s", &s);
+        if (r < 0)
+                return r;
+        return free_and_strdup(ret, s);
+}
+
+static int status_read_property(sd_bus_message *reply, const char *name, smimed_status_info *info) {
+        int b, r;
+
+        if (streq(name, "Version"))
+                return read_string(reply, &info->version);
+        if (streq(name, "TokenState"))
+                return read_string(reply, &info->token_state);
+        if (streq(name, "TokenStateReason"))
+                return read_string(reply, &info->token_state_reason);
+        if (streq(name, "TokenLabel"))
+                return read_string(reply, &info->token_label);
+        if (streq(name, "CertificateCount"))
+                return sd_bus_message_read(reply, "v", "t", &info->certificate_count);
+        if (streq(name, "KeyCount"))
+                return sd_bus_message_read(reply, "v", "t", &info->key_count);
+        if (streq(name, "Enabled")) {
+                r = sd_bus_message_read(reply, "v", "b", &b);
+                if (r >= 0)
+                        info->enabled = b;
+                return r;
+        }
+        return sd_bus_message_skip(reply, "v"); /* newer daemon, newer property */
+}
+
+static int status_read(sd_bus_message *reply, smimed_status_info *info) {
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *name;
+
+                r = sd_bus_message_read(reply, "s", &name);
+                if (r < 0)
+                        return r;
+                r = status_read_property(reply, name, info);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+
+        return info->version && info->token_state ? 0 : -EBADMSG;
+}
+
+_public_ int smimed_status(smimed *s, smimed_status_info *ret, smimed_error *error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(smimed_status_info_done) smimed_status_info info = {};
+        int r;
+
+        if (!s || !ret)
+                return error_set(error, -EINVAL, NULL, "Invalid argument.");
+
+        r = sd_bus_call_method(s->bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, "org.freedesktop.DBus.Properties",
+                               "GetAll", &e, &reply, "s", SMIMED_MANAGER_INTERFACE);
+        if (r < 0)
+                return error_from_bus(error, r, &e);
+
+        r = status_read(reply, &info);
+        if (r < 0)
+                return error_set(error, r, NULL, "smimed sent a status this library cannot read.");
+
+        *ret = info;
+        info = (smimed_status_info) {};
+        return 0;
+}
+
+_public_ int smimed_reload(smimed *s, smimed_error *error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r;
+
+        if (!s)
+                return error_set(error, -EINVAL, NULL, "Invalid argument.");
+
+        r = sd_bus_call_method(s->bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Reload",
+                               &e, NULL, NULL);
+        if (r < 0)
+                return error_from_bus(error, r, &e);
+        return 0;
+}

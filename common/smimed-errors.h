@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* D-Bus error names of org.smimed1. Part of the public API: installed with
+ * smimed.h. Each maps to an errno (see bus-error-map.c) so C callers can
+ * branch on the return value and still show the message to a person. */
+
+#define SMIMED_ERROR_PREFIX "org.smimed1.Error."
+
+#define SMIMED_ERROR_NO_PRIVATE_KEY "org.smimed1.Error.NoPrivateKey"
+#define SMIMED_ERROR_NO_CERTIFICATE "org.smimed1.Error.NoCertificate"
+#define SMIMED_ERROR_CERTIFICATE_INVALID "org.smimed1.Error.CertificateInvalid"
+#define SMIMED_ERROR_TOKEN_UNAVAILABLE "org.smimed1.Error.TokenUnavailable"
+#define SMIMED_ERROR_INVALID_MESSAGE "org.smimed1.Error.InvalidMessage"
+#define SMIMED_ERROR_POLICY_VIOLATION "org.smimed1.Error.PolicyViolation"
+#define SMIMED_ERROR_DISABLED "org.smimed1.Error.Disabled"
+#define SMIMED_ERROR_INVALID_CONFIG "org.smimed1.Error.InvalidConfig"
+#define SMIMED_ERROR_INVALID_ARGUMENT "org.smimed1.Error.InvalidArgument"

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "bus-polkit.h"
+#include "log.h"
+
+#define POLKIT_SERVICE "org.freedesktop.PolicyKit1"
+#define POLKIT_PATH "/org/freedesktop/PolicyKit1/Authority"
+#define POLKIT_INTERFACE "org.freedesktop.PolicyKit1.Authority"
+#define POLKIT_CHECK_ALLOW_USER_INTERACTION 1U
+
+typedef struct PolkitQuery PolkitQuery;
+
+struct PolkitQuery {
+        PolkitRegistry *registry;
+        PolkitQuery *next;
+
+        sd_bus_message *request;   /* the method call waiting for the answer */
+        char *action;
+        sd_bus_slot *slot;         /* the CheckAuthorization call in flight */
+        sd_bus_message *reply;     /* polkit's answer, once it came */
+};
+
+struct PolkitRegistry {
+        PolkitQuery *queries;
+};
+
+static PolkitQuery *polkit_query_free(PolkitQuery *query) {
+        if (!query)
+                return NULL;
+        sd_bus_slot_unref(query->slot);
+        sd_bus_message_unref(query->request);
+        sd_bus_message_unref(query->reply);
+        free(query->action);
+        return mfree(query);
+}
+
+static void polkit_registry_unlink(PolkitRegistry *registry, PolkitQuery *query) {
+        for (PolkitQuery **q = &registry->queries; *q; q = &(*q)->next)
+                if (*q == query) {
+                        *q = query->next;
+                        return;
+                }
+}
+
+int polkit_registry_new(PolkitRegistry **ret) {
+        PolkitRegistry *registry = calloc(1, sizeof(PolkitRegistry));
+
+        if (!registry)
+                return -ENOMEM;
+        *ret = registry;
+        return 0;
+}
+
+PolkitRegistry *polkit_registry_free(PolkitRegistry *registry) {
+        if (!registry)
+                return NULL;
+        while (registry->queries) {
+                PolkitQuery *q = registry->queries;
+                registry->queries = q->next;
+                polkit_query_free(q);
+        }
+        return mfree(registry);
+}
+
+static PolkitQuery *polkit_registry_find(PolkitRegistry *registry, sd_bus_message *request, const char *action) {
+        for (PolkitQuery *q = registry->queries; q; q = q->next)
+                if (q->request == request && streq(q->action, action))
+                        return q;
+        return NULL;
+}
+
+static int polkit_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        PolkitQuery *query = userdata;
+        int r;
+
+        (void) ret_error;
+
+        query->slot = sd_bus_slot_unref(query->slot);
+        query->reply = sd_bus_message_ref(reply);
+
+        /* Dispatch the original call again; this time its handler finds the answer. */
+        r = sd_bus_enqueue_for_read(sd_bus_message_get_bus(query->request), query->request);
+        if (r < 0) {
+                log_error_errno(r, "Failed to requeue the call waiting for polkit: %m");
+                polkit_registry_unlink(query->registry, query);
+                polkit_query_free(query);
+        }
+        return 1;
+}
+
+static int polkit_query_start(PolkitRegistry *registry, sd_bus_message *request, const char *action,
+                              const char *const *details) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        sd_bus *bus = sd_bus_message_get_bus(request);
+        PolkitQuery *query;
+        uint32_t flags = 0;
+        int r;
+
+        if (sd_bus_message_get_allow_interactive_authorization(request) > 0)
+                flags |= POLKIT_CHECK_ALLOW_USER_INTERACTION;
+
+        r = sd_bus_message_new_method_call(bus, &call, POLKIT_SERVICE, POLKIT_PATH, POLKIT_INTERFACE,
+                                           "CheckAuthorization");
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_append(call, "(sa{sv})s", "system-bus-name", 1, "name", "s",
+                                  sd_bus_message_get_sender(request), action);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_open_container(call, 'a', "{ss}");
+        if (r < 0)
+                return r;
+        for (const char *const *d = details; d && d[0] && d[1]; d += 2) {
+                r = sd_bus_message_append(call, "{ss}", d[0], d[1]);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(call);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_append(call, "us", flags, "");
+        if (r < 0)
+                return r;
+
+        query = calloc(1, sizeof(PolkitQuery));
+        if (!query)
+                return -ENOMEM;
+        query->registry = registry;
+        query->request = sd_bus_message_ref(request);
+        query->action = strdup(action);
+        if (!query->action) {
+                polkit_query_free(query);
+                return -ENOMEM;
+        }
+
+        /* An interactive check waits for a person: no timeout then. */
+        r = sd_bus_call_async(bus, &query->slot, call, polkit_on_reply, query,
+                              flags & POLKIT_CHECK_ALLOW_USER_INTERACTION ? UINT64_MAX : 0);
+        if (r < 0) {
+                polkit_query_free(query);
+                return r;
+        }
+
+        query->next = registry->queries;
+        registry->queries = query;
+        return 0;
+}
+
+static int polkit_query_result(PolkitQuery *query, sd_bus_error *error) {
+        sd_bus_message *reply = query->reply;
+        const sd_bus_error *e;
+        int authorized, challenge, r;
+
+        e = sd_bus_message_get_error(reply);
+        if (e) {
+                log_warning("polkit could not decide on %s: %s: %s", query->action, e->name, strempty(e->message));
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Authorization check for %s failed: %s", query->action,
+                                         e->message ?: e->name);
+        }
+
+        r = sd_bus_message_enter_container(reply, 'r', "bba{ss}");
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "bb", &authorized, &challenge);
+        if (r < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Authorization check for %s failed: malformed polkit reply", query->action);
+
+        if (authorized)
+                return 1;
+        if (challenge)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
+                                         "Authentication is required for %s; call again allowing interactive authorization.",
+                                         query->action);
+        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized: polkit denies %s to this caller.",
+                                 query->action);
+}
+
+int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const char *action,
+                     const char *const *details, sd_bus_error *error) {
+        PolkitQuery *query;
+        int r;
+
+        query = polkit_registry_find(registry, message, action);
+        if (!query) {
+                r = polkit_query_start(registry, message, action, details);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to ask polkit about %s: %m", action);
+                return 0;
+        }
+
+        if (!query->reply)
+                return 0; /* still waiting; should not happen, the call is not requeued before */
+
+        polkit_registry_unlink(registry, query);
+        r = polkit_query_result(query, error);
+        polkit_query_free(query);
+        return r;
+}

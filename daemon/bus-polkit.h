@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "macro.h"
+
+/* Asks polkit, without blocking the event loop, whether the sender of a
+ * method call may perform an action.
+ *
+ * A method handler calls bus_polkit_check() first thing:
+ *   r > 0  authorized: go on;
+ *   r == 0 polkit was asked; return 1 and do nothing else. When polkit
+ *          answers, the same message is dispatched again (through
+ *          sd_bus_enqueue_for_read()) and this time the answer is returned;
+ *   r < 0  denied or failed: return r, *error says why
+ *          (AccessDenied or InteractiveAuthorizationRequired).
+ *
+ * The subject is the caller's unique bus name; details are pairs of strings
+ * (key, value, …, NULL) a polkit rule can read with action.lookup(). When the
+ * caller allowed interactive authorization, polkit may ask an agent. */
+
+#define POLKIT_ACTION_SIGN "org.smimed1.sign"
+#define POLKIT_ACTION_DECRYPT "org.smimed1.decrypt"
+#define POLKIT_ACTION_MANAGE_CERTIFICATES "org.smimed1.manage-certificates"
+#define POLKIT_ACTION_MANAGE_KEYS "org.smimed1.manage-keys"
+
+typedef struct PolkitRegistry PolkitRegistry;
+
+int polkit_registry_new(PolkitRegistry **ret);
+PolkitRegistry *polkit_registry_free(PolkitRegistry *registry);
+DEFINE_TRIVIAL_CLEANUP_FUNC(PolkitRegistry *, polkit_registry_free);
+
+int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const char *action,
+                     const char *const *details, sd_bus_error *error);

@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <p11-kit/uri.h>
+
+#include "config.h"
+
+typedef int (*ConfigParser)(const char *value, void *field, char **ret_message);
+
+typedef enum ConfigFieldType {
+        FIELD_STRING,
+        FIELD_BOOL,
+        FIELD_U64,
+} ConfigFieldType;
+
+typedef struct ConfigKey {
+        const char *section;
+        const char *key;
+        ConfigParser parse;
+        ConfigFieldType type;
+        size_t offset;
+} ConfigKey;
+
+static int set_message(char **ret_message, const char *format, ...) _printf_(2, 3);
+static int set_message(char **ret_message, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(ret_message, format, ap);
+        va_end(ap);
+        if (r < 0) {
+                *ret_message = NULL;
+                return -ENOMEM;
+        }
+        return -EINVAL;
+}
+
+int parse_boolean(const char *value) {
+        static const char *const yes[] = { "1", "yes", "y", "true", "t", "on" };
+        static const char *const no[] = { "0", "no", "n", "false", "f", "off" };
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++)
+                if (strcasecmp(value, yes[i]) == 0)
+                        return 1;
+        for (size_t i = 0; i < ELEMENTSOF(no); i++)
+                if (strcasecmp(value, no[i]) == 0)
+                        return 0;
+        return -EINVAL;
+}
+
+static int parse_bool_field(const char *value, void *field, char **ret_message) {
+        int b = parse_boolean(value);
+
+        if (b < 0)
+                return set_message(ret_message, "expected a boolean (yes or no), got \"%s\"", value);
+        *(bool *) field = b;
+        return 0;
+}
+
+static int parse_absolute_path(const char *value, void *field, char **ret_message) {
+        if (value[0] != '/')
+                return set_message(ret_message, "expected an absolute path, got \"%s\"", value);
+        return free_and_strdup(field, value);
+}
+
+static int parse_pkcs11_uri(const char *value, void *field, char **ret_message) {
+        P11KitUri *uri;
+        int r;
+
+        uri = p11_kit_uri_new();
+        if (!uri)
+                return -ENOMEM;
+        r = p11_kit_uri_parse(value, P11_KIT_URI_FOR_TOKEN | P11_KIT_URI_FOR_MODULE, uri);
+        p11_kit_uri_free(uri);
+        if (r != P11_KIT_URI_OK)
+                return set_message(ret_message, "not a valid RFC 7512 pkcs11: URI (%s)", p11_kit_uri_message(r));
+        return free_and_strdup(field, value);
+}
+
+/* Seconds with up to six decimals: "5", "0.25". */
+static int parse_seconds(const char *value, void *field, char **ret_message) {
+        unsigned long long sec = 0, frac = 0;
+        unsigned digits = 0;
+        const char *p = value;
+
+        if (!isdigit((unsigned char) *p))
+                goto invalid;
+        for (; isdigit((unsigned char) *p); p++) {
+                if (sec > 1000000ULL)
+                        goto invalid;
+                sec = sec * 10 + (unsigned) (*p - '0');
+        }
+        if (*p == '.') {
+                for (p++; isdigit((unsigned char) *p); p++) {
+                        if (++digits > 6)
+                                goto invalid;
+                        frac = frac * 10 + (unsigned) (*p - '0');
+                }
+                if (digits == 0)
+                        goto invalid;
+        }
+        if (*p != '\0')
+                goto invalid;
+        for (; digits < 6; digits++)
+                frac *= 10;
+        if (sec == 0 && frac == 0)
+                return set_message(ret_message, "must be greater than zero");
+        *(uint64_t *) field = sec * 1000000ULL + frac;
+        return 0;
+
+invalid:
+        return set_message(ret_message, "expected a number of seconds, got \"%s\"", value);
+}
+
+static const ConfigKey config_keys[] = {
+        { "Token", "Module", parse_absolute_path, FIELD_STRING, offsetof(Config, token_module) },
+        { "Token", "URI", parse_pkcs11_uri, FIELD_STRING, offsetof(Config, token_uri) },
+        { "Token", "PINFile", parse_absolute_path, FIELD_STRING, offsetof(Config, token_pin_file) },
+        { "Token", "RescanIntervalSec", parse_seconds, FIELD_U64, offsetof(Config, token_rescan_usec) },
+        { "Store", "Path", parse_absolute_path, FIELD_STRING, offsetof(Config, store_path) },
+        { "Policy", "Enabled", parse_bool_field, FIELD_BOOL, offsetof(Config, policy_enabled) },
+};
+
+static bool section_is_known(const char *section) {
+        for (size_t i = 0; i < ELEMENTSOF(config_keys); i++)
+                if (streq(config_keys[i].section, section))
+                        return true;
+        return false;
+}
+
+static const ConfigKey *config_key_find(const char *section, const char *key) {
+        for (size_t i = 0; i < ELEMENTSOF(config_keys); i++)
+                if (streq(config_keys[i].section, section) && streq(config_keys[i].key, key))
+                        return &config_keys[i];
+        return NULL;
+}
+
+/* An empty value puts the key back to what a fresh Config holds. */
+static int config_key_reset(Config *config, const ConfigKey *k) {
+        _cleanup_(config_freep) Config *defaults = NULL;
+        void *field = (char *) config + k->offset;
+        void *default_field;
+        int r;
+
+        r = config_new_default(&defaults);
+        if (r < 0)
+                return r;
+        default_field = (char *) defaults + k->offset;
+
+        switch (k->type) {
+        case FIELD_STRING:
+                return free_and_strdup(field, *(char **) default_field);
+        case FIELD_BOOL:
+                *(bool *) field = *(bool *) default_field;
+                return 0;
+        case FIELD_U64:
+                *(uint64_t *) field = *(uint64_t *) default_field;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+int config_new_default(Config **ret) {
+        _cleanup_(config_freep) Config *config = NULL;
+
+        config = calloc(1, sizeof(Config));
+        if (!config)
+                return -ENOMEM;
+
+        config->store_path = strdup(CONFIG_DEFAULT_STORE_PATH);
+        if (!config->store_path)
+                return -ENOMEM;
+        config->token_rescan_usec = CONFIG_DEFAULT_RESCAN_USEC;
+        config->policy_enabled = true;
+
+        *ret = TAKE_PTR(config);
+        return 0;
+}
+
+Config *config_free(Config *config) {
+        if (!config)
+                return NULL;
+        free(config->path);
+        free(config->token_module);
+        free(config->token_uri);
+        free(config->token_pin_file);
+        free(config->store_path);
+        return mfree(config);
+}
+
+void config_error_done(ConfigError *error) {
+        if (!error)
+                return;
+        free(error->file);
+        free(error->section);
+        free(error->key);
+        free(error->message);
+        *error = (ConfigError) {};
+}
+
+static int config_error_set(ConfigError *error, int r, const char *name, unsigned line,
+                            const char *section, const char *key, char *message) {
+        if (!error) {
+                free(message);
+                return r;
+        }
+
+        config_error_done(error);
+        error->line = line;
+        error->message = message;
+        if ((name && !(error->file = strdup(name))) ||
+            (section && !(error->section = strdup(section))) ||
+            (key && !(error->key = strdup(key))) ||
+            !error->message) {
+                config_error_done(error);
+                return -ENOMEM;
+        }
+        return r;
+}
+
+char *config_error_to_string(const ConfigError *error) {
+        char *s = NULL;
+        int r;
+
+        if (error->key)
+                r = asprintf(&s, "%s:%u: [%s] %s=: %s", strempty(error->file), error->line,
+                             strempty(error->section), error->key, strempty(error->message));
+        else if (error->line > 0)
+                r = asprintf(&s, "%s:%u: %s", strempty(error->file), error->line, strempty(error->message));
+        else
+                r = asprintf(&s, "%s: %s", strempty(error->file), strempty(error->message));
+
+        return r < 0 ? NULL : s;
+}
+
+static char *strip(char *s) {
+        char *end;
+
+        while (isspace((unsigned char) *s))
+                s++;
+        end = s + strlen(s);
+        while (end > s && isspace((unsigned char) end[-1]))
+                *--end = '\0';
+        return s;
+}
+
+static int config_parse_line(Config *config, char *line, char **section, const char *name,
+                             unsigned line_number, ConfigError *error) {
+        const ConfigKey *k;
+        char *eq, *key, *value, *message = NULL;
+        int r;
+
+        line = strip(line);
+        if (line[0] == '\0' || line[0] == '#' || line[0] == ';')
+                return 0;
+
+        if (line[0] == '[') {
+                size_t n = strlen(line);
+
+                if (line[n - 1] != ']')
+                        return config_error_set(error, -EINVAL, name, line_number, NULL, NULL,
+                                                strdup("section header is missing its closing \"]\""));
+                line[n - 1] = '\0';
+                if (!section_is_known(line + 1)) {
+                        set_message(&message, "unknown section [%s] (known: [Token], [Store], [Policy])",
+                                    line + 1);
+                        return config_error_set(error, -EINVAL, name, line_number, NULL, NULL, message);
+                }
+                return free_and_strdup(section, line + 1);
+        }
+
+        eq = strchr(line, '=');
+        if (!eq)
+                return config_error_set(error, -EINVAL, name, line_number, *section, NULL,
+                                        strdup("expected Key=Value"));
+        *eq = '\0';
+        key = strip(line);
+        value = strip(eq + 1);
+
+        if (!*section)
+                return config_error_set(error, -EINVAL, name, line_number, NULL, key,
+                                        strdup("key outside of any section"));
+
+        /* The value of an unknown key is never repeated: it might be a secret
+         * put in the wrong place. */
+        k = config_key_find(*section, key);
+        if (!k)
+                return config_error_set(error, -EINVAL, name, line_number, *section, key,
+                                        strdup("unknown key"));
+
+        if (value[0] == '\0')
+                return config_key_reset(config, k);
+
+        r = k->parse(value, (char *) config + k->offset, &message);
+        if (r == -EINVAL)
+                return config_error_set(error, r, name, line_number, *section, key, message);
+        return r;
+}
+
+int config_parse(const char *text, const char *name, Config **ret, ConfigError *error) {
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_free_ char *copy = NULL, *section = NULL;
+        unsigned line_number = 0;
+        char *p, *line;
+        int r;
+
+        r = config_new_default(&config);
+        if (r < 0)
+                return r;
+
+        if (name) {
+                config->path = strdup(name);
+                if (!config->path)
+                        return -ENOMEM;
+        }
+
+        if (strlen(text) > CONFIG_MAX_SIZE)
+                return config_error_set(error, -EFBIG, name, 0, NULL, NULL,
+                                        strdup("file is larger than 1 MiB"));
+
+        copy = strdup(text);
+        if (!copy)
+                return -ENOMEM;
+
+        for (p = copy; p; ) {
+                line = p;
+                p = strchr(p, '\n');
+                if (p)
+                        *p++ = '\0';
+                line_number++;
+
+                r = config_parse_line(config, line, &section, name, line_number, error);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = TAKE_PTR(config);
+        return 0;
+}
+
+int config_load(const char *path, Config **ret, ConfigError *error) {
+        _cleanup_(closep) int fd = -1;
+        _cleanup_free_ char *text = NULL;
+        char *message = NULL;
+        struct stat st;
+        size_t done = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                int r = -errno;
+
+                set_message(&message, "cannot open: %s", strerror(-r));
+                return config_error_set(error, r, path, 0, NULL, NULL, message);
+        }
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return config_error_set(error, -EINVAL, path, 0, NULL, NULL, strdup("not a regular file"));
+        if ((uintmax_t) st.st_size > CONFIG_MAX_SIZE)
+                return config_error_set(error, -EFBIG, path, 0, NULL, NULL, strdup("file is larger than 1 MiB"));
+
+        text = malloc((size_t) st.st_size + 1);
+        if (!text)
+                return -ENOMEM;
+        while (done < (size_t) st.st_size) {
+                ssize_t n = read(fd, text + done, (size_t) st.st_size - done);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                done += (size_t) n;
+        }
+        text[done] = '\0';
+        if (strlen(text) != done)
+                return config_error_set(error, -EINVAL, path, 0, NULL, NULL, strdup("file contains a NUL byte"));
+
+        return config_parse(text, path, ret, error);
+}

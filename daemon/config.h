@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+/* smimed.conf: an INI file with the sections [Token], [Store] and [Policy].
+ * Unknown sections and keys are errors; an empty value restores the default;
+ * when a key is given twice the last one wins. */
+
+#define CONFIG_DEFAULT_PATH SMIMED_SYSCONFDIR "/smimed/smimed.conf"
+#define CONFIG_DEFAULT_STORE_PATH SMIMED_STATEDIR "/smimed/store.db"
+#define CONFIG_DEFAULT_RESCAN_USEC (5ULL * 1000000ULL)
+#define CONFIG_MAX_SIZE (1024U * 1024U)
+
+typedef struct Config {
+        char *path;              /* the file it was read from, NULL for defaults */
+
+        char *token_module;      /* NULL: every module p11-kit is configured with */
+        char *token_uri;         /* NULL: the first token that needs a login */
+        char *token_pin_file;    /* NULL: $CREDENTIALS_DIRECTORY/token-pin */
+        uint64_t token_rescan_usec;
+
+        char *store_path;
+
+        bool policy_enabled;
+} Config;
+
+/* Where a file went wrong. file, section and key are NULL when they do not
+ * apply; line is 0 for errors about the whole file. */
+typedef struct ConfigError {
+        char *file;
+        unsigned line;
+        char *section;
+        char *key;
+        char *message;
+} ConfigError;
+
+int config_new_default(Config **ret);
+Config *config_free(Config *config);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
+
+/* Parses text as if it came from the file called name. */
+int config_parse(const char *text, const char *name, Config **ret, ConfigError *error);
+
+/* Reads and parses path. A missing file is -ENOENT with error filled in. */
+int config_load(const char *path, Config **ret, ConfigError *error);
+
+void config_error_done(ConfigError *error);
+
+/* "FILE:LINE: [Section] Key=: message", or shorter when parts do not apply.
+ * Returns a new string or NULL when out of memory. */
+char *config_error_to_string(const ConfigError *error);
+
+int parse_boolean(const char *value);

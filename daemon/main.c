@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "log.h"
+#include "manager.h"
+
+static void help(void) {
+        printf("Usage: smimed [OPTIONS]\n"
+               "\n"
+               "S/MIME key service: signs, encrypts, decrypts and verifies mail for\n"
+               "applications on the D-Bus system bus (%s), with the private keys kept\n"
+               "in a PKCS#11 token and polkit deciding who may use them.\n"
+               "\n"
+               "  -c --config=FILE   Read the configuration from FILE\n"
+               "                     (default: %s)\n"
+               "  -h --help          Show this help\n"
+               "     --version       Show the version\n"
+               "\n"
+               "See smimed(8) and smimed.conf(5).\n",
+               SMIMED_BUS_NAME, CONFIG_DEFAULT_PATH);
+}
+
+enum {
+        ARG_VERSION = 0x100,
+};
+
+static int parse_argv(int argc, char *argv[], const char **ret_config_path, bool *ret_explicit) {
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        *ret_config_path = optarg;
+                        *ret_explicit = true;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("smimed %s\n", SMIMED_VERSION);
+                        return 0;
+                case '?':
+                        return -EINVAL;
+                default:
+                        return -EINVAL;
+                }
+        }
+
+        if (optind < argc) {
+                log_error("smimed takes no positional arguments (got \"%s\"); see --help.", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static int load_config(const char *path, bool explicit, Config **ret) {
+        _cleanup_(config_error_done) ConfigError error = {};
+        _cleanup_free_ char *message = NULL;
+        int r;
+
+        r = config_load(path, ret, &error);
+        if (r == -ENOENT && !explicit && error.line == 0) {
+                log_notice("No %s, running with the defaults.", path);
+                return config_new_default(ret);
+        }
+        if (r < 0) {
+                message = config_error_to_string(&error);
+                return log_error_errno(r, "Bad configuration: %s", message ?: "out of memory");
+        }
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_(config_freep) Config *config = NULL;
+        const char *config_path = CONFIG_DEFAULT_PATH;
+        bool explicit = false;
+        sigset_t mask;
+        int r;
+
+        r = parse_argv(argc, argv, &config_path, &explicit);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+
+        r = load_config(config_path, explicit, &config);
+        if (r < 0)
+                return 1;
+
+        /* sd-event takes the signals through a signalfd; they must be blocked first. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+                log_error_errno(errno, "Failed to block SIGTERM and SIGINT: %m");
+                return 1;
+        }
+
+        r = manager_new(config_path, config, &m);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up: %m");
+                return 1;
+        }
+        TAKE_PTR(config); /* the manager owns it now */
+
+        r = manager_start(m);
+        if (r < 0)
+                return 1;
+
+        r = manager_run(m);
+        return r < 0 ? 1 : 0;
+}

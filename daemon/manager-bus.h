@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdint.h>
+
+#include "token.h"
+
+typedef struct Manager Manager;
+
+/* The D-Bus face of the manager: org.smimed1.Manager and the ObjectManager
+ * on /org/smimed1 (see dbus/org.smimed1.Manager.xml). */
+int manager_bus_register(Manager *m);
+
+void manager_bus_emit_changed(Manager *m, const char *property);
+
+/* Emits PropertiesChanged for each token property that differs from the
+ * values given. */
+void manager_bus_emit_token_changes(Manager *m, TokenState old_state, const char *old_label,
+                                    const char *old_reason, uint64_t old_key_count);

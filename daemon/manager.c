@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "bus-error-map.h"
+#include "log.h"
+#include "manager-bus.h"
+#include "manager.h"
+
+static void manager_token_schedule_rescan(Manager *m);
+
+int manager_new(const char *config_path, Config *config, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof(Manager));
+        if (!m)
+                return -ENOMEM;
+
+        m->config_path = strdup(config_path);
+        if (!m->config_path)
+                return -ENOMEM;
+
+        r = token_new(config, &m->token);
+        if (r < 0)
+                return r;
+
+        r = polkit_registry_new(&m->polkit);
+        if (r < 0)
+                return r;
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+
+        m->config = config; /* owned from here on, and only on success */
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+
+        sd_event_source_disable_unref(m->token_rescan_source);
+        polkit_registry_free(m->polkit);
+        sd_bus_slot_unref(m->manager_slot);
+        sd_bus_slot_unref(m->object_manager_slot);
+        sd_bus_flush_close_unref(m->bus);
+        token_free(m->token);
+        config_free(m->config);
+        free(m->config_path);
+        sd_event_unref(m->event);
+        return mfree(m);
+}
+
+TokenState manager_token_state(const Manager *m) {
+        return token_get_state(m->token);
+}
+
+uint64_t manager_certificate_count(const Manager *m) {
+        (void) m;
+        return 0; /* the certificate store arrives with issue #3 */
+}
+
+/* Opens the token (first putting replacement in its place, when given) and
+ * tells bus clients what changed. */
+static void manager_token_open(Manager *m, Token *replacement) {
+        TokenState old_state = token_get_state(m->token);
+        _cleanup_free_ char *old_label = NULL, *old_reason = NULL;
+        uint64_t old_key_count = m->key_count;
+        TokenState state;
+
+        old_label = strdup(strempty(token_get_label(m->token)));
+        old_reason = strdup(token_get_state_reason(m->token));
+
+        if (replacement) {
+                token_free(m->token);
+                m->token = replacement;
+        }
+
+        state = token_open(m->token);
+        m->key_count = 0;
+        if (state == TOKEN_STATE_READY) {
+                int r = token_count_private_keys(m->token, &m->key_count);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot count the keys in the token: %m");
+        }
+
+        if (state != old_state || !streq_ptr(old_reason, token_get_state_reason(m->token))) {
+                if (state == TOKEN_STATE_READY)
+                        log_info("Token \"%s\" is ready (%" PRIu64 " private keys).", token_get_label(m->token),
+                                 m->key_count);
+                else
+                        log_warning("Token is %s: %s", token_state_to_string(state),
+                                    token_get_state_reason(m->token));
+        }
+
+        manager_bus_emit_token_changes(m, old_state, old_label, old_reason, old_key_count);
+        manager_token_schedule_rescan(m);
+}
+
+static int manager_on_token_rescan(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        (void) s;
+        (void) usec;
+
+        m->token_rescan_source = sd_event_source_disable_unref(m->token_rescan_source);
+        manager_token_open(m, NULL);
+        return 0;
+}
+
+/* An absent token may be plugged in, a failed module may recover. A locked one
+ * waits for a reload: retrying a refused PIN only brings the token closer to
+ * locking itself. */
+static void manager_token_schedule_rescan(Manager *m) {
+        TokenState state = token_get_state(m->token);
+        int r;
+
+        m->token_rescan_source = sd_event_source_disable_unref(m->token_rescan_source);
+        if (state != TOKEN_STATE_ABSENT && state != TOKEN_STATE_ERROR)
+                return;
+
+        r = sd_event_add_time_relative(m->event, &m->token_rescan_source, CLOCK_MONOTONIC,
+                                       m->config->token_rescan_usec, 0, manager_on_token_rescan, m);
+        if (r < 0)
+                log_error_errno(r, "Failed to schedule a token rescan, the token will not be looked for again: %m");
+}
+
+static bool token_config_changed(const Config *a, const Config *b) {
+        return !streq_ptr(a->token_module, b->token_module) || !streq_ptr(a->token_uri, b->token_uri) ||
+               !streq_ptr(a->token_pin_file, b->token_pin_file);
+}
+
+int manager_reload(Manager *m, char **ret_message) {
+        _cleanup_(config_error_done) ConfigError error = {};
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_(token_freep) Token *token = NULL;
+        bool enabled_changed;
+        int r;
+
+        r = config_load(m->config_path, &config, &error);
+        if (r < 0) {
+                _cleanup_free_ char *message = config_error_to_string(&error);
+
+                log_error("Reload refused, keeping the running configuration: %s", strempty(message));
+                if (ret_message)
+                        *ret_message = TAKE_PTR(message);
+                return r;
+        }
+
+        /* A new Token forgets a refused PIN: reloading is how an admin says "try again". */
+        if (token_get_state(m->token) != TOKEN_STATE_READY || token_config_changed(m->config, config)) {
+                r = token_new(config, &token);
+                if (r < 0)
+                        return r;
+        }
+
+        enabled_changed = m->config->policy_enabled != config->policy_enabled;
+        config_free(m->config);
+        m->config = TAKE_PTR(config);
+        log_info("Configuration reloaded from %s.", m->config_path);
+
+        if (enabled_changed)
+                manager_bus_emit_changed(m, "Enabled");
+        if (token)
+                manager_token_open(m, TAKE_PTR(token));
+        return 0;
+}
+
+static int manager_connect_bus(Manager *m) {
+        int r;
+
+        r = sd_bus_open_system_with_description(&m->bus, "smimed");
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+
+        /* Without the bus there is nothing to serve. */
+        r = sd_bus_set_exit_on_disconnect(m->bus, true);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make a lost bus stop the daemon: %m");
+
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        int r;
+
+        r = smimed_bus_error_map_register();
+        if (r < 0)
+                return log_error_errno(r, "Failed to register the D-Bus error names: %m");
+
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch SIGTERM and SIGINT: %m");
+
+        r = manager_connect_bus(m);
+        if (r < 0)
+                return r;
+
+        r = manager_bus_register(m);
+        if (r < 0)
+                return r;
+
+        manager_token_open(m, NULL);
+
+        r = sd_bus_request_name(m->bus, SMIMED_BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to take the bus name " SMIMED_BUS_NAME ": %m");
+
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Token %s", token_state_to_string(token_get_state(m->token)));
+        log_info("smimed " SMIMED_VERSION " is serving " SMIMED_BUS_NAME ".");
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        r = sd_event_loop(m->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+
+        (void) sd_notify(false, "STOPPING=1");
+        log_info("smimed stopping.");
+        return 0;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "bus-polkit.h"
+#include "config.h"
+#include "token.h"
+
+#define SMIMED_BUS_NAME "org.smimed1"
+#define SMIMED_MANAGER_PATH "/org/smimed1"
+#define SMIMED_MANAGER_INTERFACE "org.smimed1.Manager"
+
+/* The daemon's state: configuration, token, bus and event loop. */
+typedef struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        sd_bus_slot *manager_slot;
+        sd_bus_slot *object_manager_slot;
+        PolkitRegistry *polkit;
+
+        char *config_path;
+        Config *config;
+
+        Token *token;
+        sd_event_source *token_rescan_source;
+        uint64_t key_count;
+} Manager;
+
+/* On success the manager owns config. */
+int manager_new(const char *config_path, Config *config, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Connects to the system bus, serves the objects, opens the token, takes the
+ * bus name and tells the service manager it is ready. */
+int manager_start(Manager *m);
+int manager_run(Manager *m);
+
+/* Re-reads the configuration file. When it is bad, nothing changes and
+ * *ret_message (if given) says why, naming the file, line and key. */
+int manager_reload(Manager *m, char **ret_message);
+
+TokenState manager_token_state(const Manager *m);
+uint64_t manager_certificate_count(const Manager *m);

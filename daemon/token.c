@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <p11-kit/p11-kit.h>
+#include <p11-kit/pkcs11.h>
+#include <p11-kit/uri.h>
+
+#include "log.h"
+#include "pin-file.h"
+#include "token-engine.h"
+#include "token.h"
+
+struct Token {
+        /* from the configuration */
+        char *config_module;
+        char *config_uri;
+        char *config_pin_file;
+        P11KitUri *uri;
+
+        /* what token_open() found */
+        CK_FUNCTION_LIST **modules;    /* everything loaded, NULL-terminated */
+        CK_FUNCTION_LIST *module;      /* the module that holds our token */
+        char *module_path;
+        CK_SLOT_ID slot;
+        CK_SESSION_HANDLE session;
+        bool have_session;
+        bool logged_in;
+        char label[sizeof(((CK_TOKEN_INFO *) NULL)->label) + 1];
+        TokenEngine *engine;
+
+        TokenState state;
+        char *reason;
+        bool pin_refused;              /* do not try that PIN again */
+};
+
+static const char *const token_state_table[_TOKEN_STATE_MAX] = {
+        [TOKEN_STATE_READY] = "ready",
+        [TOKEN_STATE_LOCKED] = "locked",
+        [TOKEN_STATE_ABSENT] = "absent",
+        [TOKEN_STATE_ERROR] = "error",
+};
+
+const char *token_state_to_string(TokenState state) {
+        if (state < 0 || state >= _TOKEN_STATE_MAX)
+                return NULL;
+        return token_state_table[state];
+}
+
+static TokenState token_set_state(Token *token, TokenState state, const char *format, ...) _printf_(3, 4);
+static TokenState token_set_state(Token *token, TokenState state, const char *format, ...) {
+        char *reason = NULL;
+        va_list ap;
+
+        if (format) {
+                va_start(ap, format);
+                if (vasprintf(&reason, format, ap) < 0)
+                        reason = NULL;
+                va_end(ap);
+        }
+
+        free(token->reason);
+        token->reason = reason;
+        token->state = state;
+        return state;
+}
+
+int token_new(const Config *config, Token **ret) {
+        _cleanup_(token_freep) Token *token = NULL;
+
+        token = calloc(1, sizeof(Token));
+        if (!token)
+                return -ENOMEM;
+
+        token->state = TOKEN_STATE_ABSENT;
+        if (free_and_strdup(&token->config_module, config->token_module) < 0 ||
+            free_and_strdup(&token->config_uri, config->token_uri) < 0 ||
+            free_and_strdup(&token->config_pin_file, config->token_pin_file) < 0)
+                return -ENOMEM;
+
+        if (token->config_uri) {
+                token->uri = p11_kit_uri_new();
+                if (!token->uri)
+                        return -ENOMEM;
+                if (p11_kit_uri_parse(token->config_uri, P11_KIT_URI_FOR_TOKEN | P11_KIT_URI_FOR_MODULE,
+                                      token->uri) != P11_KIT_URI_OK)
+                        return -EINVAL; /* the config parser checked it already */
+        }
+
+        *ret = TAKE_PTR(token);
+        return 0;
+}
+
+void token_close(Token *token) {
+        token->engine = token_engine_free(token->engine);
+
+        if (token->have_session) {
+                if (token->logged_in)
+                        token->module->C_Logout(token->session);
+                token->module->C_CloseSession(token->session);
+        }
+        token->have_session = token->logged_in = false;
+
+        if (token->modules) {
+                p11_kit_modules_finalize_and_release(token->modules);
+                token->modules = NULL;
+        }
+        token->module = NULL;
+        token->module_path = mfree(token->module_path);
+        token->label[0] = '\0';
+        token_set_state(token, TOKEN_STATE_ABSENT, NULL);
+}
+
+Token *token_free(Token *token) {
+        if (!token)
+                return NULL;
+
+        token_close(token);
+        free(token->config_module);
+        free(token->config_uri);
+        free(token->config_pin_file);
+        if (token->uri)
+                p11_kit_uri_free(token->uri);
+        free(token->reason);
+        return mfree(token);
+}
+
+static int token_load_modules(Token *token) {
+        if (token->config_module) {
+                CK_FUNCTION_LIST *module;
+                CK_RV rv;
+
+                module = p11_kit_module_load(token->config_module, 0);
+                if (!module) {
+                        token_set_state(token, TOKEN_STATE_ERROR, "Cannot load the PKCS#11 module %s: %s",
+                                        token->config_module, strempty(p11_kit_message()));
+                        return -ENOENT;
+                }
+                rv = p11_kit_module_initialize(module);
+                if (rv != CKR_OK) {
+                        token_set_state(token, TOKEN_STATE_ERROR, "Cannot initialise the PKCS#11 module %s: %s",
+                                        token->config_module, p11_kit_strerror(rv));
+                        p11_kit_module_release(module);
+                        return -EIO;
+                }
+
+                token->modules = calloc(2, sizeof(CK_FUNCTION_LIST *));
+                if (!token->modules) {
+                        p11_kit_module_finalize(module);
+                        p11_kit_module_release(module);
+                        return -ENOMEM;
+                }
+                token->modules[0] = module;
+                return 0;
+        }
+
+        token->modules = p11_kit_modules_load_and_initialize(0);
+        if (!token->modules) {
+                token_set_state(token, TOKEN_STATE_ERROR, "Cannot load the PKCS#11 modules p11-kit is configured with: %s",
+                                strempty(p11_kit_message()));
+                return -EIO;
+        }
+        return 0;
+}
+
+/* Without a URI any initialised token that wants a login will do: that skips
+ * p11-kit's read-only trust module and finds the one key store on most hosts. */
+static bool token_matches(Token *token, CK_FUNCTION_LIST *module, CK_SLOT_ID slot, const CK_TOKEN_INFO *info) {
+        CK_SLOT_INFO slot_info;
+        CK_INFO module_info;
+
+        if (!token->uri)
+                return (info->flags & CKF_TOKEN_INITIALIZED) && (info->flags & CKF_LOGIN_REQUIRED);
+
+        if (module->C_GetInfo(&module_info) != CKR_OK ||
+            module->C_GetSlotInfo(slot, &slot_info) != CKR_OK)
+                return false;
+
+        return p11_kit_uri_match_module_info(token->uri, &module_info) &&
+               p11_kit_uri_match_slot_info(token->uri, &slot_info) &&
+               p11_kit_uri_match_token_info(token->uri, info);
+}
+
+static void copy_label(char *dest, const unsigned char *label, size_t size) {
+        size_t n = size;
+
+        while (n > 0 && (label[n - 1] == ' ' || label[n - 1] == '\0'))
+                n--;
+        memcpy(dest, label, n);
+        dest[n] = '\0';
+}
+
+static int token_find(Token *token, CK_TOKEN_INFO *ret_info) {
+        for (size_t m = 0; token->modules[m]; m++) {
+                CK_FUNCTION_LIST *module = token->modules[m];
+                _cleanup_free_ CK_SLOT_ID *slots = NULL;
+                CK_ULONG n = 0;
+
+                if (module->C_GetSlotList(CK_TRUE, NULL, &n) != CKR_OK || n == 0)
+                        continue;
+                slots = calloc(n, sizeof(CK_SLOT_ID));
+                if (!slots)
+                        return -ENOMEM;
+                if (module->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
+                        continue;
+
+                for (CK_ULONG i = 0; i < n; i++) {
+                        CK_TOKEN_INFO info;
+
+                        if (module->C_GetTokenInfo(slots[i], &info) != CKR_OK)
+                                continue;
+                        if (!token_matches(token, module, slots[i], &info))
+                                continue;
+
+                        token->module = module;
+                        token->slot = slots[i];
+                        copy_label(token->label, info.label, sizeof(info.label));
+                        *ret_info = info;
+                        return 1;
+                }
+        }
+
+        return 0;
+}
+
+static TokenState token_login(Token *token, const CK_TOKEN_INFO *info, char **ret_pin) {
+        _cleanup_(erase_and_freep) char *pin = NULL;
+        _cleanup_free_ char *pin_path = NULL, *message = NULL;
+        CK_RV rv;
+        int r;
+
+        if (!(info->flags & CKF_LOGIN_REQUIRED))
+                return TOKEN_STATE_READY;
+
+        if (info->flags & CKF_USER_PIN_LOCKED)
+                return token_set_state(token, TOKEN_STATE_LOCKED,
+                                       "The token's user PIN is locked after too many wrong tries; "
+                                       "unlock it with the security officer PIN.");
+        if (token->pin_refused)
+                return token_set_state(token, TOKEN_STATE_LOCKED,
+                                       "The token refused the PIN; fix the PIN file and reload.");
+
+        if (token->config_pin_file)
+                pin_path = strdup(token->config_pin_file);
+        else {
+                const char *credentials = getenv("CREDENTIALS_DIRECTORY");
+
+                if (!credentials)
+                        return token_set_state(token, TOKEN_STATE_LOCKED,
+                                               "No PIN: set [Token] PINFile= or pass the credential token-pin.");
+                if (asprintf(&pin_path, "%s/token-pin", credentials) < 0)
+                        pin_path = NULL;
+        }
+        if (!pin_path)
+                return token_set_state(token, TOKEN_STATE_ERROR, "Out of memory.");
+
+        r = pin_file_read(pin_path, &pin, &message);
+        if (r < 0)
+                return token_set_state(token, TOKEN_STATE_LOCKED, "%s",
+                                       message ? message : "Cannot read the PIN file.");
+
+        rv = token->module->C_Login(token->session, CKU_USER, (CK_UTF8CHAR *) pin, strlen(pin));
+        switch (rv) {
+        case CKR_OK:
+        case CKR_USER_ALREADY_LOGGED_IN:
+                token->logged_in = true;
+                *ret_pin = TAKE_PTR(pin);
+                return TOKEN_STATE_READY;
+        case CKR_PIN_INCORRECT:
+        case CKR_PIN_LEN_RANGE:
+                token->pin_refused = true;
+                return token_set_state(token, TOKEN_STATE_LOCKED,
+                                       "The token refused the PIN from %s; fix it and reload.", pin_path);
+        case CKR_PIN_LOCKED:
+                return token_set_state(token, TOKEN_STATE_LOCKED,
+                                       "The token's user PIN is locked after too many wrong tries; "
+                                       "unlock it with the security officer PIN.");
+        default:
+                return token_set_state(token, TOKEN_STATE_ERROR, "Logging in to the token failed: %s",
+                                       p11_kit_strerror(rv));
+        }
+}
+
+TokenState token_open(Token *token) {
+        _cleanup_(erase_and_freep) char *pin = NULL;
+        _cleanup_free_ char *message = NULL;
+        CK_TOKEN_INFO info;
+        TokenState state;
+        CK_RV rv;
+        int r;
+
+        token_close(token);
+
+        r = token_load_modules(token);
+        if (r == -ENOMEM)
+                return token_set_state(token, TOKEN_STATE_ERROR, "Out of memory.");
+        if (r < 0)
+                return token->state;
+
+        r = token_find(token, &info);
+        if (r < 0)
+                return token_set_state(token, TOKEN_STATE_ERROR, "Out of memory.");
+        if (r == 0)
+                return token_set_state(token, TOKEN_STATE_ABSENT, "No token matches %s.",
+                                       token->config_uri ?: "(any initialised token that needs a login)");
+
+        token->module_path = p11_kit_module_get_filename(token->module);
+        if (!token->module_path)
+                return token_set_state(token, TOKEN_STATE_ERROR, "Cannot tell which file the PKCS#11 module was loaded from.");
+
+        rv = token->module->C_OpenSession(token->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+                                          &token->session);
+        if (rv != CKR_OK)
+                return token_set_state(token, TOKEN_STATE_ERROR, "Cannot open a session with token \"%s\": %s",
+                                       token->label, p11_kit_strerror(rv));
+        token->have_session = true;
+
+        state = token_login(token, &info, &pin);
+        if (state != TOKEN_STATE_READY)
+                return state;
+
+        r = token_engine_new(token->module_path, pin, &token->engine, &message);
+        if (r < 0)
+                return token_set_state(token, TOKEN_STATE_ERROR, "%s", message ?: "Cannot bind OpenSSL's pkcs11 engine.");
+
+        return token_set_state(token, TOKEN_STATE_READY, NULL);
+}
+
+TokenState token_get_state(const Token *token) {
+        return token->state;
+}
+
+const char *token_get_state_reason(const Token *token) {
+        return strempty(token->reason);
+}
+
+const char *token_get_label(const Token *token) {
+        return token->module ? token->label : NULL;
+}
+
+const char *token_get_module_path(const Token *token) {
+        return token->module_path;
+}
+
+int token_count_private_keys(Token *token, uint64_t *ret) {
+        CK_OBJECT_CLASS class = CKO_PRIVATE_KEY;
+        CK_ATTRIBUTE template[] = {
+                { CKA_CLASS, &class, sizeof(class) },
+        };
+        CK_OBJECT_HANDLE objects[64];
+        CK_ULONG n;
+        uint64_t count = 0;
+        CK_RV rv;
+
+        if (token->state != TOKEN_STATE_READY)
+                return -ENODEV;
+
+        rv = token->module->C_FindObjectsInit(token->session, template, ELEMENTSOF(template));
+        if (rv != CKR_OK)
+                return log_warning_errno(EIO, "C_FindObjectsInit failed: %s", p11_kit_strerror(rv));
+
+        do {
+                rv = token->module->C_FindObjects(token->session, objects, ELEMENTSOF(objects), &n);
+                if (rv != CKR_OK)
+                        break;
+                count += n;
+        } while (n > 0);
+
+        token->module->C_FindObjectsFinal(token->session);
+        if (rv != CKR_OK)
+                return log_warning_errno(EIO, "C_FindObjects failed: %s", p11_kit_strerror(rv));
+
+        *ret = count;
+        return 0;
+}
+
+int token_load_private_key(Token *token, const char *object_uri, EVP_PKEY **ret) {
+        _cleanup_free_ char *message = NULL;
+        int r;
+
+        if (token->state != TOKEN_STATE_READY || !token->engine)
+                return -ENODEV;
+
+        r = token_engine_load_private_key(token->engine, object_uri, ret, &message);
+        if (r < 0)
+                return log_warning_errno(r, "%s", strempty(message));
+        return 0;
+}

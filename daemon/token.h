@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "config.h"
+#include "macro.h"
+
+/* The PKCS#11 token that holds the private keys: the module loaded through
+ * p11-kit, the token chosen by an RFC 7512 URI, one logged-in session, and
+ * OpenSSL's PKCS#11 engine bound to the same module and PIN. No D-Bus here. */
+
+typedef enum TokenState {
+        TOKEN_STATE_READY,   /* logged in, keys usable */
+        TOKEN_STATE_LOCKED,  /* PIN missing, refused or locked */
+        TOKEN_STATE_ABSENT,  /* no token matches the URI (yet) */
+        TOKEN_STATE_ERROR,   /* module or token failure */
+        _TOKEN_STATE_MAX,
+} TokenState;
+
+const char *token_state_to_string(TokenState state);
+
+typedef struct Token Token;
+
+/* Copies what it needs from config; does not touch the token yet. */
+int token_new(const Config *config, Token **ret);
+Token *token_free(Token *token);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Token *, token_free);
+
+/* Loads the module, finds the token, opens a session and logs in. Returns
+ * the state reached. A PIN the token refused is not tried again. */
+TokenState token_open(Token *token);
+
+/* Logs out and unloads everything, back to the state of token_new(). */
+void token_close(Token *token);
+
+TokenState token_get_state(const Token *token);
+/* Why the token is not ready, as a sentence; "" when it is. */
+const char *token_get_state_reason(const Token *token);
+/* The token's label, or NULL when no token was found. */
+const char *token_get_label(const Token *token);
+/* The module path the engine uses, or NULL before a token was found. */
+const char *token_get_module_path(const Token *token);
+
+int token_count_private_keys(Token *token, uint64_t *ret);
+
+/* A private key of this token as an EVP_PKEY whose private operations run in
+ * the token. object_uri is an RFC 7512 URI naming the key object. */
+int token_load_private_key(Token *token, const char *object_uri, EVP_PKEY **ret);
