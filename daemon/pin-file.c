@@ -31,6 +31,9 @@ int pin_file_read(const char *path, char **ret_pin, char **ret_message) {
         *ret_message = NULL;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0 && errno == ELOOP)
+                return fail(ret_message, -ELOOP,
+                            "The PIN file %s is a symbolic link; point PINFile= at the file itself.", path);
         if (fd < 0)
                 return fail(ret_message, -errno, "Cannot open the PIN file %s: %m.", path);
         if (fstat(fd, &st) < 0)

@@ -1,0 +1,880 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+
+#include "harness.h"
+
+#define POLKIT_ACTIONS_DIR "/usr/share/polkit-1/actions"
+#define POLKITD_PATH "/usr/lib/polkit-1/polkitd"
+#define SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+
+extern char **environ;
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+static int deadline_ms(uint64_t deadline) {
+        uint64_t now = now_usec();
+
+        return now >= deadline ? 0 : (int) ((deadline - now + 999) / 1000);
+}
+
+static char *path_join(const char *dir, const char *name) {
+        char *p;
+
+        if (asprintf(&p, "%s/%s", dir, name) < 0)
+                return NULL;
+        return p;
+}
+
+char *harness_read_file(const char *path) {
+        _cleanup_(closep) int fd = -1;
+        char *buf = NULL;
+        size_t size = 0, allocated = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return NULL;
+
+        for (;;) {
+                ssize_t n;
+
+                if (allocated - size < 4097) {
+                        char *b = realloc(buf, allocated + 65536);
+                        if (!b) {
+                                free(buf);
+                                return NULL;
+                        }
+                        buf = b;
+                        allocated += 65536;
+                }
+                n = read(fd, buf + size, allocated - size - 1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        free(buf);
+                        return NULL;
+                }
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+        }
+        buf[size] = '\0';
+        return buf;
+}
+
+static int write_file(const char *path, const char *text, mode_t mode) {
+        _cleanup_(closep) int fd = -1;
+        size_t len = strlen(text), done = 0;
+
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        if (fchmod(fd, mode) < 0)
+                return -errno;
+        while (done < len) {
+                ssize_t n = write(fd, text + done, len - done);
+                if (n < 0)
+                        return -errno;
+                done += (size_t) n;
+        }
+        return 0;
+}
+
+char *harness_write_file(Harness *h, const char *name, const char *text, mode_t mode) {
+        char *path = path_join(h->dir, name);
+
+        if (!path)
+                return NULL;
+        if (write_file(path, text, mode) < 0)
+                return mfree(path);
+        return path;
+}
+
+static int status_to_exit(int status) {
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        if (WIFSIGNALED(status))
+                return 128 + WTERMSIG(status);
+        return 255;
+}
+
+static int drop_to_test_user(const Harness *h) {
+        if (setgroups(0, NULL) < 0 || setresgid(h->test_gid, h->test_gid, h->test_gid) < 0 ||
+            setresuid(h->test_uid, h->test_uid, h->test_uid) < 0)
+                return -errno;
+        return 0;
+}
+
+typedef struct SpawnOptions {
+        int stdout_fd;          /* -1: /dev/null */
+        int stderr_fd;          /* -1: /dev/null */
+        bool die_with_parent;
+        const Harness *as_test_user;
+        char *const *extra_env;
+} SpawnOptions;
+
+static pid_t spawn(char *const *argv, const SpawnOptions *o) {
+        pid_t parent = getpid(), pid;
+
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid > 0)
+                return pid;
+
+        /* child */
+        if (o->die_with_parent) {
+                if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+                        _exit(127);
+        }
+        {
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null < 0 || dup2(null, STDIN_FILENO) < 0 ||
+                    dup2(o->stdout_fd >= 0 ? o->stdout_fd : null, STDOUT_FILENO) < 0 ||
+                    dup2(o->stderr_fd >= 0 ? o->stderr_fd : null, STDERR_FILENO) < 0)
+                        _exit(127);
+        }
+        for (char *const *e = o->extra_env; e && *e; e++)
+                if (putenv(*e) < 0)
+                        _exit(127);
+        if (o->as_test_user && drop_to_test_user(o->as_test_user) < 0)
+                _exit(127);
+
+        execvp(argv[0], argv);
+        _exit(127);
+}
+
+static int wait_pid(pid_t pid) {
+        int status;
+
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return status_to_exit(status);
+}
+
+static char *read_fd_all(int fd) {
+        char *buf = NULL;
+        size_t size = 0, allocated = 0;
+
+        for (;;) {
+                ssize_t n;
+
+                if (allocated - size < 1025) {
+                        char *b = realloc(buf, allocated + 8192);
+                        if (!b)
+                                return mfree(buf);
+                        buf = b;
+                        allocated += 8192;
+                }
+                n = read(fd, buf + size, allocated - size - 1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                size += (size_t) n;
+        }
+        buf[size] = '\0';
+        return buf;
+}
+
+/* Captures through temporary files, so a chatty child cannot fill a pipe. */
+int harness_run(Harness *h, char *const *argv, bool as_test_user, char **ret_stdout, char **ret_stderr) {
+        _cleanup_(closep) int out = -1, err = -1;
+        SpawnOptions o = { .die_with_parent = true, .as_test_user = as_test_user ? h : NULL };
+        pid_t pid;
+        int status;
+
+        out = open(h->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        err = open(h->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (out < 0 || err < 0)
+                return -errno;
+        /* The test user must be able to write to them through its inherited fds. */
+        o.stdout_fd = out;
+        o.stderr_fd = err;
+
+        pid = spawn(argv, &o);
+        if (pid < 0)
+                return pid;
+        status = wait_pid(pid);
+
+        if (ret_stdout) {
+                lseek(out, 0, SEEK_SET);
+                *ret_stdout = read_fd_all(out);
+        }
+        if (ret_stderr) {
+                lseek(err, 0, SEEK_SET);
+                *ret_stderr = read_fd_all(err);
+        }
+        return status;
+}
+
+static int run_quietly(Harness *h, char *const *argv, char *const *extra_env) {
+        _cleanup_free_ char *log = path_join(h->dir, "setup.log");
+        _cleanup_(closep) int fd = -1;
+        SpawnOptions o = { .die_with_parent = true, .extra_env = extra_env, .stdout_fd = -1 };
+        pid_t pid;
+        int status;
+
+        fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        o.stdout_fd = o.stderr_fd = fd;
+        pid = spawn(argv, &o);
+        if (pid < 0)
+                return pid;
+        status = wait_pid(pid);
+        if (status != 0) {
+                fprintf(stderr, "harness: %s exited with %d, see %s\n", argv[0], status, log);
+                return -EIO;
+        }
+        return 0;
+}
+
+static int ensure_test_user(Harness *h) {
+        struct passwd *pw;
+
+        pw = getpwnam(HARNESS_TEST_USER);
+        if (!pw) {
+                char *const argv[] = { "useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                                       "--shell", "/usr/sbin/nologin", HARNESS_TEST_USER, NULL };
+                /* Another test binary may be creating it at the same moment. */
+                (void) run_quietly(h, argv, NULL);
+                pw = getpwnam(HARNESS_TEST_USER);
+                if (!pw) {
+                        fprintf(stderr, "harness: cannot create the user " HARNESS_TEST_USER "\n");
+                        return -ENOENT;
+                }
+        }
+        h->test_uid = pw->pw_uid;
+        h->test_gid = pw->pw_gid;
+        return 0;
+}
+
+static int generate_test_key(Harness *h, char **ret_private_path) {
+        _cleanup_free_ char *priv = path_join(h->dir, "test-key.p8.pem");
+        EVP_PKEY *pkey;
+        FILE *f;
+        int ok;
+
+        h->key_pem = path_join(h->dir, "test-key.pub.pem");
+        if (!priv || !h->key_pem)
+                return -ENOMEM;
+
+        pkey = EVP_RSA_gen(2048);
+        if (!pkey)
+                return -EIO;
+
+        f = fopen(priv, "we");
+        ok = f && PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL);
+        if (f)
+                fclose(f);
+        if (ok) {
+                f = fopen(h->key_pem, "we");
+                ok = f && PEM_write_PUBKEY(f, pkey);
+                if (f)
+                        fclose(f);
+        }
+        EVP_PKEY_free(pkey);
+        if (!ok)
+                return -EIO;
+
+        *ret_private_path = TAKE_PTR(priv);
+        return 0;
+}
+
+static int random_hex(char *buf, size_t bytes) {
+        unsigned char raw[32];
+
+        if (bytes > sizeof(raw) || RAND_bytes(raw, (int) bytes) != 1)
+                return -EIO;
+        for (size_t i = 0; i < bytes; i++)
+                sprintf(buf + 2 * i, "%02x", raw[i]);
+        return 0;
+}
+
+static int setup_token(Harness *h) {
+        _cleanup_free_ char *tokens = path_join(h->dir, "tokens"), *conf_text = NULL, *priv = NULL,
+                            *env = NULL, *pin_text = NULL;
+        char pin_hex[17];
+        int r;
+
+        if (!tokens || mkdir(tokens, 0700) < 0)
+                return -errno;
+
+        if (asprintf(&conf_text, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
+                     tokens) < 0)
+                return -ENOMEM;
+        h->softhsm_conf = harness_write_file(h, "softhsm2.conf", conf_text, 0644);
+        if (!h->softhsm_conf)
+                return -EIO;
+        if (setenv("SOFTHSM2_CONF", h->softhsm_conf, 1) < 0)
+                return -errno;
+
+        r = random_hex(pin_hex, 8);
+        if (r < 0)
+                return r;
+        if (asprintf(&h->pin, "pin-%s", pin_hex) < 0 || asprintf(&pin_text, "%s\n", h->pin) < 0)
+                return -ENOMEM;
+        h->pin_file = harness_write_file(h, "token-pin", pin_text, 0600);
+        if (!h->pin_file)
+                return -EIO;
+
+        {
+                char *const argv[] = { "softhsm2-util", "--init-token", "--free", "--label", HARNESS_TOKEN_LABEL,
+                                       "--pin", h->pin, "--so-pin", "so-pin-12345", NULL };
+                r = run_quietly(h, argv, NULL);
+                if (r < 0)
+                        return r;
+        }
+
+        r = generate_test_key(h, &priv);
+        if (r < 0)
+                return r;
+        {
+                char *const argv[] = { "softhsm2-util", "--import", priv, "--token", HARNESS_TOKEN_LABEL,
+                                       "--label", HARNESS_KEY_LABEL, "--id", HARNESS_KEY_ID_HEX,
+                                       "--pin", h->pin, NULL };
+                r = run_quietly(h, argv, NULL);
+                if (r < 0)
+                        return r;
+        }
+        /* Only the token holds the private key from here on. */
+        (void) unlink(priv);
+        return 0;
+}
+
+int harness_new(Harness **ret) {
+        _cleanup_(harness_freep) Harness *h = NULL;
+        char template[] = "/tmp/smimed-test.XXXXXX";
+        int r;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "harness: the integration tests run as root (they add a test user and a polkit action)\n");
+                return -EPERM;
+        }
+
+        h = calloc(1, sizeof(Harness));
+        if (!h)
+                return -ENOMEM;
+        h->dbus_pid = h->polkit_pid = h->smimed_pid = -1;
+
+        if (!mkdtemp(template))
+                return -errno;
+        h->dir = strdup(template);
+        if (!h->dir)
+                return -ENOMEM;
+        /* polkitd and the test user must reach the bus socket in here. */
+        if (chmod(h->dir, 0755) < 0)
+                return -errno;
+
+        h->smimed_log = path_join(h->dir, "smimed.log");
+        if (!h->smimed_log)
+                return -ENOMEM;
+
+        r = ensure_test_user(h);
+        if (r < 0)
+                return r;
+
+        r = setup_token(h);
+        if (r < 0) {
+                fprintf(stderr, "harness: cannot set up the SoftHSM2 token: %s\n", strerror(-r));
+                return r;
+        }
+
+        *ret = TAKE_PTR(h);
+        return 0;
+}
+
+static void stop_process(pid_t *pid) {
+        if (*pid <= 0)
+                return;
+        kill(*pid, SIGTERM);
+        (void) wait_pid(*pid);
+        *pid = -1;
+}
+
+static void remove_tree(const char *dir) {
+        char *const argv[] = { "rm", "-rf", "--", (char *) dir, NULL };
+        SpawnOptions o = { .stdout_fd = -1, .stderr_fd = -1 };
+        pid_t pid = spawn(argv, &o);
+
+        if (pid > 0)
+                (void) wait_pid(pid);
+}
+
+Harness *harness_free(Harness *h) {
+        if (!h)
+                return NULL;
+
+        stop_process(&h->smimed_pid);
+        stop_process(&h->dbus_pid);
+        /* polkitd has left with its bus; reap it (it is our child). */
+        if (h->polkit_pid > 0) {
+                kill(h->polkit_pid, SIGTERM);
+                (void) wait_pid(h->polkit_pid);
+        }
+
+        if (h->dir) {
+                if (getenv("SMIMED_TEST_KEEP"))
+                        fprintf(stderr, "harness: kept %s\n", h->dir);
+                else
+                        remove_tree(h->dir);
+        }
+
+        free(h->dir);
+        free(h->softhsm_conf);
+        if (h->pin)
+                erase_and_free(h->pin);
+        free(h->pin_file);
+        free(h->key_pem);
+        free(h->bus_address);
+        free(h->smimed_log);
+        return mfree(h);
+}
+
+/* polkitd reads action files from one directory only; an action it does not
+ * know is an error for every caller. */
+static int install_polkit_policy(void) {
+        _cleanup_free_ char *want = harness_read_file(SMIMED_SOURCE_ROOT "/policy/org.smimed1.policy");
+        _cleanup_free_ char *have = harness_read_file(POLKIT_ACTIONS_DIR "/org.smimed1.policy");
+        _cleanup_free_ char *tmp = NULL;
+        int r;
+
+        if (!want)
+                return -ENOENT;
+        if (have && streq(want, have))
+                return 0;
+
+        if (asprintf(&tmp, POLKIT_ACTIONS_DIR "/.org.smimed1.policy.%d", (int) getpid()) < 0)
+                return -ENOMEM;
+        r = write_file(tmp, want, 0644);
+        if (r < 0)
+                return r;
+        if (rename(tmp, POLKIT_ACTIONS_DIR "/org.smimed1.policy") < 0)
+                return -errno;
+        return 0;
+}
+
+static int start_dbus_daemon(Harness *h) {
+        _cleanup_free_ char *log = path_join(h->dir, "dbus-daemon.log"), *address_arg = NULL,
+                            *print_arg = NULL;
+        _cleanup_(closep) int log_fd = -1;
+        int pipefd[2];
+        char buf[512];
+        size_t len = 0;
+
+        if (asprintf(&address_arg, "--address=unix:path=%s/bus", h->dir) < 0)
+                return -ENOMEM;
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+
+        log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (log_fd < 0) {
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return -errno;
+        }
+
+        {
+                /* --print-address writes to stdout once the bus listens. */
+                char *const argv[] = { "dbus-daemon", "--config-file=" SMIMED_SOURCE_ROOT "/tests/dbus-test.conf",
+                                       address_arg, "--nofork", "--nopidfile", "--print-address=1", NULL };
+                SpawnOptions o = { .stdout_fd = pipefd[1], .stderr_fd = log_fd, .die_with_parent = true };
+
+                h->dbus_pid = spawn(argv, &o);
+        }
+        close(pipefd[1]);
+        if (h->dbus_pid < 0) {
+                close(pipefd[0]);
+                return h->dbus_pid;
+        }
+
+        while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len)) {
+                ssize_t n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t) n;
+        }
+        close(pipefd[0]);
+        buf[len] = '\0';
+        if (!memchr(buf, '\n', len)) {
+                fprintf(stderr, "harness: dbus-daemon did not start, see %s\n", log);
+                return -EIO;
+        }
+        buf[strcspn(buf, "\n")] = '\0';
+
+        h->bus_address = strdup(buf);
+        if (!h->bus_address)
+                return -ENOMEM;
+        if (setenv("DBUS_SYSTEM_BUS_ADDRESS", h->bus_address, 1) < 0)
+                return -errno;
+        return 0;
+}
+
+int harness_bus_open(sd_bus **ret) {
+        return sd_bus_open_system(ret);
+}
+
+/* Waits until name has an owner on the bus; watches NameOwnerChanged, so no
+ * polling. */
+static int wait_for_name(const char *name) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_free_ char *match = NULL;
+        uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
+        int r;
+
+        r = harness_bus_open(&bus);
+        if (r < 0)
+                return r;
+        if (asprintf(&match, "type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged',arg0='%s'",
+                     name) < 0)
+                return -ENOMEM;
+        r = sd_bus_add_match(bus, NULL, match, NULL, NULL);
+        if (r < 0)
+                return r;
+
+        for (;;) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                int has_owner = 0;
+
+                r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "NameHasOwner", NULL, &reply, "s", name);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_read(reply, "b", &has_owner);
+                if (r < 0)
+                        return r;
+                if (has_owner)
+                        return 0;
+
+                do {
+                        if (now_usec() >= deadline)
+                                return -ETIMEDOUT;
+                        r = sd_bus_wait(bus, (uint64_t) deadline_ms(deadline) * 1000ULL);
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_process(bus, NULL);
+                        if (r < 0)
+                                return r;
+                } while (r == 0);
+        }
+}
+
+static int start_polkitd(Harness *h) {
+        _cleanup_free_ char *log = path_join(h->dir, "polkitd.log");
+        _cleanup_(closep) int log_fd = -1;
+        char *const argv[] = { POLKITD_PATH, NULL };
+        SpawnOptions o = { .stdout_fd = -1 };
+        int r;
+
+        log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (log_fd < 0)
+                return -errno;
+        o.stdout_fd = o.stderr_fd = log_fd;
+        /* polkitd switches to its own user, which drops PDEATHSIG; it leaves
+         * when its bus (a child of ours) goes away. */
+        o.die_with_parent = false;
+
+        h->polkit_pid = spawn(argv, &o);
+        if (h->polkit_pid < 0)
+                return h->polkit_pid;
+
+        r = wait_for_name("org.freedesktop.PolicyKit1");
+        if (r < 0)
+                fprintf(stderr, "harness: polkitd did not appear on the bus: %s, see %s\n", strerror(-r), log);
+        return r;
+}
+
+int harness_start_bus(Harness *h) {
+        int r;
+
+        r = install_polkit_policy();
+        if (r < 0) {
+                fprintf(stderr, "harness: cannot install " POLKIT_ACTIONS_DIR "/org.smimed1.policy: %s\n",
+                        strerror(-r));
+                return r;
+        }
+
+        r = start_dbus_daemon(h);
+        if (r < 0)
+                return r;
+
+        return start_polkitd(h);
+}
+
+char *harness_config_text(Harness *h, const char *extra) {
+        char *text;
+
+        if (asprintf(&text,
+                     "# written by the smimed test harness\n"
+                     "[Token]\n"
+                     "Module=" SOFTHSM_MODULE "\n"
+                     "URI=pkcs11:token=" HARNESS_TOKEN_LABEL "\n"
+                     "PINFile=%s\n"
+                     "[Store]\n"
+                     "Path=%s/store.db\n"
+                     "[Policy]\n"
+                     "Enabled=yes\n"
+                     "%s",
+                     h->pin_file, h->dir, strempty(extra)) < 0)
+                return NULL;
+        return text;
+}
+
+static int open_notify_socket(Harness *h, char **ret_path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_free_ char *path = NULL;
+        _cleanup_(closep) int fd = -1;
+
+        if (asprintf(&path, "%s/notify-%u", h->dir, ++h->n_configs) < 0)
+                return -ENOMEM;
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+
+        *ret_path = TAKE_PTR(path);
+        return TAKE_FD(fd);
+}
+
+int harness_start_smimed(Harness *h, const char *config_path, char *const *extra_env) {
+        _cleanup_free_ char *notify_path = NULL, *notify_env = NULL;
+        _cleanup_(closep) int notify_fd = -1, log_fd = -1, pidfd = -1;
+        uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
+        char *env[16];
+        size_t n_env = 0;
+
+        if (h->smimed_pid > 0)
+                return -EBUSY;
+
+        notify_fd = open_notify_socket(h, &notify_path);
+        if (notify_fd < 0)
+                return notify_fd;
+        if (asprintf(&notify_env, "NOTIFY_SOCKET=%s", notify_path) < 0)
+                return -ENOMEM;
+        env[n_env++] = notify_env;
+        for (char *const *e = extra_env; e && *e && n_env < ELEMENTSOF(env) - 1; e++)
+                env[n_env++] = *e;
+        env[n_env] = NULL;
+
+        log_fd = open(h->smimed_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (log_fd < 0)
+                return -errno;
+
+        {
+                char *const argv[] = { SMIMED_BINARY, "--config", (char *) config_path, NULL };
+                SpawnOptions o = { .stdout_fd = log_fd, .stderr_fd = log_fd, .die_with_parent = true,
+                                   .extra_env = env };
+
+                h->smimed_pid = spawn(argv, &o);
+        }
+        if (h->smimed_pid < 0)
+                return h->smimed_pid;
+
+        pidfd = pidfd_open(h->smimed_pid, 0);
+        if (pidfd < 0)
+                return -errno;
+
+        /* Wait for READY=1 on the notify socket, or for smimed to exit. */
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = notify_fd, .events = POLLIN },
+                        { .fd = pidfd, .events = POLLIN },
+                };
+                char buf[4096];
+                ssize_t n;
+                int r;
+
+                r = poll(p, 2, deadline_ms(deadline));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0) {
+                        fprintf(stderr, "harness: smimed did not become ready, see %s\n", h->smimed_log);
+                        return -ETIMEDOUT;
+                }
+                if (p[0].revents & POLLIN) {
+                        n = recv(notify_fd, buf, sizeof(buf) - 1, 0);
+                        if (n > 0) {
+                                buf[n] = '\0';
+                                if (strstr(buf, "READY=1"))
+                                        return 0;
+                        }
+                        continue;
+                }
+                if (p[1].revents & POLLIN) {
+                        int status = wait_pid(h->smimed_pid);
+
+                        h->smimed_pid = -1;
+                        fprintf(stderr, "harness: smimed exited with %d before it was ready, see %s\n", status,
+                                h->smimed_log);
+                        return -EIO;
+                }
+        }
+}
+
+int harness_stop_smimed(Harness *h) {
+        int status;
+
+        if (h->smimed_pid <= 0)
+                return -ESRCH;
+        if (kill(h->smimed_pid, SIGTERM) < 0)
+                return -errno;
+        status = wait_pid(h->smimed_pid);
+        h->smimed_pid = -1;
+        return status;
+}
+
+int harness_run_as_test_user(Harness *h, int (*fn)(char *out, size_t size, void *userdata), void *userdata,
+                             char **ret_out) {
+        char *shared;
+        pid_t pid;
+        int status;
+        const size_t size = 4096;
+
+        shared = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (shared == MAP_FAILED)
+                return -errno;
+        shared[0] = '\0';
+
+        pid = fork();
+        if (pid < 0) {
+                munmap(shared, size);
+                return -errno;
+        }
+        if (pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (drop_to_test_user(h) < 0)
+                        _exit(127);
+                _exit(fn(shared, size, userdata) & 0xff);
+        }
+
+        status = wait_pid(pid);
+        shared[size - 1] = '\0';
+        if (ret_out)
+                *ret_out = strdup(shared);
+        munmap(shared, size);
+        return status;
+}
+
+static int read_property_as_string(sd_bus *bus, const char *property, char **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        char type;
+        const char *contents;
+        int r;
+
+        r = sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Properties", "Get", NULL,
+                               &reply, "ss", "org.smimed1.Manager", property);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_peek_type(reply, &type, &contents);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'v', contents);
+        if (r < 0)
+                return r;
+
+        switch (contents[0]) {
+        case 's': {
+                const char *s;
+                r = sd_bus_message_read(reply, "s", &s);
+                if (r < 0)
+                        return r;
+                *ret = strdup(s);
+                break;
+        }
+        case 'b': {
+                int b;
+                r = sd_bus_message_read(reply, "b", &b);
+                if (r < 0)
+                        return r;
+                *ret = strdup(b ? "true" : "false");
+                break;
+        }
+        case 't': {
+                uint64_t t;
+                r = sd_bus_message_read(reply, "t", &t);
+                if (r < 0)
+                        return r;
+                if (asprintf(ret, "%" PRIu64, t) < 0)
+                        *ret = NULL;
+                break;
+        }
+        default:
+                return -EOPNOTSUPP;
+        }
+        return *ret ? 0 : -ENOMEM;
+}
+
+int harness_get_manager_property(sd_bus *bus, const char *property, char **ret) {
+        return read_property_as_string(bus, property, ret);
+}
+
+int harness_wait_manager_property(sd_bus *bus, const char *property, const char *expected) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
+        int r;
+
+        r = sd_bus_match_signal(bus, &slot, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Properties",
+                                "PropertiesChanged", NULL, NULL);
+        if (r < 0)
+                return r;
+
+        for (;;) {
+                _cleanup_free_ char *value = NULL;
+
+                r = read_property_as_string(bus, property, &value);
+                if (r < 0)
+                        return r;
+                if (streq(value, expected))
+                        return 0;
+
+                do {
+                        if (now_usec() >= deadline) {
+                                fprintf(stderr, "harness: %s stayed \"%s\", expected \"%s\"\n", property, value,
+                                        expected);
+                                return -ETIMEDOUT;
+                        }
+                        r = sd_bus_wait(bus, (uint64_t) deadline_ms(deadline) * 1000ULL);
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_process(bus, NULL);
+                        if (r < 0)
+                                return r;
+                } while (r == 0);
+        }
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <systemd/sd-bus.h>
+
+#include "macro.h"
+
+/* The test harness: real components in a scratch directory.
+ *
+ *   harness_new()        a scratch directory and a SoftHSM2 token in it
+ *                        ("smimed-test", a random PIN in a 0600 file, an
+ *                        RSA-2048 key with CKA_ID 01 and label "test-key");
+ *   harness_start_bus()  a private dbus-daemon and a real polkitd on it, with
+ *                        policy/org.smimed1.policy installed where polkitd
+ *                        reads actions; DBUS_SYSTEM_BUS_ADDRESS points at it;
+ *   harness_start_smimed() the built smimed on a config, waiting for READY=1.
+ *
+ * Children die with the test (PR_SET_PDEATHSIG; polkitd leaves with its bus),
+ * and harness_free() stops them and removes the directory, also after a
+ * failed test. Tests need root: they create the unprivileged user
+ * "smimed-test" for denial tests and install the polkit action file. */
+
+#define HARNESS_TOKEN_LABEL "smimed-test"
+#define HARNESS_KEY_LABEL "test-key"
+#define HARNESS_KEY_ID_HEX "01"
+#define HARNESS_TEST_USER "smimed-test"
+#define HARNESS_TIMEOUT_USEC (60ULL * 1000000ULL)
+
+typedef struct Harness {
+        char *dir;
+        char *softhsm_conf;
+        char *pin;
+        char *pin_file;
+        char *key_pem;          /* the test key's public key, PEM */
+
+        char *bus_address;
+        pid_t dbus_pid;
+        pid_t polkit_pid;
+
+        pid_t smimed_pid;
+        char *smimed_log;
+        unsigned n_configs;
+
+        uid_t test_uid;
+        gid_t test_gid;
+} Harness;
+
+int harness_new(Harness **ret);
+Harness *harness_free(Harness *h);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Harness *, harness_free);
+
+int harness_start_bus(Harness *h);
+
+/* The [Token], [Store] and [Policy] sections that make smimed use the
+ * harness token. extra is appended (later keys win). */
+char *harness_config_text(Harness *h, const char *extra);
+/* Writes text to a new file in the scratch directory; returns its path. */
+char *harness_write_file(Harness *h, const char *name, const char *text, mode_t mode);
+
+/* Starts smimed on config and waits until it sends READY=1. Returns -EIO if
+ * it exits first. Extra environment as "NAME=value" strings, NULL-terminated. */
+int harness_start_smimed(Harness *h, const char *config_path, char *const *extra_env);
+/* SIGTERM, then waits; returns the exit status (or 128+signal). */
+int harness_stop_smimed(Harness *h);
+
+/* Runs argv to its end with stdout and stderr captured. Returns the exit
+ * status (or 128+signal). as_test_user drops to HARNESS_TEST_USER first. */
+int harness_run(Harness *h, char *const *argv, bool as_test_user, char **ret_stdout, char **ret_stderr);
+
+/* Runs fn in a child process as HARNESS_TEST_USER; returns its exit status.
+ * fn may write up to 4 KiB of text to *out for the parent. */
+int harness_run_as_test_user(Harness *h, int (*fn)(char *out, size_t size, void *userdata), void *userdata,
+                             char **ret_out);
+
+/* Reads a whole file; NULL when it cannot. */
+char *harness_read_file(const char *path);
+
+/* A client connection to the harness bus. */
+int harness_bus_open(sd_bus **ret);
+
+/* Waits until property of org.smimed1.Manager reads (as a string or as
+ * "true"/"false" or a decimal number) expected; watches PropertiesChanged. */
+int harness_wait_manager_property(sd_bus *bus, const char *property, const char *expected);
+
+/* Reads a property of org.smimed1.Manager formatted as above. */
+int harness_get_manager_property(sd_bus *bus, const char *property, char **ret);

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests of the smimed.conf parser. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static Config *parse_ok(const char *text) {
+        ConfigError error = {};
+        Config *config = NULL;
+        int r;
+
+        r = config_parse(text, "test.conf", &config, &error);
+        if (r < 0)
+                fail_msg("unexpected error %d: %s:%u %s", r, error.file, error.line, error.message);
+        assert_non_null(config);
+        config_error_done(&error);
+        return config;
+}
+
+/* Parses text that must fail; checks the line and key named in the error and
+ * that the message contains want. */
+static void parse_fails(const char *text, unsigned line, const char *section, const char *key, const char *want) {
+        _cleanup_(config_error_done) ConfigError error = {};
+        _cleanup_free_ char *s = NULL;
+        Config *config = NULL;
+        int r;
+
+        r = config_parse(text, "test.conf", &config, &error);
+        assert_int_equal(r, -EINVAL);
+        assert_null(config);
+        assert_string_equal(error.file, "test.conf");
+        assert_int_equal(error.line, line);
+        if (section)
+                assert_string_equal(error.section, section);
+        if (key)
+                assert_string_equal(error.key, key);
+        else
+                assert_null(error.key);
+        assert_non_null(error.message);
+        assert_non_null(strstr(error.message, want));
+
+        s = config_error_to_string(&error);
+        assert_non_null(s);
+        assert_non_null(strstr(s, "test.conf:"));
+}
+
+static void test_defaults(void **state) {
+        _cleanup_(config_freep) Config *config = parse_ok("");
+
+        (void) state;
+        assert_null(config->token_module);
+        assert_null(config->token_uri);
+        assert_null(config->token_pin_file);
+        assert_int_equal(config->token_rescan_usec, CONFIG_DEFAULT_RESCAN_USEC);
+        assert_string_equal(config->store_path, CONFIG_DEFAULT_STORE_PATH);
+        assert_true(config->policy_enabled);
+        assert_string_equal(config->path, "test.conf");
+}
+
+static void test_full_file(void **state) {
+        _cleanup_(config_freep) Config *config = parse_ok(
+                "# smimed.conf\n"
+                "; another comment\n"
+                "\n"
+                "[Token]\n"
+                "Module = /usr/lib/softhsm/libsofthsm2.so\n"
+                "URI=pkcs11:token=mail%20keys;manufacturer=SoftHSM%20project\n"
+                "PINFile=/etc/smimed/token-pin\n"
+                "RescanIntervalSec=0.25\n"
+                "\n"
+                "  [Store]  \n"
+                "Path=/var/lib/smimed/store.db\r\n"
+                "[Policy]\n"
+                "Enabled=no\n");
+
+        (void) state;
+        assert_string_equal(config->token_module, "/usr/lib/softhsm/libsofthsm2.so");
+        assert_string_equal(config->token_uri, "pkcs11:token=mail%20keys;manufacturer=SoftHSM%20project");
+        assert_string_equal(config->token_pin_file, "/etc/smimed/token-pin");
+        assert_int_equal(config->token_rescan_usec, 250000);
+        assert_string_equal(config->store_path, "/var/lib/smimed/store.db");
+        assert_false(config->policy_enabled);
+}
+
+static void test_booleans(void **state) {
+        static const char *const yes[] = { "yes", "YES", "true", "1", "on", "y", "t" };
+        static const char *const no[] = { "no", "False", "0", "off", "n", "f" };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++)
+                assert_int_equal(parse_boolean(yes[i]), 1);
+        for (size_t i = 0; i < ELEMENTSOF(no); i++)
+                assert_int_equal(parse_boolean(no[i]), 0);
+        assert_int_equal(parse_boolean("maybe"), -EINVAL);
+        assert_int_equal(parse_boolean(""), -EINVAL);
+}
+
+static void test_last_wins_and_empty_resets(void **state) {
+        _cleanup_(config_freep) Config *config = parse_ok(
+                "[Policy]\nEnabled=no\nEnabled=yes\n"
+                "[Store]\nPath=/a\nPath=\n"
+                "[Token]\nModule=/x.so\nModule=\nRescanIntervalSec=9\nRescanIntervalSec=\n");
+
+        (void) state;
+        assert_true(config->policy_enabled);
+        assert_string_equal(config->store_path, CONFIG_DEFAULT_STORE_PATH);
+        assert_null(config->token_module);
+        assert_int_equal(config->token_rescan_usec, CONFIG_DEFAULT_RESCAN_USEC);
+}
+
+static void test_sections_are_reopened(void **state) {
+        _cleanup_(config_freep) Config *config = parse_ok(
+                "[Token]\nModule=/a.so\n[Policy]\nEnabled=no\n[Token]\nPINFile=/p\n");
+
+        (void) state;
+        assert_string_equal(config->token_module, "/a.so");
+        assert_string_equal(config->token_pin_file, "/p");
+        assert_false(config->policy_enabled);
+}
+
+static void test_unknown_key(void **state) {
+        (void) state;
+        parse_fails("[Token]\nModule=/a.so\nPIN=123456\n", 3, "Token", "PIN", "unknown key");
+}
+
+static void test_unknown_key_value_not_repeated(void **state) {
+        _cleanup_(config_error_done) ConfigError error = {};
+        _cleanup_free_ char *s = NULL;
+        Config *config = NULL;
+
+        (void) state;
+        assert_int_equal(config_parse("[Token]\nPin=s3cret-value\n", "x.conf", &config, &error), -EINVAL);
+        s = config_error_to_string(&error);
+        assert_non_null(s);
+        assert_null(strstr(s, "s3cret-value"));
+        assert_string_equal(s, "x.conf:2: [Token] Pin=: unknown key");
+}
+
+static void test_keys_are_case_sensitive(void **state) {
+        (void) state;
+        parse_fails("[Policy]\nenabled=yes\n", 2, "Policy", "enabled", "unknown key");
+}
+
+static void test_key_in_wrong_section(void **state) {
+        (void) state;
+        parse_fails("[Store]\nModule=/a.so\n", 2, "Store", "Module", "unknown key");
+}
+
+static void test_unknown_section(void **state) {
+        (void) state;
+        parse_fails("[Token]\n[Tokens]\nModule=/a.so\n", 2, NULL, NULL, "unknown section [Tokens]");
+}
+
+static void test_unterminated_section(void **state) {
+        (void) state;
+        parse_fails("\n[Token\n", 2, NULL, NULL, "closing");
+}
+
+static void test_key_outside_section(void **state) {
+        (void) state;
+        parse_fails("Enabled=yes\n", 1, NULL, "Enabled", "outside of any section");
+}
+
+static void test_missing_equals(void **state) {
+        (void) state;
+        parse_fails("[Policy]\nEnabled\n", 2, "Policy", NULL, "Key=Value");
+}
+
+static void test_bad_boolean(void **state) {
+        (void) state;
+        parse_fails("[Policy]\nEnabled=perhaps\n", 2, "Policy", "Enabled", "expected a boolean");
+}
+
+static void test_relative_path(void **state) {
+        (void) state;
+        parse_fails("[Store]\nPath=store.db\n", 2, "Store", "Path", "absolute path");
+        parse_fails("[Token]\nModule=libsofthsm2.so\n", 2, "Token", "Module", "absolute path");
+        parse_fails("[Token]\nPINFile=pin\n", 2, "Token", "PINFile", "absolute path");
+}
+
+static void test_bad_uri(void **state) {
+        (void) state;
+        parse_fails("[Token]\nURI=token=foo\n", 2, "Token", "URI", "pkcs11: URI");
+        parse_fails("[Token]\nURI=pkcs11:token=%zz\n", 2, "Token", "URI", "pkcs11: URI");
+}
+
+static void test_bad_seconds(void **state) {
+        (void) state;
+        parse_fails("[Token]\nRescanIntervalSec=0\n", 2, "Token", "RescanIntervalSec", "greater than zero");
+        parse_fails("[Token]\nRescanIntervalSec=5m\n", 2, "Token", "RescanIntervalSec", "seconds");
+        parse_fails("[Token]\nRescanIntervalSec=-1\n", 2, "Token", "RescanIntervalSec", "seconds");
+        parse_fails("[Token]\nRescanIntervalSec=1.\n", 2, "Token", "RescanIntervalSec", "seconds");
+        parse_fails("[Token]\nRescanIntervalSec=0.0000001\n", 2, "Token", "RescanIntervalSec", "seconds");
+}
+
+static void test_load_file(void **state) {
+        char path[] = "/tmp/smimed-config-test.XXXXXX";
+        _cleanup_(config_error_done) ConfigError error = {};
+        Config *config = NULL;
+        FILE *f;
+        int fd;
+
+        (void) state;
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        f = fdopen(fd, "w");
+        assert_non_null(f);
+        fputs("[Policy]\nEnabled=no\n", f);
+        fclose(f);
+
+        assert_int_equal(config_load(path, &config, &error), 0);
+        assert_false(config->policy_enabled);
+        assert_string_equal(config->path, path);
+        config_free(config);
+        config = NULL;
+
+        /* A NUL byte in the middle is not silently cut off. */
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fwrite("[Policy]\n\0Enabled=no\n", 1, 21, f);
+        fclose(f);
+        assert_int_equal(config_load(path, &config, &error), -EINVAL);
+        assert_non_null(strstr(error.message, "NUL"));
+
+        unlink(path);
+        config_error_done(&error);
+        assert_int_equal(config_load(path, &config, &error), -ENOENT);
+        assert_string_equal(error.file, path);
+        assert_int_equal(error.line, 0);
+        assert_non_null(strstr(error.message, "cannot open"));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_full_file),
+                cmocka_unit_test(test_booleans),
+                cmocka_unit_test(test_last_wins_and_empty_resets),
+                cmocka_unit_test(test_sections_are_reopened),
+                cmocka_unit_test(test_unknown_key),
+                cmocka_unit_test(test_unknown_key_value_not_repeated),
+                cmocka_unit_test(test_keys_are_case_sensitive),
+                cmocka_unit_test(test_key_in_wrong_section),
+                cmocka_unit_test(test_unknown_section),
+                cmocka_unit_test(test_unterminated_section),
+                cmocka_unit_test(test_key_outside_section),
+                cmocka_unit_test(test_missing_equals),
+                cmocka_unit_test(test_bad_boolean),
+                cmocka_unit_test(test_relative_path),
+                cmocka_unit_test(test_bad_uri),
+                cmocka_unit_test(test_bad_seconds),
+                cmocka_unit_test(test_load_file),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* org.smimed1.Manager on a real bus: properties, introspection, Reload under
+ * polkit, smimectl status. One smimed for the whole file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "smimed.h"
+#include "xml-tags.h"
+
+static Harness *harness;
+static char *config_path;
+
+static void write_config(const char *extra) {
+        _cleanup_free_ char *text = harness_config_text(harness, extra);
+
+        assert_non_null(text);
+        free(config_path);
+        config_path = NULL;
+        /* The same path every time: Reload re-reads the file smimed started with. */
+        config_path = harness_write_file(harness, "smimed.conf", text, 0644);
+        assert_non_null(config_path);
+}
+
+static int setup(void **state) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        (void) state;
+        r = harness_new(&harness);
+        if (r < 0)
+                return r;
+        r = harness_start_bus(harness);
+        if (r < 0)
+                return r;
+
+        text = harness_config_text(harness, NULL);
+        config_path = harness_write_file(harness, "smimed.conf", text, 0644);
+        if (!config_path)
+                return -1;
+        return harness_start_smimed(harness, config_path, NULL);
+}
+
+static int teardown(void **state) {
+        (void) state;
+        harness = harness_free(harness);
+        config_path = mfree(config_path);
+        return 0;
+}
+
+static smimed *connect_smimed(void) {
+        smimed_error error = {};
+        smimed *s = NULL;
+
+        assert_int_equal(smimed_open(&s, &error), 0);
+        assert_null(error.name);
+        return s;
+}
+
+static void test_status_properties(void **state) {
+        smimed_status_info info = {};
+        smimed_error error = {};
+        smimed *s = connect_smimed();
+
+        (void) state;
+        assert_int_equal(smimed_status(s, &info, &error), 0);
+        assert_string_equal(info.version, SMIMED_VERSION);
+        assert_true(info.enabled);
+        assert_string_equal(info.token_state, "ready");
+        assert_string_equal(info.token_state_reason, "");
+        assert_string_equal(info.token_label, HARNESS_TOKEN_LABEL);
+        assert_int_equal(info.key_count, 1);
+        assert_int_equal(info.certificate_count, 0);
+
+        smimed_status_info_done(&info);
+        smimed_close(s);
+}
+
+static void test_introspection_matches_xml(void **state) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *file = NULL, *want = NULL, *have = NULL;
+        const char *xml;
+
+        (void) state;
+        assert_int_equal(harness_bus_open(&bus), 0);
+        assert_int_equal(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Introspectable",
+                                            "Introspect", NULL, &reply, NULL),
+                         1);
+        assert_int_equal(sd_bus_message_read(reply, "s", &xml), 1);
+
+        file = harness_read_file(SMIMED_SOURCE_ROOT "/dbus/org.smimed1.Manager.xml");
+        assert_non_null(file);
+        want = xml_canonical_element(file, "interface", "org.smimed1.Manager");
+        have = xml_canonical_element(xml, "interface", "org.smimed1.Manager");
+        assert_non_null(want);
+        assert_non_null(have);
+        if (!streq(want, have))
+                fail_msg("dbus/org.smimed1.Manager.xml does not match what smimed serves.\n"
+                         "--- file ---\n%s--- served ---\n%s", want, have);
+
+        /* The manager is also the ObjectManager. */
+        assert_non_null(strstr(xml, "<interface name=\"org.freedesktop.DBus.ObjectManager\">"));
+}
+
+static void test_object_manager_answers(void **state) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+
+        (void) state;
+        assert_int_equal(harness_bus_open(&bus), 0);
+        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.ObjectManager",
+                                       "GetManagedObjects", NULL, &reply, NULL) >= 0);
+        assert_true(sd_bus_message_has_signature(reply, "a{oa{sa{sv}}}"));
+}
+
+typedef struct ChangedWatch {
+        const char *property;
+        int seen;           /* -1 none yet, else the bool value carried */
+} ChangedWatch;
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        ChangedWatch *w = userdata;
+        const char *interface;
+        int r;
+
+        (void) error;
+        r = sd_bus_message_read(m, "s", &interface);
+        if (r < 0 || !streq(interface, "org.smimed1.Manager"))
+                return 0;
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return 0;
+        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                const char *name;
+                int b;
+
+                if (sd_bus_message_read(m, "s", &name) < 0)
+                        return 0;
+                if (streq(name, w->property) && sd_bus_message_read(m, "v", "b", &b) >= 0)
+                        w->seen = b;
+                else
+                        sd_bus_message_skip(m, "v");
+                sd_bus_message_exit_container(m);
+        }
+        return 0;
+}
+
+/* Reloads with the Enabled= value given and waits for the PropertiesChanged
+ * signal that must carry it. */
+static void reload_and_expect_enabled(bool enabled) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        ChangedWatch w = { .property = "Enabled", .seen = -1 };
+        uint64_t waited = 0;
+
+        write_config(enabled ? "Enabled=yes\n" : "Enabled=no\n");
+
+        assert_int_equal(harness_bus_open(&bus), 0);
+        assert_true(sd_bus_match_signal(bus, NULL, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Properties",
+                                        "PropertiesChanged", on_properties_changed, &w) >= 0);
+
+        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Reload", &e, NULL,
+                                       NULL) >= 0);
+
+        while (w.seen < 0) {
+                int r = sd_bus_process(bus, NULL);
+                assert_true(r >= 0);
+                if (r > 0)
+                        continue;
+                assert_true(waited < HARNESS_TIMEOUT_USEC);
+                assert_true(sd_bus_wait(bus, 1000000) >= 0);
+                waited += 1000000;
+        }
+        assert_int_equal(w.seen, enabled);
+}
+
+static void test_reload_as_root_applies_config(void **state) {
+        smimed_status_info info = {};
+        smimed_error error = {};
+        smimed *s = connect_smimed();
+
+        (void) state;
+        reload_and_expect_enabled(false);
+        assert_int_equal(smimed_status(s, &info, &error), 0);
+        assert_false(info.enabled);
+        assert_string_equal(info.token_state, "ready"); /* the token was not touched */
+        smimed_status_info_done(&info);
+
+        reload_and_expect_enabled(true);
+        assert_int_equal(smimed_status(s, &info, &error), 0);
+        assert_true(info.enabled);
+        smimed_status_info_done(&info);
+        smimed_close(s);
+}
+
+static void test_reload_refuses_bad_config(void **state) {
+        _cleanup_free_ char *where = NULL;
+        smimed_status_info info = {};
+        smimed_error error = {};
+        smimed *s = connect_smimed();
+
+        (void) state;
+        /* Lines 10 and 11, after the 9 lines harness_config_text() writes. */
+        write_config("Enabled=no\nColour=blue\n");
+        assert_int_equal(smimed_reload(s, &error), -EINVAL);
+        assert_string_equal(error.name, SMIMED_ERROR_INVALID_CONFIG);
+        assert_true(asprintf(&where, "%s:11: [Policy] Colour=: unknown key", config_path) > 0);
+        if (!strstr(error.message, where))
+                fail_msg("expected \"%s\" in \"%s\"", where, error.message);
+        smimed_error_done(&error);
+
+        /* The running configuration stays: Enabled=no on line 10 was not applied. */
+        assert_int_equal(smimed_status(s, &info, &error), 0);
+        assert_true(info.enabled);
+        assert_string_equal(info.token_state, "ready");
+        smimed_status_info_done(&info);
+
+        write_config(NULL);
+        assert_int_equal(smimed_reload(s, &error), 0);
+        smimed_close(s);
+}
+
+static int reload_as_test_user(char *out, size_t size, void *userdata) {
+        smimed_error error = {};
+        smimed *s = NULL;
+        int r;
+
+        (void) userdata;
+        if (smimed_open(&s, &error) < 0) {
+                snprintf(out, size, "connect failed: %s", error.message);
+                return 2;
+        }
+        r = smimed_reload(s, &error);
+        snprintf(out, size, "%s|%s", error.name ? error.name : "", error.message ? error.message : "");
+        smimed_close(s);
+        return r == -EACCES ? 0 : 1;
+}
+
+static void test_reload_denied_for_unprivileged_user(void **state) {
+        _cleanup_free_ char *out = NULL, *err = NULL, *sout = NULL;
+        char *const reload[] = { SMIMECTL_BINARY, "reload", NULL };
+        char *const status[] = { SMIMECTL_BINARY, "status", NULL };
+
+        (void) state;
+        assert_int_equal(harness_run_as_test_user(harness, reload_as_test_user, NULL, &out), 0);
+        if (!strstr(out, "org.freedesktop.DBus.Error.AccessDenied|"))
+                fail_msg("expected AccessDenied, got \"%s\"", out);
+        assert_non_null(strstr(out, "org.smimed1.manage-certificates"));
+
+        /* smimectl says it in one line and exits 1. */
+        assert_int_equal(harness_run(harness, reload, true, NULL, &err), 1);
+        assert_non_null(strstr(err, "org.freedesktop.DBus.Error.AccessDenied"));
+        assert_non_null(strchr(err, '\n'));
+        assert_string_equal(strchr(err, '\n'), "\n");
+
+        /* Reading the status needs no privilege. */
+        assert_int_equal(harness_run(harness, status, true, &sout, NULL), 0);
+        assert_non_null(strstr(sout, "Token: ready"));
+}
+
+static void test_smimectl_status(void **state) {
+        _cleanup_free_ char *text = NULL, *json = NULL, *expected = NULL;
+        char *const human[] = { SMIMECTL_BINARY, "status", NULL };
+        char *const machine[] = { SMIMECTL_BINARY, "status", "--json", NULL };
+
+        (void) state;
+        assert_int_equal(harness_run(harness, human, false, &text, NULL), 0);
+        assert_non_null(strstr(text, "Version: " SMIMED_VERSION "\n"));
+        assert_non_null(strstr(text, "Token: ready (\"" HARNESS_TOKEN_LABEL "\")\n"));
+        assert_non_null(strstr(text, "Keys: 1\n"));
+        assert_non_null(strstr(text, "Certificates: 0\n"));
+
+        assert_int_equal(harness_run(harness, machine, false, &json, NULL), 0);
+        assert_true(asprintf(&expected,
+                             "{\"version\":\"%s\",\"enabled\":true,\"token_state\":\"ready\",\"token_state_reason\":\"\","
+                             "\"token_label\":\"%s\",\"certificate_count\":0,\"key_count\":1}\n",
+                             SMIMED_VERSION, HARNESS_TOKEN_LABEL) > 0);
+        assert_string_equal(json, expected);
+}
+
+static void test_smimectl_help_lists_verbs(void **state) {
+        _cleanup_free_ char *out = NULL, *err = NULL;
+        char *const help[] = { SMIMECTL_BINARY, "--help", NULL };
+        char *const bogus[] = { SMIMECTL_BINARY, "frobnicate", NULL };
+
+        (void) state;
+        assert_int_equal(harness_run(harness, help, false, &out, NULL), 0);
+        assert_non_null(strstr(out, "status [--json]"));
+        assert_non_null(strstr(out, "reload"));
+        assert_int_equal(harness_run(harness, bogus, false, NULL, &err), 2);
+        assert_non_null(strstr(err, "unknown command \"frobnicate\""));
+}
+
+static void test_pin_never_leaves_the_daemon(void **state) {
+        _cleanup_free_ char *log = NULL, *cmdline_path = NULL, *json = NULL;
+        char *const machine[] = { SMIMECTL_BINARY, "status", "--json", NULL };
+        size_t pin_len = strlen(harness->pin);
+        char cmdline[8192];
+        ssize_t n;
+        FILE *f;
+
+        (void) state;
+        log = harness_read_file(harness->smimed_log);
+        assert_non_null(log);
+        assert_non_null(strstr(log, "is ready")); /* the log is the daemon's */
+        assert_null(strstr(log, harness->pin));
+
+        assert_true(asprintf(&cmdline_path, "/proc/%d/cmdline", (int) harness->smimed_pid) > 0);
+        f = fopen(cmdline_path, "re");
+        assert_non_null(f);
+        n = (ssize_t) fread(cmdline, 1, sizeof(cmdline), f);
+        fclose(f);
+        assert_true(n > 0);
+        assert_non_null(memmem(cmdline, (size_t) n, "--config", 8));
+        assert_null(memmem(cmdline, (size_t) n, harness->pin, pin_len));
+
+        assert_int_equal(harness_run(harness, machine, false, &json, NULL), 0);
+        assert_null(strstr(json, harness->pin));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_status_properties),
+                cmocka_unit_test(test_introspection_matches_xml),
+                cmocka_unit_test(test_object_manager_answers),
+                cmocka_unit_test(test_reload_as_root_applies_config),
+                cmocka_unit_test(test_reload_refuses_bad_config),
+                cmocka_unit_test(test_reload_denied_for_unprivileged_user),
+                cmocka_unit_test(test_smimectl_status),
+                cmocka_unit_test(test_smimectl_help_lists_verbs),
+                cmocka_unit_test(test_pin_never_leaves_the_daemon),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The token layer against a real SoftHSM2 token: login, and a private key in
+ * the token used through OpenSSL's EVP API by way of the PKCS#11 engine. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "config.h"
+#include "harness.h"
+#include "token.h"
+
+#define KEY_URI "pkcs11:token=" HARNESS_TOKEN_LABEL ";id=%" HARNESS_KEY_ID_HEX ";type=private"
+
+static Harness *harness;
+
+static int setup(void **state) {
+        (void) state;
+        return harness_new(&harness);
+}
+
+static int teardown(void **state) {
+        (void) state;
+        harness = harness_free(harness);
+        return 0;
+}
+
+static Token *open_token(const char *pin_file, TokenState expected) {
+        _cleanup_(config_freep) Config *config = NULL;
+        Token *token = NULL;
+
+        assert_int_equal(config_new_default(&config), 0);
+        config->token_module = strdup("/usr/lib/softhsm/libsofthsm2.so");
+        config->token_uri = strdup("pkcs11:token=" HARNESS_TOKEN_LABEL);
+        config->token_pin_file = strdup(pin_file);
+
+        assert_int_equal(token_new(config, &token), 0);
+        assert_int_equal(token_open(token), expected);
+        assert_int_equal(token_get_state(token), expected);
+        return token;
+}
+
+static EVP_PKEY *read_public_key(void) {
+        EVP_PKEY *pkey;
+        FILE *f;
+
+        f = fopen(harness->key_pem, "re");
+        assert_non_null(f);
+        pkey = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+        fclose(f);
+        assert_non_null(pkey);
+        return pkey;
+}
+
+static size_t sign(EVP_PKEY *key, const unsigned char *data, size_t size, unsigned char *sig, size_t sig_size) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        size_t len = sig_size;
+
+        assert_non_null(ctx);
+        assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key), 1);
+        assert_int_equal(EVP_DigestSign(ctx, sig, &len, data, size), 1);
+        EVP_MD_CTX_free(ctx);
+        return len;
+}
+
+static int verify(EVP_PKEY *key, const unsigned char *data, size_t size, const unsigned char *sig, size_t sig_len) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        int r;
+
+        assert_non_null(ctx);
+        assert_int_equal(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key), 1);
+        r = EVP_DigestVerify(ctx, sig, sig_len, data, size);
+        EVP_MD_CTX_free(ctx);
+        return r;
+}
+
+static void test_login_and_label(void **state) {
+        _cleanup_(token_freep) Token *token = open_token(harness->pin_file, TOKEN_STATE_READY);
+        uint64_t n = 0;
+
+        (void) state;
+        assert_string_equal(token_get_label(token), HARNESS_TOKEN_LABEL);
+        assert_string_equal(token_get_state_reason(token), "");
+        assert_non_null(strstr(token_get_module_path(token), "softhsm2"));
+        assert_int_equal(token_count_private_keys(token, &n), 0);
+        assert_int_equal(n, 1);
+}
+
+static void test_token_key_signs_through_evp(void **state) {
+        _cleanup_(token_freep) Token *token = open_token(harness->pin_file, TOKEN_STATE_READY);
+        static const unsigned char message[] = "Subject: hello\r\n\r\nsigned inside the token\r\n";
+        unsigned char sig[1024];
+        EVP_PKEY *private_key = NULL, *public_key;
+        BIGNUM *d = NULL;
+        size_t sig_len;
+
+        (void) state;
+        assert_int_equal(token_load_private_key(token, KEY_URI, &private_key), 0);
+        assert_non_null(private_key);
+        assert_int_equal(EVP_PKEY_get_base_id(private_key), EVP_PKEY_RSA);
+        assert_int_equal(EVP_PKEY_get_bits(private_key), 2048);
+
+        /* The private exponent stays in the token: OpenSSL only holds a handle. */
+        assert_int_equal(EVP_PKEY_get_bn_param(private_key, OSSL_PKEY_PARAM_RSA_D, &d), 0);
+        assert_null(d);
+
+        sig_len = sign(private_key, message, sizeof(message) - 1, sig, sizeof(sig));
+        assert_int_equal(sig_len, 256);
+
+        public_key = read_public_key();
+        assert_int_equal(EVP_PKEY_eq(private_key, public_key), 1);
+        assert_int_equal(verify(public_key, message, sizeof(message) - 1, sig, sig_len), 1);
+
+        /* The check is real: one changed byte fails it. */
+        sig[10] ^= 0x01;
+        assert_int_not_equal(verify(public_key, message, sizeof(message) - 1, sig, sig_len), 1);
+
+        EVP_PKEY_free(public_key);
+        EVP_PKEY_free(private_key);
+}
+
+static void test_unknown_key_uri(void **state) {
+        _cleanup_(token_freep) Token *token = open_token(harness->pin_file, TOKEN_STATE_READY);
+        EVP_PKEY *pkey = NULL;
+
+        (void) state;
+        assert_int_equal(token_load_private_key(token, "pkcs11:token=" HARNESS_TOKEN_LABEL ";id=%7f;type=private",
+                                                &pkey),
+                         -ENOKEY);
+        assert_null(pkey);
+}
+
+static void test_wrong_pin_is_locked_and_not_retried(void **state) {
+        _cleanup_free_ char *wrong = harness_write_file(harness, "wrong-pin", "not-the-pin\n", 0600);
+        _cleanup_(token_freep) Token *token = open_token(wrong, TOKEN_STATE_LOCKED);
+        EVP_PKEY *pkey = NULL;
+
+        (void) state;
+        assert_non_null(strstr(token_get_state_reason(token), "refused the PIN"));
+        assert_null(strstr(token_get_state_reason(token), "not-the-pin"));
+        assert_int_equal(token_load_private_key(token, KEY_URI, &pkey), -ENODEV);
+
+        /* A second open does not present the refused PIN again. */
+        assert_int_equal(token_open(token), TOKEN_STATE_LOCKED);
+        assert_non_null(strstr(token_get_state_reason(token), "fix the PIN file and reload"));
+}
+
+static void test_absent_token(void **state) {
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_(token_freep) Token *token = NULL;
+
+        (void) state;
+        assert_int_equal(config_new_default(&config), 0);
+        config->token_module = strdup("/usr/lib/softhsm/libsofthsm2.so");
+        config->token_uri = strdup("pkcs11:token=no-such-token");
+        assert_int_equal(token_new(config, &token), 0);
+        assert_int_equal(token_open(token), TOKEN_STATE_ABSENT);
+        assert_null(token_get_label(token));
+        assert_non_null(strstr(token_get_state_reason(token), "pkcs11:token=no-such-token"));
+}
+
+static void test_missing_module(void **state) {
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_(token_freep) Token *token = NULL;
+
+        (void) state;
+        assert_int_equal(config_new_default(&config), 0);
+        config->token_module = strdup("/nonexistent/libpkcs11.so");
+        assert_int_equal(token_new(config, &token), 0);
+        assert_int_equal(token_open(token), TOKEN_STATE_ERROR);
+        assert_non_null(strstr(token_get_state_reason(token), "/nonexistent/libpkcs11.so"));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_login_and_label),
+                cmocka_unit_test(test_token_key_signs_through_evp),
+                cmocka_unit_test(test_unknown_key_uri),
+                cmocka_unit_test(test_wrong_pin_is_locked_and_not_retried),
+                cmocka_unit_test(test_absent_token),
+                cmocka_unit_test(test_missing_module),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
