@@ -695,9 +695,23 @@ int harness_start_smimed(Harness *h, const char *config_path, char *const *extra
                 return -errno;
 
         {
-                char *const argv[] = { SMIMED_BINARY, "--config", (char *) config_path, NULL };
+                /* SMIMED_TEST_WRAPPER="valgrind --leak-check=full --error-exitcode=99" runs the
+                 * daemon under a checker; its findings fail harness_stop_smimed(). */
+                _cleanup_free_ char *wrapper = strdup(strempty(getenv("SMIMED_TEST_WRAPPER")));
+                char *argv[32];
+                size_t n = 0;
                 SpawnOptions o = { .stdout_fd = log_fd, .stderr_fd = log_fd, .die_with_parent = true,
                                    .extra_env = env };
+
+                if (!wrapper)
+                        return -ENOMEM;
+                for (char *save = NULL, *w = strtok_r(wrapper, " ", &save); w && n < ELEMENTSOF(argv) - 4;
+                     w = strtok_r(NULL, " ", &save))
+                        argv[n++] = w;
+                argv[n++] = (char *) SMIMED_BINARY;
+                argv[n++] = (char *) "--config";
+                argv[n++] = (char *) config_path;
+                argv[n] = NULL;
 
                 h->smimed_pid = spawn(argv, &o);
         }

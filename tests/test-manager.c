@@ -325,6 +325,17 @@ static void test_pin_never_leaves_the_daemon(void **state) {
         assert_null(strstr(json, harness->pin));
 }
 
+/* Last: a clean stop (exit 0), and under SMIMED_TEST_WRAPPER a clean
+ * valgrind report for the whole run. */
+static void test_clean_stop(void **state) {
+        int status;
+
+        (void) state;
+        status = harness_stop_smimed(harness);
+        if (status != 0)
+                fail_msg("smimed exited with %d, see %s", status, harness->smimed_log);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_status_properties),
@@ -336,6 +347,7 @@ int main(void) {
                 cmocka_unit_test(test_smimectl_status),
                 cmocka_unit_test(test_smimectl_help_lists_verbs),
                 cmocka_unit_test(test_pin_never_leaves_the_daemon),
+                cmocka_unit_test(test_clean_stop),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
