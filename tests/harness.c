@@ -805,27 +805,24 @@ int harness_run_as_test_user(Harness *h, int (*fn)(char *out, size_t size, void 
         return status;
 }
 
-static int read_property_as_string(sd_bus *bus, const char *property, char **ret) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        char type;
+/* Reads the variant at the current position of m as a string: strings as
+ * they are, booleans as "true"/"false", unsigned numbers in decimal. */
+static int read_variant_as_string(sd_bus_message *m, char **ret) {
         const char *contents;
+        char type;
         int r;
 
-        r = sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Properties", "Get", NULL,
-                               &reply, "ss", "org.smimed1.Manager", property);
+        r = sd_bus_message_peek_type(m, &type, &contents);
         if (r < 0)
                 return r;
-        r = sd_bus_message_peek_type(reply, &type, &contents);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(reply, 'v', contents);
+        r = sd_bus_message_enter_container(m, 'v', contents);
         if (r < 0)
                 return r;
 
         switch (contents[0]) {
         case 's': {
                 const char *s;
-                r = sd_bus_message_read(reply, "s", &s);
+                r = sd_bus_message_read(m, "s", &s);
                 if (r < 0)
                         return r;
                 *ret = strdup(s);
@@ -833,7 +830,7 @@ static int read_property_as_string(sd_bus *bus, const char *property, char **ret
         }
         case 'b': {
                 int b;
-                r = sd_bus_message_read(reply, "b", &b);
+                r = sd_bus_message_read(m, "b", &b);
                 if (r < 0)
                         return r;
                 *ret = strdup(b ? "true" : "false");
@@ -841,7 +838,7 @@ static int read_property_as_string(sd_bus *bus, const char *property, char **ret
         }
         case 't': {
                 uint64_t t;
-                r = sd_bus_message_read(reply, "t", &t);
+                r = sd_bus_message_read(m, "t", &t);
                 if (r < 0)
                         return r;
                 if (asprintf(ret, "%" PRIu64, t) < 0)
@@ -851,44 +848,128 @@ static int read_property_as_string(sd_bus *bus, const char *property, char **ret
         default:
                 return -EOPNOTSUPP;
         }
-        return *ret ? 0 : -ENOMEM;
+        if (!*ret)
+                return -ENOMEM;
+        r = sd_bus_message_exit_container(m);
+        return r < 0 ? r : 0;
 }
 
 int harness_get_manager_property(sd_bus *bus, const char *property, char **ret) {
-        return read_property_as_string(bus, property, ret);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Properties", "Get", NULL,
+                               &reply, "ss", "org.smimed1.Manager", property);
+        if (r < 0)
+                return r;
+        return read_variant_as_string(reply, ret);
 }
 
-int harness_wait_manager_property(sd_bus *bus, const char *property, const char *expected) {
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+struct PropertyWatch {
+        sd_bus *bus;
+        sd_bus_slot *slot;
+        char *property;
+        char **values;          /* every value a signal carried, in order */
+        size_t n_values;
+};
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        PropertyWatch *w = userdata;
+        const char *interface;
+
+        (void) error;
+        if (sd_bus_message_read(m, "s", &interface) < 0 || !streq(interface, "org.smimed1.Manager"))
+                return 0;
+        if (sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
+                return 0;
+        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                const char *name;
+                char *value = NULL, **values;
+
+                if (sd_bus_message_read(m, "s", &name) < 0)
+                        return 0;
+                if (!streq(name, w->property)) {
+                        if (sd_bus_message_skip(m, "v") < 0)
+                                return 0;
+                } else {
+                        if (read_variant_as_string(m, &value) < 0)
+                                return 0;
+                        values = realloc(w->values, (w->n_values + 1) * sizeof(char *));
+                        if (!values) {
+                                free(value);
+                                return 0;
+                        }
+                        w->values = values;
+                        w->values[w->n_values++] = value;
+                }
+                if (sd_bus_message_exit_container(m) < 0)
+                        return 0;
+        }
+        return 0;
+}
+
+int harness_watch_manager_property(sd_bus *bus, const char *property, PropertyWatch **ret) {
+        PropertyWatch *w;
+        int r;
+
+        w = calloc(1, sizeof(PropertyWatch));
+        if (!w)
+                return -ENOMEM;
+        w->bus = sd_bus_ref(bus);
+        w->property = strdup(property);
+        if (!w->property) {
+                property_watch_free(w);
+                return -ENOMEM;
+        }
+
+        /* A match installed synchronously: no signal sent after this returns is missed. */
+        r = sd_bus_match_signal(bus, &w->slot, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Properties",
+                                "PropertiesChanged", on_properties_changed, w);
+        if (r < 0) {
+                property_watch_free(w);
+                return r;
+        }
+        *ret = w;
+        return 0;
+}
+
+PropertyWatch *property_watch_free(PropertyWatch *w) {
+        if (!w)
+                return NULL;
+        sd_bus_slot_unref(w->slot);
+        sd_bus_unref(w->bus);
+        for (size_t i = 0; i < w->n_values; i++)
+                free(w->values[i]);
+        free(w->values);
+        free(w->property);
+        return mfree(w);
+}
+
+static bool property_watch_saw(const PropertyWatch *w, const char *expected) {
+        for (size_t i = 0; i < w->n_values; i++)
+                if (streq(w->values[i], expected))
+                        return true;
+        return false;
+}
+
+int harness_watch_wait(PropertyWatch *w, const char *expected) {
         uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
         int r;
 
-        r = sd_bus_match_signal(bus, &slot, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Properties",
-                                "PropertiesChanged", NULL, NULL);
-        if (r < 0)
-                return r;
-
-        for (;;) {
-                _cleanup_free_ char *value = NULL;
-
-                r = read_property_as_string(bus, property, &value);
+        while (!property_watch_saw(w, expected)) {
+                r = sd_bus_process(w->bus, NULL);
                 if (r < 0)
                         return r;
-                if (streq(value, expected))
-                        return 0;
-
-                do {
-                        if (now_usec() >= deadline) {
-                                fprintf(stderr, "harness: %s stayed \"%s\", expected \"%s\"\n", property, value,
-                                        expected);
-                                return -ETIMEDOUT;
-                        }
-                        r = sd_bus_wait(bus, (uint64_t) deadline_ms(deadline) * 1000ULL);
-                        if (r < 0)
-                                return r;
-                        r = sd_bus_process(bus, NULL);
-                        if (r < 0)
-                                return r;
-                } while (r == 0);
+                if (r > 0)
+                        continue;
+                if (now_usec() >= deadline) {
+                        fprintf(stderr, "harness: no PropertiesChanged set %s to \"%s\" (%zu other values seen)\n",
+                                w->property, expected, w->n_values);
+                        return -ETIMEDOUT;
+                }
+                r = sd_bus_wait(w->bus, (uint64_t) deadline_ms(deadline) * 1000ULL);
+                if (r < 0)
+                        return r;
         }
+        return 0;
 }

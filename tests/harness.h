@@ -82,9 +82,16 @@ char *harness_read_file(const char *path);
 /* A client connection to the harness bus. */
 int harness_bus_open(sd_bus **ret);
 
-/* Waits until property of org.smimed1.Manager reads (as a string or as
- * "true"/"false" or a decimal number) expected; watches PropertiesChanged. */
-int harness_wait_manager_property(sd_bus *bus, const char *property, const char *expected);
-
-/* Reads a property of org.smimed1.Manager formatted as above. */
+/* Reads a property of org.smimed1.Manager as a string: strings as they are,
+ * booleans as "true"/"false", numbers in decimal. */
 int harness_get_manager_property(sd_bus *bus, const char *property, char **ret);
+
+/* Records every value PropertiesChanged signals carry for one property of
+ * org.smimed1.Manager, from the moment it is created. harness_watch_wait()
+ * then processes the bus until a signal carried expected. */
+typedef struct PropertyWatch PropertyWatch;
+
+int harness_watch_manager_property(sd_bus *bus, const char *property, PropertyWatch **ret);
+int harness_watch_wait(PropertyWatch *w, const char *expected);
+PropertyWatch *property_watch_free(PropertyWatch *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(PropertyWatch *, property_watch_free);

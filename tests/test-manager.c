@@ -120,65 +120,20 @@ static void test_object_manager_answers(void **state) {
         assert_true(sd_bus_message_has_signature(reply, "a{oa{sa{sv}}}"));
 }
 
-typedef struct ChangedWatch {
-        const char *property;
-        int seen;           /* -1 none yet, else the bool value carried */
-} ChangedWatch;
-
-static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        ChangedWatch *w = userdata;
-        const char *interface;
-        int r;
-
-        (void) error;
-        r = sd_bus_message_read(m, "s", &interface);
-        if (r < 0 || !streq(interface, "org.smimed1.Manager"))
-                return 0;
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return 0;
-        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
-                const char *name;
-                int b;
-
-                if (sd_bus_message_read(m, "s", &name) < 0)
-                        return 0;
-                if (streq(name, w->property) && sd_bus_message_read(m, "v", "b", &b) >= 0)
-                        w->seen = b;
-                else
-                        sd_bus_message_skip(m, "v");
-                sd_bus_message_exit_container(m);
-        }
-        return 0;
-}
-
 /* Reloads with the Enabled= value given and waits for the PropertiesChanged
  * signal that must carry it. */
 static void reload_and_expect_enabled(bool enabled) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(property_watch_freep) PropertyWatch *watch = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        ChangedWatch w = { .property = "Enabled", .seen = -1 };
-        uint64_t waited = 0;
 
         write_config(enabled ? "Enabled=yes\n" : "Enabled=no\n");
 
         assert_int_equal(harness_bus_open(&bus), 0);
-        assert_true(sd_bus_match_signal(bus, NULL, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Properties",
-                                        "PropertiesChanged", on_properties_changed, &w) >= 0);
-
+        assert_int_equal(harness_watch_manager_property(bus, "Enabled", &watch), 0);
         assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Reload", &e, NULL,
                                        NULL) >= 0);
-
-        while (w.seen < 0) {
-                int r = sd_bus_process(bus, NULL);
-                assert_true(r >= 0);
-                if (r > 0)
-                        continue;
-                assert_true(waited < HARNESS_TIMEOUT_USEC);
-                assert_true(sd_bus_wait(bus, 1000000) >= 0);
-                waited += 1000000;
-        }
-        assert_int_equal(w.seen, enabled);
+        assert_int_equal(harness_watch_wait(watch, enabled ? "true" : "false"), 0);
 }
 
 static void test_reload_as_root_applies_config(void **state) {

@@ -72,7 +72,9 @@ static void expect_status(const char *state, const char *reason_part) {
 
 static void test_absent_token_is_found_later(void **state) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_free_ char *section = NULL, *config = NULL, *out = NULL, *label = NULL;
+        _cleanup_(property_watch_freep) PropertyWatch *watch = NULL;
+        _cleanup_free_ char *section = NULL, *config = NULL, *out = NULL, *label = NULL, *err = NULL;
+        int r;
         char *const status[] = { SMIMECTL_BINARY, "status", NULL };
         char *const init[] = { "softhsm2-util", "--init-token", "--free", "--label", "late-token",
                                "--pin", harness->pin, "--so-pin", "so-pin-12345", NULL };
@@ -90,9 +92,12 @@ static void test_absent_token_is_found_later(void **state) {
         assert_non_null(strstr(out, "Token: absent"));
 
         /* The token shows up: smimed finds it and says so with PropertiesChanged. */
-        assert_int_equal(harness_run(harness, init, false, NULL, NULL), 0);
         assert_int_equal(harness_bus_open(&bus), 0);
-        assert_int_equal(harness_wait_manager_property(bus, "TokenState", "ready"), 0);
+        assert_int_equal(harness_watch_manager_property(bus, "TokenState", &watch), 0);
+        r = harness_run(harness, init, false, NULL, &err);
+        if (r != 0)
+                fail_msg("softhsm2-util exited with %d: %s", r, err);
+        assert_int_equal(harness_watch_wait(watch, "ready"), 0);
         assert_int_equal(harness_get_manager_property(bus, "TokenLabel", &label), 0);
         assert_string_equal(label, "late-token");
         expect_status("ready", NULL);
