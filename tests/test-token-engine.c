@@ -178,6 +178,56 @@ static void test_missing_module(void **state) {
         assert_non_null(strstr(token_get_state_reason(token), "/nonexistent/libpkcs11.so"));
 }
 
+/* Without Module=, the modules p11-kit is configured with (Debian registers
+ * SoftHSM2 in /usr/share/p11-kit/modules) are searched for the URI. */
+static void test_module_from_p11kit_configuration(void **state) {
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_(token_freep) Token *token = NULL;
+
+        (void) state;
+        assert_int_equal(config_new_default(&config), 0);
+        config->token_uri = strdup("pkcs11:token=" HARNESS_TOKEN_LABEL);
+        config->token_pin_file = strdup(harness->pin_file);
+        assert_int_equal(token_new(config, &token), 0);
+        assert_int_equal(token_open(token), TOKEN_STATE_READY);
+        assert_string_equal(token_get_label(token), HARNESS_TOKEN_LABEL);
+        assert_non_null(strstr(token_get_module_path(token), "softhsm2"));
+}
+
+/* Without URI= either, the first initialised token that needs a login: that
+ * skips p11-kit's read-only trust module. */
+static void test_no_uri_picks_a_login_token(void **state) {
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_(token_freep) Token *token = NULL;
+
+        (void) state;
+        assert_int_equal(config_new_default(&config), 0);
+        config->token_pin_file = strdup(harness->pin_file);
+        assert_int_equal(token_new(config, &token), 0);
+        assert_int_equal(token_open(token), TOKEN_STATE_READY);
+        assert_string_equal(token_get_label(token), HARNESS_TOKEN_LABEL);
+}
+
+/* URI attributes beyond the token label are matched too. */
+static void test_uri_matches_manufacturer(void **state) {
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_(token_freep) Token *token = NULL;
+
+        (void) state;
+        assert_int_equal(config_new_default(&config), 0);
+        config->token_module = strdup("/usr/lib/softhsm/libsofthsm2.so");
+        config->token_pin_file = strdup(harness->pin_file);
+        config->token_uri = strdup("pkcs11:token=" HARNESS_TOKEN_LABEL ";manufacturer=Not%20SoftHSM");
+        assert_int_equal(token_new(config, &token), 0);
+        assert_int_equal(token_open(token), TOKEN_STATE_ABSENT);
+        token = token_free(token);
+
+        free(config->token_uri);
+        config->token_uri = strdup("pkcs11:token=" HARNESS_TOKEN_LABEL ";manufacturer=SoftHSM%20project");
+        assert_int_equal(token_new(config, &token), 0);
+        assert_int_equal(token_open(token), TOKEN_STATE_READY);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_login_and_label),
@@ -186,6 +236,9 @@ int main(void) {
                 cmocka_unit_test(test_wrong_pin_is_locked_and_not_retried),
                 cmocka_unit_test(test_absent_token),
                 cmocka_unit_test(test_missing_module),
+                cmocka_unit_test(test_module_from_p11kit_configuration),
+                cmocka_unit_test(test_no_uri_picks_a_login_token),
+                cmocka_unit_test(test_uri_matches_manufacturer),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
