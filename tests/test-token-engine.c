@@ -32,19 +32,28 @@ static int teardown(void **state) {
         return 0;
 }
 
-static Token *open_token(const char *pin_file, TokenState expected) {
+#define SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define TOKEN_URI "pkcs11:token=" HARNESS_TOKEN_LABEL
+
+/* A token on the given [Token] settings (NULL: unset), opened; its state must
+ * be expected. */
+static Token *open_token_with(const char *module, const char *uri, const char *pin_file, TokenState expected) {
         _cleanup_(config_freep) Config *config = NULL;
         Token *token = NULL;
 
         assert_int_equal(config_new_default(&config), 0);
-        config->token_module = strdup("/usr/lib/softhsm/libsofthsm2.so");
-        config->token_uri = strdup("pkcs11:token=" HARNESS_TOKEN_LABEL);
-        config->token_pin_file = strdup(pin_file);
+        assert_int_equal(free_and_strdup(&config->token_module, module), 0);
+        assert_int_equal(free_and_strdup(&config->token_uri, uri), 0);
+        assert_int_equal(free_and_strdup(&config->token_pin_file, pin_file), 0);
 
         assert_int_equal(token_new(config, &token), 0);
         assert_int_equal(token_open(token), expected);
         assert_int_equal(token_get_state(token), expected);
         return token;
+}
+
+static Token *open_token(const char *pin_file, TokenState expected) {
+        return open_token_with(SOFTHSM_MODULE, TOKEN_URI, pin_file, expected);
 }
 
 static EVP_PKEY *read_public_key(void) {
@@ -153,43 +162,28 @@ static void test_wrong_pin_is_locked_and_not_retried(void **state) {
 }
 
 static void test_absent_token(void **state) {
-        _cleanup_(config_freep) Config *config = NULL;
-        _cleanup_(token_freep) Token *token = NULL;
+        _cleanup_(token_freep) Token *token =
+                open_token_with(SOFTHSM_MODULE, "pkcs11:token=no-such-token", NULL, TOKEN_STATE_ABSENT);
 
         (void) state;
-        assert_int_equal(config_new_default(&config), 0);
-        config->token_module = strdup("/usr/lib/softhsm/libsofthsm2.so");
-        config->token_uri = strdup("pkcs11:token=no-such-token");
-        assert_int_equal(token_new(config, &token), 0);
-        assert_int_equal(token_open(token), TOKEN_STATE_ABSENT);
         assert_null(token_get_label(token));
         assert_non_null(strstr(token_get_state_reason(token), "pkcs11:token=no-such-token"));
 }
 
 static void test_missing_module(void **state) {
-        _cleanup_(config_freep) Config *config = NULL;
-        _cleanup_(token_freep) Token *token = NULL;
+        _cleanup_(token_freep) Token *token =
+                open_token_with("/nonexistent/libpkcs11.so", NULL, NULL, TOKEN_STATE_ERROR);
 
         (void) state;
-        assert_int_equal(config_new_default(&config), 0);
-        config->token_module = strdup("/nonexistent/libpkcs11.so");
-        assert_int_equal(token_new(config, &token), 0);
-        assert_int_equal(token_open(token), TOKEN_STATE_ERROR);
         assert_non_null(strstr(token_get_state_reason(token), "/nonexistent/libpkcs11.so"));
 }
 
 /* Without Module=, the modules p11-kit is configured with (Debian registers
  * SoftHSM2 in /usr/share/p11-kit/modules) are searched for the URI. */
 static void test_module_from_p11kit_configuration(void **state) {
-        _cleanup_(config_freep) Config *config = NULL;
-        _cleanup_(token_freep) Token *token = NULL;
+        _cleanup_(token_freep) Token *token = open_token_with(NULL, TOKEN_URI, harness->pin_file, TOKEN_STATE_READY);
 
         (void) state;
-        assert_int_equal(config_new_default(&config), 0);
-        config->token_uri = strdup("pkcs11:token=" HARNESS_TOKEN_LABEL);
-        config->token_pin_file = strdup(harness->pin_file);
-        assert_int_equal(token_new(config, &token), 0);
-        assert_int_equal(token_open(token), TOKEN_STATE_READY);
         assert_string_equal(token_get_label(token), HARNESS_TOKEN_LABEL);
         assert_non_null(strstr(token_get_module_path(token), "softhsm2"));
 }
@@ -197,35 +191,23 @@ static void test_module_from_p11kit_configuration(void **state) {
 /* Without URI= either, the first initialised token that needs a login: that
  * skips p11-kit's read-only trust module. */
 static void test_no_uri_picks_a_login_token(void **state) {
-        _cleanup_(config_freep) Config *config = NULL;
-        _cleanup_(token_freep) Token *token = NULL;
+        _cleanup_(token_freep) Token *token = open_token_with(NULL, NULL, harness->pin_file, TOKEN_STATE_READY);
 
         (void) state;
-        assert_int_equal(config_new_default(&config), 0);
-        config->token_pin_file = strdup(harness->pin_file);
-        assert_int_equal(token_new(config, &token), 0);
-        assert_int_equal(token_open(token), TOKEN_STATE_READY);
         assert_string_equal(token_get_label(token), HARNESS_TOKEN_LABEL);
 }
 
 /* URI attributes beyond the token label are matched too. */
 static void test_uri_matches_manufacturer(void **state) {
-        _cleanup_(config_freep) Config *config = NULL;
-        _cleanup_(token_freep) Token *token = NULL;
+        Token *token;
 
         (void) state;
-        assert_int_equal(config_new_default(&config), 0);
-        config->token_module = strdup("/usr/lib/softhsm/libsofthsm2.so");
-        config->token_pin_file = strdup(harness->pin_file);
-        config->token_uri = strdup("pkcs11:token=" HARNESS_TOKEN_LABEL ";manufacturer=Not%20SoftHSM");
-        assert_int_equal(token_new(config, &token), 0);
-        assert_int_equal(token_open(token), TOKEN_STATE_ABSENT);
-        token = token_free(token);
-
-        free(config->token_uri);
-        config->token_uri = strdup("pkcs11:token=" HARNESS_TOKEN_LABEL ";manufacturer=SoftHSM%20project");
-        assert_int_equal(token_new(config, &token), 0);
-        assert_int_equal(token_open(token), TOKEN_STATE_READY);
+        token = open_token_with(SOFTHSM_MODULE, TOKEN_URI ";manufacturer=Not%20SoftHSM", harness->pin_file,
+                                TOKEN_STATE_ABSENT);
+        token_free(token);
+        token = open_token_with(SOFTHSM_MODULE, TOKEN_URI ";manufacturer=SoftHSM%20project", harness->pin_file,
+                                TOKEN_STATE_READY);
+        token_free(token);
 }
 
 int main(void) {
