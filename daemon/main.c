@@ -117,5 +117,5 @@ int main(int argc, char *argv[]) {
                 return 1;
 
         r = manager_run(m);
-        return r < 0 ? 1 : 0;
+        return r == 0 ? 0 : 1;
 }

@@ -232,6 +232,9 @@ int manager_run(Manager *m) {
                 return log_error_errno(r, "Event loop failed: %m");
 
         (void) sd_notify(false, "STOPPING=1");
-        log_info("smimed stopping.");
-        return 0;
+        if (r != 0)
+                log_error("Lost the connection to the bus, smimed stopping.");
+        else
+                log_info("smimed stopping.");
+        return r; /* the loop's exit code: 0 after SIGTERM, non-zero when the bus went away */
 }

@@ -39,6 +39,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 /* Connects to the system bus, serves the objects, opens the token, takes the
  * bus name and tells the service manager it is ready. */
 int manager_start(Manager *m);
+/* Runs until SIGTERM/SIGINT (returns 0) or the bus goes away (returns > 0). */
 int manager_run(Manager *m);
 
 /* Re-reads the configuration file. When it is bad, nothing changes and
