@@ -16,3 +16,4 @@
 #define SMIMED_ERROR_DISABLED "org.smimed1.Error.Disabled"
 #define SMIMED_ERROR_INVALID_CONFIG "org.smimed1.Error.InvalidConfig"
 #define SMIMED_ERROR_INVALID_ARGUMENT "org.smimed1.Error.InvalidArgument"
+#define SMIMED_ERROR_INVALID_FORMAT "org.smimed1.Error.InvalidFormat"
