@@ -17,3 +17,4 @@
 #define SMIMED_ERROR_INVALID_CONFIG "org.smimed1.Error.InvalidConfig"
 #define SMIMED_ERROR_INVALID_ARGUMENT "org.smimed1.Error.InvalidArgument"
 #define SMIMED_ERROR_INVALID_FORMAT "org.smimed1.Error.InvalidFormat"
+#define SMIMED_ERROR_STORE_FAILED "org.smimed1.Error.StoreFailed"

@@ -2,9 +2,14 @@
 #include <errno.h>
 
 #include "bus-error-map.h"
+#include "capabilities.h"
+#include "certificate-bus.h"
+#include "certificate-parse.h"
 #include "log.h"
 #include "manager-bus.h"
+#include "manager-certificates.h"
 #include "manager.h"
+#include "strv.h"
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
@@ -51,7 +56,7 @@ static int property_get_certificate_count(sd_bus *bus, const char *path, const c
         Manager *m = userdata;
 
         (void) bus, (void) path, (void) interface, (void) property, (void) error;
-        return sd_bus_message_append(reply, "t", manager_certificate_count(m));
+        return sd_bus_message_append(reply, "t", m->certificate_count);
 }
 
 static int property_get_key_count(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -59,7 +64,7 @@ static int property_get_key_count(sd_bus *bus, const char *path, const char *int
         Manager *m = userdata;
 
         (void) bus, (void) path, (void) interface, (void) property, (void) error;
-        return sd_bus_message_append(reply, "t", m->key_count);
+        return sd_bus_message_append(reply, "t", (uint64_t) m->n_keys);
 }
 
 static int method_reload(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -82,6 +87,311 @@ static int method_reload(sd_bus_message *message, void *userdata, sd_bus_error *
         return sd_bus_reply_method_return(message, NULL);
 }
 
+int bus_error_set_from_manager(sd_bus_error *error, int r, const char *message) {
+        const char *name;
+
+        switch (r) {
+        case -EBADMSG:
+        case -EFBIG:
+        case -E2BIG:
+                name = SMIMED_ERROR_INVALID_FORMAT;
+                break;
+        case -ENOENT:
+                name = SMIMED_ERROR_NO_CERTIFICATE;
+                break;
+        case -EKEYREJECTED:
+                name = SMIMED_ERROR_CERTIFICATE_INVALID;
+                break;
+        case -EINVAL:
+                name = SMIMED_ERROR_INVALID_ARGUMENT;
+                break;
+        case -ENOMEM:
+                return sd_bus_error_set_errno(error, r);
+        default:
+                name = SMIMED_ERROR_STORE_FAILED;
+        }
+        if (message)
+                return sd_bus_error_set(error, name, message);
+        return sd_bus_error_set_errnof(error, r, "%m");
+}
+
+/* Reads an a{sv} of options: each key must be one of names, with the type
+ * given; values are stored through the pointers in the same order. */
+typedef struct BusOption {
+        const char *name;
+        char type;          /* 'b' or 's' */
+        void *value;        /* int * or const char ** */
+} BusOption;
+
+static int bus_read_options(sd_bus_message *message, BusOption *options, size_t n, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_enter_container(message, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(message, 'e', "sv")) > 0) {
+                const char *key;
+                BusOption *o = NULL;
+                char signature[2];
+
+                r = sd_bus_message_read(message, "s", &key);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < n; i++)
+                        if (streq(options[i].name, key))
+                                o = &options[i];
+                if (!o)
+                        return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "Unknown option \"%s\".", key);
+
+                signature[0] = o->type;
+                signature[1] = '\0';
+                r = sd_bus_message_read(message, "v", signature, o->value);
+                if (r < 0)
+                        return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
+                                                 "Option \"%s\" takes a value of type %s.", key, signature);
+                r = sd_bus_message_exit_container(message);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(message);
+}
+
+static int reply_certificate_paths(sd_bus_message *message, char **fingerprints) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(message, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "o");
+        if (r < 0)
+                return r;
+        for (char **f = fingerprints; f && *f; f++) {
+                _cleanup_free_ char *path = certificate_bus_path(*f);
+
+                if (!path)
+                        return -ENOMEM;
+                r = sd_bus_message_append(reply, "o", path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int read_import_data(sd_bus_message *message, const void **ret_data, size_t *ret_size, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_read_array(message, 'y', ret_data, ret_size);
+        if (r < 0)
+                return r;
+        if (*ret_size > IMPORT_MAX_SIZE)
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_FORMAT, "The data is larger than %u MiB.",
+                                         IMPORT_MAX_SIZE / 1024 / 1024);
+        return 0;
+}
+
+static int method_import_certificates(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(strv_freep) char **fingerprints = NULL;
+        _cleanup_free_ char *reason = NULL;
+        Manager *m = userdata;
+        const void *data;
+        size_t size;
+        int trust = false, r;
+        BusOption options[] = { { "trust", 'b', &trust } };
+
+        r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = read_import_data(message, &data, &size, error);
+        if (r < 0)
+                return r;
+        r = bus_read_options(message, options, ELEMENTSOF(options), error);
+        if (r < 0)
+                return r;
+
+        r = manager_import_certificates(m, data, size, trust, &fingerprints, &reason);
+        if (r < 0)
+                return bus_error_set_from_manager(error, r, reason);
+        return reply_certificate_paths(message, fingerprints);
+}
+
+static int method_import_crl(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *reason = NULL;
+        Manager *m = userdata;
+        const void *data;
+        unsigned count = 0;
+        size_t size;
+        int r;
+
+        r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = read_import_data(message, &data, &size, error);
+        if (r < 0)
+                return r;
+        r = bus_read_options(message, NULL, 0, error);
+        if (r < 0)
+                return r;
+
+        r = manager_import_crls(m, data, size, &count, &reason);
+        if (r < 0)
+                return bus_error_set_from_manager(error, r, reason);
+        return sd_bus_reply_method_return(message, "u", (uint32_t) count);
+}
+
+static int read_address(const char *address, bool allow_empty, char **ret, sd_bus_error *error) {
+        if (allow_empty && address[0] == '\0')
+                return free_and_strdup(ret, "");
+        if (address_normalize(address, ret) < 0)
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
+                                         "\"%s\" is not a mail address (expected local@domain).", address);
+        return 0;
+}
+
+static int parse_purpose(const char *s, CertPurpose *ret, sd_bus_error *error) {
+        if (!s || streq(s, "any"))
+                *ret = CERT_PURPOSE_ANY;
+        else if (streq(s, "sign"))
+                *ret = CERT_PURPOSE_SIGN;
+        else if (streq(s, "encrypt"))
+                *ret = CERT_PURPOSE_ENCRYPT;
+        else
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
+                                         "Unknown purpose \"%s\" (expected sign, encrypt or any).", s);
+        return 0;
+}
+
+static int method_lookup_certificates(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(strv_freep) char **fingerprints = NULL;
+        _cleanup_free_ char *address = NULL;
+        const char *raw, *purpose_name = NULL;
+        CapabilityContext ctx;
+        CertPurpose purpose = CERT_PURPOSE_ANY;
+        Manager *m = userdata;
+        int usable = false, r;
+        BusOption filter[] = { { "purpose", 's', &purpose_name }, { "usable", 'b', &usable } };
+
+        r = sd_bus_message_read(message, "s", &raw);
+        if (r < 0)
+                return r;
+        r = read_address(raw, true, &address, error);
+        if (r < 0)
+                return r;
+        r = bus_read_options(message, filter, ELEMENTSOF(filter), error);
+        if (r < 0)
+                return r;
+        r = parse_purpose(purpose_name, &purpose, error);
+        if (r < 0)
+                return r;
+
+        manager_capability_context(m, &ctx);
+        r = capability_lookup(&ctx, address, purpose, usable, &fingerprints);
+        if (r < 0)
+                return bus_error_set_from_manager(error, r, NULL);
+        return reply_certificate_paths(message, fingerprints);
+}
+
+static int append_capability(sd_bus_message *reply, const Capability *c) {
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}", "address", "s", c->address, "possible", "b",
+                                  c->possible, "reason", "s", c->reason, "message", "s", c->message);
+        if (r < 0)
+                return r;
+        if (c->info) {
+                _cleanup_free_ char *path = certificate_bus_path(c->info->fingerprint);
+                _cleanup_free_ char *summary = cert_info_summary(c->info);
+
+                if (!path || !summary)
+                        return -ENOMEM;
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}", "certificate", "o", path,
+                                          "fingerprint", "s", c->info->fingerprint, "subject", "s", c->info->subject,
+                                          "issuer", "s", c->info->issuer, "not_after", "t",
+                                          (uint64_t) (c->info->not_after > 0 ? c->info->not_after : 0) * 1000000ULL,
+                                          "summary", "s", summary);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static int method_get_capabilities(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(strv_freep) char **recipients = NULL, **normalized = NULL;
+        _cleanup_free_ char *sender = NULL;
+        const char *raw_sender;
+        CapabilityContext ctx;
+        Manager *m = userdata;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &raw_sender);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_strv(message, &recipients);
+        if (r < 0)
+                return r;
+        r = bus_read_options(message, NULL, 0, error);
+        if (r < 0)
+                return r;
+
+        r = read_address(raw_sender, true, &sender, error);
+        if (r < 0)
+                return r;
+        normalized = calloc(strv_length(recipients) + 1, sizeof(char *));
+        if (!normalized)
+                return -ENOMEM;
+        for (size_t i = 0; recipients && recipients[i]; i++) {
+                r = read_address(recipients[i], false, &normalized[i], error);
+                if (r < 0)
+                        return r;
+        }
+
+        manager_capability_context(m, &ctx);
+        r = sd_bus_message_new_method_return(message, &reply);
+        if (r < 0)
+                return r;
+
+        if (sender[0]) {
+                _cleanup_(capability_done) Capability c = {};
+
+                r = capability_for(&ctx, sender, CERT_PURPOSE_SIGN, &c);
+                if (r < 0)
+                        return bus_error_set_from_manager(error, r, NULL);
+                r = append_capability(reply, &c);
+        } else
+                r = sd_bus_message_append(reply, "a{sv}", 0);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        for (char **a = normalized; *a; a++) {
+                _cleanup_(capability_done) Capability c = {};
+
+                r = capability_for(&ctx, *a, CERT_PURPOSE_ENCRYPT, &c);
+                if (r < 0)
+                        return bus_error_set_from_manager(error, r, NULL);
+                r = append_capability(reply, &c);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -94,6 +404,17 @@ static const sd_bus_vtable manager_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("KeyCount", "t", property_get_key_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ImportCertificates", SD_BUS_ARGS("ay", data, "a{sv}", options),
+                                SD_BUS_RESULT("ao", certificates), method_import_certificates,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ImportCRL", SD_BUS_ARGS("ay", data, "a{sv}", options), SD_BUS_RESULT("u", count),
+                                method_import_crl, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("LookupCertificates", SD_BUS_ARGS("s", address, "a{sv}", filter),
+                                SD_BUS_RESULT("ao", certificates), method_lookup_certificates,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetCapabilities", SD_BUS_ARGS("s", sender, "as", recipients, "a{sv}", options),
+                                SD_BUS_RESULT("a{sv}", sign, "aa{sv}", encrypt), method_get_capabilities,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
@@ -110,13 +431,13 @@ int manager_bus_register(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to serve the object manager: %m");
 
-        return 0;
+        return certificate_bus_register(m);
 }
 
 void manager_bus_emit_changed(Manager *m, const char *property) {
         int r;
 
-        if (!m->bus)
+        if (!m->manager_slot) /* not served yet: nobody to tell */
                 return;
         r = sd_bus_emit_properties_changed(m->bus, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, property, NULL);
         if (r < 0)
@@ -129,7 +450,7 @@ void manager_bus_emit_token_changes(Manager *m, TokenState old_state, const char
         size_t n = 0;
         int r;
 
-        if (!m->bus)
+        if (!m->manager_slot)
                 return;
 
         if (token_get_state(m->token) != old_state)
@@ -138,7 +459,7 @@ void manager_bus_emit_token_changes(Manager *m, TokenState old_state, const char
                 changed[n++] = "TokenStateReason";
         if (!streq_ptr(strempty(token_get_label(m->token)), old_label))
                 changed[n++] = "TokenLabel";
-        if (m->key_count != old_key_count)
+        if (m->n_keys != old_key_count)
                 changed[n++] = "KeyCount";
         changed[n] = NULL;
 

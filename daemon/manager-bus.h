@@ -3,6 +3,8 @@
 
 #include <stdint.h>
 
+#include <systemd/sd-bus.h>
+
 #include "token.h"
 
 typedef struct Manager Manager;
@@ -10,6 +12,9 @@ typedef struct Manager Manager;
 /* The D-Bus face of the manager: org.smimed1.Manager and the ObjectManager
  * on /org/smimed1 (see dbus/org.smimed1.Manager.xml). */
 int manager_bus_register(Manager *m);
+
+/* Turns an error of manager-certificates.c into an org.smimed1.Error.*. */
+int bus_error_set_from_manager(sd_bus_error *error, int r, const char *message);
 
 void manager_bus_emit_changed(Manager *m, const char *property);
 

@@ -9,7 +9,9 @@
 #include "bus-error-map.h"
 #include "log.h"
 #include "manager-bus.h"
+#include "manager-certificates.h"
 #include "manager.h"
+#include "strv.h"
 
 static void manager_token_schedule_rescan(Manager *m);
 
@@ -37,6 +39,7 @@ int manager_new(const char *config_path, Config *config, Manager **ret) {
         if (r < 0)
                 return r;
 
+        m->policy = VALIDATION_POLICY_DEFAULT;
         m->config = config; /* owned from here on, and only on success */
         *ret = TAKE_PTR(m);
         return 0;
@@ -50,8 +53,14 @@ Manager *manager_free(Manager *m) {
         polkit_registry_free(m->polkit);
         sd_bus_slot_unref(m->manager_slot);
         sd_bus_slot_unref(m->object_manager_slot);
+        sd_bus_slot_unref(m->certificate_slot);
+        sd_bus_slot_unref(m->certificate_enumerator_slot);
         sd_bus_flush_close_unref(m->bus);
+        certificate_view_done(&m->view);
+        token_keys_free(m->keys, m->n_keys);
+        strv_free(m->key_spkis);
         token_free(m->token);
+        store_free(m->store);
         config_free(m->config);
         free(m->config_path);
         sd_event_unref(m->event);
@@ -62,17 +71,12 @@ TokenState manager_token_state(const Manager *m) {
         return token_get_state(m->token);
 }
 
-uint64_t manager_certificate_count(const Manager *m) {
-        (void) m;
-        return 0; /* the certificate store arrives with issue #3 */
-}
-
 /* Opens the token (first putting replacement in its place, when given) and
  * tells bus clients what changed. */
 static void manager_token_open(Manager *m, Token *replacement) {
         TokenState old_state = token_get_state(m->token);
         _cleanup_free_ char *old_label = NULL, *old_reason = NULL;
-        uint64_t old_key_count = m->key_count;
+        uint64_t old_key_count = m->n_keys;
         TokenState state;
 
         old_label = strdup(strempty(token_get_label(m->token)));
@@ -84,17 +88,12 @@ static void manager_token_open(Manager *m, Token *replacement) {
         }
 
         state = token_open(m->token);
-        m->key_count = 0;
-        if (state == TOKEN_STATE_READY) {
-                int r = token_count_private_keys(m->token, &m->key_count);
-                if (r < 0)
-                        log_warning_errno(r, "Cannot count the keys in the token: %m");
-        }
+        manager_refresh_keys(m);
 
         if (state != old_state || !streq_ptr(old_reason, token_get_state_reason(m->token))) {
                 if (state == TOKEN_STATE_READY)
-                        log_info("Token \"%s\" is ready (%" PRIu64 " private keys).", token_get_label(m->token),
-                                 m->key_count);
+                        log_info("Token \"%s\" is ready (%zu private keys).", token_get_label(m->token),
+                                 m->n_keys);
                 else
                         log_warning("Token is %s: %s", token_state_to_string(state),
                                     token_get_state_reason(m->token));
@@ -161,6 +160,13 @@ int manager_reload(Manager *m, char **ret_message) {
                         return r;
         }
 
+        /* A new store path: open it now, so that a bad one refuses the reload. */
+        if (!streq(m->config->store_path, config->store_path)) {
+                r = manager_open_store(m, config->store_path, ret_message);
+                if (r < 0)
+                        return r;
+        }
+
         enabled_changed = m->config->policy_enabled != config->policy_enabled;
         config_free(m->config);
         m->config = TAKE_PTR(config);
@@ -208,6 +214,14 @@ int manager_start(Manager *m) {
         r = manager_connect_bus(m);
         if (r < 0)
                 return r;
+
+        {
+                _cleanup_free_ char *message = NULL;
+
+                r = manager_open_store(m, m->config->store_path, &message);
+                if (r < 0)
+                        return log_error_errno(r, "%s", message ?: "Cannot open the certificate store.");
+        }
 
         r = manager_bus_register(m);
         if (r < 0)

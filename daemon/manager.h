@@ -8,8 +8,11 @@
 #include <systemd/sd-event.h>
 
 #include "bus-polkit.h"
+#include "certificate-bus.h"
 #include "config.h"
+#include "store.h"
 #include "token.h"
+#include "validate.h"
 
 #define SMIMED_BUS_NAME "org.smimed1"
 #define SMIMED_MANAGER_PATH "/org/smimed1"
@@ -28,7 +31,16 @@ typedef struct Manager {
 
         Token *token;
         sd_event_source *token_rescan_source;
-        uint64_t key_count;
+        TokenKey *keys;               /* the token's private keys, when it is ready */
+        size_t n_keys;
+        char **key_spkis;             /* their public key hashes, to match certificates */
+
+        Store *store;
+        uint64_t certificate_count;
+        ValidationPolicy policy;
+        CertificateView view;         /* the certificate object last asked about */
+        sd_bus_slot *certificate_slot;
+        sd_bus_slot *certificate_enumerator_slot;
 } Manager;
 
 /* On success the manager owns config. */
@@ -47,4 +59,3 @@ int manager_run(Manager *m);
 int manager_reload(Manager *m, char **ret_message);
 
 TokenState manager_token_state(const Manager *m);
-uint64_t manager_certificate_count(const Manager *m);

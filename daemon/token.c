@@ -12,30 +12,8 @@
 #include "log.h"
 #include "pin-file.h"
 #include "token-engine.h"
+#include "token-internal.h"
 #include "token.h"
-
-struct Token {
-        /* from the configuration */
-        char *config_module;
-        char *config_uri;
-        char *config_pin_file;
-        P11KitUri *uri;
-
-        /* what token_open() found */
-        CK_FUNCTION_LIST **modules;    /* everything loaded, NULL-terminated */
-        CK_FUNCTION_LIST *module;      /* the module that holds our token */
-        char *module_path;
-        CK_SLOT_ID slot;
-        CK_SESSION_HANDLE session;
-        bool have_session;
-        bool logged_in;
-        char label[sizeof(((CK_TOKEN_INFO *) NULL)->label) + 1];
-        TokenEngine *engine;
-
-        TokenState state;
-        char *reason;
-        bool pin_refused;              /* do not try that PIN again */
-};
 
 static const char *const token_state_table[_TOKEN_STATE_MAX] = {
         [TOKEN_STATE_READY] = "ready",
@@ -343,38 +321,6 @@ const char *token_get_label(const Token *token) {
 
 const char *token_get_module_path(const Token *token) {
         return token->module_path;
-}
-
-int token_count_private_keys(Token *token, uint64_t *ret) {
-        CK_OBJECT_CLASS class = CKO_PRIVATE_KEY;
-        CK_ATTRIBUTE template[] = {
-                { CKA_CLASS, &class, sizeof(class) },
-        };
-        CK_OBJECT_HANDLE objects[64];
-        CK_ULONG n;
-        uint64_t count = 0;
-        CK_RV rv;
-
-        if (token->state != TOKEN_STATE_READY)
-                return -ENODEV;
-
-        rv = token->module->C_FindObjectsInit(token->session, template, ELEMENTSOF(template));
-        if (rv != CKR_OK)
-                return log_warning_errno(EIO, "C_FindObjectsInit failed: %s", p11_kit_strerror(rv));
-
-        do {
-                rv = token->module->C_FindObjects(token->session, objects, ELEMENTSOF(objects), &n);
-                if (rv != CKR_OK)
-                        break;
-                count += n;
-        } while (n > 0);
-
-        token->module->C_FindObjectsFinal(token->session);
-        if (rv != CKR_OK)
-                return log_warning_errno(EIO, "C_FindObjects failed: %s", p11_kit_strerror(rv));
-
-        *ret = count;
-        return 0;
 }
 
 int token_load_private_key(Token *token, const char *object_uri, EVP_PKEY **ret) {

@@ -44,7 +44,19 @@ const char *token_get_label(const Token *token);
 /* The module path the engine uses, or NULL before a token was found. */
 const char *token_get_module_path(const Token *token);
 
-int token_count_private_keys(Token *token, uint64_t *ret);
+/* A private key in the token, described by its public half. */
+typedef struct TokenKey {
+        char *id;                         /* CKA_ID, lower-case hex */
+        char *label;                      /* CKA_LABEL, "" when none */
+        const char *algorithm;            /* "rsa" or "ec" */
+        unsigned bits;
+        char spki_sha256[65];             /* SHA-256 of the SubjectPublicKeyInfo, "" when unknown */
+} TokenKey;
+
+/* The private keys in the token (it must be ready). A key whose public half
+ * cannot be found is listed with an empty spki_sha256. */
+int token_list_keys(Token *token, TokenKey **ret, size_t *ret_n);
+void token_keys_free(TokenKey *keys, size_t n);
 
 /* A private key of this token as an EVP_PKEY whose private operations run in
  * the token. object_uri is an RFC 7512 URI naming the key object. */

@@ -92,14 +92,21 @@ static int verify(EVP_PKEY *key, const unsigned char *data, size_t size, const u
 
 static void test_login_and_label(void **state) {
         _cleanup_(token_freep) Token *token = open_token(harness->pin_file, TOKEN_STATE_READY);
-        uint64_t n = 0;
+        TokenKey *keys = NULL;
+        size_t n = 0;
 
         (void) state;
         assert_string_equal(token_get_label(token), HARNESS_TOKEN_LABEL);
         assert_string_equal(token_get_state_reason(token), "");
         assert_non_null(strstr(token_get_module_path(token), "softhsm2"));
-        assert_int_equal(token_count_private_keys(token, &n), 0);
+        assert_int_equal(token_list_keys(token, &keys, &n), 0);
         assert_int_equal(n, 1);
+        assert_string_equal(keys[0].id, HARNESS_KEY_ID_HEX);
+        assert_string_equal(keys[0].label, HARNESS_KEY_LABEL);
+        assert_string_equal(keys[0].algorithm, "rsa");
+        assert_int_equal(keys[0].bits, 2048);
+        assert_int_equal(strlen(keys[0].spki_sha256), 64);
+        token_keys_free(keys, n);
 }
 
 static void test_token_key_signs_through_evp(void **state) {

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+
+#include "macro.h"
+
+/* NULL-terminated string arrays. */
+
+char **strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
+size_t strv_length(char *const *l);
+/* Appends s (taking ownership) to *l. On failure frees s. */
+int strv_consume(char ***l, char *s);
+int strv_extend(char ***l, const char *s);
+int strv_contains(char *const *l, const char *s);

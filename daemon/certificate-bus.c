@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bus-error-map.h"
+#include "certificate-bus.h"
+#include "log.h"
+#include "manager-bus.h"
+#include "manager-certificates.h"
+#include "manager.h"
+#include "strv.h"
+
+#define USEC_PER_SEC 1000000ULL
+
+void certificate_view_done(CertificateView *view) {
+        cert_info_free(view->info);
+        for (size_t i = 0; i < ELEMENTSOF(view->validation); i++)
+                validation_done(&view->validation[i]);
+        *view = (CertificateView) {};
+}
+
+char *certificate_bus_path(const char *fingerprint) {
+        char *path;
+
+        if (asprintf(&path, CERTIFICATE_PATH_PREFIX "/%s", fingerprint) < 0)
+                return NULL;
+        return path;
+}
+
+static bool is_fingerprint(const char *s) {
+        if (strlen(s) != 64)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+                        return false;
+        return true;
+}
+
+/* Loads the certificate of path into m->view. 1: found, 0: no such object. */
+static int certificate_view_load(Manager *m, const char *path) {
+        CertificateView *view = &m->view;
+        const char *fingerprint;
+        X509 *x509 = NULL;
+        bool trusted;
+        int r;
+
+        if (strncmp(path, CERTIFICATE_PATH_PREFIX "/", strlen(CERTIFICATE_PATH_PREFIX) + 1) != 0)
+                return 0;
+        fingerprint = path + strlen(CERTIFICATE_PATH_PREFIX) + 1;
+        if (!is_fingerprint(fingerprint))
+                return 0;
+
+        /* Status depends on the clock: a view is reused within the same second only. */
+        if (view->info && streq(view->info->fingerprint, fingerprint) &&
+            view->store_generation == store_generation(m->store) && view->loaded_at == time(NULL))
+                return 1;
+
+        certificate_view_done(view);
+        r = store_get_certificate(m->store, fingerprint, &x509, &trusted);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = cert_info_new(x509, &view->info);
+        X509_free(x509);
+        if (r < 0)
+                return r;
+        view->trusted = trusted;
+        view->loaded_at = time(NULL);
+        view->store_generation = store_generation(m->store);
+        return 1;
+}
+
+static const Validation *certificate_view_validation(Manager *m, CertPurpose purpose) {
+        CertificateView *view = &m->view;
+        int r;
+
+        if (!view->validated[purpose]) {
+                r = validate_certificate(m->store, view->info->x509, purpose, &m->policy, view->loaded_at,
+                                         &view->validation[purpose]);
+                if (r < 0) {
+                        log_warning_errno(r, "Cannot validate certificate %s: %m", view->info->fingerprint);
+                        return NULL;
+                }
+                view->validated[purpose] = true;
+        }
+        return &view->validation[purpose];
+}
+
+static int certificate_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                            sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = certificate_view_load(m, path);
+        if (r <= 0)
+                return r;
+        *found = m;
+        return 1;
+}
+
+static int certificate_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
+        _cleanup_(strv_freep) char **fingerprints = NULL, **paths = NULL;
+        Manager *m = userdata;
+        int r;
+
+        r = store_find_by_address(m->store, NULL, &fingerprints);
+        if (r < 0)
+                return r;
+        paths = calloc(strv_length(fingerprints) + 1, sizeof(char *));
+        if (!paths)
+                return -ENOMEM;
+        for (size_t i = 0; fingerprints[i]; i++) {
+                paths[i] = certificate_bus_path(fingerprints[i]);
+                if (!paths[i])
+                        return -ENOMEM;
+        }
+        *nodes = TAKE_PTR(paths);
+        return 0;
+}
+
+#define VIEW(m) (&((Manager *) (m))->view)
+
+static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const CertInfo *info = VIEW(userdata)->info;
+        const char *value = "";
+
+        if (streq(property, "Fingerprint"))
+                value = info->fingerprint;
+        else if (streq(property, "Subject"))
+                value = info->subject;
+        else if (streq(property, "Issuer"))
+                value = info->issuer;
+        else if (streq(property, "CommonName"))
+                value = info->common_name;
+        else if (streq(property, "SerialNumber"))
+                value = info->serial;
+        else if (streq(property, "KeyAlgorithm"))
+                value = info->key_algorithm;
+        return sd_bus_message_append(reply, "s", value);
+}
+
+static int property_get_addresses(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append_strv(reply, VIEW(userdata)->info->addresses);
+}
+
+static int property_get_time(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const CertInfo *info = VIEW(userdata)->info;
+        time_t t = streq(property, "NotBefore") ? info->not_before : info->not_after;
+
+        return sd_bus_message_append(reply, "t", t > 0 ? (uint64_t) t * USEC_PER_SEC : 0);
+}
+
+static int property_get_key_bits(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "u", (uint32_t) VIEW(userdata)->info->key_bits);
+}
+
+static int property_get_bool(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const CertificateView *view = VIEW(m);
+        bool value = false;
+
+        if (streq(property, "IsCA"))
+                value = view->info->is_ca;
+        else if (streq(property, "Trusted"))
+                value = view->trusted;
+        else if (streq(property, "HasPrivateKey"))
+                value = strv_contains(m->key_spkis, view->info->spki_sha256);
+        return sd_bus_message_append(reply, "b", value);
+}
+
+static int property_get_usable(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        CertPurpose purpose = streq(property, "CanSign") ? CERT_PURPOSE_SIGN : CERT_PURPOSE_ENCRYPT;
+        const Validation *v = certificate_view_validation(userdata, purpose);
+
+        if (!v)
+                return -EIO;
+        return sd_bus_message_append(reply, "b", v->status == CERT_STATUS_VALID);
+}
+
+static int property_get_status(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const Validation *v = certificate_view_validation(userdata, CERT_PURPOSE_ANY);
+
+        if (!v)
+                return -EIO;
+        return sd_bus_message_append(reply, "s",
+                                     streq(property, "Status") ? cert_status_to_string(v->status) : v->message);
+}
+
+static int property_get_summary(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *summary = cert_info_summary(VIEW(userdata)->info);
+
+        if (!summary)
+                return -ENOMEM;
+        return sd_bus_message_append(reply, "s", summary);
+}
+
+static int property_get_chain(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const Validation *v = certificate_view_validation(userdata, CERT_PURPOSE_ANY);
+        int r;
+
+        if (!v)
+                return -EIO;
+        r = sd_bus_message_open_container(reply, 'a', "(ss)");
+        if (r < 0)
+                return r;
+        for (int i = 0; i < sk_X509_num(v->chain); i++) {
+                X509 *x = sk_X509_value(v->chain, i);
+                _cleanup_free_ char *subject = x509_name_to_string(X509_get_subject_name(x));
+                char fingerprint[SHA256_HEX_SIZE];
+
+                if (!subject || x509_fingerprint(x, fingerprint) < 0)
+                        return -ENOMEM;
+                r = sd_bus_message_append(reply, "(ss)", fingerprint, subject);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static int property_get_der(sd_bus *bus, const char *path, const char *interface, const char *property,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const CertInfo *info = VIEW(userdata)->info;
+
+        return sd_bus_message_append_array(reply, 'y', info->der, info->der_size);
+}
+
+/* The details a polkit rule can scope on. */
+static int certificate_check(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+        const CertInfo *info = m->view.info;
+        const char *details[] = {
+                "fingerprint", info->fingerprint,
+                "address", info->addresses[0] ? info->addresses[0] : "",
+                NULL,
+        };
+
+        return bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, details, error);
+}
+
+static int method_remove(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *fingerprint = NULL, *reason = NULL;
+        Manager *m = userdata;
+        int r;
+
+        r = certificate_check(m, message, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        fingerprint = strdup(m->view.info->fingerprint);
+        if (!fingerprint)
+                return -ENOMEM;
+        r = manager_remove_certificate(m, fingerprint, &reason);
+        if (r < 0)
+                return bus_error_set_from_manager(error, r, reason);
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_set_trusted(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *fingerprint = NULL, *reason = NULL;
+        Manager *m = userdata;
+        int trusted, r;
+
+        r = sd_bus_message_read(message, "b", &trusted);
+        if (r < 0)
+                return r;
+
+        r = certificate_check(m, message, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        fingerprint = strdup(m->view.info->fingerprint);
+        if (!fingerprint)
+                return -ENOMEM;
+        r = manager_set_certificate_trusted(m, fingerprint, trusted, &reason);
+        if (r < 0)
+                return bus_error_set_from_manager(error, r, reason);
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+#define CONST SD_BUS_VTABLE_PROPERTY_CONST
+
+static const sd_bus_vtable certificate_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Fingerprint", "s", property_get_string, 0, CONST),
+        SD_BUS_PROPERTY("Subject", "s", property_get_string, 0, CONST),
+        SD_BUS_PROPERTY("Issuer", "s", property_get_string, 0, CONST),
+        SD_BUS_PROPERTY("CommonName", "s", property_get_string, 0, CONST),
+        SD_BUS_PROPERTY("SerialNumber", "s", property_get_string, 0, CONST),
+        SD_BUS_PROPERTY("Addresses", "as", property_get_addresses, 0, CONST),
+        SD_BUS_PROPERTY("NotBefore", "t", property_get_time, 0, CONST),
+        SD_BUS_PROPERTY("NotAfter", "t", property_get_time, 0, CONST),
+        SD_BUS_PROPERTY("KeyAlgorithm", "s", property_get_string, 0, CONST),
+        SD_BUS_PROPERTY("KeyBits", "u", property_get_key_bits, 0, CONST),
+        SD_BUS_PROPERTY("IsCA", "b", property_get_bool, 0, CONST),
+        SD_BUS_PROPERTY("Trusted", "b", property_get_bool, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("HasPrivateKey", "b", property_get_bool, 0, 0),
+        SD_BUS_PROPERTY("Status", "s", property_get_status, 0, 0),
+        SD_BUS_PROPERTY("StatusText", "s", property_get_status, 0, 0),
+        SD_BUS_PROPERTY("CanSign", "b", property_get_usable, 0, 0),
+        SD_BUS_PROPERTY("CanEncrypt", "b", property_get_usable, 0, 0),
+        SD_BUS_PROPERTY("Summary", "s", property_get_summary, 0, 0),
+        SD_BUS_PROPERTY("Chain", "a(ss)", property_get_chain, 0, 0),
+        SD_BUS_PROPERTY("DER", "ay", property_get_der, 0, CONST),
+        SD_BUS_METHOD_WITH_ARGS("Remove", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_remove,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetTrusted", SD_BUS_ARGS("b", trusted), SD_BUS_NO_RESULT, method_set_trusted,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+int certificate_bus_register(Manager *m) {
+        int r;
+
+        r = sd_bus_add_fallback_vtable(m->bus, &m->certificate_slot, CERTIFICATE_PATH_PREFIX, CERTIFICATE_INTERFACE,
+                                       certificate_vtable, certificate_find, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to serve " CERTIFICATE_INTERFACE ": %m");
+
+        r = sd_bus_add_node_enumerator(m->bus, &m->certificate_enumerator_slot, CERTIFICATE_PATH_PREFIX,
+                                       certificate_enumerate, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to enumerate certificate objects: %m");
+        return 0;
+}
+
+void certificate_bus_emit_added(Manager *m, const char *fingerprint) {
+        _cleanup_free_ char *path = certificate_bus_path(fingerprint);
+        int r;
+
+        if (!path || !m->certificate_slot)
+                return;
+        r = sd_bus_emit_interfaces_added(m->bus, path, CERTIFICATE_INTERFACE, NULL);
+        if (r < 0)
+                log_warning_errno(r, "Failed to announce certificate %s: %m", fingerprint);
+}
+
+void certificate_bus_emit_removed(Manager *m, const char *fingerprint) {
+        _cleanup_free_ char *path = certificate_bus_path(fingerprint);
+        int r;
+
+        if (!path || !m->certificate_slot)
+                return;
+        r = sd_bus_emit_interfaces_removed(m->bus, path, CERTIFICATE_INTERFACE, NULL);
+        if (r < 0)
+                log_warning_errno(r, "Failed to announce the removal of certificate %s: %m", fingerprint);
+}
+
+void certificate_bus_emit_trusted_changed(Manager *m, const char *fingerprint) {
+        _cleanup_free_ char *path = certificate_bus_path(fingerprint);
+        int r;
+
+        if (!path || !m->certificate_slot)
+                return;
+        r = sd_bus_emit_properties_changed(m->bus, path, CERTIFICATE_INTERFACE, "Trusted", NULL);
+        if (r < 0)
+                log_warning_errno(r, "Failed to announce the trust of certificate %s: %m", fingerprint);
+}

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs7.h>
+
+#include "certificate-parse.h"
+#include "macro.h"
+
+typedef struct PemBlock {
+        char *name;
+        unsigned char *data;
+        long size;
+} PemBlock;
+
+typedef struct PemBlocks {
+        PemBlock *items;
+        size_t n;
+} PemBlocks;
+
+static void pem_blocks_done(PemBlocks *b) {
+        for (size_t i = 0; i < b->n; i++) {
+                OPENSSL_free(b->items[i].name);
+                OPENSSL_free(b->items[i].data);
+        }
+        free(b->items);
+        *b = (PemBlocks) {};
+}
+
+static int fail(char **ret_message, int r, const char *format, ...) _printf_(3, 4);
+static int fail(char **ret_message, int r, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(ret_message, format, ap) < 0)
+                *ret_message = NULL;
+        va_end(ap);
+        return r;
+}
+
+static bool looks_like_pem(const void *data, size_t size) {
+        return memmem(data, size, "-----BEGIN ", 11) != NULL;
+}
+
+/* Splits PEM text into its blocks; text around them (comments, "Bag
+ * Attributes") is ignored. */
+static int pem_split(const void *data, size_t size, PemBlocks *ret, char **ret_message) {
+        _cleanup_(pem_blocks_done) PemBlocks blocks = {};
+        BIO *bio;
+        int r = 0;
+
+        bio = BIO_new_mem_buf(data, (int) size);
+        if (!bio)
+                return -ENOMEM;
+
+        ERR_clear_error();
+        for (;;) {
+                PemBlock b = {};
+                char *header = NULL;
+                PemBlock *items;
+
+                if (!PEM_read_bio(bio, &b.name, &header, &b.data, &b.size)) {
+                        unsigned long e = ERR_peek_last_error();
+
+                        if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+                                break; /* no more blocks */
+                        r = fail(ret_message, -EBADMSG, "item %zu: malformed PEM block (%s)", blocks.n + 1,
+                                 ERR_reason_error_string(e) ?: "unreadable");
+                        break;
+                }
+                OPENSSL_free(header);
+
+                if (blocks.n >= IMPORT_MAX_ITEMS) {
+                        OPENSSL_free(b.name);
+                        OPENSSL_free(b.data);
+                        r = fail(ret_message, -E2BIG, "more than %u items", IMPORT_MAX_ITEMS);
+                        break;
+                }
+                items = realloc(blocks.items, (blocks.n + 1) * sizeof(PemBlock));
+                if (!items) {
+                        OPENSSL_free(b.name);
+                        OPENSSL_free(b.data);
+                        r = -ENOMEM;
+                        break;
+                }
+                blocks.items = items;
+                blocks.items[blocks.n++] = b;
+        }
+        ERR_clear_error();
+        BIO_free(bio);
+        if (r < 0)
+                return r;
+
+        *ret = blocks;
+        blocks = (PemBlocks) {};
+        return 0;
+}
+
+/* The certificates of a PKCS#7 SignedData certs-only bundle. */
+static int pkcs7_certificates(const unsigned char *der, long size, STACK_OF(X509) *out, bool *ret_is_pkcs7) {
+        const unsigned char *p = der;
+        STACK_OF(X509) *certs = NULL;
+        PKCS7 *p7;
+        int r = 0;
+
+        *ret_is_pkcs7 = false;
+        p7 = d2i_PKCS7(NULL, &p, size);
+        if (!p7)
+                return -EBADMSG;
+        if (p != der + size) {
+                PKCS7_free(p7);
+                return -EBADMSG;
+        }
+        *ret_is_pkcs7 = true;
+
+        if (PKCS7_type_is_signed(p7) && p7->d.sign)
+                certs = p7->d.sign->cert;
+        else if (PKCS7_type_is_signedAndEnveloped(p7) && p7->d.signed_and_enveloped)
+                certs = p7->d.signed_and_enveloped->cert;
+
+        for (int i = 0; certs && i < sk_X509_num(certs); i++) {
+                X509 *x = sk_X509_value(certs, i);
+
+                if (!X509_up_ref(x) || !sk_X509_push(out, x)) {
+                        r = -ENOMEM;
+                        break;
+                }
+        }
+        PKCS7_free(p7);
+        return r;
+}
+
+static X509 *der_certificate(const unsigned char *der, long size, bool aux) {
+        const unsigned char *p = der;
+        X509 *x = aux ? d2i_X509_AUX(NULL, &p, size) : d2i_X509(NULL, &p, size);
+
+        if (x && p != der + size) { /* trailing bytes: not one certificate */
+                X509_free(x);
+                return NULL;
+        }
+        return x;
+}
+
+static const char *pem_block_hint(const char *name) {
+        if (strstr(name, "PRIVATE KEY"))
+                return "a private key, which smimed takes only through ImportPKCS12";
+        if (streq(name, "X509 CRL"))
+                return "a CRL; import it with ImportCRL (smimectl import-crl)";
+        if (streq(name, "CERTIFICATE REQUEST") || streq(name, "NEW CERTIFICATE REQUEST"))
+                return "a certificate request, not a certificate";
+        return "not a certificate";
+}
+
+static int certificate_pem_block(const PemBlock *b, size_t i, size_t n, STACK_OF(X509) *out, char **ret_message) {
+        bool is_pkcs7;
+        X509 *x;
+        int r;
+
+        if (streq(b->name, "CERTIFICATE") || streq(b->name, "X509 CERTIFICATE") ||
+            streq(b->name, "TRUSTED CERTIFICATE")) {
+                x = der_certificate(b->data, b->size, streq(b->name, "TRUSTED CERTIFICATE"));
+                if (!x)
+                        return fail(ret_message, -EBADMSG, "item %zu of %zu (PEM block %s): not a valid X.509 certificate",
+                                    i + 1, n, b->name);
+                if (!sk_X509_push(out, x)) {
+                        X509_free(x);
+                        return -ENOMEM;
+                }
+                return 0;
+        }
+
+        if (streq(b->name, "PKCS7")) {
+                r = pkcs7_certificates(b->data, b->size, out, &is_pkcs7);
+                if (r == -EBADMSG)
+                        return fail(ret_message, r, "item %zu of %zu (PEM block PKCS7): not a valid PKCS#7 structure",
+                                    i + 1, n);
+                return r;
+        }
+
+        return fail(ret_message, -EBADMSG, "item %zu of %zu (PEM block %s): %s", i + 1, n, b->name,
+                    pem_block_hint(b->name));
+}
+
+int certificates_parse(const void *data, size_t size, STACK_OF(X509) **ret, char **ret_message) {
+        STACK_OF(X509) *out;
+        int r = 0;
+
+        *ret_message = NULL;
+        if (size == 0)
+                return fail(ret_message, -EBADMSG, "no data");
+        if (size > IMPORT_MAX_SIZE)
+                return fail(ret_message, -EFBIG, "larger than %u MiB", IMPORT_MAX_SIZE / 1024 / 1024);
+
+        out = sk_X509_new_null();
+        if (!out)
+                return -ENOMEM;
+
+        if (looks_like_pem(data, size)) {
+                _cleanup_(pem_blocks_done) PemBlocks blocks = {};
+
+                r = pem_split(data, size, &blocks, ret_message);
+                for (size_t i = 0; r >= 0 && i < blocks.n; i++)
+                        r = certificate_pem_block(&blocks.items[i], i, blocks.n, out, ret_message);
+        } else {
+                X509 *x = der_certificate(data, (long) size, false);
+                bool is_pkcs7 = false;
+
+                if (x) {
+                        if (!sk_X509_push(out, x)) {
+                                X509_free(x);
+                                r = -ENOMEM;
+                        }
+                } else {
+                        r = pkcs7_certificates(data, (long) size, out, &is_pkcs7);
+                        if (r == -EBADMSG)
+                                r = fail(ret_message, r,
+                                         "item 1 of 1: neither PEM, nor a DER certificate, nor a DER PKCS#7 bundle");
+                }
+        }
+
+        if (r >= 0 && sk_X509_num(out) == 0)
+                r = fail(ret_message, -EBADMSG, "no certificate in the data");
+        if (r < 0) {
+                sk_X509_pop_free(out, X509_free);
+                return r;
+        }
+
+        *ret = out;
+        return 0;
+}
+
+static X509_CRL *der_crl(const unsigned char *der, long size) {
+        const unsigned char *p = der;
+        X509_CRL *crl = d2i_X509_CRL(NULL, &p, size);
+
+        if (crl && p != der + size) {
+                X509_CRL_free(crl);
+                return NULL;
+        }
+        return crl;
+}
+
+int crls_parse(const void *data, size_t size, STACK_OF(X509_CRL) **ret, char **ret_message) {
+        STACK_OF(X509_CRL) *out;
+        int r = 0;
+
+        *ret_message = NULL;
+        if (size == 0)
+                return fail(ret_message, -EBADMSG, "no data");
+        if (size > IMPORT_MAX_SIZE)
+                return fail(ret_message, -EFBIG, "larger than %u MiB", IMPORT_MAX_SIZE / 1024 / 1024);
+
+        out = sk_X509_CRL_new_null();
+        if (!out)
+                return -ENOMEM;
+
+        if (looks_like_pem(data, size)) {
+                _cleanup_(pem_blocks_done) PemBlocks blocks = {};
+
+                r = pem_split(data, size, &blocks, ret_message);
+                for (size_t i = 0; r >= 0 && i < blocks.n; i++) {
+                        const PemBlock *b = &blocks.items[i];
+                        X509_CRL *crl;
+
+                        if (!streq(b->name, "X509 CRL")) {
+                                r = fail(ret_message, -EBADMSG, "item %zu of %zu (PEM block %s): not a CRL", i + 1,
+                                         blocks.n, b->name);
+                                break;
+                        }
+                        crl = der_crl(b->data, b->size);
+                        if (!crl) {
+                                r = fail(ret_message, -EBADMSG, "item %zu of %zu (PEM block X509 CRL): not a valid CRL",
+                                         i + 1, blocks.n);
+                                break;
+                        }
+                        if (!sk_X509_CRL_push(out, crl)) {
+                                X509_CRL_free(crl);
+                                r = -ENOMEM;
+                        }
+                }
+        } else {
+                X509_CRL *crl = der_crl(data, (long) size);
+
+                if (!crl)
+                        r = fail(ret_message, -EBADMSG, "item 1 of 1: neither PEM nor a DER CRL");
+                else if (!sk_X509_CRL_push(out, crl)) {
+                        X509_CRL_free(crl);
+                        r = -ENOMEM;
+                }
+        }
+
+        if (r >= 0 && sk_X509_CRL_num(out) == 0)
+                r = fail(ret_message, -EBADMSG, "no CRL in the data");
+        if (r < 0) {
+                sk_X509_CRL_pop_free(out, X509_CRL_free);
+                return r;
+        }
+
+        *ret = out;
+        return 0;
+}

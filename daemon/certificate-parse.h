@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+
+#include <openssl/x509.h>
+
+/* Untrusted input to certificates and CRLs. Accepts one or more PEM blocks
+ * (CERTIFICATE, TRUSTED CERTIFICATE, PKCS7 for certificates; X509 CRL for
+ * CRLs), or one DER object. On failure *ret_message names the bad item
+ * ("item 2 of 3 (PEM block PRIVATE KEY): …"). */
+
+#define IMPORT_MAX_SIZE (16U * 1024U * 1024U)
+#define IMPORT_MAX_ITEMS 100000U
+
+int certificates_parse(const void *data, size_t size, STACK_OF(X509) **ret, char **ret_message);
+int crls_parse(const void *data, size_t size, STACK_OF(X509_CRL) **ret, char **ret_message);

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/x509.h>
+
+#include "certificate-bus.h"
+#include "certificate-parse.h"
+#include "log.h"
+#include "manager-bus.h"
+#include "manager-certificates.h"
+#include "manager.h"
+#include "strv.h"
+
+static int fail(char **ret_message, int r, const char *format, ...) _printf_(3, 4);
+static int fail(char **ret_message, int r, const char *format, ...) {
+        va_list ap;
+
+        if (!ret_message)
+                return r;
+        errno = -r;
+        va_start(ap, format);
+        if (vasprintf(ret_message, format, ap) < 0)
+                *ret_message = NULL;
+        va_end(ap);
+        return r;
+}
+
+static void x509_stack_freep(STACK_OF(X509) **s) {
+        sk_X509_pop_free(*s, X509_free);
+}
+
+static void crl_stack_freep(STACK_OF(X509_CRL) **s) {
+        sk_X509_CRL_pop_free(*s, X509_CRL_free);
+}
+
+typedef struct CertInfos {
+        CertInfo **items;
+        size_t n;
+} CertInfos;
+
+static void cert_infos_done(CertInfos *c) {
+        for (size_t i = 0; i < c->n; i++)
+                cert_info_free(c->items[i]);
+        free(c->items);
+}
+
+static void manager_update_certificate_count(Manager *m) {
+        uint64_t count;
+        int r;
+
+        r = store_count_certificates(m->store, &count);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot count the certificates in the store: %m");
+                return;
+        }
+        if (count == m->certificate_count)
+                return;
+        m->certificate_count = count;
+        manager_bus_emit_changed(m, "CertificateCount");
+}
+
+int manager_open_store(Manager *m, const char *path, char **ret_message) {
+        Store *store = NULL;
+        int r;
+
+        r = store_open(path, &store, ret_message);
+        if (r < 0)
+                return r;
+
+        store_free(m->store);
+        m->store = store;
+        certificate_view_done(&m->view);
+        m->certificate_count = UINT64_MAX; /* makes the next count announce itself */
+        manager_update_certificate_count(m);
+        log_info("Certificate store %s: %" PRIu64 " certificates.", path, m->certificate_count);
+        return 0;
+}
+
+void manager_refresh_keys(Manager *m) {
+        int r;
+
+        token_keys_free(m->keys, m->n_keys);
+        m->keys = NULL;
+        m->n_keys = 0;
+        m->key_spkis = strv_free(m->key_spkis);
+        certificate_view_done(&m->view); /* HasPrivateKey may have changed */
+
+        if (token_get_state(m->token) != TOKEN_STATE_READY)
+                return;
+
+        r = token_list_keys(m->token, &m->keys, &m->n_keys);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot list the keys in the token: %m");
+                return;
+        }
+        m->key_spkis = calloc(1, sizeof(char *));
+        for (size_t i = 0; m->key_spkis && i < m->n_keys; i++)
+                if (m->keys[i].spki_sha256[0] && strv_extend(&m->key_spkis, m->keys[i].spki_sha256) < 0)
+                        break;
+}
+
+void manager_capability_context(Manager *m, CapabilityContext *ret) {
+        *ret = (CapabilityContext) {
+                .store = m->store,
+                .policy = &m->policy,
+                .now = time(NULL),
+                .token_ready = token_get_state(m->token) == TOKEN_STATE_READY,
+                .token_problem = token_get_state_reason(m->token),
+                .key_spkis = m->key_spkis,
+        };
+}
+
+static int read_certificates(STACK_OF(X509) *certs, CertInfos *ret, char **ret_message) {
+        CertInfos infos = {};
+        size_t n = (size_t) sk_X509_num(certs);
+        int r;
+
+        infos.items = calloc(n ? n : 1, sizeof(CertInfo *));
+        if (!infos.items)
+                return -ENOMEM;
+        for (; infos.n < n; infos.n++) {
+                r = cert_info_new(sk_X509_value(certs, (int) infos.n), &infos.items[infos.n]);
+                if (r < 0) {
+                        cert_infos_done(&infos);
+                        return r == -ENOMEM ? r
+                                            : fail(ret_message, -EBADMSG,
+                                                   "item %zu of %zu: the certificate cannot be read (bad dates, "
+                                                   "names or key)",
+                                                   infos.n + 1, n);
+                }
+        }
+        *ret = infos;
+        return 0;
+}
+
+int manager_import_certificates(Manager *m, const void *data, size_t size, bool trust, char ***ret_fingerprints,
+                                char **ret_message) {
+        _cleanup_(x509_stack_freep) STACK_OF(X509) *certs = NULL;
+        _cleanup_(cert_infos_done) CertInfos infos = {};
+        _cleanup_(strv_freep) char **fingerprints = NULL, **added = NULL;
+        int r;
+
+        r = certificates_parse(data, size, &certs, ret_message);
+        if (r < 0)
+                return r;
+        r = read_certificates(certs, &infos, ret_message);
+        if (r < 0)
+                return r;
+
+        fingerprints = calloc(1, sizeof(char *));
+        added = calloc(1, sizeof(char *));
+        if (!fingerprints || !added)
+                return -ENOMEM;
+
+        /* One transaction: the batch lands whole or not at all. */
+        r = store_begin(m->store);
+        if (r < 0)
+                return fail(ret_message, r, "The certificate store cannot be written: %m");
+        for (size_t i = 0; i < infos.n; i++) {
+                const CertInfo *info = infos.items[i];
+                bool is_new;
+
+                if (strv_contains(fingerprints, info->fingerprint))
+                        continue;
+                /* Only CA certificates become anchors through an import. */
+                r = store_add_certificate(m->store, info, trust && info->is_ca, &is_new);
+                if (r >= 0)
+                        r = strv_extend(&fingerprints, info->fingerprint);
+                if (r >= 0 && is_new)
+                        r = strv_extend(&added, info->fingerprint);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0)
+                r = store_commit(m->store);
+        if (r < 0) {
+                store_rollback(m->store);
+                return fail(ret_message, r, "The certificate store cannot be written: %m");
+        }
+
+        log_info("Imported %zu certificates (%zu new)%s.", strv_length(fingerprints), strv_length(added),
+                 trust ? ", CA certificates trusted" : "");
+        certificate_view_done(&m->view);
+        for (char **f = added; *f; f++)
+                certificate_bus_emit_added(m, *f);
+        if (trust)
+                for (char **f = fingerprints; *f; f++)
+                        if (!strv_contains(added, *f))
+                                certificate_bus_emit_trusted_changed(m, *f);
+        manager_update_certificate_count(m);
+
+        *ret_fingerprints = TAKE_PTR(fingerprints);
+        return 0;
+}
+
+typedef struct CrlIssuerSearch {
+        X509_CRL *crl;
+        bool found;
+        bool verified;
+} CrlIssuerSearch;
+
+static int crl_try_issuer(X509 *issuer, bool trusted, void *userdata) {
+        CrlIssuerSearch *s = userdata;
+
+        (void) trusted;
+        s->found = true;
+        if (!s->verified && X509_CRL_verify(s->crl, X509_get0_pubkey(issuer)) == 1)
+                s->verified = true;
+        return 0;
+}
+
+static int crl_check_issuer(Manager *m, X509_CRL *crl, size_t i, size_t n, char **ret_message) {
+        CrlIssuerSearch search = { .crl = crl };
+        unsigned char *name = NULL;
+        char issuer[256] = "";
+        int len, r;
+
+        X509_NAME_oneline(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
+        len = i2d_X509_NAME(X509_CRL_get_issuer(crl), &name);
+        if (len <= 0)
+                return fail(ret_message, -EBADMSG, "item %zu of %zu: the CRL has no readable issuer", i + 1, n);
+        r = store_foreach_by_subject(m->store, name, (size_t) len, crl_try_issuer, &search);
+        OPENSSL_free(name);
+        if (r < 0)
+                return fail(ret_message, r, "The certificate store cannot be read: %m");
+
+        if (!search.found)
+                return fail(ret_message, -ENOENT,
+                            "item %zu of %zu: the CRL's issuer %s is not in the store; import its certificate first",
+                            i + 1, n, issuer);
+        if (!search.verified)
+                return fail(ret_message, -EKEYREJECTED,
+                            "item %zu of %zu: the CRL's signature does not verify with the key of its issuer %s",
+                            i + 1, n, issuer);
+        return 0;
+}
+
+int manager_import_crls(Manager *m, const void *data, size_t size, unsigned *ret_count, char **ret_message) {
+        _cleanup_(crl_stack_freep) STACK_OF(X509_CRL) *crls = NULL;
+        size_t n;
+        unsigned stored = 0;
+        int r;
+
+        r = crls_parse(data, size, &crls, ret_message);
+        if (r < 0)
+                return r;
+        n = (size_t) sk_X509_CRL_num(crls);
+
+        for (size_t i = 0; i < n; i++) {
+                r = crl_check_issuer(m, sk_X509_CRL_value(crls, (int) i), i, n, ret_message);
+                if (r < 0)
+                        return r;
+        }
+
+        r = store_begin(m->store);
+        if (r < 0)
+                return fail(ret_message, r, "The certificate store cannot be written: %m");
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                bool is_stored = false;
+
+                r = store_put_crl(m->store, sk_X509_CRL_value(crls, (int) i), &is_stored);
+                if (r >= 0 && is_stored)
+                        stored++;
+        }
+        if (r >= 0)
+                r = store_commit(m->store);
+        if (r < 0) {
+                store_rollback(m->store);
+                return fail(ret_message, r, "The certificate store cannot be written: %m");
+        }
+
+        log_info("Imported %u of %zu CRLs (the others were not newer than the stored ones).", stored, n);
+        certificate_view_done(&m->view);
+        *ret_count = stored;
+        return 0;
+}
+
+int manager_remove_certificate(Manager *m, const char *fingerprint, char **ret_message) {
+        int r;
+
+        r = store_remove_certificate(m->store, fingerprint);
+        if (r == -ENOENT)
+                return fail(ret_message, r, "No certificate %s is in the store.", fingerprint);
+        if (r < 0)
+                return fail(ret_message, r, "The certificate store cannot be written: %m");
+
+        log_info("Removed certificate %s.", fingerprint);
+        certificate_view_done(&m->view);
+        certificate_bus_emit_removed(m, fingerprint);
+        manager_update_certificate_count(m);
+        return 0;
+}
+
+int manager_set_certificate_trusted(Manager *m, const char *fingerprint, bool trusted, char **ret_message) {
+        int r;
+
+        r = store_set_trusted(m->store, fingerprint, trusted);
+        if (r == -ENOENT)
+                return fail(ret_message, r, "No certificate %s is in the store.", fingerprint);
+        if (r < 0)
+                return fail(ret_message, r, "The certificate store cannot be written: %m");
+
+        log_info("Certificate %s is %s.", fingerprint, trusted ? "now a trust anchor" : "no longer a trust anchor");
+        certificate_view_done(&m->view);
+        certificate_bus_emit_trusted_changed(m, fingerprint);
+        return 0;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "certificate.h"
+#include "macro.h"
+
+/* The certificate store: an SQLite database (WAL, versioned schema) of
+ * certificates (DER, indexed by SHA-256 fingerprint, lower-cased mail
+ * address, subject and issuer name, public key hash), trust-anchor flags and
+ * the newest CRL of each issuer. Writes go through store_begin() /
+ * store_commit(): a batch is all or nothing. No D-Bus. */
+
+typedef struct Store Store;
+
+int store_open(const char *path, Store **ret, char **ret_message);
+Store *store_free(Store *store);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
+
+/* Bumped by every committed change; lets callers cache what they read. */
+uint64_t store_generation(const Store *store);
+
+int store_begin(Store *store);
+int store_commit(Store *store);
+void store_rollback(Store *store);
+
+/* Inside a transaction. Adds the certificate unless it is there; trusted
+ * only ever adds trust. *ret_added says whether it was new. */
+int store_add_certificate(Store *store, const CertInfo *info, bool trusted, bool *ret_added);
+/* -ENOENT when there is no such certificate. */
+int store_remove_certificate(Store *store, const char *fingerprint);
+int store_set_trusted(Store *store, const char *fingerprint, bool trusted);
+
+int store_count_certificates(Store *store, uint64_t *ret);
+/* -ENOENT when there is no such certificate. */
+int store_get_certificate(Store *store, const char *fingerprint, X509 **ret, bool *ret_trusted);
+/* Fingerprints for a lower-cased address ("" or NULL: all), newest
+ * NotBefore first, as a strv. */
+int store_find_by_address(Store *store, const char *address, char ***ret);
+
+typedef int (*StoreCertificateCallback)(X509 *x509, bool trusted, void *userdata);
+/* Calls cb for each certificate whose subject is name_der. */
+int store_foreach_by_subject(Store *store, const unsigned char *name_der, size_t size, StoreCertificateCallback cb,
+                             void *userdata);
+
+/* Inside a transaction. Stores crl as the CRL of its issuer unless a CRL
+ * that is not older is there; *ret_stored says which. */
+int store_put_crl(Store *store, X509_CRL *crl, bool *ret_stored);
+/* The CRL issued by name_der, or -ENOENT. */
+int store_get_crl(Store *store, const unsigned char *name_der, size_t size, X509_CRL **ret);

@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include "certificate.h"
+#include "validate.h"
+
+#define CHAIN_MAX_CERTIFICATES 32
+#define CHAIN_MAX_DEPTH 10
+
+static const char *const cert_status_table[_CERT_STATUS_MAX] = {
+        [CERT_STATUS_VALID] = "valid",
+        [CERT_STATUS_EXPIRED] = "expired",
+        [CERT_STATUS_NOT_YET_VALID] = "not-yet-valid",
+        [CERT_STATUS_REVOKED] = "revoked",
+        [CERT_STATUS_UNTRUSTED] = "untrusted",
+        [CERT_STATUS_WRONG_USAGE] = "wrong-usage",
+        [CERT_STATUS_WEAK] = "weak",
+};
+
+const char *cert_status_to_string(CertStatus status) {
+        if (status < 0 || status >= _CERT_STATUS_MAX)
+                return NULL;
+        return cert_status_table[status];
+}
+
+/* When several things are wrong, the one reported is the first here. */
+static const CertStatus status_precedence[] = {
+        CERT_STATUS_REVOKED,      CERT_STATUS_UNTRUSTED, CERT_STATUS_EXPIRED,     CERT_STATUS_NOT_YET_VALID,
+        CERT_STATUS_WEAK,         CERT_STATUS_WRONG_USAGE,
+};
+
+static int status_rank(CertStatus s) {
+        for (size_t i = 0; i < ELEMENTSOF(status_precedence); i++)
+                if (status_precedence[i] == s)
+                        return (int) i;
+        return (int) ELEMENTSOF(status_precedence);
+}
+
+/* The first problem found for each status, and the worst of them. */
+typedef struct Findings {
+        char *message[_CERT_STATUS_MAX];
+        bool any;
+} Findings;
+
+static void findings_done(Findings *f) {
+        for (size_t i = 0; i < _CERT_STATUS_MAX; i++)
+                free(f->message[i]);
+}
+
+static void finding(Findings *f, CertStatus status, const char *format, ...) _printf_(3, 4);
+static void finding(Findings *f, CertStatus status, const char *format, ...) {
+        va_list ap;
+
+        f->any = true;
+        if (f->message[status])
+                return;
+        va_start(ap, format);
+        if (vasprintf(&f->message[status], format, ap) < 0)
+                f->message[status] = NULL;
+        va_end(ap);
+        if (!f->message[status])
+                f->message[status] = strdup("");
+}
+
+static CertStatus findings_worst(const Findings *f) {
+        CertStatus worst = CERT_STATUS_VALID;
+
+        for (size_t i = 0; i < _CERT_STATUS_MAX; i++)
+                if (i != CERT_STATUS_VALID && f->message[i] &&
+                    (worst == CERT_STATUS_VALID || status_rank((CertStatus) i) < status_rank(worst)))
+                        worst = (CertStatus) i;
+        return worst;
+}
+
+/* "the certificate" for the leaf, "its issuing CA "X"" above it. */
+static char *who(X509 *x, int depth) {
+        char cn[256] = "";
+        char *s;
+
+        if (depth == 0)
+                return strdup("The certificate");
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn)) <= 0)
+                X509_NAME_oneline(X509_get_subject_name(x), cn, sizeof(cn));
+        if (asprintf(&s, "The CA certificate \"%s\"", cn) < 0)
+                return NULL;
+        return s;
+}
+
+bool certificate_allows(X509 *x509, CertPurpose purpose) {
+        uint32_t ku = X509_get_key_usage(x509);
+        uint32_t flags = X509_get_extension_flags(x509);
+        int pkey_id = EVP_PKEY_get_base_id(X509_get0_pubkey(x509));
+
+        if (flags & EXFLAG_XKUSAGE) {
+                uint32_t xku = X509_get_extended_key_usage(x509);
+
+                if (!(xku & (XKU_SMIME | XKU_ANYEKU)))
+                        return false;
+        }
+
+        switch (purpose) {
+        case CERT_PURPOSE_SIGN:
+                return ku & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION);
+        case CERT_PURPOSE_ENCRYPT:
+                if (pkey_id == EVP_PKEY_EC || pkey_id == EVP_PKEY_X25519 || pkey_id == EVP_PKEY_X448)
+                        return ku & KU_KEY_AGREEMENT;
+                if (pkey_id == EVP_PKEY_RSA)
+                        return ku & KU_KEY_ENCIPHERMENT;
+                return false;
+        case CERT_PURPOSE_ANY:
+                return certificate_allows(x509, CERT_PURPOSE_SIGN) || certificate_allows(x509, CERT_PURPOSE_ENCRYPT);
+        }
+        return false;
+}
+
+/* Gathers every certificate of the store that may sit above x509 in a chain,
+ * trust anchors into trusted, the rest into untrusted, and their CRLs. */
+typedef struct ChainMaterial {
+        Store *store;
+        X509_STORE *trusted;
+        STACK_OF(X509) *untrusted;
+        STACK_OF(X509_CRL) *crls;
+        STACK_OF(X509) *seen;
+        STACK_OF(X509) *queue;
+} ChainMaterial;
+
+static void chain_material_done(ChainMaterial *m) {
+        X509_STORE_free(m->trusted);
+        sk_X509_pop_free(m->untrusted, X509_free);
+        sk_X509_CRL_pop_free(m->crls, X509_CRL_free);
+        sk_X509_pop_free(m->seen, X509_free);
+        sk_X509_pop_free(m->queue, X509_free);
+}
+
+static bool seen_already(STACK_OF(X509) *seen, X509 *x) {
+        for (int i = 0; i < sk_X509_num(seen); i++)
+                if (X509_cmp(sk_X509_value(seen, i), x) == 0)
+                        return true;
+        return false;
+}
+
+static int collect_crl(ChainMaterial *m, X509 *issuer) {
+        unsigned char *name = NULL;
+        X509_CRL *crl = NULL;
+        int len, r;
+
+        len = i2d_X509_NAME(X509_get_subject_name(issuer), &name);
+        if (len <= 0)
+                return -EINVAL;
+        r = store_get_crl(m->store, name, (size_t) len, &crl);
+        OPENSSL_free(name);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (!sk_X509_CRL_push(m->crls, crl)) {
+                X509_CRL_free(crl);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int take_candidate(X509 *x, bool trusted, void *userdata) {
+        ChainMaterial *m = userdata;
+        int r;
+
+        if (sk_X509_num(m->seen) >= CHAIN_MAX_CERTIFICATES || seen_already(m->seen, x))
+                return 0;
+        if (!X509_up_ref(x) || !sk_X509_push(m->seen, x))
+                return -ENOMEM;
+
+        if (trusted) {
+                if (!X509_STORE_add_cert(m->trusted, x))
+                        return -ENOMEM;
+        } else {
+                if (!X509_up_ref(x) || !sk_X509_push(m->untrusted, x))
+                        return -ENOMEM;
+        }
+
+        r = collect_crl(m, x);
+        if (r < 0)
+                return r;
+
+        /* Keep climbing unless it is self-issued. */
+        if (X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) != 0) {
+                if (!X509_up_ref(x) || !sk_X509_push(m->queue, x))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int chain_material_collect(ChainMaterial *m, X509 *leaf, bool leaf_trusted) {
+        int r;
+
+        m->trusted = X509_STORE_new();
+        m->untrusted = sk_X509_new_null();
+        m->crls = sk_X509_CRL_new_null();
+        m->seen = sk_X509_new_null();
+        m->queue = sk_X509_new_null();
+        if (!m->trusted || !m->untrusted || !m->crls || !m->seen || !m->queue)
+                return -ENOMEM;
+
+        /* The leaf itself may be an anchor (a trusted CA, or a self-signed
+         * certificate an admin chose to trust). */
+        if (leaf_trusted && !X509_STORE_add_cert(m->trusted, leaf))
+                return -ENOMEM;
+        if (!X509_up_ref(leaf) || !sk_X509_push(m->seen, leaf))
+                return -ENOMEM;
+        if (X509_NAME_cmp(X509_get_subject_name(leaf), X509_get_issuer_name(leaf)) != 0) {
+                if (!X509_up_ref(leaf) || !sk_X509_push(m->queue, leaf))
+                        return -ENOMEM;
+        }
+
+        for (int depth = 0; depth < CHAIN_MAX_DEPTH && sk_X509_num(m->queue) > 0; depth++) {
+                STACK_OF(X509) *level = m->queue;
+
+                m->queue = sk_X509_new_null();
+                if (!m->queue) {
+                        sk_X509_pop_free(level, X509_free);
+                        return -ENOMEM;
+                }
+                for (int i = 0; i < sk_X509_num(level); i++) {
+                        unsigned char *name = NULL;
+                        int len = i2d_X509_NAME(X509_get_issuer_name(sk_X509_value(level, i)), &name);
+
+                        if (len <= 0) {
+                                r = -EINVAL;
+                        } else {
+                                r = store_foreach_by_subject(m->store, name, (size_t) len, take_candidate, m);
+                                OPENSSL_free(name);
+                        }
+                        if (r < 0) {
+                                sk_X509_pop_free(level, X509_free);
+                                return r;
+                        }
+                }
+                sk_X509_pop_free(level, X509_free);
+        }
+        return 0;
+}
+
+static int verify_errors_index = -1;
+
+static void record_verify_error(Findings *f, X509_STORE_CTX *ctx) {
+        int error = X509_STORE_CTX_get_error(ctx);
+        int depth = X509_STORE_CTX_get_error_depth(ctx);
+        X509 *x = X509_STORE_CTX_get_current_cert(ctx);
+        _cleanup_free_ char *subject = x ? who(x, depth) : strdup("A certificate in the chain");
+        char date[11];
+        time_t t;
+
+        switch (error) {
+        case X509_V_ERR_UNABLE_TO_GET_CRL:
+        case X509_V_ERR_CRL_HAS_EXPIRED:
+        case X509_V_ERR_CRL_NOT_YET_VALID:
+        case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+        case X509_V_ERR_DIFFERENT_CRL_SCOPE:
+        case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+        case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+        case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
+                /* Revocation is checked where a CRL is known; its absence is not a failure. */
+                return;
+
+        case X509_V_ERR_CERT_REVOKED:
+                finding(f, CERT_STATUS_REVOKED, "%s has been revoked by its issuer; do not use it.", strempty(subject));
+                return;
+
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+                if (x && asn1_time_to_time_t(X509_get0_notAfter(x), &t) >= 0) {
+                        format_date(t, date);
+                        finding(f, CERT_STATUS_EXPIRED, "%s expired on %s; a new certificate is needed.",
+                                strempty(subject), date);
+                } else
+                        finding(f, CERT_STATUS_EXPIRED, "%s has expired; a new certificate is needed.",
+                                strempty(subject));
+                return;
+
+        case X509_V_ERR_CERT_NOT_YET_VALID:
+                if (x && asn1_time_to_time_t(X509_get0_notBefore(x), &t) >= 0) {
+                        format_date(t, date);
+                        finding(f, CERT_STATUS_NOT_YET_VALID, "%s is not valid before %s.", strempty(subject), date);
+                } else
+                        finding(f, CERT_STATUS_NOT_YET_VALID, "%s is not valid yet.", strempty(subject));
+                return;
+
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE: {
+                char issuer[256] = "";
+
+                if (x)
+                        X509_NAME_oneline(X509_get_issuer_name(x), issuer, sizeof(issuer));
+                finding(f, CERT_STATUS_UNTRUSTED,
+                        "No chain to a trusted CA: the issuer %s of %s is not in the store; import it "
+                        "(and trust its root CA).",
+                        issuer, x && depth == 0 ? "the certificate" : "a CA certificate");
+                return;
+        }
+
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        case X509_V_ERR_CERT_UNTRUSTED: {
+                char cn[256] = "";
+
+                if (x && X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn)) <= 0)
+                        X509_NAME_oneline(X509_get_subject_name(x), cn, sizeof(cn));
+                finding(f, CERT_STATUS_UNTRUSTED,
+                        "No chain to a trusted CA: the root \"%s\" is not a trust anchor; import it with trust "
+                        "if you trust it.",
+                        cn);
+                return;
+        }
+
+        default:
+                finding(f, CERT_STATUS_UNTRUSTED, "%s failed verification: %s.", strempty(subject),
+                        X509_verify_cert_error_string(error));
+                return;
+        }
+}
+
+static int verify_callback(int ok, X509_STORE_CTX *ctx) {
+        Findings *f = X509_STORE_CTX_get_ex_data(ctx, verify_errors_index);
+
+        if (!ok && f)
+                record_verify_error(f, ctx);
+        return 1; /* go on: every problem is collected, the worst one reported */
+}
+
+static bool is_weak_digest(int md_nid, const ValidationPolicy *policy) {
+        switch (md_nid) {
+        case NID_md2:
+        case NID_md4:
+        case NID_md5:
+                return true;
+        case NID_sha1:
+                return !policy->allow_sha1_signatures;
+        default:
+                return false;
+        }
+}
+
+/* Key sizes and signature digests, checked by us so the message can say
+ * exactly what is too weak. The anchor's self-signature is not checked: trust
+ * in it comes from the admin, not from that signature. */
+static void check_strength(Findings *f, STACK_OF(X509) *chain, const ValidationPolicy *policy) {
+        for (int depth = 0; depth < sk_X509_num(chain); depth++) {
+                X509 *x = sk_X509_value(chain, depth);
+                EVP_PKEY *pkey = X509_get0_pubkey(x);
+                _cleanup_free_ char *subject = who(x, depth);
+                int md_nid = NID_undef, bits;
+
+                if (pkey && EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA) {
+                        bits = EVP_PKEY_get_bits(pkey);
+                        if (bits < (int) policy->minimum_rsa_bits)
+                                finding(f, CERT_STATUS_WEAK,
+                                        "%s has an RSA key of %d bits; at least %u bits are required.",
+                                        strempty(subject), bits, policy->minimum_rsa_bits);
+                }
+
+                if (X509_check_issued(x, x) == X509_V_OK && depth == sk_X509_num(chain) - 1)
+                        continue;
+                if (X509_get_signature_info(x, &md_nid, NULL, NULL, NULL) && is_weak_digest(md_nid, policy))
+                        finding(f, CERT_STATUS_WEAK, "%s is signed with %s, which is no longer safe.",
+                                strempty(subject), OBJ_nid2sn(md_nid));
+        }
+}
+
+static void check_usage(Findings *f, X509 *x, CertPurpose purpose) {
+        uint32_t flags = X509_get_extension_flags(x);
+
+        if (X509_check_ca(x) > 0 && purpose == CERT_PURPOSE_ANY)
+                return; /* a CA certificate is not for mail itself */
+        if (certificate_allows(x, purpose))
+                return;
+
+        if ((flags & EXFLAG_XKUSAGE) && !(X509_get_extended_key_usage(x) & (XKU_SMIME | XKU_ANYEKU)))
+                finding(f, CERT_STATUS_WRONG_USAGE,
+                        "The certificate is not for mail: its extended key usage lacks emailProtection.");
+        else if (purpose == CERT_PURPOSE_SIGN)
+                finding(f, CERT_STATUS_WRONG_USAGE, "The certificate's key usage does not allow signing mail.");
+        else if (purpose == CERT_PURPOSE_ENCRYPT)
+                finding(f, CERT_STATUS_WRONG_USAGE, "The certificate's key usage does not allow encrypting mail.");
+        else
+                finding(f, CERT_STATUS_WRONG_USAGE,
+                        "The certificate's key usage allows neither signing nor encrypting mail.");
+}
+
+static void x509_stack_freep(STACK_OF(X509) **s) {
+        sk_X509_pop_free(*s, X509_free);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE_CTX *, X509_STORE_CTX_free);
+
+/* Runs OpenSSL's chain building and verification over what the store holds;
+ * every problem it meets becomes a finding. Returns the chain it built. */
+static int verify_chain(ChainMaterial *m, X509 *x509, time_t now, Findings *findings, STACK_OF(X509) **ret_chain) {
+        _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = NULL;
+        STACK_OF(X509) *chain;
+        X509_VERIFY_PARAM *param;
+
+        ctx = X509_STORE_CTX_new();
+        if (!ctx || !X509_STORE_CTX_init(ctx, m->trusted, x509, m->untrusted))
+                return -ENOMEM;
+        X509_STORE_CTX_set0_crls(ctx, m->crls);
+        X509_STORE_CTX_set_verify_cb(ctx, verify_callback);
+        X509_STORE_CTX_set_ex_data(ctx, verify_errors_index, findings);
+
+        param = X509_STORE_CTX_get0_param(ctx);
+        X509_VERIFY_PARAM_set_time(param, now);
+        /* Strength is judged by check_strength() against smimed's policy. */
+        X509_VERIFY_PARAM_set_auth_level(param, 0);
+        X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_CRL_CHECK |
+                                                   X509_V_FLAG_CRL_CHECK_ALL);
+
+        if (X509_verify_cert(ctx) < 0)
+                return -EIO;
+
+        chain = X509_STORE_CTX_get1_chain(ctx);
+        if (!chain) {
+                chain = sk_X509_new_null();
+                if (!chain)
+                        return -ENOMEM;
+                if (!X509_up_ref(x509) || !sk_X509_push(chain, x509)) {
+                        sk_X509_pop_free(chain, X509_free);
+                        return -ENOMEM;
+                }
+        }
+        *ret_chain = chain;
+        return 0;
+}
+
+int validate_certificate(Store *store, X509 *x509, CertPurpose purpose, const ValidationPolicy *policy, time_t now,
+                         Validation *ret) {
+        _cleanup_(findings_done) Findings findings = {};
+        _cleanup_(chain_material_done) ChainMaterial m = { .store = store };
+        _cleanup_(x509_stack_freep) STACK_OF(X509) *chain = NULL;
+        char fingerprint[SHA256_HEX_SIZE], date[11];
+        bool trusted = false;
+        CertStatus status;
+        int r;
+
+        if (verify_errors_index < 0) {
+                verify_errors_index = X509_STORE_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+                if (verify_errors_index < 0)
+                        return -ENOMEM;
+        }
+
+        r = x509_fingerprint(x509, fingerprint);
+        if (r < 0)
+                return r;
+        r = store_get_certificate(store, fingerprint, NULL, &trusted);
+        if (r < 0 && r != -ENOENT)
+                return r;
+
+        r = chain_material_collect(&m, x509, trusted);
+        if (r < 0)
+                return r;
+        r = verify_chain(&m, x509, now, &findings, &chain);
+        if (r < 0)
+                return r;
+        check_strength(&findings, chain, policy);
+        check_usage(&findings, x509, purpose);
+
+        status = findings_worst(&findings);
+        if (status != CERT_STATUS_VALID)
+                ret->message = TAKE_PTR(findings.message[status]);
+        else {
+                time_t not_after = 0;
+
+                (void) asn1_time_to_time_t(X509_get0_notAfter(x509), &not_after);
+                format_date(not_after, date);
+                if (asprintf(&ret->message, "The certificate is valid until %s.", date) < 0)
+                        ret->message = NULL;
+        }
+        if (!ret->message)
+                return -ENOMEM;
+
+        ret->status = status;
+        ret->chain = TAKE_PTR(chain);
+        return 0;
+}
+
+void validation_done(Validation *v) {
+        free(v->message);
+        sk_X509_pop_free(v->chain, X509_free);
+        *v = (Validation) {};
+}
