@@ -76,14 +76,16 @@ static const Validation *certificate_view_validation(Manager *m, CertPurpose pur
         CertificateView *view = &m->view;
         int r;
 
-        if (!view->validated[purpose]) {
-                r = validate_certificate(m->store, view->info->x509, purpose, &m->policy, view->loaded_at,
-                                         &view->validation[purpose]);
+        static const CertPurpose purposes[] = { CERT_PURPOSE_ANY, CERT_PURPOSE_SIGN, CERT_PURPOSE_ENCRYPT };
+
+        if (!view->validated) {
+                r = validate_certificate_purposes(m->store, view->info->x509, &m->policy, view->loaded_at, purposes,
+                                                  ELEMENTSOF(purposes), view->validation);
                 if (r < 0) {
                         log_warning_errno(r, "Cannot validate certificate %s: %m", view->info->fingerprint);
                         return NULL;
                 }
-                view->validated[purpose] = true;
+                view->validated = true;
         }
         return &view->validation[purpose];
 }
@@ -304,12 +306,12 @@ static const sd_bus_vtable certificate_vtable[] = {
         SD_BUS_PROPERTY("IsCA", "b", property_get_bool, 0, CONST),
         SD_BUS_PROPERTY("Trusted", "b", property_get_bool, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("HasPrivateKey", "b", property_get_bool, 0, 0),
-        SD_BUS_PROPERTY("Status", "s", property_get_status, 0, 0),
-        SD_BUS_PROPERTY("StatusText", "s", property_get_status, 0, 0),
-        SD_BUS_PROPERTY("CanSign", "b", property_get_usable, 0, 0),
-        SD_BUS_PROPERTY("CanEncrypt", "b", property_get_usable, 0, 0),
+        SD_BUS_PROPERTY("Status", "s", property_get_status, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT),
+        SD_BUS_PROPERTY("StatusText", "s", property_get_status, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT),
+        SD_BUS_PROPERTY("CanSign", "b", property_get_usable, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT),
+        SD_BUS_PROPERTY("CanEncrypt", "b", property_get_usable, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT),
         SD_BUS_PROPERTY("Summary", "s", property_get_summary, 0, 0),
-        SD_BUS_PROPERTY("Chain", "a(ss)", property_get_chain, 0, 0),
+        SD_BUS_PROPERTY("Chain", "a(ss)", property_get_chain, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT),
         SD_BUS_PROPERTY("DER", "ay", property_get_der, 0, CONST),
         SD_BUS_METHOD_WITH_ARGS("Remove", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_remove,
                                 SD_BUS_VTABLE_UNPRIVILEGED),

@@ -21,8 +21,8 @@ typedef struct CertificateView {
         bool trusted;
         time_t loaded_at;
         uint64_t store_generation;
-        bool validated[3];            /* by CertPurpose */
-        Validation validation[3];
+        bool validated;
+        Validation validation[3];     /* by CertPurpose */
 } CertificateView;
 
 void certificate_view_done(CertificateView *view);

@@ -371,24 +371,25 @@ static void check_strength(Findings *f, STACK_OF(X509) *chain, const ValidationP
         }
 }
 
-static void check_usage(Findings *f, X509 *x, CertPurpose purpose) {
+/* Why x may not be used for purpose, or NULL when it may. */
+static const char *usage_problem(X509 *x, CertPurpose purpose) {
         uint32_t flags = X509_get_extension_flags(x);
 
         if (X509_check_ca(x) > 0 && purpose == CERT_PURPOSE_ANY)
-                return; /* a CA certificate is not for mail itself */
+                return NULL; /* a CA certificate is not for mail itself */
         if (certificate_allows(x, purpose))
-                return;
+                return NULL;
 
         if ((flags & EXFLAG_XKUSAGE) && !(X509_get_extended_key_usage(x) & (XKU_SMIME | XKU_ANYEKU)))
-                finding(f, CERT_STATUS_WRONG_USAGE,
-                        "The certificate is not for mail: its extended key usage lacks emailProtection.");
-        else if (purpose == CERT_PURPOSE_SIGN)
-                finding(f, CERT_STATUS_WRONG_USAGE, "The certificate's key usage does not allow signing mail.");
-        else if (purpose == CERT_PURPOSE_ENCRYPT)
-                finding(f, CERT_STATUS_WRONG_USAGE, "The certificate's key usage does not allow encrypting mail.");
-        else
-                finding(f, CERT_STATUS_WRONG_USAGE,
-                        "The certificate's key usage allows neither signing nor encrypting mail.");
+                return "The certificate is not for mail: its extended key usage lacks emailProtection.";
+        switch (purpose) {
+        case CERT_PURPOSE_SIGN:
+                return "The certificate's key usage does not allow signing mail.";
+        case CERT_PURPOSE_ENCRYPT:
+                return "The certificate's key usage does not allow encrypting mail.";
+        default:
+                return "The certificate's key usage allows neither signing nor encrypting mail.";
+        }
 }
 
 static void x509_stack_freep(STACK_OF(X509) **s) {
@@ -435,14 +436,49 @@ static int verify_chain(ChainMaterial *m, X509 *x509, time_t now, Findings *find
         return 0;
 }
 
-int validate_certificate(Store *store, X509 *x509, CertPurpose purpose, const ValidationPolicy *policy, time_t now,
-                         Validation *ret) {
+/* One verdict for purpose from what the chain showed: the worst finding, a
+ * usage problem counted as wrong-usage. */
+static int validation_make(const Findings *chain_findings, X509 *x509, STACK_OF(X509) *chain, CertPurpose purpose,
+                           Validation *ret) {
+        const char *usage = usage_problem(x509, purpose);
+        CertStatus status = findings_worst(chain_findings);
+        char date[11], *message = NULL;
+
+        if (usage && (status == CERT_STATUS_VALID || status_rank(CERT_STATUS_WRONG_USAGE) < status_rank(status)))
+                status = CERT_STATUS_WRONG_USAGE;
+
+        if (status == CERT_STATUS_WRONG_USAGE && usage)
+                message = strdup(usage);
+        else if (status != CERT_STATUS_VALID)
+                message = strdup(chain_findings->message[status]);
+        else {
+                time_t not_after = 0;
+
+                (void) asn1_time_to_time_t(X509_get0_notAfter(x509), &not_after);
+                format_date(not_after, date);
+                if (asprintf(&message, "The certificate is valid until %s.", date) < 0)
+                        message = NULL;
+        }
+        if (!message)
+                return -ENOMEM;
+
+        ret->chain = X509_chain_up_ref(chain);
+        if (!ret->chain) {
+                free(message);
+                return -ENOMEM;
+        }
+        ret->status = status;
+        ret->message = message;
+        return 0;
+}
+
+int validate_certificate_purposes(Store *store, X509 *x509, const ValidationPolicy *policy, time_t now,
+                                  const CertPurpose *purposes, size_t n, Validation *ret) {
         _cleanup_(findings_done) Findings findings = {};
         _cleanup_(chain_material_done) ChainMaterial m = { .store = store };
         _cleanup_(x509_stack_freep) STACK_OF(X509) *chain = NULL;
-        char fingerprint[SHA256_HEX_SIZE], date[11];
+        char fingerprint[SHA256_HEX_SIZE];
         bool trusted = false;
-        CertStatus status;
         int r;
 
         if (verify_errors_index < 0) {
@@ -465,25 +501,21 @@ int validate_certificate(Store *store, X509 *x509, CertPurpose purpose, const Va
         if (r < 0)
                 return r;
         check_strength(&findings, chain, policy);
-        check_usage(&findings, x509, purpose);
 
-        status = findings_worst(&findings);
-        if (status != CERT_STATUS_VALID)
-                ret->message = TAKE_PTR(findings.message[status]);
-        else {
-                time_t not_after = 0;
-
-                (void) asn1_time_to_time_t(X509_get0_notAfter(x509), &not_after);
-                format_date(not_after, date);
-                if (asprintf(&ret->message, "The certificate is valid until %s.", date) < 0)
-                        ret->message = NULL;
+        for (size_t i = 0; i < n; i++) {
+                r = validation_make(&findings, x509, chain, purposes[i], &ret[i]);
+                if (r < 0) {
+                        for (size_t j = 0; j < i; j++)
+                                validation_done(&ret[j]);
+                        return r;
+                }
         }
-        if (!ret->message)
-                return -ENOMEM;
-
-        ret->status = status;
-        ret->chain = TAKE_PTR(chain);
         return 0;
+}
+
+int validate_certificate(Store *store, X509 *x509, CertPurpose purpose, const ValidationPolicy *policy, time_t now,
+                         Validation *ret) {
+        return validate_certificate_purposes(store, x509, policy, now, &purpose, 1, ret);
 }
 
 void validation_done(Validation *v) {

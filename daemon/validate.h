@@ -52,4 +52,7 @@ bool certificate_allows(X509 *x509, CertPurpose purpose);
 
 int validate_certificate(Store *store, X509 *x509, CertPurpose purpose, const ValidationPolicy *policy, time_t now,
                          Validation *ret);
+/* The same for several purposes at once: the chain is built and checked once. */
+int validate_certificate_purposes(Store *store, X509 *x509, const ValidationPolicy *policy, time_t now,
+                                  const CertPurpose *purposes, size_t n, Validation *ret);
 void validation_done(Validation *v);
