@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include <openssl/provider.h>
+
 #include "config.h"
 #include "log.h"
 #include "manager.h"
@@ -63,6 +65,15 @@ static int parse_argv(int argc, char *argv[], const char **ret_config_path, bool
         return 1;
 }
 
+/* The default provider, and the legacy one for PKCS#12 files that still use
+ * RC2 or 3DES-with-SHA1 (what older exports produce). */
+static void openssl_setup(void) {
+        if (!OSSL_PROVIDER_load(NULL, "default"))
+                log_warning("Cannot load OpenSSL's default provider.");
+        if (!OSSL_PROVIDER_load(NULL, "legacy"))
+                log_notice("OpenSSL's legacy provider is not available: old PKCS#12 files (RC2) cannot be read.");
+}
+
 static int load_config(const char *path, bool explicit, Config **ret) {
         _cleanup_(config_error_done) ConfigError error = {};
         _cleanup_free_ char *message = NULL;
@@ -104,6 +115,8 @@ int main(int argc, char *argv[]) {
                 log_error_errno(errno, "Failed to block SIGTERM and SIGINT: %m");
                 return 1;
         }
+
+        openssl_setup();
 
         r = manager_new(config_path, config, &m);
         if (r < 0) {

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "manager-bus.h"
 #include "manager-certificates.h"
+#include "manager-keys.h"
 #include "manager.h"
 #include "strv.h"
 
@@ -136,16 +137,12 @@ static int read_certificates(STACK_OF(X509) *certs, CertInfos *ret, char **ret_m
         return 0;
 }
 
-int manager_import_certificates(Manager *m, const void *data, size_t size, bool trust, char ***ret_fingerprints,
-                                char **ret_message) {
-        _cleanup_(x509_stack_freep) STACK_OF(X509) *certs = NULL;
+int manager_store_certificates(Manager *m, STACK_OF(X509) *certs, bool trust, char ***ret_fingerprints,
+                               char **ret_message) {
         _cleanup_(cert_infos_done) CertInfos infos = {};
         _cleanup_(strv_freep) char **fingerprints = NULL, **added = NULL;
         int r;
 
-        r = certificates_parse(data, size, &certs, ret_message);
-        if (r < 0)
-                return r;
         r = read_certificates(certs, &infos, ret_message);
         if (r < 0)
                 return r;
@@ -184,6 +181,7 @@ int manager_import_certificates(Manager *m, const void *data, size_t size, bool 
         log_info("Imported %zu certificates (%zu new)%s.", strv_length(fingerprints), strv_length(added),
                  trust ? ", CA certificates trusted" : "");
         certificate_view_done(&m->view);
+        manager_bind_certificates(m, infos.items, infos.n);
         for (char **f = added; *f; f++)
                 certificate_bus_emit_added(m, *f);
         if (trust)
@@ -192,8 +190,20 @@ int manager_import_certificates(Manager *m, const void *data, size_t size, bool 
                                 certificate_bus_emit_trusted_changed(m, *f);
         manager_update_certificate_count(m);
 
-        *ret_fingerprints = TAKE_PTR(fingerprints);
+        if (ret_fingerprints)
+                *ret_fingerprints = TAKE_PTR(fingerprints);
         return 0;
+}
+
+int manager_import_certificates(Manager *m, const void *data, size_t size, bool trust, char ***ret_fingerprints,
+                                char **ret_message) {
+        _cleanup_(x509_stack_freep) STACK_OF(X509) *certs = NULL;
+        int r;
+
+        r = certificates_parse(data, size, &certs, ret_message);
+        if (r < 0)
+                return r;
+        return manager_store_certificates(m, certs, trust, ret_fingerprints, ret_message);
 }
 
 typedef struct CrlIssuerSearch {

@@ -406,6 +406,34 @@ int store_find_by_address(Store *store, const char *address, char ***ret) {
         return 0;
 }
 
+int store_find_by_spki(Store *store, const char *spki_sha256, char ***ret) {
+        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        _cleanup_(strv_freep) char **l = NULL;
+        int rc, r;
+
+        r = store_prepare(store,
+                          "SELECT fingerprint FROM certificate WHERE spki_sha256 = ? ORDER BY not_before DESC, "
+                          "fingerprint",
+                          &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(s, 1, spki_sha256, -1, SQLITE_STATIC);
+
+        l = calloc(1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                r = strv_extend(&l, (const char *) sqlite3_column_text(s, 0));
+                if (r < 0)
+                        return r;
+        }
+        if (rc != SQLITE_DONE)
+                return store_error(store, rc, "looking up certificates by key");
+
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
 int store_foreach_by_subject(Store *store, const unsigned char *name_der, size_t size, StoreCertificateCallback cb,
                              void *userdata) {
         _cleanup_(finalizep) sqlite3_stmt *s = NULL;
