@@ -67,11 +67,22 @@ static int parse_argv(int argc, char *argv[], const char **ret_config_path, bool
 
 /* The default provider, and the legacy one for PKCS#12 files that still use
  * RC2 or 3DES-with-SHA1 (what older exports produce). */
+static OSSL_PROVIDER *provider_default, *provider_legacy;
+
 static void openssl_setup(void) {
-        if (!OSSL_PROVIDER_load(NULL, "default"))
+        provider_default = OSSL_PROVIDER_load(NULL, "default");
+        if (!provider_default)
                 log_warning("Cannot load OpenSSL's default provider.");
-        if (!OSSL_PROVIDER_load(NULL, "legacy"))
+        provider_legacy = OSSL_PROVIDER_load(NULL, "legacy");
+        if (!provider_legacy)
                 log_notice("OpenSSL's legacy provider is not available: old PKCS#12 files (RC2) cannot be read.");
+}
+
+static void openssl_teardown(void) {
+        if (provider_legacy)
+                OSSL_PROVIDER_unload(provider_legacy);
+        if (provider_default)
+                OSSL_PROVIDER_unload(provider_default);
 }
 
 static int load_config(const char *path, bool explicit, Config **ret) {
@@ -130,5 +141,7 @@ int main(int argc, char *argv[]) {
                 return 1;
 
         r = manager_run(m);
+        m = manager_free(m);
+        openssl_teardown();
         return r == 0 ? 0 : 1;
 }

@@ -116,7 +116,7 @@ static int pkcs12_open(const void *data, size_t size, const char *passphrase, EV
 
         ERR_clear_error();
         if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, passphrase, -1))
-                return fail(ret_message, -EBADR, "The passphrase does not open this PKCS#12 file.");
+                return fail(ret_message, -EBADR, "The passphrase does not open this PKCS#12 file (or the file is damaged).");
 
         if (!PKCS12_parse(p12, passphrase, ret_key, ret_cert, ret_chain)) {
                 unsigned long e = ERR_peek_last_error();
