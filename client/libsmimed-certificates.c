@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,10 +37,21 @@ static int certificate_path(const char *fingerprint, char **ret, smimed_error *e
                 return error_set(error, -EINVAL, NULL,
                                  "A fingerprint is the SHA-256 of the certificate: 64 hexadecimal digits.");
 
-        r = sd_bus_path_encode(SMIMED_CERTIFICATE_PATH_PREFIX, lower, ret);
+        /* The last component is the fingerprint itself (no sd_bus_path_encode():
+         * it would escape a leading digit). */
+        r = asprintf(ret, SMIMED_CERTIFICATE_PATH_PREFIX "/%s", lower);
         if (r < 0)
-                return error_set(error, r, NULL, strerror(-r));
+                return error_set(error, -ENOMEM, NULL, strerror(ENOMEM));
         return 0;
+}
+
+/* The fingerprint in a certificate's object path, or NULL. */
+static const char *fingerprint_from_path(const char *path) {
+        const char *prefix = SMIMED_CERTIFICATE_PATH_PREFIX "/";
+
+        if (strncmp(path, prefix, strlen(prefix)) != 0 || !fingerprint_is_valid(path + strlen(prefix)))
+                return NULL;
+        return path + strlen(prefix);
 }
 
 /* Reads an "ao" of certificate objects into a (never NULL) list of fingerprints. */
@@ -56,16 +68,11 @@ static int read_certificate_paths(sd_bus_message *reply, char ***ret) {
         if (r < 0)
                 return r;
         while ((r = sd_bus_message_read(reply, "o", &path)) > 0) {
-                char *fingerprint = NULL;
+                const char *fingerprint = fingerprint_from_path(path);
 
-                r = sd_bus_path_decode(path, SMIMED_CERTIFICATE_PATH_PREFIX, &fingerprint);
-                if (r < 0)
-                        return r;
-                if (r == 0 || !fingerprint_is_valid(fingerprint)) {
-                        free(fingerprint);
+                if (!fingerprint)
                         return -EBADMSG;
-                }
-                r = string_list_consume(&fingerprints, fingerprint);
+                r = string_list_extend(&fingerprints, fingerprint);
                 if (r < 0)
                         return r;
         }
@@ -87,8 +94,10 @@ static int call_import(smimed *s, const char *method, const void *data, size_t s
 
         if (!s)
                 return error_set(error, -EINVAL, NULL, "Invalid argument.");
-        if (!data || size == 0)
-                return error_set(error, -EINVAL, NULL, "No data given: the input is empty.");
+        if (!data)
+                return error_set(error, -EINVAL, NULL, "No data given.");
+        if (size == 0)
+                return error_set(error, -EINVAL, NULL, "The data is empty.");
 
         r = sd_bus_message_new_method_call(s->bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
                                            SMIMED_MANAGER_INTERFACE, method);
@@ -422,9 +431,9 @@ _public_ int smimed_get_certificate(smimed *s, const char *fingerprint, smimed_c
         }
 
         if (!c.fingerprint) {
-                r = sd_bus_path_decode(c.path, SMIMED_CERTIFICATE_PATH_PREFIX, &c.fingerprint);
-                if (r <= 0)
-                        return error_set(error, r < 0 ? r : -EINVAL, NULL, strerror(r < 0 ? -r : EINVAL));
+                c.fingerprint = strdup(fingerprint_from_path(c.path));
+                if (!c.fingerprint)
+                        return error_set(error, -ENOMEM, NULL, strerror(ENOMEM));
         }
 
         *ret = c;
