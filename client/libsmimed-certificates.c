@@ -7,7 +7,7 @@
 
 #include "libsmimed-internal.h"
 #include "macro.h"
-#include "string-list.h"
+#include "strv.h"
 
 #define FINGERPRINT_LENGTH 64
 
@@ -56,7 +56,7 @@ static const char *fingerprint_from_path(const char *path) {
 
 /* Reads an "ao" of certificate objects into a (never NULL) list of fingerprints. */
 static int read_certificate_paths(sd_bus_message *reply, char ***ret) {
-        _cleanup_(string_list_freep) char **fingerprints = NULL;
+        _cleanup_(strv_freep) char **fingerprints = NULL;
         const char *path;
         int r;
 
@@ -72,7 +72,7 @@ static int read_certificate_paths(sd_bus_message *reply, char ***ret) {
 
                 if (!fingerprint)
                         return -EBADMSG;
-                r = string_list_extend(&fingerprints, fingerprint);
+                r = strv_extend(&fingerprints, fingerprint);
                 if (r < 0)
                         return r;
         }
@@ -118,7 +118,7 @@ static int call_import(smimed *s, const char *method, const void *data, size_t s
 _public_ int smimed_import_certificates(smimed *s, const void *data, size_t size, bool trust,
                                         char ***ret_fingerprints, smimed_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(string_list_freep) char **fingerprints = NULL;
+        _cleanup_(strv_freep) char **fingerprints = NULL;
         int r;
 
         r = call_import(s, "ImportCertificates", data, size, &trust, &reply, error);
@@ -159,7 +159,7 @@ _public_ int smimed_lookup_certificates(smimed *s, const char *address, const ch
                                         char ***ret_fingerprints, smimed_error *error) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        _cleanup_(string_list_freep) char **fingerprints = NULL;
+        _cleanup_(strv_freep) char **fingerprints = NULL;
         int r;
 
         if (!s || !ret_fingerprints)
@@ -210,7 +210,7 @@ _public_ void smimed_certificate_done(smimed_certificate *c) {
         free(c->issuer);
         free(c->common_name);
         free(c->serial);
-        string_list_free(c->addresses);
+        strv_free(c->addresses);
         free(c->key_algorithm);
         free(c->status);
         free(c->status_text);

@@ -6,7 +6,7 @@
 #include "bus-error-map.h"
 #include "libsmimed-internal.h"
 #include "macro.h"
-#include "string-list.h"
+#include "strv.h"
 
 int error_set(smimed_error *error, int r, const char *name, const char *message) {
         if (!error)
@@ -165,16 +165,16 @@ int bus_read_variant_strv(sd_bus_message *m, char ***ret) {
                 return r;
         r = sd_bus_message_exit_container(m);
         if (r < 0) {
-                string_list_free(l);
+                strv_free(l);
                 return r;
         }
-        string_list_free(*ret);
+        strv_free(*ret);
         *ret = l;
         return 0;
 }
 
 _public_ void smimed_strv_free(char **l) {
-        string_list_free(l);
+        strv_free(l);
 }
 
 static int status_read_property(sd_bus_message *reply, const char *name, smimed_status_info *info) {

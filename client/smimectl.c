@@ -13,7 +13,7 @@
 #include "json-writer.h"
 #include "macro.h"
 #include "smimectl.h"
-#include "string-list.h"
+#include "strv.h"
 
 bool arg_json = false;
 bool arg_trust = false;
@@ -206,7 +206,7 @@ static int parse_to(const char *value) {
                         a[--n] = '\0';
                 if (n == 0)
                         continue;
-                r = string_list_extend(&arg_to, a);
+                r = strv_extend(&arg_to, a);
                 if (r < 0)
                         return r;
                 any = true;
@@ -340,6 +340,6 @@ static int run(int argc, char *argv[]) {
 int main(int argc, char *argv[]) {
         int r = run(argc, argv);
 
-        string_list_free(arg_to);
+        strv_free(arg_to);
         return r;
 }
