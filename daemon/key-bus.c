@@ -90,19 +90,7 @@ static int property_get_certificates(sd_bus *bus, const char *path, const char *
                 if (r < 0)
                         return r;
         }
-        r = sd_bus_message_open_container(reply, 'a', "o");
-        if (r < 0)
-                return r;
-        for (char **f = fingerprints; f && *f; f++) {
-                _cleanup_free_ char *p = certificate_bus_path(*f);
-
-                if (!p)
-                        return -ENOMEM;
-                r = sd_bus_message_append(reply, "o", p);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(reply);
+        return bus_append_certificate_paths(reply, fingerprints);
 }
 
 static int method_remove(sd_bus_message *message, void *userdata, sd_bus_error *error) {

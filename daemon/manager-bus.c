@@ -171,24 +171,6 @@ static int bus_read_options(sd_bus_message *message, BusOption *options, size_t 
         return sd_bus_message_exit_container(message);
 }
 
-static int append_certificate_paths(sd_bus_message *reply, char **fingerprints) {
-        int r;
-
-        r = sd_bus_message_open_container(reply, 'a', "o");
-        if (r < 0)
-                return r;
-        for (char **f = fingerprints; f && *f; f++) {
-                _cleanup_free_ char *path = certificate_bus_path(*f);
-
-                if (!path)
-                        return -ENOMEM;
-                r = sd_bus_message_append(reply, "o", path);
-                if (r < 0)
-                        return r;
-        }
-        return sd_bus_message_close_container(reply);
-}
-
 static int reply_certificate_paths(sd_bus_message *message, char **fingerprints) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
@@ -196,7 +178,7 @@ static int reply_certificate_paths(sd_bus_message *message, char **fingerprints)
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
                 return r;
-        r = append_certificate_paths(reply, fingerprints);
+        r = bus_append_certificate_paths(reply, fingerprints);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -456,7 +438,7 @@ static void import_pkcs12_done(Manager *m, sd_bus_message *call, const void *dat
         if (r >= 0)
                 r = sd_bus_message_append(reply, "o", key_path);
         if (r >= 0)
-                r = append_certificate_paths(reply, fingerprints);
+                r = bus_append_certificate_paths(reply, fingerprints);
         if (r >= 0)
                 r = sd_bus_send(NULL, reply, NULL);
         if (r < 0)

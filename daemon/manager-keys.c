@@ -10,6 +10,7 @@
 #include <openssl/pkcs12.h>
 #include <openssl/x509v3.h>
 
+#include "message.h"
 #include "key-bus.h"
 #include "log.h"
 #include "manager-bus.h"
@@ -18,20 +19,8 @@
 #include "manager.h"
 #include "strv.h"
 
-static int fail(char **ret_message, int r, const char *format, ...) _printf_(3, 4);
-static int fail(char **ret_message, int r, const char *format, ...) {
-        va_list ap;
-
-        errno = -r;
-        va_start(ap, format);
-        if (vasprintf(ret_message, format, ap) < 0)
-                *ret_message = NULL;
-        va_end(ap);
-        return r;
-}
-
 static int token_unavailable(Manager *m, char **ret_message) {
-        return fail(ret_message, -ENODEV, "The token is %s: %s", token_state_to_string(token_get_state(m->token)),
+        return message_fail(ret_message, -ENODEV, "The token is %s: %s", token_state_to_string(token_get_state(m->token)),
                     token_get_state_reason(m->token));
 }
 
@@ -112,11 +101,11 @@ static int pkcs12_open(const void *data, size_t size, const char *passphrase, EV
 
         p12 = d2i_PKCS12(NULL, &p, (long) size);
         if (!p12 || p != (const unsigned char *) data + size)
-                return fail(ret_message, -EBADMSG, "The file is not a PKCS#12 (.p12/.pfx) file.");
+                return message_fail(ret_message, -EBADMSG, "The file is not a PKCS#12 (.p12/.pfx) file.");
 
         ERR_clear_error();
         if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, passphrase, -1))
-                return fail(ret_message, -EBADR, "The passphrase does not open this PKCS#12 file (or the file is damaged).");
+                return message_fail(ret_message, -EBADR, "The passphrase does not open this PKCS#12 file (or the file is damaged).");
 
         if (!PKCS12_parse(p12, passphrase, ret_key, ret_cert, ret_chain)) {
                 unsigned long e = ERR_peek_last_error();
@@ -125,7 +114,7 @@ static int pkcs12_open(const void *data, size_t size, const char *passphrase, EV
                 if (e)
                         ERR_error_string_n(e, detail, sizeof(detail));
                 ERR_clear_error();
-                return fail(ret_message, -EBADMSG,
+                return message_fail(ret_message, -EBADMSG,
                             "The PKCS#12 file cannot be read (%s); wrong passphrase, or an algorithm OpenSSL does not "
                             "offer.",
                             detail);
@@ -145,21 +134,21 @@ int manager_import_pkcs12(Manager *m, const void *data, size_t size, const char 
         if (token_get_state(m->token) != TOKEN_STATE_READY)
                 return token_unavailable(m, ret_message);
         if (size == 0)
-                return fail(ret_message, -EBADMSG, "The file is empty.");
+                return message_fail(ret_message, -EBADMSG, "The file is empty.");
         if (size > PKCS12_MAX_SIZE)
-                return fail(ret_message, -EFBIG, "The file is larger than %u KiB.", PKCS12_MAX_SIZE / 1024);
+                return message_fail(ret_message, -EFBIG, "The file is larger than %u KiB.", PKCS12_MAX_SIZE / 1024);
 
         r = pkcs12_open(data, size, passphrase, &pkey, &cert, &chain, ret_message);
         if (r < 0)
                 return r;
         if (!pkey)
-                return fail(ret_message, -ENOKEY, "The PKCS#12 file holds no private key.");
+                return message_fail(ret_message, -ENOKEY, "The PKCS#12 file holds no private key.");
         if (!cert)
-                return fail(ret_message, -ENOENT,
+                return message_fail(ret_message, -ENOENT,
                             "The PKCS#12 file holds a private key but not its certificate; export it with the "
                             "certificate.");
         if (!X509_check_private_key(cert, pkey))
-                return fail(ret_message, -EKEYREJECTED, "The certificate in the file does not belong to its key.");
+                return message_fail(ret_message, -EKEYREJECTED, "The certificate in the file does not belong to its key.");
 
         label = key_label(cert);
         if (!label)
@@ -169,10 +158,10 @@ int manager_import_pkcs12(Manager *m, const void *data, size_t size, const char 
         if (r == -ENODEV)
                 return token_unavailable(m, ret_message);
         if (r == -EOPNOTSUPP)
-                return fail(ret_message, r, "The token does not take this kind of key (%s).",
+                return message_fail(ret_message, r, "The token does not take this kind of key (%s).",
                             OBJ_nid2sn(EVP_PKEY_get_base_id(pkey)));
         if (r < 0)
-                return fail(ret_message, r, "The key cannot be written into the token: %m");
+                return message_fail(ret_message, r, "The key cannot be written into the token: %m");
 
         all = sk_X509_new_null();
         if (!all || !X509_up_ref(cert) || !sk_X509_push(all, cert))
@@ -329,18 +318,18 @@ int manager_generate_key(Manager *m, const char *address, const char *type, cons
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return fail(ret_message, -EINVAL,
+                return message_fail(ret_message, -EINVAL,
                             "\"%s\" is not a distinguished name (expected e.g. \"CN=Alice,O=Example\").", subject);
 
         r = token_generate_key(m->token, type ?: "rsa-3072", address, &id);
         if (r == -EINVAL)
-                return fail(ret_message, r,
+                return message_fail(ret_message, r,
                             "Unknown key type \"%s\" (expected rsa-2048, rsa-3072, rsa-4096, ec-p256 or ec-p384).",
                             type);
         if (r == -ENODEV)
                 return token_unavailable(m, ret_message);
         if (r < 0)
-                return fail(ret_message, r, "The token cannot generate the key: %m");
+                return message_fail(ret_message, r, "The token cannot generate the key: %m");
 
         r = token_key_uri(m->token, id, &uri);
         if (r >= 0)
@@ -350,7 +339,7 @@ int manager_generate_key(Manager *m, const char *address, const char *type, cons
         if (r < 0) {
                 if (token_remove_key(m->token, id) < 0)
                         log_error("Key %s stays in the token although making its request failed.", id);
-                return fail(ret_message, r, "The certificate request cannot be made with the new key: %m");
+                return message_fail(ret_message, r, "The certificate request cannot be made with the new key: %m");
         }
 
         log_info("Generated key %s (%s) for %s in the token.", id, type ?: "rsa-3072", address);
@@ -368,9 +357,9 @@ int manager_remove_key(Manager *m, const char *id, char **ret_message) {
 
         r = token_remove_key(m->token, id);
         if (r == -ENOENT)
-                return fail(ret_message, -ENOKEY, "No key %s is in the token.", id);
+                return message_fail(ret_message, -ENOKEY, "No key %s is in the token.", id);
         if (r < 0)
-                return fail(ret_message, r, "The key cannot be removed from the token: %m");
+                return message_fail(ret_message, r, "The key cannot be removed from the token: %m");
 
         log_info("Removed key %s from the token.", id);
         manager_keys_changed(m);
