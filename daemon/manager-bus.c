@@ -10,6 +10,7 @@
 #include "key-bus.h"
 #include "manager-certificates.h"
 #include "manager-keys.h"
+#include "manager-smime.h"
 #include "pending-call.h"
 #include "manager.h"
 #include "strv.h"
@@ -503,6 +504,182 @@ static int method_generate_key(sd_bus_message *message, void *userdata, sd_bus_e
         return sd_bus_reply_method_return(message, "os", key_path, csr);
 }
 
+static void bus_message_unref_void(void *p) {
+        sd_bus_message_unref(p);
+}
+
+static void smime_done(SmimeJob *job, int error, const char *error_name, const char *message,
+                       const SmimeResult *result, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_message *call = userdata;
+        int r;
+
+        if (error < 0) {
+                if (error_name)
+                        r = sd_bus_reply_method_errorf(call, error_name, "%s", strempty(message));
+                else
+                        r = sd_bus_reply_method_errnof(call, error, "%s", strempty(message));
+                if (r < 0)
+                        log_debug_errno(r, "Failed to send an error reply: %m");
+                return;
+        }
+
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r >= 0 && result->signer)
+                r = sd_bus_message_append(reply, "{sv}", "signer", "s", result->signer);
+        if (r >= 0 && result->recipients) {
+                r = sd_bus_message_open_container(reply, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "s", "recipients");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(reply, 'v', "as");
+                if (r >= 0)
+                        r = sd_bus_message_append_strv(reply, result->recipients);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "{sv}", "sender_included", "b", result->sender_included);
+        }
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "{sv}", "size", "t", result->size);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        if (r < 0)
+                log_warning_errno(r, "Failed to reply to %s: %m", strempty(sd_bus_message_get_member(call)));
+}
+
+/* The common part of Sign and Encrypt once the request is read: checks,
+ * polkit for signing, then the job. */
+static int smime_begin(Manager *m, sd_bus_message *message, SmimeRequest *request, int input, int output,
+                       sd_bus_error *error) {
+        _cleanup_free_ char *fingerprint = NULL, *reason = NULL;
+        const char *error_name = NULL;
+        int r;
+
+        r = manager_smime_prepare(m, request, &fingerprint, &error_name, &reason);
+        if (r < 0)
+                return error_name ? sd_bus_error_set(error, error_name, reason)
+                                  : sd_bus_error_set_errnof(error, r, "%s", strempty(reason));
+
+        if (request->sign_as) {
+                const char *details[] = { "address", request->sign_as, "fingerprint", fingerprint, NULL };
+
+                r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_SIGN, details, error);
+                if (r <= 0)
+                        return r < 0 ? r : 1;
+        }
+
+        r = manager_smime_start(m, request, input, output, smime_done, sd_bus_message_ref(message),
+                                bus_message_unref_void);
+        if (r < 0) {
+                sd_bus_message_unref(message);
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The input or output cannot be used: %s",
+                                         strerror(-r));
+        }
+        return 1; /* the reply comes when the output is written */
+}
+
+static int read_sign_options(const char *digest, SignOptions *o, sd_bus_error *error) {
+        o->digest = smime_digest_from_name(digest);
+        if (!o->digest)
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
+                                         "Unknown digest \"%s\" (expected sha-256, sha-384 or sha-512).", digest);
+        return 0;
+}
+
+static int method_sign(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(smime_request_done) SmimeRequest request = {};
+        Manager *m = userdata;
+        const char *sender, *digest = NULL;
+        int input, output, opaque = false, pss = false, r;
+        BusOption options[] = {
+                { "opaque", 'b', &opaque },
+                { "digest", 's', &digest },
+                { "pss", 'b', &pss },
+        };
+
+        r = sd_bus_message_read(message, "shh", &sender, &input, &output);
+        if (r < 0)
+                return r;
+        r = bus_read_options(message, options, ELEMENTSOF(options), error);
+        if (r < 0)
+                return r;
+        r = read_address(sender, false, &request.sign_as, error);
+        if (r < 0)
+                return r;
+        r = read_sign_options(digest, &request.sign, error);
+        if (r < 0)
+                return r;
+        request.sign.opaque = opaque;
+        request.sign.pss = pss;
+
+        return smime_begin(m, message, &request, input, output, error);
+}
+
+static int method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(smime_request_done) SmimeRequest request = {};
+        _cleanup_(strv_freep) char **recipients = NULL;
+        Manager *m = userdata;
+        const char *cipher = NULL, *sign_as = NULL, *sender = NULL, *digest = NULL;
+        int input, output, oaep = false, opaque = false, pss = false, r;
+        BusOption options[] = {
+                { "cipher", 's', &cipher },   { "oaep", 'b', &oaep },     { "sign_as", 's', &sign_as },
+                { "sender", 's', &sender },   { "opaque", 'b', &opaque }, { "digest", 's', &digest },
+                { "pss", 'b', &pss },
+        };
+
+        r = sd_bus_message_read_strv(message, &recipients);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(message, "hh", &input, &output);
+        if (r < 0)
+                return r;
+        r = bus_read_options(message, options, ELEMENTSOF(options), error);
+        if (r < 0)
+                return r;
+
+        if (strv_length(recipients) == 0)
+                return sd_bus_error_set(error, SMIMED_ERROR_INVALID_ARGUMENT, "No recipients given.");
+        request.recipients = calloc(strv_length(recipients) + 1, sizeof(char *));
+        if (!request.recipients)
+                return -ENOMEM;
+        for (size_t i = 0; recipients[i]; i++) {
+                r = read_address(recipients[i], false, &request.recipients[i], error);
+                if (r < 0)
+                        return r;
+        }
+        if (sign_as) {
+                r = read_address(sign_as, false, &request.sign_as, error);
+                if (r < 0)
+                        return r;
+        }
+        if (sender || sign_as) {
+                r = read_address(sender ?: sign_as, false, &request.sender, error);
+                if (r < 0)
+                        return r;
+        }
+        request.cipher = smime_cipher_from_name(cipher);
+        if (!request.cipher)
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
+                                         "Unknown cipher \"%s\" (expected aes-256-cbc, aes-128-cbc, aes-256-gcm or "
+                                         "aes-128-gcm).",
+                                         cipher);
+        request.oaep = oaep;
+        r = read_sign_options(digest, &request.sign, error);
+        if (r < 0)
+                return r;
+        request.sign.opaque = opaque;
+        request.sign.pss = pss;
+
+        return smime_begin(m, message, &request, input, output, error);
+}
+
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -533,6 +710,11 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("GenerateKey", SD_BUS_ARGS("s", address, "a{sv}", options),
                                 SD_BUS_RESULT("o", key, "s", csr_pem), method_generate_key,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Sign", SD_BUS_ARGS("s", sender, "h", input, "h", output, "a{sv}", options),
+                                SD_BUS_RESULT("a{sv}", result), method_sign, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Encrypt",
+                                SD_BUS_ARGS("as", recipients, "h", input, "h", output, "a{sv}", options),
+                                SD_BUS_RESULT("a{sv}", result), method_encrypt, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "smime.h"
+
+typedef struct Manager Manager;
+
+/* Sign and Encrypt as jobs: the input fd is spooled to a temporary file on
+ * the event loop (never more than [Policy] MaxMessageSize), the message is
+ * split and made canonical (mime.c), signed and/or encrypted (smime-sign.c)
+ * into a second file, and that is copied to the output fd on the event loop.
+ * Memory does not grow with the message. No D-Bus types: the bus layer gets
+ * done() with the outcome and replies. */
+
+typedef struct SmimeJob SmimeJob;
+
+typedef struct SmimeRequest {
+        /* signing: sign_as is the sender, NULL for none */
+        char *sign_as;
+        SignOptions sign;
+        /* encrypting: recipients NULL for none */
+        char **recipients;
+        char *sender;            /* also encrypt to this address, so the sent copy stays readable */
+        const EVP_CIPHER *cipher;
+        bool oaep;
+} SmimeRequest;
+
+void smime_request_done(SmimeRequest *r);
+
+typedef struct SmimeResult {
+        char *signer;            /* fingerprint, NULL when not signed */
+        char **recipients;       /* fingerprints, NULL when not encrypted */
+        bool sender_included;
+        uint64_t size;           /* bytes written to the output */
+} SmimeResult;
+
+void smime_result_done(SmimeResult *r);
+
+/* Called once: error 0 with result filled, or a negative errno with
+ * error_name (an org.smimed1.Error.* or NULL for a generic one) and message. */
+typedef void (*SmimeJobDone)(SmimeJob *job, int error, const char *error_name, const char *message,
+                             const SmimeResult *result, void *userdata);
+
+/* Checks what can be checked before reading anything (the certificates and
+ * keys of every address, policy) and fills *ret_fingerprint with the signer
+ * for the polkit check; errors as for SmimeJobDone. */
+int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_signer_fingerprint,
+                          const char **ret_error_name, char **ret_message);
+
+/* On success the job owns request (emptied) and userdata; on failure the
+ * caller keeps both. */
+int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int output_fd, SmimeJobDone done,
+                        void *userdata, void (*free_userdata)(void *));
+
+void manager_smime_jobs_free(Manager *m);
+
+/* An empty temporary file in the state directory (or memory). */
+int manager_tmpfile(Manager *m);

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/rsa.h>
+
+#include "macro.h"
+#include "message.h"
+#include "smime.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(CMS_ContentInfo *, CMS_ContentInfo_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
+
+const EVP_MD *smime_digest_from_name(const char *name) {
+        if (!name || streq(name, "sha-256") || streq(name, "sha256"))
+                return EVP_sha256();
+        if (streq(name, "sha-384") || streq(name, "sha384"))
+                return EVP_sha384();
+        if (streq(name, "sha-512") || streq(name, "sha512"))
+                return EVP_sha512();
+        return NULL;
+}
+
+const EVP_CIPHER *smime_cipher_from_name(const char *name) {
+        if (!name || streq(name, "aes-256-cbc"))
+                return EVP_aes_256_cbc();
+        if (streq(name, "aes-128-cbc"))
+                return EVP_aes_128_cbc();
+        if (streq(name, "aes-256-gcm"))
+                return EVP_aes_256_gcm();
+        if (streq(name, "aes-128-gcm"))
+                return EVP_aes_128_gcm();
+        return NULL;
+}
+
+/* What OpenSSL said last, for a message. */
+static const char *openssl_reason(void) {
+        unsigned long e = ERR_peek_last_error();
+        const char *s = e ? ERR_reason_error_string(e) : NULL;
+
+        return s ? s : "unknown error";
+}
+
+static int open_bios(int entity_fd, int out_fd, BIO **ret_in, BIO **ret_out) {
+        if (lseek(entity_fd, 0, SEEK_SET) < 0)
+                return -errno;
+        *ret_in = BIO_new_fd(entity_fd, BIO_NOCLOSE);
+        *ret_out = BIO_new_fd(out_fd, BIO_NOCLOSE);
+        if (!*ret_in || !*ret_out) {
+                BIO_free(*ret_in);
+                BIO_free(*ret_out);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int smime_sign(int entity_fd, int out_fd, X509 *signer, EVP_PKEY *key, STACK_OF(X509) *extra,
+               const SignOptions *o, char **ret_message) {
+        _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = NULL;
+        _cleanup_(BIO_freep) BIO *in = NULL, *out = NULL;
+        /* The entity is canonical already: no text translation by OpenSSL. */
+        unsigned flags = CMS_STREAM | CMS_BINARY | CMS_PARTIAL | (o->opaque ? 0 : CMS_DETACHED);
+        CMS_SignerInfo *si;
+        int r;
+
+        ERR_clear_error();
+        r = open_bios(entity_fd, out_fd, &in, &out);
+        if (r < 0)
+                return r;
+
+        cms = CMS_sign(NULL, NULL, NULL, NULL, flags);
+        if (!cms)
+                return message_fail(ret_message, -ENOMEM, "Cannot start a CMS signature: %s", openssl_reason());
+
+        si = CMS_add1_signer(cms, signer, key, o->digest ? o->digest : EVP_sha256(),
+                             flags | (o->pss ? CMS_KEY_PARAM : 0));
+        if (!si)
+                return message_fail(ret_message, -EIO, "Cannot add the signer: %s", openssl_reason());
+        if (o->pss) {
+                EVP_PKEY_CTX *pctx = CMS_SignerInfo_get0_pkey_ctx(si);
+
+                if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA || !pctx ||
+                    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
+                    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0)
+                        return message_fail(ret_message, -EINVAL, "RSA-PSS needs an RSA key.");
+        }
+        for (int i = 0; extra && i < sk_X509_num(extra); i++)
+                if (!CMS_add1_cert(cms, sk_X509_value(extra, i)))
+                        return message_fail(ret_message, -ENOMEM, "Cannot add a chain certificate: %s",
+                                            openssl_reason());
+
+        /* Streams the entity through the digest, then signs (in the token). */
+        if (!SMIME_write_CMS(out, cms, in, (int) (flags | SMIME_CRLFEOL)) || BIO_flush(out) <= 0)
+                return message_fail(ret_message, -EIO, "Signing failed: %s", openssl_reason());
+        return 0;
+}
+
+int smime_encrypt(int entity_fd, int out_fd, STACK_OF(X509) *recipients, const EVP_CIPHER *cipher, bool oaep,
+                  char **ret_message) {
+        _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = NULL;
+        _cleanup_(BIO_freep) BIO *in = NULL, *out = NULL;
+        unsigned flags = CMS_STREAM | CMS_BINARY | CMS_PARTIAL;
+        int r;
+
+        ERR_clear_error();
+        r = open_bios(entity_fd, out_fd, &in, &out);
+        if (r < 0)
+                return r;
+
+        cms = CMS_encrypt(NULL, NULL, cipher, flags);
+        if (!cms)
+                return message_fail(ret_message, -ENOMEM, "Cannot start a CMS envelope: %s", openssl_reason());
+
+        for (int i = 0; i < sk_X509_num(recipients); i++) {
+                X509 *cert = sk_X509_value(recipients, i);
+                bool rsa_oaep = oaep && EVP_PKEY_get_base_id(X509_get0_pubkey(cert)) == EVP_PKEY_RSA;
+                CMS_RecipientInfo *ri;
+
+                ri = CMS_add1_recipient_cert(cms, cert, flags | (rsa_oaep ? CMS_KEY_PARAM : 0));
+                if (!ri)
+                        return message_fail(ret_message, -EIO, "Cannot add recipient %d: %s", i + 1,
+                                            openssl_reason());
+                if (rsa_oaep) {
+                        EVP_PKEY_CTX *pctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
+
+                        if (!pctx || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0)
+                                return message_fail(ret_message, -EIO, "Cannot use RSA-OAEP: %s",
+                                                    openssl_reason());
+                }
+        }
+
+        if (!SMIME_write_CMS(out, cms, in, (int) (flags | SMIME_CRLFEOL)) || BIO_flush(out) <= 0)
+                return message_fail(ret_message, -EIO, "Encrypting failed: %s", openssl_reason());
+        return 0;
+}
