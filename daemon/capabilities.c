@@ -106,6 +106,18 @@ static void candidates_sort(Candidates *c) {
         qsort_r(c->items, c->n, sizeof(Candidate), candidate_compare, &c->purpose);
 }
 
+/* For lookups: usable first, then simply the newest. */
+static int candidate_compare_usable(const void *a, const void *b) {
+        const Candidate *x = a, *y = b;
+        bool ux = x->validation.status == CERT_STATUS_VALID, uy = y->validation.status == CERT_STATUS_VALID;
+
+        if (ux != uy)
+                return ux ? -1 : 1;
+        if (x->info->not_before != y->info->not_before)
+                return x->info->not_before > y->info->not_before ? -1 : 1;
+        return strcmp(x->info->fingerprint, y->info->fingerprint);
+}
+
 static int set_message(Capability *c, const char *format, ...) _printf_(2, 3);
 static int set_message(Capability *c, const char *format, ...) {
         va_list ap;
@@ -189,7 +201,7 @@ int capability_lookup(const CapabilityContext *ctx, const char *address, CertPur
         r = candidates_load(ctx, address, purpose, &c);
         if (r < 0)
                 return r;
-        candidates_sort(&c);
+        qsort(c.items, c.n, sizeof(Candidate), candidate_compare_usable);
 
         l = calloc(1, sizeof(char *));
         if (!l)

@@ -37,10 +37,22 @@ static bool looks_like_pem(const void *data, size_t size) {
         return memmem(data, size, "-----BEGIN ", 11) != NULL;
 }
 
+static size_t count_pem_blocks(const void *data, size_t size) {
+        const char *p = data, *end = p + size;
+        size_t n = 0;
+
+        while (p < end && (p = memmem(p, (size_t) (end - p), "-----BEGIN ", 11))) {
+                n++;
+                p += 11;
+        }
+        return n;
+}
+
 /* Splits PEM text into its blocks; text around them (comments, "Bag
  * Attributes") is ignored. */
 static int pem_split(const void *data, size_t size, PemBlocks *ret, char **ret_message) {
         _cleanup_(pem_blocks_done) PemBlocks blocks = {};
+        size_t total = count_pem_blocks(data, size);
         BIO *bio;
         int r = 0;
 
@@ -59,8 +71,9 @@ static int pem_split(const void *data, size_t size, PemBlocks *ret, char **ret_m
 
                         if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
                                 break; /* no more blocks */
-                        r = message_fail(ret_message, -EBADMSG, "item %zu: malformed PEM block (%s)", blocks.n + 1,
-                                 ERR_reason_error_string(e) ?: "unreadable");
+                        r = message_fail(ret_message, -EBADMSG, "item %zu of %zu: malformed PEM block (%s)",
+                                         blocks.n + 1, total > blocks.n ? total : blocks.n + 1,
+                                         ERR_reason_error_string(e) ?: "unreadable");
                         break;
                 }
                 OPENSSL_free(header);

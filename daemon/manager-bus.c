@@ -300,13 +300,14 @@ static int method_lookup_certificates(sd_bus_message *message, void *userdata, s
         return reply_certificate_paths(message, fingerprints);
 }
 
-static int append_capability(sd_bus_message *reply, const Capability *c) {
+/* asked: the address as the caller wrote it, reported back unchanged. */
+static int append_capability(sd_bus_message *reply, const char *asked, const Capability *c) {
         int r;
 
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}", "address", "s", c->address, "possible", "b",
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}", "address", "s", asked, "possible", "b",
                                   c->possible, "reason", "s", c->reason, "message", "s", c->message);
         if (r < 0)
                 return r;
@@ -369,7 +370,7 @@ static int method_get_capabilities(sd_bus_message *message, void *userdata, sd_b
                 r = capability_for(&ctx, sender, CERT_PURPOSE_SIGN, &c);
                 if (r < 0)
                         return bus_error_set_from_manager(error, r, NULL);
-                r = append_capability(reply, &c);
+                r = append_capability(reply, raw_sender, &c);
         } else
                 r = sd_bus_message_append(reply, "a{sv}", 0);
         if (r < 0)
@@ -378,13 +379,13 @@ static int method_get_capabilities(sd_bus_message *message, void *userdata, sd_b
         r = sd_bus_message_open_container(reply, 'a', "a{sv}");
         if (r < 0)
                 return r;
-        for (char **a = normalized; *a; a++) {
+        for (size_t i = 0; normalized[i]; i++) {
                 _cleanup_(capability_done) Capability c = {};
 
-                r = capability_for(&ctx, *a, CERT_PURPOSE_ENCRYPT, &c);
+                r = capability_for(&ctx, normalized[i], CERT_PURPOSE_ENCRYPT, &c);
                 if (r < 0)
                         return bus_error_set_from_manager(error, r, NULL);
-                r = append_capability(reply, &c);
+                r = append_capability(reply, recipients[i], &c);
                 if (r < 0)
                         return r;
         }
