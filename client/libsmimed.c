@@ -3,23 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <systemd/sd-bus.h>
-
 #include "bus-error-map.h"
+#include "libsmimed-internal.h"
 #include "macro.h"
-#include "smimed.h"
+#include "strv.h"
 
-#define _public_ __attribute__((visibility("default")))
-
-#define SMIMED_BUS_NAME "org.smimed1"
-#define SMIMED_MANAGER_PATH "/org/smimed1"
-#define SMIMED_MANAGER_INTERFACE "org.smimed1.Manager"
-
-struct smimed {
-        sd_bus *bus;
-};
-
-static int error_set(smimed_error *error, int r, const char *name, const char *message) {
+int error_set(smimed_error *error, int r, const char *name, const char *message) {
         if (!error)
                 return r;
         smimed_error_done(error);
@@ -28,8 +17,7 @@ static int error_set(smimed_error *error, int r, const char *name, const char *m
         return r;
 }
 
-/* Copies a D-Bus error (or, without one, strerror(r)) into *error. */
-static int error_from_bus(smimed_error *error, int r, const sd_bus_error *e) {
+int error_from_bus(smimed_error *error, int r, const sd_bus_error *e) {
         if (e && sd_bus_error_is_set(e))
                 return error_set(error, r, e->name, e->message);
         return error_set(error, r, NULL, strerror(-r));
@@ -137,7 +125,7 @@ _public_ void smimed_status_info_done(smimed_status_info *info) {
         *info = (smimed_status_info) {};
 }
 
-static int read_string(sd_bus_message *m, char **ret) {
+int bus_read_variant_string(sd_bus_message *m, char **ret) {
         const char *s;
         int r;
 
@@ -147,27 +135,63 @@ static int read_string(sd_bus_message *m, char **ret) {
         return free_and_strdup(ret, s);
 }
 
-static int status_read_property(sd_bus_message *reply, const char *name, smimed_status_info *info) {
+int bus_read_variant_bool(sd_bus_message *m, bool *ret) {
         int b, r;
 
-        if (streq(name, "Version"))
-                return read_string(reply, &info->version);
-        if (streq(name, "TokenState"))
-                return read_string(reply, &info->token_state);
-        if (streq(name, "TokenStateReason"))
-                return read_string(reply, &info->token_state_reason);
-        if (streq(name, "TokenLabel"))
-                return read_string(reply, &info->token_label);
-        if (streq(name, "CertificateCount"))
-                return sd_bus_message_read(reply, "v", "t", &info->certificate_count);
-        if (streq(name, "KeyCount"))
-                return sd_bus_message_read(reply, "v", "t", &info->key_count);
-        if (streq(name, "Enabled")) {
-                r = sd_bus_message_read(reply, "v", "b", &b);
-                if (r >= 0)
-                        info->enabled = b;
+        r = sd_bus_message_read(m, "v", "b", &b);
+        if (r < 0)
+                return r;
+        *ret = b;
+        return 0;
+}
+
+int bus_read_variant_uint32(sd_bus_message *m, uint32_t *ret) {
+        return sd_bus_message_read(m, "v", "u", ret);
+}
+
+int bus_read_variant_uint64(sd_bus_message *m, uint64_t *ret) {
+        return sd_bus_message_read(m, "v", "t", ret);
+}
+
+int bus_read_variant_strv(sd_bus_message *m, char ***ret) {
+        char **l = NULL;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'v', "as");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_strv(m, &l);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                strv_free(l);
                 return r;
         }
+        strv_free(*ret);
+        *ret = l;
+        return 0;
+}
+
+_public_ void smimed_strv_free(char **l) {
+        strv_free(l);
+}
+
+static int status_read_property(sd_bus_message *reply, const char *name, smimed_status_info *info) {
+        if (streq(name, "Version"))
+                return bus_read_variant_string(reply, &info->version);
+        if (streq(name, "TokenState"))
+                return bus_read_variant_string(reply, &info->token_state);
+        if (streq(name, "TokenStateReason"))
+                return bus_read_variant_string(reply, &info->token_state_reason);
+        if (streq(name, "TokenLabel"))
+                return bus_read_variant_string(reply, &info->token_label);
+        if (streq(name, "CertificateCount"))
+                return bus_read_variant_uint64(reply, &info->certificate_count);
+        if (streq(name, "KeyCount"))
+                return bus_read_variant_uint64(reply, &info->key_count);
+        if (streq(name, "Enabled"))
+                return bus_read_variant_bool(reply, &info->enabled);
         return sd_bus_message_skip(reply, "v"); /* newer daemon, newer property */
 }
 
@@ -205,8 +229,8 @@ _public_ int smimed_status(smimed *s, smimed_status_info *ret, smimed_error *err
         if (!s || !ret)
                 return error_set(error, -EINVAL, NULL, "Invalid argument.");
 
-        r = sd_bus_call_method(s->bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, "org.freedesktop.DBus.Properties",
-                               "GetAll", &e, &reply, "s", SMIMED_MANAGER_INTERFACE);
+        r = sd_bus_call_method(s->bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, DBUS_PROPERTIES_INTERFACE, "GetAll",
+                               &e, &reply, "s", SMIMED_MANAGER_INTERFACE);
         if (r < 0)
                 return error_from_bus(error, r, &e);
 

@@ -2,22 +2,44 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "format-util.h"
 #include "json-writer.h"
 #include "macro.h"
-#include "smimed.h"
+#include "smimectl.h"
+#include "strv.h"
 
-static bool arg_json = false;
+bool arg_json = false;
+bool arg_trust = false;
+const char *arg_address = NULL;
+const char *arg_from = NULL;
+char **arg_to = NULL;
 static bool arg_ask_password = true;
+
+/* Options that only some verbs take. */
+typedef enum VerbOption {
+        OPTION_JSON = 1 << 0,
+        OPTION_TRUST = 1 << 1,
+        OPTION_ADDRESS = 1 << 2,
+        OPTION_FROM = 1 << 3,
+        OPTION_TO = 1 << 4,
+} VerbOption;
+
+static const char *const option_names[] = { "--json", "--trust", "--address", "--from", "--to" };
+static unsigned arg_options = 0; /* VerbOption bits given on the command line */
 
 typedef struct Verb {
         const char *name;
         int min_args;
         int max_args;
+        unsigned options;     /* VerbOption bits the verb takes */
+        unsigned needs_one_of; /* VerbOption bits of which at least one must be given */
         int (*run)(smimed *s, int argc, char *argv[]);
         const char *usage;
         const char *summary;
@@ -25,19 +47,33 @@ typedef struct Verb {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(smimed *, smimed_close);
 
-/* Prints the daemon's error in one line and returns the exit status. */
-static int report_error(const char *what, int r, const smimed_error *error) {
+int report_error(int r, const smimed_error *error, const char *format, ...) {
+        va_list ap;
+
         if (smimed_error_is_unreachable(error)) {
                 fprintf(stderr, "smimectl: smimed is not reachable: %s\n",
                         error->message ? error->message : "org.smimed1 is not on the system bus");
                 return 1;
         }
+        fputs("smimectl: ", stderr);
+        va_start(ap, format);
+        vfprintf(stderr, format, ap);
+        va_end(ap);
+        fprintf(stderr, ": %s", error && error->message ? error->message : strerror(-r));
         if (error && error->name)
-                fprintf(stderr, "smimectl: %s: %s (%s)\n", what, error->message ? error->message : strerror(-r),
-                        error->name);
-        else
-                fprintf(stderr, "smimectl: %s: %s\n", what,
-                        error && error->message ? error->message : strerror(-r));
+                fprintf(stderr, " (%s)", error->name);
+        fputc('\n', stderr);
+        return 1;
+}
+
+int fail(const char *format, ...) {
+        va_list ap;
+
+        fputs("smimectl: ", stderr);
+        va_start(ap, format);
+        vfprintf(stderr, format, ap);
+        va_end(ap);
+        fputc('\n', stderr);
         return 1;
 }
 
@@ -50,7 +86,7 @@ static int verb_status(smimed *s, int argc, char *argv[]) {
 
         r = smimed_status(s, &info, &error);
         if (r < 0)
-                return report_error("Cannot read the status", r, &error);
+                return report_error(r, &error, "Cannot read the status");
 
         if (arg_json) {
                 JsonWriter w = { .f = stdout };
@@ -88,15 +124,29 @@ static int verb_reload(smimed *s, int argc, char *argv[]) {
 
         r = smimed_reload(s, &error);
         if (r < 0)
-                return report_error("Reload failed", r, &error);
+                return report_error(r, &error, "Reload failed");
         return 0;
 }
 
 static const Verb verbs[] = {
-        { "status", 0, 0, verb_status, "status [--json]",
+        { "status", 0, 0, OPTION_JSON, 0, verb_status, "status [--json]",
           "Show the version, the token's state and the number of certificates and keys" },
-        { "reload", 0, 0, verb_reload, "reload", "Make smimed re-read its configuration" },
+        { "reload", 0, 0, 0, 0, verb_reload, "reload", "Make smimed re-read its configuration" },
+        { "list", 0, 0, OPTION_ADDRESS | OPTION_JSON, 0, verb_list, "list [--address ADDR] [--json]",
+          "List the certificates in the store, or those of one address" },
+        { "show", 1, 1, OPTION_JSON, 0, verb_show, "show FINGERPRINT|ADDRESS [--json]",
+          "Show a certificate, or all of an address, with status and chain" },
+        { "import", 0, INT_MAX, OPTION_TRUST, 0, verb_import, "import [--trust] [FILE…]",
+          "Add certificates (PEM, DER, PKCS#7) from files or stdin" },
+        { "import-crl", 0, INT_MAX, 0, 0, verb_import_crl, "import-crl [FILE…]",
+          "Add certificate revocation lists from files or stdin" },
+        { "remove", 1, 1, 0, 0, verb_remove, "remove FINGERPRINT", "Remove a certificate from the store" },
+        { "coverage", 0, 0, OPTION_FROM | OPTION_TO | OPTION_JSON, OPTION_FROM | OPTION_TO, verb_coverage,
+          "coverage [--from ADDR] [--to ADDR…] [--json]",
+          "Can ADDR sign, and can each recipient be encrypted to?" },
 };
+
+#define HELP_USAGE_WIDTH 22
 
 static void help(void) {
         printf("Usage: smimectl [OPTIONS] COMMAND ...\n"
@@ -104,11 +154,21 @@ static void help(void) {
                "Query and control smimed, the S/MIME key service on the system bus.\n"
                "\n"
                "Commands:\n");
-        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                printf("  %-22s %s\n", verbs[i].usage, verbs[i].summary);
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                fputs("  ", stdout);
+                if (text_width(verbs[i].usage) > HELP_USAGE_WIDTH)
+                        printf("%s\n  %*s", verbs[i].usage, HELP_USAGE_WIDTH, "");
+                else
+                        print_padded(stdout, verbs[i].usage, HELP_USAGE_WIDTH);
+                printf(" %s\n", verbs[i].summary);
+        }
         printf("\n"
                "Options:\n"
                "  --json                 Print JSON instead of a table\n"
+               "  --trust                import: make the CA certificates trust anchors\n"
+               "  --address ADDR         list: only the certificates of ADDR\n"
+               "  --from ADDR            coverage: the sender\n"
+               "  --to ADDR[,ADDR…]      coverage: recipients (may be repeated)\n"
                "  --no-ask-password      Do not let polkit ask for a password\n"
                "  -h --help              Show this help\n"
                "     --version           Show the version\n"
@@ -122,22 +182,85 @@ enum {
         ARG_JSON = 0x100,
         ARG_NO_ASK_PASSWORD,
         ARG_VERSION,
+        ARG_TRUST,
+        ARG_ADDRESS,
+        ARG_FROM,
+        ARG_TO,
 };
+
+/* Adds the comma-separated addresses of one --to to arg_to. */
+static int parse_to(const char *value) {
+        _cleanup_free_ char *copy = strdup(value);
+        bool any = false;
+        char *state = NULL;
+        int r;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *a = strtok_r(copy, ",", &state); a; a = strtok_r(NULL, ",", &state)) {
+                size_t n;
+
+                a += strspn(a, " \t");
+                n = strlen(a);
+                while (n > 0 && strchr(" \t", a[n - 1]))
+                        a[--n] = '\0';
+                if (n == 0)
+                        continue;
+                r = strv_extend(&arg_to, a);
+                if (r < 0)
+                        return r;
+                any = true;
+        }
+        return any ? 0 : -EINVAL;
+}
 
 static int parse_argv(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "json", no_argument, NULL, ARG_JSON },
+                { "trust", no_argument, NULL, ARG_TRUST },
+                { "address", required_argument, NULL, ARG_ADDRESS },
+                { "from", required_argument, NULL, ARG_FROM },
+                { "to", required_argument, NULL, ARG_TO },
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
-        int c;
+        int c, r;
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {
                 case ARG_JSON:
                         arg_json = true;
+                        arg_options |= OPTION_JSON;
+                        break;
+                case ARG_TRUST:
+                        arg_trust = true;
+                        arg_options |= OPTION_TRUST;
+                        break;
+                case ARG_ADDRESS:
+                        arg_address = optarg;
+                        arg_options |= OPTION_ADDRESS;
+                        break;
+                case ARG_FROM:
+                        if (!optarg[0]) {
+                                fprintf(stderr, "smimectl: --from needs an address.\n");
+                                return -EINVAL;
+                        }
+                        arg_from = optarg;
+                        arg_options |= OPTION_FROM;
+                        break;
+                case ARG_TO:
+                        r = parse_to(optarg);
+                        if (r == -ENOMEM) {
+                                fprintf(stderr, "smimectl: %s\n", strerror(ENOMEM));
+                                return r;
+                        }
+                        if (r < 0) {
+                                fprintf(stderr, "smimectl: --to needs at least one address.\n");
+                                return r;
+                        }
+                        arg_options |= OPTION_TO;
                         break;
                 case ARG_NO_ASK_PASSWORD:
                         arg_ask_password = false;
@@ -155,7 +278,24 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-int main(int argc, char *argv[]) {
+/* An option given to a verb that does not take it is a usage error. */
+static int check_options(const Verb *verb) {
+        unsigned extra = arg_options & ~verb->options;
+
+        for (size_t i = 0; i < ELEMENTSOF(option_names); i++)
+                if (extra & (1u << i)) {
+                        fprintf(stderr, "smimectl: %s does not take %s; see smimectl --help.\n", verb->name,
+                                option_names[i]);
+                        return -EINVAL;
+                }
+        if (verb->needs_one_of && !(arg_options & verb->needs_one_of)) {
+                fprintf(stderr, "smimectl: usage: smimectl %s\n", verb->usage);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int run(int argc, char *argv[]) {
         _cleanup_(smimed_error_done) smimed_error error = {};
         _cleanup_(smimed_closep) smimed *s = NULL;
         const Verb *verb = NULL;
@@ -181,13 +321,25 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "smimectl: usage: smimectl %s\n", verb->usage);
                 return 2;
         }
+        if (check_options(verb) < 0)
+                return 2;
 
         r = smimed_open(&s, &error);
         if (r < 0)
-                return report_error("Cannot connect", r, &error);
+                return report_error(r, &error, "Cannot connect");
 
         /* Like systemctl: a person at a terminal may be asked to authenticate. */
         (void) smimed_set_allow_interactive_authorization(s, arg_ask_password && isatty(STDIN_FILENO));
 
-        return verb->run(s, nargs, argv + optind + 1);
+        r = verb->run(s, nargs, argv + optind + 1);
+        if (fflush(stdout) != 0 && r == 0)
+                r = fail("Cannot write the output: %s", strerror(errno));
+        return r;
+}
+
+int main(int argc, char *argv[]) {
+        int r = run(argc, argv);
+
+        strv_free(arg_to);
+        return r;
 }

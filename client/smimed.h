@@ -10,10 +10,16 @@
  * smimed_error passed in (if any) holds its name, e.g.
  * "org.smimed1.Error.TokenUnavailable" (see smimed-errors.h), and a message
  * that can be shown to a person; free it with smimed_error_done().
+ * Arguments the library can check itself (NULL pointers, empty data, a
+ * malformed fingerprint) fail with -EINVAL and a message, without a name.
+ *
+ * Lists of strings are NULL-terminated; free them with smimed_strv_free().
+ * Fingerprints are SHA-256 of the DER certificate, 64 lower-case hex digits.
  *
  * A connection is used from one thread at a time. */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "smimed-errors.h"
@@ -62,6 +68,84 @@ int smimed_reload(smimed *s, smimed_error *error);
 
 /* True when the error means smimed is not on the bus at all. */
 bool smimed_error_is_unreachable(const smimed_error *error);
+
+/* Frees a NULL-terminated list of strings returned by this library. */
+void smimed_strv_free(char **l);
+
+/* Certificates (org.smimed1.Certificate objects). */
+
+typedef struct smimed_chain_entry {
+        char *fingerprint;
+        char *subject;
+} smimed_chain_entry;
+
+/* Strings are NULL only when the daemon does not know the property. */
+typedef struct smimed_certificate {
+        char *path;                        /* D-Bus object path */
+        char *fingerprint, *subject, *issuer, *common_name, *serial;  /* DNs as RFC 2253; serial in upper-case hex */
+        char **addresses;                  /* NULL-terminated, lower-case */
+        uint64_t not_before, not_after;    /* µs since the epoch */
+        char *key_algorithm;               /* "rsa", "ec", "ed25519", … */
+        uint32_t key_bits;
+        bool is_ca, trusted, has_private_key, can_sign, can_encrypt;
+        char *status;                      /* "valid", "expired", "not-yet-valid", "revoked", "untrusted", … */
+        char *status_text;                 /* why, for a person */
+        char *summary;                     /* one line for a hover */
+        smimed_chain_entry *chain;         /* this certificate first, up to its trust anchor */
+        size_t n_chain;
+        void *der;
+        size_t der_size;
+} smimed_certificate;
+
+/* Adds the certificates in data (PEM blocks, one DER certificate or a DER
+ * PKCS#7 bundle) to the store; all or nothing. trust makes the CA
+ * certificates in data trust anchors. *ret_fingerprints (may be NULL) gets the
+ * fingerprint of every certificate in data, in input order. polkit action
+ * org.smimed1.manage-certificates. */
+int smimed_import_certificates(smimed *s, const void *data, size_t size, bool trust, char ***ret_fingerprints,
+                               smimed_error *error);
+/* Adds certificate revocation lists (PEM blocks or one DER CRL); all or
+ * nothing. *ret_count (may be NULL) gets how many were stored. */
+int smimed_import_crl(smimed *s, const void *data, size_t size, unsigned *ret_count, smimed_error *error);
+/* Fingerprints of the certificates for a mail address (NULL or "": every
+ * certificate in the store). purpose: NULL or "any", "sign", "encrypt";
+ * usable_only keeps only certificates valid for it. Usable ones come first. */
+int smimed_lookup_certificates(smimed *s, const char *address, const char *purpose, bool usable_only,
+                               char ***ret_fingerprints, smimed_error *error);
+/* Reads all properties of one certificate (fingerprint in any case). An
+ * unknown fingerprint fails with org.freedesktop.DBus.Error.UnknownObject.
+ * Free *ret with smimed_certificate_done(). */
+int smimed_get_certificate(smimed *s, const char *fingerprint, smimed_certificate *ret, smimed_error *error);
+void smimed_certificate_done(smimed_certificate *c);
+/* Deletes a certificate from the store, or makes it a trust anchor (or not).
+ * polkit action org.smimed1.manage-certificates. */
+int smimed_remove_certificate(smimed *s, const char *fingerprint, smimed_error *error);
+int smimed_set_certificate_trusted(smimed *s, const char *fingerprint, bool trusted, smimed_error *error);
+
+/* What a composer asks before it enables Sign and Encrypt. */
+
+typedef struct smimed_capability {
+        char *address;
+        bool possible;
+        char *reason;       /* "" when possible, else "no-certificate", "no-private-key", "expired", … */
+        char *message;      /* for the user, with what to do */
+        char *fingerprint, *subject, *issuer, *summary;  /* NULL when no certificate was considered */
+        uint64_t not_after; /* µs since the epoch, 0 when no certificate was considered */
+} smimed_capability;
+
+typedef struct smimed_capabilities {
+        bool have_sign;                 /* a sender was asked about: sign is filled in */
+        smimed_capability sign;
+        smimed_capability *encrypt;     /* one per recipient, in order */
+        size_t n_encrypt;
+} smimed_capabilities;
+
+/* Can sender (NULL or "": none) sign, and can each recipient (NULL-terminated,
+ * may be NULL) be encrypted to? A malformed address fails with
+ * org.smimed1.Error.InvalidArgument. Free *ret with smimed_capabilities_done(). */
+int smimed_get_capabilities(smimed *s, const char *sender, const char *const *recipients, smimed_capabilities *ret,
+                            smimed_error *error);
+void smimed_capabilities_done(smimed_capabilities *c);
 
 #ifdef __cplusplus
 }

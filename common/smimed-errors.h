@@ -18,3 +18,4 @@
 #define SMIMED_ERROR_INVALID_ARGUMENT "org.smimed1.Error.InvalidArgument"
 #define SMIMED_ERROR_INVALID_FORMAT "org.smimed1.Error.InvalidFormat"
 #define SMIMED_ERROR_STORE_FAILED "org.smimed1.Error.StoreFailed"
+#define SMIMED_ERROR_BAD_PASSPHRASE "org.smimed1.Error.BadPassphrase"

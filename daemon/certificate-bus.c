@@ -335,35 +335,58 @@ int certificate_bus_register(Manager *m) {
         return 0;
 }
 
-void certificate_bus_emit_added(Manager *m, const char *fingerprint) {
+typedef enum CertificateEvent {
+        CERTIFICATE_ADDED,
+        CERTIFICATE_REMOVED,
+        CERTIFICATE_TRUST_CHANGED,
+} CertificateEvent;
+
+static void certificate_bus_emit(Manager *m, const char *fingerprint, CertificateEvent event) {
         _cleanup_free_ char *path = certificate_bus_path(fingerprint);
         int r;
 
         if (!path || !m->certificate_slot)
                 return;
-        r = sd_bus_emit_interfaces_added(m->bus, path, CERTIFICATE_INTERFACE, NULL);
+        switch (event) {
+        case CERTIFICATE_ADDED:
+                r = sd_bus_emit_interfaces_added(m->bus, path, CERTIFICATE_INTERFACE, NULL);
+                break;
+        case CERTIFICATE_REMOVED:
+                r = sd_bus_emit_interfaces_removed(m->bus, path, CERTIFICATE_INTERFACE, NULL);
+                break;
+        default:
+                r = sd_bus_emit_properties_changed(m->bus, path, CERTIFICATE_INTERFACE, "Trusted", NULL);
+        }
         if (r < 0)
-                log_warning_errno(r, "Failed to announce certificate %s: %m", fingerprint);
+                log_warning_errno(r, "Failed to announce a change of certificate %s: %m", fingerprint);
+}
+
+void certificate_bus_emit_added(Manager *m, const char *fingerprint) {
+        certificate_bus_emit(m, fingerprint, CERTIFICATE_ADDED);
 }
 
 void certificate_bus_emit_removed(Manager *m, const char *fingerprint) {
-        _cleanup_free_ char *path = certificate_bus_path(fingerprint);
-        int r;
-
-        if (!path || !m->certificate_slot)
-                return;
-        r = sd_bus_emit_interfaces_removed(m->bus, path, CERTIFICATE_INTERFACE, NULL);
-        if (r < 0)
-                log_warning_errno(r, "Failed to announce the removal of certificate %s: %m", fingerprint);
+        certificate_bus_emit(m, fingerprint, CERTIFICATE_REMOVED);
 }
 
 void certificate_bus_emit_trusted_changed(Manager *m, const char *fingerprint) {
-        _cleanup_free_ char *path = certificate_bus_path(fingerprint);
+        certificate_bus_emit(m, fingerprint, CERTIFICATE_TRUST_CHANGED);
+}
+
+int bus_append_certificate_paths(sd_bus_message *reply, char **fingerprints) {
         int r;
 
-        if (!path || !m->certificate_slot)
-                return;
-        r = sd_bus_emit_properties_changed(m->bus, path, CERTIFICATE_INTERFACE, "Trusted", NULL);
+        r = sd_bus_message_open_container(reply, 'a', "o");
         if (r < 0)
-                log_warning_errno(r, "Failed to announce the trust of certificate %s: %m", fingerprint);
+                return r;
+        for (char **f = fingerprints; f && *f; f++) {
+                _cleanup_free_ char *path = certificate_bus_path(*f);
+
+                if (!path)
+                        return -ENOMEM;
+                r = sd_bus_message_append(reply, "o", path);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
 }

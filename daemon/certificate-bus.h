@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <systemd/sd-bus.h>
+
 #include "certificate.h"
 #include "validate.h"
 
@@ -33,6 +35,9 @@ int certificate_bus_register(Manager *m);
 
 /* "/org/smimed1/certificate/<fingerprint>" */
 char *certificate_bus_path(const char *fingerprint);
+
+/* Appends an "ao" of the certificate objects of fingerprints. */
+int bus_append_certificate_paths(sd_bus_message *reply, char **fingerprints);
 
 void certificate_bus_emit_added(Manager *m, const char *fingerprint);
 void certificate_bus_emit_removed(Manager *m, const char *fingerprint);

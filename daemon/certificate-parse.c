@@ -9,6 +9,7 @@
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
 
+#include "message.h"
 #include "certificate-parse.h"
 #include "macro.h"
 
@@ -30,17 +31,6 @@ static void pem_blocks_done(PemBlocks *b) {
         }
         free(b->items);
         *b = (PemBlocks) {};
-}
-
-static int fail(char **ret_message, int r, const char *format, ...) _printf_(3, 4);
-static int fail(char **ret_message, int r, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        if (vasprintf(ret_message, format, ap) < 0)
-                *ret_message = NULL;
-        va_end(ap);
-        return r;
 }
 
 static bool looks_like_pem(const void *data, size_t size) {
@@ -69,7 +59,7 @@ static int pem_split(const void *data, size_t size, PemBlocks *ret, char **ret_m
 
                         if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
                                 break; /* no more blocks */
-                        r = fail(ret_message, -EBADMSG, "item %zu: malformed PEM block (%s)", blocks.n + 1,
+                        r = message_fail(ret_message, -EBADMSG, "item %zu: malformed PEM block (%s)", blocks.n + 1,
                                  ERR_reason_error_string(e) ?: "unreadable");
                         break;
                 }
@@ -78,7 +68,7 @@ static int pem_split(const void *data, size_t size, PemBlocks *ret, char **ret_m
                 if (blocks.n >= IMPORT_MAX_ITEMS) {
                         OPENSSL_free(b.name);
                         OPENSSL_free(b.data);
-                        r = fail(ret_message, -E2BIG, "more than %u items", IMPORT_MAX_ITEMS);
+                        r = message_fail(ret_message, -E2BIG, "more than %u items", IMPORT_MAX_ITEMS);
                         break;
                 }
                 items = realloc(blocks.items, (blocks.n + 1) * sizeof(PemBlock));
@@ -165,7 +155,7 @@ static int certificate_pem_block(const PemBlock *b, size_t i, size_t n, STACK_OF
             streq(b->name, "TRUSTED CERTIFICATE")) {
                 x = der_certificate(b->data, b->size, streq(b->name, "TRUSTED CERTIFICATE"));
                 if (!x)
-                        return fail(ret_message, -EBADMSG, "item %zu of %zu (PEM block %s): not a valid X.509 certificate",
+                        return message_fail(ret_message, -EBADMSG, "item %zu of %zu (PEM block %s): not a valid X.509 certificate",
                                     i + 1, n, b->name);
                 if (!sk_X509_push(out, x)) {
                         X509_free(x);
@@ -177,12 +167,12 @@ static int certificate_pem_block(const PemBlock *b, size_t i, size_t n, STACK_OF
         if (streq(b->name, "PKCS7")) {
                 r = pkcs7_certificates(b->data, b->size, out, &is_pkcs7);
                 if (r == -EBADMSG)
-                        return fail(ret_message, r, "item %zu of %zu (PEM block PKCS7): not a valid PKCS#7 structure",
+                        return message_fail(ret_message, r, "item %zu of %zu (PEM block PKCS7): not a valid PKCS#7 structure",
                                     i + 1, n);
                 return r;
         }
 
-        return fail(ret_message, -EBADMSG, "item %zu of %zu (PEM block %s): %s", i + 1, n, b->name,
+        return message_fail(ret_message, -EBADMSG, "item %zu of %zu (PEM block %s): %s", i + 1, n, b->name,
                     pem_block_hint(b->name));
 }
 
@@ -192,9 +182,9 @@ int certificates_parse(const void *data, size_t size, STACK_OF(X509) **ret, char
 
         *ret_message = NULL;
         if (size == 0)
-                return fail(ret_message, -EBADMSG, "no data");
+                return message_fail(ret_message, -EBADMSG, "no data");
         if (size > IMPORT_MAX_SIZE)
-                return fail(ret_message, -EFBIG, "larger than %u MiB", IMPORT_MAX_SIZE / 1024 / 1024);
+                return message_fail(ret_message, -EFBIG, "larger than %u MiB", IMPORT_MAX_SIZE / 1024 / 1024);
 
         out = sk_X509_new_null();
         if (!out)
@@ -218,13 +208,13 @@ int certificates_parse(const void *data, size_t size, STACK_OF(X509) **ret, char
                 } else {
                         r = pkcs7_certificates(data, (long) size, out, &is_pkcs7);
                         if (r == -EBADMSG)
-                                r = fail(ret_message, r,
+                                r = message_fail(ret_message, r,
                                          "item 1 of 1: neither PEM, nor a DER certificate, nor a DER PKCS#7 bundle");
                 }
         }
 
         if (r >= 0 && sk_X509_num(out) == 0)
-                r = fail(ret_message, -EBADMSG, "no certificate in the data");
+                r = message_fail(ret_message, -EBADMSG, "no certificate in the data");
         if (r < 0) {
                 sk_X509_pop_free(out, X509_free);
                 return r;
@@ -251,9 +241,9 @@ int crls_parse(const void *data, size_t size, STACK_OF(X509_CRL) **ret, char **r
 
         *ret_message = NULL;
         if (size == 0)
-                return fail(ret_message, -EBADMSG, "no data");
+                return message_fail(ret_message, -EBADMSG, "no data");
         if (size > IMPORT_MAX_SIZE)
-                return fail(ret_message, -EFBIG, "larger than %u MiB", IMPORT_MAX_SIZE / 1024 / 1024);
+                return message_fail(ret_message, -EFBIG, "larger than %u MiB", IMPORT_MAX_SIZE / 1024 / 1024);
 
         out = sk_X509_CRL_new_null();
         if (!out)
@@ -268,13 +258,13 @@ int crls_parse(const void *data, size_t size, STACK_OF(X509_CRL) **ret, char **r
                         X509_CRL *crl;
 
                         if (!streq(b->name, "X509 CRL")) {
-                                r = fail(ret_message, -EBADMSG, "item %zu of %zu (PEM block %s): not a CRL", i + 1,
+                                r = message_fail(ret_message, -EBADMSG, "item %zu of %zu (PEM block %s): not a CRL", i + 1,
                                          blocks.n, b->name);
                                 break;
                         }
                         crl = der_crl(b->data, b->size);
                         if (!crl) {
-                                r = fail(ret_message, -EBADMSG, "item %zu of %zu (PEM block X509 CRL): not a valid CRL",
+                                r = message_fail(ret_message, -EBADMSG, "item %zu of %zu (PEM block X509 CRL): not a valid CRL",
                                          i + 1, blocks.n);
                                 break;
                         }
@@ -287,7 +277,7 @@ int crls_parse(const void *data, size_t size, STACK_OF(X509_CRL) **ret, char **r
                 X509_CRL *crl = der_crl(data, (long) size);
 
                 if (!crl)
-                        r = fail(ret_message, -EBADMSG, "item 1 of 1: neither PEM nor a DER CRL");
+                        r = message_fail(ret_message, -EBADMSG, "item 1 of 1: neither PEM nor a DER CRL");
                 else if (!sk_X509_CRL_push(out, crl)) {
                         X509_CRL_free(crl);
                         r = -ENOMEM;
@@ -295,7 +285,7 @@ int crls_parse(const void *data, size_t size, STACK_OF(X509_CRL) **ret, char **r
         }
 
         if (r >= 0 && sk_X509_CRL_num(out) == 0)
-                r = fail(ret_message, -EBADMSG, "no CRL in the data");
+                r = message_fail(ret_message, -EBADMSG, "no CRL in the data");
         if (r < 0) {
                 sk_X509_CRL_pop_free(out, X509_CRL_free);
                 return r;

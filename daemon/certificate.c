@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 
 #include "certificate.h"
+#include "hexdecoct.h"
 #include "strv.h"
 
 #define ADDRESS_MAX 254
@@ -18,9 +19,7 @@ void sha256_hex(const void *data, size_t size, char out[SHA256_HEX_SIZE]) {
         unsigned int len = 0;
 
         EVP_Digest(data, size, md, &len, EVP_sha256(), NULL);
-        for (unsigned i = 0; i < 32; i++)
-                sprintf(out + 2 * i, "%02x", md[i]);
-        out[64] = '\0';
+        hex_encode(md, sizeof(md), out);
 }
 
 int x509_fingerprint(X509 *x509, char out[SHA256_HEX_SIZE]) {

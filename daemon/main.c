@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include <openssl/provider.h>
+
 #include "config.h"
 #include "log.h"
 #include "manager.h"
@@ -63,6 +65,26 @@ static int parse_argv(int argc, char *argv[], const char **ret_config_path, bool
         return 1;
 }
 
+/* The default provider, and the legacy one for PKCS#12 files that still use
+ * RC2 or 3DES-with-SHA1 (what older exports produce). */
+static OSSL_PROVIDER *provider_default, *provider_legacy;
+
+static void openssl_setup(void) {
+        provider_default = OSSL_PROVIDER_load(NULL, "default");
+        if (!provider_default)
+                log_warning("Cannot load OpenSSL's default provider.");
+        provider_legacy = OSSL_PROVIDER_load(NULL, "legacy");
+        if (!provider_legacy)
+                log_notice("OpenSSL's legacy provider is not available: old PKCS#12 files (RC2) cannot be read.");
+}
+
+static void openssl_teardown(void) {
+        if (provider_legacy)
+                OSSL_PROVIDER_unload(provider_legacy);
+        if (provider_default)
+                OSSL_PROVIDER_unload(provider_default);
+}
+
 static int load_config(const char *path, bool explicit, Config **ret) {
         _cleanup_(config_error_done) ConfigError error = {};
         _cleanup_free_ char *message = NULL;
@@ -105,6 +127,8 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
+        openssl_setup();
+
         r = manager_new(config_path, config, &m);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up: %m");
@@ -117,5 +141,7 @@ int main(int argc, char *argv[]) {
                 return 1;
 
         r = manager_run(m);
+        m = manager_free(m);
+        openssl_teardown();
         return r == 0 ? 0 : 1;
 }

@@ -7,7 +7,10 @@
 #include "certificate-parse.h"
 #include "log.h"
 #include "manager-bus.h"
+#include "key-bus.h"
 #include "manager-certificates.h"
+#include "manager-keys.h"
+#include "pending-call.h"
 #include "manager.h"
 #include "strv.h"
 
@@ -103,7 +106,17 @@ int bus_error_set_from_manager(sd_bus_error *error, int r, const char *message) 
                 name = SMIMED_ERROR_CERTIFICATE_INVALID;
                 break;
         case -EINVAL:
+        case -EOPNOTSUPP:
                 name = SMIMED_ERROR_INVALID_ARGUMENT;
+                break;
+        case -EBADR:
+                name = SMIMED_ERROR_BAD_PASSPHRASE;
+                break;
+        case -ENOKEY:
+                name = SMIMED_ERROR_NO_PRIVATE_KEY;
+                break;
+        case -ENODEV:
+                name = SMIMED_ERROR_TOKEN_UNAVAILABLE;
                 break;
         case -ENOMEM:
                 return sd_bus_error_set_errno(error, r);
@@ -165,19 +178,7 @@ static int reply_certificate_paths(sd_bus_message *message, char **fingerprints)
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'a', "o");
-        if (r < 0)
-                return r;
-        for (char **f = fingerprints; f && *f; f++) {
-                _cleanup_free_ char *path = certificate_bus_path(*f);
-
-                if (!path)
-                        return -ENOMEM;
-                r = sd_bus_message_append(reply, "o", path);
-                if (r < 0)
-                        return r;
-        }
-        r = sd_bus_message_close_container(reply);
+        r = bus_append_certificate_paths(reply, fingerprints);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -392,6 +393,116 @@ static int method_get_capabilities(sd_bus_message *message, void *userdata, sd_b
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static void erase_and_free_void(void *p) {
+        erase_and_free(p);
+}
+
+static int reply_error(sd_bus_message *call, int r, const char *message) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        bus_error_set_from_manager(&error, r, message);
+        return sd_bus_reply_method_error(call, &error);
+}
+
+static int reply_read_error(sd_bus_message *call, int error) {
+        if (error == -EFBIG)
+                return sd_bus_reply_method_errorf(call, SMIMED_ERROR_INVALID_FORMAT, "The file is larger than %u KiB.",
+                                                  PKCS12_MAX_SIZE / 1024);
+        if (error == -ETIMEDOUT)
+                return sd_bus_reply_method_errorf(call, SMIMED_ERROR_INVALID_ARGUMENT,
+                                                  "The file descriptor did not reach its end in time.");
+        return sd_bus_reply_method_errnof(call, error, "Reading the file descriptor failed: %m");
+}
+
+static void import_pkcs12_done(Manager *m, sd_bus_message *call, const void *data, size_t size, int error,
+                               void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(strv_freep) char **fingerprints = NULL;
+        _cleanup_free_ char *id = NULL, *reason = NULL, *key_path = NULL;
+        const char *passphrase = userdata;
+        int r;
+
+        if (error < 0) {
+                (void) reply_read_error(call, error);
+                return;
+        }
+
+        r = manager_import_pkcs12(m, data, size, passphrase, &id, &fingerprints, &reason);
+        if (r < 0) {
+                (void) reply_error(call, r, reason);
+                return;
+        }
+
+        key_path = key_bus_path(id);
+        r = key_path ? sd_bus_message_new_method_return(call, &reply) : -ENOMEM;
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "o", key_path);
+        if (r >= 0)
+                r = bus_append_certificate_paths(reply, fingerprints);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        if (r < 0)
+                log_warning_errno(r, "Failed to reply to ImportPKCS12: %m");
+}
+
+static int method_import_pkcs12(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *passphrase;
+        char *copy;
+        int fd, r;
+
+        r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_KEYS, NULL, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = sd_bus_message_read(message, "hs", &fd, &passphrase);
+        if (r < 0)
+                return r;
+        r = bus_read_options(message, NULL, 0, error);
+        if (r < 0)
+                return r;
+
+        copy = strdup(passphrase);
+        if (!copy)
+                return -ENOMEM;
+        r = pending_call_start(m, message, fd, PKCS12_MAX_SIZE, import_pkcs12_done, copy, erase_and_free_void);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot read the file descriptor: %m");
+        return 1; /* the reply comes when the file has been read */
+}
+
+static int method_generate_key(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *address = NULL, *id = NULL, *csr = NULL, *reason = NULL, *key_path = NULL;
+        const char *raw, *type = NULL, *subject = NULL;
+        Manager *m = userdata;
+        BusOption options[] = { { "type", 's', &type }, { "subject", 's', &subject } };
+        const char *details[] = { "address", NULL, NULL };
+        int r;
+
+        r = sd_bus_message_read(message, "s", &raw);
+        if (r < 0)
+                return r;
+        r = read_address(raw, false, &address, error);
+        if (r < 0)
+                return r;
+        r = bus_read_options(message, options, ELEMENTSOF(options), error);
+        if (r < 0)
+                return r;
+
+        details[1] = address;
+        r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_KEYS, details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = manager_generate_key(m, address, type, subject, &id, &csr, &reason);
+        if (r < 0)
+                return bus_error_set_from_manager(error, r, reason);
+        key_path = key_bus_path(id);
+        if (!key_path)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(message, "os", key_path, csr);
+}
+
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -416,6 +527,12 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("GetCapabilities", SD_BUS_ARGS("s", sender, "as", recipients, "a{sv}", options),
                                 SD_BUS_RESULT("a{sv}", sign, "aa{sv}", encrypt), method_get_capabilities,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ImportPKCS12", SD_BUS_ARGS("h", file, "s", passphrase, "a{sv}", options),
+                                SD_BUS_RESULT("o", key, "ao", certificates), method_import_pkcs12,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GenerateKey", SD_BUS_ARGS("s", address, "a{sv}", options),
+                                SD_BUS_RESULT("o", key, "s", csr_pem), method_generate_key,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 
@@ -431,7 +548,10 @@ int manager_bus_register(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to serve the object manager: %m");
 
-        return certificate_bus_register(m);
+        r = certificate_bus_register(m);
+        if (r < 0)
+                return r;
+        return key_bus_register(m);
 }
 
 void manager_bus_emit_changed(Manager *m, const char *property) {

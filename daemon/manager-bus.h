@@ -13,7 +13,11 @@ typedef struct Manager Manager;
  * on /org/smimed1 (see dbus/org.smimed1.Manager.xml). */
 int manager_bus_register(Manager *m);
 
-/* Turns an error of manager-certificates.c into an org.smimed1.Error.*. */
+/* Turns an error of manager-certificates.c or manager-keys.c into an
+ * org.smimed1.Error.*: -EBADMSG/-EFBIG/-E2BIG InvalidFormat, -ENOENT
+ * NoCertificate, -EKEYREJECTED CertificateInvalid, -EINVAL/-EOPNOTSUPP
+ * InvalidArgument, -EBADR BadPassphrase, -ENOKEY NoPrivateKey, -ENODEV
+ * TokenUnavailable, anything else StoreFailed. */
 int bus_error_set_from_manager(sd_bus_error *error, int r, const char *message);
 
 void manager_bus_emit_changed(Manager *m, const char *property);

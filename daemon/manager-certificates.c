@@ -6,27 +6,15 @@
 
 #include <openssl/x509.h>
 
+#include "message.h"
 #include "certificate-bus.h"
 #include "certificate-parse.h"
 #include "log.h"
 #include "manager-bus.h"
 #include "manager-certificates.h"
+#include "manager-keys.h"
 #include "manager.h"
 #include "strv.h"
-
-static int fail(char **ret_message, int r, const char *format, ...) _printf_(3, 4);
-static int fail(char **ret_message, int r, const char *format, ...) {
-        va_list ap;
-
-        if (!ret_message)
-                return r;
-        errno = -r;
-        va_start(ap, format);
-        if (vasprintf(ret_message, format, ap) < 0)
-                *ret_message = NULL;
-        va_end(ap);
-        return r;
-}
 
 static void x509_stack_freep(STACK_OF(X509) **s) {
         sk_X509_pop_free(*s, X509_free);
@@ -126,7 +114,7 @@ static int read_certificates(STACK_OF(X509) *certs, CertInfos *ret, char **ret_m
                 if (r < 0) {
                         cert_infos_done(&infos);
                         return r == -ENOMEM ? r
-                                            : fail(ret_message, -EBADMSG,
+                                            : message_fail(ret_message, -EBADMSG,
                                                    "item %zu of %zu: the certificate cannot be read (bad dates, "
                                                    "names or key)",
                                                    infos.n + 1, n);
@@ -136,16 +124,12 @@ static int read_certificates(STACK_OF(X509) *certs, CertInfos *ret, char **ret_m
         return 0;
 }
 
-int manager_import_certificates(Manager *m, const void *data, size_t size, bool trust, char ***ret_fingerprints,
-                                char **ret_message) {
-        _cleanup_(x509_stack_freep) STACK_OF(X509) *certs = NULL;
+int manager_store_certificates(Manager *m, STACK_OF(X509) *certs, bool trust, char ***ret_fingerprints,
+                               char **ret_message) {
         _cleanup_(cert_infos_done) CertInfos infos = {};
         _cleanup_(strv_freep) char **fingerprints = NULL, **added = NULL;
         int r;
 
-        r = certificates_parse(data, size, &certs, ret_message);
-        if (r < 0)
-                return r;
         r = read_certificates(certs, &infos, ret_message);
         if (r < 0)
                 return r;
@@ -158,7 +142,7 @@ int manager_import_certificates(Manager *m, const void *data, size_t size, bool 
         /* One transaction: the batch lands whole or not at all. */
         r = store_begin(m->store);
         if (r < 0)
-                return fail(ret_message, r, "The certificate store cannot be written: %m");
+                return message_fail(ret_message, r, "The certificate store cannot be written: %m");
         for (size_t i = 0; i < infos.n; i++) {
                 const CertInfo *info = infos.items[i];
                 bool is_new;
@@ -178,12 +162,13 @@ int manager_import_certificates(Manager *m, const void *data, size_t size, bool 
                 r = store_commit(m->store);
         if (r < 0) {
                 store_rollback(m->store);
-                return fail(ret_message, r, "The certificate store cannot be written: %m");
+                return message_fail(ret_message, r, "The certificate store cannot be written: %m");
         }
 
         log_info("Imported %zu certificates (%zu new)%s.", strv_length(fingerprints), strv_length(added),
                  trust ? ", CA certificates trusted" : "");
         certificate_view_done(&m->view);
+        manager_bind_certificates(m, infos.items, infos.n);
         for (char **f = added; *f; f++)
                 certificate_bus_emit_added(m, *f);
         if (trust)
@@ -192,8 +177,20 @@ int manager_import_certificates(Manager *m, const void *data, size_t size, bool 
                                 certificate_bus_emit_trusted_changed(m, *f);
         manager_update_certificate_count(m);
 
-        *ret_fingerprints = TAKE_PTR(fingerprints);
+        if (ret_fingerprints)
+                *ret_fingerprints = TAKE_PTR(fingerprints);
         return 0;
+}
+
+int manager_import_certificates(Manager *m, const void *data, size_t size, bool trust, char ***ret_fingerprints,
+                                char **ret_message) {
+        _cleanup_(x509_stack_freep) STACK_OF(X509) *certs = NULL;
+        int r;
+
+        r = certificates_parse(data, size, &certs, ret_message);
+        if (r < 0)
+                return r;
+        return manager_store_certificates(m, certs, trust, ret_fingerprints, ret_message);
 }
 
 typedef struct CrlIssuerSearch {
@@ -221,18 +218,18 @@ static int crl_check_issuer(Manager *m, X509_CRL *crl, size_t i, size_t n, char 
         X509_NAME_oneline(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
         len = i2d_X509_NAME(X509_CRL_get_issuer(crl), &name);
         if (len <= 0)
-                return fail(ret_message, -EBADMSG, "item %zu of %zu: the CRL has no readable issuer", i + 1, n);
+                return message_fail(ret_message, -EBADMSG, "item %zu of %zu: the CRL has no readable issuer", i + 1, n);
         r = store_foreach_by_subject(m->store, name, (size_t) len, crl_try_issuer, &search);
         OPENSSL_free(name);
         if (r < 0)
-                return fail(ret_message, r, "The certificate store cannot be read: %m");
+                return message_fail(ret_message, r, "The certificate store cannot be read: %m");
 
         if (!search.found)
-                return fail(ret_message, -ENOENT,
+                return message_fail(ret_message, -ENOENT,
                             "item %zu of %zu: the CRL's issuer %s is not in the store; import its certificate first",
                             i + 1, n, issuer);
         if (!search.verified)
-                return fail(ret_message, -EKEYREJECTED,
+                return message_fail(ret_message, -EKEYREJECTED,
                             "item %zu of %zu: the CRL's signature does not verify with the key of its issuer %s",
                             i + 1, n, issuer);
         return 0;
@@ -257,7 +254,7 @@ int manager_import_crls(Manager *m, const void *data, size_t size, unsigned *ret
 
         r = store_begin(m->store);
         if (r < 0)
-                return fail(ret_message, r, "The certificate store cannot be written: %m");
+                return message_fail(ret_message, r, "The certificate store cannot be written: %m");
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 bool is_stored = false;
 
@@ -269,7 +266,7 @@ int manager_import_crls(Manager *m, const void *data, size_t size, unsigned *ret
                 r = store_commit(m->store);
         if (r < 0) {
                 store_rollback(m->store);
-                return fail(ret_message, r, "The certificate store cannot be written: %m");
+                return message_fail(ret_message, r, "The certificate store cannot be written: %m");
         }
 
         log_info("Imported %u of %zu CRLs (the others were not newer than the stored ones).", stored, n);
@@ -283,9 +280,9 @@ int manager_remove_certificate(Manager *m, const char *fingerprint, char **ret_m
 
         r = store_remove_certificate(m->store, fingerprint);
         if (r == -ENOENT)
-                return fail(ret_message, r, "No certificate %s is in the store.", fingerprint);
+                return message_fail(ret_message, r, "No certificate %s is in the store.", fingerprint);
         if (r < 0)
-                return fail(ret_message, r, "The certificate store cannot be written: %m");
+                return message_fail(ret_message, r, "The certificate store cannot be written: %m");
 
         log_info("Removed certificate %s.", fingerprint);
         certificate_view_done(&m->view);
@@ -299,9 +296,9 @@ int manager_set_certificate_trusted(Manager *m, const char *fingerprint, bool tr
 
         r = store_set_trusted(m->store, fingerprint, trusted);
         if (r == -ENOENT)
-                return fail(ret_message, r, "No certificate %s is in the store.", fingerprint);
+                return message_fail(ret_message, r, "No certificate %s is in the store.", fingerprint);
         if (r < 0)
-                return fail(ret_message, r, "The certificate store cannot be written: %m");
+                return message_fail(ret_message, r, "The certificate store cannot be written: %m");
 
         log_info("Certificate %s is %s.", fingerprint, trusted ? "now a trust anchor" : "no longer a trust anchor");
         certificate_view_done(&m->view);

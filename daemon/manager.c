@@ -10,6 +10,7 @@
 #include "log.h"
 #include "manager-bus.h"
 #include "manager-certificates.h"
+#include "pending-call.h"
 #include "manager.h"
 #include "strv.h"
 
@@ -55,6 +56,9 @@ Manager *manager_free(Manager *m) {
         sd_bus_slot_unref(m->object_manager_slot);
         sd_bus_slot_unref(m->certificate_slot);
         sd_bus_slot_unref(m->certificate_enumerator_slot);
+        sd_bus_slot_unref(m->key_slot);
+        sd_bus_slot_unref(m->key_enumerator_slot);
+        pending_calls_free(m);
         sd_bus_flush_close_unref(m->bus);
         certificate_view_done(&m->view);
         token_keys_free(m->keys, m->n_keys);

@@ -41,6 +41,9 @@ typedef struct Manager {
         CertificateView view;         /* the certificate object last asked about */
         sd_bus_slot *certificate_slot;
         sd_bus_slot *certificate_enumerator_slot;
+        sd_bus_slot *key_slot;
+        sd_bus_slot *key_enumerator_slot;
+        struct PendingCall *pending_calls;   /* calls waiting for their input fd */
 } Manager;
 
 /* On success the manager owns config. */

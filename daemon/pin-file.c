@@ -6,20 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "message.h"
 #include "macro.h"
 #include "pin-file.h"
-
-static int fail(char **ret_message, int r, const char *format, ...) _printf_(3, 4);
-static int fail(char **ret_message, int r, const char *format, ...) {
-        va_list ap;
-
-        errno = -r; /* for %m */
-        va_start(ap, format);
-        if (vasprintf(ret_message, format, ap) < 0)
-                *ret_message = NULL;
-        va_end(ap);
-        return r;
-}
 
 int pin_file_read(const char *path, char **ret_pin, char **ret_message) {
         _cleanup_(closep) int fd = -1;
@@ -32,16 +21,16 @@ int pin_file_read(const char *path, char **ret_pin, char **ret_message) {
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
         if (fd < 0 && errno == ELOOP)
-                return fail(ret_message, -ELOOP,
+                return message_fail(ret_message, -ELOOP,
                             "The PIN file %s is a symbolic link; point PINFile= at the file itself.", path);
         if (fd < 0)
-                return fail(ret_message, -errno, "Cannot open the PIN file %s: %m.", path);
+                return message_fail(ret_message, -errno, "Cannot open the PIN file %s: %m.", path);
         if (fstat(fd, &st) < 0)
-                return fail(ret_message, -errno, "Cannot stat the PIN file %s: %m.", path);
+                return message_fail(ret_message, -errno, "Cannot stat the PIN file %s: %m.", path);
         if (!S_ISREG(st.st_mode))
-                return fail(ret_message, -EINVAL, "The PIN file %s is not a regular file.", path);
+                return message_fail(ret_message, -EINVAL, "The PIN file %s is not a regular file.", path);
         if (st.st_mode & (S_IRWXG | S_IRWXO))
-                return fail(ret_message, -EPERM,
+                return message_fail(ret_message, -EPERM,
                             "Refusing the PIN file %s: its mode %04o lets group or others access it; "
                             "make it readable by its owner only (chmod 0600).",
                             path, (unsigned) (st.st_mode & 07777));
@@ -52,14 +41,14 @@ int pin_file_read(const char *path, char **ret_pin, char **ret_message) {
                         if (errno == EINTR)
                                 continue;
                         explicit_bzero(buf, sizeof(buf));
-                        return fail(ret_message, -errno, "Cannot read the PIN file %s: %m.", path);
+                        return message_fail(ret_message, -errno, "Cannot read the PIN file %s: %m.", path);
                 }
                 if (n == 0)
                         break;
                 len += (size_t) n;
                 if (len == sizeof(buf)) {
                         explicit_bzero(buf, sizeof(buf));
-                        return fail(ret_message, -EFBIG, "The PIN file %s is too large to hold a PIN.", path);
+                        return message_fail(ret_message, -EFBIG, "The PIN file %s is too large to hold a PIN.", path);
                 }
         }
 
@@ -69,7 +58,7 @@ int pin_file_read(const char *path, char **ret_pin, char **ret_message) {
                 len--;
         if (len == 0 || memchr(buf, '\0', len)) {
                 explicit_bzero(buf, sizeof(buf));
-                return fail(ret_message, -EINVAL, "The PIN file %s holds no usable PIN.", path);
+                return message_fail(ret_message, -EINVAL, "The PIN file %s holds no usable PIN.", path);
         }
 
         pin = strndup(buf, len);

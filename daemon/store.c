@@ -371,10 +371,29 @@ int store_get_certificate(Store *store, const char *fingerprint, X509 **ret, boo
         return ret ? column_x509(s, 0, ret) : 0;
 }
 
-int store_find_by_address(Store *store, const char *address, char ***ret) {
-        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+/* The first column of every row of s, as a strv. */
+static int collect_fingerprints(Store *store, sqlite3_stmt *s, char ***ret) {
         _cleanup_(strv_freep) char **l = NULL;
         int rc, r;
+
+        l = calloc(1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                r = strv_extend(&l, (const char *) sqlite3_column_text(s, 0));
+                if (r < 0)
+                        return r;
+        }
+        if (rc != SQLITE_DONE)
+                return store_error(store, rc, "looking up certificates");
+
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+int store_find_by_address(Store *store, const char *address, char ***ret) {
+        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        int r;
 
         if (address && address[0]) {
                 r = store_prepare(store,
@@ -391,19 +410,21 @@ int store_find_by_address(Store *store, const char *address, char ***ret) {
                         return r;
         }
 
-        l = calloc(1, sizeof(char *));
-        if (!l)
-                return -ENOMEM;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-                r = strv_extend(&l, (const char *) sqlite3_column_text(s, 0));
-                if (r < 0)
-                        return r;
-        }
-        if (rc != SQLITE_DONE)
-                return store_error(store, rc, "looking up certificates");
+        return collect_fingerprints(store, s, ret);
+}
 
-        *ret = TAKE_PTR(l);
-        return 0;
+int store_find_by_spki(Store *store, const char *spki_sha256, char ***ret) {
+        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        int r;
+
+        r = store_prepare(store,
+                          "SELECT fingerprint FROM certificate WHERE spki_sha256 = ? ORDER BY not_before DESC, "
+                          "fingerprint",
+                          &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(s, 1, spki_sha256, -1, SQLITE_STATIC);
+        return collect_fingerprints(store, s, ret);
 }
 
 int store_foreach_by_subject(Store *store, const unsigned char *name_der, size_t size, StoreCertificateCallback cb,

@@ -42,6 +42,9 @@ int store_get_certificate(Store *store, const char *fingerprint, X509 **ret, boo
  * NotBefore first, as a strv. */
 int store_find_by_address(Store *store, const char *address, char ***ret);
 
+/* Fingerprints of the certificates for a public key (SHA-256 of its SPKI). */
+int store_find_by_spki(Store *store, const char *spki_sha256, char ***ret);
+
 typedef int (*StoreCertificateCallback)(X509 *x509, bool trusted, void *userdata);
 /* Calls cb for each certificate whose subject is name_der. */
 int store_foreach_by_subject(Store *store, const unsigned char *name_der, size_t size, StoreCertificateCallback cb,

@@ -10,6 +10,8 @@
 #include <p11-kit/pkcs11.h>
 #include <p11-kit/uri.h>
 
+#include <openssl/evp.h>
+
 #include "token-engine.h"
 #include "token.h"
 
@@ -36,3 +38,16 @@ struct Token {
         bool pin_refused;              /* do not try that PIN again */
 };
 
+
+/* token-keys.c */
+int token_get_attribute(Token *token, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type, unsigned char **ret,
+                        size_t *ret_size);
+int token_find_objects(Token *token, CK_ATTRIBUTE *template, CK_ULONG n_template, CK_OBJECT_HANDLE **ret,
+                       size_t *ret_n);
+int token_find_by_id(Token *token, CK_OBJECT_CLASS class, const unsigned char *id, size_t id_size,
+                     CK_OBJECT_HANDLE *ret);
+/* The public half of a private key object, from its attributes (RSA) or the
+ * public key or certificate object with the same CKA_ID (EC). */
+int token_object_public_key(Token *token, CK_OBJECT_HANDLE private_key, EVP_PKEY **ret);
+/* The key of a public key object. */
+int token_public_object_key(Token *token, CK_OBJECT_HANDLE public_key, EVP_PKEY **ret);

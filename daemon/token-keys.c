@@ -9,13 +9,14 @@
 #include <openssl/x509.h>
 
 #include "certificate.h"
+#include "hexdecoct.h"
 #include "log.h"
 #include "token-internal.h"
 
 #define FIND_BATCH 64
 
 /* Reads one attribute of any length into a new buffer. */
-static int get_attribute(Token *token, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type, unsigned char **ret,
+int token_get_attribute(Token *token, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type, unsigned char **ret,
                          size_t *ret_size) {
         CK_ATTRIBUTE a = { type, NULL, 0 };
         unsigned char *buf;
@@ -40,7 +41,7 @@ static int get_attribute(Token *token, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYP
 }
 
 /* Every object that matches template. */
-static int find_objects(Token *token, CK_ATTRIBUTE *template, CK_ULONG n_template, CK_OBJECT_HANDLE **ret,
+int token_find_objects(Token *token, CK_ATTRIBUTE *template, CK_ULONG n_template, CK_OBJECT_HANDLE **ret,
                         size_t *ret_n) {
         CK_OBJECT_HANDLE *objects = NULL;
         size_t n = 0;
@@ -77,7 +78,7 @@ static int find_objects(Token *token, CK_ATTRIBUTE *template, CK_ULONG n_templat
 }
 
 /* The first object of class with this CKA_ID. */
-static int find_by_id(Token *token, CK_OBJECT_CLASS class, const unsigned char *id, size_t id_size,
+int token_find_by_id(Token *token, CK_OBJECT_CLASS class, const unsigned char *id, size_t id_size,
                       CK_OBJECT_HANDLE *ret) {
         CK_ATTRIBUTE template[] = {
                 { CKA_CLASS, &class, sizeof(class) },
@@ -87,7 +88,7 @@ static int find_by_id(Token *token, CK_OBJECT_CLASS class, const unsigned char *
         size_t n = 0;
         int r;
 
-        r = find_objects(token, template, ELEMENTSOF(template), &objects, &n);
+        r = token_find_objects(token, template, ELEMENTSOF(template), &objects, &n);
         if (r < 0)
                 return r;
         if (n == 0)
@@ -110,7 +111,7 @@ static int pkey_from_params(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **re
         return 0;
 }
 
-/* RSA: the private key object carries the modulus and public exponent. */
+/* RSA: both key objects carry the modulus and public exponent. */
 static int rsa_public_key(Token *token, CK_OBJECT_HANDLE key, EVP_PKEY **ret) {
         _cleanup_free_ unsigned char *n = NULL, *e = NULL;
         _cleanup_(OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = NULL;
@@ -118,8 +119,8 @@ static int rsa_public_key(Token *token, CK_OBJECT_HANDLE key, EVP_PKEY **ret) {
         BIGNUM *bn_n, *bn_e;
         int r;
 
-        if (get_attribute(token, key, CKA_MODULUS, &n, &n_size) < 0 ||
-            get_attribute(token, key, CKA_PUBLIC_EXPONENT, &e, &e_size) < 0)
+        if (token_get_attribute(token, key, CKA_MODULUS, &n, &n_size) < 0 ||
+            token_get_attribute(token, key, CKA_PUBLIC_EXPONENT, &e, &e_size) < 0)
                 return -ENOENT;
 
         bn_n = BN_bin2bn(n, (int) n_size, NULL);
@@ -134,54 +135,91 @@ static int rsa_public_key(Token *token, CK_OBJECT_HANDLE key, EVP_PKEY **ret) {
         return r;
 }
 
-/* EC: the curve is on the private key object, the point on the public key
- * object (or the certificate) with the same CKA_ID. */
-static int ec_public_key(Token *token, CK_OBJECT_HANDLE key, const unsigned char *id, size_t id_size,
-                         EVP_PKEY **ret) {
-        _cleanup_free_ unsigned char *params = NULL, *point = NULL, *cert = NULL;
+/* EC from one object that carries both CKA_EC_PARAMS and CKA_EC_POINT. */
+static int ec_public_key_from(Token *token, CK_OBJECT_HANDLE params_object, CK_OBJECT_HANDLE point_object,
+                              EVP_PKEY **ret) {
+        _cleanup_free_ unsigned char *params = NULL, *point = NULL;
         _cleanup_(OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = NULL;
-        size_t params_size, point_size, cert_size;
-        CK_OBJECT_HANDLE object;
+        size_t params_size, point_size;
         ASN1_OBJECT *oid = NULL;
         ASN1_OCTET_STRING *os = NULL;
         const unsigned char *p;
         const char *group;
         int r;
 
-        if (find_by_id(token, CKO_PUBLIC_KEY, id, id_size, &object) >= 0 &&
-            get_attribute(token, object, CKA_EC_POINT, &point, &point_size) >= 0 &&
-            get_attribute(token, key, CKA_EC_PARAMS, &params, &params_size) >= 0) {
-                p = params;
-                oid = d2i_ASN1_OBJECT(NULL, &p, (long) params_size);
-                group = oid ? OBJ_nid2sn(OBJ_obj2nid(oid)) : NULL;
-                ASN1_OBJECT_free(oid);
-                p = point;
-                os = d2i_ASN1_OCTET_STRING(NULL, &p, (long) point_size);
-                bld = OSSL_PARAM_BLD_new();
-                r = group && os && bld &&
-                                    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) &&
-                                    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
-                                                                     ASN1_STRING_get0_data(os),
-                                                                     (size_t) ASN1_STRING_length(os))
-                            ? pkey_from_params("EC", bld, ret)
-                            : -EINVAL;
-                ASN1_OCTET_STRING_free(os);
-                return r;
-        }
+        if (token_get_attribute(token, point_object, CKA_EC_POINT, &point, &point_size) < 0 ||
+            token_get_attribute(token, params_object, CKA_EC_PARAMS, &params, &params_size) < 0)
+                return -ENOENT;
 
-        if (find_by_id(token, CKO_CERTIFICATE, id, id_size, &object) >= 0 &&
-            get_attribute(token, object, CKA_VALUE, &cert, &cert_size) >= 0) {
-                X509 *x;
+        p = params;
+        oid = d2i_ASN1_OBJECT(NULL, &p, (long) params_size);
+        group = oid ? OBJ_nid2sn(OBJ_obj2nid(oid)) : NULL;
+        ASN1_OBJECT_free(oid);
+        p = point;
+        os = d2i_ASN1_OCTET_STRING(NULL, &p, (long) point_size);
+        bld = OSSL_PARAM_BLD_new();
+        r = group && os && bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) &&
+                            OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, ASN1_STRING_get0_data(os),
+                                                             (size_t) ASN1_STRING_length(os))
+                    ? pkey_from_params("EC", bld, ret)
+                    : -EINVAL;
+        ASN1_OCTET_STRING_free(os);
+        return r;
+}
 
-                p = cert;
-                x = d2i_X509(NULL, &p, (long) cert_size);
-                if (!x)
-                        return -EINVAL;
-                *ret = X509_get_pubkey(x);
-                X509_free(x);
-                return *ret ? 0 : -EINVAL;
-        }
-        return -ENOENT;
+int token_public_object_key(Token *token, CK_OBJECT_HANDLE public_key, EVP_PKEY **ret) {
+        CK_KEY_TYPE type;
+        CK_ATTRIBUTE a = { CKA_KEY_TYPE, &type, sizeof(type) };
+
+        if (token->module->C_GetAttributeValue(token->session, public_key, &a, 1) != CKR_OK)
+                return -EIO;
+        if (type == CKK_RSA)
+                return rsa_public_key(token, public_key, ret);
+        if (type == CKK_EC)
+                return ec_public_key_from(token, public_key, public_key, ret);
+        return -EOPNOTSUPP;
+}
+
+/* EC: the curve is on the private key object, the point on the public key
+ * object (or the certificate) with the same CKA_ID. */
+static int ec_public_key(Token *token, CK_OBJECT_HANDLE key, const unsigned char *id, size_t id_size,
+                         EVP_PKEY **ret) {
+        _cleanup_free_ unsigned char *cert = NULL;
+        CK_OBJECT_HANDLE object;
+        size_t cert_size;
+        const unsigned char *p;
+        X509 *x;
+
+        if (token_find_by_id(token, CKO_PUBLIC_KEY, id, id_size, &object) >= 0)
+                return ec_public_key_from(token, key, object, ret);
+
+        if (token_find_by_id(token, CKO_CERTIFICATE, id, id_size, &object) < 0 ||
+            token_get_attribute(token, object, CKA_VALUE, &cert, &cert_size) < 0)
+                return -ENOENT;
+        p = cert;
+        x = d2i_X509(NULL, &p, (long) cert_size);
+        if (!x)
+                return -EINVAL;
+        *ret = X509_get_pubkey(x);
+        X509_free(x);
+        return *ret ? 0 : -EINVAL;
+}
+
+int token_object_public_key(Token *token, CK_OBJECT_HANDLE private_key, EVP_PKEY **ret) {
+        _cleanup_free_ unsigned char *id = NULL;
+        size_t id_size = 0;
+        CK_KEY_TYPE type;
+        CK_ATTRIBUTE a = { CKA_KEY_TYPE, &type, sizeof(type) };
+
+        if (token->module->C_GetAttributeValue(token->session, private_key, &a, 1) != CKR_OK)
+                return -EIO;
+        if (token_get_attribute(token, private_key, CKA_ID, &id, &id_size) < 0)
+                id_size = 0;
+        if (type == CKK_RSA)
+                return rsa_public_key(token, private_key, ret);
+        if (type == CKK_EC)
+                return ec_public_key(token, private_key, id, id_size, ret);
+        return -EOPNOTSUPP;
 }
 
 static int token_key_read(Token *token, CK_OBJECT_HANDLE object, TokenKey *ret) {
@@ -195,32 +233,21 @@ static int token_key_read(Token *token, CK_OBJECT_HANDLE object, TokenKey *ret) 
 
         if (token->module->C_GetAttributeValue(token->session, object, &a, 1) != CKR_OK)
                 return -EIO;
-        if (get_attribute(token, object, CKA_ID, &id, &id_size) < 0)
+        if (token_get_attribute(token, object, CKA_ID, &id, &id_size) < 0)
                 id_size = 0;
-        if (get_attribute(token, object, CKA_LABEL, &label, &label_size) < 0)
+        if (token_get_attribute(token, object, CKA_LABEL, &label, &label_size) < 0)
                 label_size = 0;
 
-        key.id = malloc(id_size * 2 + 1);
+        key.id = hexmem(id, id_size);
         key.label = strndup(label ? (const char *) label : "", label_size);
         if (!key.id || !key.label) {
                 free(key.id);
                 free(key.label);
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < id_size; i++)
-                sprintf(key.id + 2 * i, "%02x", id[i]);
-        key.id[id_size * 2] = '\0';
 
-        if (type == CKK_RSA) {
-                key.algorithm = "rsa";
-                r = rsa_public_key(token, object, &pkey);
-        } else if (type == CKK_EC) {
-                key.algorithm = "ec";
-                r = ec_public_key(token, object, id, id_size, &pkey);
-        } else {
-                key.algorithm = "unknown";
-                r = -EOPNOTSUPP;
-        }
+        key.algorithm = type == CKK_RSA ? "rsa" : type == CKK_EC ? "ec" : "unknown";
+        r = token_object_public_key(token, object, &pkey);
 
         if (r >= 0) {
                 unsigned char *spki = NULL;
@@ -261,7 +288,7 @@ int token_list_keys(Token *token, TokenKey **ret, size_t *ret_n) {
         if (token->state != TOKEN_STATE_READY)
                 return -ENODEV;
 
-        r = find_objects(token, template, ELEMENTSOF(template), &objects, &n);
+        r = token_find_objects(token, template, ELEMENTSOF(template), &objects, &n);
         if (r < 0)
                 return r;
 

@@ -61,3 +61,33 @@ void token_keys_free(TokenKey *keys, size_t n);
 /* A private key of this token as an EVP_PKEY whose private operations run in
  * the token. object_uri is an RFC 7512 URI naming the key object. */
 int token_load_private_key(Token *token, const char *object_uri, EVP_PKEY **ret);
+
+/* Enrollment (token-enroll.c). Keys are created with CKA_TOKEN, CKA_PRIVATE
+ * and CKA_SENSITIVE true and CKA_EXTRACTABLE false; CKA_ID is the SHA-1 of
+ * the public key (as in a subject key identifier), CKA_LABEL the label given.
+ * On failure nothing created by the call is left in the token. */
+
+/* The CKA_ID smimed gives the key pair of pkey, as lower-case hex. */
+int token_key_id_for(EVP_PKEY *pkey, char **ret_id);
+
+/* Writes pkey (private and public halves) and, when given, its certificate.
+ * A key already there is left alone: *ret_created says which. */
+int token_import_key(Token *token, EVP_PKEY *pkey, X509 *certificate, const char *label, char **ret_id,
+                     bool *ret_created);
+
+/* Writes a certificate object next to the key with CKA_ID id, unless one is
+ * there. */
+int token_add_certificate(Token *token, const char *id, X509 *certificate, const char *label);
+
+/* type: "rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384". */
+int token_generate_key(Token *token, const char *type, const char *label, char **ret_id);
+
+/* Destroys every object (private key, public key, certificates) with CKA_ID
+ * id. -ENOENT when there is no private key with that id. */
+int token_remove_key(Token *token, const char *id);
+
+/* The RFC 7512 URI of the private key with CKA_ID id in this token. */
+int token_key_uri(Token *token, const char *id, char **ret);
+
+/* The public half of the key with CKA_ID id. */
+int token_key_public(Token *token, const char *id, EVP_PKEY **ret);

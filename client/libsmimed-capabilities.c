@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libsmimed-internal.h"
+#include "macro.h"
+
+static void capability_done(smimed_capability *c) {
+        free(c->address);
+        free(c->reason);
+        free(c->message);
+        free(c->fingerprint);
+        free(c->subject);
+        free(c->issuer);
+        free(c->summary);
+        *c = (smimed_capability) {};
+}
+
+_public_ void smimed_capabilities_done(smimed_capabilities *c) {
+        if (!c)
+                return;
+        capability_done(&c->sign);
+        for (size_t i = 0; i < c->n_encrypt; i++)
+                capability_done(&c->encrypt[i]);
+        free(c->encrypt);
+        *c = (smimed_capabilities) {};
+}
+
+static int capability_read_entry(sd_bus_message *m, const char *key, smimed_capability *c) {
+        if (streq(key, "address"))
+                return bus_read_variant_string(m, &c->address);
+        if (streq(key, "possible"))
+                return bus_read_variant_bool(m, &c->possible);
+        if (streq(key, "reason"))
+                return bus_read_variant_string(m, &c->reason);
+        if (streq(key, "message"))
+                return bus_read_variant_string(m, &c->message);
+        if (streq(key, "fingerprint"))
+                return bus_read_variant_string(m, &c->fingerprint);
+        if (streq(key, "subject"))
+                return bus_read_variant_string(m, &c->subject);
+        if (streq(key, "issuer"))
+                return bus_read_variant_string(m, &c->issuer);
+        if (streq(key, "summary"))
+                return bus_read_variant_string(m, &c->summary);
+        if (streq(key, "not_after"))
+                return bus_read_variant_uint64(m, &c->not_after);
+        return sd_bus_message_skip(m, "v"); /* "certificate", or newer than this library */
+}
+
+/* Reads one a{sv}; returns how many entries it had. */
+static int capability_read(sd_bus_message *m, smimed_capability *c) {
+        int n = 0, r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *key;
+
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                r = capability_read_entry(m, key, c);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+                n++;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        /* The reply promises these; keep callers from meeting NULL. */
+        if (n > 0 && (!c->address || !c->reason || !c->message))
+                return -EBADMSG;
+        return n;
+}
+
+static int capabilities_read(sd_bus_message *m, smimed_capabilities *caps) {
+        int r;
+
+        r = capability_read(m, &caps->sign);
+        if (r < 0)
+                return r;
+        caps->have_sign = r > 0;
+
+        r = sd_bus_message_enter_container(m, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        for (;;) {
+                smimed_capability *grown;
+
+                r = sd_bus_message_at_end(m, false);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        break;
+                grown = reallocarray(caps->encrypt, caps->n_encrypt + 1, sizeof(smimed_capability));
+                if (!grown)
+                        return -ENOMEM;
+                caps->encrypt = grown;
+                caps->encrypt[caps->n_encrypt++] = (smimed_capability) {};
+                r = capability_read(m, &caps->encrypt[caps->n_encrypt - 1]);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_exit_container(m);
+}
+
+_public_ int smimed_get_capabilities(smimed *s, const char *sender, const char *const *recipients,
+                                     smimed_capabilities *ret, smimed_error *error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(smimed_capabilities_done) smimed_capabilities caps = {};
+        int r;
+
+        if (!s || !ret)
+                return error_set(error, -EINVAL, NULL, "Invalid argument.");
+
+        r = sd_bus_message_new_method_call(s->bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                           SMIMED_MANAGER_INTERFACE, "GetCapabilities");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", strempty(sender));
+        if (r >= 0)
+                /* sd-bus does not change the strings; it only lacks a const signature. */
+                r = sd_bus_message_append_strv(m, (char **) recipients);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a{sv}", 0);
+        if (r < 0)
+                return error_set(error, r, NULL, strerror(-r));
+
+        r = sd_bus_call(s->bus, m, 0, &e, &reply);
+        if (r < 0)
+                return error_from_bus(error, r, &e);
+
+        r = capabilities_read(reply, &caps);
+        if (r < 0)
+                return error_set(error, r, NULL, "smimed sent a reply this library cannot read.");
+
+        *ret = caps;
+        caps = (smimed_capabilities) {};
+        return 0;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What the libsmimed source files share; nothing here is exported. */
+
+#include <systemd/sd-bus.h>
+
+#include "smimed.h"
+
+#define _public_ __attribute__((visibility("default")))
+
+#define SMIMED_BUS_NAME "org.smimed1"
+#define SMIMED_MANAGER_PATH "/org/smimed1"
+#define SMIMED_MANAGER_INTERFACE "org.smimed1.Manager"
+#define SMIMED_CERTIFICATE_PATH_PREFIX "/org/smimed1/certificate"
+#define SMIMED_CERTIFICATE_INTERFACE "org.smimed1.Certificate"
+#define DBUS_PROPERTIES_INTERFACE "org.freedesktop.DBus.Properties"
+
+struct smimed {
+        sd_bus *bus;
+};
+
+/* Fills *error (when not NULL) and returns r. */
+int error_set(smimed_error *error, int r, const char *name, const char *message);
+/* Copies a D-Bus error (or, without one, strerror(r)) into *error. */
+int error_from_bus(smimed_error *error, int r, const sd_bus_error *e);
+
+/* Readers of one variant ("v") holding the given type; each replaces *ret. */
+int bus_read_variant_string(sd_bus_message *m, char **ret);
+int bus_read_variant_bool(sd_bus_message *m, bool *ret);
+int bus_read_variant_uint32(sd_bus_message *m, uint32_t *ret);
+int bus_read_variant_uint64(sd_bus_message *m, uint64_t *ret);
+int bus_read_variant_strv(sd_bus_message *m, char ***ret);

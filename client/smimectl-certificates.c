@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format-util.h"
+#include "json-writer.h"
+#include "macro.h"
+#include "smimectl.h"
+
+#define FINGERPRINT_LENGTH 64
+#define FINGERPRINT_PREFIX_MIN 8
+#define LIST_FINGERPRINT_DIGITS 16
+
+typedef struct CertificateList {
+        smimed_certificate *items;
+        size_t n;
+} CertificateList;
+
+static void certificate_list_done(CertificateList *l) {
+        for (size_t i = 0; i < l->n; i++)
+                smimed_certificate_done(&l->items[i]);
+        free(l->items);
+        *l = (CertificateList) {};
+}
+
+static bool is_unknown_object(const smimed_error *error) {
+        return error->name && streq(error->name, "org.freedesktop.DBus.Error.UnknownObject");
+}
+
+/* Reads the certificates of fingerprints. One removed since the lookup is
+ * left out; any other failure is reported (returns 1). */
+static int certificate_list_read(smimed *s, char **fingerprints, CertificateList *ret) {
+        for (char **f = fingerprints; *f; f++) {
+                _cleanup_(smimed_certificate_done) smimed_certificate c = {};
+                _cleanup_(smimed_error_done) smimed_error error = {};
+                smimed_certificate *grown;
+                int r;
+
+                r = smimed_get_certificate(s, *f, &c, &error);
+                if (r < 0 && is_unknown_object(&error))
+                        continue;
+                if (r < 0)
+                        return report_error(r, &error, "Cannot read certificate %s", *f);
+
+                grown = reallocarray(ret->items, ret->n + 1, sizeof(smimed_certificate));
+                if (!grown)
+                        return fail("%s", strerror(ENOMEM));
+                ret->items = grown;
+                ret->items[ret->n++] = c;
+                c = (smimed_certificate) {};
+        }
+        return 0;
+}
+
+static void json_key_time(JsonWriter *w, const char *key, uint64_t usec) {
+        char buf[FORMAT_TIME_MAX];
+
+        json_key_string(w, key, format_iso8601(buf, usec));
+}
+
+static void json_certificate(JsonWriter *w, const smimed_certificate *c, bool with_chain) {
+        json_begin_object(w);
+        json_key_string(w, "fingerprint", c->fingerprint);
+        json_key_string(w, "subject", c->subject);
+        json_key_string(w, "issuer", c->issuer);
+        json_key_string(w, "common_name", c->common_name);
+        json_key_string(w, "serial", c->serial);
+        json_key_strv(w, "addresses", c->addresses);
+        json_key_time(w, "not_before", c->not_before);
+        json_key_time(w, "not_after", c->not_after);
+        json_key_string(w, "key_algorithm", c->key_algorithm);
+        json_key_uint(w, "key_bits", c->key_bits);
+        json_key_bool(w, "is_ca", c->is_ca);
+        json_key_bool(w, "trusted", c->trusted);
+        json_key_bool(w, "has_private_key", c->has_private_key);
+        json_key_string(w, "status", c->status);
+        json_key_string(w, "status_text", c->status_text);
+        json_key_bool(w, "can_sign", c->can_sign);
+        json_key_bool(w, "can_encrypt", c->can_encrypt);
+        json_key_string(w, "summary", c->summary);
+        if (with_chain) {
+                json_key(w, "chain");
+                json_begin_array(w);
+                for (size_t i = 0; i < c->n_chain; i++) {
+                        json_begin_object(w);
+                        json_key_string(w, "fingerprint", c->chain[i].fingerprint);
+                        json_key_string(w, "subject", c->chain[i].subject);
+                        json_end_object(w);
+                }
+                json_end_array(w);
+        }
+        json_end_object(w);
+}
+
+static void json_certificates(const CertificateList *l, bool with_chain) {
+        JsonWriter w = { .f = stdout };
+
+        json_begin_array(&w);
+        for (size_t i = 0; i < l->n; i++)
+                json_certificate(&w, &l->items[i], with_chain);
+        json_end_array(&w);
+}
+
+static void print_joined(char *const *l, const char *separator) {
+        for (char *const *s = l; s && *s; s++) {
+                if (s != l)
+                        fputs(separator, stdout);
+                print_text(stdout, *s);
+        }
+}
+
+static void print_table(const CertificateList *l) {
+        size_t status_width = strlen("STATUS");
+
+        for (size_t i = 0; i < l->n; i++) {
+                size_t n = text_width(l->items[i].status);
+
+                if (n > status_width)
+                        status_width = n;
+        }
+
+        /* 16 hex digits and "…" */
+        printf("%-*s  ", LIST_FINGERPRINT_DIGITS + 1, "FINGERPRINT");
+        printf("%-*s  %-6s  %-3s  %-10s  %s\n", (int) status_width, "STATUS", "TRUST", "KEY", "EXPIRES",
+               "ADDRESSES");
+        for (size_t i = 0; i < l->n; i++) {
+                const smimed_certificate *c = &l->items[i];
+                char buf[FORMAT_TIME_MAX];
+                const char *expires = format_date(buf, c->not_after);
+
+                printf("%.*s…  ", LIST_FINGERPRINT_DIGITS, strempty(c->fingerprint));
+                print_padded(stdout, c->status ? c->status : "-", status_width);
+                printf("  %-6s  %-3s  %-10s  ", c->trusted ? "anchor" : "-", c->has_private_key ? "yes" : "-",
+                       expires ? expires : "-");
+                if (c->addresses && c->addresses[0])
+                        print_joined(c->addresses, ",");
+                else
+                        print_text(stdout, c->subject);
+                putchar('\n');
+        }
+}
+
+int verb_list(smimed *s, int argc, char *argv[]) {
+        _cleanup_(smimed_strv_freep) char **fingerprints = NULL;
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        _cleanup_(certificate_list_done) CertificateList l = {};
+        int r;
+
+        (void) argc, (void) argv;
+
+        r = smimed_lookup_certificates(s, strempty(arg_address), NULL, false, &fingerprints, &error);
+        if (r < 0)
+                return arg_address && arg_address[0]
+                               ? report_error(r, &error, "Cannot look up the certificates of %s", arg_address)
+                               : report_error(r, &error, "Cannot list the certificates");
+        r = certificate_list_read(s, fingerprints, &l);
+        if (r != 0)
+                return r;
+
+        if (arg_json)
+                json_certificates(&l, false);
+        else
+                print_table(&l);
+        return 0;
+}
+
+#define LABEL_WIDTH 11 /* "Fingerprint", "Valid until", "Private key", "Can encrypt" */
+
+static void print_label(const char *label) {
+        printf("%*s: ", LABEL_WIDTH, label);
+}
+
+static void print_field(const char *label, const char *value) {
+        print_label(label);
+        print_text(stdout, value);
+        putchar('\n');
+}
+
+static void print_time_field(const char *label, uint64_t usec) {
+        char buf[FORMAT_TIME_MAX];
+        const char *t = format_datetime(buf, usec);
+
+        print_field(label, t ? t : "-");
+}
+
+static void print_certificate(const smimed_certificate *c) {
+        print_field("Fingerprint", c->fingerprint);
+        print_field("Subject", c->subject);
+        print_field("Issuer", c->issuer);
+        print_field("Serial", c->serial);
+        print_label("Addresses");
+        if (c->addresses && c->addresses[0])
+                print_joined(c->addresses, ", ");
+        else
+                putchar('-');
+        putchar('\n');
+        print_time_field("Valid from", c->not_before);
+        print_time_field("Valid until", c->not_after);
+        print_label("Key");
+        print_text(stdout, c->key_algorithm);
+        if (c->key_bits > 0)
+                printf(" %u", c->key_bits);
+        putchar('\n');
+        print_field("CA", c->is_ca ? "yes" : "no");
+        print_field("Trusted", c->trusted ? "yes" : "no");
+        print_field("Private key", c->has_private_key ? "in token" : "no");
+        print_label("Status");
+        print_text(stdout, c->status);
+        if (c->status && !streq(c->status, "valid") && c->status_text && c->status_text[0]) {
+                fputs(" — ", stdout);
+                print_text(stdout, c->status_text);
+        }
+        putchar('\n');
+        print_field("Can sign", c->can_sign ? "yes" : "no");
+        print_field("Can encrypt", c->can_encrypt ? "yes" : "no");
+        puts("Chain:");
+        for (size_t i = 0; i < c->n_chain; i++) {
+                fputs("  ", stdout);
+                print_text(stdout, c->chain[i].fingerprint);
+                fputs("  ", stdout);
+                print_text(stdout, c->chain[i].subject);
+                putchar('\n');
+        }
+}
+
+/* A fingerprint as people write it: any case, with or without ':' between
+ * the bytes. Writes the lower-case hex digits to *ret; -EINVAL if not hex
+ * or longer than a fingerprint. */
+static int fingerprint_normalize(const char *s, char **ret) {
+        _cleanup_free_ char *hex = malloc(strlen(s) + 1);
+        size_t n = 0;
+
+        if (!hex)
+                return -ENOMEM;
+        for (const char *p = s; *p; p++) {
+                if (*p == ':')
+                        continue;
+                if (*p >= '0' && *p <= '9')
+                        hex[n++] = *p;
+                else if (*p >= 'a' && *p <= 'f')
+                        hex[n++] = *p;
+                else if (*p >= 'A' && *p <= 'F')
+                        hex[n++] = *p - 'A' + 'a';
+                else
+                        return -EINVAL;
+        }
+        hex[n] = '\0';
+        if (n == 0 || n > FINGERPRINT_LENGTH)
+                return -EINVAL;
+        *ret = TAKE_PTR(hex);
+        return 0;
+}
+
+/* Resolves a full fingerprint or a unique prefix of at least
+ * FINGERPRINT_PREFIX_MIN digits. Returns 0, or the exit status after saying why. */
+static int fingerprint_resolve(smimed *s, const char *arg, bool or_address, char **ret) {
+        _cleanup_(smimed_strv_freep) char **fingerprints = NULL;
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        _cleanup_free_ char *hex = NULL;
+        const char *match = NULL;
+        size_t n, count = 0;
+        int r;
+
+        r = fingerprint_normalize(arg, &hex);
+        if (r == -ENOMEM)
+                return fail("%s", strerror(ENOMEM));
+        n = r < 0 ? 0 : strlen(hex);
+        if (n < FINGERPRINT_PREFIX_MIN)
+                return fail("\"%s\" is not a fingerprint (64 hexadecimal digits, or a unique prefix of at least %d)%s.",
+                            arg, FINGERPRINT_PREFIX_MIN, or_address ? " nor a mail address" : "");
+        if (n == FINGERPRINT_LENGTH) {
+                *ret = TAKE_PTR(hex);
+                return 0;
+        }
+
+        r = smimed_lookup_certificates(s, "", NULL, false, &fingerprints, &error);
+        if (r < 0)
+                return report_error(r, &error, "Cannot look up fingerprint %s", arg);
+        for (char **f = fingerprints; *f; f++)
+                if (strncmp(*f, hex, n) == 0) {
+                        match = *f;
+                        count++;
+                }
+        if (count == 0)
+                return fail("No certificate has a fingerprint that starts with %s.", arg);
+        if (count > 1)
+                return fail("%s is ambiguous: %zu certificates have fingerprints that start with it; give more digits.",
+                            arg, count);
+
+        *ret = strdup(match);
+        if (!*ret)
+                return fail("%s", strerror(ENOMEM));
+        return 0;
+}
+
+static bool is_address(const char *arg) {
+        return strchr(arg, '@');
+}
+
+static int show_fingerprint(smimed *s, const char *arg) {
+        _cleanup_(smimed_certificate_done) smimed_certificate c = {};
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        _cleanup_free_ char *fingerprint = NULL;
+        int r;
+
+        r = fingerprint_resolve(s, arg, true, &fingerprint);
+        if (r != 0)
+                return r;
+        r = smimed_get_certificate(s, fingerprint, &c, &error);
+        if (r < 0)
+                return report_error(r, &error, "Cannot show certificate %s", fingerprint);
+
+        if (arg_json) {
+                JsonWriter w = { .f = stdout };
+
+                json_certificate(&w, &c, true);
+        } else
+                print_certificate(&c);
+        return 0;
+}
+
+static int show_address(smimed *s, const char *address) {
+        _cleanup_(smimed_strv_freep) char **fingerprints = NULL;
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        _cleanup_(certificate_list_done) CertificateList l = {};
+        int r;
+
+        r = smimed_lookup_certificates(s, address, NULL, false, &fingerprints, &error);
+        if (r < 0)
+                return report_error(r, &error, "Cannot look up the certificates of %s", address);
+        r = certificate_list_read(s, fingerprints, &l);
+        if (r != 0)
+                return r;
+        if (l.n == 0)
+                return fail("no certificate for %s", address);
+
+        if (arg_json)
+                json_certificates(&l, true);
+        else
+                for (size_t i = 0; i < l.n; i++) {
+                        if (i > 0)
+                                putchar('\n');
+                        print_certificate(&l.items[i]);
+                }
+        return 0;
+}
+
+int verb_show(smimed *s, int argc, char *argv[]) {
+        (void) argc;
+
+        return is_address(argv[0]) ? show_address(s, argv[0]) : show_fingerprint(s, argv[0]);
+}
+
+int verb_remove(smimed *s, int argc, char *argv[]) {
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        _cleanup_free_ char *fingerprint = NULL;
+        int r;
+
+        (void) argc;
+
+        r = fingerprint_resolve(s, argv[0], false, &fingerprint);
+        if (r != 0)
+                return r;
+        r = smimed_remove_certificate(s, fingerprint, &error);
+        if (r < 0)
+                return report_error(r, &error, "Cannot remove certificate %s", fingerprint);
+        return 0;
+}

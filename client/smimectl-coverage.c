@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdio.h>
+
+#include "format-util.h"
+#include "json-writer.h"
+#include "macro.h"
+#include "smimectl.h"
+
+static void json_capability(JsonWriter *w, const smimed_capability *c) {
+        json_begin_object(w);
+        json_key_string(w, "address", c->address);
+        json_key_bool(w, "possible", c->possible);
+        json_key_string(w, "reason", c->reason);
+        json_key_string(w, "message", c->message);
+        if (c->fingerprint)
+                json_key_string(w, "fingerprint", c->fingerprint);
+        if (c->subject)
+                json_key_string(w, "subject", c->subject);
+        if (c->issuer)
+                json_key_string(w, "issuer", c->issuer);
+        if (c->summary)
+                json_key_string(w, "summary", c->summary);
+        if (c->fingerprint || c->not_after > 0) {
+                char buf[FORMAT_TIME_MAX];
+
+                json_key_string(w, "not_after", format_iso8601(buf, c->not_after));
+        }
+        json_end_object(w);
+}
+
+static void json_capabilities(const smimed_capabilities *caps) {
+        JsonWriter w = { .f = stdout };
+
+        json_begin_object(&w);
+        json_key(&w, "sign");
+        if (caps->have_sign)
+                json_capability(&w, &caps->sign);
+        else
+                json_null(&w);
+        json_key(&w, "encrypt");
+        json_begin_array(&w);
+        for (size_t i = 0; i < caps->n_encrypt; i++)
+                json_capability(&w, &caps->encrypt[i]);
+        json_end_array(&w);
+        json_end_object(&w);
+}
+
+/* "✅ sign     ADDR  SUMMARY" or "❌ encrypt  ADDR  REASON: MESSAGE" */
+static void print_capability(const char *what, const smimed_capability *c) {
+        printf("%s %-7s  ", c->possible ? "✅" : "❌", what);
+        print_text(stdout, c->address);
+        fputs("  ", stdout);
+        if (c->possible && c->summary)
+                print_text(stdout, c->summary);
+        else {
+                if (!c->possible && c->reason && c->reason[0]) {
+                        print_text(stdout, c->reason);
+                        fputs(": ", stdout);
+                }
+                print_text(stdout, c->message);
+        }
+        putchar('\n');
+}
+
+int verb_coverage(smimed *s, int argc, char *argv[]) {
+        _cleanup_(smimed_capabilities_done) smimed_capabilities caps = {};
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        bool all = true;
+        int r;
+
+        (void) argc, (void) argv;
+
+        r = smimed_get_capabilities(s, arg_from, (const char *const *) arg_to, &caps, &error);
+        if (r < 0)
+                return report_error(r, &error, "Cannot ask what is possible");
+
+        if (arg_from && !(caps.have_sign && caps.sign.possible))
+                all = false;
+        for (size_t i = 0; i < caps.n_encrypt; i++)
+                if (!caps.encrypt[i].possible)
+                        all = false;
+
+        if (arg_json)
+                json_capabilities(&caps);
+        else {
+                if (caps.have_sign)
+                        print_capability("sign", &caps.sign);
+                for (size_t i = 0; i < caps.n_encrypt; i++)
+                        print_capability("encrypt", &caps.encrypt[i]);
+        }
+        return all ? 0 : 1;
+}

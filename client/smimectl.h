@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "macro.h"
+#include "smimed.h"
+
+/* What the smimectl verbs share. Verbs return the exit status: 0 when what
+ * was asked for fully happened, 1 otherwise, 2 for a usage error. */
+
+extern bool arg_json;
+extern bool arg_trust;
+extern const char *arg_address;
+extern const char *arg_from;
+extern char **arg_to;
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, smimed_strv_free);
+
+/* "smimectl: <what>: <message> (<D-Bus error name>)" on stderr; returns 1. */
+_printf_(3, 4) int report_error(int r, const smimed_error *error, const char *format, ...);
+/* "smimectl: <message>" on stderr; returns 1. */
+_printf_(1, 2) int fail(const char *format, ...);
+
+int verb_import(smimed *s, int argc, char *argv[]);
+int verb_import_crl(smimed *s, int argc, char *argv[]);
+int verb_list(smimed *s, int argc, char *argv[]);
+int verb_show(smimed *s, int argc, char *argv[]);
+int verb_remove(smimed *s, int argc, char *argv[]);
+int verb_coverage(smimed *s, int argc, char *argv[]);

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "fd-reader.h"
+
+#define READ_CHUNK 65536U
+
+struct FdReader {
+        int fd;
+        unsigned char *data;
+        size_t size;
+        size_t allocated;
+        size_t max_size;
+        sd_event_source *io;
+        sd_event_source *timer;
+        sd_event_source *defer;
+        int result;
+        FdReaderDone done;
+        void *userdata;
+};
+
+FdReader *fd_reader_free(FdReader *r) {
+        if (!r)
+                return NULL;
+        sd_event_source_disable_unref(r->io);
+        sd_event_source_disable_unref(r->timer);
+        sd_event_source_disable_unref(r->defer);
+        closep(&r->fd);
+        if (r->data) {
+                explicit_bzero(r->data, r->allocated);
+                free(r->data);
+        }
+        return mfree(r);
+}
+
+const void *fd_reader_data(const FdReader *r, size_t *ret_size) {
+        *ret_size = r->size;
+        return r->data ? (const void *) r->data : (const void *) "";
+}
+
+/* Reads what is there now: 1 at EOF, 0 when more is to come, < 0 on error. */
+static int fd_reader_pull(FdReader *r) {
+        for (;;) {
+                ssize_t n;
+
+                if (r->allocated - r->size < READ_CHUNK) {
+                        size_t want = r->allocated + READ_CHUNK * 4;
+                        unsigned char *d;
+
+                        if (r->size >= r->max_size + 1)
+                                return -EFBIG;
+                        d = malloc(want);
+                        if (!d)
+                                return -ENOMEM;
+                        if (r->data) {
+                                memcpy(d, r->data, r->size);
+                                explicit_bzero(r->data, r->allocated);
+                                free(r->data);
+                        }
+                        r->data = d;
+                        r->allocated = want;
+                }
+
+                n = read(r->fd, r->data + r->size, r->allocated - r->size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                return 0;
+                        return -errno;
+                }
+                if (n == 0)
+                        return 1;
+                r->size += (size_t) n;
+                if (r->size > r->max_size)
+                        return -EFBIG;
+        }
+}
+
+static void fd_reader_finish(FdReader *r, int result) {
+        r->io = sd_event_source_disable_unref(r->io);
+        r->timer = sd_event_source_disable_unref(r->timer);
+        r->defer = sd_event_source_disable_unref(r->defer);
+        closep(&r->fd);
+        r->fd = -1;
+        r->done(r, result, r->userdata);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        FdReader *r = userdata;
+        int k = fd_reader_pull(r);
+
+        if (k != 0)
+                fd_reader_finish(r, k < 0 ? k : 0);
+        return 0;
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        fd_reader_finish(userdata, -ETIMEDOUT);
+        return 0;
+}
+
+static int on_defer(sd_event_source *s, void *userdata) {
+        FdReader *r = userdata;
+
+        fd_reader_finish(r, r->result);
+        return 0;
+}
+
+int fd_reader_new(sd_event *event, int fd, size_t max_size, uint64_t timeout_usec, FdReaderDone done,
+                  void *userdata, FdReader **ret) {
+        _cleanup_(fd_reader_freep) FdReader *r = NULL;
+        struct stat st;
+        int flags, k;
+
+        r = calloc(1, sizeof(FdReader));
+        if (!r)
+                return -ENOMEM;
+        r->max_size = max_size;
+        r->done = done;
+        r->userdata = userdata;
+
+        r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (r->fd < 0)
+                return -errno;
+        if (fstat(r->fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+
+        if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
+                /* Files do not block: read now, report from the loop like the rest. */
+                if ((uintmax_t) st.st_size > max_size)
+                        r->result = -EFBIG;
+                else {
+                        k = fd_reader_pull(r);
+                        r->result = k < 0 ? k : k == 0 ? -EAGAIN : 0;
+                }
+                k = sd_event_add_defer(event, &r->defer, on_defer, r);
+                if (k < 0)
+                        return k;
+        } else {
+                flags = fcntl(r->fd, F_GETFL);
+                if (flags < 0 || fcntl(r->fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                        return -errno;
+                k = sd_event_add_io(event, &r->io, r->fd, EPOLLIN, on_io, r);
+                if (k < 0)
+                        return k;
+                k = sd_event_add_time_relative(event, &r->timer, CLOCK_MONOTONIC, timeout_usec, 0, on_timeout, r);
+                if (k < 0)
+                        return k;
+        }
+
+        *ret = TAKE_PTR(r);
+        return 0;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+
+/* Reads a file descriptor a client passed to its end, on the event loop: a
+ * slow or stuck client never blocks other callers. Regular files (memfds)
+ * are read at once, pipes and sockets as data arrives. Stops with -EFBIG past
+ * max_size and -ETIMEDOUT when EOF does not come in time. The buffer is
+ * erased when the reader is freed (it may hold a PKCS#12 file). */
+
+typedef struct FdReader FdReader;
+
+/* Called once, from the event loop; error is 0 or a negative errno. The
+ * callback may free the reader. */
+typedef void (*FdReaderDone)(FdReader *reader, int error, void *userdata);
+
+int fd_reader_new(sd_event *event, int fd, size_t max_size, uint64_t timeout_usec, FdReaderDone done,
+                  void *userdata, FdReader **ret);
+FdReader *fd_reader_free(FdReader *reader);
+DEFINE_TRIVIAL_CLEANUP_FUNC(FdReader *, fd_reader_free);
+
+const void *fd_reader_data(const FdReader *reader, size_t *ret_size);

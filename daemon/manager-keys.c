@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509v3.h>
+
+#include "message.h"
+#include "key-bus.h"
+#include "log.h"
+#include "manager-bus.h"
+#include "manager-certificates.h"
+#include "manager-keys.h"
+#include "manager.h"
+#include "strv.h"
+
+static int token_unavailable(Manager *m, char **ret_message) {
+        return message_fail(ret_message, -ENODEV, "The token is %s: %s", token_state_to_string(token_get_state(m->token)),
+                    token_get_state_reason(m->token));
+}
+
+const TokenKey *manager_find_key(Manager *m, const char *id) {
+        for (size_t i = 0; i < m->n_keys; i++)
+                if (streq(m->keys[i].id, id))
+                        return &m->keys[i];
+        return NULL;
+}
+
+/* Re-reads the keys and tells bus clients about keys that came or went. */
+static void manager_keys_changed(Manager *m) {
+        _cleanup_(strv_freep) char **before = NULL;
+        size_t old_count = m->n_keys;
+
+        for (size_t i = 0; i < m->n_keys; i++)
+                (void) strv_extend(&before, m->keys[i].id);
+
+        manager_refresh_keys(m);
+
+        for (size_t i = 0; i < m->n_keys; i++)
+                if (!strv_contains(before, m->keys[i].id))
+                        key_bus_emit_added(m, m->keys[i].id);
+        for (char **id = before; id && *id; id++)
+                if (!manager_find_key(m, *id))
+                        key_bus_emit_removed(m, *id);
+        if (old_count != m->n_keys)
+                manager_bus_emit_changed(m, "KeyCount");
+}
+
+void manager_bind_certificates(Manager *m, CertInfo **infos, size_t n) {
+        if (token_get_state(m->token) != TOKEN_STATE_READY)
+                return;
+
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < m->n_keys; k++) {
+                        const TokenKey *key = &m->keys[k];
+                        int r;
+
+                        if (!streq(key->spki_sha256, infos[i]->spki_sha256))
+                                continue;
+                        r = token_add_certificate(m->token, key->id, infos[i]->x509, key->label);
+                        if (r < 0)
+                                log_warning_errno(r, "Cannot store certificate %s next to key %s in the token: %m",
+                                                  infos[i]->fingerprint, key->id);
+                        else if (r > 0)
+                                log_info("Certificate %s bound to key %s in the token.", infos[i]->fingerprint,
+                                         key->id);
+                }
+}
+
+static void x509_stack_freep(STACK_OF(X509) **s) {
+        sk_X509_pop_free(*s, X509_free);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(PKCS12 *, PKCS12_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(X509 *, X509_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(X509_REQ *, X509_REQ_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(X509_NAME *, X509_NAME_free);
+
+/* The label of a key: its certificate's first mail address, else its CN. */
+static char *key_label(X509 *certificate) {
+        _cleanup_(strv_freep) char **addresses = NULL;
+        char cn[256];
+
+        if (certificate_addresses(certificate, &addresses) >= 0 && addresses[0])
+                return strdup(addresses[0]);
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(certificate), NID_commonName, cn, sizeof(cn)) > 0)
+                return strdup(cn);
+        return strdup("smimed key");
+}
+
+static int pkcs12_open(const void *data, size_t size, const char *passphrase, EVP_PKEY **ret_key, X509 **ret_cert,
+                       STACK_OF(X509) **ret_chain, char **ret_message) {
+        _cleanup_(PKCS12_freep) PKCS12 *p12 = NULL;
+        const unsigned char *p = data;
+
+        p12 = d2i_PKCS12(NULL, &p, (long) size);
+        if (!p12 || p != (const unsigned char *) data + size)
+                return message_fail(ret_message, -EBADMSG, "The file is not a PKCS#12 (.p12/.pfx) file.");
+
+        ERR_clear_error();
+        if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, passphrase, -1))
+                return message_fail(ret_message, -EBADR, "The passphrase does not open this PKCS#12 file (or the file is damaged).");
+
+        if (!PKCS12_parse(p12, passphrase, ret_key, ret_cert, ret_chain)) {
+                unsigned long e = ERR_peek_last_error();
+                char detail[256] = "unreadable contents";
+
+                if (e)
+                        ERR_error_string_n(e, detail, sizeof(detail));
+                ERR_clear_error();
+                return message_fail(ret_message, -EBADMSG,
+                            "The PKCS#12 file cannot be read (%s); wrong passphrase, or an algorithm OpenSSL does not "
+                            "offer.",
+                            detail);
+        }
+        return 0;
+}
+
+int manager_import_pkcs12(Manager *m, const void *data, size_t size, const char *passphrase, char **ret_key_id,
+                          char ***ret_fingerprints, char **ret_message) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        _cleanup_(x509_stack_freep) STACK_OF(X509) *chain = NULL, *all = NULL;
+        _cleanup_free_ char *label = NULL, *id = NULL;
+        bool created = false;
+        int r;
+
+        if (token_get_state(m->token) != TOKEN_STATE_READY)
+                return token_unavailable(m, ret_message);
+        if (size == 0)
+                return message_fail(ret_message, -EBADMSG, "The file is empty.");
+        if (size > PKCS12_MAX_SIZE)
+                return message_fail(ret_message, -EFBIG, "The file is larger than %u KiB.", PKCS12_MAX_SIZE / 1024);
+
+        r = pkcs12_open(data, size, passphrase, &pkey, &cert, &chain, ret_message);
+        if (r < 0)
+                return r;
+        if (!pkey)
+                return message_fail(ret_message, -ENOKEY, "The PKCS#12 file holds no private key.");
+        if (!cert)
+                return message_fail(ret_message, -ENOENT,
+                            "The PKCS#12 file holds a private key but not its certificate; export it with the "
+                            "certificate.");
+        if (!X509_check_private_key(cert, pkey))
+                return message_fail(ret_message, -EKEYREJECTED, "The certificate in the file does not belong to its key.");
+
+        label = key_label(cert);
+        if (!label)
+                return -ENOMEM;
+
+        r = token_import_key(m->token, pkey, cert, label, &id, &created);
+        if (r == -ENODEV)
+                return token_unavailable(m, ret_message);
+        if (r == -EOPNOTSUPP)
+                return message_fail(ret_message, r, "The token does not take this kind of key (%s).",
+                            OBJ_nid2sn(EVP_PKEY_get_base_id(pkey)));
+        if (r < 0)
+                return message_fail(ret_message, r, "The key cannot be written into the token: %m");
+
+        all = sk_X509_new_null();
+        if (!all || !X509_up_ref(cert) || !sk_X509_push(all, cert))
+                r = -ENOMEM;
+        for (int i = 0; r >= 0 && chain && i < sk_X509_num(chain); i++) {
+                X509 *x = sk_X509_value(chain, i);
+
+                if (!X509_up_ref(x) || !sk_X509_push(all, x))
+                        r = -ENOMEM;
+        }
+        if (r >= 0)
+                r = manager_store_certificates(m, all, false, ret_fingerprints, ret_message);
+        if (r < 0) {
+                /* All or nothing: a key whose certificate did not land goes again. */
+                if (created && token_remove_key(m->token, id) < 0)
+                        log_error("Key %s stays in the token although its import failed.", id);
+                return r;
+        }
+
+        log_info("Enrolled key %s (\"%s\") from a PKCS#12 file%s.", id, label, created ? "" : ", already there");
+        manager_keys_changed(m);
+        *ret_key_id = TAKE_PTR(id);
+        return 0;
+}
+
+/* One RDN after another: "CN=Alice,O=Example" (RFC 4514 order is ignored:
+ * entries are taken as written) or "/CN=Alice/O=Example". A backslash quotes
+ * the next character. */
+int parse_distinguished_name(const char *s, X509_NAME **ret) {
+        _cleanup_(X509_NAME_freep) X509_NAME *name = X509_NAME_new();
+        _cleanup_free_ char *buf = NULL;
+        char separator = ',';
+        const char *p = s;
+
+        if (!name)
+                return -ENOMEM;
+        if (*p == '/') {
+                separator = '/';
+                p++;
+        }
+        buf = malloc(strlen(s) + 1);
+        if (!buf)
+                return -ENOMEM;
+
+        while (*p) {
+                char *type, *value, *eq, *end;
+                size_t n = 0;
+
+                while (isspace((unsigned char) *p))
+                        p++;
+                for (; *p && *p != separator; p++) {
+                        if (*p == '\\' && p[1])
+                                p++;
+                        buf[n++] = *p;
+                }
+                buf[n] = '\0';
+                if (*p == separator)
+                        p++;
+
+                eq = strchr(buf, '=');
+                if (!eq || eq == buf)
+                        return -EINVAL;
+                *eq = '\0';
+                type = buf;
+                value = eq + 1;
+                for (end = eq; end > type && isspace((unsigned char) end[-1]); end--)
+                        end[-1] = '\0';
+                if (value[0] == '\0' || OBJ_txt2nid(type) == NID_undef)
+                        return -EINVAL;
+                if (!X509_NAME_add_entry_by_txt(name, type, MBSTRING_UTF8, (const unsigned char *) value, -1, -1, 0))
+                        return -EINVAL;
+        }
+        if (X509_NAME_entry_count(name) == 0)
+                return -EINVAL;
+
+        *ret = TAKE_PTR(name);
+        return 0;
+}
+
+static int add_extension(X509V3_CTX *ctx, STACK_OF(X509_EXTENSION) *exts, int nid, const char *value) {
+        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+
+        if (!ext || !sk_X509_EXTENSION_push(exts, ext)) {
+                X509_EXTENSION_free(ext);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* A PKCS#10 request for the token key, signed by it through the engine. */
+static int make_csr(EVP_PKEY *key, const char *address, X509_NAME *subject, char **ret_pem) {
+        _cleanup_(X509_REQ_freep) X509_REQ *req = X509_REQ_new();
+        STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+        _cleanup_free_ char *san = NULL;
+        X509V3_CTX ctx;
+        BIO *bio = NULL;
+        char *data;
+        long len;
+        int r = 0;
+
+        if (!req || !exts || asprintf(&san, "email:%s", address) < 0) {
+                sk_X509_EXTENSION_free(exts);
+                return -ENOMEM;
+        }
+
+        X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
+        r = add_extension(&ctx, exts, NID_subject_alt_name, san);
+        if (r >= 0)
+                r = add_extension(&ctx, exts, NID_key_usage,
+                                  EVP_PKEY_get_base_id(key) == EVP_PKEY_EC
+                                          ? "critical,digitalSignature,nonRepudiation,keyAgreement"
+                                          : "critical,digitalSignature,nonRepudiation,keyEncipherment");
+        if (r >= 0)
+                r = add_extension(&ctx, exts, NID_ext_key_usage, "emailProtection");
+
+        if (r >= 0 && (!X509_REQ_set_version(req, X509_REQ_VERSION_1) || !X509_REQ_set_subject_name(req, subject) ||
+                       !X509_REQ_set_pubkey(req, key) || !X509_REQ_add_extensions(req, exts)))
+                r = -ENOMEM;
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+        if (r < 0)
+                return r;
+
+        /* The private-key operation runs in the token. */
+        if (X509_REQ_sign(req, key, EVP_sha256()) <= 0)
+                return -EIO;
+
+        bio = BIO_new(BIO_s_mem());
+        if (!bio || !PEM_write_bio_X509_REQ(bio, req)) {
+                BIO_free(bio);
+                return -ENOMEM;
+        }
+        len = BIO_get_mem_data(bio, &data);
+        *ret_pem = strndup(data, (size_t) len);
+        BIO_free(bio);
+        return *ret_pem ? 0 : -ENOMEM;
+}
+
+int manager_generate_key(Manager *m, const char *address, const char *type, const char *subject, char **ret_key_id,
+                         char **ret_csr, char **ret_message) {
+        _cleanup_(X509_NAME_freep) X509_NAME *name = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_free_ char *id = NULL, *uri = NULL, *csr = NULL, *default_subject = NULL;
+        int r;
+
+        if (token_get_state(m->token) != TOKEN_STATE_READY)
+                return token_unavailable(m, ret_message);
+
+        if (!subject) {
+                if (asprintf(&default_subject, "CN=%s", address) < 0)
+                        return -ENOMEM;
+                subject = default_subject;
+        }
+        r = parse_distinguished_name(subject, &name);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return message_fail(ret_message, -EINVAL,
+                            "\"%s\" is not a distinguished name (expected e.g. \"CN=Alice,O=Example\").", subject);
+
+        r = token_generate_key(m->token, type ?: "rsa-3072", address, &id);
+        if (r == -EINVAL)
+                return message_fail(ret_message, r,
+                            "Unknown key type \"%s\" (expected rsa-2048, rsa-3072, rsa-4096, ec-p256 or ec-p384).",
+                            type);
+        if (r == -ENODEV)
+                return token_unavailable(m, ret_message);
+        if (r < 0)
+                return message_fail(ret_message, r, "The token cannot generate the key: %m");
+
+        r = token_key_uri(m->token, id, &uri);
+        if (r >= 0)
+                r = token_load_private_key(m->token, uri, &key);
+        if (r >= 0)
+                r = make_csr(key, address, name, &csr);
+        if (r < 0) {
+                if (token_remove_key(m->token, id) < 0)
+                        log_error("Key %s stays in the token although making its request failed.", id);
+                return message_fail(ret_message, r, "The certificate request cannot be made with the new key: %m");
+        }
+
+        log_info("Generated key %s (%s) for %s in the token.", id, type ?: "rsa-3072", address);
+        manager_keys_changed(m);
+        *ret_key_id = TAKE_PTR(id);
+        *ret_csr = TAKE_PTR(csr);
+        return 0;
+}
+
+int manager_remove_key(Manager *m, const char *id, char **ret_message) {
+        int r;
+
+        if (token_get_state(m->token) != TOKEN_STATE_READY)
+                return token_unavailable(m, ret_message);
+
+        r = token_remove_key(m->token, id);
+        if (r == -ENOENT)
+                return message_fail(ret_message, -ENOKEY, "No key %s is in the token.", id);
+        if (r < 0)
+                return message_fail(ret_message, r, "The key cannot be removed from the token: %m");
+
+        log_info("Removed key %s from the token.", id);
+        manager_keys_changed(m);
+        return 0;
+}

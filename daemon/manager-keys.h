@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+
+#include "certificate.h"
+#include "token.h"
+
+typedef struct Manager Manager;
+
+/* Enrolling keys into the token: PKCS#12 import, generation with a CSR,
+ * removal, and binding certificates to the keys they belong to. No D-Bus
+ * types. Errors as in manager-certificates.h, plus -EBADR (wrong passphrase),
+ * -ENOKEY (no private key in the file), -ENODEV (token not ready). */
+
+#define PKCS12_MAX_SIZE (1024U * 1024U)
+
+int manager_import_pkcs12(Manager *m, const void *data, size_t size, const char *passphrase, char **ret_key_id,
+                          char ***ret_fingerprints, char **ret_message);
+
+/* type NULL means rsa-3072; subject NULL means "CN=<address>". Returns the
+ * CSR as PEM. */
+int manager_generate_key(Manager *m, const char *address, const char *type, const char *subject, char **ret_key_id,
+                         char **ret_csr, char **ret_message);
+
+int manager_remove_key(Manager *m, const char *id, char **ret_message);
+
+const TokenKey *manager_find_key(Manager *m, const char *id);
+
+/* Writes a certificate object into the token next to each key that one of
+ * these certificates belongs to and that has none yet. */
+void manager_bind_certificates(Manager *m, CertInfo **infos, size_t n);
+
+/* Parses a distinguished name: "CN=Alice,O=Example" or "/CN=Alice/O=Example". */
+int parse_distinguished_name(const char *s, X509_NAME **ret);

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "fd-reader.h"
+#include "manager.h"
+#include "pending-call.h"
+
+struct PendingCall {
+        Manager *manager;
+        sd_bus_message *call;
+        FdReader *reader;
+        PendingCallDone done;
+        void *userdata;
+        void (*free_userdata)(void *);
+        PendingCall *next;
+};
+
+static void pending_call_free(PendingCall *p) {
+        if (!p)
+                return;
+        fd_reader_free(p->reader);
+        sd_bus_message_unref(p->call);
+        if (p->free_userdata)
+                p->free_userdata(p->userdata);
+        free(p);
+}
+
+static void pending_call_unlink(Manager *m, PendingCall *p) {
+        for (PendingCall **i = &m->pending_calls; *i; i = &(*i)->next)
+                if (*i == p) {
+                        *i = p->next;
+                        return;
+                }
+}
+
+static void on_read(FdReader *reader, int error, void *userdata) {
+        PendingCall *p = userdata;
+        const void *data;
+        size_t size;
+
+        data = fd_reader_data(reader, &size);
+        pending_call_unlink(p->manager, p);
+        p->done(p->manager, p->call, data, size, error, p->userdata);
+        pending_call_free(p);
+}
+
+int pending_call_start(Manager *m, sd_bus_message *call, int fd, size_t max_size, PendingCallDone done,
+                       void *userdata, void (*free_userdata)(void *)) {
+        PendingCall *p;
+        int r;
+
+        p = calloc(1, sizeof(PendingCall));
+        if (!p) {
+                if (free_userdata)
+                        free_userdata(userdata);
+                return -ENOMEM;
+        }
+        p->manager = m;
+        p->call = sd_bus_message_ref(call);
+        p->done = done;
+        p->userdata = userdata;
+        p->free_userdata = free_userdata;
+
+        r = fd_reader_new(m->event, fd, max_size, PENDING_CALL_TIMEOUT_USEC, on_read, p, &p->reader);
+        if (r < 0) {
+                pending_call_free(p);
+                return r;
+        }
+        p->next = m->pending_calls;
+        m->pending_calls = p;
+        return 0;
+}
+
+void pending_calls_free(Manager *m) {
+        while (m->pending_calls) {
+                PendingCall *p = m->pending_calls;
+
+                m->pending_calls = p->next;
+                pending_call_free(p);
+        }
+}
