@@ -3,6 +3,7 @@
  * X509_verify_cert, every option shows up where OpenSSL reads it, and the
  * encodings parse back. */
 #include <setjmp.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
@@ -467,6 +469,94 @@ static void test_write_file(void **state) {
         assert_int_equal(pki_write_file("/nonexistent/dir/file", "x", 1), -ENOENT);
 }
 
+/* The openssl command line, the peer the integration tests use, reads what
+ * pki.c writes: `openssl verify` with the chain, `openssl pkcs7
+ * -print_certs` of a DER bundle, `openssl crl` of a CRL. */
+static char *run_openssl(const char *args) {
+        _cleanup_free_ char *cmd = NULL;
+        char buf[4096];
+        size_t n;
+        FILE *p;
+        int status;
+
+        assert_true(asprintf(&cmd, "openssl %s 2>&1", args) > 0);
+        p = popen(cmd, "r");
+        assert_non_null(p);
+        n = fread(buf, 1, sizeof(buf) - 1, p);
+        buf[n] = '\0';
+        status = pclose(p);
+        if (status != 0)
+                fail_msg("%s: exit %d: %s", cmd, status, buf);
+        return strdup(buf);
+}
+
+static void test_openssl_cli_reads_it(void **state) {
+        _cleanup_(pki_cert_freep) PkiCert *a = leaf("cli.a@example.com", NULL, intermediate);
+        _cleanup_(pki_cert_freep) PkiCert *b = leaf("cli.b@example.com", NULL, intermediate);
+        const PkiCert *both[] = { a, b };
+        _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
+        _cleanup_free_ char *root_pem = pki_cert_pem(root), *inter_pem = pki_cert_pem(intermediate),
+                            *leaf_pem = pki_cert_pem(a), *crl_pem = NULL, *out = NULL, *args = NULL;
+        _cleanup_free_ unsigned char *p7 = NULL;
+        char dir[] = "/tmp/pki-cli.XXXXXX", path[4][64];
+        uint64_t serial = pki_cert_serial(a);
+        PkiCrlOptions o;
+        size_t p7_len;
+        unsigned n = 0;
+
+        (void) state;
+        assert_non_null(mkdtemp(dir));
+        for (int i = 0; i < 4; i++)
+                snprintf(path[i], sizeof(path[i]), "%s/%d", dir, i);
+        assert_int_equal(pki_write_file(path[0], root_pem, strlen(root_pem)), 0);
+        assert_int_equal(pki_write_file(path[1], inter_pem, strlen(inter_pem)), 0);
+        assert_int_equal(pki_write_file(path[2], leaf_pem, strlen(leaf_pem)), 0);
+
+        assert_true(asprintf(&args, "verify -purpose smimesign -CAfile %s -untrusted %s %s", path[0], path[1],
+                             path[2]) > 0);
+        out = run_openssl(args);
+        assert_non_null(strstr(out, ": OK"));
+
+        assert_int_equal(pki_pkcs7_der(both, 2, &p7, &p7_len), 0);
+        assert_int_equal(pki_write_file(path[3], p7, p7_len), 0);
+        free(args);
+        free(out);
+        assert_true(asprintf(&args, "pkcs7 -inform DER -in %s -print_certs", path[3]) > 0);
+        out = run_openssl(args);
+        for (const char *p = out; (p = strstr(p, "-----BEGIN CERTIFICATE-----")); p++)
+                n++;
+        assert_int_equal(n, 2);
+        assert_non_null(strstr(out, "CN = Leaf"));
+
+        pki_crl_options_init(&o);
+        crl = pki_crl_new(intermediate, &serial, 1, &o);
+        assert_non_null(crl);
+        crl_pem = pki_crl_pem(crl);
+        assert_int_equal(pki_write_file(path[3], crl_pem, strlen(crl_pem)), 0);
+        free(args);
+        free(out);
+        assert_true(asprintf(&args, "crl -in %s -CAfile %s -noout -text", path[3], path[1]) > 0);
+        out = run_openssl(args);
+        assert_non_null(strstr(out, "verify OK"));
+        {
+                BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(a->x509), NULL);
+                char *hexserial = bn ? BN_bn2hex(bn) : NULL;
+                _cleanup_free_ char *line = NULL;
+
+                assert_non_null(hexserial);
+                assert_true(asprintf(&line, "Serial Number: %s", hexserial) > 0);
+                if (!strstr(out, line))
+                        fail_msg("openssl crl -text does not list \"%s\":\n%s", line, out);
+                OPENSSL_free(hexserial);
+                BN_free(bn);
+        }
+        assert_non_null(strstr(out, "Revoked Certificates:"));
+
+        for (int i = 0; i < 4; i++)
+                unlink(path[i]);
+        rmdir(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_chain_verifies),
@@ -479,6 +569,7 @@ int main(void) {
                 cmocka_unit_test(test_serials),
                 cmocka_unit_test(test_encodings),
                 cmocka_unit_test(test_write_file),
+                cmocka_unit_test(test_openssl_cli_reads_it),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
