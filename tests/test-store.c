@@ -1341,13 +1341,14 @@ static void test_lookup_order(void **state) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = bus_open();
         struct {
                 int not_before, not_after;
+                const char *label;
                 PkiCert *cert;
                 char *path;
         } c[] = {
-                { -60, -2 },    /* 0: expired, oldest */
-                { -30, 300 },   /* 1: usable */
-                { 3, 300 },     /* 2: not yet valid, the newest of all */
-                { -5, 300 },    /* 3: usable, the newest usable */
+                { -60, -2, "expired, NotBefore -60d" },       /* 0: the oldest */
+                { -30, 300, "valid, NotBefore -30d" },        /* 1 */
+                { 3, 300, "not-yet-valid, NotBefore +3d" },   /* 2: the newest of all */
+                { -5, 300, "valid, NotBefore -5d" },          /* 3: the newest usable */
         };
         const PkiCert *certs[ELEMENTSOF(c)];
 
@@ -1372,8 +1373,25 @@ static void test_lookup_order(void **state) {
                 _cleanup_(strv_freep) char **usable = lookup_ok("order@example.com", NULL, true);
                 uint64_t last = UINT64_MAX;
 
-                expect_paths(all, (const char *[]) { c[3].path, c[1].path, c[2].path, c[0].path, NULL },
-                             "order@example.com");
+                const size_t want[] = { 3, 1, 2, 0 };
+                bool same = strv_length(all) == ELEMENTSOF(want);
+
+                for (size_t i = 0; same && i < ELEMENTSOF(want); i++)
+                        same = streq(all[i], c[want[i]].path);
+                if (!same) {
+                        char got[512] = "";
+                        for (char **p = all; *p; p++) {
+                                const char *label = "?";
+                                for (size_t j = 0; j < ELEMENTSOF(c); j++)
+                                        if (streq(*p, c[j].path))
+                                                label = c[j].label;
+                                strncat(got, label, sizeof(got) - strlen(got) - 3);
+                                strcat(got, "; ");
+                        }
+                        fail_msg("LookupCertificates(order@example.com): expected usable first, then newest "
+                                 "NotBefore first: %s; %s; %s; %s. Got: %s",
+                                 c[3].label, c[1].label, c[2].label, c[0].label, got);
+                }
                 expect_paths(usable, (const char *[]) { c[3].path, c[1].path, NULL }, "order@example.com, usable");
                 /* And what the objects say agrees: newest NotBefore first among the usable. */
                 for (char **p = usable; *p; p++) {
