@@ -120,6 +120,33 @@ invalid:
         return set_message(ret_message, "expected a number of seconds, got \"%s\"", value);
 }
 
+/* A size in bytes, with an optional K, M or G (powers of 1024): "100M". */
+static int parse_size(const char *value, void *field, char **ret_message) {
+        unsigned long long n, factor = 1;
+        char *end;
+
+        if (!isdigit((unsigned char) value[0]))
+                goto invalid;
+        errno = 0;
+        n = strtoull(value, &end, 10);
+        if (errno != 0)
+                goto invalid;
+        if (*end == 'K' || *end == 'k')
+                factor = 1024ULL, end++;
+        else if (*end == 'M' || *end == 'm')
+                factor = 1024ULL * 1024ULL, end++;
+        else if (*end == 'G' || *end == 'g')
+                factor = 1024ULL * 1024ULL * 1024ULL, end++;
+        if (*end != '\0' || n == 0 || n > UINT64_MAX / factor)
+                goto invalid;
+        *(uint64_t *) field = n * factor;
+        return 0;
+
+invalid:
+        return set_message(ret_message, "expected a size in bytes greater than zero (with K, M or G), got \"%s\"",
+                           value);
+}
+
 static const ConfigKey config_keys[] = {
         { "Token", "Module", parse_absolute_path, FIELD_STRING, offsetof(Config, token_module) },
         { "Token", "URI", parse_pkcs11_uri, FIELD_STRING, offsetof(Config, token_uri) },
@@ -127,6 +154,7 @@ static const ConfigKey config_keys[] = {
         { "Token", "RescanIntervalSec", parse_seconds, FIELD_U64, offsetof(Config, token_rescan_usec) },
         { "Store", "Path", parse_absolute_path, FIELD_STRING, offsetof(Config, store_path) },
         { "Policy", "Enabled", parse_bool_field, FIELD_BOOL, offsetof(Config, policy_enabled) },
+        { "Policy", "MaxMessageSize", parse_size, FIELD_U64, offsetof(Config, max_message_size) },
 };
 
 static bool section_is_known(const char *section) {
@@ -180,6 +208,7 @@ int config_new_default(Config **ret) {
                 return -ENOMEM;
         config->token_rescan_usec = CONFIG_DEFAULT_RESCAN_USEC;
         config->policy_enabled = true;
+        config->max_message_size = CONFIG_DEFAULT_MAX_MESSAGE_SIZE;
 
         *ret = TAKE_PTR(config);
         return 0;

@@ -14,6 +14,7 @@
 #define CONFIG_DEFAULT_STORE_PATH SMIMED_STATEDIR "/smimed/store.db"
 #define CONFIG_DEFAULT_RESCAN_USEC (5ULL * 1000000ULL)
 #define CONFIG_MAX_SIZE (1024U * 1024U)
+#define CONFIG_DEFAULT_MAX_MESSAGE_SIZE (100ULL * 1024ULL * 1024ULL)
 
 typedef struct Config {
         char *path;              /* the file it was read from, NULL for defaults */
@@ -26,6 +27,7 @@ typedef struct Config {
         char *store_path;
 
         bool policy_enabled;
+        uint64_t max_message_size;
 } Config;
 
 /* Where a file went wrong. file, section and key are NULL when they do not

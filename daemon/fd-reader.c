@@ -12,6 +12,7 @@
 
 struct FdReader {
         int fd;
+        int sink;            /* >= 0: data goes to this file, not to memory */
         unsigned char *data;
         size_t size;
         size_t allocated;
@@ -31,6 +32,7 @@ FdReader *fd_reader_free(FdReader *r) {
         sd_event_source_disable_unref(r->timer);
         sd_event_source_disable_unref(r->defer);
         closep(&r->fd);
+        closep(&r->sink);
         if (r->data) {
                 explicit_bzero(r->data, r->allocated);
                 free(r->data);
@@ -43,8 +45,52 @@ const void *fd_reader_data(const FdReader *r, size_t *ret_size) {
         return r->data ? (const void *) r->data : (const void *) "";
 }
 
+static int write_all(int fd, const unsigned char *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+/* The same as fd_reader_pull(), into the sink file through a fixed buffer. */
+static int fd_reader_pull_to_sink(FdReader *r) {
+        unsigned char buf[READ_CHUNK];
+
+        for (;;) {
+                ssize_t n = read(r->fd, buf, sizeof(buf));
+                int k;
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                return 0;
+                        return -errno;
+                }
+                if (n == 0)
+                        return 1;
+                r->size += (size_t) n;
+                if (r->size > r->max_size)
+                        return -EFBIG;
+                k = write_all(r->sink, buf, (size_t) n);
+                if (k < 0)
+                        return k;
+        }
+}
+
 /* Reads what is there now: 1 at EOF, 0 when more is to come, < 0 on error. */
 static int fd_reader_pull(FdReader *r) {
+        if (r->sink >= 0)
+                return fd_reader_pull_to_sink(r);
+
         for (;;) {
                 ssize_t n;
 
@@ -112,8 +158,8 @@ static int on_defer(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-int fd_reader_new(sd_event *event, int fd, size_t max_size, uint64_t timeout_usec, FdReaderDone done,
-                  void *userdata, FdReader **ret) {
+int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, uint64_t timeout_usec,
+                          FdReaderDone done, void *userdata, FdReader **ret) {
         _cleanup_(fd_reader_freep) FdReader *r = NULL;
         struct stat st;
         int flags, k;
@@ -121,6 +167,12 @@ int fd_reader_new(sd_event *event, int fd, size_t max_size, uint64_t timeout_use
         r = calloc(1, sizeof(FdReader));
         if (!r)
                 return -ENOMEM;
+        r->sink = -1;
+        if (sink >= 0) {
+                r->sink = fcntl(sink, F_DUPFD_CLOEXEC, 3);
+                if (r->sink < 0)
+                        return -errno;
+        }
         r->max_size = max_size;
         r->done = done;
         r->userdata = userdata;
@@ -158,4 +210,13 @@ int fd_reader_new(sd_event *event, int fd, size_t max_size, uint64_t timeout_use
 
         *ret = TAKE_PTR(r);
         return 0;
+}
+
+int fd_reader_new(sd_event *event, int fd, size_t max_size, uint64_t timeout_usec, FdReaderDone done,
+                  void *userdata, FdReader **ret) {
+        return fd_reader_new_to_file(event, fd, -1, max_size, timeout_usec, done, userdata, ret);
+}
+
+size_t fd_reader_size(const FdReader *r) {
+        return r->size;
 }

@@ -22,7 +22,13 @@ typedef void (*FdReaderDone)(FdReader *reader, int error, void *userdata);
 
 int fd_reader_new(sd_event *event, int fd, size_t max_size, uint64_t timeout_usec, FdReaderDone done,
                   void *userdata, FdReader **ret);
+/* The same, but the data goes to the file sink (appended), so that memory
+ * does not grow with the size of the input. */
+int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, uint64_t timeout_usec,
+                          FdReaderDone done, void *userdata, FdReader **ret);
 FdReader *fd_reader_free(FdReader *reader);
 DEFINE_TRIVIAL_CLEANUP_FUNC(FdReader *, fd_reader_free);
 
 const void *fd_reader_data(const FdReader *reader, size_t *ret_size);
+/* How many bytes were read. */
+size_t fd_reader_size(const FdReader *reader);

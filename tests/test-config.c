@@ -238,6 +238,21 @@ static void test_load_file(void **state) {
         assert_non_null(strstr(error.message, "cannot open"));
 }
 
+static void test_sizes(void **state) {
+        _cleanup_(config_freep) Config *a = parse_ok("[Policy]\nMaxMessageSize=25M\n");
+        _cleanup_(config_freep) Config *b = parse_ok("[Policy]\nMaxMessageSize=4096\n");
+        _cleanup_(config_freep) Config *c = parse_ok("");
+
+        (void) state;
+        assert_int_equal(a->max_message_size, 25ULL * 1024 * 1024);
+        assert_int_equal(b->max_message_size, 4096);
+        assert_int_equal(c->max_message_size, CONFIG_DEFAULT_MAX_MESSAGE_SIZE);
+        parse_fails("[Policy]\nMaxMessageSize=0\n", 2, "Policy", "MaxMessageSize", "greater than zero");
+        parse_fails("[Policy]\nMaxMessageSize=10T\n", 2, "Policy", "MaxMessageSize", "size in bytes");
+        parse_fails("[Policy]\nMaxMessageSize=-5\n", 2, "Policy", "MaxMessageSize", "size in bytes");
+        parse_fails("[Policy]\nMaxMessageSize=99999999999999999999G\n", 2, "Policy", "MaxMessageSize", "size");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
@@ -258,6 +273,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_uri),
                 cmocka_unit_test(test_bad_seconds),
                 cmocka_unit_test(test_load_file),
+                cmocka_unit_test(test_sizes),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
