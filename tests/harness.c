@@ -973,3 +973,140 @@ int harness_watch_wait(PropertyWatch *w, const char *expected) {
         }
         return 0;
 }
+
+typedef struct ObjectEvent {
+        char *path;
+        bool added;
+} ObjectEvent;
+
+struct ObjectWatch {
+        sd_bus *bus;
+        sd_bus_slot *added_slot, *removed_slot;
+        char *interface;
+        ObjectEvent *events;
+        size_t n_events;
+};
+
+static void object_watch_record(ObjectWatch *w, const char *path, bool added) {
+        ObjectEvent *events = realloc(w->events, (w->n_events + 1) * sizeof(ObjectEvent));
+        char *p = strdup(path);
+
+        if (!events || !p) {
+                free(p);
+                if (events)
+                        w->events = events;
+                return;
+        }
+        w->events = events;
+        w->events[w->n_events++] = (ObjectEvent) { .path = p, .added = added };
+}
+
+/* InterfacesAdded (oa{sa{sv}}): the interfaces are the keys of the dict. */
+static int on_interfaces_added(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        ObjectWatch *w = userdata;
+        const char *path, *interface;
+        bool match = false;
+
+        (void) error;
+        if (sd_bus_message_read(m, "o", &path) < 0 || sd_bus_message_enter_container(m, 'a', "{sa{sv}}") < 0)
+                return 0;
+        while (sd_bus_message_enter_container(m, 'e', "sa{sv}") > 0) {
+                if (sd_bus_message_read(m, "s", &interface) < 0)
+                        return 0;
+                if (streq(interface, w->interface))
+                        match = true;
+                if (sd_bus_message_skip(m, "a{sv}") < 0 || sd_bus_message_exit_container(m) < 0)
+                        return 0;
+        }
+        if (match)
+                object_watch_record(w, path, true);
+        return 0;
+}
+
+/* InterfacesRemoved (oas). */
+static int on_interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        ObjectWatch *w = userdata;
+        const char *path, *interface;
+        bool match = false;
+
+        (void) error;
+        if (sd_bus_message_read(m, "o", &path) < 0 || sd_bus_message_enter_container(m, 'a', "s") < 0)
+                return 0;
+        while (sd_bus_message_read(m, "s", &interface) > 0)
+                if (streq(interface, w->interface))
+                        match = true;
+        if (match)
+                object_watch_record(w, path, false);
+        return 0;
+}
+
+int harness_watch_objects(sd_bus *bus, const char *interface, ObjectWatch **ret) {
+        ObjectWatch *w;
+        int r;
+
+        w = calloc(1, sizeof(ObjectWatch));
+        if (!w)
+                return -ENOMEM;
+        w->bus = sd_bus_ref(bus);
+        w->interface = strdup(interface);
+        if (!w->interface) {
+                object_watch_free(w);
+                return -ENOMEM;
+        }
+        r = sd_bus_match_signal(bus, &w->added_slot, "org.smimed1", "/org/smimed1",
+                                "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_interfaces_added, w);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, &w->removed_slot, "org.smimed1", "/org/smimed1",
+                                        "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved",
+                                        on_interfaces_removed, w);
+        if (r < 0) {
+                object_watch_free(w);
+                return r;
+        }
+        *ret = w;
+        return 0;
+}
+
+unsigned harness_objects_seen(const ObjectWatch *w, const char *path, bool added) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < w->n_events; i++)
+                if (w->events[i].added == added && streq(w->events[i].path, path))
+                        n++;
+        return n;
+}
+
+int harness_objects_wait(ObjectWatch *w, const char *path, bool added) {
+        uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
+        int r;
+
+        while (harness_objects_seen(w, path, added) == 0) {
+                r = sd_bus_process(w->bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                if (now_usec() >= deadline) {
+                        fprintf(stderr, "harness: no %s for %s (%zu other signals seen)\n",
+                                added ? "InterfacesAdded" : "InterfacesRemoved", path, w->n_events);
+                        return -ETIMEDOUT;
+                }
+                r = sd_bus_wait(w->bus, (uint64_t) deadline_ms(deadline) * 1000ULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+ObjectWatch *object_watch_free(ObjectWatch *w) {
+        if (!w)
+                return NULL;
+        sd_bus_slot_unref(w->added_slot);
+        sd_bus_slot_unref(w->removed_slot);
+        sd_bus_unref(w->bus);
+        for (size_t i = 0; i < w->n_events; i++)
+                free(w->events[i].path);
+        free(w->events);
+        free(w->interface);
+        return mfree(w);
+}

@@ -95,3 +95,16 @@ int harness_watch_manager_property(sd_bus *bus, const char *property, PropertyWa
 int harness_watch_wait(PropertyWatch *w, const char *expected);
 PropertyWatch *property_watch_free(PropertyWatch *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(PropertyWatch *, property_watch_free);
+
+/* Records the object paths that InterfacesAdded and InterfacesRemoved of
+ * the ObjectManager on /org/smimed1 announce for one interface, from the
+ * moment it is created. harness_objects_wait() processes the bus until a
+ * signal of that kind named path. */
+typedef struct ObjectWatch ObjectWatch;
+
+int harness_watch_objects(sd_bus *bus, const char *interface, ObjectWatch **ret);
+int harness_objects_wait(ObjectWatch *w, const char *path, bool added);
+/* How many signals of that kind named path so far. */
+unsigned harness_objects_seen(const ObjectWatch *w, const char *path, bool added);
+ObjectWatch *object_watch_free(ObjectWatch *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ObjectWatch *, object_watch_free);
