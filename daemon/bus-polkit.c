@@ -20,6 +20,8 @@ struct PolkitQuery {
         char *action;
         sd_bus_slot *slot;         /* the CheckAuthorization call in flight */
         sd_bus_message *reply;     /* polkit's answer, once it came */
+        PolkitCallback callback;   /* instead of dispatching request again */
+        void *userdata;
 };
 
 struct PolkitRegistry {
@@ -71,6 +73,8 @@ static PolkitQuery *polkit_registry_find(PolkitRegistry *registry, sd_bus_messag
         return NULL;
 }
 
+static int polkit_query_result(PolkitQuery *query, sd_bus_error *error);
+
 static int polkit_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         PolkitQuery *query = userdata;
         int r;
@@ -79,6 +83,16 @@ static int polkit_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
 
         query->slot = sd_bus_slot_unref(query->slot);
         query->reply = sd_bus_message_ref(reply);
+
+        if (query->callback) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                r = polkit_query_result(query, &e);
+                polkit_registry_unlink(query->registry, query);
+                query->callback(r, &e, query->userdata);
+                polkit_query_free(query);
+                return 1;
+        }
 
         /* Dispatch the original call again; this time its handler finds the answer. */
         r = sd_bus_enqueue_for_read(sd_bus_message_get_bus(query->request), query->request);
@@ -91,7 +105,7 @@ static int polkit_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
 }
 
 static int polkit_query_start(PolkitRegistry *registry, sd_bus_message *request, const char *action,
-                              const char *const *details) {
+                              const char *const *details, PolkitCallback callback, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         sd_bus *bus = sd_bus_message_get_bus(request);
         PolkitQuery *query;
@@ -132,6 +146,8 @@ static int polkit_query_start(PolkitRegistry *registry, sd_bus_message *request,
                 return -ENOMEM;
         query->registry = registry;
         query->request = sd_bus_message_ref(request);
+        query->callback = callback;
+        query->userdata = userdata;
         query->action = strdup(action);
         if (!query->action) {
                 polkit_query_free(query);
@@ -188,7 +204,7 @@ int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const ch
 
         query = polkit_registry_find(registry, message, action);
         if (!query) {
-                r = polkit_query_start(registry, message, action, details);
+                r = polkit_query_start(registry, message, action, details, NULL, NULL);
                 if (r < 0)
                         return log_error_errno(r, "Failed to ask polkit about %s: %m", action);
                 return 0;
@@ -201,4 +217,26 @@ int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const ch
         r = polkit_query_result(query, error);
         polkit_query_free(query);
         return r;
+}
+
+int bus_polkit_check_callback(PolkitRegistry *registry, sd_bus_message *message, const char *action,
+                              const char *const *details, PolkitCallback callback, void *userdata) {
+        int r;
+
+        r = polkit_query_start(registry, message, action, details, callback, userdata);
+        if (r < 0)
+                return log_error_errno(r, "Failed to ask polkit about %s: %m", action);
+        return 0;
+}
+
+void polkit_registry_cancel(PolkitRegistry *registry, void *userdata) {
+        for (PolkitQuery **q = &registry->queries; *q;) {
+                if ((*q)->callback && (*q)->userdata == userdata) {
+                        PolkitQuery *gone = *q;
+
+                        *q = gone->next;
+                        polkit_query_free(gone);
+                } else
+                        q = &(*q)->next;
+        }
 }

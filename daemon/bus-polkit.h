@@ -31,5 +31,16 @@ int polkit_registry_new(PolkitRegistry **ret);
 PolkitRegistry *polkit_registry_free(PolkitRegistry *registry);
 DEFINE_TRIVIAL_CLEANUP_FUNC(PolkitRegistry *, polkit_registry_free);
 
+/* For work that finds out in the middle what it needs authorization for:
+ * asks polkit about the sender of message and calls callback with 1
+ * (authorized) or a negative errno and *error, from the event loop. Returns
+ * < 0 when polkit cannot even be asked. */
+typedef void (*PolkitCallback)(int r, const sd_bus_error *error, void *userdata);
+
+int bus_polkit_check_callback(PolkitRegistry *registry, sd_bus_message *message, const char *action,
+                              const char *const *details, PolkitCallback callback, void *userdata);
+/* Forgets the pending callbacks for userdata (which is going away). */
+void polkit_registry_cancel(PolkitRegistry *registry, void *userdata);
+
 int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const char *action,
                      const char *const *details, sd_bus_error *error);

@@ -155,6 +155,8 @@ static const ConfigKey config_keys[] = {
         { "Store", "Path", parse_absolute_path, FIELD_STRING, offsetof(Config, store_path) },
         { "Policy", "Enabled", parse_bool_field, FIELD_BOOL, offsetof(Config, policy_enabled) },
         { "Policy", "MaxMessageSize", parse_size, FIELD_U64, offsetof(Config, max_message_size) },
+        { "Policy", "AutoImportCertificates", parse_bool_field, FIELD_BOOL, offsetof(Config, auto_import) },
+        { "Policy", "RequireSenderMatch", parse_bool_field, FIELD_BOOL, offsetof(Config, require_sender_match) },
 };
 
 static bool section_is_known(const char *section) {
@@ -209,6 +211,8 @@ int config_new_default(Config **ret) {
         config->token_rescan_usec = CONFIG_DEFAULT_RESCAN_USEC;
         config->policy_enabled = true;
         config->max_message_size = CONFIG_DEFAULT_MAX_MESSAGE_SIZE;
+        config->auto_import = true;
+        config->require_sender_match = true;
 
         *ret = TAKE_PTR(config);
         return 0;

@@ -28,6 +28,8 @@ typedef struct Config {
 
         bool policy_enabled;
         uint64_t max_message_size;
+        bool auto_import;                /* store the signer of a valid signature */
+        bool require_sender_match;       /* From must be an address of the signer */
 } Config;
 
 /* Where a file went wrong. file, section and key are NULL when they do not

@@ -10,6 +10,7 @@
 #include "key-bus.h"
 #include "manager-certificates.h"
 #include "manager-keys.h"
+#include "manager-open.h"
 #include "manager-smime.h"
 #include "pending-call.h"
 #include "manager.h"
@@ -681,6 +682,109 @@ static int method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error 
         return smime_begin(m, message, &request, input, output, error);
 }
 
+static int append_signer(sd_bus_message *reply, const CertInfo *signer) {
+        _cleanup_free_ char *summary = cert_info_summary(signer);
+        int r;
+
+        if (!summary)
+                return -ENOMEM;
+        r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", "signer");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', "a{sv}");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "a{sv}", 7, "fingerprint", "s", signer->fingerprint, "subject", "s",
+                                          signer->subject, "issuer", "s", signer->issuer, "address", "s",
+                                          signer->addresses[0] ? signer->addresses[0] : "", "not_before", "t",
+                                          (uint64_t) (signer->not_before > 0 ? signer->not_before : 0) * 1000000ULL,
+                                          "not_after", "t",
+                                          (uint64_t) (signer->not_after > 0 ? signer->not_after : 0) * 1000000ULL,
+                                          "summary", "s", summary);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r;
+}
+
+static void open_done(OpenJob *job, int error, const char *error_name, const char *message, const OpenStatus *s,
+                      void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_message *call = userdata;
+        int r;
+
+        if (error < 0) {
+                if (error_name)
+                        r = sd_bus_reply_method_errorf(call, error_name, "%s", strempty(message));
+                else
+                        r = sd_bus_reply_method_errnof(call, error, "%s", strempty(message));
+                if (r < 0)
+                        log_debug_errno(r, "Failed to send an error reply: %m");
+                return;
+        }
+
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}", "encryption", "s", s->encryption,
+                                          "encryption_message", "s", strempty(s->encryption_message), "signature",
+                                          "s", s->signature, "signature_message", "s",
+                                          strempty(s->signature_message), "content", "b", s->has_content, "size",
+                                          "t", s->size);
+        if (r >= 0 && s->key)
+                r = sd_bus_message_append(reply, "{sv}{sv}", "key", "s", s->key, "key_certificate", "s",
+                                          strempty(s->key_certificate));
+        if (r >= 0 && s->signer)
+                r = append_signer(reply, s->signer);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        if (r < 0)
+                log_warning_errno(r, "Failed to reply to %s: %m", strempty(sd_bus_message_get_member(call)));
+}
+
+static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool verify, sd_bus_error *error) {
+        int input, output, r;
+
+        r = sd_bus_message_read(message, "hh", &input, &output);
+        if (r < 0)
+                return r;
+        if (decrypt) {
+                int v = verify;
+                BusOption options[] = { { "verify", 'b', &v } };
+
+                r = bus_read_options(message, options, ELEMENTSOF(options), error);
+                verify = v;
+        } else
+                r = bus_read_options(message, NULL, 0, error);
+        if (r < 0)
+                return r;
+
+        if (!m->config->policy_enabled)
+                return sd_bus_error_set(error, SMIMED_ERROR_DISABLED,
+                                        "S/MIME is turned off by policy ([Policy] Enabled=no).");
+
+        r = manager_open_start(m, message, decrypt, verify, input, output, open_done, sd_bus_message_ref(message),
+                               bus_message_unref_void);
+        if (r < 0) {
+                sd_bus_message_unref(message);
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The input or output cannot be used: %s",
+                                         strerror(-r));
+        }
+        return 1;
+}
+
+static int method_decrypt(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return open_begin(userdata, message, true, true, error);
+}
+
+static int method_verify(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return open_begin(userdata, message, false, true, error);
+}
+
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -716,6 +820,10 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("Encrypt",
                                 SD_BUS_ARGS("as", recipients, "h", input, "h", output, "a{sv}", options),
                                 SD_BUS_RESULT("a{sv}", result), method_encrypt, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Decrypt", SD_BUS_ARGS("h", input, "h", output, "a{sv}", options),
+                                SD_BUS_RESULT("a{sv}", status), method_decrypt, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Verify", SD_BUS_ARGS("h", input, "h", output, "a{sv}", options),
+                                SD_BUS_RESULT("a{sv}", status), method_verify, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
 

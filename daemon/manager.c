@@ -10,6 +10,7 @@
 #include "log.h"
 #include "manager-bus.h"
 #include "manager-certificates.h"
+#include "manager-open.h"
 #include "manager-smime.h"
 #include "pending-call.h"
 #include "manager.h"
@@ -52,6 +53,10 @@ Manager *manager_free(Manager *m) {
                 return NULL;
 
         sd_event_source_disable_unref(m->token_rescan_source);
+        /* Jobs first: they may still be waiting for polkit. */
+        pending_calls_free(m);
+        manager_smime_jobs_free(m);
+        manager_open_jobs_free(m);
         polkit_registry_free(m->polkit);
         sd_bus_slot_unref(m->manager_slot);
         sd_bus_slot_unref(m->object_manager_slot);
@@ -59,8 +64,6 @@ Manager *manager_free(Manager *m) {
         sd_bus_slot_unref(m->certificate_enumerator_slot);
         sd_bus_slot_unref(m->key_slot);
         sd_bus_slot_unref(m->key_enumerator_slot);
-        pending_calls_free(m);
-        manager_smime_jobs_free(m);
         sd_bus_flush_close_unref(m->bus);
         certificate_view_done(&m->view);
         token_keys_free(m->keys, m->n_keys);

@@ -45,6 +45,7 @@ typedef struct Manager {
         sd_bus_slot *key_enumerator_slot;
         struct PendingCall *pending_calls;   /* calls waiting for their input fd */
         struct SmimeJob *smime_jobs;          /* Sign and Encrypt in progress */
+        struct OpenJob *open_jobs;            /* Decrypt and Verify in progress */
 } Manager;
 
 /* On success the manager owns config. */

@@ -427,6 +427,24 @@ int store_find_by_spki(Store *store, const char *spki_sha256, char ***ret) {
         return collect_fingerprints(store, s, ret);
 }
 
+int store_find_by_issuer_serial(Store *store, const unsigned char *issuer_der, size_t size, const char *serial,
+                                X509 **ret) {
+        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        int rc, r;
+
+        r = store_prepare(store, "SELECT der FROM certificate WHERE issuer_name = ? AND serial = ?", &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_blob(s, 1, issuer_der, (int) size, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, serial, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return store_error(store, rc, "looking up a certificate by issuer and serial");
+        return column_x509(s, 0, ret);
+}
+
 int store_foreach_by_subject(Store *store, const unsigned char *name_der, size_t size, StoreCertificateCallback cb,
                              void *userdata) {
         _cleanup_(finalizep) sqlite3_stmt *s = NULL;

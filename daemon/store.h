@@ -45,6 +45,10 @@ int store_find_by_address(Store *store, const char *address, char ***ret);
 /* Fingerprints of the certificates for a public key (SHA-256 of its SPKI). */
 int store_find_by_spki(Store *store, const char *spki_sha256, char ***ret);
 
+/* The certificate with this issuer (DER) and serial (upper-case hex), or -ENOENT. */
+int store_find_by_issuer_serial(Store *store, const unsigned char *issuer_der, size_t size, const char *serial,
+                                X509 **ret);
+
 typedef int (*StoreCertificateCallback)(X509 *x509, bool trusted, void *userdata);
 /* Calls cb for each certificate whose subject is name_der. */
 int store_foreach_by_subject(Store *store, const unsigned char *name_der, size_t size, StoreCertificateCallback cb,

@@ -128,6 +128,7 @@ typedef struct ChainMaterial {
         STACK_OF(X509_CRL) *crls;
         STACK_OF(X509) *seen;
         STACK_OF(X509) *queue;
+        STACK_OF(X509) *extra;   /* borrowed: certificates a message brought along */
 } ChainMaterial;
 
 static void chain_material_done(ChainMaterial *m) {
@@ -234,6 +235,14 @@ static int chain_material_collect(ChainMaterial *m, X509 *leaf, bool leaf_truste
                         } else {
                                 r = store_foreach_by_subject(m->store, name, (size_t) len, take_candidate, m);
                                 OPENSSL_free(name);
+                        }
+                        /* Then what the message brought: never anchors, only links. */
+                        for (int k = 0; r >= 0 && m->extra && k < sk_X509_num(m->extra); k++) {
+                                X509 *x = sk_X509_value(m->extra, k);
+
+                                if (X509_NAME_cmp(X509_get_subject_name(x),
+                                                  X509_get_issuer_name(sk_X509_value(level, i))) == 0)
+                                        r = take_candidate(x, false, m);
                         }
                         if (r < 0) {
                                 sk_X509_pop_free(level, X509_free);
@@ -474,8 +483,13 @@ static int validation_make(const Findings *chain_findings, X509 *x509, STACK_OF(
 
 int validate_certificate_purposes(Store *store, X509 *x509, const ValidationPolicy *policy, time_t now,
                                   const CertPurpose *purposes, size_t n, Validation *ret) {
+        return validate_certificate_extra(store, x509, NULL, policy, now, purposes, n, ret);
+}
+
+int validate_certificate_extra(Store *store, X509 *x509, STACK_OF(X509) *extra, const ValidationPolicy *policy,
+                               time_t now, const CertPurpose *purposes, size_t n, Validation *ret) {
         _cleanup_(findings_done) Findings findings = {};
-        _cleanup_(chain_material_done) ChainMaterial m = { .store = store };
+        _cleanup_(chain_material_done) ChainMaterial m = { .store = store, .extra = extra };
         _cleanup_(x509_stack_freep) STACK_OF(X509) *chain = NULL;
         char fingerprint[SHA256_HEX_SIZE];
         bool trusted = false;

@@ -55,4 +55,8 @@ int validate_certificate(Store *store, X509 *x509, CertPurpose purpose, const Va
 /* The same for several purposes at once: the chain is built and checked once. */
 int validate_certificate_purposes(Store *store, X509 *x509, const ValidationPolicy *policy, time_t now,
                                   const CertPurpose *purposes, size_t n, Validation *ret);
+/* The same, with certificates that came with a message (a signature's
+ * certificates) as possible intermediates. They never become anchors. */
+int validate_certificate_extra(Store *store, X509 *x509, STACK_OF(X509) *extra, const ValidationPolicy *policy,
+                               time_t now, const CertPurpose *purposes, size_t n, Validation *ret);
 void validation_done(Validation *v);

@@ -1,0 +1,667 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/x509.h>
+
+#include "bus-polkit.h"
+#include "fd-reader.h"
+#include "fd-writer.h"
+#include "log.h"
+#include "manager-certificates.h"
+#include "manager-open.h"
+#include "manager-smime.h"
+#include "manager.h"
+#include "message.h"
+#include "mime.h"
+#include "smime-open.h"
+#include "smimed-errors.h"
+#include "strv.h"
+#include "validate.h"
+
+#define OPEN_IO_TIMEOUT_USEC (60ULL * 1000000ULL)
+
+struct OpenJob {
+        Manager *manager;
+        sd_bus_message *call;
+        bool decrypt;
+        bool verify;
+
+        int input;                 /* the spooled message */
+        int output;                /* the client's output fd (a duplicate) */
+        int current;               /* the layer being opened */
+        int result_file;
+        unsigned depth;
+        MimeHeaders outer;         /* the message's outer header fields */
+        char *from;                /* its From address, normalized, or NULL */
+
+        /* a decryption waiting for polkit */
+        CMS_ContentInfo *pending_cms;
+        X509 *pending_certificate;
+        char *pending_key;
+
+        OpenStatus status;
+        FdReader *reader;
+        FdWriter *writer;
+        OpenJobDone done;
+        void *userdata;
+        void (*free_userdata)(void *);
+        OpenJob *next;
+};
+
+void open_status_done(OpenStatus *s) {
+        free(s->encryption_message);
+        free(s->key);
+        free(s->key_certificate);
+        free(s->signature_message);
+        cert_info_free(s->signer);
+        *s = (OpenStatus) {};
+}
+
+static void open_job_free(OpenJob *j) {
+        if (!j)
+                return;
+        polkit_registry_cancel(j->manager->polkit, j);
+        fd_reader_free(j->reader);
+        fd_writer_free(j->writer);
+        sd_bus_message_unref(j->call);
+        closep(&j->input);
+        closep(&j->output);
+        closep(&j->current);
+        closep(&j->result_file);
+        mime_headers_done(&j->outer);
+        free(j->from);
+        CMS_ContentInfo_free(j->pending_cms);
+        X509_free(j->pending_certificate);
+        free(j->pending_key);
+        open_status_done(&j->status);
+        if (j->free_userdata)
+                j->free_userdata(j->userdata);
+        free(j);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(OpenJob *, open_job_free);
+
+void manager_open_jobs_free(Manager *m) {
+        while (m->open_jobs) {
+                OpenJob *j = m->open_jobs;
+
+                m->open_jobs = j->next;
+                open_job_free(j);
+        }
+}
+
+static void open_job_finish(OpenJob *j, int error, const char *error_name, const char *message) {
+        for (OpenJob **i = &j->manager->open_jobs; *i; i = &(*i)->next)
+                if (*i == j) {
+                        *i = j->next;
+                        break;
+                }
+        j->done(j, error, error_name, message, &j->status, j->userdata);
+        open_job_free(j);
+}
+
+static int set_text(char **field, const char *format, ...) _printf_(2, 3);
+static int set_text(char **field, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        free(*field);
+        va_start(ap, format);
+        r = vasprintf(field, format, ap);
+        va_end(ap);
+        if (r < 0) {
+                *field = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* "Alice <alice@example.com>" → "alice@example.com" */
+static char *from_address(const MimeHeaders *outer) {
+        _cleanup_free_ char *from = mime_headers_get(outer, "From");
+        char *start, *end, *address = NULL;
+
+        if (!from)
+                return NULL;
+        start = strrchr(from, '<');
+        if (start) {
+                end = strchr(start, '>');
+                if (!end)
+                        return NULL;
+                *end = '\0';
+                start++;
+        } else
+                start = from;
+        if (address_normalize(start, &address) < 0)
+                return NULL;
+        return address;
+}
+
+/* ---- signatures ---- */
+
+/* When several signatures disagree, the first here is reported. */
+static const char *const signature_precedence[] = {
+        "invalid", "no-certificate", "revoked", "untrusted", "expired", "not-yet-valid", "weak-algorithm",
+        "sender-mismatch", "valid", "not-signed",
+};
+
+static int signature_rank(const char *s) {
+        for (size_t i = 0; i < ELEMENTSOF(signature_precedence); i++)
+                if (streq(signature_precedence[i], s))
+                        return (int) i;
+        return (int) ELEMENTSOF(signature_precedence);
+}
+
+static X509 *lookup_signer(const X509_NAME *issuer, const ASN1_INTEGER *serial, void *userdata) {
+        Manager *m = userdata;
+        unsigned char *name = NULL;
+        BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
+        char *hex = bn ? BN_bn2hex(bn) : NULL;
+        X509 *x = NULL;
+        int len = i2d_X509_NAME(issuer, &name);
+
+        if (len > 0 && hex)
+                (void) store_find_by_issuer_serial(m->store, name, (size_t) len, hex[0] == '-' ? hex + 1 : hex, &x);
+        OPENSSL_free(name);
+        OPENSSL_free(hex);
+        BN_free(bn);
+        return x;
+}
+
+static bool is_weak_digest(int nid, const ValidationPolicy *policy) {
+        return nid == NID_md5 || nid == NID_md4 || nid == NID_md2 || (nid == NID_sha1 && !policy->allow_sha1_signatures);
+}
+
+static const char *signature_from_validation(CertStatus s) {
+        switch (s) {
+        case CERT_STATUS_VALID:
+                return "valid";
+        case CERT_STATUS_EXPIRED:
+                return "expired";
+        case CERT_STATUS_NOT_YET_VALID:
+                return "not-yet-valid";
+        case CERT_STATUS_REVOKED:
+                return "revoked";
+        case CERT_STATUS_WEAK:
+                return "weak-algorithm";
+        default:
+                return "untrusted"; /* no chain, or a certificate not meant for signing mail */
+        }
+}
+
+/* Stores the signer and its chain: a reply can be encrypted to it. */
+static void auto_import(OpenJob *j, STACK_OF(X509) *chain) {
+        _cleanup_free_ char *message = NULL;
+        int r;
+
+        if (!j->manager->config->auto_import)
+                return;
+        r = manager_store_certificates(j->manager, chain, false, NULL, &message);
+        if (r < 0)
+                log_warning("Cannot store the certificate of a verified signer: %s", strempty(message));
+}
+
+/* Judges one signed layer; the worst judgement over all layers is kept. */
+static int judge_signature(OpenJob *j, SignatureCheck *check) {
+        Manager *m = j->manager;
+        const char *verdict;
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(cert_info_freep) CertInfo *signer = NULL;
+        Validation v = {};
+        int r;
+
+        if (check->signer) {
+                r = cert_info_new(check->signer, &signer);
+                if (r < 0)
+                        return r;
+        }
+
+        if (check->integrity == SIGNATURE_NO_CERTIFICATE) {
+                verdict = "no-certificate";
+                r = set_text(&text, "Sign: Unable to find certificate for validation.");
+        } else if (check->integrity == SIGNATURE_BROKEN) {
+                verdict = "invalid";
+                r = set_text(&text, "Sign: The content was changed after it was signed; the signature does not match.");
+        } else {
+                CertPurpose purpose = CERT_PURPOSE_SIGN;
+
+                r = validate_certificate_extra(m->store, check->signer, check->certificates, &m->policy, time(NULL),
+                                               &purpose, 1, &v);
+                if (r < 0)
+                        return r;
+                verdict = signature_from_validation(v.status);
+
+                if (v.status != CERT_STATUS_VALID)
+                        r = set_text(&text, "Sign: %s", v.message);
+                else if (is_weak_digest(check->digest_nid, &m->policy)) {
+                        verdict = "weak-algorithm";
+                        r = set_text(&text, "Sign: The signature uses %s, which is no longer safe.",
+                                     OBJ_nid2sn(check->digest_nid));
+                } else if (m->config->require_sender_match && j->from &&
+                           !strv_contains(signer->addresses, j->from)) {
+                        _cleanup_free_ char *addresses = NULL;
+                        size_t len = 1;
+
+                        for (char **a = signer->addresses; *a; a++)
+                                len += strlen(*a) + 2;
+                        addresses = calloc(len, 1);
+                        for (char **a = signer->addresses; addresses && *a; a++) {
+                                if (a != signer->addresses)
+                                        strcat(addresses, ", ");
+                                strcat(addresses, *a);
+                        }
+                        verdict = "sender-mismatch";
+                        r = set_text(&text, "Sign: The message is from %s, but the signer's certificate is for %s.",
+                                     j->from, addresses && addresses[0] ? addresses : "no mail address");
+                } else {
+                        _cleanup_free_ char *summary = cert_info_summary(signer);
+
+                        r = set_text(&text, "Signed by %s.", strempty(summary));
+                        auto_import(j, v.chain);
+                }
+        }
+        validation_done(&v);
+        if (r < 0)
+                return r;
+
+        if (!j->status.signature || signature_rank(verdict) < signature_rank(j->status.signature) ||
+            (streq(verdict, "valid") && streq(j->status.signature, "valid"))) {
+                j->status.signature = verdict;
+                free(j->status.signature_message);
+                j->status.signature_message = TAKE_PTR(text);
+                cert_info_free(j->status.signer);
+                j->status.signer = TAKE_PTR(signer);
+        }
+        return 0;
+}
+
+/* ---- the layers ---- */
+
+static int next_layer_file(OpenJob *j, int fd) {
+        closep(&j->current);
+        j->current = fd;
+        j->depth++;
+        return 0;
+}
+
+static void open_job_step(OpenJob *j);
+
+static int open_signed_layer(OpenJob *j, const char **ret_error_name, char **ret_message) {
+        _cleanup_(signature_check_done) SignatureCheck check = {};
+        CMS_ContentInfo *cms = NULL;
+        BIO *content = NULL;
+        int out, r;
+
+        r = smime_read(j->current, &cms, &content, ret_message);
+        if (r < 0) {
+                *ret_error_name = SMIMED_ERROR_INVALID_MESSAGE;
+                return r;
+        }
+        out = manager_tmpfile(j->manager);
+        if (out < 0) {
+                CMS_ContentInfo_free(cms);
+                BIO_free(content);
+                return message_fail(ret_message, out, "Cannot create a spool file: %m");
+        }
+        r = smime_verify(cms, content, lookup_signer, j->manager, out, &check, ret_message);
+        CMS_ContentInfo_free(cms);
+        BIO_free(content);
+        if (r < 0) {
+                close(out);
+                *ret_error_name = SMIMED_ERROR_INVALID_MESSAGE;
+                return r;
+        }
+        r = judge_signature(j, &check);
+        if (r < 0) {
+                close(out);
+                return r;
+        }
+        return next_layer_file(j, out);
+}
+
+/* The token key and certificate the message is encrypted to, if any. */
+static int find_decryption_key(OpenJob *j, CMS_ContentInfo *cms) {
+        Manager *m = j->manager;
+
+        for (size_t k = 0; k < m->n_keys; k++) {
+                _cleanup_(strv_freep) char **fingerprints = NULL;
+
+                if (!m->keys[k].spki_sha256[0] || store_find_by_spki(m->store, m->keys[k].spki_sha256,
+                                                                     &fingerprints) < 0)
+                        continue;
+                for (char **f = fingerprints; *f; f++) {
+                        X509 *x = NULL;
+
+                        if (store_get_certificate(m->store, *f, &x, NULL) < 0)
+                                continue;
+                        if (smime_is_recipient(cms, x)) {
+                                j->pending_certificate = x;
+                                j->pending_key = strdup(m->keys[k].id);
+                                free(j->status.key_certificate);
+                                j->status.key_certificate = strdup(*f);
+                                return j->pending_key && j->status.key_certificate ? 1 : -ENOMEM;
+                        }
+                        X509_free(x);
+                }
+        }
+        return 0;
+}
+
+static void finish_without_content(OpenJob *j);
+
+static void on_decrypt_authorized(int r, const sd_bus_error *error, void *userdata) {
+        OpenJob *j = userdata;
+        _cleanup_free_ char *uri = NULL, *message = NULL;
+        EVP_PKEY *key = NULL;
+        int out;
+
+        if (r < 0) {
+                open_job_finish(j, r, error->name, error->message);
+                return;
+        }
+
+        r = token_key_uri(j->manager->token, j->pending_key, &uri);
+        if (r >= 0)
+                r = token_load_private_key(j->manager->token, uri, &key);
+        out = r >= 0 ? manager_tmpfile(j->manager) : -1;
+        if (r >= 0 && out >= 0)
+                r = smime_decrypt(j->pending_cms, key, j->pending_certificate, out, &message);
+        else if (r >= 0)
+                r = out;
+        EVP_PKEY_free(key);
+
+        j->pending_cms = (CMS_ContentInfo_free(j->pending_cms), NULL);
+        j->pending_certificate = (X509_free(j->pending_certificate), NULL);
+
+        if (r < 0) {
+                closep(&out);
+                j->status.encryption = "failed";
+                set_text(&j->status.encryption_message, "Encryption: The message could not be decrypted: %s",
+                         message ? message : strerror(-r));
+                finish_without_content(j);
+                return;
+        }
+
+        log_info("Decrypted a message with key %s.", j->pending_key);
+        j->status.encryption = "encrypted";
+        free(j->status.key);
+        j->status.key = TAKE_PTR(j->pending_key);
+        set_text(&j->status.encryption_message, "Decrypted with the key of certificate %s.",
+                 j->status.key_certificate);
+        next_layer_file(j, out);
+        open_job_step(j);
+}
+
+/* Returns 1 when the job waits for polkit, 0 to go on, < 0 on error. */
+static int open_enveloped_layer(OpenJob *j, const char **ret_error_name, char **ret_message) {
+        CMS_ContentInfo *cms = NULL;
+        BIO *content = NULL;
+        const char *details[5] = {};
+        const TokenKey *key = NULL;
+        int r;
+
+        if (!j->decrypt) {
+                *ret_error_name = SMIMED_ERROR_INVALID_MESSAGE;
+                return message_fail(ret_message, -EBADMSG, "The message is encrypted; open it with Decrypt.");
+        }
+        r = smime_read(j->current, &cms, &content, ret_message);
+        BIO_free(content);
+        if (r < 0) {
+                *ret_error_name = SMIMED_ERROR_INVALID_MESSAGE;
+                return r;
+        }
+        j->pending_cms = cms;
+
+        r = find_decryption_key(j, cms);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                j->status.encryption = "no-private-key";
+                set_text(&j->status.encryption_message, "Encryption: Unable to find private key to decrypt.");
+                finish_without_content(j);
+                return 1;
+        }
+
+        for (size_t k = 0; k < j->manager->n_keys; k++)
+                if (streq(j->manager->keys[k].id, j->pending_key))
+                        key = &j->manager->keys[k];
+        details[0] = "address";
+        details[1] = key ? key->label : "";
+        details[2] = "fingerprint";
+        details[3] = j->status.key_certificate;
+        r = bus_polkit_check_callback(j->manager->polkit, j->call, POLKIT_ACTION_DECRYPT, details,
+                                      on_decrypt_authorized, j);
+        if (r < 0)
+                return message_fail(ret_message, r, "Cannot ask polkit: %m");
+        return 1;
+}
+
+/* ---- output ---- */
+
+static void on_written(FdWriter *writer, int error, void *userdata) {
+        OpenJob *j = userdata;
+        _cleanup_free_ char *message = NULL;
+
+        if (error < 0) {
+                message_fail(&message, error, "The output cannot be written: %m");
+                open_job_finish(j, error, SMIMED_ERROR_INVALID_ARGUMENT, message);
+                return;
+        }
+        open_job_finish(j, 0, NULL, NULL);
+}
+
+static int copy_fd(int from, int to) {
+        char buf[65536];
+        ssize_t n;
+
+        if (lseek(from, 0, SEEK_SET) < 0)
+                return -errno;
+        while ((n = read(from, buf, sizeof(buf))) > 0)
+                for (char *p = buf; n > 0;) {
+                        ssize_t k = write(to, p, (size_t) n);
+
+                        if (k < 0)
+                                return -errno;
+                        p += k;
+                        n -= k;
+                }
+        return n < 0 ? -errno : 0;
+}
+
+static void write_output(OpenJob *j, bool with_content) {
+        _cleanup_free_ Writer *w = malloc(sizeof(Writer));
+        _cleanup_free_ char *message = NULL;
+        struct stat st;
+        int r;
+
+        j->result_file = manager_tmpfile(j->manager);
+        r = j->result_file < 0 ? j->result_file : w ? 0 : -ENOMEM;
+        if (r >= 0 && with_content) {
+                if (j->depth == 0)
+                        r = copy_fd(j->input, j->result_file); /* not S/MIME: the message as it came */
+                else {
+                        /* the outer fields back in front of the innermost entity */
+                        writer_init(w, j->result_file);
+                        mime_headers_write(w, &j->outer);
+                        r = writer_flush(w);
+                        if (r >= 0)
+                                r = copy_fd(j->current, j->result_file);
+                }
+        }
+        if (r >= 0 && fstat(j->result_file, &st) < 0)
+                r = -errno;
+        if (r >= 0) {
+                j->status.has_content = with_content;
+                j->status.size = (uint64_t) st.st_size;
+                r = fd_writer_new(j->manager->event, j->result_file, j->output, OPEN_IO_TIMEOUT_USEC, on_written, j,
+                                  &j->writer);
+        }
+        if (r < 0) {
+                message_fail(&message, r, "The output cannot be written: %m");
+                open_job_finish(j, r, SMIMED_ERROR_INVALID_ARGUMENT, message);
+        }
+}
+
+static void finish_without_content(OpenJob *j) {
+        if (!j->status.signature) {
+                j->status.signature = "not-signed";
+                set_text(&j->status.signature_message, "Not known: the content could not be opened.");
+        }
+        write_output(j, false);
+}
+
+/* Opens layers until the content, or until polkit must be asked. */
+static void open_job_step(OpenJob *j) {
+        _cleanup_free_ char *message = NULL;
+        const char *error_name = NULL;
+        int r;
+
+        for (;;) {
+                _cleanup_free_ LineReader *reader = malloc(sizeof(LineReader));
+                _cleanup_(mime_headers_done) MimeHeaders headers = {};
+                SmimeLayer layer;
+
+                if (!reader) {
+                        open_job_finish(j, -ENOMEM, NULL, "Out of memory.");
+                        return;
+                }
+                if (j->depth >= OPEN_MAX_LAYERS) {
+                        open_job_finish(j, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE,
+                                        "S/MIME layers are nested deeper than smimed opens.");
+                        return;
+                }
+
+                r = lseek(j->current, 0, SEEK_SET) < 0 ? -errno : 0;
+                if (r >= 0) {
+                        line_reader_init(reader, j->current);
+                        r = mime_headers_read(reader, &headers, &message);
+                }
+                if (r >= 0)
+                        r = smime_classify(&headers, &layer, &message);
+                if (r >= 0 && layer == SMIME_LAYER_CMS) {
+                        CMS_ContentInfo *cms = NULL;
+                        BIO *content = NULL;
+
+                        r = smime_read(j->current, &cms, &content, &message);
+                        if (r >= 0)
+                                r = smime_cms_layer(cms, &layer, &message);
+                        CMS_ContentInfo_free(cms);
+                        BIO_free(content);
+                }
+                if (r < 0) {
+                        open_job_finish(j, r, r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL,
+                                        message ? message : strerror(-r));
+                        return;
+                }
+
+                if (layer == SMIME_LAYER_NONE || (layer == SMIME_LAYER_SIGNED && !j->verify))
+                        break;
+
+                if (layer == SMIME_LAYER_SIGNED)
+                        r = open_signed_layer(j, &error_name, &message);
+                else {
+                        r = open_enveloped_layer(j, &error_name, &message);
+                        if (r > 0)
+                                return; /* waiting for polkit, or finished */
+                }
+                if (r < 0) {
+                        open_job_finish(j, r, error_name, message ? message : strerror(-r));
+                        return;
+                }
+        }
+
+        if (!j->status.encryption) {
+                j->status.encryption = "not-encrypted";
+                set_text(&j->status.encryption_message, "The message was not encrypted.");
+        }
+        if (!j->status.signature) {
+                j->status.signature = "not-signed";
+                set_text(&j->status.signature_message, "The message was not signed.");
+        }
+        write_output(j, true);
+}
+
+static void on_spooled(FdReader *reader, int error, void *userdata) {
+        OpenJob *j = userdata;
+        _cleanup_free_ char *message = NULL;
+        _cleanup_(mime_headers_done) MimeHeaders all = {}, content = {};
+        _cleanup_free_ LineReader *lines = malloc(sizeof(LineReader));
+        struct stat st;
+        int r;
+
+        j->reader = fd_reader_free(j->reader);
+        if (error == -EFBIG) {
+                message_fail(&message, error, "The message is larger than [Policy] MaxMessageSize= (%llu bytes).",
+                             (unsigned long long) j->manager->config->max_message_size);
+                open_job_finish(j, error, SMIMED_ERROR_INVALID_MESSAGE, message);
+                return;
+        }
+        if (error < 0) {
+                message_fail(&message, error, "The input cannot be read: %m");
+                open_job_finish(j, error, SMIMED_ERROR_INVALID_ARGUMENT, message);
+                return;
+        }
+        if (fstat(j->input, &st) < 0 || st.st_size == 0) {
+                open_job_finish(j, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE, "The message is empty.");
+                return;
+        }
+        if (!lines) {
+                open_job_finish(j, -ENOMEM, NULL, "Out of memory.");
+                return;
+        }
+
+        lseek(j->input, 0, SEEK_SET);
+        line_reader_init(lines, j->input);
+        r = mime_headers_read(lines, &all, &message);
+        if (r >= 0)
+                r = mime_headers_split(&all, &j->outer, &content);
+        if (r < 0) {
+                open_job_finish(j, r, SMIMED_ERROR_INVALID_MESSAGE, message ? message : strerror(-r));
+                return;
+        }
+        j->from = from_address(&j->outer);
+
+        j->current = fcntl(j->input, F_DUPFD_CLOEXEC, 3);
+        if (j->current < 0) {
+                open_job_finish(j, -errno, NULL, "Cannot duplicate a file descriptor.");
+                return;
+        }
+        open_job_step(j);
+}
+
+int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool verify, int input_fd, int output_fd,
+                       OpenJobDone done, void *userdata, void (*free_userdata)(void *)) {
+        _cleanup_(open_job_freep) OpenJob *j = NULL;
+        int r;
+
+        j = calloc(1, sizeof(OpenJob));
+        if (!j)
+                return -ENOMEM;
+        j->manager = m;
+        j->call = sd_bus_message_ref(call);
+        j->decrypt = decrypt;
+        j->verify = verify;
+        j->input = j->output = j->current = j->result_file = -1;
+        j->done = done;
+
+        j->output = fcntl(output_fd, F_DUPFD_CLOEXEC, 3);
+        if (j->output < 0)
+                return -errno;
+        j->input = manager_tmpfile(m);
+        if (j->input < 0)
+                return j->input;
+        r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size, OPEN_IO_TIMEOUT_USEC,
+                                  on_spooled, j, &j->reader);
+        if (r < 0)
+                return r;
+
+        j->userdata = userdata;
+        j->free_userdata = free_userdata;
+        j->next = m->open_jobs;
+        m->open_jobs = TAKE_PTR(j);
+        return 0;
+}

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "message.h"
+#include "smime-open.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
+
+static bool ends_with_p7m(const char *name) {
+        size_t n = name ? strlen(name) : 0;
+
+        return n >= 4 && strcasecmp(name + n - 4, ".p7m") == 0;
+}
+
+int smime_classify(const MimeHeaders *headers, SmimeLayer *ret, char **ret_message) {
+        _cleanup_free_ char *content_type = mime_headers_get(headers, "Content-Type");
+        _cleanup_free_ char *type = NULL, *smime_type = NULL, *protocol = NULL, *name = NULL;
+
+        *ret = SMIME_LAYER_NONE;
+        if (!content_type)
+                return 0;
+        type = mime_content_type(content_type);
+        if (!type)
+                return -ENOMEM;
+
+        if (streq(type, "multipart/signed")) {
+                protocol = mime_parameter(content_type, "protocol");
+                if (protocol && (strcasecmp(protocol, "application/pkcs7-signature") == 0 ||
+                                 strcasecmp(protocol, "application/x-pkcs7-signature") == 0))
+                        *ret = SMIME_LAYER_SIGNED;
+                return 0; /* another protocol (OpenPGP): not ours, the content as it is */
+        }
+
+        if (streq(type, "application/pkcs7-mime") || streq(type, "application/x-pkcs7-mime")) {
+                smime_type = mime_parameter(content_type, "smime-type");
+                if (!smime_type)
+                        *ret = SMIME_LAYER_CMS;
+                else if (strcasecmp(smime_type, "enveloped-data") == 0 ||
+                         strcasecmp(smime_type, "authEnveloped-data") == 0)
+                        *ret = SMIME_LAYER_ENVELOPED;
+                else if (strcasecmp(smime_type, "signed-data") == 0)
+                        *ret = SMIME_LAYER_SIGNED;
+                else
+                        return message_fail(ret_message, -EBADMSG, "S/MIME type \"%s\" is not supported.",
+                                            smime_type);
+                return 0;
+        }
+
+        /* smime.p7m sent as a plain attachment */
+        if (streq(type, "application/octet-stream")) {
+                _cleanup_free_ char *disposition = mime_headers_get(headers, "Content-Disposition");
+                _cleanup_free_ char *filename = disposition ? mime_parameter(disposition, "filename") : NULL;
+
+                name = mime_parameter(content_type, "name");
+                if (ends_with_p7m(name) || ends_with_p7m(filename))
+                        *ret = SMIME_LAYER_CMS;
+        }
+        return 0;
+}
+
+int smime_cms_layer(CMS_ContentInfo *cms, SmimeLayer *ret, char **ret_message) {
+        switch (OBJ_obj2nid(CMS_get0_type(cms))) {
+        case NID_pkcs7_enveloped:
+        case NID_id_smime_ct_authEnvelopedData:
+                *ret = SMIME_LAYER_ENVELOPED;
+                return 0;
+        case NID_pkcs7_signed:
+                *ret = SMIME_LAYER_SIGNED;
+                return 0;
+        default:
+                return message_fail(ret_message, -EBADMSG, "A CMS structure of type %s is not a message smimed opens.",
+                                    OBJ_nid2sn(OBJ_obj2nid(CMS_get0_type(cms))));
+        }
+}
+
+static const char *openssl_reason(void) {
+        unsigned long e = ERR_peek_last_error();
+        const char *s = e ? ERR_reason_error_string(e) : NULL;
+
+        return s ? s : "unreadable";
+}
+
+int smime_read(int fd, CMS_ContentInfo **ret_cms, BIO **ret_content, char **ret_message) {
+        _cleanup_(BIO_freep) BIO *in = NULL;
+        CMS_ContentInfo *cms;
+        BIO *content = NULL;
+
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        in = BIO_new_fd(fd, BIO_NOCLOSE);
+        if (!in)
+                return -ENOMEM;
+
+        ERR_clear_error();
+        cms = SMIME_read_CMS_ex(in, 0, &content, NULL);
+        if (!cms) {
+                BIO_free(content);
+                return message_fail(ret_message, -EBADMSG, "The S/MIME structure cannot be read (%s).",
+                                    openssl_reason());
+        }
+        *ret_cms = cms;
+        *ret_content = content;
+        return 0;
+}
+
+bool smime_is_recipient(CMS_ContentInfo *cms, X509 *certificate) {
+        STACK_OF(CMS_RecipientInfo) *infos = CMS_get0_RecipientInfos(cms);
+
+        for (int i = 0; infos && i < sk_CMS_RecipientInfo_num(infos); i++) {
+                CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(infos, i);
+
+                switch (CMS_RecipientInfo_type(ri)) {
+                case CMS_RECIPINFO_TRANS:
+                        if (CMS_RecipientInfo_ktri_cert_cmp(ri, certificate) == 0)
+                                return true;
+                        break;
+                case CMS_RECIPINFO_AGREE: {
+                        STACK_OF(CMS_RecipientEncryptedKey) *reks = CMS_RecipientInfo_kari_get0_reks(ri);
+
+                        for (int k = 0; reks && k < sk_CMS_RecipientEncryptedKey_num(reks); k++)
+                                if (CMS_RecipientEncryptedKey_cert_cmp(sk_CMS_RecipientEncryptedKey_value(reks, k),
+                                                                       certificate) == 0)
+                                        return true;
+                        break;
+                }
+                default:
+                        break;
+                }
+        }
+        return false;
+}
+
+int smime_decrypt(CMS_ContentInfo *cms, EVP_PKEY *key, X509 *certificate, int out_fd, char **ret_message) {
+        _cleanup_(BIO_freep) BIO *out = BIO_new_fd(out_fd, BIO_NOCLOSE);
+
+        if (!out)
+                return -ENOMEM;
+        ERR_clear_error();
+        if (!CMS_decrypt(cms, key, certificate, NULL, out, CMS_BINARY) || BIO_flush(out) <= 0)
+                return message_fail(ret_message, -EBADMSG, "Decryption failed (%s).", openssl_reason());
+        return 0;
+}
+
+void signature_check_done(SignatureCheck *c) {
+        X509_free(c->signer);
+        sk_X509_pop_free(c->certificates, X509_free);
+        *c = (SignatureCheck) {};
+}
+
+/* The signer's certificate: from the message, else from lookup. */
+static X509 *find_signer(CMS_ContentInfo *cms, STACK_OF(X509) *carried, SignerLookup lookup, void *userdata) {
+        STACK_OF(CMS_SignerInfo) *infos = CMS_get0_SignerInfos(cms);
+        CMS_SignerInfo *si;
+        X509_NAME *issuer = NULL;
+        ASN1_INTEGER *serial = NULL;
+        ASN1_OCTET_STRING *keyid = NULL;
+
+        if (!infos || sk_CMS_SignerInfo_num(infos) == 0)
+                return NULL;
+        si = sk_CMS_SignerInfo_value(infos, 0);
+
+        for (int i = 0; carried && i < sk_X509_num(carried); i++)
+                if (CMS_SignerInfo_cert_cmp(si, sk_X509_value(carried, i)) == 0) {
+                        X509 *x = sk_X509_value(carried, i);
+
+                        return X509_up_ref(x) ? x : NULL;
+                }
+
+        if (lookup && CMS_SignerInfo_get0_signer_id(si, &keyid, &issuer, &serial) && issuer && serial)
+                return lookup(issuer, serial, userdata);
+        return NULL;
+}
+
+/* Copies a BIO to a file descriptor. */
+static int copy_bio(BIO *from, int fd) {
+        char buf[65536];
+        int n;
+
+        (void) BIO_reset(from);
+        while ((n = BIO_read(from, buf, sizeof(buf))) > 0) {
+                for (const char *p = buf; n > 0;) {
+                        ssize_t k = write(fd, p, (size_t) n);
+
+                        if (k < 0)
+                                return -errno;
+                        p += k;
+                        n -= (int) k;
+                }
+        }
+        return 0;
+}
+
+/* A copy of content with bare LF line ends made CRLF. */
+static BIO *canonical_copy(BIO *content) {
+        BIO *out = BIO_new(BIO_s_mem());
+        char buf[65536], prev = 0;
+        int n;
+
+        if (!out)
+                return NULL;
+        BIO_set_flags(out, BIO_FLAGS_NONCLEAR_RST);
+        (void) BIO_reset(content);
+        while ((n = BIO_read(content, buf, sizeof(buf))) > 0)
+                for (int i = 0; i < n; i++) {
+                        if (buf[i] == '\n' && prev != '\r')
+                                BIO_write(out, "\r", 1);
+                        BIO_write(out, &buf[i], 1);
+                        prev = buf[i];
+                }
+        return out;
+}
+
+static bool verify_once(CMS_ContentInfo *cms, STACK_OF(X509) *certs, BIO *content, BIO *out) {
+        ERR_clear_error();
+        if (content)
+                (void) BIO_reset(content);
+        return CMS_verify(cms, certs, NULL, content, out, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) == 1;
+}
+
+int smime_verify(CMS_ContentInfo *cms, BIO *content, SignerLookup lookup, void *userdata, int out_fd,
+                 SignatureCheck *ret, char **ret_message) {
+        _cleanup_(BIO_freep) BIO *out = NULL, *canonical = NULL;
+        STACK_OF(X509) *signer_only = NULL;
+        SignatureCheck c = {};
+        STACK_OF(CMS_SignerInfo) *infos;
+        X509_ALGOR *digest = NULL;
+        bool ok;
+        int r;
+
+        /* Read the content more than once: a reset must rewind, not empty it. */
+        if (content)
+                BIO_set_flags(content, BIO_FLAGS_NONCLEAR_RST);
+
+        c.certificates = CMS_get1_certs(cms);
+        if (!c.certificates)
+                c.certificates = sk_X509_new_null();
+        if (!c.certificates)
+                return -ENOMEM;
+
+        infos = CMS_get0_SignerInfos(cms);
+        if (!infos || sk_CMS_SignerInfo_num(infos) == 0) {
+                signature_check_done(&c);
+                return message_fail(ret_message, -EBADMSG, "The signed message has no signature.");
+        }
+        CMS_SignerInfo_get0_algs(sk_CMS_SignerInfo_value(infos, 0), NULL, NULL, &digest, NULL);
+        c.digest_nid = digest ? OBJ_obj2nid(digest->algorithm) : NID_undef;
+
+        c.signer = find_signer(cms, c.certificates, lookup, userdata);
+
+        /* The content goes out whatever the signature says. */
+        if (content)
+                r = copy_bio(content, out_fd);
+        else {
+                ASN1_OCTET_STRING **embedded = CMS_get0_content(cms);
+
+                r = 0;
+                if (embedded && *embedded)
+                        for (const unsigned char *p = ASN1_STRING_get0_data(*embedded),
+                                                 *end = p + ASN1_STRING_length(*embedded);
+                             r >= 0 && p < end;) {
+                                ssize_t k = write(out_fd, p, (size_t) (end - p));
+
+                                if (k < 0)
+                                        r = -errno;
+                                else
+                                        p += k;
+                        }
+        }
+        if (r < 0) {
+                signature_check_done(&c);
+                return r;
+        }
+
+        if (!c.signer) {
+                c.integrity = SIGNATURE_NO_CERTIFICATE;
+                *ret = c;
+                return 0;
+        }
+
+        signer_only = sk_X509_new_null();
+        out = BIO_new(BIO_s_null());
+        if (!signer_only || !out || !sk_X509_push(signer_only, c.signer)) {
+                sk_X509_free(signer_only);
+                signature_check_done(&c);
+                return -ENOMEM;
+        }
+
+        ok = verify_once(cms, signer_only, content, out);
+        if (!ok && content) {
+                /* Stored mail often lost its CRLFs: try the canonical form. */
+                canonical = canonical_copy(content);
+                ok = canonical && verify_once(cms, signer_only, canonical, out);
+        }
+        sk_X509_free(signer_only);
+        ERR_clear_error();
+
+        c.integrity = ok ? SIGNATURE_INTACT : SIGNATURE_BROKEN;
+        *ret = c;
+        return 0;
+}
