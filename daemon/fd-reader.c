@@ -201,6 +201,18 @@ int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, ui
                 if (flags < 0 || fcntl(r->fd, F_SETFL, flags | O_NONBLOCK) < 0)
                         return -errno;
                 k = sd_event_add_io(event, &r->io, r->fd, EPOLLIN, on_io, r);
+                if (k == -EPERM) {
+                        /* A device epoll cannot watch (/dev/null): it does not block either. */
+                        if (fcntl(r->fd, F_SETFL, flags) < 0)
+                                return -errno;
+                        k = fd_reader_pull(r);
+                        r->result = k < 0 ? k : k == 0 ? -EAGAIN : 0;
+                        k = sd_event_add_defer(event, &r->defer, on_defer, r);
+                        if (k < 0)
+                                return k;
+                        *ret = TAKE_PTR(r);
+                        return 0;
+                }
                 if (k < 0)
                         return k;
                 k = sd_event_add_time_relative(event, &r->timer, CLOCK_MONOTONIC, timeout_usec, 0, on_timeout, r);

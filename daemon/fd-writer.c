@@ -135,6 +135,18 @@ int fd_writer_new(sd_event *event, int source, int destination, uint64_t timeout
                 if (flags < 0 || fcntl(w->destination, F_SETFL, flags | O_NONBLOCK) < 0)
                         return -errno;
                 k = sd_event_add_io(event, &w->io, w->destination, EPOLLOUT, on_io, w);
+                if (k == -EPERM) {
+                        /* A device epoll cannot watch (/dev/null): it does not block either. */
+                        if (fcntl(w->destination, F_SETFL, flags) < 0)
+                                return -errno;
+                        k = fd_writer_push(w);
+                        w->result = k < 0 ? k : 0;
+                        k = sd_event_add_defer(event, &w->defer, on_defer, w);
+                        if (k < 0)
+                                return k;
+                        *ret = TAKE_PTR(w);
+                        return 0;
+                }
                 if (k < 0)
                         return k;
                 k = sd_event_add_time_relative(event, &w->timer, CLOCK_MONOTONIC, timeout_usec, 0, on_timeout, w);
