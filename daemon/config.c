@@ -147,6 +147,57 @@ invalid:
                            value);
 }
 
+static int parse_unsigned(const char *value, void *field, char **ret_message) {
+        unsigned long n;
+        char *end;
+
+        errno = 0;
+        n = strtoul(value, &end, 10);
+        if (!isdigit((unsigned char) value[0]) || *end != '\0' || errno != 0 || n == 0 || n > 65536)
+                return set_message(ret_message, "expected a number between 1 and 65536, got \"%s\"", value);
+        *(uint64_t *) field = n;
+        return 0;
+}
+
+static const char *const known_digests[] = { "sha-1", "sha-256", "sha-384", "sha-512" };
+static const char *const known_ciphers[] = { "aes-128-cbc", "aes-256-cbc", "aes-128-gcm", "aes-256-gcm" };
+
+static bool is_one_of(const char *word, const char *const *list, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(word, list[i]))
+                        return true;
+        return false;
+}
+
+/* A list of digest names separated by spaces or commas, stored as one
+ * string with single spaces. */
+static int parse_digests(const char *value, void *field, char **ret_message) {
+        _cleanup_free_ char *copy = strdup(value), *joined = NULL;
+        size_t len = 0;
+
+        if (!copy || !(joined = calloc(strlen(value) + 1, 1)))
+                return -ENOMEM;
+        for (char *save = NULL, *w = strtok_r(copy, " ,\t", &save); w; w = strtok_r(NULL, " ,\t", &save)) {
+                if (!is_one_of(w, known_digests, ELEMENTSOF(known_digests)))
+                        return set_message(ret_message,
+                                           "unknown digest \"%s\" (known: sha-1, sha-256, sha-384, sha-512)", w);
+                len += (size_t) sprintf(joined + len, "%s%s", len ? " " : "", w);
+        }
+        if (len == 0)
+                return set_message(ret_message, "expected at least one digest");
+        free(*(char **) field);
+        *(char **) field = TAKE_PTR(joined);
+        return 0;
+}
+
+static int parse_cipher(const char *value, void *field, char **ret_message) {
+        if (!is_one_of(value, known_ciphers, ELEMENTSOF(known_ciphers)))
+                return set_message(ret_message,
+                                   "unknown cipher \"%s\" (known: aes-128-cbc, aes-256-cbc, aes-128-gcm, aes-256-gcm)",
+                                   value);
+        return free_and_strdup(field, value);
+}
+
 static const ConfigKey config_keys[] = {
         { "Token", "Module", parse_absolute_path, FIELD_STRING, offsetof(Config, token_module) },
         { "Token", "URI", parse_pkcs11_uri, FIELD_STRING, offsetof(Config, token_uri) },
@@ -157,6 +208,10 @@ static const ConfigKey config_keys[] = {
         { "Policy", "MaxMessageSize", parse_size, FIELD_U64, offsetof(Config, max_message_size) },
         { "Policy", "AutoImportCertificates", parse_bool_field, FIELD_BOOL, offsetof(Config, auto_import) },
         { "Policy", "RequireSenderMatch", parse_bool_field, FIELD_BOOL, offsetof(Config, require_sender_match) },
+        { "Policy", "MinimumRSABits", parse_unsigned, FIELD_U64, offsetof(Config, minimum_rsa_bits) },
+        { "Policy", "AllowSHA1Signatures", parse_bool_field, FIELD_BOOL, offsetof(Config, allow_sha1_signatures) },
+        { "Policy", "AllowedDigests", parse_digests, FIELD_STRING, offsetof(Config, allowed_digests) },
+        { "Policy", "DefaultCipher", parse_cipher, FIELD_STRING, offsetof(Config, default_cipher) },
 };
 
 static bool section_is_known(const char *section) {
@@ -213,6 +268,11 @@ int config_new_default(Config **ret) {
         config->max_message_size = CONFIG_DEFAULT_MAX_MESSAGE_SIZE;
         config->auto_import = true;
         config->require_sender_match = true;
+        config->minimum_rsa_bits = 2048;
+        config->allowed_digests = strdup("sha-256 sha-384 sha-512");
+        config->default_cipher = strdup("aes-256-cbc");
+        if (!config->allowed_digests || !config->default_cipher)
+                return -ENOMEM;
 
         *ret = TAKE_PTR(config);
         return 0;
@@ -226,6 +286,8 @@ Config *config_free(Config *config) {
         free(config->token_uri);
         free(config->token_pin_file);
         free(config->store_path);
+        free(config->allowed_digests);
+        free(config->default_cipher);
         return mfree(config);
 }
 
@@ -419,4 +481,17 @@ int config_load(const char *path, Config **ret, ConfigError *error) {
                 return config_error_set(error, -EINVAL, path, 0, NULL, NULL, strdup("file contains a NUL byte"));
 
         return config_parse(text, path, ret, error);
+}
+
+bool config_digest_allowed(const Config *config, const char *digest) {
+        size_t n = strlen(digest);
+
+        for (const char *p = config->allowed_digests; p && *p;) {
+                if (strncmp(p, digest, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
+                        return true;
+                p = strchr(p, ' ');
+                if (p)
+                        p++;
+        }
+        return false;
 }

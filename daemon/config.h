@@ -30,6 +30,10 @@ typedef struct Config {
         uint64_t max_message_size;
         bool auto_import;                /* store the signer of a valid signature */
         bool require_sender_match;       /* From must be an address of the signer */
+        uint64_t minimum_rsa_bits;
+        bool allow_sha1_signatures;
+        char *allowed_digests;           /* "sha-256 sha-384", single spaces */
+        char *default_cipher;
 } Config;
 
 /* Where a file went wrong. file, section and key are NULL when they do not
@@ -59,3 +63,6 @@ void config_error_done(ConfigError *error);
 char *config_error_to_string(const ConfigError *error);
 
 int parse_boolean(const char *value);
+
+/* Whether digest ("sha-256") is one of config's AllowedDigests=. */
+bool config_digest_allowed(const Config *config, const char *digest);

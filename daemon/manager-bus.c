@@ -329,6 +329,28 @@ static int append_capability(sd_bus_message *reply, const char *asked, const Cap
         return sd_bus_message_close_container(reply);
 }
 
+/* [Policy] Enabled=no: nothing is possible, and a mail app hides its buttons. */
+static int reply_capabilities_disabled(sd_bus_message *reply, const char *sender, char **recipients) {
+        static const char message[] = "S/MIME is turned off by the administrator ([Policy] Enabled=no).";
+        int r;
+
+        if (sender[0])
+                r = sd_bus_message_append(reply, "a{sv}", 4, "address", "s", sender, "possible", "b", 0, "reason", "s",
+                                          "feature-disabled", "message", "s", message);
+        else
+                r = sd_bus_message_append(reply, "a{sv}", 0);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+        for (char **a = recipients; r >= 0 && a && *a; a++)
+                r = sd_bus_message_append(reply, "a{sv}", 4, "address", "s", *a, "possible", "b", 0, "reason", "s",
+                                          "feature-disabled", "message", "s", message);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_get_capabilities(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(strv_freep) char **recipients = NULL, **normalized = NULL;
@@ -364,6 +386,9 @@ static int method_get_capabilities(sd_bus_message *message, void *userdata, sd_b
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
                 return r;
+
+        if (!m->config->policy_enabled)
+                return reply_capabilities_disabled(reply, raw_sender, recipients);
 
         if (sender[0]) {
                 _cleanup_(capability_done) Capability c = {};
@@ -587,11 +612,26 @@ static int smime_begin(Manager *m, sd_bus_message *message, SmimeRequest *reques
         return 1; /* the reply comes when the output is written */
 }
 
-static int read_sign_options(const char *digest, SignOptions *o, sd_bus_error *error) {
+static int read_sign_options(Manager *m, const char *digest, SignOptions *o, sd_bus_error *error) {
+        static const char *const canonical[] = { "sha-256", "sha-384", "sha-512" };
+
+        if (!digest) {
+                /* The first allowed of the usual ones. */
+                for (size_t i = 0; !digest && i < ELEMENTSOF(canonical); i++)
+                        if (config_digest_allowed(m->config, canonical[i]))
+                                digest = canonical[i];
+                if (!digest)
+                        return sd_bus_error_set(error, SMIMED_ERROR_POLICY_VIOLATION,
+                                                "No digest smimed signs with is allowed by [Policy] AllowedDigests=.");
+        }
         o->digest = smime_digest_from_name(digest);
         if (!o->digest)
                 return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
                                          "Unknown digest \"%s\" (expected sha-256, sha-384 or sha-512).", digest);
+        if (!config_digest_allowed(m->config, digest))
+                return sd_bus_error_setf(error, SMIMED_ERROR_POLICY_VIOLATION,
+                                         "The digest %s is not allowed by policy ([Policy] AllowedDigests=%s).", digest,
+                                         m->config->allowed_digests);
         return 0;
 }
 
@@ -615,7 +655,7 @@ static int method_sign(sd_bus_message *message, void *userdata, sd_bus_error *er
         r = read_address(sender, false, &request.sign_as, error);
         if (r < 0)
                 return r;
-        r = read_sign_options(digest, &request.sign, error);
+        r = read_sign_options(m, digest, &request.sign, error);
         if (r < 0)
                 return r;
         request.sign.opaque = opaque;
@@ -666,14 +706,14 @@ static int method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error 
                 if (r < 0)
                         return r;
         }
-        request.cipher = smime_cipher_from_name(cipher);
+        request.cipher = smime_cipher_from_name(cipher ?: m->config->default_cipher);
         if (!request.cipher)
                 return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
                                          "Unknown cipher \"%s\" (expected aes-256-cbc, aes-128-cbc, aes-256-gcm or "
                                          "aes-128-gcm).",
                                          cipher);
         request.oaep = oaep;
-        r = read_sign_options(digest, &request.sign, error);
+        r = read_sign_options(m, digest, &request.sign, error);
         if (r < 0)
                 return r;
         request.sign.opaque = opaque;

@@ -18,6 +18,7 @@
 #include "message.h"
 #include "mime.h"
 #include "smime-open.h"
+#include "smime.h"
 #include "smimed-errors.h"
 #include "strv.h"
 #include "validate.h"
@@ -172,8 +173,14 @@ static X509 *lookup_signer(const X509_NAME *issuer, const ASN1_INTEGER *serial, 
         return x;
 }
 
-static bool is_weak_digest(int nid, const ValidationPolicy *policy) {
-        return nid == NID_md5 || nid == NID_md4 || nid == NID_md2 || (nid == NID_sha1 && !policy->allow_sha1_signatures);
+/* MD5 never passes; SHA-1 only with AllowSHA1Signatures=yes; the rest as
+ * AllowedDigests= says. */
+static bool is_weak_digest(int nid, const Config *config) {
+        const char *name = smime_digest_name(nid);
+
+        if (nid == NID_sha1)
+                return !config->allow_sha1_signatures;
+        return !name || !config_digest_allowed(config, name);
 }
 
 static const char *signature_from_validation(CertStatus s) {
@@ -237,7 +244,7 @@ static int judge_signature(OpenJob *j, SignatureCheck *check) {
 
                 if (v.status != CERT_STATUS_VALID)
                         r = set_text(&text, "Sign: %s", v.message);
-                else if (is_weak_digest(check->digest_nid, &m->policy)) {
+                else if (is_weak_digest(check->digest_nid, m->config)) {
                         verdict = "weak-algorithm";
                         r = set_text(&text, "Sign: The signature uses %s, which is no longer safe.",
                                      OBJ_nid2sn(check->digest_nid));

@@ -18,6 +18,15 @@
 
 static void manager_token_schedule_rescan(Manager *m);
 
+/* What validation needs of [Policy]. */
+static void manager_apply_policy(Manager *m) {
+        m->policy = (ValidationPolicy) {
+                .minimum_rsa_bits = (unsigned) m->config->minimum_rsa_bits,
+                .allow_sha1_signatures = m->config->allow_sha1_signatures,
+        };
+        certificate_view_done(&m->view);
+}
+
 int manager_new(const char *config_path, Config *config, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
         int r;
@@ -42,8 +51,8 @@ int manager_new(const char *config_path, Config *config, Manager **ret) {
         if (r < 0)
                 return r;
 
-        m->policy = VALIDATION_POLICY_DEFAULT;
         m->config = config; /* owned from here on, and only on success */
+        manager_apply_policy(m);
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -179,6 +188,7 @@ int manager_reload(Manager *m, char **ret_message) {
         enabled_changed = m->config->policy_enabled != config->policy_enabled;
         config_free(m->config);
         m->config = TAKE_PTR(config);
+        manager_apply_policy(m);
         log_info("Configuration reloaded from %s.", m->config_path);
 
         if (enabled_changed)

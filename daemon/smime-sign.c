@@ -15,13 +15,28 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(CMS_ContentInfo *, CMS_ContentInfo_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
 
 const EVP_MD *smime_digest_from_name(const char *name) {
-        if (!name || streq(name, "sha-256") || streq(name, "sha256"))
+        if (!name || streq(name, "sha-256"))
                 return EVP_sha256();
-        if (streq(name, "sha-384") || streq(name, "sha384"))
+        if (streq(name, "sha-384"))
                 return EVP_sha384();
-        if (streq(name, "sha-512") || streq(name, "sha512"))
+        if (streq(name, "sha-512"))
                 return EVP_sha512();
         return NULL;
+}
+
+const char *smime_digest_name(int nid) {
+        switch (nid) {
+        case NID_sha1:
+                return "sha-1";
+        case NID_sha256:
+                return "sha-256";
+        case NID_sha384:
+                return "sha-384";
+        case NID_sha512:
+                return "sha-512";
+        default:
+                return NULL;
+        }
 }
 
 const EVP_CIPHER *smime_cipher_from_name(const char *name) {

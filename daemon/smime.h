@@ -30,3 +30,5 @@ int smime_encrypt(int entity_fd, int out_fd, STACK_OF(X509) *recipients, const E
 /* "sha-256" … and "aes-256-cbc" … as the bus takes them; NULL when unknown. */
 const EVP_MD *smime_digest_from_name(const char *name);
 const EVP_CIPHER *smime_cipher_from_name(const char *name);
+/* The other way round: NID_sha256 → "sha-256"; NULL for others. */
+const char *smime_digest_name(int nid);
