@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -393,6 +394,24 @@ static char *smimed_config(const char *extra) {
         config = harness_write_file(harness, "smimed.conf", text, 0644);
         assert_non_null(config);
         return config;
+}
+
+/* Whether smimed still answers on the bus (no asserts: used before a
+ * repair). */
+static bool smimed_answers(void) {
+        return sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Peer", "Ping", NULL, NULL,
+                                  NULL) >= 0;
+}
+
+/* After smimed has died: reaps it and starts it again on the current
+ * configuration, so that the tests after this one have a daemon. Returns
+ * how it ended. */
+static int revive_smimed(void) {
+        _cleanup_free_ char *config = path("smimed.conf");
+        int status = harness_stop_smimed(harness);
+
+        assert_int_equal(harness_start_smimed(harness, config, NULL), 0);
+        return status;
 }
 
 static int setup(void **state) {
@@ -1241,7 +1260,9 @@ static void test_sign_to_a_pipe(void **state) {
 
         in = memfd_with(message, strlen(message));
         assert_true(in >= 0);
-        assert_int_equal(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+        /* A blocking pipe, as a shell would give; only our end does not block. */
+        assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+        assert_int_equal(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
         assert_int_equal(new_smime_call(bus, alice.address, NULL, in, fds[1], NULL, &call), 0);
         close(in);
         close(fds[1]); /* the message holds its own copy; smimed gets it */
@@ -1806,6 +1827,45 @@ static void test_refuse_unwritable_output(void **state) {
         expect_refusal(&c, SMIMED_ERROR_INVALID_ARGUMENT, NULL, NULL, "read-only.eml");
 }
 
+/* An output pipe whose reader has gone: InvalidArgument, and smimed lives
+ * on (a write to it raises SIGPIPE). Plain Encrypt needs no authorization:
+ * any local user can do this. */
+static void test_refuse_broken_pipe_output(void **state) {
+        _cleanup_(outcome_done) Outcome c = {};
+        const char *m = SIMPLE_HEADERS SIMPLE_BODY;
+        char *recipients[] = {(char *) bob.address, NULL};
+        int in, fds[2];
+
+        (void) state;
+        in = memfd_with(m, strlen(m));
+        assert_true(in >= 0);
+        assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+        close(fds[0]);
+        c = smime_call_on(bus, NULL, recipients, in, fds[1], NULL);
+        close(in);
+        close(fds[1]);
+        if (!smimed_answers()) {
+                int status = revive_smimed();
+
+                fail_msg("smimed died (exit status %d%s) on an output pipe without a reader; the call got %s: %s",
+                         status, status == 128 + SIGPIPE ? ", SIGPIPE" : "", strempty(c.error_name),
+                         strempty(c.error_message));
+        }
+        expect_refusal(&c, SMIMED_ERROR_INVALID_ARGUMENT, NULL, NULL, NULL);
+}
+
+/* RSA-PSS asked for an EC signer: the option cannot apply. A refusal must
+ * name the argument (InvalidArgument), not blame the token. */
+static void test_sign_pss_ec_signer(void **state) {
+        _cleanup_(outcome_done) Outcome c = {};
+        Options o = {.pss = true};
+        const char *m = SIMPLE_HEADERS SIMPLE_BODY;
+
+        (void) state;
+        c = smime_call(erin.address, NULL, m, strlen(m), &o, "refused.eml", NULL);
+        expect_refusal(&c, SMIMED_ERROR_INVALID_ARGUMENT, "RSA", NULL, "refused.eml");
+}
+
 static void test_refuse_bad_arguments(void **state) {
         _cleanup_(outcome_done) Outcome digest = {}, cipher = {}, address = {}, recipient = {}, none = {};
         char *recipients[] = {(char *) bob.address, NULL};
@@ -2025,7 +2085,9 @@ int main(void) {
                 cmocka_unit_test(test_refuse_untrusted_recipient),
                 cmocka_unit_test(test_refuse_bad_input),
                 cmocka_unit_test(test_refuse_unwritable_output),
+                cmocka_unit_test(test_refuse_broken_pipe_output),
                 cmocka_unit_test(test_refuse_bad_arguments),
+                cmocka_unit_test(test_sign_pss_ec_signer),
                 cmocka_unit_test(test_unprivileged_user),
                 cmocka_unit_test(test_disabled),
                 cmocka_unit_test(test_max_message_size),
