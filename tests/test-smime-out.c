@@ -1648,6 +1648,61 @@ static void test_parts_binary_attachment(void **state) {
         parts_survive(true);
 }
 
+/* A single-part 8-bit text: base64 inside, the text exact. Also when the
+ * input does not say it is 8-bit (no Content-Transfer-Encoding). A
+ * quoted-printable text stays as it is, in CRLF form. */
+static void single_part_survives(const char *cte_field, const char *want_cte, const char *body,
+                                 const char *want_decoded) {
+        char *recipients[] = {(char *) bob.address, NULL};
+        _cleanup_free_ char *message = NULL, *signed_out = NULL, *encrypted_out = NULL;
+        _cleanup_(outcome_done) Outcome s = {}, e = {};
+        _cleanup_(buffer_done) Buffer content = {}, plain = {};
+
+        assert_true(asprintf(&message,
+                             "From: alice@example.com\nTo: bob@example.com\nSubject: text\nMIME-Version: 1.0\n"
+                             "Content-Type: text/plain; charset=utf-8\n%s\n%s",
+                             cte_field, body) > 0);
+        s = sign_file(alice.address, message, NULL, "single-signed.eml", &signed_out);
+        content = expect_signed(signed_out, &s, &alice, "sha-256");
+        e = encrypt_file(recipients, message, NULL, "single-encrypted.eml", &encrypted_out);
+        plain = decrypt_ok(encrypted_out, &bob, "single-plain.eml");
+
+        for (int i = 0; i < 2; i++) {
+                const Buffer *b = i == 0 ? &content : &plain;
+                _cleanup_(fields_done) Fields f = parse_fields(b->data, b->len);
+                _cleanup_free_ char *cte = field_value(&f, "Content-Transfer-Encoding"),
+                                    *type = field_value(&f, "Content-Type");
+                _cleanup_(buffer_done) Buffer decoded = {};
+
+                assert_true(seven_bit(b->data, b->len));
+                assert_non_null(type);
+                assert_string_equal(type, "text/plain; charset=utf-8");
+                if (!cte || strcasecmp(cte, want_cte) != 0)
+                        fail_msg("%s: Content-Transfer-Encoding %s inside, expected %s",
+                                 i == 0 ? "signed" : "encrypted", strempty(cte), want_cte);
+                if (strcasecmp(want_cte, "base64") == 0) {
+                        decoded = base64_decode(b->data + f.body, b->len - f.body);
+                        if (decoded.len != strlen(want_decoded) ||
+                            memcmp(decoded.data, want_decoded, decoded.len) != 0)
+                                fail_msg("decodes to \"%.*s\", expected \"%s\"", (int) decoded.len, decoded.data,
+                                         want_decoded);
+                } else {
+                        assert_int_equal(b->len - f.body, strlen(want_decoded));
+                        assert_memory_equal(b->data + f.body, want_decoded, strlen(want_decoded));
+                }
+        }
+}
+
+static void test_single_part_8bit(void **state) {
+        _cleanup_free_ char *want = crlf(UTF8_TEXT), *qp = crlf("Gr=C3=BC=C3=9Fe,=20\nsoft=\nbreak\n");
+
+        (void) state;
+        single_part_survives("Content-Transfer-Encoding: 8bit\n", "base64", UTF8_TEXT, want);
+        single_part_survives("", "base64", UTF8_TEXT, want);
+        single_part_survives("Content-Transfer-Encoding: quoted-printable\n", "quoted-printable",
+                             "Gr=C3=BC=C3=9Fe,=20\nsoft=\nbreak\n", qp);
+}
+
 /* ---- 4. refusals ---- */
 
 static bool capability_possible(const char *sender) {
@@ -2077,6 +2132,7 @@ int main(void) {
                 cmocka_unit_test(test_outer_headers_encrypted),
                 cmocka_unit_test(test_parts_base64_attachment),
                 cmocka_unit_test(test_parts_binary_attachment),
+                cmocka_unit_test(test_single_part_8bit),
                 cmocka_unit_test(test_refuse_unknown_sender),
                 cmocka_unit_test(test_refuse_unknown_recipient),
                 cmocka_unit_test(test_refuse_sender_without_key),
