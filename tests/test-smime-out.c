@@ -223,25 +223,31 @@ static int count_substrings(const char *s, const char *needle) {
 
 typedef struct Ca {
         char *key, *cert, *config;
+        char *chain; /* this CA's certificate and those above it, PEM */
+        char *fingerprint;
+        const struct Ca *parent;
 } Ca;
 
 typedef struct Identity {
         const char *address;
         char *key, *cert, *fingerprint;
+        const Ca *issuer;
 } Identity;
 
-static Ca ca, other_ca;
+static Ca ca, sub_ca, other_ca;
 /* alice (RSA) and erin (EC) have their keys in the token; the others are
  * certificates only: bob, dave (RSA), carol (EC) to encrypt to; old
  * (expired), gone (revoked later), stranger (from a CA smimed does not know),
- * dave also as a signer whose key is not in the token. */
+ * dave also as a signer whose key is not in the token; ivan (RSA, key in
+ * the token) has his certificate from an intermediate CA under ca. */
 static Identity alice = {"alice@example.com"}, erin = {"erin@example.com"}, bob = {"bob@example.com"},
                 carol = {"carol@example.com"}, dave = {"dave@example.com"}, old = {"old@example.com"},
-                gone = {"gone@example.com"}, stranger = {"stranger@example.com"};
-static Identity *const identities[] = {&alice, &erin, &bob, &carol, &dave, &old, &gone, &stranger};
+                gone = {"gone@example.com"}, stranger = {"stranger@example.com"}, ivan = {"ivan@example.com"};
+static Identity *const identities[] = {&alice, &erin, &bob, &carol, &dave, &old, &gone, &stranger, &ivan};
 static char *old_not_after; /* YYYY-MM-DD of old's expiry */
 
-static void make_ca(Ca *c, const char *name, const char *cn) {
+/* A root CA, or an intermediate one issued by parent. */
+static void make_ca(Ca *c, const char *name, const char *cn, const Ca *parent) {
         _cleanup_free_ char *dir_name = NULL, *dir = NULL, *text = NULL, *subject = NULL, *key_name = NULL,
                             *cert_name = NULL, *cnf_name = NULL, *index = NULL, *serial = NULL, *crlnumber = NULL;
 
@@ -254,9 +260,35 @@ static void make_ca(Ca *c, const char *name, const char *cn) {
         assert_int_equal(mkdir(dir, 0700), 0);
         c->key = path(key_name);
         c->cert = path(cert_name);
-        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", c->key, "-out", c->cert, "-days", "365",
-                "-subj", subject, "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign", NULL);
+        if (!parent)
+                openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", c->key, "-out", c->cert, "-days",
+                        "365", "-subj", subject, "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+                        "keyUsage=critical,keyCertSign,cRLSign", NULL);
+        else {
+                static const char ext_text[] = "[sub]\nbasicConstraints=critical,CA:TRUE\n"
+                                               "keyUsage=critical,keyCertSign,cRLSign\n"
+                                               "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n";
+                _cleanup_free_ char *csr = path("issue.csr"), *ext = write_file("sub.cnf", ext_text, strlen(ext_text));
+
+                openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", c->key, "-out", csr, "-subj",
+                        subject, NULL);
+                openssl("ca", "-batch", "-notext", "-config", parent->config, "-in", csr, "-out", c->cert, "-extfile",
+                        ext, "-extensions", "sub", NULL);
+        }
+        c->parent = parent;
+        c->fingerprint = fingerprint_of(c->cert);
+        {
+                _cleanup_free_ char *chain_name = NULL;
+                _cleanup_(buffer_done) Buffer own = read_file(c->cert), above = {};
+                char *text_chain;
+
+                if (parent)
+                        above = read_file(parent->chain);
+                assert_true(asprintf(&text_chain, "%s%s", own.data, strempty(above.data)) > 0);
+                assert_true(asprintf(&chain_name, "%s-chain.pem", name) > 0);
+                c->chain = write_file(chain_name, text_chain, strlen(text_chain));
+                free(text_chain);
+        }
 
         assert_true(asprintf(&index, "%s/index.txt", dir_name) > 0);
         assert_true(asprintf(&serial, "%s/serial", dir_name) > 0);
@@ -282,6 +314,8 @@ static void ca_done(Ca *c) {
         free(c->key);
         free(c->cert);
         free(c->config);
+        free(c->chain);
+        free(c->fingerprint);
         *c = (Ca){};
 }
 
@@ -331,6 +365,7 @@ static void make_identity(Identity *id, const Ca *c, const char *algorithm, cons
                 openssl("ca", "-batch", "-notext", "-config", c->config, "-in", csr, "-out", id->cert, "-extfile", ext,
                         "-extensions", "leaf", NULL);
         id->fingerprint = fingerprint_of(id->cert);
+        id->issuer = c;
 }
 
 static void identity_done(Identity *id) {
@@ -347,7 +382,7 @@ static void import_pkcs12(const Identity *id) {
 
         assert_true(asprintf(&name, "%s.p12", id->address) > 0);
         p12 = path(name);
-        openssl("pkcs12", "-export", "-inkey", id->key, "-in", id->cert, "-certfile", ca.cert, "-passout",
+        openssl("pkcs12", "-export", "-inkey", id->key, "-in", id->cert, "-certfile", id->issuer->chain, "-passout",
                 "pass:p12 secret", "-out", p12, NULL);
         fd = open(p12, O_RDONLY | O_CLOEXEC);
         assert_true(fd >= 0);
@@ -433,8 +468,9 @@ static int setup(void **state) {
         if (r < 0)
                 return r;
 
-        make_ca(&ca, "ca", "Mail Test CA");
-        make_ca(&other_ca, "other-ca", "Unknown CA");
+        make_ca(&ca, "ca", "Mail Test CA", NULL);
+        make_ca(&sub_ca, "sub-ca", "Mail Sub CA", &ca);
+        make_ca(&other_ca, "other-ca", "Unknown CA", NULL);
 
         make_identity(&alice, &ca, "rsa", "digitalSignature,keyEncipherment", NULL, NULL);
         make_identity(&erin, &ca, "ec", "digitalSignature,keyAgreement", NULL, NULL);
@@ -447,12 +483,15 @@ static int setup(void **state) {
         old_not_after = strdup(ymd);
         make_identity(&old, &ca, "rsa", "digitalSignature,keyEncipherment", start, end);
         make_identity(&stranger, &other_ca, "rsa", "digitalSignature,keyEncipherment", NULL, NULL);
+        make_identity(&ivan, &sub_ca, "rsa", "digitalSignature,keyEncipherment", NULL, NULL);
 
         import_pkcs12(&alice);
         import_pkcs12(&erin);
+        import_pkcs12(&ivan); /* brings the intermediate CA into the store */
         import_certificate(ca.cert, true);
         for (size_t i = 2; i < ELEMENTSOF(identities); i++)
-                import_certificate(identities[i]->cert, false);
+                if (identities[i] != &ivan)
+                        import_certificate(identities[i]->cert, false);
         return 0;
 }
 
@@ -463,6 +502,7 @@ static int teardown(void **state) {
         for (size_t i = 0; i < ELEMENTSOF(identities); i++)
                 identity_done(identities[i]);
         ca_done(&ca);
+        ca_done(&sub_ca);
         ca_done(&other_ca);
         old_not_after = mfree(old_not_after);
         return 0;
@@ -939,9 +979,56 @@ static void expect_simple_content(const Buffer *content) {
 /* A signed output: multipart/signed with micalg, or opaque signed-data;
  * verifies; the signer is the one the reply names and the one expected;
  * the message carries the signer's certificate and not the root. */
+static int compare_strings(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Sorts the strings and joins them with spaces: a set to compare. */
+static char *join_sorted(char **l, size_t n) {
+        char *joined = strdup("");
+
+        assert_non_null(joined);
+        qsort(l, n, sizeof(char *), compare_strings);
+        for (size_t i = 0; i < n; i++) {
+                char *more;
+
+                assert_true(asprintf(&more, "%s%s%s", joined, i > 0 ? " " : "", l[i]) > 0);
+                free(joined);
+                joined = more;
+        }
+        return joined;
+}
+
+/* The fingerprints of the certificates in a PEM file, as a set. */
+static char *certificates_in(const char *pem) {
+        char *fps[16], *joined;
+        size_t n = 0;
+        FILE *f = fopen(pem, "re");
+        X509 *x;
+
+        assert_non_null(f);
+        while (n < ELEMENTSOF(fps) && (x = PEM_read_X509(f, NULL, NULL, NULL))) {
+                unsigned char md[EVP_MAX_MD_SIZE];
+                unsigned int len = 0;
+
+                assert_int_equal(X509_digest(x, EVP_sha256(), md, &len), 1);
+                X509_free(x);
+                fps[n] = calloc(2 * len + 1, 1);
+                assert_non_null(fps[n]);
+                for (unsigned i = 0; i < len; i++)
+                        sprintf(fps[n] + 2 * i, "%02x", md[i]);
+                n++;
+        }
+        fclose(f);
+        joined = join_sorted(fps, n);
+        for (size_t i = 0; i < n; i++)
+                free(fps[i]);
+        return joined;
+}
+
 static Buffer expect_signed(const char *file, const Outcome *c, const Identity *signer, const char *micalg) {
         _cleanup_free_ char *type = output_content_type(file), *mt = media_type(type), *signer_fp = NULL,
-                            *signer_pem = path("signer.pem"), *certs = NULL, *certs_pem = path("certs.pem");
+                            *signer_pem = path("signer.pem"), *certs_pem = path("certs.pem");
         Buffer content;
 
         if (micalg) {
@@ -967,9 +1054,18 @@ static Buffer expect_signed(const char *file, const Outcome *c, const Identity *
         assert_non_null(c->signer);
         assert_true(strcasecmp(c->signer, signer->fingerprint) == 0);
 
-        certs = harness_read_file(certs_pem);
-        assert_non_null(certs);
-        assert_int_equal(count_substrings(certs, "-----BEGIN CERTIFICATE-----"), 1);
+        /* The signer's certificate and the CAs above it, without the root. */
+        {
+                _cleanup_free_ char *want = NULL, *have = certificates_in(certs_pem);
+                char *fps[16] = {signer->fingerprint};
+                size_t n = 1;
+
+                for (const Ca *a = signer->issuer; a && a->parent && n < ELEMENTSOF(fps); a = a->parent)
+                        fps[n++] = a->fingerprint;
+                want = join_sorted(fps, n);
+                if (!streq(have, want))
+                        fail_msg("certificates in the signature: %s, expected %s", have, want);
+        }
         return content;
 }
 
@@ -1009,6 +1105,17 @@ static void test_sign_rsa(void **state) {
 static void test_sign_ec(void **state) {
         (void) state;
         sign_and_check(&erin, NULL, "sha-256");
+}
+
+/* A signer under an intermediate CA: the signature carries the
+ * intermediate (openssl, which knows only the root, must build the chain)
+ * and not the root. */
+static void test_sign_with_intermediate(void **state) {
+        Options opaque = {.opaque = true};
+
+        (void) state;
+        sign_and_check(&ivan, NULL, "sha-256");
+        sign_and_check(&ivan, &opaque, NULL);
 }
 
 static void test_sign_digests(void **state) {
@@ -2118,6 +2225,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_sign_rsa),
                 cmocka_unit_test(test_sign_ec),
+                cmocka_unit_test(test_sign_with_intermediate),
                 cmocka_unit_test(test_sign_digests),
                 cmocka_unit_test(test_sign_opaque),
                 cmocka_unit_test(test_sign_pss),
