@@ -1485,7 +1485,7 @@ static void test_output_line_ends(void **state) {
         "Content-Transfer-Encoding: 7bit\n"                                                                           \
         "To: Bob <bob@example.com>, carol@example.com\n"                                                              \
         "Message-ID: <outer-order@example.com>\n"                                                                     \
-        "Content-Language: en\n"                                                                                      \
+        "content-language: en\n"                                                                                      \
         "\n"
 
 static void expect_outer_headers(const char *file, const char *expected_type) {
@@ -1580,6 +1580,23 @@ static void test_outer_headers_signed(void **state) {
         expect_outer_headers(out, "application/pkcs7-mime");
         opaque_content = expect_signed(out, &opaque, &alice, NULL);
         expect_inner_fields(&opaque_content);
+}
+
+/* A bare MIME entity (no outer fields): the output starts with
+ * MIME-Version, the entity is signed as it is. */
+static void test_bare_entity(void **state) {
+        static const char entity[] = "Content-Type: text/plain; charset=us-ascii\n\n" SIMPLE_BODY;
+        _cleanup_(outcome_done) Outcome c = {};
+        _cleanup_(buffer_done) Buffer content = {}, raw = {};
+        _cleanup_free_ char *out = NULL;
+
+        (void) state;
+        c = sign_file(alice.address, entity, NULL, "signed.eml", &out);
+        raw = read_file(out);
+        if (strncmp(raw.data, "MIME-Version: 1.0\r\n", 19) != 0)
+                fail_msg("the output starts with \"%.40s\"", raw.data);
+        content = expect_signed(out, &c, &alice, "sha-256");
+        expect_simple_content(&content);
 }
 
 static void test_outer_headers_encrypted(void **state) {
@@ -2238,6 +2255,7 @@ int main(void) {
                 cmocka_unit_test(test_output_line_ends),
                 cmocka_unit_test(test_outer_headers_signed),
                 cmocka_unit_test(test_outer_headers_encrypted),
+                cmocka_unit_test(test_bare_entity),
                 cmocka_unit_test(test_parts_base64_attachment),
                 cmocka_unit_test(test_parts_binary_attachment),
                 cmocka_unit_test(test_single_part_8bit),
