@@ -638,8 +638,8 @@ static Outcome smime_call_on(sd_bus *b, const char *sender, char **recipients, i
         return c;
 }
 
-/* input → method → the file output_name; *ret_output (if given) is what
- * the file holds when the reply has come. */
+/* input → method → the file output_name (its path in *ret_output_path); the
+ * reply must come only once all of the output is in the file. */
 static Outcome smime_call(const char *sender, char **recipients, const void *input, size_t input_len, const Options *o,
                           const char *output_name, char **ret_output_path) {
         _cleanup_free_ char *out_path = path(output_name);
