@@ -56,3 +56,9 @@ int log_internal(int level, int error, const char *format, ...) {
         errno = saved_errno;
         return -error;
 }
+
+bool log_stderr_is_journal(void) {
+        if (stderr_is_journal < 0)
+                stderr_is_journal = check_stderr_is_journal();
+        return stderr_is_journal;
+}

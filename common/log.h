@@ -14,6 +14,11 @@
 void log_set_max_level(int level);
 int log_get_max_level(void);
 
+#include <stdbool.h>
+
+/* Whether stderr is connected to the journal (JOURNAL_STREAM). */
+bool log_stderr_is_journal(void);
+
 int log_internal(int level, int error, const char *format, ...) _printf_(3, 4);
 
 #define log_full_errno(level, error, ...) log_internal((level), (error), __VA_ARGS__)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdbool.h>
 
+#include "audit.h"
 #include "bus-polkit.h"
 #include "log.h"
 
@@ -22,6 +23,8 @@ struct PolkitQuery {
         sd_bus_message *reply;     /* polkit's answer, once it came */
         PolkitCallback callback;   /* instead of dispatching request again */
         void *userdata;
+        char *address;             /* details, for the audit trail */
+        char *fingerprint;
 };
 
 struct PolkitRegistry {
@@ -35,6 +38,8 @@ static PolkitQuery *polkit_query_free(PolkitQuery *query) {
         sd_bus_message_unref(query->request);
         sd_bus_message_unref(query->reply);
         free(query->action);
+        free(query->address);
+        free(query->fingerprint);
         return mfree(query);
 }
 
@@ -148,6 +153,12 @@ static int polkit_query_start(PolkitRegistry *registry, sd_bus_message *request,
         query->request = sd_bus_message_ref(request);
         query->callback = callback;
         query->userdata = userdata;
+        for (const char *const *d = details; d && d[0] && d[1]; d += 2) {
+                if (streq(d[0], "address"))
+                        query->address = strdup(d[1]);
+                else if (streq(d[0], "fingerprint"))
+                        query->fingerprint = strdup(d[1]);
+        }
         query->action = strdup(action);
         if (!query->action) {
                 polkit_query_free(query);
@@ -167,7 +178,29 @@ static int polkit_query_start(PolkitRegistry *registry, sd_bus_message *request,
         return 0;
 }
 
+static int polkit_query_decide(PolkitQuery *query, sd_bus_error *error);
+
+/* polkit's answer, with a denial written to the audit trail. */
 static int polkit_query_result(PolkitQuery *query, sd_bus_error *error) {
+        AuditCaller caller;
+        int r;
+
+        r = polkit_query_decide(query, error);
+        if (r < 0) {
+                audit_caller_from_message(query->request, &caller);
+                audit_log(&caller, &(AuditRecord) {
+                                           .event = AUDIT_DENIED,
+                                           .operation = query->action,
+                                           .outcome = "denied",
+                                           .fingerprint = query->fingerprint,
+                                           .address = query->address,
+                                           .detail = error->name,
+                                   });
+        }
+        return r;
+}
+
+static int polkit_query_decide(PolkitQuery *query, sd_bus_error *error) {
         sd_bus_message *reply = query->reply;
         const sd_bus_error *e;
         int authorized, challenge, r;

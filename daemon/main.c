@@ -118,6 +118,10 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 return 1;
 
+        /* A client that closes its end of an output pipe must not kill us:
+         * the write fails with EPIPE instead. */
+        (void) signal(SIGPIPE, SIG_IGN);
+
         /* sd-event takes the signals through a signalfd; they must be blocked first. */
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);

@@ -589,6 +589,7 @@ static int smime_begin(Manager *m, sd_bus_message *message, SmimeRequest *reques
         const char *error_name = NULL;
         int r;
 
+        audit_caller_from_message(message, &request->caller);
         r = manager_smime_prepare(m, request, &fingerprint, &error_name, &reason);
         if (r < 0)
                 return error_name ? sd_bus_error_set(error, error_name, reason)

@@ -7,6 +7,7 @@
 
 #include <openssl/x509.h>
 
+#include "audit.h"
 #include "bus-polkit.h"
 #include "fd-reader.h"
 #include "fd-writer.h"
@@ -45,6 +46,7 @@ struct OpenJob {
         char *pending_key;
 
         OpenStatus status;
+        AuditCaller caller;
         FdReader *reader;
         FdWriter *writer;
         OpenJobDone done;
@@ -384,6 +386,25 @@ static void on_decrypt_authorized(int r, const sd_bus_error *error, void *userda
         j->pending_cms = (CMS_ContentInfo_free(j->pending_cms), NULL);
         j->pending_certificate = (X509_free(j->pending_certificate), NULL);
 
+        {
+                _cleanup_free_ char *input_sha256 = audit_sha256_fd(j->input);
+                const TokenKey *k = NULL;
+
+                for (size_t i = 0; i < j->manager->n_keys; i++)
+                        if (streq(j->manager->keys[i].id, j->pending_key))
+                                k = &j->manager->keys[i];
+                audit_log(&j->caller, &(AuditRecord) {
+                                              .event = AUDIT_DECRYPT,
+                                              .operation = "decrypt",
+                                              .outcome = r < 0 ? "failed" : "success",
+                                              .fingerprint = j->status.key_certificate,
+                                              .key = j->pending_key,
+                                              .address = k ? k->label : NULL,
+                                              .input_sha256 = input_sha256,
+                                              .detail = r < 0 ? message : NULL,
+                                      });
+        }
+
         if (r < 0) {
                 closep(&out);
                 j->status.encryption = "failed";
@@ -650,6 +671,7 @@ int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool veri
                 return -ENOMEM;
         j->manager = m;
         j->call = sd_bus_message_ref(call);
+        audit_caller_from_message(call, &j->caller);
         j->decrypt = decrypt;
         j->verify = verify;
         j->input = j->output = j->current = j->result_file = -1;

@@ -32,6 +32,7 @@ struct SmimeJob {
         FdReader *reader;
         FdWriter *writer;
         SmimeResult result;
+        char *input_sha256;
         SmimeJobDone done;
         void *userdata;
         void (*free_userdata)(void *);
@@ -61,6 +62,7 @@ static void smime_job_free(SmimeJob *j) {
         closep(&j->result_file);
         smime_request_done(&j->request);
         smime_result_done(&j->result);
+        free(j->input_sha256);
         if (j->free_userdata)
                 j->free_userdata(j->userdata);
         free(j);
@@ -241,7 +243,8 @@ static int job_sign(SmimeJob *j, int entity, int out, const char **ret_error_nam
 
         r = smime_sign(entity, out, c.info->x509, key, extras, &j->request.sign, ret_message);
         if (r < 0) {
-                *ret_error_name = SMIMED_ERROR_TOKEN_UNAVAILABLE;
+                /* -EINVAL: an option the key cannot do (RSA-PSS with an EC key). */
+                *ret_error_name = r == -EINVAL ? SMIMED_ERROR_INVALID_ARGUMENT : SMIMED_ERROR_TOKEN_UNAVAILABLE;
                 return r;
         }
         log_info("Signed a message as %s with key of certificate %s.", j->request.sign_as, c.info->fingerprint);
@@ -372,6 +375,17 @@ static int job_run(SmimeJob *j, const char **ret_error_name, char **ret_message)
 }
 
 static void job_finish(SmimeJob *j, int error, const char *error_name, const char *message) {
+        /* Every use of a private key is on record, the failed ones too. */
+        if (j->request.sign_as)
+                audit_log(&j->request.caller, &(AuditRecord) {
+                                                      .event = AUDIT_SIGN,
+                                                      .operation = j->request.recipients ? "sign-encrypt" : "sign",
+                                                      .outcome = error < 0 ? "failed" : "success",
+                                                      .fingerprint = j->result.signer,
+                                                      .address = j->request.sign_as,
+                                                      .input_sha256 = j->input_sha256,
+                                                      .detail = error < 0 ? message : NULL,
+                                              });
         smime_job_unlink(j);
         j->done(j, error, error_name, message, &j->result, j->userdata);
         smime_job_free(j);
@@ -408,6 +422,9 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 job_finish(j, error, SMIMED_ERROR_INVALID_ARGUMENT, message);
                 return;
         }
+
+        if (j->request.sign_as)
+                j->input_sha256 = audit_sha256_fd(j->input);
 
         r = job_run(j, &error_name, &message);
         if (r < 0) {

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "audit.h"
 #include "smime.h"
 
 typedef struct Manager Manager;
@@ -18,6 +19,7 @@ typedef struct Manager Manager;
 typedef struct SmimeJob SmimeJob;
 
 typedef struct SmimeRequest {
+        AuditCaller caller;      /* who asked, for the audit trail */
         /* signing: sign_as is the sender, NULL for none */
         char *sign_as;
         SignOptions sign;

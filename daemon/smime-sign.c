@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,7 +13,7 @@
 #include "smime.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(CMS_ContentInfo *, CMS_ContentInfo_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free_all);
 
 const EVP_MD *smime_digest_from_name(const char *name) {
         if (!name || streq(name, "sha-256"))
@@ -59,23 +60,95 @@ static const char *openssl_reason(void) {
         return s ? s : "unknown error";
 }
 
+/* A filter BIO that turns bare LF into CRLF: OpenSSL's base64 writer ends
+ * its lines in LF even when SMIME_CRLFEOL makes the rest CRLF. */
+typedef struct CrlfState {
+        bool after_cr;
+} CrlfState;
+
+static int crlf_write(BIO *b, const char *in, int len) {
+        CrlfState *st = BIO_get_data(b);
+        BIO *next = BIO_next(b);
+        int start = 0;
+
+        for (int i = 0; i < len; i++) {
+                if (in[i] == '\n' && !st->after_cr) {
+                        if ((i > start && BIO_write(next, in + start, i - start) != i - start) ||
+                            BIO_write(next, "\r", 1) != 1)
+                                return -1;
+                        start = i;
+                }
+                st->after_cr = in[i] == '\r';
+        }
+        if (len > start && BIO_write(next, in + start, len - start) != len - start)
+                return -1;
+        return len;
+}
+
+static int crlf_puts(BIO *b, const char *s) {
+        return crlf_write(b, s, (int) strlen(s));
+}
+
+static long crlf_ctrl(BIO *b, int cmd, long num, void *ptr) {
+        BIO *next = BIO_next(b);
+
+        return next ? BIO_ctrl(next, cmd, num, ptr) : 0;
+}
+
+static int crlf_create(BIO *b) {
+        CrlfState *st = OPENSSL_zalloc(sizeof(CrlfState));
+
+        if (!st)
+                return 0;
+        BIO_set_data(b, st);
+        BIO_set_init(b, 1);
+        return 1;
+}
+
+static int crlf_destroy(BIO *b) {
+        OPENSSL_free(BIO_get_data(b));
+        BIO_set_data(b, NULL);
+        return 1;
+}
+
+static const BIO_METHOD *crlf_method(void) {
+        static BIO_METHOD *method = NULL;
+
+        if (!method) {
+                method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_FILTER, "smimed CRLF");
+                if (!method || !BIO_meth_set_write(method, crlf_write) ||
+                    !BIO_meth_set_puts(method, crlf_puts) || !BIO_meth_set_ctrl(method, crlf_ctrl) ||
+                    !BIO_meth_set_create(method, crlf_create) || !BIO_meth_set_destroy(method, crlf_destroy)) {
+                        BIO_meth_free(method);
+                        method = NULL;
+                }
+        }
+        return method;
+}
+
 static int open_bios(int entity_fd, int out_fd, BIO **ret_in, BIO **ret_out) {
+        const BIO_METHOD *crlf = crlf_method();
+        BIO *filter, *fd;
+
         if (lseek(entity_fd, 0, SEEK_SET) < 0)
                 return -errno;
         *ret_in = BIO_new_fd(entity_fd, BIO_NOCLOSE);
-        *ret_out = BIO_new_fd(out_fd, BIO_NOCLOSE);
-        if (!*ret_in || !*ret_out) {
+        fd = BIO_new_fd(out_fd, BIO_NOCLOSE);
+        filter = crlf ? BIO_new(crlf) : NULL;
+        if (!*ret_in || !fd || !filter) {
                 BIO_free(*ret_in);
-                BIO_free(*ret_out);
+                BIO_free(fd);
+                BIO_free(filter);
                 return -ENOMEM;
         }
+        *ret_out = BIO_push(filter, fd);
         return 0;
 }
 
 int smime_sign(int entity_fd, int out_fd, X509 *signer, EVP_PKEY *key, STACK_OF(X509) *extra,
                const SignOptions *o, char **ret_message) {
         _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = NULL;
-        _cleanup_(BIO_freep) BIO *in = NULL, *out = NULL;
+        _cleanup_(BIO_free_allp) BIO *in = NULL, *out = NULL;
         /* The entity is canonical already: no text translation by OpenSSL. */
         unsigned flags = CMS_STREAM | CMS_BINARY | CMS_PARTIAL | (o->opaque ? 0 : CMS_DETACHED);
         CMS_SignerInfo *si;
@@ -116,7 +189,7 @@ int smime_sign(int entity_fd, int out_fd, X509 *signer, EVP_PKEY *key, STACK_OF(
 int smime_encrypt(int entity_fd, int out_fd, STACK_OF(X509) *recipients, const EVP_CIPHER *cipher, bool oaep,
                   char **ret_message) {
         _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = NULL;
-        _cleanup_(BIO_freep) BIO *in = NULL, *out = NULL;
+        _cleanup_(BIO_free_allp) BIO *in = NULL, *out = NULL;
         unsigned flags = CMS_STREAM | CMS_BINARY | CMS_PARTIAL;
         int r;
 
@@ -131,10 +204,11 @@ int smime_encrypt(int entity_fd, int out_fd, STACK_OF(X509) *recipients, const E
 
         for (int i = 0; i < sk_X509_num(recipients); i++) {
                 X509 *cert = sk_X509_value(recipients, i);
-                bool rsa_oaep = oaep && EVP_PKEY_get_base_id(X509_get0_pubkey(cert)) == EVP_PKEY_RSA;
+                int type = EVP_PKEY_get_base_id(X509_get0_pubkey(cert));
+                bool rsa_oaep = oaep && type == EVP_PKEY_RSA, is_ec = type == EVP_PKEY_EC;
                 CMS_RecipientInfo *ri;
 
-                ri = CMS_add1_recipient_cert(cms, cert, flags | (rsa_oaep ? CMS_KEY_PARAM : 0));
+                ri = CMS_add1_recipient_cert(cms, cert, flags | (rsa_oaep || is_ec ? CMS_KEY_PARAM : 0));
                 if (!ri)
                         return message_fail(ret_message, -EIO, "Cannot add recipient %d: %s", i + 1,
                                             openssl_reason());
@@ -143,6 +217,14 @@ int smime_encrypt(int entity_fd, int out_fd, STACK_OF(X509) *recipients, const E
 
                         if (!pctx || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0)
                                 return message_fail(ret_message, -EIO, "Cannot use RSA-OAEP: %s",
+                                                    openssl_reason());
+                }
+                if (is_ec) {
+                        /* dhSinglePass-stdDH-sha256kdf rather than OpenSSL's SHA-1 default. */
+                        EVP_PKEY_CTX *pctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
+
+                        if (!pctx || EVP_PKEY_CTX_set_ecdh_kdf_md(pctx, EVP_sha256()) <= 0)
+                                return message_fail(ret_message, -EIO, "Cannot set the ECDH key derivation: %s",
                                                     openssl_reason());
                 }
         }
