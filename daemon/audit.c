@@ -75,6 +75,22 @@ void audit_log(const AuditCaller *caller, const AuditRecord *a) {
                          a->detail ? " detail=" : "", strempty(a->detail));
 }
 
+void audit_call(sd_bus_message *message, AuditEvent event, const char *operation, int r, const char *fingerprint,
+                const char *key, const char *address, const char *detail) {
+        AuditCaller caller;
+
+        audit_caller_from_message(message, &caller);
+        audit_log(&caller, &(AuditRecord) {
+                                   .event = event,
+                                   .operation = operation,
+                                   .outcome = r < 0 ? "failed" : "success",
+                                   .fingerprint = fingerprint,
+                                   .key = key,
+                                   .address = address,
+                                   .detail = r < 0 ? detail : NULL,
+                           });
+}
+
 char *audit_sha256_fd(int fd) {
         unsigned char md[EVP_MAX_MD_SIZE], buf[65536];
         unsigned int len = 0;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audit.h"
 #include "bus-error-map.h"
 #include "certificate-bus.h"
 #include "log.h"
@@ -262,6 +263,7 @@ static int method_remove(sd_bus_message *message, void *userdata, sd_bus_error *
         if (!fingerprint)
                 return -ENOMEM;
         r = manager_remove_certificate(m, fingerprint, &reason);
+        audit_call(message, AUDIT_CERTIFICATE_REMOVE, "remove-certificate", r, fingerprint, NULL, NULL, reason);
         if (r < 0)
                 return bus_error_set_from_manager(error, r, reason);
         return sd_bus_reply_method_return(message, NULL);
@@ -284,6 +286,7 @@ static int method_set_trusted(sd_bus_message *message, void *userdata, sd_bus_er
         if (!fingerprint)
                 return -ENOMEM;
         r = manager_set_certificate_trusted(m, fingerprint, trusted, &reason);
+        audit_call(message, AUDIT_TRUST_CHANGE, trusted ? "trust" : "distrust", r, fingerprint, NULL, NULL, reason);
         if (r < 0)
                 return bus_error_set_from_manager(error, r, reason);
         return sd_bus_reply_method_return(message, NULL);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audit.h"
 #include "certificate-bus.h"
 #include "key-bus.h"
 #include "log.h"
@@ -108,6 +109,7 @@ static int method_remove(sd_bus_message *message, void *userdata, sd_bus_error *
         if (!id)
                 return -ENOMEM;
         r = manager_remove_key(m, id, &reason);
+        audit_call(message, AUDIT_KEY_REMOVE, "remove-key", r, NULL, id, NULL, reason);
         if (r < 0)
                 return bus_error_set_from_manager(error, r, reason);
         return sd_bus_reply_method_return(message, NULL);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 
+#include "audit.h"
 #include "bus-error-map.h"
 #include "capabilities.h"
 #include "certificate-bus.h"
@@ -219,6 +220,9 @@ static int method_import_certificates(sd_bus_message *message, void *userdata, s
                 return r;
 
         r = manager_import_certificates(m, data, size, trust, &fingerprints, &reason);
+        audit_call(message, trust ? AUDIT_TRUST_CHANGE : AUDIT_CERTIFICATE_IMPORT,
+                   trust ? "import-certificates-trusted" : "import-certificates", r,
+                   fingerprints ? fingerprints[0] : NULL, NULL, NULL, reason);
         if (r < 0)
                 return bus_error_set_from_manager(error, r, reason);
         return reply_certificate_paths(message, fingerprints);
@@ -244,6 +248,7 @@ static int method_import_crl(sd_bus_message *message, void *userdata, sd_bus_err
                 return r;
 
         r = manager_import_crls(m, data, size, &count, &reason);
+        audit_call(message, AUDIT_CERTIFICATE_IMPORT, "import-crl", r, NULL, NULL, NULL, reason);
         if (r < 0)
                 return bus_error_set_from_manager(error, r, reason);
         return sd_bus_reply_method_return(message, "u", (uint32_t) count);
@@ -456,6 +461,8 @@ static void import_pkcs12_done(Manager *m, sd_bus_message *call, const void *dat
         }
 
         r = manager_import_pkcs12(m, data, size, passphrase, &id, &fingerprints, &reason);
+        audit_call(call, AUDIT_KEY_ENROLL, "import-pkcs12", r, fingerprints ? fingerprints[0] : NULL, id, NULL,
+                   reason);
         if (r < 0) {
                 (void) reply_error(call, r, reason);
                 return;
@@ -523,6 +530,7 @@ static int method_generate_key(sd_bus_message *message, void *userdata, sd_bus_e
                 return r < 0 ? r : 1;
 
         r = manager_generate_key(m, address, type, subject, &id, &csr, &reason);
+        audit_call(message, AUDIT_KEY_ENROLL, "generate-key", r, NULL, id, address, reason);
         if (r < 0)
                 return bus_error_set_from_manager(error, r, reason);
         key_path = key_bus_path(id);

@@ -675,6 +675,35 @@ static void test_unprivileged_user_is_denied(void **state) {
         assert_int_equal(key_count(), before);
 }
 
+/* The audit trail: every change to keys, and every denial, with the caller. */
+static void test_audit_trail(void **state) {
+        _cleanup_free_ char *log = harness_read_file(harness->smimed_log), *denied = NULL;
+        _cleanup_(call_result_done) CallResult c = {};
+        _cleanup_free_ char *expected = NULL, *log2 = NULL;
+
+        (void) state;
+        assert_non_null(log);
+        assert_non_null(strstr(log, "AUDIT import-pkcs12 outcome=success uid=0 pid="));
+        assert_non_null(strstr(log, "AUDIT import-pkcs12 outcome=failed uid=0"));
+        assert_non_null(strstr(log, "AUDIT generate-key outcome=success uid=0"));
+        assert_non_null(strstr(log, "address=gen.rsa@example.com"));
+        assert_non_null(strstr(log, "AUDIT remove-key outcome=success uid=0"));
+        assert_non_null(strstr(log, "message_id=a69543b737c247d5aa7aa1126bfe1763"));
+
+        /* The denials of test_unprivileged_user_is_denied, with the test user's uid. */
+        assert_true(asprintf(&denied, "AUDIT org.smimed1.manage-keys outcome=denied uid=%u ",
+                             (unsigned) harness->test_uid) > 0);
+        assert_non_null(strstr(log, denied));
+
+        /* A new event appears with the key it concerns. */
+        c = generate_key_on(bus, "audited@example.com", "ec-p256", NULL);
+        assert_true(c.r >= 0);
+        assert_true(asprintf(&expected, "AUDIT generate-key outcome=success uid=0 pid=%d unit=", (int) getpid()) > 0);
+        log2 = harness_read_file(harness->smimed_log);
+        assert_non_null(strstr(log2, expected));
+        assert_non_null(strstr(log2, id_of(c.key_path)));
+}
+
 /* Last: a clean stop (exit 0), and under SMIMED_TEST_WRAPPER a clean valgrind report. */
 static void test_clean_stop(void **state) {
         int status;
@@ -696,6 +725,7 @@ int main(void) {
                 cmocka_unit_test(test_generate_bad_arguments),
                 cmocka_unit_test(test_key_objects_and_remove),
                 cmocka_unit_test(test_unprivileged_user_is_denied),
+                cmocka_unit_test(test_audit_trail),
                 cmocka_unit_test(test_clean_stop),
         };
 
