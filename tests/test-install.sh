@@ -1,0 +1,105 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# meson install into a DESTDIR puts every file where systemd, D-Bus and
+# polkit look for it; the unit passes systemd-analyze verify and its
+# sandboxing stays at an exposure of 1.5 or lower; the XML files are valid.
+#   test-install.sh BUILD_DIR
+set -euo pipefail
+
+build=$1
+dest=$(mktemp -d /tmp/smimed-install.XXXXXX)
+trap 'rm -rf "$dest"' EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+meson install -C "$build" --destdir "$dest" --quiet >/dev/null
+
+libdir=$(cd "$dest/usr/lib" && ls -d */pkgconfig 2>/dev/null | head -n1 | cut -d/ -f1)
+for f in \
+        usr/libexec/smimed \
+        usr/bin/smimectl \
+        usr/include/smimed.h \
+        usr/include/smimed-errors.h \
+        "usr/lib/$libdir/libsmimed.so.1" \
+        "usr/lib/$libdir/pkgconfig/smimed.pc" \
+        usr/lib/systemd/system/smimed.service \
+        usr/lib/sysusers.d/smimed.conf \
+        usr/lib/tmpfiles.d/smimed.conf \
+        usr/share/dbus-1/system.d/org.smimed1.conf \
+        usr/share/dbus-1/system-services/org.smimed1.service \
+        usr/share/dbus-1/interfaces/org.smimed1.Manager.xml \
+        usr/share/dbus-1/interfaces/org.smimed1.Certificate.xml \
+        usr/share/dbus-1/interfaces/org.smimed1.Key.xml \
+        usr/share/polkit-1/actions/org.smimed1.policy \
+        usr/share/man/man8/smimed.8 \
+        usr/share/man/man5/smimed.conf.5 \
+        usr/share/man/man1/smimectl.1 \
+        usr/share/man/man3/libsmimed.3 \
+        usr/share/bash-completion/completions/smimectl; do
+        [ -e "$dest/$f" ] || fail "not installed: /$f"
+done
+[ -x "$dest/usr/libexec/smimed" ] || fail "smimed is not executable"
+echo "ok: every file where it belongs"
+
+# The unit, with its programs pointed into the DESTDIR.
+mkdir "$dest/verify"
+sed -e "s|/usr/libexec/smimed|$dest/usr/libexec/smimed|" -e "s|/usr/bin/smimectl|$dest/usr/bin/smimectl|" \
+        "$dest/usr/lib/systemd/system/smimed.service" > "$dest/verify/smimed.service"
+MANPATH="$dest/usr/share/man" systemd-analyze verify "$dest/verify/smimed.service" || fail "systemd-analyze verify"
+grep -q '^ExecStart=/usr/libexec/smimed$' "$dest/usr/lib/systemd/system/smimed.service" || fail "ExecStart"
+grep -q '^LoadCredential=token-pin:/etc/smimed/token-pin$' "$dest/usr/lib/systemd/system/smimed.service" \
+        || fail "LoadCredential"
+exposure=$(systemd-analyze security --offline=yes "$dest/verify/smimed.service" 2>&1 |
+           sed -n 's/.*Overall exposure level for smimed.service: \([0-9.]*\).*/\1/p')
+[ -n "$exposure" ] || fail "no exposure level"
+awk -v e="$exposure" 'BEGIN { exit !(e <= 1.5) }' || fail "exposure $exposure is above 1.5"
+echo "ok: unit verifies, exposure $exposure"
+
+# The D-Bus activation file names the service and its user.
+grep -q '^Name=org.smimed1$' "$dest/usr/share/dbus-1/system-services/org.smimed1.service" || fail "activation Name"
+grep -q '^User=smimed$' "$dest/usr/share/dbus-1/system-services/org.smimed1.service" || fail "activation User"
+grep -q '^SystemdService=smimed.service$' "$dest/usr/share/dbus-1/system-services/org.smimed1.service" \
+        || fail "activation SystemdService"
+
+# XML: the polkit actions against polkit's DTD, the rest well formed, and
+# the bus policy says what it must: only smimed owns the name.
+xmllint --noout --dtdvalid /usr/share/polkit-1/policyconfig-1.dtd \
+        "$dest/usr/share/polkit-1/actions/org.smimed1.policy" || fail "polkit policy"
+for a in sign decrypt manage-certificates manage-keys; do
+        grep -q "<action id=\"org.smimed1.$a\">" "$dest/usr/share/polkit-1/actions/org.smimed1.policy" \
+                || fail "polkit action org.smimed1.$a"
+done
+for x in "$dest"/usr/share/dbus-1/interfaces/*.xml "$dest/usr/share/dbus-1/system.d/org.smimed1.conf"; do
+        xmllint --noout --nonet "$x" || fail "not well formed: $x"
+done
+[ "$(xmllint --xpath 'count(//policy[@user="smimed"]/allow[@own="org.smimed1"])' \
+        "$dest/usr/share/dbus-1/system.d/org.smimed1.conf")" = 1 ] || fail "bus policy: smimed owning the name"
+[ "$(xmllint --xpath 'count(//allow[@own])' "$dest/usr/share/dbus-1/system.d/org.smimed1.conf")" = 1 ] \
+        || fail "bus policy: someone else may own the name"
+[ "$(xmllint --xpath 'count(//policy[@context="default"]/allow[@send_destination="org.smimed1"])' \
+        "$dest/usr/share/dbus-1/system.d/org.smimed1.conf")" = 1 ] || fail "bus policy: callers"
+echo "ok: XML"
+
+# smimectl --help and the man page agree on the verbs.
+smimectl="$dest/usr/bin/smimectl"
+verbs=$(LD_LIBRARY_PATH="$dest/usr/lib/$libdir" "$smimectl" --help | sed -n '/^Commands:/,/^$/p' |
+        sed -n 's/^  \([a-z-]*\).*/\1/p')
+[ -n "$verbs" ] || fail "no verbs in smimectl --help"
+# The first word of each tagged paragraph of the man page, roff removed.
+described=$(awk '/^\.TP/ { getline; print }' "$dest/usr/share/man/man1/smimectl.1" |
+            sed -e 's/^\.B[IR]* *//' -e 's/\\f[BRIP]//g' -e 's/\\-/-/g' -e 's/"//g' | awk '{print $1}')
+for v in $verbs; do
+        grep -qx -- "$v" <<< "$described" || fail "smimectl(1) does not describe $v"
+done
+echo "ok: smimectl --help and smimectl(1) agree ($(echo $verbs | wc -w) verbs)"
+
+# The library is usable through pkg-config by a program outside the tree.
+cat > "$dest/client.c" <<'C'
+#include <smimed.h>
+int main(void) { smimed_error e = {}; smimed_error_done(&e); return smimed_error_is_unreachable(&e); }
+C
+PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_PATH="$dest/usr/lib/$libdir/pkgconfig" \
+        cc -o "$dest/client" "$dest/client.c" $(PKG_CONFIG_SYSROOT_DIR="$dest" \
+        PKG_CONFIG_PATH="$dest/usr/lib/$libdir/pkgconfig" pkg-config --cflags --libs smimed) || fail "pkg-config build"
+LD_LIBRARY_PATH="$dest/usr/lib/$libdir" "$dest/client" || fail "client"
+echo "ok: pkg-config"
