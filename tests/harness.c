@@ -25,6 +25,7 @@
 #include "harness.h"
 
 #define POLKIT_ACTIONS_DIR "/usr/share/polkit-1/actions"
+#define POLKIT_RULES_DIR "/etc/polkit-1/rules.d"
 #define POLKITD_PATH "/usr/lib/polkit-1/polkitd"
 #define SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
 
@@ -458,27 +459,64 @@ Harness *harness_free(Harness *h) {
         return mfree(h);
 }
 
-/* polkitd reads action files from one directory only; an action it does not
- * know is an error for every caller. */
-static int install_polkit_policy(void) {
-        _cleanup_free_ char *want = harness_read_file(SMIMED_SOURCE_ROOT "/policy/org.smimed1.policy");
-        _cleanup_free_ char *have = harness_read_file(POLKIT_ACTIONS_DIR "/org.smimed1.policy");
-        _cleanup_free_ char *tmp = NULL;
+/* Writes content to dir/name unless it is there already, atomically: test
+ * binaries running in parallel may do the same at the same moment. */
+static int install_file(const char *dir, const char *name, const char *content) {
+        _cleanup_free_ char *path = NULL, *tmp = NULL, *have = NULL;
         int r;
 
-        if (!want)
-                return -ENOENT;
-        if (have && streq(want, have))
-                return 0;
-
-        if (asprintf(&tmp, POLKIT_ACTIONS_DIR "/.org.smimed1.policy.%d", (int) getpid()) < 0)
+        if (asprintf(&path, "%s/%s", dir, name) < 0 || asprintf(&tmp, "%s/.%s.%d", dir, name, (int) getpid()) < 0)
                 return -ENOMEM;
-        r = write_file(tmp, want, 0644);
+        have = harness_read_file(path);
+        if (have && streq(content, have))
+                return 0;
+        (void) mkdir(dir, 0755);
+        r = write_file(tmp, content, 0644);
         if (r < 0)
                 return r;
-        if (rename(tmp, POLKIT_ACTIONS_DIR "/org.smimed1.policy") < 0)
+        if (rename(tmp, path) < 0)
                 return -errno;
         return 0;
+}
+
+/* polkitd reads action files from one directory only; an action it does not
+ * know is an error for every caller. The rules: the shipped example, made
+ * for the test user (it may sign and decrypt as support@example.com only),
+ * and one that wants authentication for interactive@example.com. They
+ * concern the user smimed-test alone. */
+static int install_polkit_files(void) {
+        _cleanup_free_ char *policy = harness_read_file(SMIMED_SOURCE_ROOT "/policy/org.smimed1.policy");
+        _cleanup_free_ char *example = harness_read_file(SMIMED_SOURCE_ROOT "/policy/smimed-helpdesk.rules.example");
+        static const char interactive[] =
+                "// Installed by smimed's test harness: authentication for one address.\n"
+                "polkit.addRule(function(action, subject) {\n"
+                "        if (action.id == \"org.smimed1.sign\" && subject.user == \"" HARNESS_TEST_USER "\" &&\n"
+                "            action.lookup(\"address\") == \"interactive@example.com\")\n"
+                "                return polkit.Result.AUTH_ADMIN;\n"
+                "});\n";
+        char *p;
+        int r;
+
+        if (!policy || !example)
+                return -ENOENT;
+        r = install_file(POLKIT_ACTIONS_DIR, "org.smimed1.policy", policy);
+        if (r < 0)
+                return r;
+
+        /* "helpdesk" → the test user, everything else as shipped. */
+        while ((p = strstr(example, "\"helpdesk\""))) {
+                _cleanup_free_ char *edited = NULL;
+
+                *p = '\0';
+                if (asprintf(&edited, "%s\"%s\"%s", example, HARNESS_TEST_USER, p + strlen("\"helpdesk\"")) < 0)
+                        return -ENOMEM;
+                free(example);
+                example = TAKE_PTR(edited);
+        }
+        r = install_file(POLKIT_RULES_DIR, "50-smimed-test-helpdesk.rules", example);
+        if (r < 0)
+                return r;
+        return install_file(POLKIT_RULES_DIR, "49-smimed-test-interactive.rules", interactive);
 }
 
 static int start_dbus_daemon(Harness *h) {
@@ -616,9 +654,9 @@ static int start_polkitd(Harness *h) {
 int harness_start_bus(Harness *h) {
         int r;
 
-        r = install_polkit_policy();
+        r = install_polkit_files();
         if (r < 0) {
-                fprintf(stderr, "harness: cannot install " POLKIT_ACTIONS_DIR "/org.smimed1.policy: %s\n",
+                fprintf(stderr, "harness: cannot install smimed's polkit action and test rules: %s\n",
                         strerror(-r));
                 return r;
         }

@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Policy: polkit rules scoping a service user to one address, interactive
+ * authorization, and every [Policy] key of smimed.conf, applied by Reload()
+ * on one smimed without dropping its clients. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include <cmocka.h>
+#include <openssl/pem.h>
+
+#include "harness.h"
+#include "pki.h"
+#include "smimed-errors.h"
+
+static Harness *harness;
+static sd_bus *bus;                 /* one client for the whole file: reloads must not drop it */
+static char *config_path;
+static PkiCert *root, *leaf, *signer; /* leaf: the token key; signer: a key of its own, for incoming mail */
+static char *signer_key_file, *signer_cert_file;
+
+static const char message_text[] = "From: Support <support@example.com>\r\n"
+                                   "To: customer@example.com\r\n"
+                                   "Subject: policy\r\n"
+                                   "Content-Type: text/plain\r\n"
+                                   "\r\n"
+                                   "Hello.\r\n";
+
+static void write_config(const char *policy_lines) {
+        _cleanup_free_ char *text = harness_config_text(harness, policy_lines);
+
+        assert_non_null(text);
+        free(config_path);
+        config_path = harness_write_file(harness, "smimed.conf", text, 0644);
+        assert_non_null(config_path);
+}
+
+static void reload_with(const char *policy_lines) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        write_config(policy_lines);
+        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Reload", &e, NULL, NULL) < 0)
+                fail_msg("Reload failed: %s: %s", e.name, e.message);
+}
+
+static int import_pem(const char *pem, bool trust) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+
+        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+                                                   "ImportCertificates") >= 0);
+        assert_true(sd_bus_message_append_array(m, 'y', pem, strlen(pem)) >= 0);
+        assert_true(sd_bus_message_append(m, "a{sv}", 1, "trust", "b", (int) trust) >= 0);
+        return sd_bus_call(bus, m, 0, NULL, NULL);
+}
+
+static int setup(void **state) {
+        const char *addresses[] = { "support@example.com", "alice@example.com", "interactive@example.com", NULL };
+        const char *signer_addresses[] = { "partner@example.org", NULL };
+        _cleanup_free_ char *root_pem = NULL, *leaf_pem = NULL, *pem = NULL;
+        PkiCertOptions o;
+        FILE *f;
+        int r;
+
+        (void) state;
+        r = harness_new(&harness);
+        if (r >= 0)
+                r = harness_start_bus(harness);
+        if (r < 0)
+                return r;
+        write_config(NULL);
+        r = harness_start_smimed(harness, config_path, NULL);
+        if (r >= 0)
+                r = harness_bus_open(&bus);
+        if (r < 0)
+                return r;
+
+        root = pki_root_ca("Policy Test Root");
+        pki_cert_options_init(&o);
+        o.common_name = "Support";
+        o.san_emails = addresses;
+        o.key = pki_public_key_from_pem_file(harness->key_pem);
+        leaf = pki_cert_new(&o, root);
+        EVP_PKEY_free(o.key);
+
+        pki_cert_options_init(&o);
+        o.common_name = "Partner";
+        o.san_emails = signer_addresses;
+        o.key = pki_key_ec();
+        signer = pki_cert_new(&o, root);
+        EVP_PKEY_free(o.key);
+        if (!root || !leaf || !signer)
+                return -1;
+
+        root_pem = pki_cert_pem(root);
+        leaf_pem = pki_cert_pem(leaf);
+        if (import_pem(root_pem, true) < 0 || import_pem(leaf_pem, false) < 0)
+                return -1;
+
+        /* The partner's key and certificate as files, for openssl cms -sign. */
+        assert_true(asprintf(&signer_key_file, "%s/partner.key", harness->dir) > 0);
+        assert_true(asprintf(&signer_cert_file, "%s/partner.pem", harness->dir) > 0);
+        f = fopen(signer_key_file, "we");
+        PEM_write_PrivateKey(f, signer->key, NULL, NULL, 0, NULL, NULL);
+        fclose(f);
+        pem = pki_cert_pem(signer);
+        return pki_write_file(signer_cert_file, pem, strlen(pem));
+}
+
+static int teardown(void **state) {
+        (void) state;
+        bus = sd_bus_flush_close_unref(bus);
+        harness = harness_free(harness);
+        root = pki_cert_free(root);
+        leaf = pki_cert_free(leaf);
+        signer = pki_cert_free(signer);
+        config_path = mfree(config_path);
+        signer_key_file = mfree(signer_key_file);
+        signer_cert_file = mfree(signer_cert_file);
+        return 0;
+}
+
+static int memfd_with(const char *data, size_t size) {
+        int fd = memfd_create("policy-test", MFD_CLOEXEC);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, data, size), (ssize_t) size);
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        return fd;
+}
+
+static char *fd_text(int fd) {
+        off_t size = lseek(fd, 0, SEEK_END);
+        char *s = calloc(1, (size_t) size + 1);
+
+        assert_int_equal(pread(fd, s, (size_t) size, 0), size);
+        return s;
+}
+
+typedef struct Outcome {
+        int r;
+        char error_name[128];
+        char error_message[512];
+        char signature[64];
+        char output[4096];
+} Outcome;
+
+/* Sign or Encrypt or Verify on b; fills the outcome. options_sig/args: one {sv}. */
+static Outcome call_smime(sd_bus *b, const char *method, const char *sender, const char *input, const char *option,
+                          const char *value, bool interactive) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        int in = memfd_with(input, strlen(input)), out = memfd_create("out", MFD_CLOEXEC);
+        Outcome o = {};
+
+        sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", method);
+        if (streq(method, "Sign"))
+                sd_bus_message_append(m, "s", sender);
+        else if (streq(method, "Encrypt"))
+                sd_bus_message_append(m, "as", 1, sender);
+        sd_bus_message_append(m, "hh", in, out);
+        if (option)
+                sd_bus_message_append(m, "a{sv}", 1, option, "s", value);
+        else
+                sd_bus_message_append(m, "a{sv}", 0);
+        sd_bus_message_set_allow_interactive_authorization(m, interactive);
+
+        o.r = sd_bus_call(b, m, 0, &e, &reply);
+        if (o.r < 0) {
+                snprintf(o.error_name, sizeof(o.error_name), "%s", strempty(e.name));
+                snprintf(o.error_message, sizeof(o.error_message), "%s", strempty(e.message));
+        } else if (streq(method, "Verify")) {
+                const char *k, *v;
+
+                sd_bus_message_enter_container(reply, 'a', "{sv}");
+                while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                        sd_bus_message_read(reply, "s", &k);
+                        if (streq(k, "signature") && sd_bus_message_read(reply, "v", "s", &v) > 0)
+                                snprintf(o.signature, sizeof(o.signature), "%s", v);
+                        else
+                                sd_bus_message_skip(reply, "v");
+                        sd_bus_message_exit_container(reply);
+                }
+        }
+        {
+                _cleanup_free_ char *text = fd_text(out);
+                snprintf(o.output, sizeof(o.output), "%s", text);
+        }
+        close(in);
+        close(out);
+        return o;
+}
+
+/* ---- polkit rules, as the unprivileged test user ---- */
+
+static int as_test_user(char *out, size_t size, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus *b = NULL;
+        Outcome support, alice, interactive;
+        int r;
+
+        (void) userdata;
+        if (harness_bus_open(&b) < 0)
+                return 2;
+        support = call_smime(b, "Sign", "support@example.com", message_text, NULL, NULL, false);
+        alice = call_smime(b, "Sign", "alice@example.com", message_text, NULL, NULL, false);
+        interactive = call_smime(b, "Sign", "interactive@example.com", message_text, NULL, NULL, false);
+        r = sd_bus_call_method(b, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "GenerateKey", &e, NULL,
+                               "sa{sv}", "support@example.com", 0);
+        snprintf(out, size, "%d|%s|%s|%s", support.r >= 0, alice.error_name, interactive.error_name,
+                 r < 0 ? strempty(e.name) : "allowed");
+        sd_bus_flush_close_unref(b);
+        return 0;
+}
+
+static void test_rule_scopes_service_user_to_one_address(void **state) {
+        _cleanup_free_ char *out = NULL;
+
+        (void) state;
+        assert_int_equal(harness_run_as_test_user(harness, as_test_user, NULL, &out), 0);
+        assert_string_equal(out, "1|" SD_BUS_ERROR_ACCESS_DENIED "|" SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED
+                                 "|" SD_BUS_ERROR_ACCESS_DENIED);
+}
+
+/* ---- [Policy] keys, each applied by Reload() ---- */
+
+static void test_enabled_no(void **state) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *k, *reason = NULL;
+        Outcome sign, verify;
+
+        (void) state;
+        reload_with("Enabled=no\n");
+        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "GetCapabilities",
+                                       NULL, &reply, "sasa{sv}", "support@example.com", 1, "alice@example.com", 0) >= 0);
+        assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") > 0);
+        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                assert_true(sd_bus_message_read(reply, "s", &k) > 0);
+                if (streq(k, "reason"))
+                        assert_true(sd_bus_message_read(reply, "v", "s", &reason) > 0);
+                else
+                        assert_true(sd_bus_message_skip(reply, "v") >= 0);
+                sd_bus_message_exit_container(reply);
+        }
+        assert_string_equal(reason, "feature-disabled");
+
+        sign = call_smime(bus, "Sign", "support@example.com", message_text, NULL, NULL, false);
+        assert_string_equal(sign.error_name, SMIMED_ERROR_DISABLED);
+        verify = call_smime(bus, "Verify", NULL, message_text, NULL, NULL, false);
+        assert_string_equal(verify.error_name, SMIMED_ERROR_DISABLED);
+
+        reload_with(NULL);
+        sign = call_smime(bus, "Sign", "support@example.com", message_text, NULL, NULL, false);
+        assert_true(sign.r >= 0);
+}
+
+static char *capability_reason(const char *sender) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *k, *reason = NULL;
+
+        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "GetCapabilities",
+                                       NULL, &reply, "sasa{sv}", sender, 0, 0) >= 0);
+        assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") > 0);
+        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                assert_true(sd_bus_message_read(reply, "s", &k) > 0);
+                if (streq(k, "reason"))
+                        assert_true(sd_bus_message_read(reply, "v", "s", &reason) > 0);
+                else
+                        assert_true(sd_bus_message_skip(reply, "v") >= 0);
+                sd_bus_message_exit_container(reply);
+        }
+        return strdup(strempty(reason));
+}
+
+static void test_minimum_rsa_bits(void **state) {
+        _cleanup_free_ char *before = capability_reason("support@example.com"), *during = NULL, *after = NULL;
+
+        (void) state;
+        assert_string_equal(before, "");
+        reload_with("MinimumRSABits=3072\n");
+        during = capability_reason("support@example.com"); /* the token key is RSA-2048 */
+        assert_string_equal(during, "weak");
+        reload_with(NULL);
+        after = capability_reason("support@example.com");
+        assert_string_equal(after, "");
+}
+
+static void test_allowed_digests(void **state) {
+        Outcome default_digest, refused, explicit;
+
+        (void) state;
+        reload_with("AllowedDigests=sha-512\n");
+        default_digest = call_smime(bus, "Sign", "support@example.com", message_text, NULL, NULL, false);
+        assert_true(default_digest.r >= 0);
+        assert_non_null(strstr(default_digest.output, "micalg=\"sha-512\""));
+        refused = call_smime(bus, "Sign", "support@example.com", message_text, "digest", "sha-256", false);
+        assert_string_equal(refused.error_name, SMIMED_ERROR_POLICY_VIOLATION);
+        assert_non_null(strstr(refused.error_message, "AllowedDigests"));
+
+        reload_with(NULL);
+        explicit = call_smime(bus, "Sign", "support@example.com", message_text, "digest", "sha-256", false);
+        assert_true(explicit.r >= 0);
+        assert_non_null(strstr(explicit.output, "micalg=\"sha-256\""));
+}
+
+static void test_default_cipher(void **state) {
+        Outcome cbc, gcm;
+
+        (void) state;
+        cbc = call_smime(bus, "Encrypt", "support@example.com", message_text, NULL, NULL, false);
+        assert_non_null(strstr(cbc.output, "smime-type=enveloped-data"));
+        reload_with("DefaultCipher=aes-256-gcm\n");
+        gcm = call_smime(bus, "Encrypt", "support@example.com", message_text, NULL, NULL, false);
+        assert_non_null(strstr(gcm.output, "smime-type=authEnveloped-data"));
+        reload_with(NULL);
+}
+
+/* A message from the partner, signed with openssl (digest md), with From. */
+static char *partner_message(const char *md, const char *from) {
+        _cleanup_free_ char *in = NULL, *out = NULL, *body = NULL, *text = NULL, *signed_text = NULL;
+        char *const argv[] = { (char *) "openssl", (char *) "cms", (char *) "-sign", (char *) "-in", NULL,
+                               (char *) "-signer", signer_cert_file, (char *) "-inkey", signer_key_file,
+                               (char *) "-md", (char *) md, (char *) "-out", NULL, NULL };
+        char *args[ELEMENTSOF(argv)];
+
+        assert_true(asprintf(&text, "Content-Type: text/plain\r\n\r\nFrom the partner.\r\n") > 0);
+        in = harness_write_file(harness, "partner.txt", text, 0644);
+        assert_true(asprintf(&out, "%s/partner-signed.eml", harness->dir) > 0);
+        memcpy(args, argv, sizeof(argv));
+        args[4] = in;
+        args[12] = out;
+        assert_int_equal(harness_run(harness, args, false, NULL, NULL), 0);
+        signed_text = harness_read_file(out);
+        assert_true(asprintf(&body, "From: %s\r\nSubject: partner\r\n%s", from, signed_text) > 0);
+        return TAKE_PTR(body);
+}
+
+static void test_sha1_signatures(void **state) {
+        _cleanup_free_ char *sha1 = partner_message("sha1", "partner@example.org");
+        Outcome refused, allowed;
+
+        (void) state;
+        refused = call_smime(bus, "Verify", NULL, sha1, NULL, NULL, false);
+        assert_string_equal(refused.signature, "weak-algorithm");
+        reload_with("AllowSHA1Signatures=yes\n");
+        allowed = call_smime(bus, "Verify", NULL, sha1, NULL, NULL, false);
+        assert_string_equal(allowed.signature, "valid");
+        reload_with(NULL);
+}
+
+static void test_require_sender_match(void **state) {
+        _cleanup_free_ char *other = partner_message("sha256", "someone.else@example.org");
+        Outcome strict, relaxed;
+
+        (void) state;
+        strict = call_smime(bus, "Verify", NULL, other, NULL, NULL, false);
+        assert_string_equal(strict.signature, "sender-mismatch");
+        reload_with("RequireSenderMatch=no\n");
+        relaxed = call_smime(bus, "Verify", NULL, other, NULL, NULL, false);
+        assert_string_equal(relaxed.signature, "valid");
+        reload_with(NULL);
+}
+
+static void test_auto_import(void **state) {
+        _cleanup_free_ char *message = partner_message("sha256", "partner@example.org");
+        _cleanup_free_ char *off = NULL, *on = NULL, *count_before = NULL, *count_off = NULL, *count_on = NULL;
+        Outcome v;
+
+        (void) state;
+        reload_with("AutoImportCertificates=no\n");
+        assert_int_equal(harness_get_manager_property(bus, "CertificateCount", &count_before), 0);
+        v = call_smime(bus, "Verify", NULL, message, NULL, NULL, false);
+        assert_string_equal(v.signature, "valid");
+        assert_int_equal(harness_get_manager_property(bus, "CertificateCount", &count_off), 0);
+        assert_string_equal(count_before, count_off);
+
+        reload_with(NULL); /* AutoImportCertificates=yes by default */
+        v = call_smime(bus, "Verify", NULL, message, NULL, NULL, false);
+        assert_string_equal(v.signature, "valid");
+        assert_int_equal(harness_get_manager_property(bus, "CertificateCount", &count_on), 0);
+        assert_int_equal(strtoull(count_on, NULL, 10), strtoull(count_before, NULL, 10) + 1);
+}
+
+static void test_max_message_size(void **state) {
+        char *big = malloc(200 * 1024);
+        Outcome refused;
+
+        (void) state;
+        reload_with("MaxMessageSize=100K\n");
+        strcpy(big, "Subject: big\r\n\r\n");
+        memset(big + strlen(big), 'x', 150 * 1024);
+        big[16 + 150 * 1024] = '\0';
+        refused = call_smime(bus, "Encrypt", "support@example.com", big, NULL, NULL, false);
+        assert_string_equal(refused.error_name, SMIMED_ERROR_INVALID_MESSAGE);
+        assert_non_null(strstr(refused.error_message, "MaxMessageSize"));
+        reload_with(NULL);
+        free(big);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_rule_scopes_service_user_to_one_address),
+                cmocka_unit_test(test_enabled_no),
+                cmocka_unit_test(test_minimum_rsa_bits),
+                cmocka_unit_test(test_allowed_digests),
+                cmocka_unit_test(test_default_cipher),
+                cmocka_unit_test(test_auto_import), /* first: the partner is not in the store yet */
+                cmocka_unit_test(test_sha1_signatures),
+                cmocka_unit_test(test_require_sender_match),
+                cmocka_unit_test(test_max_message_size),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
