@@ -97,7 +97,7 @@ static int introspection_key_ids(const char *xml, char ***ret) {
         if (!ids)
                 return -ENOMEM;
 
-        for (const char *p = xml; (p = strstr(p, "<node")); ) {
+        for (const char *p = xml; (p = strstr(p, "<node"));) {
                 const char *end, *name;
                 char quote;
                 size_t n;

@@ -39,8 +39,8 @@ typedef enum VerbOption {
         OPTION_OUTPUT = 1 << 8,
 } VerbOption;
 
-static const char *const option_names[] = { "--json", "--trust",  "--address", "--from",
-                                             "--to",   "--passphrase-file", "--type", "--subject", "-o" };
+static const char *const option_names[] = { "--json", "--trust", "--address", "--from",   "--to",
+                                             "--passphrase-file", "--type", "--subject", "-o" };
 static unsigned arg_options = 0; /* VerbOption bits given on the command line */
 
 typedef struct Verb {
