@@ -11,8 +11,6 @@
 
 #define FINGERPRINT_LENGTH 64
 
-static const char bad_reply[] = "smimed sent a reply this library cannot read.";
-
 static bool fingerprint_is_valid(const char *s) {
         if (strlen(s) != FINGERPRINT_LENGTH)
                 return false;
@@ -54,8 +52,7 @@ static const char *fingerprint_from_path(const char *path) {
         return path + strlen(prefix);
 }
 
-/* Reads an "ao" of certificate objects into a (never NULL) list of fingerprints. */
-static int read_certificate_paths(sd_bus_message *reply, char ***ret) {
+int bus_read_certificate_paths(sd_bus_message *reply, char ***ret) {
         _cleanup_(strv_freep) char **fingerprints = NULL;
         const char *path;
         int r;
@@ -125,9 +122,9 @@ _public_ int smimed_import_certificates(smimed *s, const void *data, size_t size
         if (r < 0)
                 return r;
 
-        r = read_certificate_paths(reply, &fingerprints);
+        r = bus_read_certificate_paths(reply, &fingerprints);
         if (r < 0)
-                return error_set(error, r, NULL, bad_reply);
+                return error_set(error, r, NULL, bus_bad_reply);
         if (ret_fingerprints)
                 *ret_fingerprints = TAKE_PTR(fingerprints);
         return 0;
@@ -145,7 +142,7 @@ _public_ int smimed_import_crl(smimed *s, const void *data, size_t size, unsigne
 
         r = sd_bus_message_read(reply, "u", &count);
         if (r < 0)
-                return error_set(error, r, NULL, bad_reply);
+                return error_set(error, r, NULL, bus_bad_reply);
         if (ret_count)
                 *ret_count = count;
         return 0;
@@ -186,9 +183,9 @@ _public_ int smimed_lookup_certificates(smimed *s, const char *address, const ch
         if (r < 0)
                 return error_from_bus(error, r, &e);
 
-        r = read_certificate_paths(reply, &fingerprints);
+        r = bus_read_certificate_paths(reply, &fingerprints);
         if (r < 0)
-                return error_set(error, r, NULL, bad_reply);
+                return error_set(error, r, NULL, bus_bad_reply);
         *ret_fingerprints = TAKE_PTR(fingerprints);
         return 0;
 }
@@ -396,7 +393,7 @@ static int certificate_get_property(smimed *s, const char *path, const Certifica
         }
         r = certificate_read_property(reply, p, c);
         if (r < 0)
-                return error_set(error, r, NULL, bad_reply);
+                return error_set(error, r, NULL, bus_bad_reply);
         return 0;
 }
 
@@ -420,7 +417,7 @@ _public_ int smimed_get_certificate(smimed *s, const char *fingerprint, smimed_c
                 return error_from_bus(error, r, &e);
         r = certificate_read_all(reply, &c, seen);
         if (r < 0)
-                return error_set(error, r, NULL, bad_reply);
+                return error_set(error, r, NULL, bus_bad_reply);
 
         for (size_t i = 0; i < ELEMENTSOF(certificate_properties); i++) {
                 if (seen[i])

@@ -14,6 +14,9 @@
 #define SMIMED_MANAGER_INTERFACE "org.smimed1.Manager"
 #define SMIMED_CERTIFICATE_PATH_PREFIX "/org/smimed1/certificate"
 #define SMIMED_CERTIFICATE_INTERFACE "org.smimed1.Certificate"
+#define SMIMED_KEY_PATH_PREFIX "/org/smimed1/key"
+#define SMIMED_KEY_INTERFACE "org.smimed1.Key"
+#define DBUS_INTROSPECTABLE_INTERFACE "org.freedesktop.DBus.Introspectable"
 #define DBUS_PROPERTIES_INTERFACE "org.freedesktop.DBus.Properties"
 
 struct smimed {
@@ -31,3 +34,10 @@ int bus_read_variant_bool(sd_bus_message *m, bool *ret);
 int bus_read_variant_uint32(sd_bus_message *m, uint32_t *ret);
 int bus_read_variant_uint64(sd_bus_message *m, uint64_t *ret);
 int bus_read_variant_strv(sd_bus_message *m, char ***ret);
+
+/* Reads an "ao" of certificate objects into a (never NULL) list of
+ * fingerprints; -EBADMSG for a path that is not a certificate's. */
+int bus_read_certificate_paths(sd_bus_message *m, char ***ret);
+
+/* The reply text for a reply that does not have the expected shape. */
+extern const char bus_bad_reply[];

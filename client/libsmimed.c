@@ -8,6 +8,8 @@
 #include "macro.h"
 #include "strv.h"
 
+const char bus_bad_reply[] = "smimed sent a reply this library cannot read.";
+
 int error_set(smimed_error *error, int r, const char *name, const char *message) {
         if (!error)
                 return r;

@@ -7,6 +7,7 @@
 #include "format-util.h"
 #include "json-writer.h"
 #include "macro.h"
+#include "parse-util.h"
 #include "smimectl.h"
 
 #define FINGERPRINT_LENGTH 64
@@ -225,34 +226,6 @@ static void print_certificate(const smimed_certificate *c) {
         }
 }
 
-/* A fingerprint as people write it: any case, with or without ':' between
- * the bytes. Writes the lower-case hex digits to *ret; -EINVAL if not hex
- * or longer than a fingerprint. */
-static int fingerprint_normalize(const char *s, char **ret) {
-        _cleanup_free_ char *hex = malloc(strlen(s) + 1);
-        size_t n = 0;
-
-        if (!hex)
-                return -ENOMEM;
-        for (const char *p = s; *p; p++) {
-                if (*p == ':')
-                        continue;
-                if (*p >= '0' && *p <= '9')
-                        hex[n++] = *p;
-                else if (*p >= 'a' && *p <= 'f')
-                        hex[n++] = *p;
-                else if (*p >= 'A' && *p <= 'F')
-                        hex[n++] = *p - 'A' + 'a';
-                else
-                        return -EINVAL;
-        }
-        hex[n] = '\0';
-        if (n == 0 || n > FINGERPRINT_LENGTH)
-                return -EINVAL;
-        *ret = TAKE_PTR(hex);
-        return 0;
-}
-
 /* Resolves a full fingerprint or a unique prefix of at least
  * FINGERPRINT_PREFIX_MIN digits. Returns 0, or the exit status after saying why. */
 static int fingerprint_resolve(smimed *s, const char *arg, bool or_address, char **ret) {
@@ -263,7 +236,7 @@ static int fingerprint_resolve(smimed *s, const char *arg, bool or_address, char
         size_t n, count = 0;
         int r;
 
-        r = fingerprint_normalize(arg, &hex);
+        r = parse_hex_id(arg, FINGERPRINT_LENGTH, &hex);
         if (r == -ENOMEM)
                 return fail("%s", strerror(ENOMEM));
         n = r < 0 ? 0 : strlen(hex);

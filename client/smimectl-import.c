@@ -76,8 +76,7 @@ static int read_input_or_fail(const char *path, void **ret, size_t *ret_size) {
         return 0;
 }
 
-/* One "<fingerprint>  <summary>" line for each imported certificate. */
-static int print_imported(smimed *s, char **fingerprints) {
+int print_imported(smimed *s, char **fingerprints) {
         int ret = 0;
 
         for (char **f = fingerprints; *f; f++) {

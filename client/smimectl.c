@@ -20,6 +20,10 @@ bool arg_trust = false;
 const char *arg_address = NULL;
 const char *arg_from = NULL;
 char **arg_to = NULL;
+const char *arg_passphrase_file = NULL;
+const char *arg_key_type = NULL;
+const char *arg_subject = NULL;
+const char *arg_output = NULL;
 static bool arg_ask_password = true;
 
 /* Options that only some verbs take. */
@@ -29,9 +33,14 @@ typedef enum VerbOption {
         OPTION_ADDRESS = 1 << 2,
         OPTION_FROM = 1 << 3,
         OPTION_TO = 1 << 4,
+        OPTION_PASSPHRASE_FILE = 1 << 5,
+        OPTION_TYPE = 1 << 6,
+        OPTION_SUBJECT = 1 << 7,
+        OPTION_OUTPUT = 1 << 8,
 } VerbOption;
 
-static const char *const option_names[] = { "--json", "--trust", "--address", "--from", "--to" };
+static const char *const option_names[] = { "--json", "--trust", "--address", "--from",   "--to",
+                                             "--passphrase-file", "--type", "--subject", "-o" };
 static unsigned arg_options = 0; /* VerbOption bits given on the command line */
 
 typedef struct Verb {
@@ -144,6 +153,13 @@ static const Verb verbs[] = {
         { "coverage", 0, 0, OPTION_FROM | OPTION_TO | OPTION_JSON, OPTION_FROM | OPTION_TO, verb_coverage,
           "coverage [--from ADDR] [--to ADDR…] [--json]",
           "Can ADDR sign, and can each recipient be encrypted to?" },
+        { "keys", 0, 0, OPTION_JSON, 0, verb_keys, "keys [--json]", "List the private keys in the token" },
+        { "import-key", 1, 1, OPTION_PASSPHRASE_FILE, 0, verb_import_key, "import-key FILE.p12 [--passphrase-file F]",
+          "Enroll a key and its certificates from a PKCS#12 file" },
+        { "generate-key", 1, 1, OPTION_TYPE | OPTION_SUBJECT | OPTION_OUTPUT, 0, verb_generate_key,
+          "generate-key ADDRESS [--type T] [--subject DN] [-o CSR]",
+          "Make a key in the token and write a certificate request for it" },
+        { "remove-key", 1, 1, 0, 0, verb_remove_key, "remove-key ID", "Destroy a key in the token" },
 };
 
 #define HELP_USAGE_WIDTH 22
@@ -169,6 +185,12 @@ static void help(void) {
                "  --address ADDR         list: only the certificates of ADDR\n"
                "  --from ADDR            coverage: the sender\n"
                "  --to ADDR[,ADDR…]      coverage: recipients (may be repeated)\n"
+               "  --passphrase-file F    import-key: the passphrase is the first line of F\n"
+               "                         (else asked on the terminal, or read from stdin)\n"
+               "  --type T               generate-key: rsa-2048, rsa-3072 (default), rsa-4096,\n"
+               "                         ec-p256 or ec-p384\n"
+               "  --subject DN           generate-key: the request's subject (default CN=ADDRESS)\n"
+               "  -o --output FILE       generate-key: write the request to FILE, not stdout\n"
                "  --no-ask-password      Do not let polkit ask for a password\n"
                "  -h --help              Show this help\n"
                "     --version           Show the version\n"
@@ -186,6 +208,9 @@ enum {
         ARG_ADDRESS,
         ARG_FROM,
         ARG_TO,
+        ARG_PASSPHRASE_FILE,
+        ARG_TYPE,
+        ARG_SUBJECT,
 };
 
 /* Adds the comma-separated addresses of one --to to arg_to. */
@@ -214,6 +239,11 @@ static int parse_to(const char *value) {
         return any ? 0 : -EINVAL;
 }
 
+static int usage_needs_value(const char *option, const char *what) {
+        fprintf(stderr, "smimectl: %s needs %s.\n", option, what);
+        return -EINVAL;
+}
+
 static int parse_argv(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "json", no_argument, NULL, ARG_JSON },
@@ -221,6 +251,10 @@ static int parse_argv(int argc, char *argv[]) {
                 { "address", required_argument, NULL, ARG_ADDRESS },
                 { "from", required_argument, NULL, ARG_FROM },
                 { "to", required_argument, NULL, ARG_TO },
+                { "passphrase-file", required_argument, NULL, ARG_PASSPHRASE_FILE },
+                { "type", required_argument, NULL, ARG_TYPE },
+                { "subject", required_argument, NULL, ARG_SUBJECT },
+                { "output", required_argument, NULL, 'o' },
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -228,7 +262,7 @@ static int parse_argv(int argc, char *argv[]) {
         };
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "ho:", options, NULL)) >= 0) {
                 switch (c) {
                 case ARG_JSON:
                         arg_json = true;
@@ -261,6 +295,30 @@ static int parse_argv(int argc, char *argv[]) {
                                 return r;
                         }
                         arg_options |= OPTION_TO;
+                        break;
+                case ARG_PASSPHRASE_FILE:
+                        if (!optarg[0])
+                                return usage_needs_value("--passphrase-file", "a file name");
+                        arg_passphrase_file = optarg;
+                        arg_options |= OPTION_PASSPHRASE_FILE;
+                        break;
+                case ARG_TYPE:
+                        if (!optarg[0])
+                                return usage_needs_value("--type", "a key type");
+                        arg_key_type = optarg;
+                        arg_options |= OPTION_TYPE;
+                        break;
+                case ARG_SUBJECT:
+                        if (!optarg[0])
+                                return usage_needs_value("--subject", "a distinguished name");
+                        arg_subject = optarg;
+                        arg_options |= OPTION_SUBJECT;
+                        break;
+                case 'o':
+                        if (!optarg[0])
+                                return usage_needs_value("-o", "a file name");
+                        arg_output = optarg;
+                        arg_options |= OPTION_OUTPUT;
                         break;
                 case ARG_NO_ASK_PASSWORD:
                         arg_ask_password = false;

@@ -14,6 +14,10 @@ extern bool arg_trust;
 extern const char *arg_address;
 extern const char *arg_from;
 extern char **arg_to;
+extern const char *arg_passphrase_file;
+extern const char *arg_key_type;
+extern const char *arg_subject;
+extern const char *arg_output;
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, smimed_strv_free);
 
@@ -28,3 +32,11 @@ int verb_list(smimed *s, int argc, char *argv[]);
 int verb_show(smimed *s, int argc, char *argv[]);
 int verb_remove(smimed *s, int argc, char *argv[]);
 int verb_coverage(smimed *s, int argc, char *argv[]);
+int verb_keys(smimed *s, int argc, char *argv[]);
+int verb_import_key(smimed *s, int argc, char *argv[]);
+int verb_generate_key(smimed *s, int argc, char *argv[]);
+int verb_remove_key(smimed *s, int argc, char *argv[]);
+
+/* One "<fingerprint>  <summary>" line for each certificate; returns the
+ * exit status (1 when one cannot be read). */
+int print_imported(smimed *s, char **fingerprints);

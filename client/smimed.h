@@ -122,6 +122,55 @@ void smimed_certificate_done(smimed_certificate *c);
 int smimed_remove_certificate(smimed *s, const char *fingerprint, smimed_error *error);
 int smimed_set_certificate_trusted(smimed *s, const char *fingerprint, bool trusted, smimed_error *error);
 
+/* Private keys in the token (org.smimed1.Key objects). Key ids are the
+ * token's CKA_ID in lower-case hex (the SHA-1 of the public key for keys
+ * smimed enrolled); functions that take one accept any case. */
+
+typedef struct smimed_key {
+        char *path;           /* D-Bus object path */
+        char *id;             /* CKA_ID, lower-case hex */
+        char *label;          /* CKA_LABEL: the mail address for keys smimed enrolled */
+        char *algorithm;      /* "rsa" or "ec" */
+        char *uri;            /* RFC 7512 pkcs11: URI of the private key */
+        uint32_t bits;
+        char **certificates;  /* fingerprints of the certificates in the store for this key; never NULL */
+} smimed_key;
+
+/* The keys in the token, sorted by label, then id; none while the token is
+ * not ready. Free *ret with smimed_keys_free(*ret, *ret_n). Needs no
+ * authorization. */
+int smimed_list_keys(smimed *s, smimed_key **ret, size_t *ret_n, smimed_error *error);
+void smimed_keys_free(smimed_key *keys, size_t n);
+
+/* Enrolls the private key, its certificate and chain from a PKCS#12 file
+ * (.p12/.pfx): the key goes into the token, the certificates into the store;
+ * all or nothing. The file is read by smimed from fd, from its current
+ * offset to its end (at most 1 MiB, within 30 s): a regular file, a memfd or
+ * a pipe. fd stays the caller's, open (its offset moves when it is shared).
+ * passphrase NULL is "". *ret_key_id and *ret_fingerprints (each may be
+ * NULL) get the key's id and the fingerprints of the certificates in the
+ * file. Errors: SMIMED_ERROR_BAD_PASSPHRASE, _INVALID_FORMAT (not PKCS#12),
+ * _NO_PRIVATE_KEY, _NO_CERTIFICATE, _CERTIFICATE_INVALID (key and certificate
+ * do not match), _TOKEN_UNAVAILABLE. polkit action org.smimed1.manage-keys. */
+int smimed_import_pkcs12_fd(smimed *s, int fd, const char *passphrase, char **ret_key_id,
+                            char ***ret_fingerprints, smimed_error *error);
+/* The same from memory (passed as a sealed memfd). */
+int smimed_import_pkcs12(smimed *s, const void *data, size_t size, const char *passphrase, char **ret_key_id,
+                         char ***ret_fingerprints, smimed_error *error);
+/* Generates a key pair in the token for address and returns a PKCS#10
+ * request for it (PEM) to send to a CA; import the certificate it issues with
+ * smimed_import_certificates(). type: NULL (smimed's default, rsa-3072),
+ * "rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"; subject: NULL
+ * ("CN=<address>") or a DN such as "CN=Alice,O=Example". Waits up to 5
+ * minutes: large RSA keys take a while in software tokens. Either result
+ * pointer may be NULL. polkit action org.smimed1.manage-keys. */
+int smimed_generate_key(smimed *s, const char *address, const char *type, const char *subject, char **ret_key_id,
+                        char **ret_csr_pem, smimed_error *error);
+/* Destroys a key in the token (its certificates stay in the store). An
+ * unknown id fails with org.freedesktop.DBus.Error.UnknownObject. polkit
+ * action org.smimed1.manage-keys. */
+int smimed_remove_key(smimed *s, const char *key_id, smimed_error *error);
+
 /* What a composer asks before it enables Sign and Encrypt. */
 
 typedef struct smimed_capability {

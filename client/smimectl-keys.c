@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "format-util.h"
+#include "json-writer.h"
+#include "macro.h"
+#include "parse-util.h"
+#include "passphrase.h"
+#include "smimectl.h"
+#include "strv.h"
+
+#define KEY_ID_PREFIX_MIN 8
+#define LIST_KEY_ID_DIGITS 16
+
+typedef struct KeyList {
+        smimed_key *items;
+        size_t n;
+} KeyList;
+
+static void key_list_done(KeyList *l) {
+        smimed_keys_free(l->items, l->n);
+        *l = (KeyList) {};
+}
+
+static int key_list_read(smimed *s, KeyList *ret) {
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        int r;
+
+        r = smimed_list_keys(s, &ret->items, &ret->n, &error);
+        if (r < 0)
+                return report_error(r, &error, "Cannot list the keys");
+        return 0;
+}
+
+static void json_keys(const KeyList *l) {
+        JsonWriter w = { .f = stdout };
+
+        json_begin_array(&w);
+        for (size_t i = 0; i < l->n; i++) {
+                const smimed_key *k = &l->items[i];
+
+                json_begin_object(&w);
+                json_key_string(&w, "id", k->id);
+                json_key_string(&w, "label", k->label);
+                json_key_string(&w, "algorithm", k->algorithm);
+                json_key_uint(&w, "bits", k->bits);
+                json_key_string(&w, "uri", k->uri);
+                json_key_strv(&w, "certificates", k->certificates);
+                json_end_object(&w);
+        }
+        json_end_array(&w);
+}
+
+/* "rsa 2048"; just "rsa" when the size is not known. */
+static char *key_algorithm(const smimed_key *k) {
+        char *s = NULL;
+
+        if (k->bits > 0 ? asprintf(&s, "%s %u", k->algorithm ? k->algorithm : "-", k->bits) < 0
+                        : asprintf(&s, "%s", k->algorithm ? k->algorithm : "-") < 0)
+                return NULL;
+        return s;
+}
+
+static size_t max_size(size_t a, size_t b) {
+        return a > b ? a : b;
+}
+
+static size_t id_width(const char *id) {
+        size_t n = text_width(id);
+
+        return n > LIST_KEY_ID_DIGITS ? LIST_KEY_ID_DIGITS + 1 : n; /* 16 digits and "…" */
+}
+
+static void print_id(const char *id, size_t width) {
+        if (strlen(id) > LIST_KEY_ID_DIGITS) {
+                char head[LIST_KEY_ID_DIGITS + 1] = {};
+
+                memcpy(head, id, LIST_KEY_ID_DIGITS);
+                print_text(stdout, head);
+                fputs("…", stdout);
+                width -= LIST_KEY_ID_DIGITS + 1;
+        } else {
+                print_text(stdout, id);
+                width -= text_width(id);
+        }
+        printf("%*s", (int) width, "");
+}
+
+static int print_table(const KeyList *l) {
+        size_t w_id = strlen("ID"), w_algorithm = strlen("ALGORITHM"), w_label = strlen("LABEL");
+        char **algorithms = calloc(l->n + 1, sizeof(char *));
+
+        if (!algorithms)
+                return fail("%s", strerror(ENOMEM));
+        for (size_t i = 0; i < l->n; i++) {
+                algorithms[i] = key_algorithm(&l->items[i]);
+                if (!algorithms[i]) {
+                        smimed_strv_free(algorithms);
+                        return fail("%s", strerror(ENOMEM));
+                }
+                w_id = max_size(w_id, id_width(l->items[i].id));
+                w_algorithm = max_size(w_algorithm, text_width(algorithms[i]));
+                w_label = max_size(w_label, text_width(l->items[i].label));
+        }
+
+        printf("%-*s  %-*s  %-*s  %s\n", (int) w_id, "ID", (int) w_algorithm, "ALGORITHM", (int) w_label, "LABEL",
+               "CERTIFICATES");
+        for (size_t i = 0; i < l->n; i++) {
+                const smimed_key *k = &l->items[i];
+
+                print_id(k->id, w_id);
+                fputs("  ", stdout);
+                print_padded(stdout, algorithms[i], w_algorithm);
+                fputs("  ", stdout);
+                print_padded(stdout, k->label && k->label[0] ? k->label : "-", w_label);
+                printf("  %zu\n", strv_length(k->certificates));
+        }
+        smimed_strv_free(algorithms);
+        return 0;
+}
+
+int verb_keys(smimed *s, int argc, char *argv[]) {
+        _cleanup_(key_list_done) KeyList l = {};
+        int r;
+
+        (void) argc, (void) argv;
+
+        r = key_list_read(s, &l);
+        if (r != 0)
+                return r;
+        if (arg_json) {
+                json_keys(&l);
+                return 0;
+        }
+        return print_table(&l);
+}
+
+static const char *passphrase_strerror(int r) {
+        static char too_long[64];
+
+        if (r == -E2BIG) {
+                snprintf(too_long, sizeof(too_long), "it is longer than %d bytes", PASSPHRASE_MAX);
+                return too_long;
+        }
+        if (r == -EBADMSG)
+                return "it contains a NUL byte";
+        return strerror(-r);
+}
+
+/* From --passphrase-file, else the terminal, else the first line of stdin.
+ * Returns 0, or the exit status after saying why. */
+static int get_passphrase(const char *file, char **ret) {
+        _cleanup_free_ char *prompt = NULL;
+        int r;
+
+        if (arg_passphrase_file) {
+                r = passphrase_from_file(arg_passphrase_file, ret);
+                if (r < 0)
+                        return fail("Cannot read the passphrase from %s: %s", arg_passphrase_file,
+                                    passphrase_strerror(r));
+                return 0;
+        }
+        if (isatty(STDIN_FILENO)) {
+                if (asprintf(&prompt, "Passphrase for %s: ", file) < 0)
+                        return fail("%s", strerror(ENOMEM));
+                r = passphrase_prompt(prompt, ret);
+                if (r < 0)
+                        return fail("Cannot ask for the passphrase on the terminal: %s", passphrase_strerror(r));
+                return 0;
+        }
+        r = passphrase_from_stdin(ret);
+        if (r < 0)
+                return fail("Cannot read the passphrase from standard input: %s", passphrase_strerror(r));
+        return 0;
+}
+
+int verb_import_key(smimed *s, int argc, char *argv[]) {
+        _cleanup_(smimed_strv_freep) char **fingerprints = NULL;
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        _cleanup_(erase_and_freep) char *passphrase = NULL;
+        _cleanup_(closep) int opened = -1;
+        _cleanup_free_ char *id = NULL;
+        const char *file = argv[0], *name = file;
+        struct stat st;
+        int fd, r;
+
+        (void) argc;
+
+        if (streq(file, "-")) {
+                /* stdin is the file, so it cannot also be where the passphrase comes from */
+                if (!arg_passphrase_file) {
+                        fprintf(stderr, "smimectl: import-key - reads the PKCS#12 file from standard input; "
+                                        "give the passphrase with --passphrase-file.\n");
+                        return 2;
+                }
+                fd = STDIN_FILENO;
+                name = "standard input";
+        } else {
+                fd = opened = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        return fail("Cannot open %s: %s", file, strerror(errno));
+        }
+        if (fstat(fd, &st) < 0)
+                return fail("Cannot read %s: %s", name, strerror(errno));
+        if (S_ISDIR(st.st_mode))
+                return fail("Cannot read %s: %s", name, strerror(EISDIR));
+
+        r = get_passphrase(name, &passphrase);
+        if (r != 0)
+                return r;
+
+        r = smimed_import_pkcs12_fd(s, fd, passphrase, &id, &fingerprints, &error);
+        if (r < 0)
+                return report_error(r, &error, "Cannot import %s", name);
+
+        printf("Enrolled key %s\n", id);
+        return print_imported(s, fingerprints);
+}
+
+static int write_all(int fd, const char *p, size_t size) {
+        while (size > 0) {
+                ssize_t n = write(fd, p, size);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                p += n;
+                size -= (size_t) n;
+        }
+        return 0;
+}
+
+/* Opens (or creates, 0644) the output before the key is made, so that an
+ * unwritable path costs no key; an existing file is truncated only later. */
+static int output_open(const char *path, bool *ret_created) {
+        int fd;
+
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+        if (fd >= 0) {
+                *ret_created = true;
+                return fd;
+        }
+        if (errno != EEXIST)
+                return -errno;
+        *ret_created = false;
+        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        return fd >= 0 ? fd : -errno;
+}
+
+static int output_write(int fd, const char *csr) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0)
+                return -errno;
+        return write_all(fd, csr, strlen(csr));
+}
+
+int verb_generate_key(smimed *s, int argc, char *argv[]) {
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        _cleanup_free_ char *id = NULL, *csr = NULL;
+        _cleanup_(closep) int fd = -1;
+        const char *address = argv[0];
+        bool to_file = arg_output && !streq(arg_output, "-"), created = false;
+        int r;
+
+        (void) argc;
+
+        if (to_file) {
+                fd = output_open(arg_output, &created);
+                if (fd < 0)
+                        return fail("Cannot open %s: %s", arg_output, strerror(-fd));
+        }
+
+        r = smimed_generate_key(s, address, arg_key_type, arg_subject, &id, &csr, &error);
+        if (r < 0) {
+                if (created)
+                        (void) unlink(arg_output);
+                return report_error(r, &error, "Cannot generate a key for %s", address);
+        }
+
+        /* stderr: stdout is the request */
+        fprintf(stderr, "Generated key %s\n", id);
+
+        if (!to_file) {
+                fputs(csr, stdout);
+                return 0;
+        }
+        r = output_write(fd, csr);
+        if (r >= 0 && close(TAKE_FD(fd)) < 0)
+                r = -errno;
+        if (r < 0)
+                return fail("Key %s is in the token, but its request cannot be written to %s: %s", id, arg_output,
+                            strerror(-r));
+        return 0;
+}
+
+/* Resolves a full key id or a unique prefix of at least KEY_ID_PREFIX_MIN
+ * digits. Returns 0, or the exit status after saying why. */
+static int key_id_resolve(smimed *s, const char *arg, char **ret) {
+        _cleanup_(key_list_done) KeyList l = {};
+        _cleanup_free_ char *hex = NULL;
+        const char *match = NULL;
+        size_t n, count = 0;
+        int r;
+
+        r = parse_hex_id(arg, SIZE_MAX, &hex);
+        if (r == -ENOMEM)
+                return fail("%s", strerror(ENOMEM));
+        if (r < 0)
+                return fail("\"%s\" is not a key id (hexadecimal digits, as smimectl keys shows them).", arg);
+        n = strlen(hex);
+
+        r = key_list_read(s, &l);
+        if (r != 0)
+                return r;
+        for (size_t i = 0; i < l.n; i++) {
+                if (streq(l.items[i].id, hex)) { /* a whole id wins, whatever its length */
+                        match = l.items[i].id;
+                        count = 1;
+                        break;
+                }
+                if (n >= KEY_ID_PREFIX_MIN && strncmp(l.items[i].id, hex, n) == 0) {
+                        match = l.items[i].id;
+                        count++;
+                }
+        }
+        if (count == 0)
+                return n >= KEY_ID_PREFIX_MIN
+                               ? fail("No key in the token has an id that starts with %s.", arg)
+                               : fail("No key in the token has the id %s (a prefix needs at least %d digits).", arg,
+                                      KEY_ID_PREFIX_MIN);
+        if (count > 1)
+                return fail("%s is ambiguous: %zu keys have ids that start with it; give more digits.", arg, count);
+
+        *ret = strdup(match);
+        if (!*ret)
+                return fail("%s", strerror(ENOMEM));
+        return 0;
+}
+
+int verb_remove_key(smimed *s, int argc, char *argv[]) {
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        _cleanup_free_ char *id = NULL;
+        int r;
+
+        (void) argc;
+
+        r = key_id_resolve(s, argv[0], &id);
+        if (r != 0)
+                return r;
+        r = smimed_remove_key(s, id, &error);
+        if (r < 0)
+                return report_error(r, &error, "Cannot remove key %s", id);
+        return 0;
+}
