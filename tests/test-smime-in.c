@@ -56,6 +56,9 @@ typedef enum PartyId {
         ERIN,           /* EC signer, the trusted root */
         NINA,           /* RSA signer the store never sees */
         OSCAR,          /* expired */
+        WENDY,          /* valid, the store never sees it: signs with SHA-1 */
+        SAM,            /* valid, the store never sees it: signs under another From */
+        FIONA,          /* not yet valid */
         RITA,           /* revoked by the root's CRL */
         UMA,            /* issued by a root smimed does not trust */
         FRANK,          /* issued by an intermediate the store does not hold: the auto-import case */
@@ -70,6 +73,9 @@ static Party parties[_PARTY_MAX] = {
         [ERIN] = { "erin", "Erin Elliptic", "erin@example.org" },
         [NINA] = { "nina", "Nina Nowhere", "nina@example.org" },
         [OSCAR] = { "oscar", "Oscar Old", "oscar@example.org" },
+        [WENDY] = { "wendy", "Wendy Weak", "wendy@example.org" },
+        [SAM] = { "sam", "Sam Spoofer", "sam@example.org" },
+        [FIONA] = { "fiona", "Fiona Future", "fiona@example.org" },
         [RITA] = { "rita", "Rita Revoked", "rita@example.org" },
         [UMA] = { "uma", "Uma Untrusted", "uma@example.org" },
         [FRANK] = { "frank", "Frank Fresh", "frank@example.net" },
@@ -886,6 +892,9 @@ static int setup(void **state) {
         make_party(&parties[ERIN], root, true, -1, 365);
         make_party(&parties[NINA], root, false, -1, 365);
         make_party(&parties[OSCAR], root, false, -60, -1);
+        make_party(&parties[WENDY], root, false, -1, 365);
+        make_party(&parties[SAM], root, false, -1, 365);
+        make_party(&parties[FIONA], root, false, 10, 365);
         make_party(&parties[RITA], root, false, -1, 365);
         make_party(&parties[UMA], other_root, false, -1, 365);
         make_party(&parties[FRANK], sub_ca, false, -1, 365);
@@ -1244,23 +1253,24 @@ static void test_tampered_body_is_invalid(void **state) {
 
 /* ---- 5. bad signers ---- */
 
-/* A message signed by p (its certificate in the message) gives signature, and
- * p's certificate is not stored by it. */
-static void check_bad_signer(const char *name, Party *p, const char *signature) {
+/* A message signed by p (its certificate in the message, digest md, From
+ * from or p) gives signature, and p's certificate is not stored by it. */
+static void check_bad_signer(const char *name, Party *p, const char *md, const char *from, const char *signature) {
         _cleanup_(mail_done) Mail m = mail_new(name, p, &parties[BOB]);
         _cleanup_free_ char *signed_file = NULL, *message = NULL, *signed_name = NULL, *message_name = NULL;
         _cleanup_(opened_done) Opened v = {}, d = {};
         _cleanup_(capability_done) Capability c = {};
-        SignSpec s = { .signer = p };
+        SignSpec s = { .signer = p, .md = md };
 
         assert_true(asprintf(&signed_name, "%s.smime", name) > 0);
         assert_true(asprintf(&message_name, "%s.eml", name) > 0);
+        assert_int_equal(lookup_count(p->address), 0);
         signed_file = cms_sign(m.entity_file, signed_name, &s);
-        message = compose(message_name, &m, NULL, signed_file);
+        message = compose(message_name, &m, from, signed_file);
 
         v = open_message("Verify", message);
         expect_status(&v, "not-encrypted", signature, name);
-        expect_cleartext(&v, &m, NULL, name);
+        expect_cleartext(&v, &m, from, name);
         assert_non_null(v.signature_message);
         assert_true(strlen(v.signature_message) > 0);
         if (!v.has_signer || !v.signer_fingerprint || strcasecmp(v.signer_fingerprint, p->fp) != 0)
@@ -1268,7 +1278,7 @@ static void check_bad_signer(const char *name, Party *p, const char *signature) 
 
         d = open_message("Decrypt", message);
         expect_status(&d, "not-encrypted", signature, name);
-        expect_cleartext(&d, &m, NULL, name);
+        expect_cleartext(&d, &m, from, name);
 
         /* Only a valid signer is stored. */
         if (lookup_count(p->address) != 0)
@@ -1278,9 +1288,27 @@ static void check_bad_signer(const char *name, Party *p, const char *signature) 
         assert_string_equal(c.reason, "no-certificate");
 }
 
+static void test_weak_signature_not_stored(void **state) {
+        (void) state;
+        check_bad_signer("weak-new-signer", &parties[WENDY], "sha1", NULL, "weak-algorithm");
+}
+
+static void test_sender_mismatch_not_stored(void **state) {
+        _cleanup_free_ char *from = NULL;
+
+        (void) state;
+        assert_true(asprintf(&from, "%s <%s>", parties[DAVE].display, parties[DAVE].address) > 0);
+        check_bad_signer("mismatch-new-signer", &parties[SAM], NULL, from, "sender-mismatch");
+}
+
 static void test_expired_signer(void **state) {
         (void) state;
-        check_bad_signer("expired", &parties[OSCAR], "expired");
+        check_bad_signer("expired", &parties[OSCAR], NULL, NULL, "expired");
+}
+
+static void test_not_yet_valid_signer(void **state) {
+        (void) state;
+        check_bad_signer("not-yet-valid", &parties[FIONA], NULL, NULL, "not-yet-valid");
 }
 
 static void test_revoked_signer(void **state) {
@@ -1294,12 +1322,12 @@ static void test_revoked_signer(void **state) {
         crl = pki_crl_new(root, &serial, 1, &o);
         assert_non_null(crl);
         import_crl(crl);
-        check_bad_signer("revoked", &parties[RITA], "revoked");
+        check_bad_signer("revoked", &parties[RITA], NULL, NULL, "revoked");
 }
 
 static void test_untrusted_signer(void **state) {
         (void) state;
-        check_bad_signer("untrusted", &parties[UMA], "untrusted");
+        check_bad_signer("untrusted", &parties[UMA], NULL, NULL, "untrusted");
 }
 
 /* ---- 6. sender ---- */
@@ -1871,7 +1899,10 @@ int main(void) {
                 cmocka_unit_test(test_signed_then_encrypted),
                 cmocka_unit_test(test_triple_wrapped),
                 cmocka_unit_test(test_tampered_body_is_invalid),
+                cmocka_unit_test(test_weak_signature_not_stored),
+                cmocka_unit_test(test_sender_mismatch_not_stored),
                 cmocka_unit_test(test_expired_signer),
+                cmocka_unit_test(test_not_yet_valid_signer),
                 cmocka_unit_test(test_revoked_signer),
                 cmocka_unit_test(test_untrusted_signer),
                 cmocka_unit_test(test_sender_mismatch),
