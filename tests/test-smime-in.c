@@ -42,46 +42,46 @@
 /* ---- the people ---- */
 
 typedef struct Party {
-        const char *name;         /* file stem */
-        const char *display;      /* CN, and the display name in From */
+        const char *name;    /* file stem */
+        const char *display; /* CN, and the display name in From */
         const char *address;
         PkiCert *cert;
         char *cert_file, *key_file;
         char fp[65];
-        char *key_object;         /* when smimed holds its key */
+        char *key_object; /* when smimed holds its key */
 } Party;
 
 typedef enum PartyId {
-        ALICE,          /* RSA signer, issued by the trusted root */
-        ERIN,           /* EC signer, the trusted root */
-        NINA,           /* RSA signer the store never sees */
-        OSCAR,          /* expired */
-        WENDY,          /* valid, the store never sees it: signs with SHA-1 */
-        SAM,            /* valid, the store never sees it: signs under another From */
-        FIONA,          /* not yet valid */
-        RITA,           /* revoked by the root's CRL */
-        UMA,            /* issued by a root smimed does not trust */
-        FRANK,          /* issued by an intermediate the store does not hold: the auto-import case */
-        BOB,            /* RSA recipient, key enrolled */
-        CAROL,          /* EC recipient, key enrolled */
-        DAVE,           /* RSA recipient smimed has no key for */
+        ALICE, /* RSA signer, issued by the trusted root */
+        ERIN,  /* EC signer, the trusted root */
+        NINA,  /* RSA signer the store never sees */
+        OSCAR, /* expired */
+        WENDY, /* valid, the store never sees it: signs with SHA-1 */
+        SAM,   /* valid, the store never sees it: signs under another From */
+        FIONA, /* not yet valid */
+        RITA,  /* revoked by the root's CRL */
+        UMA,   /* issued by a root smimed does not trust */
+        FRANK, /* issued by an intermediate the store does not hold: the auto-import case */
+        BOB,   /* RSA recipient, key enrolled */
+        CAROL, /* EC recipient, key enrolled */
+        DAVE,  /* RSA recipient smimed has no key for */
         _PARTY_MAX,
 } PartyId;
 
 static Party parties[_PARTY_MAX] = {
-        [ALICE] = { "alice", "Alice Example", "alice@example.org" },
-        [ERIN] = { "erin", "Erin Elliptic", "erin@example.org" },
-        [NINA] = { "nina", "Nina Nowhere", "nina@example.org" },
-        [OSCAR] = { "oscar", "Oscar Old", "oscar@example.org" },
-        [WENDY] = { "wendy", "Wendy Weak", "wendy@example.org" },
-        [SAM] = { "sam", "Sam Spoofer", "sam@example.org" },
-        [FIONA] = { "fiona", "Fiona Future", "fiona@example.org" },
-        [RITA] = { "rita", "Rita Revoked", "rita@example.org" },
-        [UMA] = { "uma", "Uma Untrusted", "uma@example.org" },
-        [FRANK] = { "frank", "Frank Fresh", "frank@example.net" },
-        [BOB] = { "bob", "Bob Reader", "bob@example.org" },
-        [CAROL] = { "carol", "Carol Curve", "carol@example.org" },
-        [DAVE] = { "dave", "Dave Elsewhere", "dave@example.org" },
+        [ALICE] = {"alice", "Alice Example", "alice@example.org"},
+        [ERIN] = {"erin", "Erin Elliptic", "erin@example.org"},
+        [NINA] = {"nina", "Nina Nowhere", "nina@example.org"},
+        [OSCAR] = {"oscar", "Oscar Old", "oscar@example.org"},
+        [WENDY] = {"wendy", "Wendy Weak", "wendy@example.org"},
+        [SAM] = {"sam", "Sam Spoofer", "sam@example.org"},
+        [FIONA] = {"fiona", "Fiona Future", "fiona@example.org"},
+        [RITA] = {"rita", "Rita Revoked", "rita@example.org"},
+        [UMA] = {"uma", "Uma Untrusted", "uma@example.org"},
+        [FRANK] = {"frank", "Frank Fresh", "frank@example.net"},
+        [BOB] = {"bob", "Bob Reader", "bob@example.org"},
+        [CAROL] = {"carol", "Carol Curve", "carol@example.org"},
+        [DAVE] = {"dave", "Dave Elsewhere", "dave@example.org"},
 };
 
 static Harness *harness;
@@ -139,7 +139,7 @@ typedef struct Bytes {
 
 static void bytes_done(Bytes *b) {
         free(b->data);
-        *b = (Bytes) {};
+        *b = (Bytes){};
 }
 
 static Bytes read_fd(int fd) {
@@ -216,7 +216,7 @@ static char *write_key(const char *name, EVP_PKEY *key) {
 
 static void make_party(Party *p, const PkiCert *issuer, bool ec, int not_before_days, int not_after_days) {
         _cleanup_free_ char *cert_name = NULL, *key_name = NULL;
-        const char *san[] = { p->address, NULL };
+        const char *san[] = {p->address, NULL};
         PkiCertOptions o;
 
         pki_cert_options_init(&o);
@@ -306,14 +306,14 @@ typedef struct Capability {
 static void capability_done(Capability *c) {
         free(c->reason);
         free(c->fingerprint);
-        *c = (Capability) {};
+        *c = (Capability){};
 }
 
 /* GetCapabilities("", [address]): the one encrypt entry. */
 static Capability encrypt_capability(const char *address) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        Capability c = { .possible = -1 };
+        Capability c = {.possible = -1};
         unsigned entries = 0;
 
         if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "GetCapabilities", &e,
@@ -366,7 +366,7 @@ typedef struct Opened {
 
         char *encryption, *encryption_message;
         char *signature, *signature_message;
-        int content;              /* -1: not in the status */
+        int content; /* -1: not in the status */
         uint64_t size;
         bool has_size;
         char *key, *key_certificate;
@@ -393,7 +393,7 @@ static void opened_done(Opened *o) {
         free(o->signer_address);
         free(o->signer_summary);
         bytes_done(&o->output);
-        *o = (Opened) {};
+        *o = (Opened){};
 }
 
 /* Reads the variant at the current position as a string into *field. */
@@ -507,7 +507,7 @@ static int open_call(sd_bus *b, const char *method, int input, int output, int v
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         int r;
 
-        *o = (Opened) { .content = -1 };
+        *o = (Opened){.content = -1};
         r = sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", method);
         if (r >= 0)
                 r = sd_bus_message_append(m, "hh", input, output);
@@ -551,10 +551,10 @@ static Opened open_message(const char *method, const char *p) {
 
 /* A message before S/MIME: the outer header fields and the entity. */
 typedef struct Mail {
-        char *from, *to, *subject;  /* header values */
+        char *from, *to, *subject; /* header values */
         char *content_type;
         char *body;
-        char *entity_file;          /* Content-Type, blank line, body */
+        char *entity_file; /* Content-Type, blank line, body */
 } Mail;
 
 static void mail_done(Mail *m) {
@@ -564,7 +564,7 @@ static void mail_done(Mail *m) {
         free(m->content_type);
         free(m->body);
         free(m->entity_file);
-        *m = (Mail) {};
+        *m = (Mail){};
 }
 
 static Mail mail_new_sized(const char *name, const Party *from, const Party *to, size_t body_lines) {
@@ -607,17 +607,17 @@ static char *compose(const char *name, const Mail *m, const char *from_override,
         _cleanup_(bytes_done) Bytes smime = read_path(smime_file);
         _cleanup_free_ char *text = NULL;
 
-        assert_true(asprintf(&text, "From: %s\nTo: %s\nSubject: %s\n%s", from_override ?: m->from, m->to,
-                             m->subject, smime.data) > 0);
+        assert_true(asprintf(&text, "From: %s\nTo: %s\nSubject: %s\n%s", from_override ?: m->from, m->to, m->subject,
+                             smime.data) > 0);
         return write_named(name, text, strlen(text));
 }
 
 typedef struct SignSpec {
         const Party *signer;
-        bool opaque;              /* -nodetach: application/pkcs7-mime signed-data */
+        bool opaque; /* -nodetach: application/pkcs7-mime signed-data */
         bool nocerts;
-        const char *md;           /* NULL: sha256 */
-        const char *certfile;     /* extra certificates to carry */
+        const char *md;       /* NULL: sha256 */
+        const char *certfile; /* extra certificates to carry */
 } SignSpec;
 
 static char *cms_sign(const char *in, const char *out_name, const SignSpec *s) {
@@ -676,7 +676,7 @@ static char *cms_encrypt_to(const char *in, const char *out_name, const Party *c
 }
 
 static char *cms_encrypt(const char *in, const char *out_name, const Party *to, const char *cipher, bool oaep) {
-        const Party *const list[] = { to, NULL };
+        const Party *const list[] = {to, NULL};
 
         return cms_encrypt_to(in, out_name, list, cipher, oaep);
 }
@@ -955,28 +955,28 @@ static void check_signed(const char *name, const SignSpec *s, const char *signat
 }
 
 static void test_signed_rsa_detached(void **state) {
-        SignSpec s = { .signer = &parties[ALICE] };
+        SignSpec s = {.signer = &parties[ALICE]};
 
         (void) state;
         check_signed("rsa-detached", &s, "valid");
 }
 
 static void test_signed_rsa_opaque(void **state) {
-        SignSpec s = { .signer = &parties[ALICE], .opaque = true };
+        SignSpec s = {.signer = &parties[ALICE], .opaque = true};
 
         (void) state;
         check_signed("rsa-opaque", &s, "valid");
 }
 
 static void test_signed_ec_detached(void **state) {
-        SignSpec s = { .signer = &parties[ERIN] };
+        SignSpec s = {.signer = &parties[ERIN]};
 
         (void) state;
         check_signed("ec-detached", &s, "valid");
 }
 
 static void test_signed_ec_opaque(void **state) {
-        SignSpec s = { .signer = &parties[ERIN], .opaque = true };
+        SignSpec s = {.signer = &parties[ERIN], .opaque = true};
 
         (void) state;
         check_signed("ec-opaque", &s, "valid");
@@ -984,8 +984,8 @@ static void test_signed_ec_opaque(void **state) {
 
 /* Without certificates in the message, the store must know the signer. */
 static void test_signed_without_certificates_known_signer(void **state) {
-        SignSpec detached = { .signer = &parties[ALICE], .nocerts = true };
-        SignSpec opaque = { .signer = &parties[ERIN], .nocerts = true, .opaque = true };
+        SignSpec detached = {.signer = &parties[ALICE], .nocerts = true};
+        SignSpec opaque = {.signer = &parties[ERIN], .nocerts = true, .opaque = true};
 
         (void) state;
         import_cert(parties[ALICE].cert, false);
@@ -998,7 +998,7 @@ static void test_signed_without_certificates_unknown_signer(void **state) {
         _cleanup_(mail_done) Mail m = mail_new("nocerts-unknown", &parties[NINA], &parties[BOB]);
         _cleanup_free_ char *signed_file = NULL, *message = NULL, *opaque_file = NULL, *opaque_message = NULL;
         _cleanup_(opened_done) Opened v = {}, o = {};
-        SignSpec s = { .signer = &parties[NINA], .nocerts = true };
+        SignSpec s = {.signer = &parties[NINA], .nocerts = true};
 
         (void) state;
         assert_int_equal(lookup_count(parties[NINA].address), 0);
@@ -1024,8 +1024,8 @@ static void test_signed_without_certificates_unknown_signer(void **state) {
 }
 
 static void test_signed_sha1_is_weak(void **state) {
-        SignSpec rsa = { .signer = &parties[ALICE], .md = "sha1" };
-        SignSpec ec = { .signer = &parties[ERIN], .md = "sha1", .opaque = true };
+        SignSpec rsa = {.signer = &parties[ALICE], .md = "sha1"};
+        SignSpec ec = {.signer = &parties[ERIN], .md = "sha1", .opaque = true};
 
         (void) state;
         check_signed("sha1-rsa", &rsa, "weak-algorithm");
@@ -1033,7 +1033,7 @@ static void test_signed_sha1_is_weak(void **state) {
 }
 
 static void test_signed_sha512_is_valid(void **state) {
-        SignSpec s = { .signer = &parties[ALICE], .md = "sha512" };
+        SignSpec s = {.signer = &parties[ALICE], .md = "sha512"};
 
         (void) state;
         check_signed("sha512", &s, "valid");
@@ -1097,7 +1097,7 @@ static void test_encrypted_to_several_recipients(void **state) {
         _cleanup_(mail_done) Mail m = mail_new("several", &parties[ALICE], &parties[CAROL]);
         _cleanup_free_ char *enc = NULL, *message = NULL;
         _cleanup_(opened_done) Opened d = {};
-        const Party *const to[] = { &parties[DAVE], &parties[CAROL], NULL };
+        const Party *const to[] = {&parties[DAVE], &parties[CAROL], NULL};
 
         (void) state;
         enc = cms_encrypt_to(m.entity_file, "several.p7m", to, "-aes-256-gcm", true);
@@ -1114,7 +1114,7 @@ static void check_rewritten(const char *name, bool encrypt, const char *from, co
         _cleanup_free_ char *smime = NULL, *smime_name = NULL, *message = NULL, *message_name = NULL,
                             *rewritten = NULL, *rewritten_name = NULL;
         _cleanup_(opened_done) Opened o = {};
-        SignSpec s = { .signer = &parties[ALICE] };
+        SignSpec s = {.signer = &parties[ALICE]};
 
         assert_true(asprintf(&smime_name, "%s.smime", name) > 0);
         assert_true(asprintf(&message_name, "%s.eml", name) > 0);
@@ -1169,7 +1169,7 @@ static void test_signed_then_encrypted(void **state) {
         _cleanup_(mail_done) Mail m = mail_new("sign-encrypt", &parties[ALICE], &parties[BOB]);
         _cleanup_free_ char *signed_file = NULL, *enc = NULL, *message = NULL, *ec_enc = NULL, *ec_message = NULL;
         _cleanup_(opened_done) Opened d = {}, e = {};
-        SignSpec s = { .signer = &parties[ALICE] };
+        SignSpec s = {.signer = &parties[ALICE]};
 
         (void) state;
         signed_file = cms_sign(m.entity_file, "sign-encrypt.smime", &s);
@@ -1200,7 +1200,7 @@ static void test_triple_wrapped(void **state) {
         _cleanup_(mail_done) Mail m = mail_new("triple", &parties[ALICE], &parties[BOB]);
         _cleanup_free_ char *inner = NULL, *enc = NULL, *outer = NULL, *message = NULL;
         _cleanup_(opened_done) Opened d = {}, v = {};
-        SignSpec s = { .signer = &parties[ALICE] };
+        SignSpec s = {.signer = &parties[ALICE]};
 
         (void) state;
         inner = cms_sign(m.entity_file, "triple-inner.smime", &s);
@@ -1228,7 +1228,7 @@ static void test_tampered_body_is_invalid(void **state) {
         _cleanup_free_ char *signed_file = NULL, *message = NULL;
         _cleanup_(bytes_done) Bytes smime = {};
         _cleanup_(opened_done) Opened v = {};
-        SignSpec s = { .signer = &parties[ALICE] };
+        SignSpec s = {.signer = &parties[ALICE]};
         char *hit;
 
         (void) state;
@@ -1248,7 +1248,6 @@ static void test_tampered_body_is_invalid(void **state) {
         v = open_message("Verify", message);
         expect_status(&v, "not-encrypted", "invalid", "tampered body");
         expect_cleartext(&v, &m, NULL, "tampered body");
-        /* Not a reason to store the signer: Alice is there already, so ask Lookup about nothing new. */
 }
 
 /* ---- 5. bad signers ---- */
@@ -1260,7 +1259,7 @@ static void check_bad_signer(const char *name, Party *p, const char *md, const c
         _cleanup_free_ char *signed_file = NULL, *message = NULL, *signed_name = NULL, *message_name = NULL;
         _cleanup_(opened_done) Opened v = {}, d = {};
         _cleanup_(capability_done) Capability c = {};
-        SignSpec s = { .signer = p, .md = md };
+        SignSpec s = {.signer = p, .md = md};
 
         assert_true(asprintf(&signed_name, "%s.smime", name) > 0);
         assert_true(asprintf(&message_name, "%s.eml", name) > 0);
@@ -1336,7 +1335,7 @@ static void test_sender_mismatch(void **state) {
         _cleanup_(mail_done) Mail m = mail_new("mismatch", &parties[ALICE], &parties[BOB]);
         _cleanup_free_ char *signed_file = NULL, *message = NULL, *good = NULL, *forged_from = NULL;
         _cleanup_(opened_done) Opened v = {}, g = {};
-        SignSpec s = { .signer = &parties[ALICE] };
+        SignSpec s = {.signer = &parties[ALICE]};
 
         (void) state;
         signed_file = cms_sign(m.entity_file, "mismatch.smime", &s);
@@ -1363,7 +1362,7 @@ static void test_encrypted_for_someone_else(void **state) {
         _cleanup_free_ char *enc = NULL, *message = NULL, *signed_file = NULL, *signed_enc = NULL,
                             *signed_message = NULL;
         _cleanup_(opened_done) Opened d = {}, s = {};
-        SignSpec spec = { .signer = &parties[ALICE] };
+        SignSpec spec = {.signer = &parties[ALICE]};
 
         (void) state;
         enc = cms_encrypt(m.entity_file, "not-for-us.p7m", &parties[DAVE], "-aes-256-cbc", false);
@@ -1401,8 +1400,8 @@ static void test_auto_import_of_valid_signers(void **state) {
         _cleanup_free_ char *signed_file = NULL, *message = NULL, *u_signed = NULL, *u_message = NULL;
         _cleanup_(opened_done) Opened v = {}, w = {};
         _cleanup_(capability_done) Capability before = {}, after = {}, u_before = {}, u_after = {};
-        SignSpec s = { .signer = &parties[FRANK], .certfile = sub_ca_file };
-        SignSpec us = { .signer = &parties[UMA] };
+        SignSpec s = {.signer = &parties[FRANK], .certfile = sub_ca_file};
+        SignSpec us = {.signer = &parties[UMA]};
 
         (void) state;
         before = encrypt_capability(parties[FRANK].address);
@@ -1464,7 +1463,7 @@ static void expect_invalid(const char *p, const char *what) {
 
 /* The daemon still answers, and still opens a good message. */
 static void expect_still_working(const char *name) {
-        SignSpec s = { .signer = &parties[ALICE] };
+        SignSpec s = {.signer = &parties[ALICE]};
         _cleanup_(capability_done) Capability c = encrypt_capability(parties[BOB].address);
 
         assert_true(c.possible);
@@ -1520,12 +1519,12 @@ static char *compressed_data_der(const char *text) {
 
 static void test_bad_input(void **state) {
         _cleanup_(mail_done) Mail m = mail_new("bad-input", &parties[ALICE], &parties[BOB]);
-        _cleanup_free_ char *enc = NULL, *enc_message = NULL, *truncated = NULL, *garbage = NULL,
-                            *garbage_cms = NULL, *garbage_sig = NULL, *compressed = NULL, *compressed_untyped = NULL,
-                            *certs_only = NULL, *certs_der = NULL, *certs_as_signed = NULL, *der = NULL,
-                            *opaque = NULL, *opaque_message = NULL, *opaque_truncated = NULL, *text = NULL;
+        _cleanup_free_ char *enc = NULL, *enc_message = NULL, *truncated = NULL, *garbage = NULL, *garbage_cms = NULL,
+                            *garbage_sig = NULL, *compressed = NULL, *compressed_untyped = NULL, *certs_only = NULL,
+                            *certs_der = NULL, *certs_as_signed = NULL, *der = NULL, *opaque = NULL,
+                            *opaque_message = NULL, *opaque_truncated = NULL, *text = NULL;
         _cleanup_(bytes_done) Bytes whole = {}, opaque_whole = {}, entity = {};
-        SignSpec s = { .signer = &parties[ALICE], .opaque = true };
+        SignSpec s = {.signer = &parties[ALICE], .opaque = true};
         unsigned char noise[3000];
         char token[33];
         _cleanup_(closep) int empty1 = memfd_create("empty", MFD_CLOEXEC), empty2 = memfd_create("empty", MFD_CLOEXEC);
@@ -1539,10 +1538,7 @@ static void test_bad_input(void **state) {
 
         /* An enveloped-data entity whose base64 is noise. */
         random_hex(token, 16);
-        garbage_cms = path("garbage-cms.der");
-        write_path(garbage_cms, noise, sizeof(noise));
-        free(garbage_cms);
-        der = path("garbage-cms.der");
+        der = write_named("garbage-cms.der", noise, sizeof(noise));
         garbage_cms = base64_entity("garbage-cms.eml",
                                     "application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m", der);
         expect_invalid(garbage_cms, "enveloped-data of noise");
@@ -1629,7 +1625,7 @@ static void test_plain_message_as_it_is(void **state) {
 
 /* Signs in_file n times over; returns the file of the outermost layer. */
 static char *sign_n_times(const char *stem, const char *in_file, unsigned n) {
-        SignSpec s = { .signer = &parties[ALICE] };
+        SignSpec s = {.signer = &parties[ALICE]};
         char *current = strdup(in_file);
 
         assert_non_null(current);
@@ -1650,7 +1646,7 @@ static void test_nesting_depth(void **state) {
         _cleanup_free_ char *deepest_allowed = NULL, *too_deep = NULL, *allowed_message = NULL,
                             *too_deep_message = NULL, *much_too_deep = NULL, *much_too_deep_message = NULL;
         _cleanup_(opened_done) Opened ok = {};
-        SignSpec s = { .signer = &parties[ALICE] };
+        SignSpec s = {.signer = &parties[ALICE]};
 
         (void) state;
         deepest_allowed = sign_n_times("nested", m.entity_file, MAX_LAYERS);
@@ -1677,7 +1673,7 @@ static void test_unusable_fds(void **state) {
         _cleanup_free_ char *signed_file = NULL, *message = NULL;
         _cleanup_(closep) int input = -1, readonly_output = -1, writeonly_input = -1, output = -1;
         _cleanup_(opened_done) Opened a = {}, b = {};
-        SignSpec s = { .signer = &parties[ALICE] };
+        SignSpec s = {.signer = &parties[ALICE]};
 
         (void) state;
         signed_file = cms_sign(m.entity_file, "bad-fds.smime", &s);
@@ -1748,10 +1744,10 @@ static int as_test_user(char *out, size_t size, void *userdata) {
 
 static void test_unprivileged_user(void **state) {
         _cleanup_(mail_done) Mail m = mail_new("unprivileged", &parties[ALICE], &parties[BOB]);
-        _cleanup_free_ char *signed_file = NULL, *signed_message = NULL, *enc = NULL, *enc_message = NULL,
-                            *out = NULL, *want_head = NULL;
+        _cleanup_free_ char *signed_file = NULL, *signed_message = NULL, *enc = NULL, *enc_message = NULL, *out = NULL,
+                            *want_head = NULL;
         _cleanup_(opened_done) Opened root_d = {}, child_v = {};
-        SignSpec s = { .signer = &parties[ALICE] };
+        SignSpec s = {.signer = &parties[ALICE]};
         DenialArgs a;
         char *nl;
 
@@ -1767,7 +1763,7 @@ static void test_unprivileged_user(void **state) {
         root_d = open_message("Decrypt", enc_message);
         expect_status(&root_d, "encrypted", "not-signed", "Decrypt as root");
 
-        a = (DenialArgs) { .signed_message = signed_message, .encrypted_message = enc_message };
+        a = (DenialArgs){.signed_message = signed_message, .encrypted_message = enc_message};
         assert_int_equal(harness_run_as_test_user(harness, as_test_user, &a, &out), 0);
         nl = strchr(out, '\n');
         assert_non_null(nl);
@@ -1777,7 +1773,7 @@ static void test_unprivileged_user(void **state) {
                 fail_msg("as " HARNESS_TEST_USER ": got \"%s\", expected \"%s\"", out, want_head);
 
         /* What Verify wrote for the test user is the cleartext. */
-        child_v = (Opened) { .content = 1, .has_size = true };
+        child_v = (Opened){.content = 1, .has_size = true};
         child_v.output.data = strdup(nl + 1);
         child_v.output.size = strlen(nl + 1);
         child_v.size = child_v.output.size;
@@ -1824,7 +1820,7 @@ static void test_max_message_size(void **state) {
         _cleanup_free_ char *text = NULL, *config = NULL, *big_signed = NULL, *big_message = NULL,
                             *small_signed = NULL, *small_message = NULL, *at_limit = NULL, *over_limit = NULL;
         _cleanup_(opened_done) Opened o = {}, at = {};
-        SignSpec s = { .signer = &parties[ALICE] };
+        SignSpec s = {.signer = &parties[ALICE]};
         const size_t limit = 64 * 1024;
         struct stat st;
         int status;
