@@ -143,6 +143,9 @@ int manager_import_pkcs12(Manager *m, const void *data, size_t size, const char 
                 return r;
         if (!pkey)
                 return message_fail(ret_message, -ENOKEY, "The PKCS#12 file holds no private key.");
+        if (!cert && chain && sk_X509_num(chain) > 0)
+                return message_fail(ret_message, -EKEYREJECTED,
+                                    "The certificates in the PKCS#12 file do not belong to its private key.");
         if (!cert)
                 return message_fail(ret_message, -ENOENT,
                             "The PKCS#12 file holds a private key but not its certificate; export it with the "

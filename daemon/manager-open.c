@@ -557,12 +557,6 @@ static void open_job_step(OpenJob *j) {
                         open_job_finish(j, -ENOMEM, NULL, "Out of memory.");
                         return;
                 }
-                if (j->depth >= OPEN_MAX_LAYERS) {
-                        open_job_finish(j, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE,
-                                        "S/MIME layers are nested deeper than smimed opens.");
-                        return;
-                }
-
                 r = lseek(j->current, 0, SEEK_SET) < 0 ? -errno : 0;
                 if (r >= 0) {
                         line_reader_init(reader, j->current);
@@ -588,6 +582,13 @@ static void open_job_step(OpenJob *j) {
 
                 if (layer == SMIME_LAYER_NONE || (layer == SMIME_LAYER_SIGNED && !j->verify))
                         break;
+
+                /* Another layer to open: refuse the one past the limit. */
+                if (j->depth >= OPEN_MAX_LAYERS) {
+                        open_job_finish(j, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE,
+                                        "S/MIME layers are nested deeper than smimed opens (8).");
+                        return;
+                }
 
                 if (layer == SMIME_LAYER_SIGNED)
                         r = open_signed_layer(j, &error_name, &message);

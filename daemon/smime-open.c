@@ -4,6 +4,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/asn1err.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
@@ -11,6 +12,7 @@
 #include "smime-open.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free_all);
 
 static bool ends_with_p7m(const char *name) {
         size_t n = name ? strlen(name) : 0;
@@ -86,6 +88,79 @@ static const char *openssl_reason(void) {
         return s ? s : "unreadable";
 }
 
+/* Where the body of the entity in fd starts: after the first empty line. */
+static int body_offset(int fd, off_t *ret) {
+        char buf[4096];
+        off_t offset = 0;
+        int state = 0; /* bytes of "\n" [ "\r" ] "\n" seen */
+
+        while (offset < (off_t) MIME_MAX_HEADER_BLOCK) {
+                ssize_t n = pread(fd, buf, sizeof(buf), offset);
+
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -EBADMSG;
+                for (ssize_t i = 0; i < n; i++) {
+                        char c = buf[i];
+
+                        if (c == '\n')
+                                state = state == 0 ? 1 : 2;
+                        else if (c != '\r')
+                                state = 0;
+                        if (state == 2) {
+                                *ret = offset + i + 1;
+                                return 0;
+                        }
+                }
+                offset += n;
+        }
+        return -EBADMSG;
+}
+
+/* A CMS structure sent as a plain attachment (application/octet-stream,
+ * smime.p7m), which SMIME_read_CMS() does not take: the body, decoded as its
+ * Content-Transfer-Encoding says, is DER. */
+static int read_p7m_attachment(int fd, CMS_ContentInfo **ret, char **ret_message) {
+        _cleanup_(BIO_free_allp) BIO *in = NULL;
+        LineReader *reader = malloc(sizeof(LineReader));
+        MimeHeaders headers = {};
+        _cleanup_free_ char *cte = NULL;
+        off_t offset;
+        int r;
+
+        if (!reader)
+                return -ENOMEM;
+        line_reader_init(reader, fd);
+        r = lseek(fd, 0, SEEK_SET) < 0 ? -errno : mime_headers_read(reader, &headers, ret_message);
+        free(reader);
+        if (r < 0)
+                return r;
+        cte = mime_headers_get(&headers, "Content-Transfer-Encoding");
+        mime_headers_done(&headers);
+
+        r = body_offset(fd, &offset);
+        if (r < 0 || lseek(fd, offset, SEEK_SET) < 0)
+                return message_fail(ret_message, -EBADMSG, "The attachment has no body.");
+        in = BIO_new_fd(fd, BIO_NOCLOSE);
+        if (!in)
+                return -ENOMEM;
+        if (cte && strcasecmp(cte, "base64") == 0) {
+                BIO *b64 = BIO_new(BIO_f_base64());
+
+                if (!b64)
+                        return -ENOMEM;
+                in = BIO_push(b64, in);
+        }
+
+        ERR_clear_error();
+        *ret = d2i_CMS_bio(in, NULL);
+        if (!*ret)
+                return message_fail(ret_message, -EBADMSG, "The smime.p7m attachment cannot be read (%s).",
+                                    openssl_reason());
+        return 0;
+}
+
 int smime_read(int fd, CMS_ContentInfo **ret_cms, BIO **ret_content, char **ret_message) {
         _cleanup_(BIO_freep) BIO *in = NULL;
         CMS_ContentInfo *cms;
@@ -100,7 +175,13 @@ int smime_read(int fd, CMS_ContentInfo **ret_cms, BIO **ret_content, char **ret_
         ERR_clear_error();
         cms = SMIME_read_CMS_ex(in, 0, &content, NULL);
         if (!cms) {
+                unsigned long e = ERR_peek_last_error();
+
                 BIO_free(content);
+                if (ERR_GET_REASON(e) == ASN1_R_INVALID_MIME_TYPE) {
+                        *ret_content = NULL;
+                        return read_p7m_attachment(fd, ret_cms, ret_message);
+                }
                 return message_fail(ret_message, -EBADMSG, "The S/MIME structure cannot be read (%s).",
                                     openssl_reason());
         }
