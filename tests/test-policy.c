@@ -218,12 +218,31 @@ static int as_test_user(char *out, size_t size, void *userdata) {
 }
 
 static void test_rule_scopes_service_user_to_one_address(void **state) {
-        _cleanup_free_ char *out = NULL;
+        _cleanup_free_ char *out = NULL, *log = NULL, *signed_line = NULL, *denied_line = NULL;
+        unsigned char md[32];
+        char hex[65];
+        unsigned len = 0;
 
         (void) state;
         assert_int_equal(harness_run_as_test_user(harness, as_test_user, NULL, &out), 0);
         assert_string_equal(out, "1|" SD_BUS_ERROR_ACCESS_DENIED "|" SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED
                                  "|" SD_BUS_ERROR_ACCESS_DENIED);
+
+        /* The audit trail has the signature with the caller and a digest of
+         * the message, and the denial with the address asked for. */
+        assert_int_equal(EVP_Digest(message_text, strlen(message_text), md, &len, EVP_sha256(), NULL), 1);
+        for (unsigned i = 0; i < len; i++)
+                sprintf(hex + 2 * i, "%02x", md[i]);
+        log = harness_read_file(harness->smimed_log);
+        assert_true(asprintf(&signed_line, "AUDIT sign outcome=success uid=%u ", (unsigned) harness->test_uid) > 0);
+        assert_non_null(strstr(log, signed_line));
+        assert_non_null(strstr(log, hex));
+        assert_non_null(strstr(log, "address=support@example.com"));
+        assert_non_null(strstr(log, "message_id=1bcb0e8fcd0d450aae249525f86340b2"));
+        assert_true(asprintf(&denied_line, "AUDIT org.smimed1.sign outcome=denied uid=%u ",
+                             (unsigned) harness->test_uid) > 0);
+        assert_non_null(strstr(log, denied_line));
+        assert_non_null(strstr(log, "address=alice@example.com"));
 }
 
 /* ---- [Policy] keys, each applied by Reload() ---- */
@@ -385,6 +404,30 @@ static void test_auto_import(void **state) {
         assert_int_equal(strtoull(count_on, NULL, 10), strtoull(count_before, NULL, 10) + 1);
 }
 
+/* Decrypting is a use of a private key: on record with key and digest. */
+static void test_decrypt_is_audited(void **state) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *log = NULL, *line = NULL;
+        Outcome encrypted;
+        int in, out;
+
+        (void) state;
+        encrypted = call_smime(bus, "Encrypt", "support@example.com", message_text, NULL, NULL, false);
+        assert_true(encrypted.r >= 0);
+        in = memfd_with(encrypted.output, strlen(encrypted.output));
+        out = memfd_create("out", MFD_CLOEXEC);
+        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Decrypt", NULL,
+                                       &reply, "hha{sv}", in, out, 0) >= 0);
+        close(in);
+        close(out);
+
+        log = harness_read_file(harness->smimed_log);
+        assert_true(asprintf(&line, "AUDIT decrypt outcome=success uid=0 pid=%d ", (int) getpid()) > 0);
+        assert_non_null(strstr(log, line));
+        assert_non_null(strstr(log, "key=" HARNESS_KEY_ID_HEX " address="));
+        assert_non_null(strstr(log, "message_id=eed11e565f89429690b055459b26f44d"));
+}
+
 static void test_max_message_size(void **state) {
         char *big = malloc(200 * 1024);
         Outcome refused;
@@ -411,6 +454,7 @@ int main(void) {
                 cmocka_unit_test(test_auto_import), /* first: the partner is not in the store yet */
                 cmocka_unit_test(test_sha1_signatures),
                 cmocka_unit_test(test_require_sender_match),
+                cmocka_unit_test(test_decrypt_is_audited),
                 cmocka_unit_test(test_max_message_size),
         };
 
