@@ -203,6 +203,7 @@ static const ConfigKey config_keys[] = {
         { "Token", "URI", parse_pkcs11_uri, FIELD_STRING, offsetof(Config, token_uri) },
         { "Token", "PINFile", parse_absolute_path, FIELD_STRING, offsetof(Config, token_pin_file) },
         { "Token", "RescanIntervalSec", parse_seconds, FIELD_U64, offsetof(Config, token_rescan_usec) },
+        { "Token", "Workers", parse_unsigned, FIELD_U64, offsetof(Config, token_workers) },
         { "Store", "Path", parse_absolute_path, FIELD_STRING, offsetof(Config, store_path) },
         { "Policy", "Enabled", parse_bool_field, FIELD_BOOL, offsetof(Config, policy_enabled) },
         { "Policy", "MaxMessageSize", parse_size, FIELD_U64, offsetof(Config, max_message_size) },

@@ -23,6 +23,7 @@ typedef struct Config {
         char *token_uri;         /* NULL: the first token that needs a login */
         char *token_pin_file;    /* NULL: $CREDENTIALS_DIRECTORY/token-pin */
         uint64_t token_rescan_usec;
+        uint64_t token_workers;  /* 0: one per CPU */
 
         char *store_path;
 

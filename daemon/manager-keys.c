@@ -364,6 +364,7 @@ int manager_remove_key(Manager *m, const char *id, char **ret_message) {
         if (r < 0)
                 return message_fail(ret_message, r, "The key cannot be removed from the token: %m");
 
+        token_forget_keys(m->token); /* the engine's handle of it is stale now */
         log_info("Removed key %s from the token.", id);
         manager_keys_changed(m);
         return 0;

@@ -20,6 +20,7 @@
 #include "mime.h"
 #include "smimed-errors.h"
 #include "strv.h"
+#include "worker-pool.h"
 
 #define SMIME_IO_TIMEOUT_USEC (60ULL * 1000000ULL)
 
@@ -33,6 +34,18 @@ struct SmimeJob {
         FdWriter *writer;
         SmimeResult result;
         char *input_sha256;
+
+        /* decided on the loop, for the worker */
+        struct {
+                char *spool_dir;
+                char *key_uri;
+                X509 *signer;
+                STACK_OF(X509) *extras;
+                STACK_OF(X509) *recipients;
+        } plan;
+        /* how the worker failed */
+        const char *error_name;
+        char *error_message;
         SmimeJobDone done;
         void *userdata;
         void (*free_userdata)(void *);
@@ -63,6 +76,12 @@ static void smime_job_free(SmimeJob *j) {
         smime_request_done(&j->request);
         smime_result_done(&j->result);
         free(j->input_sha256);
+        free(j->plan.spool_dir);
+        free(j->plan.key_uri);
+        X509_free(j->plan.signer);
+        sk_X509_pop_free(j->plan.extras, X509_free);
+        sk_X509_pop_free(j->plan.recipients, X509_free);
+        free(j->error_message);
         if (j->free_userdata)
                 j->free_userdata(j->userdata);
         free(j);
@@ -85,22 +104,27 @@ void manager_smime_jobs_free(Manager *m) {
         }
 }
 
-int manager_tmpfile(Manager *m) {
+char *manager_spool_dir(Manager *m) {
         _cleanup_free_ char *copy = strdup(m->config->store_path);
+
+        return copy ? strdup(dirname(copy)) : NULL;
+}
+
+int spool_tmpfile_in(const char *dir) {
         int fd;
 
-        if (!copy)
-                return -ENOMEM;
         /* Disk, not memory: messages may be large. */
-        fd = open(dirname(copy), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (fd >= 0)
                 return fd;
         fd = memfd_create("smimed-spool", MFD_CLOEXEC);
         return fd >= 0 ? fd : -errno;
 }
 
-static int spool_tmpfile(void *userdata) {
-        return manager_tmpfile(userdata);
+int manager_tmpfile(Manager *m) {
+        _cleanup_free_ char *dir = manager_spool_dir(m);
+
+        return dir ? spool_tmpfile_in(dir) : -ENOMEM;
 }
 
 static const char *capability_error_name(const char *reason) {
@@ -170,28 +194,21 @@ int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_si
         return 0;
 }
 
-static void x509_stack_freep(STACK_OF(X509) **s) {
-        sk_X509_pop_free(*s, X509_free);
-}
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 
-/* The private key of the certificate, from the token. */
-static int load_signing_key(Manager *m, const CertInfo *info, EVP_PKEY **ret, const char **ret_error_name,
-                            char **ret_message) {
-        _cleanup_free_ char *uri = NULL;
+/* The URI of the token key for the certificate, or the error. */
+static int signing_key_uri(Manager *m, const CertInfo *info, char **ret, const char **ret_error_name,
+                           char **ret_message) {
         int r;
 
         for (size_t i = 0; i < m->n_keys; i++) {
                 if (!streq(m->keys[i].spki_sha256, info->spki_sha256))
                         continue;
-                r = token_key_uri(m->token, m->keys[i].id, &uri);
-                if (r >= 0)
-                        r = token_load_private_key(m->token, uri, ret);
+                r = token_key_uri(m->token, m->keys[i].id, ret);
                 if (r >= 0)
                         return 0;
                 *ret_error_name = SMIMED_ERROR_TOKEN_UNAVAILABLE;
-                return message_fail(ret_message, r, "The token cannot use the key of %s: %m", info->fingerprint);
+                return message_fail(ret_message, r, "The token cannot name the key of %s: %m", info->fingerprint);
         }
         *ret_error_name = SMIMED_ERROR_NO_PRIVATE_KEY;
         return message_fail(ret_message, -ENOKEY, "The private key of %s is not in the token.", info->fingerprint);
@@ -224,53 +241,58 @@ static int chain_extras(Manager *m, X509 *leaf, STACK_OF(X509) **ret) {
         return 0;
 }
 
-static int job_sign(SmimeJob *j, int entity, int out, const char **ret_error_name, char **ret_message) {
+/* What the loop decides before a worker does the work: who signs with which
+ * key and chain, who gets it. */
+static int plan_sign(SmimeJob *j, const char **ret_error_name, char **ret_message) {
         _cleanup_(capability_done) Capability c = {};
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        _cleanup_(x509_stack_freep) STACK_OF(X509) *extras = NULL;
         Manager *m = j->manager;
         int r;
 
         r = resolve(m, j->request.sign_as, CERT_PURPOSE_SIGN, &c, ret_error_name, ret_message);
         if (r < 0)
                 return r;
-        r = load_signing_key(m, c.info, &key, ret_error_name, ret_message);
+        r = signing_key_uri(m, c.info, &j->plan.key_uri, ret_error_name, ret_message);
         if (r < 0)
                 return r;
-        r = chain_extras(m, c.info->x509, &extras);
+        r = chain_extras(m, c.info->x509, &j->plan.extras);
         if (r < 0)
                 return r;
-
-        r = smime_sign(entity, out, c.info->x509, key, extras, &j->request.sign, ret_message);
-        if (r < 0) {
-                /* -EINVAL: an option the key cannot do (RSA-PSS with an EC key). */
-                *ret_error_name = r == -EINVAL ? SMIMED_ERROR_INVALID_ARGUMENT : SMIMED_ERROR_TOKEN_UNAVAILABLE;
-                return r;
-        }
-        log_info("Signed a message as %s with key of certificate %s.", j->request.sign_as, c.info->fingerprint);
+        if (!X509_up_ref(c.info->x509))
+                return -ENOMEM;
+        j->plan.signer = c.info->x509;
         j->result.signer = strdup(c.info->fingerprint);
         return j->result.signer ? 0 : -ENOMEM;
 }
 
-static int job_encrypt(SmimeJob *j, int entity, int out, const char **ret_error_name, char **ret_message) {
-        _cleanup_(x509_stack_freep) STACK_OF(X509) *certs = sk_X509_new_null();
-        _cleanup_(strv_freep) char **fingerprints = NULL;
+static int plan_add_recipient(SmimeJob *j, const CertInfo *info) {
+        if (strv_contains(j->result.recipients, info->fingerprint))
+                return 0;
+        if (strv_extend(&j->result.recipients, info->fingerprint) < 0 || !X509_up_ref(info->x509))
+                return -ENOMEM;
+        if (!sk_X509_push(j->plan.recipients, info->x509)) {
+                X509_free(info->x509);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int plan_encrypt(SmimeJob *j, const char **ret_error_name, char **ret_message) {
         Manager *m = j->manager;
         int r;
 
-        if (!certs)
+        j->plan.recipients = sk_X509_new_null();
+        j->result.recipients = calloc(1, sizeof(char *));
+        if (!j->plan.recipients || !j->result.recipients)
                 return -ENOMEM;
+
         for (char **a = j->request.recipients; *a; a++) {
                 _cleanup_(capability_done) Capability c = {};
 
                 r = resolve(m, *a, CERT_PURPOSE_ENCRYPT, &c, ret_error_name, ret_message);
+                if (r >= 0)
+                        r = plan_add_recipient(j, c.info);
                 if (r < 0)
                         return r;
-                if (strv_contains(fingerprints, c.info->fingerprint))
-                        continue;
-                if (strv_extend(&fingerprints, c.info->fingerprint) < 0 || !X509_up_ref(c.info->x509) ||
-                    !sk_X509_push(certs, c.info->x509))
-                        return -ENOMEM;
         }
 
         /* The sender's own certificate, so that the sent copy stays readable. */
@@ -280,69 +302,110 @@ static int job_encrypt(SmimeJob *j, int entity, int out, const char **ret_error_
 
                 manager_capability_context(m, &ctx);
                 r = capability_for(&ctx, j->request.sender, CERT_PURPOSE_ENCRYPT, &c);
-                if (r >= 0 && c.possible && !strv_contains(fingerprints, c.info->fingerprint)) {
-                        if (strv_extend(&fingerprints, c.info->fingerprint) < 0 || !X509_up_ref(c.info->x509) ||
-                            !sk_X509_push(certs, c.info->x509))
-                                return -ENOMEM;
+                if (r >= 0 && c.possible) {
+                        r = plan_add_recipient(j, c.info);
+                        if (r < 0)
+                                return r;
                         j->result.sender_included = true;
-                } else if (r >= 0 && c.possible)
-                        j->result.sender_included = true;
-                else
+                } else
                         log_notice("The sender %s has no certificate to encrypt to; the sent copy is not readable "
                                    "for them.",
                                    j->request.sender);
         }
-
-        r = smime_encrypt(entity, out, certs, j->request.cipher ? j->request.cipher : EVP_aes_256_cbc(),
-                          j->request.oaep, ret_message);
-        if (r < 0) {
-                *ret_error_name = SMIMED_ERROR_CERTIFICATE_INVALID;
-                return r;
-        }
-        j->result.recipients = TAKE_PTR(fingerprints);
         return 0;
 }
 
+static int job_plan(SmimeJob *j, const char **ret_error_name, char **ret_message) {
+        int r;
+
+        j->plan.spool_dir = manager_spool_dir(j->manager);
+        if (!j->plan.spool_dir)
+                return -ENOMEM;
+        if (j->request.sign_as) {
+                r = plan_sign(j, ret_error_name, ret_message);
+                if (r < 0)
+                        return r;
+        }
+        if (j->request.recipients) {
+                r = plan_encrypt(j, ret_error_name, ret_message);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- on a worker: no bus, no store ---- */
+
+static int plan_tmpfile(void *userdata) {
+        return spool_tmpfile_in(userdata);
+}
+
+static int execute_sign(SmimeJob *j, int entity, int out) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        int r;
+
+        r = token_load_private_key(j->manager->token, j->plan.key_uri, &key);
+        if (r < 0) {
+                j->error_name = SMIMED_ERROR_TOKEN_UNAVAILABLE;
+                return message_fail(&j->error_message, r, "The token cannot use the signing key: %m");
+        }
+        r = smime_sign(entity, out, j->plan.signer, key, j->plan.extras, &j->request.sign, &j->error_message);
+        if (r < 0)
+                /* -EINVAL: an option the key cannot do (RSA-PSS with an EC key). */
+                j->error_name = r == -EINVAL ? SMIMED_ERROR_INVALID_ARGUMENT : SMIMED_ERROR_TOKEN_UNAVAILABLE;
+        return r;
+}
+
+static int execute_encrypt(SmimeJob *j, int entity, int out) {
+        int r;
+
+        r = smime_encrypt(entity, out, j->plan.recipients,
+                          j->request.cipher ? j->request.cipher : EVP_aes_256_cbc(), j->request.oaep,
+                          &j->error_message);
+        if (r < 0)
+                j->error_name = SMIMED_ERROR_CERTIFICATE_INVALID;
+        return r;
+}
+
 /* Split, canonicalize, sign and/or encrypt: input → result_file. */
-static int job_run(SmimeJob *j, const char **ret_error_name, char **ret_message) {
+static int job_execute(void *userdata) {
+        SmimeJob *j = userdata;
         _cleanup_(mime_headers_done) MimeHeaders all = {}, outer = {}, content = {};
         _cleanup_free_ LineReader *reader = malloc(sizeof(LineReader));
         _cleanup_free_ Writer *writer = malloc(sizeof(Writer));
         _cleanup_(closep) int entity = -1, signed_entity = -1;
-        Manager *m = j->manager;
         struct stat st;
         int r;
 
         if (!reader || !writer)
                 return -ENOMEM;
-        if (lseek(j->input, 0, SEEK_SET) < 0)
-                return -errno;
-        if (fstat(j->input, &st) < 0)
+        if (lseek(j->input, 0, SEEK_SET) < 0 || fstat(j->input, &st) < 0)
                 return -errno;
         if (st.st_size == 0) {
-                *ret_error_name = SMIMED_ERROR_INVALID_MESSAGE;
-                return message_fail(ret_message, -EBADMSG, "The message is empty.");
+                j->error_name = SMIMED_ERROR_INVALID_MESSAGE;
+                return message_fail(&j->error_message, -EBADMSG, "The message is empty.");
         }
 
         line_reader_init(reader, j->input);
-        r = mime_headers_read(reader, &all, ret_message);
+        r = mime_headers_read(reader, &all, &j->error_message);
         if (r >= 0)
                 r = mime_headers_split(&all, &outer, &content);
         if (r < 0) {
-                *ret_error_name = SMIMED_ERROR_INVALID_MESSAGE;
+                j->error_name = SMIMED_ERROR_INVALID_MESSAGE;
                 return r;
         }
 
-        j->result_file = manager_tmpfile(m);
-        entity = manager_tmpfile(m);
+        j->result_file = spool_tmpfile_in(j->plan.spool_dir);
+        entity = spool_tmpfile_in(j->plan.spool_dir);
         if (j->result_file < 0 || entity < 0)
-                return message_fail(ret_message, j->result_file < 0 ? j->result_file : entity,
+                return message_fail(&j->error_message, j->result_file < 0 ? j->result_file : entity,
                                     "Cannot create a spool file: %m");
 
         writer_init(writer, entity);
-        r = mime_write_canonical_entity(reader, &content, writer, spool_tmpfile, m, ret_message);
+        r = mime_write_canonical_entity(reader, &content, writer, plan_tmpfile, j->plan.spool_dir,
+                                        &j->error_message);
         if (r < 0) {
-                *ret_error_name = r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL;
+                j->error_name = r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL;
                 return r;
         }
 
@@ -351,20 +414,20 @@ static int job_run(SmimeJob *j, const char **ret_error_name, char **ret_message)
         mime_headers_write(writer, &outer);
         r = writer_flush(writer);
         if (r < 0)
-                return message_fail(ret_message, r, "Cannot write the spool file: %m");
+                return message_fail(&j->error_message, r, "Cannot write the spool file: %m");
 
         if (j->request.sign_as && j->request.recipients) {
                 /* Sign first, then encrypt the signed entity. */
-                signed_entity = manager_tmpfile(m);
+                signed_entity = spool_tmpfile_in(j->plan.spool_dir);
                 if (signed_entity < 0)
-                        return message_fail(ret_message, signed_entity, "Cannot create a spool file: %m");
-                r = job_sign(j, entity, signed_entity, ret_error_name, ret_message);
+                        return message_fail(&j->error_message, signed_entity, "Cannot create a spool file: %m");
+                r = execute_sign(j, entity, signed_entity);
                 if (r >= 0)
-                        r = job_encrypt(j, signed_entity, j->result_file, ret_error_name, ret_message);
+                        r = execute_encrypt(j, signed_entity, j->result_file);
         } else if (j->request.sign_as)
-                r = job_sign(j, entity, j->result_file, ret_error_name, ret_message);
+                r = execute_sign(j, entity, j->result_file);
         else
-                r = job_encrypt(j, entity, j->result_file, ret_error_name, ret_message);
+                r = execute_encrypt(j, entity, j->result_file);
         if (r < 0)
                 return r;
 
@@ -403,6 +466,8 @@ static void on_written(FdWriter *writer, int error, void *userdata) {
         job_finish(j, 0, NULL, NULL);
 }
 
+static void job_executed(int r, void *userdata);
+
 static void on_spooled(FdReader *reader, int error, void *userdata) {
         SmimeJob *j = userdata;
         _cleanup_free_ char *message = NULL;
@@ -426,7 +491,7 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
         if (j->request.sign_as)
                 j->input_sha256 = audit_sha256_fd(j->input);
 
-        r = job_run(j, &error_name, &message);
+        r = job_plan(j, &error_name, &message);
         if (r < 0) {
                 if (!message)
                         message_fail(&message, r, "S/MIME failed: %m");
@@ -434,6 +499,28 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 return;
         }
 
+        r = worker_pool_submit(j->manager->workers, job_execute, job_executed, j);
+        if (r < 0) {
+                message_fail(&message, r, "Cannot hand the work to a worker: %m");
+                job_finish(j, r, NULL, message);
+        }
+}
+
+/* Back on the loop. */
+static void job_executed(int r, void *userdata) {
+        SmimeJob *j = userdata;
+        _cleanup_free_ char *message = NULL;
+
+        if (r < 0) {
+                if (!j->error_message)
+                        message_fail(&j->error_message, r, "S/MIME failed: %m");
+                job_finish(j, r, j->error_name, j->error_message);
+                return;
+        }
+
+        if (j->request.sign_as)
+                log_info("Signed a message as %s with the key of certificate %s.", j->request.sign_as,
+                         j->result.signer);
         r = fd_writer_new(j->manager->event, j->result_file, j->output, SMIME_IO_TIMEOUT_USEC, on_written, j,
                           &j->writer);
         if (r < 0) {

@@ -61,3 +61,7 @@ void manager_smime_jobs_free(Manager *m);
 
 /* An empty temporary file in the state directory (or memory). */
 int manager_tmpfile(Manager *m);
+/* The directory spool files go to (beside the store), as a new string. */
+char *manager_spool_dir(Manager *m);
+/* An empty temporary file in dir (or memory); safe on any thread. */
+int spool_tmpfile_in(const char *dir);

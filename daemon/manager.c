@@ -15,8 +15,15 @@
 #include "pending-call.h"
 #include "manager.h"
 #include "strv.h"
+#include "worker-pool.h"
 
 static void manager_token_schedule_rescan(Manager *m);
+
+static unsigned manager_worker_count(Manager *m) {
+        long n = m->config->token_workers > 0 ? (long) m->config->token_workers : sysconf(_SC_NPROCESSORS_ONLN);
+
+        return n > 0 ? (unsigned) n : 1;
+}
 
 /* What validation needs of [Policy]. */
 static void manager_apply_policy(Manager *m) {
@@ -62,7 +69,9 @@ Manager *manager_free(Manager *m) {
                 return NULL;
 
         sd_event_source_disable_unref(m->token_rescan_source);
-        /* Jobs first: they may still be waiting for polkit. */
+        /* The workers first (they finish what they do), then the jobs, which
+         * may still be waiting for polkit. */
+        worker_pool_free(m->workers);
         pending_calls_free(m);
         manager_smime_jobs_free(m);
         manager_open_jobs_free(m);
@@ -100,6 +109,9 @@ static void manager_token_open(Manager *m, Token *replacement) {
         old_label = strdup(strempty(token_get_label(m->token)));
         old_reason = strdup(token_get_state_reason(m->token));
 
+        /* The workers use the token: let them finish before it changes. */
+        if (m->workers)
+                worker_pool_drain(m->workers);
         if (replacement) {
                 token_free(m->token);
                 m->token = replacement;
@@ -241,6 +253,10 @@ int manager_start(Manager *m) {
                 if (r < 0)
                         return log_error_errno(r, "%s", message ?: "Cannot open the certificate store.");
         }
+
+        r = worker_pool_new(m->event, manager_worker_count(m), &m->workers);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the workers: %m");
 
         r = manager_bus_register(m);
         if (r < 0)

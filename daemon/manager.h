@@ -46,6 +46,7 @@ typedef struct Manager {
         struct PendingCall *pending_calls;   /* calls waiting for their input fd */
         struct SmimeJob *smime_jobs;          /* Sign and Encrypt in progress */
         struct OpenJob *open_jobs;            /* Decrypt and Verify in progress */
+        struct WorkerPool *workers;           /* token and CPU work off the loop */
 } Manager;
 
 /* On success the manager owns config. */

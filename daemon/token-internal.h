@@ -4,6 +4,7 @@
 /* The Token's insides, shared by token.c (login) and token-keys.c (the keys
  * in it). Nothing else includes this. */
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include <p11-kit/p11-kit.h>
@@ -32,6 +33,15 @@ struct Token {
         bool logged_in;
         char label[sizeof(((CK_TOKEN_INFO *) NULL)->label) + 1];
         TokenEngine *engine;
+
+        /* Engine keys, loaded once: shared by the workers (libp11 keeps a
+         * pool of sessions per slot), looked up under key_lock. */
+        pthread_mutex_t key_lock;
+        struct TokenKeyCacheEntry {
+                char *uri;
+                EVP_PKEY *pkey;
+        } *key_cache;
+        size_t n_key_cache;
 
         TokenState state;
         char *reason;

@@ -54,6 +54,7 @@ int token_new(const Config *config, Token **ret) {
                 return -ENOMEM;
 
         token->state = TOKEN_STATE_ABSENT;
+        pthread_mutex_init(&token->key_lock, NULL);
         if (free_and_strdup(&token->config_module, config->token_module) < 0 ||
             free_and_strdup(&token->config_uri, config->token_uri) < 0 ||
             free_and_strdup(&token->config_pin_file, config->token_pin_file) < 0)
@@ -72,7 +73,23 @@ int token_new(const Config *config, Token **ret) {
         return 0;
 }
 
+static void token_key_cache_clear(Token *token) {
+        pthread_mutex_lock(&token->key_lock);
+        for (size_t i = 0; i < token->n_key_cache; i++) {
+                free(token->key_cache[i].uri);
+                EVP_PKEY_free(token->key_cache[i].pkey);
+        }
+        token->key_cache = mfree(token->key_cache);
+        token->n_key_cache = 0;
+        pthread_mutex_unlock(&token->key_lock);
+}
+
+void token_forget_keys(Token *token) {
+        token_key_cache_clear(token);
+}
+
 void token_close(Token *token) {
+        token_key_cache_clear(token);
         token->engine = token_engine_free(token->engine);
 
         if (token->have_session) {
@@ -103,6 +120,7 @@ Token *token_free(Token *token) {
         if (token->uri)
                 p11_kit_uri_free(token->uri);
         free(token->reason);
+        pthread_mutex_destroy(&token->key_lock);
         return mfree(token);
 }
 
@@ -323,15 +341,52 @@ const char *token_get_module_path(const Token *token) {
         return token->module_path;
 }
 
+/* Under key_lock: the cached key for uri, or NULL. */
+static EVP_PKEY *token_key_cache_find(Token *token, const char *uri) {
+        for (size_t i = 0; i < token->n_key_cache; i++)
+                if (streq(token->key_cache[i].uri, uri))
+                        return token->key_cache[i].pkey;
+        return NULL;
+}
+
+/* Under key_lock: keeps a reference of pkey for uri (when memory allows). */
+static void token_key_cache_add(Token *token, const char *uri, EVP_PKEY *pkey) {
+        struct TokenKeyCacheEntry *cache;
+        char *copy = strdup(uri);
+
+        cache = copy ? realloc(token->key_cache, (token->n_key_cache + 1) * sizeof(*cache)) : NULL;
+        if (!cache || !EVP_PKEY_up_ref(pkey)) {
+                free(copy);
+                if (cache)
+                        token->key_cache = cache;
+                return;
+        }
+        token->key_cache = cache;
+        cache[token->n_key_cache++] = (struct TokenKeyCacheEntry) { .uri = copy, .pkey = pkey };
+}
+
 int token_load_private_key(Token *token, const char *object_uri, EVP_PKEY **ret) {
         _cleanup_free_ char *message = NULL;
-        int r;
+        EVP_PKEY *pkey;
+        int r = 0;
 
         if (token->state != TOKEN_STATE_READY || !token->engine)
                 return -ENODEV;
 
-        r = token_engine_load_private_key(token->engine, object_uri, ret, &message);
+        pthread_mutex_lock(&token->key_lock);
+        pkey = token_key_cache_find(token, object_uri);
+        if (pkey) {
+                if (!EVP_PKEY_up_ref(pkey))
+                        r = -ENOMEM;
+        } else {
+                r = token_engine_load_private_key(token->engine, object_uri, &pkey, &message);
+                if (r >= 0)
+                        token_key_cache_add(token, object_uri, pkey);
+        }
+        pthread_mutex_unlock(&token->key_lock);
+
         if (r < 0)
                 return log_warning_errno(r, "%s", strempty(message));
+        *ret = pkey;
         return 0;
 }

@@ -59,8 +59,12 @@ int token_list_keys(Token *token, TokenKey **ret, size_t *ret_n);
 void token_keys_free(TokenKey *keys, size_t n);
 
 /* A private key of this token as an EVP_PKEY whose private operations run in
- * the token. object_uri is an RFC 7512 URI naming the key object. */
+ * the token. object_uri is an RFC 7512 URI naming the key object. Keys are
+ * loaded once and shared; safe to call from any thread. */
 int token_load_private_key(Token *token, const char *object_uri, EVP_PKEY **ret);
+
+/* Drops the loaded keys (after one was removed or the keys changed). */
+void token_forget_keys(Token *token);
 
 /* Enrollment (token-enroll.c). Keys are created with CKA_TOKEN, CKA_PRIVATE
  * and CKA_SENSITIVE true and CKA_EXTRACTABLE false; CKA_ID is the SHA-1 of

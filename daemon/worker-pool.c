@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "worker-pool.h"
+
+typedef struct WorkItem WorkItem;
+
+struct WorkItem {
+        WorkFunction work;
+        WorkDone done;
+        void *userdata;
+        int result;
+        WorkItem *next;
+};
+
+struct WorkerPool {
+        pthread_mutex_t lock;
+        pthread_cond_t wake;          /* work queued, or stopping */
+        pthread_cond_t idle;          /* a worker finished something */
+        WorkItem *queue, *queue_tail; /* waiting for a worker */
+        WorkItem *finished;           /* waiting for the loop */
+        unsigned running;
+        bool stopping;
+
+        pthread_t *threads;
+        unsigned n_threads;
+
+        int eventfd;
+        sd_event_source *source;
+};
+
+static void *worker_main(void *userdata) {
+        WorkerPool *pool = userdata;
+
+        pthread_mutex_lock(&pool->lock);
+        for (;;) {
+                WorkItem *item;
+                uint64_t one = 1;
+
+                while (!pool->queue && !pool->stopping)
+                        pthread_cond_wait(&pool->wake, &pool->lock);
+                if (pool->stopping)
+                        break;
+
+                item = pool->queue;
+                pool->queue = item->next;
+                if (!pool->queue)
+                        pool->queue_tail = NULL;
+                pool->running++;
+                pthread_mutex_unlock(&pool->lock);
+
+                item->result = item->work(item->userdata);
+
+                pthread_mutex_lock(&pool->lock);
+                pool->running--;
+                item->next = pool->finished;
+                pool->finished = item;
+                pthread_cond_broadcast(&pool->idle);
+                if (write(pool->eventfd, &one, sizeof(one)) < 0)
+                        log_error_errno(errno, "Failed to wake up the event loop: %m");
+        }
+        pthread_mutex_unlock(&pool->lock);
+        return NULL;
+}
+
+/* On the loop: the done() of everything finished, in no particular order. */
+static void worker_pool_dispatch(WorkerPool *pool) {
+        WorkItem *done;
+
+        pthread_mutex_lock(&pool->lock);
+        done = pool->finished;
+        pool->finished = NULL;
+        pthread_mutex_unlock(&pool->lock);
+
+        while (done) {
+                WorkItem *item = done;
+
+                done = item->next;
+                item->done(item->result, item->userdata);
+                free(item);
+        }
+}
+
+static int on_eventfd(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        uint64_t n;
+
+        if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+                log_warning_errno(errno, "Failed to read the worker eventfd: %m");
+        worker_pool_dispatch(userdata);
+        return 0;
+}
+
+int worker_pool_new(sd_event *event, unsigned n_workers, WorkerPool **ret) {
+        _cleanup_(worker_pool_freep) WorkerPool *pool = NULL;
+        int r;
+
+        pool = calloc(1, sizeof(WorkerPool));
+        if (!pool)
+                return -ENOMEM;
+        pool->eventfd = -1;
+        pthread_mutex_init(&pool->lock, NULL);
+        pthread_cond_init(&pool->wake, NULL);
+        pthread_cond_init(&pool->idle, NULL);
+
+        pool->eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (pool->eventfd < 0)
+                return -errno;
+        r = sd_event_add_io(event, &pool->source, pool->eventfd, EPOLLIN, on_eventfd, pool);
+        if (r < 0)
+                return r;
+
+        pool->threads = calloc(n_workers ? n_workers : 1, sizeof(pthread_t));
+        if (!pool->threads)
+                return -ENOMEM;
+        for (unsigned i = 0; i < n_workers; i++) {
+                r = -pthread_create(&pool->threads[i], NULL, worker_main, pool);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to start worker %u: %m", i);
+                pool->n_threads++;
+        }
+
+        *ret = TAKE_PTR(pool);
+        return 0;
+}
+
+WorkerPool *worker_pool_free(WorkerPool *pool) {
+        if (!pool)
+                return NULL;
+
+        pthread_mutex_lock(&pool->lock);
+        pool->stopping = true;
+        while (pool->queue) {
+                WorkItem *item = pool->queue;
+
+                pool->queue = item->next;
+                free(item);
+        }
+        pthread_cond_broadcast(&pool->wake);
+        pthread_mutex_unlock(&pool->lock);
+
+        for (unsigned i = 0; i < pool->n_threads; i++)
+                pthread_join(pool->threads[i], NULL);
+        free(pool->threads);
+
+        while (pool->finished) {
+                WorkItem *item = pool->finished;
+
+                pool->finished = item->next;
+                free(item);
+        }
+        sd_event_source_disable_unref(pool->source);
+        closep(&pool->eventfd);
+        pthread_cond_destroy(&pool->wake);
+        pthread_cond_destroy(&pool->idle);
+        pthread_mutex_destroy(&pool->lock);
+        return mfree(pool);
+}
+
+int worker_pool_submit(WorkerPool *pool, WorkFunction work, WorkDone done, void *userdata) {
+        WorkItem *item = calloc(1, sizeof(WorkItem));
+
+        if (!item)
+                return -ENOMEM;
+        item->work = work;
+        item->done = done;
+        item->userdata = userdata;
+
+        pthread_mutex_lock(&pool->lock);
+        if (pool->queue_tail)
+                pool->queue_tail->next = item;
+        else
+                pool->queue = item;
+        pool->queue_tail = item;
+        pthread_cond_signal(&pool->wake);
+        pthread_mutex_unlock(&pool->lock);
+        return 0;
+}
+
+void worker_pool_drain(WorkerPool *pool) {
+        bool busy;
+
+        /* done() may queue more work: repeat until nothing is left. */
+        do {
+                pthread_mutex_lock(&pool->lock);
+                while (pool->queue || pool->running > 0)
+                        pthread_cond_wait(&pool->idle, &pool->lock);
+                pthread_mutex_unlock(&pool->lock);
+                worker_pool_dispatch(pool);
+
+                pthread_mutex_lock(&pool->lock);
+                busy = pool->queue || pool->running > 0;
+                pthread_mutex_unlock(&pool->lock);
+        } while (busy);
+}
+
+unsigned worker_pool_size(const WorkerPool *pool) {
+        return pool->n_threads;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+
+/* Threads for the work that may take long: private-key operations in the
+ * token, and the CPU work of S/MIME (digests, ciphers, MIME). The event loop
+ * hands work over and gets called back when it is done, so it never waits
+ * on the token. work() runs on a worker and must not touch the bus, the
+ * store or anything the loop owns; done() runs on the loop. */
+
+typedef struct WorkerPool WorkerPool;
+
+typedef int (*WorkFunction)(void *userdata);
+typedef void (*WorkDone)(int result, void *userdata);
+
+int worker_pool_new(sd_event *event, unsigned n_workers, WorkerPool **ret);
+/* Waits for the work in progress, drops what is queued (its done() is not
+ * called), stops the threads. */
+WorkerPool *worker_pool_free(WorkerPool *pool);
+DEFINE_TRIVIAL_CLEANUP_FUNC(WorkerPool *, worker_pool_free);
+
+int worker_pool_submit(WorkerPool *pool, WorkFunction work, WorkDone done, void *userdata);
+
+/* Blocks until nothing is queued or running (done() callbacks of finished
+ * work are run first). For the rare moments the loop must change what the
+ * workers use, such as reopening the token. */
+void worker_pool_drain(WorkerPool *pool);
+
+unsigned worker_pool_size(const WorkerPool *pool);
