@@ -506,8 +506,29 @@ static int method_import_pkcs12(sd_bus_message *message, void *userdata, sd_bus_
         return 1; /* the reply comes when the file has been read */
 }
 
+static void generate_key_done(int r, const char *message, const char *key_id, const char *csr, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = userdata;
+        _cleanup_free_ char *key_path = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *address = NULL;
+
+        (void) sd_bus_message_rewind(call, true);
+        (void) sd_bus_message_read(call, "s", &address);
+        audit_call(call, AUDIT_KEY_ENROLL, "generate-key", r, NULL, key_id, address, message);
+
+        if (r < 0) {
+                bus_error_set_from_manager(&error, r, message);
+                r = sd_bus_reply_method_error(call, &error);
+        } else {
+                key_path = key_bus_path(key_id);
+                r = key_path ? sd_bus_reply_method_return(call, "os", key_path, csr) : -ENOMEM;
+        }
+        if (r < 0)
+                log_warning_errno(r, "Failed to reply to GenerateKey: %m");
+}
+
 static int method_generate_key(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        _cleanup_free_ char *address = NULL, *id = NULL, *csr = NULL, *reason = NULL, *key_path = NULL;
+        _cleanup_free_ char *address = NULL, *reason = NULL;
         const char *raw, *type = NULL, *subject = NULL;
         Manager *m = userdata;
         BusOption options[] = { { "type", 's', &type }, { "subject", 's', &subject } };
@@ -529,14 +550,14 @@ static int method_generate_key(sd_bus_message *message, void *userdata, sd_bus_e
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = manager_generate_key(m, address, type, subject, &id, &csr, &reason);
-        audit_call(message, AUDIT_KEY_ENROLL, "generate-key", r, NULL, id, address, reason);
-        if (r < 0)
+        r = manager_generate_key_start(m, address, type, subject, generate_key_done, sd_bus_message_ref(message),
+                                       &reason);
+        if (r < 0) {
+                sd_bus_message_unref(message);
+                audit_call(message, AUDIT_KEY_ENROLL, "generate-key", r, NULL, NULL, address, reason);
                 return bus_error_set_from_manager(error, r, reason);
-        key_path = key_bus_path(id);
-        if (!key_path)
-                return -ENOMEM;
-        return sd_bus_reply_method_return(message, "os", key_path, csr);
+        }
+        return 1; /* the reply comes when the worker is done */
 }
 
 static void bus_message_unref_void(void *p) {

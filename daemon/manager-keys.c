@@ -18,6 +18,7 @@
 #include "manager-keys.h"
 #include "manager.h"
 #include "strv.h"
+#include "worker-pool.h"
 
 static int token_unavailable(Manager *m, char **ret_message) {
         return message_fail(ret_message, -ENODEV, "The token is %s: %s", token_state_to_string(token_get_state(m->token)),
@@ -32,7 +33,7 @@ const TokenKey *manager_find_key(Manager *m, const char *id) {
 }
 
 /* Re-reads the keys and tells bus clients about keys that came or went. */
-static void manager_keys_changed(Manager *m) {
+void manager_keys_changed(Manager *m) {
         _cleanup_(strv_freep) char **before = NULL;
         size_t old_count = m->n_keys;
 
@@ -302,53 +303,126 @@ static int make_csr(EVP_PKEY *key, const char *address, X509_NAME *subject, char
         return *ret_pem ? 0 : -ENOMEM;
 }
 
-int manager_generate_key(Manager *m, const char *address, const char *type, const char *subject, char **ret_key_id,
-                         char **ret_csr, char **ret_message) {
-        _cleanup_(X509_NAME_freep) X509_NAME *name = NULL;
+static const char *const key_types[] = { "rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384" };
+
+typedef struct GenerateJob {
+        Manager *manager;
+        char *address;
+        char *type;
+        X509_NAME *subject;
+        GenerateKeyDone done;
+        void *userdata;
+        /* results, from the worker */
+        char *id;
+        char *csr;
+        char *message;
+} GenerateJob;
+
+static void generate_job_free(GenerateJob *j) {
+        free(j->address);
+        free(j->type);
+        X509_NAME_free(j->subject);
+        free(j->id);
+        free(j->csr);
+        free(j->message);
+        free(j);
+}
+
+/* On a worker: the key pair in the token, then the request signed by it. */
+static int generate_work(void *userdata) {
+        GenerateJob *j = userdata;
+        Token *token = j->manager->token;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        _cleanup_free_ char *id = NULL, *uri = NULL, *csr = NULL, *default_subject = NULL;
+        _cleanup_free_ char *uri = NULL;
+        int r;
+
+        r = token_generate_key(token, j->type, j->address, &j->id);
+        if (r == -ENODEV)
+                return message_fail(&j->message, r, "The token is not ready.");
+        if (r < 0)
+                return message_fail(&j->message, r, "The token cannot generate the key: %m");
+
+        r = token_key_uri(token, j->id, &uri);
+        if (r >= 0)
+                r = token_load_private_key(token, uri, &key);
+        if (r >= 0)
+                r = make_csr(key, j->address, j->subject, &j->csr);
+        if (r < 0) {
+                token_forget_keys(token);
+                if (token_remove_key(token, j->id) < 0)
+                        log_error("Key %s stays in the token although making its request failed.", j->id);
+                return message_fail(&j->message, r, "The certificate request cannot be made with the new key: %m");
+        }
+        return 0;
+}
+
+/* Back on the loop. */
+static void generate_done(int r, void *userdata) {
+        GenerateJob *j = userdata;
+
+        if (r >= 0) {
+                log_info("Generated key %s (%s) for %s in the token.", j->id, j->type, j->address);
+                manager_keys_changed(j->manager);
+        }
+        j->done(r, j->message, r >= 0 ? j->id : NULL, r >= 0 ? j->csr : NULL, j->userdata);
+        generate_job_free(j);
+}
+
+int manager_generate_key_start(Manager *m, const char *address, const char *type, const char *subject,
+                               GenerateKeyDone done, void *userdata, char **ret_message) {
+        _cleanup_free_ char *default_subject = NULL;
+        GenerateJob *j;
+        bool known = false;
         int r;
 
         if (token_get_state(m->token) != TOKEN_STATE_READY)
                 return token_unavailable(m, ret_message);
 
+        type = type ?: "rsa-3072";
+        for (size_t i = 0; i < ELEMENTSOF(key_types); i++)
+                known |= streq(key_types[i], type);
+        if (!known)
+                return message_fail(ret_message, -EINVAL,
+                                    "Unknown key type \"%s\" (expected rsa-2048, rsa-3072, rsa-4096, ec-p256 or "
+                                    "ec-p384).",
+                                    type);
+
+        j = calloc(1, sizeof(GenerateJob));
+        if (!j)
+                return -ENOMEM;
+        j->manager = m;
+        j->done = done;
+        j->userdata = userdata;
+        j->address = strdup(address);
+        j->type = strdup(type);
+        if (!j->address || !j->type) {
+                generate_job_free(j);
+                return -ENOMEM;
+        }
+
         if (!subject) {
-                if (asprintf(&default_subject, "CN=%s", address) < 0)
+                if (asprintf(&default_subject, "CN=%s", address) < 0) {
+                        generate_job_free(j);
                         return -ENOMEM;
+                }
                 subject = default_subject;
         }
-        r = parse_distinguished_name(subject, &name);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return message_fail(ret_message, -EINVAL,
-                            "\"%s\" is not a distinguished name (expected e.g. \"CN=Alice,O=Example\").", subject);
-
-        r = token_generate_key(m->token, type ?: "rsa-3072", address, &id);
-        if (r == -EINVAL)
-                return message_fail(ret_message, r,
-                            "Unknown key type \"%s\" (expected rsa-2048, rsa-3072, rsa-4096, ec-p256 or ec-p384).",
-                            type);
-        if (r == -ENODEV)
-                return token_unavailable(m, ret_message);
-        if (r < 0)
-                return message_fail(ret_message, r, "The token cannot generate the key: %m");
-
-        r = token_key_uri(m->token, id, &uri);
-        if (r >= 0)
-                r = token_load_private_key(m->token, uri, &key);
-        if (r >= 0)
-                r = make_csr(key, address, name, &csr);
+        r = parse_distinguished_name(subject, &j->subject);
         if (r < 0) {
-                if (token_remove_key(m->token, id) < 0)
-                        log_error("Key %s stays in the token although making its request failed.", id);
-                return message_fail(ret_message, r, "The certificate request cannot be made with the new key: %m");
+                generate_job_free(j);
+                if (r == -ENOMEM)
+                        return r;
+                return message_fail(ret_message, -EINVAL,
+                                    "\"%s\" is not a distinguished name (expected e.g. \"CN=Alice,O=Example\").",
+                                    subject);
         }
 
-        log_info("Generated key %s (%s) for %s in the token.", id, type ?: "rsa-3072", address);
-        manager_keys_changed(m);
-        *ret_key_id = TAKE_PTR(id);
-        *ret_csr = TAKE_PTR(csr);
+        /* Key generation can take long (RSA-4096 in an HSM): not on the loop. */
+        r = worker_pool_submit(m->workers, generate_work, generate_done, j);
+        if (r < 0) {
+                generate_job_free(j);
+                return r;
+        }
         return 0;
 }
 

@@ -18,10 +18,17 @@ typedef struct Manager Manager;
 int manager_import_pkcs12(Manager *m, const void *data, size_t size, const char *passphrase, char **ret_key_id,
                           char ***ret_fingerprints, char **ret_message);
 
-/* type NULL means rsa-3072; subject NULL means "CN=<address>". Returns the
- * CSR as PEM. */
-int manager_generate_key(Manager *m, const char *address, const char *type, const char *subject, char **ret_key_id,
-                         char **ret_csr, char **ret_message);
+/* type NULL means rsa-3072; subject NULL means "CN=<address>". The key is
+ * made on a worker; done() runs on the loop with the key's id and the CSR
+ * (PEM), or r < 0 and message. Bad arguments fail at once. userdata is the
+ * caller's. */
+typedef void (*GenerateKeyDone)(int r, const char *message, const char *key_id, const char *csr, void *userdata);
+
+int manager_generate_key_start(Manager *m, const char *address, const char *type, const char *subject,
+                               GenerateKeyDone done, void *userdata, char **ret_message);
+
+/* Re-reads the keys, tells bus clients about keys that came or went. */
+void manager_keys_changed(Manager *m);
 
 int manager_remove_key(Manager *m, const char *id, char **ret_message);
 

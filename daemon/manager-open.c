@@ -23,6 +23,7 @@
 #include "smimed-errors.h"
 #include "strv.h"
 #include "validate.h"
+#include "worker-pool.h"
 
 #define OPEN_IO_TIMEOUT_USEC (60ULL * 1000000ULL)
 
@@ -44,6 +45,10 @@ struct OpenJob {
         CMS_ContentInfo *pending_cms;
         X509 *pending_certificate;
         char *pending_key;
+        /* the worker's side of a decryption */
+        char *spool_dir;
+        int decrypted;
+        char *worker_message;
 
         OpenStatus status;
         AuditCaller caller;
@@ -80,6 +85,9 @@ static void open_job_free(OpenJob *j) {
         CMS_ContentInfo_free(j->pending_cms);
         X509_free(j->pending_certificate);
         free(j->pending_key);
+        free(j->spool_dir);
+        closep(&j->decrypted);
+        free(j->worker_message);
         open_status_done(&j->status);
         if (j->free_userdata)
                 j->free_userdata(j->userdata);
@@ -362,26 +370,31 @@ static int find_decryption_key(OpenJob *j, CMS_ContentInfo *cms) {
 
 static void finish_without_content(OpenJob *j);
 
-static void on_decrypt_authorized(int r, const sd_bus_error *error, void *userdata) {
+/* On a worker: the private-key operation, in the token. */
+static int decrypt_work(void *userdata) {
         OpenJob *j = userdata;
-        _cleanup_free_ char *uri = NULL, *message = NULL;
+        _cleanup_free_ char *uri = NULL;
         EVP_PKEY *key = NULL;
-        int out;
-
-        if (r < 0) {
-                open_job_finish(j, r, error->name, error->message);
-                return;
-        }
+        int r;
 
         r = token_key_uri(j->manager->token, j->pending_key, &uri);
         if (r >= 0)
                 r = token_load_private_key(j->manager->token, uri, &key);
-        out = r >= 0 ? manager_tmpfile(j->manager) : -1;
-        if (r >= 0 && out >= 0)
-                r = smime_decrypt(j->pending_cms, key, j->pending_certificate, out, &message);
-        else if (r >= 0)
-                r = out;
+        if (r >= 0) {
+                j->decrypted = spool_tmpfile_in(j->spool_dir);
+                r = j->decrypted < 0 ? j->decrypted : 0;
+        }
+        if (r >= 0)
+                r = smime_decrypt(j->pending_cms, key, j->pending_certificate, j->decrypted, &j->worker_message);
         EVP_PKEY_free(key);
+        return r;
+}
+
+/* Back on the loop. */
+static void decrypt_done(int r, void *userdata) {
+        OpenJob *j = userdata;
+        _cleanup_free_ char *message = TAKE_PTR(j->worker_message);
+        int out = TAKE_FD(j->decrypted);
 
         j->pending_cms = (CMS_ContentInfo_free(j->pending_cms), NULL);
         j->pending_certificate = (X509_free(j->pending_certificate), NULL);
@@ -422,6 +435,21 @@ static void on_decrypt_authorized(int r, const sd_bus_error *error, void *userda
                  j->status.key_certificate);
         next_layer_file(j, out);
         open_job_step(j);
+}
+
+static void on_decrypt_authorized(int r, const sd_bus_error *error, void *userdata) {
+        OpenJob *j = userdata;
+
+        if (r < 0) {
+                open_job_finish(j, r, error->name, error->message);
+                return;
+        }
+
+        free(j->spool_dir);
+        j->spool_dir = manager_spool_dir(j->manager);
+        r = j->spool_dir ? worker_pool_submit(j->manager->workers, decrypt_work, decrypt_done, j) : -ENOMEM;
+        if (r < 0)
+                open_job_finish(j, r, NULL, "Cannot hand the decryption to a worker.");
 }
 
 /* Returns 1 when the job waits for polkit, 0 to go on, < 0 on error. */
@@ -675,7 +703,7 @@ int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool veri
         audit_caller_from_message(call, &j->caller);
         j->decrypt = decrypt;
         j->verify = verify;
-        j->input = j->output = j->current = j->result_file = -1;
+        j->input = j->output = j->current = j->result_file = j->decrypted = -1;
         j->done = done;
 
         j->output = fcntl(output_fd, F_DUPFD_CLOEXEC, 3);

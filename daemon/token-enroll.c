@@ -19,6 +19,7 @@ static CK_BBOOL ck_true = CK_TRUE, ck_false = CK_FALSE;
 /* Objects made by one call, destroyed again unless the call succeeds. */
 typedef struct Created {
         Token *token;
+        CK_SESSION_HANDLE session;
         CK_OBJECT_HANDLE objects[MAX_CREATED];
         size_t n;
         bool keep;
@@ -28,7 +29,7 @@ static void created_done(Created *c) {
         if (c->keep)
                 return;
         for (size_t i = 0; i < c->n; i++) {
-                CK_RV rv = c->token->module->C_DestroyObject(c->token->session, c->objects[i]);
+                CK_RV rv = c->token->module->C_DestroyObject(c->session, c->objects[i]);
 
                 if (rv != CKR_OK)
                         log_error("Cannot remove a half-created object from the token: %s", p11_kit_strerror(rv));
@@ -66,7 +67,7 @@ static int create_object(Created *c, CK_ATTRIBUTE *template, CK_ULONG n, const c
 
         if (c->n >= MAX_CREATED)
                 return -E2BIG;
-        rv = c->token->module->C_CreateObject(c->token->session, template, n, &object);
+        rv = c->token->module->C_CreateObject(c->session, template, n, &object);
         if (rv != CKR_OK)
                 return log_error_errno(token_rv_to_errno(rv), "Cannot write the %s into the token: %s", what,
                                        p11_kit_strerror(rv));
@@ -320,13 +321,41 @@ static int create_certificate(Created *c, X509 *certificate, const unsigned char
         return r;
 }
 
+/* A session of its own, for work on a worker thread: PKCS#11 sessions are
+ * not shared between threads. Closed by its cleanup. */
+typedef struct OwnSession {
+        Token *token;
+        CK_SESSION_HANDLE handle;
+        bool open;
+} OwnSession;
+
+static int own_session_open(Token *token, OwnSession *ret) {
+        CK_RV rv;
+
+        *ret = (OwnSession) { .token = token };
+        rv = token->module->C_OpenSession(token->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+                                          &ret->handle);
+        if (rv != CKR_OK)
+                return log_error_errno(token_rv_to_errno(rv), "Cannot open a token session: %s",
+                                       p11_kit_strerror(rv));
+        ret->open = true;
+        return 0;
+}
+
+static void own_session_close(OwnSession *s) {
+        if (s->open)
+                s->token->module->C_CloseSession(s->handle);
+        s->open = false;
+}
+
 static int id_from_hex(const char *hex, unsigned char **ret, size_t *ret_size) {
         return unhexmem(hex, ret, ret_size);
 }
 
 int token_import_key(Token *token, EVP_PKEY *pkey, X509 *certificate, const char *label, char **ret_id,
                      bool *ret_created) {
-        _cleanup_(created_done) Created c = { .token = token };
+        CK_SESSION_HANDLE session = token->session;
+        _cleanup_(created_done) Created c = { .token = token, .session = session };
         unsigned char id[EVP_MAX_MD_SIZE];
         unsigned int id_size = 0;
         CK_OBJECT_HANDLE existing;
@@ -339,7 +368,7 @@ int token_import_key(Token *token, EVP_PKEY *pkey, X509 *certificate, const char
         if (r < 0)
                 return r;
 
-        if (token_find_by_id(token, CKO_PRIVATE_KEY, id, id_size, &existing) >= 0) {
+        if (token_find_by_id(token, session, CKO_PRIVATE_KEY, id, id_size, &existing) >= 0) {
                 /* The same key again: only a missing certificate object is added. */
                 *ret_created = false;
         } else {
@@ -355,7 +384,7 @@ int token_import_key(Token *token, EVP_PKEY *pkey, X509 *certificate, const char
                 *ret_created = true;
         }
 
-        if (certificate && token_find_by_id(token, CKO_CERTIFICATE, id, id_size, &existing) < 0) {
+        if (certificate && token_find_by_id(token, session, CKO_CERTIFICATE, id, id_size, &existing) < 0) {
                 r = create_certificate(&c, certificate, id, id_size, label);
                 if (r < 0)
                         return r;
@@ -369,7 +398,8 @@ int token_import_key(Token *token, EVP_PKEY *pkey, X509 *certificate, const char
 }
 
 int token_add_certificate(Token *token, const char *id_hex, X509 *certificate, const char *label) {
-        _cleanup_(created_done) Created c = { .token = token };
+        CK_SESSION_HANDLE session = token->session;
+        _cleanup_(created_done) Created c = { .token = token, .session = session };
         _cleanup_free_ unsigned char *id = NULL;
         CK_OBJECT_HANDLE existing;
         size_t id_size;
@@ -380,7 +410,7 @@ int token_add_certificate(Token *token, const char *id_hex, X509 *certificate, c
         r = id_from_hex(id_hex, &id, &id_size);
         if (r < 0)
                 return r;
-        if (token_find_by_id(token, CKO_CERTIFICATE, id, id_size, &existing) >= 0)
+        if (token_find_by_id(token, session, CKO_CERTIFICATE, id, id_size, &existing) >= 0)
                 return 0;
         r = create_certificate(&c, certificate, id, id_size, label);
         if (r < 0)
@@ -405,7 +435,9 @@ static const KeyType key_types[] = {
 };
 
 int token_generate_key(Token *token, const char *type_name, const char *label, char **ret_id) {
+        _cleanup_(own_session_close) OwnSession own = {};
         _cleanup_(created_done) Created c = { .token = token };
+        CK_SESSION_HANDLE session;
         const KeyType *kt = NULL;
         CK_MECHANISM mechanism = {};
         CK_OBJECT_HANDLE public_key, private_key;
@@ -423,6 +455,11 @@ int token_generate_key(Token *token, const char *type_name, const char *label, c
                         kt = &key_types[i];
         if (!kt)
                 return -EINVAL;
+
+        r = own_session_open(token, &own);
+        if (r < 0)
+                return r;
+        session = c.session = own.handle;
 
         if (kt->type == CKK_EC) {
                 params_len = i2d_ASN1_OBJECT(OBJ_nid2obj(kt->curve_nid), &params);
@@ -460,7 +497,7 @@ int token_generate_key(Token *token, const char *type_name, const char *label, c
                 };
 
                 mechanism.mechanism = kt->type == CKK_RSA ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN;
-                rv = token->module->C_GenerateKeyPair(token->session, &mechanism,
+                rv = token->module->C_GenerateKeyPair(session, &mechanism,
                                                       kt->type == CKK_RSA ? rsa_public : ec_public,
                                                       kt->type == CKK_RSA ? ELEMENTSOF(rsa_public)
                                                                           : ELEMENTSOF(ec_public),
@@ -474,7 +511,7 @@ int token_generate_key(Token *token, const char *type_name, const char *label, c
         c.objects[c.n++] = private_key;
 
         /* The CKA_ID comes from the public key, known only now. */
-        r = token_public_object_key(token, public_key, &pkey);
+        r = token_public_object_key(token, session, public_key, &pkey);
         if (r >= 0)
                 r = key_id_bytes(pkey, id, &id_size);
         EVP_PKEY_free(pkey);
@@ -484,9 +521,9 @@ int token_generate_key(Token *token, const char *type_name, const char *label, c
         {
                 CK_ATTRIBUTE set_id[] = { { CKA_ID, id, id_size } };
 
-                rv = token->module->C_SetAttributeValue(token->session, public_key, set_id, 1);
+                rv = token->module->C_SetAttributeValue(session, public_key, set_id, 1);
                 if (rv == CKR_OK)
-                        rv = token->module->C_SetAttributeValue(token->session, private_key, set_id, 1);
+                        rv = token->module->C_SetAttributeValue(session, private_key, set_id, 1);
                 if (rv != CKR_OK)
                         return log_error_errno(token_rv_to_errno(rv), "Cannot set CKA_ID on the generated key: %s",
                                                p11_kit_strerror(rv));
@@ -500,7 +537,9 @@ int token_generate_key(Token *token, const char *type_name, const char *label, c
 }
 
 int token_remove_key(Token *token, const char *id_hex) {
+        _cleanup_(own_session_close) OwnSession own = {};
         _cleanup_free_ unsigned char *id = NULL;
+        CK_SESSION_HANDLE session;
         _cleanup_free_ CK_OBJECT_HANDLE *objects = NULL;
         CK_OBJECT_HANDLE private_key;
         size_t id_size, n = 0;
@@ -511,18 +550,22 @@ int token_remove_key(Token *token, const char *id_hex) {
         r = id_from_hex(id_hex, &id, &id_size);
         if (r < 0)
                 return r;
-        if (token_find_by_id(token, CKO_PRIVATE_KEY, id, id_size, &private_key) < 0)
+        r = own_session_open(token, &own);
+        if (r < 0)
+                return r;
+        session = own.handle;
+        if (token_find_by_id(token, session, CKO_PRIVATE_KEY, id, id_size, &private_key) < 0)
                 return -ENOENT;
 
         {
                 CK_ATTRIBUTE template[] = { { CKA_ID, id, id_size } };
 
-                r = token_find_objects(token, template, ELEMENTSOF(template), &objects, &n);
+                r = token_find_objects(token, session, template, ELEMENTSOF(template), &objects, &n);
                 if (r < 0)
                         return r;
         }
         for (size_t i = 0; i < n; i++) {
-                CK_RV rv = token->module->C_DestroyObject(token->session, objects[i]);
+                CK_RV rv = token->module->C_DestroyObject(session, objects[i]);
 
                 if (rv != CKR_OK)
                         return log_error_errno(token_rv_to_errno(rv), "Cannot destroy a key object: %s",
@@ -566,6 +609,7 @@ int token_key_uri(Token *token, const char *id_hex, char **ret) {
 }
 
 int token_key_public(Token *token, const char *id_hex, EVP_PKEY **ret) {
+        CK_SESSION_HANDLE session = token->session;
         _cleanup_free_ unsigned char *id = NULL;
         CK_OBJECT_HANDLE object;
         size_t id_size;
@@ -576,9 +620,9 @@ int token_key_public(Token *token, const char *id_hex, EVP_PKEY **ret) {
         r = id_from_hex(id_hex, &id, &id_size);
         if (r < 0)
                 return r;
-        if (token_find_by_id(token, CKO_PUBLIC_KEY, id, id_size, &object) >= 0)
-                return token_public_object_key(token, object, ret);
-        if (token_find_by_id(token, CKO_PRIVATE_KEY, id, id_size, &object) >= 0)
-                return token_object_public_key(token, object, ret);
+        if (token_find_by_id(token, session, CKO_PUBLIC_KEY, id, id_size, &object) >= 0)
+                return token_public_object_key(token, session, object, ret);
+        if (token_find_by_id(token, session, CKO_PRIVATE_KEY, id, id_size, &object) >= 0)
+                return token_object_public_key(token, session, object, ret);
         return -ENOENT;
 }

@@ -50,14 +50,14 @@ struct Token {
 
 
 /* token-keys.c */
-int token_get_attribute(Token *token, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type, unsigned char **ret,
+int token_get_attribute(Token *token, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type, unsigned char **ret,
                         size_t *ret_size);
-int token_find_objects(Token *token, CK_ATTRIBUTE *template, CK_ULONG n_template, CK_OBJECT_HANDLE **ret,
+int token_find_objects(Token *token, CK_SESSION_HANDLE session, CK_ATTRIBUTE *template, CK_ULONG n_template, CK_OBJECT_HANDLE **ret,
                        size_t *ret_n);
-int token_find_by_id(Token *token, CK_OBJECT_CLASS class, const unsigned char *id, size_t id_size,
+int token_find_by_id(Token *token, CK_SESSION_HANDLE session, CK_OBJECT_CLASS class, const unsigned char *id, size_t id_size,
                      CK_OBJECT_HANDLE *ret);
 /* The public half of a private key object, from its attributes (RSA) or the
  * public key or certificate object with the same CKA_ID (EC). */
-int token_object_public_key(Token *token, CK_OBJECT_HANDLE private_key, EVP_PKEY **ret);
+int token_object_public_key(Token *token, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE private_key, EVP_PKEY **ret);
 /* The key of a public key object. */
-int token_public_object_key(Token *token, CK_OBJECT_HANDLE public_key, EVP_PKEY **ret);
+int token_public_object_key(Token *token, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE public_key, EVP_PKEY **ret);

@@ -16,20 +16,20 @@
 #define FIND_BATCH 64
 
 /* Reads one attribute of any length into a new buffer. */
-int token_get_attribute(Token *token, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type, unsigned char **ret,
+int token_get_attribute(Token *token, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type, unsigned char **ret,
                          size_t *ret_size) {
         CK_ATTRIBUTE a = { type, NULL, 0 };
         unsigned char *buf;
         CK_RV rv;
 
-        rv = token->module->C_GetAttributeValue(token->session, object, &a, 1);
+        rv = token->module->C_GetAttributeValue(session, object, &a, 1);
         if (rv != CKR_OK || a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
                 return -ENOENT;
         buf = malloc(a.ulValueLen + 1);
         if (!buf)
                 return -ENOMEM;
         a.pValue = buf;
-        rv = token->module->C_GetAttributeValue(token->session, object, &a, 1);
+        rv = token->module->C_GetAttributeValue(session, object, &a, 1);
         if (rv != CKR_OK) {
                 free(buf);
                 return -EIO;
@@ -41,14 +41,14 @@ int token_get_attribute(Token *token, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE
 }
 
 /* Every object that matches template. */
-int token_find_objects(Token *token, CK_ATTRIBUTE *template, CK_ULONG n_template, CK_OBJECT_HANDLE **ret,
+int token_find_objects(Token *token, CK_SESSION_HANDLE session, CK_ATTRIBUTE *template, CK_ULONG n_template, CK_OBJECT_HANDLE **ret,
                         size_t *ret_n) {
         CK_OBJECT_HANDLE *objects = NULL;
         size_t n = 0;
         CK_ULONG got;
         CK_RV rv;
 
-        rv = token->module->C_FindObjectsInit(token->session, template, n_template);
+        rv = token->module->C_FindObjectsInit(session, template, n_template);
         if (rv != CKR_OK)
                 return log_warning_errno(EIO, "C_FindObjectsInit failed: %s", p11_kit_strerror(rv));
 
@@ -60,12 +60,12 @@ int token_find_objects(Token *token, CK_ATTRIBUTE *template, CK_ULONG n_template
                         break;
                 }
                 objects = more;
-                rv = token->module->C_FindObjects(token->session, objects + n, FIND_BATCH, &got);
+                rv = token->module->C_FindObjects(session, objects + n, FIND_BATCH, &got);
                 if (rv != CKR_OK || got == 0)
                         break;
                 n += got;
         }
-        token->module->C_FindObjectsFinal(token->session);
+        token->module->C_FindObjectsFinal(session);
 
         if (rv != CKR_OK) {
                 free(objects);
@@ -78,7 +78,7 @@ int token_find_objects(Token *token, CK_ATTRIBUTE *template, CK_ULONG n_template
 }
 
 /* The first object of class with this CKA_ID. */
-int token_find_by_id(Token *token, CK_OBJECT_CLASS class, const unsigned char *id, size_t id_size,
+int token_find_by_id(Token *token, CK_SESSION_HANDLE session, CK_OBJECT_CLASS class, const unsigned char *id, size_t id_size,
                       CK_OBJECT_HANDLE *ret) {
         CK_ATTRIBUTE template[] = {
                 { CKA_CLASS, &class, sizeof(class) },
@@ -88,7 +88,7 @@ int token_find_by_id(Token *token, CK_OBJECT_CLASS class, const unsigned char *i
         size_t n = 0;
         int r;
 
-        r = token_find_objects(token, template, ELEMENTSOF(template), &objects, &n);
+        r = token_find_objects(token, session, template, ELEMENTSOF(template), &objects, &n);
         if (r < 0)
                 return r;
         if (n == 0)
@@ -112,15 +112,15 @@ static int pkey_from_params(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **re
 }
 
 /* RSA: both key objects carry the modulus and public exponent. */
-static int rsa_public_key(Token *token, CK_OBJECT_HANDLE key, EVP_PKEY **ret) {
+static int rsa_public_key(Token *token, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, EVP_PKEY **ret) {
         _cleanup_free_ unsigned char *n = NULL, *e = NULL;
         _cleanup_(OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = NULL;
         size_t n_size, e_size;
         BIGNUM *bn_n, *bn_e;
         int r;
 
-        if (token_get_attribute(token, key, CKA_MODULUS, &n, &n_size) < 0 ||
-            token_get_attribute(token, key, CKA_PUBLIC_EXPONENT, &e, &e_size) < 0)
+        if (token_get_attribute(token, session, key, CKA_MODULUS, &n, &n_size) < 0 ||
+            token_get_attribute(token, session, key, CKA_PUBLIC_EXPONENT, &e, &e_size) < 0)
                 return -ENOENT;
 
         bn_n = BN_bin2bn(n, (int) n_size, NULL);
@@ -136,7 +136,7 @@ static int rsa_public_key(Token *token, CK_OBJECT_HANDLE key, EVP_PKEY **ret) {
 }
 
 /* EC from one object that carries both CKA_EC_PARAMS and CKA_EC_POINT. */
-static int ec_public_key_from(Token *token, CK_OBJECT_HANDLE params_object, CK_OBJECT_HANDLE point_object,
+static int ec_public_key_from(Token *token, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE params_object, CK_OBJECT_HANDLE point_object,
                               EVP_PKEY **ret) {
         _cleanup_free_ unsigned char *params = NULL, *point = NULL;
         _cleanup_(OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = NULL;
@@ -147,8 +147,8 @@ static int ec_public_key_from(Token *token, CK_OBJECT_HANDLE params_object, CK_O
         const char *group;
         int r;
 
-        if (token_get_attribute(token, point_object, CKA_EC_POINT, &point, &point_size) < 0 ||
-            token_get_attribute(token, params_object, CKA_EC_PARAMS, &params, &params_size) < 0)
+        if (token_get_attribute(token, session, point_object, CKA_EC_POINT, &point, &point_size) < 0 ||
+            token_get_attribute(token, session, params_object, CKA_EC_PARAMS, &params, &params_size) < 0)
                 return -ENOENT;
 
         p = params;
@@ -167,22 +167,22 @@ static int ec_public_key_from(Token *token, CK_OBJECT_HANDLE params_object, CK_O
         return r;
 }
 
-int token_public_object_key(Token *token, CK_OBJECT_HANDLE public_key, EVP_PKEY **ret) {
+int token_public_object_key(Token *token, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE public_key, EVP_PKEY **ret) {
         CK_KEY_TYPE type;
         CK_ATTRIBUTE a = { CKA_KEY_TYPE, &type, sizeof(type) };
 
-        if (token->module->C_GetAttributeValue(token->session, public_key, &a, 1) != CKR_OK)
+        if (token->module->C_GetAttributeValue(session, public_key, &a, 1) != CKR_OK)
                 return -EIO;
         if (type == CKK_RSA)
-                return rsa_public_key(token, public_key, ret);
+                return rsa_public_key(token, session, public_key, ret);
         if (type == CKK_EC)
-                return ec_public_key_from(token, public_key, public_key, ret);
+                return ec_public_key_from(token, session, public_key, public_key, ret);
         return -EOPNOTSUPP;
 }
 
 /* EC: the curve is on the private key object, the point on the public key
  * object (or the certificate) with the same CKA_ID. */
-static int ec_public_key(Token *token, CK_OBJECT_HANDLE key, const unsigned char *id, size_t id_size,
+static int ec_public_key(Token *token, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, const unsigned char *id, size_t id_size,
                          EVP_PKEY **ret) {
         _cleanup_free_ unsigned char *cert = NULL;
         CK_OBJECT_HANDLE object;
@@ -190,11 +190,11 @@ static int ec_public_key(Token *token, CK_OBJECT_HANDLE key, const unsigned char
         const unsigned char *p;
         X509 *x;
 
-        if (token_find_by_id(token, CKO_PUBLIC_KEY, id, id_size, &object) >= 0)
-                return ec_public_key_from(token, key, object, ret);
+        if (token_find_by_id(token, session, CKO_PUBLIC_KEY, id, id_size, &object) >= 0)
+                return ec_public_key_from(token, session, key, object, ret);
 
-        if (token_find_by_id(token, CKO_CERTIFICATE, id, id_size, &object) < 0 ||
-            token_get_attribute(token, object, CKA_VALUE, &cert, &cert_size) < 0)
+        if (token_find_by_id(token, session, CKO_CERTIFICATE, id, id_size, &object) < 0 ||
+            token_get_attribute(token, session, object, CKA_VALUE, &cert, &cert_size) < 0)
                 return -ENOENT;
         p = cert;
         x = d2i_X509(NULL, &p, (long) cert_size);
@@ -205,24 +205,24 @@ static int ec_public_key(Token *token, CK_OBJECT_HANDLE key, const unsigned char
         return *ret ? 0 : -EINVAL;
 }
 
-int token_object_public_key(Token *token, CK_OBJECT_HANDLE private_key, EVP_PKEY **ret) {
+int token_object_public_key(Token *token, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE private_key, EVP_PKEY **ret) {
         _cleanup_free_ unsigned char *id = NULL;
         size_t id_size = 0;
         CK_KEY_TYPE type;
         CK_ATTRIBUTE a = { CKA_KEY_TYPE, &type, sizeof(type) };
 
-        if (token->module->C_GetAttributeValue(token->session, private_key, &a, 1) != CKR_OK)
+        if (token->module->C_GetAttributeValue(session, private_key, &a, 1) != CKR_OK)
                 return -EIO;
-        if (token_get_attribute(token, private_key, CKA_ID, &id, &id_size) < 0)
+        if (token_get_attribute(token, session, private_key, CKA_ID, &id, &id_size) < 0)
                 id_size = 0;
         if (type == CKK_RSA)
-                return rsa_public_key(token, private_key, ret);
+                return rsa_public_key(token, session, private_key, ret);
         if (type == CKK_EC)
-                return ec_public_key(token, private_key, id, id_size, ret);
+                return ec_public_key(token, session, private_key, id, id_size, ret);
         return -EOPNOTSUPP;
 }
 
-static int token_key_read(Token *token, CK_OBJECT_HANDLE object, TokenKey *ret) {
+static int token_key_read(Token *token, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, TokenKey *ret) {
         _cleanup_free_ unsigned char *id = NULL, *label = NULL;
         size_t id_size = 0, label_size = 0;
         CK_KEY_TYPE type;
@@ -231,11 +231,11 @@ static int token_key_read(Token *token, CK_OBJECT_HANDLE object, TokenKey *ret) 
         TokenKey key = {};
         int r;
 
-        if (token->module->C_GetAttributeValue(token->session, object, &a, 1) != CKR_OK)
+        if (token->module->C_GetAttributeValue(session, object, &a, 1) != CKR_OK)
                 return -EIO;
-        if (token_get_attribute(token, object, CKA_ID, &id, &id_size) < 0)
+        if (token_get_attribute(token, session, object, CKA_ID, &id, &id_size) < 0)
                 id_size = 0;
-        if (token_get_attribute(token, object, CKA_LABEL, &label, &label_size) < 0)
+        if (token_get_attribute(token, session, object, CKA_LABEL, &label, &label_size) < 0)
                 label_size = 0;
 
         key.id = hexmem(id, id_size);
@@ -247,7 +247,7 @@ static int token_key_read(Token *token, CK_OBJECT_HANDLE object, TokenKey *ret) 
         }
 
         key.algorithm = type == CKK_RSA ? "rsa" : type == CKK_EC ? "ec" : "unknown";
-        r = token_object_public_key(token, object, &pkey);
+        r = token_object_public_key(token, session, object, &pkey);
 
         if (r >= 0) {
                 unsigned char *spki = NULL;
@@ -276,6 +276,7 @@ void token_keys_free(TokenKey *keys, size_t n) {
 }
 
 int token_list_keys(Token *token, TokenKey **ret, size_t *ret_n) {
+        CK_SESSION_HANDLE session = token->session;
         CK_OBJECT_CLASS class = CKO_PRIVATE_KEY;
         CK_ATTRIBUTE template[] = {
                 { CKA_CLASS, &class, sizeof(class) },
@@ -288,7 +289,7 @@ int token_list_keys(Token *token, TokenKey **ret, size_t *ret_n) {
         if (token->state != TOKEN_STATE_READY)
                 return -ENODEV;
 
-        r = token_find_objects(token, template, ELEMENTSOF(template), &objects, &n);
+        r = token_find_objects(token, session, template, ELEMENTSOF(template), &objects, &n);
         if (r < 0)
                 return r;
 
@@ -296,7 +297,7 @@ int token_list_keys(Token *token, TokenKey **ret, size_t *ret_n) {
         if (!keys)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                r = token_key_read(token, objects[i], &keys[i]);
+                r = token_key_read(token, session, objects[i], &keys[i]);
                 if (r < 0) {
                         token_keys_free(keys, i);
                         return r;

@@ -675,6 +675,49 @@ static void test_unprivileged_user_is_denied(void **state) {
         assert_int_equal(key_count(), before);
 }
 
+static int on_reply_count(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        (void) m, (void) error;
+        (*(int *) userdata)++;
+        return 0;
+}
+
+/* Slow token work (RSA-4096 key generation) runs on the workers: while it is
+ * in flight, the loop still answers lookups and capability questions. */
+static void test_loop_answers_during_key_generation(void **state) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *g1 = NULL, *g2 = NULL, *caps = NULL, *lookup = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m1 = NULL, *m2 = NULL;
+        int generated = 0, answered = 0, generated_when_answered = -1;
+
+        (void) state;
+        for (int i = 0; i < 2; i++) {
+                sd_bus_message **m = i == 0 ? &m1 : &m2;
+
+                assert_true(sd_bus_message_new_method_call(bus, m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+                                                           "GenerateKey") >= 0);
+                assert_true(sd_bus_message_append(*m, "sa{sv}", i == 0 ? "slow1@example.com" : "slow2@example.com", 1,
+                                                  "type", "s", "rsa-4096") >= 0);
+                assert_true(sd_bus_call_async(bus, i == 0 ? &g1 : &g2, *m, on_reply_count, &generated,
+                                              300 * 1000000ULL) >= 0);
+        }
+        assert_true(sd_bus_call_method_async(bus, &caps, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+                                             "GetCapabilities", on_reply_count, &answered, "sasa{sv}",
+                                             "rsa.user@example.com", 1, "ec.user@example.com", 0) >= 0);
+        assert_true(sd_bus_call_method_async(bus, &lookup, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+                                             "LookupCertificates", on_reply_count, &answered, "sa{sv}", "", 0) >= 0);
+
+        while (generated < 2) {
+                int r = sd_bus_process(bus, NULL);
+
+                assert_true(r >= 0);
+                if (answered == 2 && generated_when_answered < 0)
+                        generated_when_answered = generated;
+                if (r == 0)
+                        assert_true(sd_bus_wait(bus, UINT64_MAX) >= 0);
+        }
+        /* Both questions were answered before either key was ready. */
+        assert_int_equal(generated_when_answered, 0);
+}
+
 /* The audit trail: every change to keys, and every denial, with the caller. */
 static void test_audit_trail(void **state) {
         _cleanup_free_ char *log = harness_read_file(harness->smimed_log), *denied = NULL;
@@ -725,6 +768,7 @@ int main(void) {
                 cmocka_unit_test(test_generate_bad_arguments),
                 cmocka_unit_test(test_key_objects_and_remove),
                 cmocka_unit_test(test_unprivileged_user_is_denied),
+                cmocka_unit_test(test_loop_answers_during_key_generation),
                 cmocka_unit_test(test_audit_trail),
                 cmocka_unit_test(test_clean_stop),
         };
