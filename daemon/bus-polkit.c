@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
 
 #include "audit.h"
 #include "bus-polkit.h"
@@ -27,8 +29,22 @@ struct PolkitQuery {
         char *fingerprint;
 };
 
+/* polkit's yes, remembered for a little while per caller connection,
+ * action and details: a mail server that signs every outgoing message
+ * should not wait for polkitd each time. Unique bus names are never reused,
+ * so an entry cannot pass to another caller. */
+#define POLKIT_CACHE_USEC (10ULL * 1000000ULL)
+#define POLKIT_CACHE_MAX 1024
+
+typedef struct PolkitCacheEntry {
+        char *key;               /* sender \n action \n details */
+        uint64_t expires;
+} PolkitCacheEntry;
+
 struct PolkitRegistry {
         PolkitQuery *queries;
+        PolkitCacheEntry cache[POLKIT_CACHE_MAX];
+        size_t n_cache;
 };
 
 static PolkitQuery *polkit_query_free(PolkitQuery *query) {
@@ -63,6 +79,8 @@ int polkit_registry_new(PolkitRegistry **ret) {
 PolkitRegistry *polkit_registry_free(PolkitRegistry *registry) {
         if (!registry)
                 return NULL;
+        for (size_t i = 0; i < registry->n_cache; i++)
+                free(registry->cache[i].key);
         while (registry->queries) {
                 PolkitQuery *q = registry->queries;
                 registry->queries = q->next;
@@ -230,10 +248,60 @@ static int polkit_query_decide(PolkitQuery *query, sd_bus_error *error) {
                                  query->action);
 }
 
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+static char *cache_key(sd_bus_message *message, const char *action, const char *const *details) {
+        char *key = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&key, &size);
+
+        if (!f)
+                return NULL;
+        fprintf(f, "%s\n%s", strempty(sd_bus_message_get_sender(message)), action);
+        for (const char *const *d = details; d && d[0] && d[1]; d += 2)
+                fprintf(f, "\n%s=%s", d[0], d[1]);
+        if (fclose(f) != 0)
+                return mfree(key);
+        return key;
+}
+
+static bool cache_lookup(PolkitRegistry *registry, const char *key) {
+        uint64_t now = now_usec();
+
+        for (size_t i = 0; i < registry->n_cache;) {
+                if (registry->cache[i].expires <= now) {
+                        free(registry->cache[i].key);
+                        registry->cache[i] = registry->cache[--registry->n_cache];
+                        continue;
+                }
+                if (streq(registry->cache[i].key, key))
+                        return true;
+                i++;
+        }
+        return false;
+}
+
+static void cache_add(PolkitRegistry *registry, char *key) {
+        if (registry->n_cache >= POLKIT_CACHE_MAX) {
+                free(registry->cache[0].key);
+                registry->cache[0] = registry->cache[--registry->n_cache];
+        }
+        registry->cache[registry->n_cache++] = (PolkitCacheEntry) { key, now_usec() + POLKIT_CACHE_USEC };
+}
+
 int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const char *action,
                      const char *const *details, sd_bus_error *error) {
+        _cleanup_free_ char *key = cache_key(message, action, details);
         PolkitQuery *query;
         int r;
+
+        if (key && cache_lookup(registry, key))
+                return 1;
 
         query = polkit_registry_find(registry, message, action);
         if (!query) {
@@ -249,6 +317,8 @@ int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const ch
         polkit_registry_unlink(registry, query);
         r = polkit_query_result(query, error);
         polkit_query_free(query);
+        if (r > 0 && key)
+                cache_add(registry, TAKE_PTR(key));
         return r;
 }
 

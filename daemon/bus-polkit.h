@@ -18,7 +18,10 @@
  *
  * The subject is the caller's unique bus name; details are pairs of strings
  * (key, value, …, NULL) a polkit rule can read with action.lookup(). When the
- * caller allowed interactive authorization, polkit may ask an agent. */
+ * caller allowed interactive authorization, polkit may ask an agent.
+ *
+ * A yes is remembered for 10 seconds for the same caller connection, action
+ * and details; a no never is. */
 
 #define POLKIT_ACTION_SIGN "org.smimed1.sign"
 #define POLKIT_ACTION_DECRYPT "org.smimed1.decrypt"
