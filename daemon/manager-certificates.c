@@ -59,6 +59,7 @@ int manager_open_store(Manager *m, const char *path, char **ret_message) {
                 return r;
 
         store_free(m->store);
+        validation_cache_clear(); /* the new store may sit where the old one was */
         m->store = store;
         certificate_view_done(&m->view);
         m->certificate_count = UINT64_MAX; /* makes the next count announce itself */

@@ -318,7 +318,7 @@ static int open_signed_layer(OpenJob *j, const char **ret_error_name, char **ret
                 *ret_error_name = SMIMED_ERROR_INVALID_MESSAGE;
                 return r;
         }
-        out = manager_tmpfile(j->manager);
+        out = manager_tmpfile_sized(j->manager, fd_size_hint(j->input));
         if (out < 0) {
                 CMS_ContentInfo_free(cms);
                 BIO_free(content);
@@ -381,7 +381,7 @@ static int decrypt_work(void *userdata) {
         if (r >= 0)
                 r = token_load_private_key(j->manager->token, uri, &key);
         if (r >= 0) {
-                j->decrypted = spool_tmpfile_in(j->spool_dir);
+                j->decrypted = spool_tmpfile_sized(j->spool_dir, fd_size_hint(j->input));
                 r = j->decrypted < 0 ? j->decrypted : 0;
         }
         if (r >= 0)
@@ -534,7 +534,7 @@ static void write_output(OpenJob *j, bool with_content) {
         struct stat st;
         int r;
 
-        j->result_file = manager_tmpfile(j->manager);
+        j->result_file = manager_tmpfile_sized(j->manager, fd_size_hint(j->input));
         r = j->result_file < 0 ? j->result_file : w ? 0 : -ENOMEM;
         if (r >= 0 && with_content) {
                 if (j->depth == 0)
@@ -709,7 +709,7 @@ int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool veri
         j->output = fcntl(output_fd, F_DUPFD_CLOEXEC, 3);
         if (j->output < 0)
                 return -errno;
-        j->input = manager_tmpfile(m);
+        j->input = manager_tmpfile_sized(m, fd_size_hint(input_fd));
         if (j->input < 0)
                 return j->input;
         r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size, OPEN_IO_TIMEOUT_USEC,

@@ -38,6 +38,7 @@ struct SmimeJob {
         /* decided on the loop, for the worker */
         struct {
                 char *spool_dir;
+                uint64_t input_size;
                 char *key_uri;
                 X509 *signer;
                 STACK_OF(X509) *extras;
@@ -110,21 +111,40 @@ char *manager_spool_dir(Manager *m) {
         return copy ? strdup(dirname(copy)) : NULL;
 }
 
-int spool_tmpfile_in(const char *dir) {
-        int fd;
+int spool_tmpfile_sized(const char *dir, uint64_t size_hint) {
+        int fd = -1;
 
-        /* Disk, not memory: messages may be large. */
-        fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (fd >= 0)
-                return fd;
-        fd = memfd_create("smimed-spool", MFD_CLOEXEC);
+        /* Small messages in memory (a file on disk costs more than the work);
+         * large or unknown ones on disk, so memory does not follow their size. */
+        if (size_hint <= SPOOL_MEMORY_MAX)
+                fd = memfd_create("smimed-spool", MFD_CLOEXEC);
+        if (fd < 0)
+                fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fd < 0)
+                fd = memfd_create("smimed-spool", MFD_CLOEXEC);
         return fd >= 0 ? fd : -errno;
 }
 
-int manager_tmpfile(Manager *m) {
+int spool_tmpfile_in(const char *dir) {
+        return spool_tmpfile_sized(dir, UINT64_MAX);
+}
+
+int manager_tmpfile_sized(Manager *m, uint64_t size_hint) {
         _cleanup_free_ char *dir = manager_spool_dir(m);
 
-        return dir ? spool_tmpfile_in(dir) : -ENOMEM;
+        return dir ? spool_tmpfile_sized(dir, size_hint) : -ENOMEM;
+}
+
+int manager_tmpfile(Manager *m) {
+        return manager_tmpfile_sized(m, UINT64_MAX);
+}
+
+uint64_t fd_size_hint(int fd) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return UINT64_MAX;
+        return (uint64_t) st.st_size;
 }
 
 static const char *capability_error_name(const char *reason) {
@@ -337,7 +357,9 @@ static int job_plan(SmimeJob *j, const char **ret_error_name, char **ret_message
 /* ---- on a worker: no bus, no store ---- */
 
 static int plan_tmpfile(void *userdata) {
-        return spool_tmpfile_in(userdata);
+        SmimeJob *j = userdata;
+
+        return spool_tmpfile_sized(j->plan.spool_dir, j->plan.input_size);
 }
 
 static int execute_sign(SmimeJob *j, int entity, int out) {
@@ -395,15 +417,15 @@ static int job_execute(void *userdata) {
                 return r;
         }
 
-        j->result_file = spool_tmpfile_in(j->plan.spool_dir);
-        entity = spool_tmpfile_in(j->plan.spool_dir);
+        j->result_file = spool_tmpfile_sized(j->plan.spool_dir, (uint64_t) st.st_size);
+        entity = spool_tmpfile_sized(j->plan.spool_dir, (uint64_t) st.st_size);
         if (j->result_file < 0 || entity < 0)
                 return message_fail(&j->error_message, j->result_file < 0 ? j->result_file : entity,
                                     "Cannot create a spool file: %m");
 
         writer_init(writer, entity);
-        r = mime_write_canonical_entity(reader, &content, writer, plan_tmpfile, j->plan.spool_dir,
-                                        &j->error_message);
+        j->plan.input_size = (uint64_t) st.st_size;
+        r = mime_write_canonical_entity(reader, &content, writer, plan_tmpfile, j, &j->error_message);
         if (r < 0) {
                 j->error_name = r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL;
                 return r;
@@ -418,7 +440,7 @@ static int job_execute(void *userdata) {
 
         if (j->request.sign_as && j->request.recipients) {
                 /* Sign first, then encrypt the signed entity. */
-                signed_entity = spool_tmpfile_in(j->plan.spool_dir);
+                signed_entity = spool_tmpfile_sized(j->plan.spool_dir, (uint64_t) st.st_size);
                 if (signed_entity < 0)
                         return message_fail(&j->error_message, signed_entity, "Cannot create a spool file: %m");
                 r = execute_sign(j, entity, signed_entity);
@@ -546,7 +568,7 @@ int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int out
         j->output = fcntl(output_fd, F_DUPFD_CLOEXEC, 3);
         if (j->output < 0)
                 return -errno;
-        j->input = manager_tmpfile(m);
+        j->input = manager_tmpfile_sized(m, fd_size_hint(input_fd));
         if (j->input < 0)
                 return j->input;
         r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size, SMIME_IO_TIMEOUT_USEC,

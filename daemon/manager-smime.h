@@ -65,3 +65,10 @@ int manager_tmpfile(Manager *m);
 char *manager_spool_dir(Manager *m);
 /* An empty temporary file in dir (or memory); safe on any thread. */
 int spool_tmpfile_in(const char *dir);
+/* The same for content of about size_hint bytes: in memory up to
+ * SPOOL_MEMORY_MAX, on disk above (UINT64_MAX: unknown). */
+#define SPOOL_MEMORY_MAX (1024ULL * 1024ULL)
+int spool_tmpfile_sized(const char *dir, uint64_t size_hint);
+int manager_tmpfile_sized(Manager *m, uint64_t size_hint);
+/* The size of a regular file, UINT64_MAX for anything else. */
+uint64_t fd_size_hint(int fd);

@@ -88,6 +88,7 @@ Manager *manager_free(Manager *m) {
         strv_free(m->key_spkis);
         token_free(m->token);
         store_free(m->store);
+        validation_cache_clear();
         config_free(m->config);
         free(m->config_path);
         sd_event_unref(m->event);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -527,9 +528,94 @@ int validate_certificate_extra(Store *store, X509 *x509, STACK_OF(X509) *extra, 
         return 0;
 }
 
+/* Validations repeat: GetCapabilities and Sign ask about the same few
+ * certificates many times a second. A result holds for the same store
+ * contents, policy and second. The loop validates; a mutex keeps it right
+ * should a worker ever do so. */
+#define VALIDATION_CACHE_SIZE 256
+
+typedef struct CachedValidation {
+        char fingerprint[SHA256_HEX_SIZE];
+        CertPurpose purpose;
+        const Store *store;
+        uint64_t generation;
+        time_t now;
+        ValidationPolicy policy;
+        Validation validation;
+} CachedValidation;
+
+static CachedValidation validation_cache[VALIDATION_CACHE_SIZE];
+static size_t validation_cache_next;
+static pthread_mutex_t validation_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int validation_copy(const Validation *from, Validation *to) {
+        *to = (Validation) { .status = from->status };
+        to->message = strdup(from->message);
+        to->chain = X509_chain_up_ref(from->chain);
+        if (!to->message || !to->chain) {
+                validation_done(to);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static CachedValidation *validation_cache_find(const char *fingerprint, CertPurpose purpose, Store *store,
+                                               const ValidationPolicy *policy, time_t now) {
+        for (size_t i = 0; i < VALIDATION_CACHE_SIZE; i++) {
+                CachedValidation *c = &validation_cache[i];
+
+                if (c->validation.message && c->purpose == purpose && c->now == now && c->store == store &&
+                    c->generation == store_generation(store) &&
+                    c->policy.minimum_rsa_bits == policy->minimum_rsa_bits &&
+                    c->policy.allow_sha1_signatures == policy->allow_sha1_signatures &&
+                    streq(c->fingerprint, fingerprint))
+                        return c;
+        }
+        return NULL;
+}
+
 int validate_certificate(Store *store, X509 *x509, CertPurpose purpose, const ValidationPolicy *policy, time_t now,
                          Validation *ret) {
-        return validate_certificate_purposes(store, x509, policy, now, &purpose, 1, ret);
+        char fingerprint[SHA256_HEX_SIZE];
+        CachedValidation *c;
+        int r;
+
+        r = x509_fingerprint(x509, fingerprint);
+        if (r < 0)
+                return r;
+
+        pthread_mutex_lock(&validation_cache_lock);
+        c = validation_cache_find(fingerprint, purpose, store, policy, now);
+        r = c ? validation_copy(&c->validation, ret) : 1;
+        pthread_mutex_unlock(&validation_cache_lock);
+        if (r <= 0)
+                return r;
+
+        r = validate_certificate_purposes(store, x509, policy, now, &purpose, 1, ret);
+        if (r < 0)
+                return r;
+
+        pthread_mutex_lock(&validation_cache_lock);
+        c = &validation_cache[validation_cache_next];
+        validation_cache_next = (validation_cache_next + 1) % VALIDATION_CACHE_SIZE;
+        validation_done(&c->validation);
+        if (validation_copy(ret, &c->validation) >= 0) {
+                memcpy(c->fingerprint, fingerprint, sizeof(fingerprint));
+                c->purpose = purpose;
+                c->store = store;
+                c->generation = store_generation(store);
+                c->now = now;
+                c->policy = *policy;
+        }
+        pthread_mutex_unlock(&validation_cache_lock);
+        return 0;
+}
+
+void validation_cache_clear(void) {
+        pthread_mutex_lock(&validation_cache_lock);
+        for (size_t i = 0; i < VALIDATION_CACHE_SIZE; i++)
+                validation_done(&validation_cache[i].validation);
+        pthread_mutex_unlock(&validation_cache_lock);
 }
 
 void validation_done(Validation *v) {

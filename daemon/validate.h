@@ -50,8 +50,11 @@ const char *cert_status_to_string(CertStatus status);
  * mail. A certificate without keyUsage allows everything its key can do. */
 bool certificate_allows(X509 *x509, CertPurpose purpose);
 
+/* Results are cached for the same store contents, policy and second. */
 int validate_certificate(Store *store, X509 *x509, CertPurpose purpose, const ValidationPolicy *policy, time_t now,
                          Validation *ret);
+/* Drops the cached results (a new store opened at a reused address, exit). */
+void validation_cache_clear(void);
 /* The same for several purposes at once: the chain is built and checked once. */
 int validate_certificate_purposes(Store *store, X509 *x509, const ValidationPolicy *policy, time_t now,
                                   const CertPurpose *purposes, size_t n, Validation *ret);
