@@ -60,7 +60,7 @@ static int connect_failed(smimed_error *error, int r, const char *where) {
         return r;
 }
 
-_public_ int smimed_open(smimed **ret, smimed_error *error) {
+_public_ int smimed_connect(smimed **ret, smimed_error *error) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
@@ -77,7 +77,7 @@ _public_ int smimed_open(smimed **ret, smimed_error *error) {
         return 0;
 }
 
-_public_ int smimed_open_address(const char *address, smimed **ret, smimed_error *error) {
+_public_ int smimed_connect_address(const char *address, smimed **ret, smimed_error *error) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 

@@ -382,7 +382,7 @@ static int run(int argc, char *argv[]) {
         if (check_options(verb) < 0)
                 return 2;
 
-        r = smimed_open(&s, &error);
+        r = smimed_connect(&s, &error);
         if (r < 0)
                 return report_error(r, &error, "Cannot connect");
 

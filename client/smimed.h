@@ -38,9 +38,9 @@ typedef struct smimed_error {
 void smimed_error_done(smimed_error *error);
 
 /* Connects to the system bus (honours DBUS_SYSTEM_BUS_ADDRESS). */
-int smimed_open(smimed **ret, smimed_error *error);
+int smimed_connect(smimed **ret, smimed_error *error);
 /* Connects to the bus at a D-Bus address such as "unix:path=/run/x". */
-int smimed_open_address(const char *address, smimed **ret, smimed_error *error);
+int smimed_connect_address(const char *address, smimed **ret, smimed_error *error);
 smimed *smimed_close(smimed *s);
 
 /* Whether smimed may ask polkit to authenticate the user interactively
