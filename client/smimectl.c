@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -500,8 +501,20 @@ static int run(int argc, char *argv[]) {
         return r;
 }
 
+/* A closed standard fd would be reused by the next open(), e.g. the bus
+ * socket, which sign or decrypt would then hand smimed as the message. */
+static void fill_closed_stdio(void) {
+        for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++)
+                if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+                        /* the lowest free fd is this one: the lower ones are filled already */
+                        (void) open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+}
+
 int main(int argc, char *argv[]) {
-        int r = run(argc, argv);
+        int r;
+
+        fill_closed_stdio();
+        r = run(argc, argv);
 
         strv_free(arg_to);
         return r;
