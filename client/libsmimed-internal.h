@@ -19,6 +19,8 @@
 #define DBUS_INTROSPECTABLE_INTERFACE "org.freedesktop.DBus.Introspectable"
 #define DBUS_PROPERTIES_INTERFACE "org.freedesktop.DBus.Properties"
 
+#define USEC_PER_SEC 1000000ULL
+
 struct smimed {
         sd_bus *bus;
 };
@@ -38,6 +40,10 @@ int bus_read_variant_strv(sd_bus_message *m, char ***ret);
 /* Reads an "ao" of certificate objects into a (never NULL) list of
  * fingerprints; -EBADMSG for a path that is not a certificate's. */
 int bus_read_certificate_paths(sd_bus_message *m, char ***ret);
+
+/* A sealed memfd (named name in /proc) holding data, at offset 0; or a
+ * negative errno. */
+int memfd_from_data(const char *name, const void *data, size_t size);
 
 /* The reply text for a reply that does not have the expected shape. */
 extern const char bus_bad_reply[];

@@ -1,17 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "libsmimed-internal.h"
 #include "macro.h"
 #include "strv.h"
 
-#define USEC_PER_SEC 1000000ULL
 /* smimed reads the file for up to 30 s, then decrypts it and writes the
  * token; polkit may ask someone for a password first. */
 #define IMPORT_PKCS12_TIMEOUT_USEC (2 * 60 * USEC_PER_SEC)
@@ -344,30 +340,6 @@ _public_ int smimed_import_pkcs12_fd(smimed *s, int fd, const char *passphrase, 
         return 0;
 }
 
-/* A sealed memfd holding data, at offset 0. */
-static int memfd_from_data(const void *data, size_t size) {
-        _cleanup_(closep) int fd = -1;
-
-        fd = memfd_create("smimed-pkcs12", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (fd < 0)
-                return -errno;
-        for (const char *p = data; size > 0;) {
-                ssize_t n = write(fd, p, size);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                size -= (size_t) n;
-        }
-        if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
-                return -errno;
-        if (lseek(fd, 0, SEEK_SET) < 0)
-                return -errno;
-        return TAKE_FD(fd);
-}
-
 _public_ int smimed_import_pkcs12(smimed *s, const void *data, size_t size, const char *passphrase,
                                   char **ret_key_id, char ***ret_fingerprints, smimed_error *error) {
         _cleanup_(closep) int fd = -1;
@@ -379,7 +351,7 @@ _public_ int smimed_import_pkcs12(smimed *s, const void *data, size_t size, cons
         if (size == 0)
                 return error_set(error, -EINVAL, NULL, "The data is empty.");
 
-        fd = memfd_from_data(data, size);
+        fd = memfd_from_data("smimed-pkcs12", data, size);
         if (fd < 0)
                 return error_set(error, fd, NULL, strerror(-fd));
         return smimed_import_pkcs12_fd(s, fd, passphrase, ret_key_id, ret_fingerprints, error);

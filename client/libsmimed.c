@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "bus-error-map.h"
 #include "libsmimed-internal.h"
@@ -60,7 +63,7 @@ static int connect_failed(smimed_error *error, int r, const char *where) {
         return r;
 }
 
-_public_ int smimed_open(smimed **ret, smimed_error *error) {
+_public_ int smimed_connect(smimed **ret, smimed_error *error) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
@@ -77,7 +80,7 @@ _public_ int smimed_open(smimed **ret, smimed_error *error) {
         return 0;
 }
 
-_public_ int smimed_open_address(const char *address, smimed **ret, smimed_error *error) {
+_public_ int smimed_connect_address(const char *address, smimed **ret, smimed_error *error) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;
 
@@ -257,4 +260,27 @@ _public_ int smimed_reload(smimed *s, smimed_error *error) {
         if (r < 0)
                 return error_from_bus(error, r, &e);
         return 0;
+}
+
+int memfd_from_data(const char *name, const void *data, size_t size) {
+        _cleanup_(closep) int fd = -1;
+
+        fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        for (const char *p = data; size > 0;) {
+                ssize_t n = write(fd, p, size);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                p += n;
+                size -= (size_t) n;
+        }
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+                return -errno;
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        return TAKE_FD(fd);
 }

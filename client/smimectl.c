@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -24,6 +25,14 @@ const char *arg_passphrase_file = NULL;
 const char *arg_key_type = NULL;
 const char *arg_subject = NULL;
 const char *arg_output = NULL;
+bool arg_opaque = false;
+const char *arg_digest = NULL;
+bool arg_pss = false;
+const char *arg_sign_as = NULL;
+const char *arg_sender = NULL;
+const char *arg_cipher = NULL;
+bool arg_oaep = false;
+bool arg_no_verify = false;
 static bool arg_ask_password = true;
 
 /* Options that only some verbs take. */
@@ -37,10 +46,21 @@ typedef enum VerbOption {
         OPTION_TYPE = 1 << 6,
         OPTION_SUBJECT = 1 << 7,
         OPTION_OUTPUT = 1 << 8,
+        OPTION_OPAQUE = 1 << 9,
+        OPTION_DIGEST = 1 << 10,
+        OPTION_PSS = 1 << 11,
+        OPTION_SIGN_AS = 1 << 12,
+        OPTION_SENDER = 1 << 13,
+        OPTION_CIPHER = 1 << 14,
+        OPTION_OAEP = 1 << 15,
+        OPTION_NO_VERIFY = 1 << 16,
 } VerbOption;
 
-static const char *const option_names[] = { "--json", "--trust", "--address", "--from",   "--to",
-                                             "--passphrase-file", "--type", "--subject", "-o" };
+/* Indexed by the bit number of each VerbOption. */
+static const char *const option_names[] = {
+        "--json", "--trust",  "--address", "--from",    "--to",     "--passphrase-file", "--type", "--subject", "-o",
+        "--opaque", "--digest", "--pss",   "--sign-as", "--sender", "--cipher",          "--oaep", "--no-verify",
+};
 static unsigned arg_options = 0; /* VerbOption bits given on the command line */
 
 typedef struct Verb {
@@ -52,6 +72,7 @@ typedef struct Verb {
         int (*run)(smimed *s, int argc, char *argv[]);
         const char *usage;
         const char *summary;
+        int (*check)(int argc, char *argv[]); /* usage rules of its own: 0, or -EINVAL after saying why */
 } Verb;
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(smimed *, smimed_close);
@@ -160,6 +181,21 @@ static const Verb verbs[] = {
           "generate-key ADDRESS [--type T] [--subject DN] [-o CSR]",
           "Make a key in the token and write a certificate request for it" },
         { "remove-key", 1, 1, 0, 0, verb_remove_key, "remove-key ID", "Destroy a key in the token" },
+        { "sign", 0, 1, OPTION_FROM | OPTION_OPAQUE | OPTION_DIGEST | OPTION_PSS | OPTION_OUTPUT, OPTION_FROM,
+          verb_sign, "sign --from ADDR [--opaque] [--digest D] [--pss] [IN] [-o OUT]",
+          "Sign a message as ADDR", check_message_usage },
+        { "encrypt", 0, 1,
+          OPTION_TO | OPTION_SIGN_AS | OPTION_SENDER | OPTION_CIPHER | OPTION_OAEP | OPTION_OPAQUE | OPTION_DIGEST |
+                  OPTION_PSS | OPTION_OUTPUT,
+          OPTION_TO, verb_encrypt,
+          "encrypt --to ADDR… [--sign-as ADDR] [--sender ADDR] [--cipher C] [--oaep] [--opaque] [--digest D] [--pss] "
+          "[IN] [-o OUT]",
+          "Encrypt a message to the recipients (signed first with --sign-as)", check_encrypt_usage },
+        { "decrypt", 0, 1, OPTION_OUTPUT | OPTION_JSON | OPTION_NO_VERIFY, 0, verb_decrypt,
+          "decrypt [IN] [-o OUT] [--json] [--no-verify]",
+          "Open any incoming message: decrypt, verify; the status on stderr", check_open_usage },
+        { "verify", 0, 1, OPTION_OUTPUT | OPTION_JSON, 0, verb_verify, "verify [IN] [-o OUT] [--json]",
+          "Verify a signed message; exit 0 only when the signature is valid", check_open_usage },
 };
 
 #define HELP_USAGE_WIDTH 22
@@ -180,17 +216,27 @@ static void help(void) {
         }
         printf("\n"
                "Options:\n"
-               "  --json                 Print JSON instead of a table\n"
+               "  --json                 Print JSON instead of a table (decrypt, verify: the\n"
+               "                         status on stdout, with -o OUT)\n"
                "  --trust                import: make the CA certificates trust anchors\n"
                "  --address ADDR         list: only the certificates of ADDR\n"
-               "  --from ADDR            coverage: the sender\n"
-               "  --to ADDR[,ADDR…]      coverage: recipients (may be repeated)\n"
+               "  --from ADDR            coverage: the sender; sign: sign as ADDR\n"
+               "  --to ADDR[,ADDR…]      coverage, encrypt: recipients (may be repeated)\n"
                "  --passphrase-file F    import-key: the passphrase is the first line of F\n"
                "                         (else asked on the terminal, or read from stdin)\n"
                "  --type T               generate-key: rsa-2048, rsa-3072 (default), rsa-4096,\n"
                "                         ec-p256 or ec-p384\n"
                "  --subject DN           generate-key: the request's subject (default CN=ADDRESS)\n"
-               "  -o --output FILE       generate-key: write the request to FILE, not stdout\n"
+               "  -o --output FILE       Write the request or the message to FILE, not stdout\n"
+               "  --opaque               sign, encrypt: opaque signed-data, not multipart/signed\n"
+               "  --digest D             sign, encrypt: sha-256, sha-384 or sha-512\n"
+               "  --pss                  sign, encrypt: RSA-PSS signatures\n"
+               "  --sign-as ADDR         encrypt: sign as ADDR first\n"
+               "  --sender ADDR          encrypt: also encrypt to ADDR, for the sent copy\n"
+               "  --cipher C             encrypt: aes-256-cbc, aes-128-cbc, aes-256-gcm or\n"
+               "                         aes-128-gcm (default: smimed's policy)\n"
+               "  --oaep                 encrypt: RSA-OAEP for RSA recipients\n"
+               "  --no-verify            decrypt: do not verify signatures\n"
                "  --no-ask-password      Do not let polkit ask for a password\n"
                "  -h --help              Show this help\n"
                "     --version           Show the version\n"
@@ -211,6 +257,14 @@ enum {
         ARG_PASSPHRASE_FILE,
         ARG_TYPE,
         ARG_SUBJECT,
+        ARG_OPAQUE,
+        ARG_DIGEST,
+        ARG_PSS,
+        ARG_SIGN_AS,
+        ARG_SENDER,
+        ARG_CIPHER,
+        ARG_OAEP,
+        ARG_NO_VERIFY,
 };
 
 /* Adds the comma-separated addresses of one --to to arg_to. */
@@ -255,6 +309,14 @@ static int parse_argv(int argc, char *argv[]) {
                 { "type", required_argument, NULL, ARG_TYPE },
                 { "subject", required_argument, NULL, ARG_SUBJECT },
                 { "output", required_argument, NULL, 'o' },
+                { "opaque", no_argument, NULL, ARG_OPAQUE },
+                { "digest", required_argument, NULL, ARG_DIGEST },
+                { "pss", no_argument, NULL, ARG_PSS },
+                { "sign-as", required_argument, NULL, ARG_SIGN_AS },
+                { "sender", required_argument, NULL, ARG_SENDER },
+                { "cipher", required_argument, NULL, ARG_CIPHER },
+                { "oaep", no_argument, NULL, ARG_OAEP },
+                { "no-verify", no_argument, NULL, ARG_NO_VERIFY },
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -320,6 +382,46 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_output = optarg;
                         arg_options |= OPTION_OUTPUT;
                         break;
+                case ARG_OPAQUE:
+                        arg_opaque = true;
+                        arg_options |= OPTION_OPAQUE;
+                        break;
+                case ARG_DIGEST:
+                        if (!optarg[0])
+                                return usage_needs_value("--digest", "a digest");
+                        arg_digest = optarg;
+                        arg_options |= OPTION_DIGEST;
+                        break;
+                case ARG_PSS:
+                        arg_pss = true;
+                        arg_options |= OPTION_PSS;
+                        break;
+                case ARG_SIGN_AS:
+                        if (!optarg[0])
+                                return usage_needs_value("--sign-as", "an address");
+                        arg_sign_as = optarg;
+                        arg_options |= OPTION_SIGN_AS;
+                        break;
+                case ARG_SENDER:
+                        if (!optarg[0])
+                                return usage_needs_value("--sender", "an address");
+                        arg_sender = optarg;
+                        arg_options |= OPTION_SENDER;
+                        break;
+                case ARG_CIPHER:
+                        if (!optarg[0])
+                                return usage_needs_value("--cipher", "a cipher");
+                        arg_cipher = optarg;
+                        arg_options |= OPTION_CIPHER;
+                        break;
+                case ARG_OAEP:
+                        arg_oaep = true;
+                        arg_options |= OPTION_OAEP;
+                        break;
+                case ARG_NO_VERIFY:
+                        arg_no_verify = true;
+                        arg_options |= OPTION_NO_VERIFY;
+                        break;
                 case ARG_NO_ASK_PASSWORD:
                         arg_ask_password = false;
                         break;
@@ -381,13 +483,17 @@ static int run(int argc, char *argv[]) {
         }
         if (check_options(verb) < 0)
                 return 2;
+        if (verb->check && verb->check(nargs, argv + optind + 1) < 0)
+                return 2;
 
-        r = smimed_open(&s, &error);
+        r = smimed_connect(&s, &error);
         if (r < 0)
                 return report_error(r, &error, "Cannot connect");
 
-        /* Like systemctl: a person at a terminal may be asked to authenticate. */
-        (void) smimed_set_allow_interactive_authorization(s, arg_ask_password && isatty(STDIN_FILENO));
+        /* A person at a terminal may be asked to authenticate; stdin alone does
+         * not tell, it may be the message in a pipe. */
+        (void) smimed_set_allow_interactive_authorization(
+                s, arg_ask_password && (isatty(STDIN_FILENO) || isatty(STDERR_FILENO)));
 
         r = verb->run(s, nargs, argv + optind + 1);
         if (fflush(stdout) != 0 && r == 0)
@@ -395,8 +501,20 @@ static int run(int argc, char *argv[]) {
         return r;
 }
 
+/* A closed standard fd would be reused by the next open(), e.g. the bus
+ * socket, which sign or decrypt would then hand smimed as the message. */
+static void fill_closed_stdio(void) {
+        for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++)
+                if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+                        /* the lowest free fd is this one: the lower ones are filled already */
+                        (void) open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+}
+
 int main(int argc, char *argv[]) {
-        int r = run(argc, argv);
+        int r;
+
+        fill_closed_stdio();
+        r = run(argc, argv);
 
         strv_free(arg_to);
         return r;

@@ -18,6 +18,14 @@ extern const char *arg_passphrase_file;
 extern const char *arg_key_type;
 extern const char *arg_subject;
 extern const char *arg_output;
+extern bool arg_opaque;
+extern const char *arg_digest;
+extern bool arg_pss;
+extern const char *arg_sign_as;
+extern const char *arg_sender;
+extern const char *arg_cipher;
+extern bool arg_oaep;
+extern bool arg_no_verify;
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, smimed_strv_free);
 
@@ -36,6 +44,14 @@ int verb_keys(smimed *s, int argc, char *argv[]);
 int verb_import_key(smimed *s, int argc, char *argv[]);
 int verb_generate_key(smimed *s, int argc, char *argv[]);
 int verb_remove_key(smimed *s, int argc, char *argv[]);
+/* Usage rules of the message verbs, checked before smimed is asked. */
+int check_message_usage(int argc, char *argv[]);
+int check_encrypt_usage(int argc, char *argv[]);
+int check_open_usage(int argc, char *argv[]);
+int verb_sign(smimed *s, int argc, char *argv[]);
+int verb_encrypt(smimed *s, int argc, char *argv[]);
+int verb_decrypt(smimed *s, int argc, char *argv[]);
+int verb_verify(smimed *s, int argc, char *argv[]);
 
 /* One "<fingerprint>  <summary>" line for each certificate; returns the
  * exit status (1 when one cannot be read). */

@@ -38,9 +38,9 @@ typedef struct smimed_error {
 void smimed_error_done(smimed_error *error);
 
 /* Connects to the system bus (honours DBUS_SYSTEM_BUS_ADDRESS). */
-int smimed_open(smimed **ret, smimed_error *error);
+int smimed_connect(smimed **ret, smimed_error *error);
 /* Connects to the bus at a D-Bus address such as "unix:path=/run/x". */
-int smimed_open_address(const char *address, smimed **ret, smimed_error *error);
+int smimed_connect_address(const char *address, smimed **ret, smimed_error *error);
 smimed *smimed_close(smimed *s);
 
 /* Whether smimed may ask polkit to authenticate the user interactively
@@ -195,6 +195,117 @@ typedef struct smimed_capabilities {
 int smimed_get_capabilities(smimed *s, const char *sender, const char *const *recipients, smimed_capabilities *ret,
                             smimed_error *error);
 void smimed_capabilities_done(smimed_capabilities *c);
+
+/* Messages. A message is a whole RFC 5322 message (or a bare MIME entity).
+ * The _fd functions take the caller's file descriptors and do not close
+ * them: smimed reads the input from its current offset to its end (a
+ * regular file, a memfd, a pipe or a socket) and writes the result to the
+ * output from its current offset; the call returns once the output is
+ * written. smimed makes a pipe, socket or terminal it reads or writes
+ * non-blocking, which changes every descriptor that shares it (a shell's
+ * terminal, too): these functions set O_NONBLOCK back as it was when the
+ * call returns. The functions without _fd take the message from memory
+ * (passed as a sealed memfd) and return the result in *ret_output, malloc'd
+ * and NUL-terminated (not counted in *ret_size); each ret_ pointer may be
+ * NULL. A call waits up to 10 minutes: messages may be large (at most
+ * [Policy] MaxMessageSize= of smimed.conf(5)). */
+
+/* NULL options are smimed's defaults. digest: NULL (the first of sha-256,
+ * sha-384, sha-512 the policy allows), "sha-256", "sha-384" or "sha-512". */
+typedef struct smimed_sign_options {
+        bool opaque;            /* application/pkcs7-mime signed-data instead of multipart/signed */
+        const char *digest;
+        bool pss;               /* RSA-PSS instead of PKCS#1 v1.5 (RSA keys only) */
+} smimed_sign_options;
+
+typedef struct smimed_encrypt_options {
+        const char *cipher;     /* NULL ([Policy] DefaultCipher=), "aes-256-cbc", "aes-128-cbc", "aes-256-gcm", "aes-128-gcm" */
+        bool oaep;              /* RSA-OAEP for RSA recipients (EC recipients use ECDH) */
+        const char *sign_as;    /* NULL, or sign first as this sender (polkit action org.smimed1.sign) */
+        const char *sender;     /* NULL, or also encrypt to this address (sign_as implies it) */
+        bool opaque;            /* for sign_as: as in smimed_sign_options */
+        const char *digest;
+        bool pss;
+} smimed_encrypt_options;
+
+/* What smimed_sign*() and smimed_encrypt*() did. Free with smimed_result_done(). */
+typedef struct smimed_result {
+        char *signer;           /* fingerprint of the signer's certificate; NULL when not signed */
+        char **recipients;      /* encrypt: fingerprints of the recipients' certificates (the sender's
+                                 * included); NULL for sign */
+        bool sender_included;   /* encrypt: the sender can read the sent copy */
+        uint64_t size;          /* bytes written to the output */
+} smimed_result;
+
+void smimed_result_done(smimed_result *r);
+
+/* Signs as sender (a mail address): multipart/signed, or opaque signed-data.
+ * Errors: SMIMED_ERROR_NO_CERTIFICATE, _NO_PRIVATE_KEY, _CERTIFICATE_INVALID,
+ * _TOKEN_UNAVAILABLE, _POLICY_VIOLATION, _DISABLED, _INVALID_MESSAGE (not a
+ * message, empty, too large), _INVALID_ARGUMENT (a malformed address, an fd
+ * smimed cannot read or write). polkit action org.smimed1.sign. */
+int smimed_sign_fd(smimed *s, const char *sender, int input_fd, int output_fd, const smimed_sign_options *o,
+                   smimed_result *ret, smimed_error *error);
+int smimed_sign(smimed *s, const char *sender, const void *input, size_t size, const smimed_sign_options *o,
+                void **ret_output, size_t *ret_size, smimed_result *ret, smimed_error *error);
+/* Encrypts to every recipient (NULL-terminated, at least one); the first
+ * that cannot be encrypted to fails the call, naming it and why. Needs no
+ * authorization, unless o->sign_as. */
+int smimed_encrypt_fd(smimed *s, const char *const *recipients, int input_fd, int output_fd,
+                      const smimed_encrypt_options *o, smimed_result *ret, smimed_error *error);
+int smimed_encrypt(smimed *s, const char *const *recipients, const void *input, size_t size,
+                   const smimed_encrypt_options *o, void **ret_output, size_t *ret_size, smimed_result *ret,
+                   smimed_error *error);
+
+/* The signer's certificate of an incoming message. Strings never NULL. */
+typedef struct smimed_signer {
+        char *fingerprint, *subject, *issuer;
+        char *address;          /* its first mail address, "" when none */
+        char *summary;          /* one line for a hover */
+        uint64_t not_before, not_after;  /* µs since the epoch */
+} smimed_signer;
+
+/* What a mail app shows next to an incoming message: "valid" only when
+ * every check passed. Strings are never NULL, except key and
+ * key_certificate. Free with smimed_message_status_done(). */
+typedef struct smimed_message_status {
+        char *encryption;          /* "encrypted", "not-encrypted", "no-private-key", "failed" */
+        char *encryption_message;  /* a sentence to show */
+        char *signature;           /* "valid", "not-signed", "no-certificate", "invalid", "untrusted", "expired",
+                                    * "not-yet-valid", "revoked", "sender-mismatch", "weak-algorithm" */
+        char *signature_message;
+        char *key;                 /* id of the token key that decrypted it, NULL when none */
+        char *key_certificate;     /* fingerprint of that key's certificate, NULL when none */
+        bool content;              /* the output holds the content (false after no-private-key or failed) */
+        uint64_t size;             /* bytes written to the output */
+        bool have_signer;          /* signer is filled in */
+        smimed_signer signer;
+} smimed_message_status;
+
+void smimed_message_status_done(smimed_message_status *st);
+
+/* Opens an incoming message layer by layer: decrypts with a key in the
+ * token and, unless verify is false, verifies every signature. A message
+ * that is not encrypted is only verified (encryption "not-encrypted"), one
+ * that is not S/MIME comes back as it is. Whatever the status, the content
+ * comes back when it can be had; the status tells what to show. Errors (no
+ * status at all): SMIMED_ERROR_INVALID_MESSAGE (garbage, truncated, empty,
+ * too large, nested too deep), _INVALID_ARGUMENT, _DISABLED; polkit action
+ * org.smimed1.decrypt, asked only when a key is needed. */
+int smimed_decrypt_fd(smimed *s, int input_fd, int output_fd, bool verify, smimed_message_status *ret,
+                      smimed_error *error);
+int smimed_decrypt(smimed *s, const void *input, size_t size, bool verify, void **ret_output, size_t *ret_size,
+                   smimed_message_status *ret, smimed_error *error);
+/* The same for a message that is signed and not encrypted (an encrypted one
+ * fails with SMIMED_ERROR_INVALID_MESSAGE). Needs no authorization. */
+int smimed_verify_fd(smimed *s, int input_fd, int output_fd, smimed_message_status *ret, smimed_error *error);
+int smimed_verify(smimed *s, const void *input, size_t size, void **ret_output, size_t *ret_size,
+                  smimed_message_status *ret, smimed_error *error);
+/* One status for any incoming message, encrypted, signed, both or neither:
+ * smimed_decrypt() with verify. */
+int smimed_open(smimed *s, const void *input, size_t size, void **ret_output, size_t *ret_size,
+                smimed_message_status *ret, smimed_error *error);
+int smimed_open_fd(smimed *s, int input_fd, int output_fd, smimed_message_status *ret, smimed_error *error);
 
 #ifdef __cplusplus
 }

@@ -58,7 +58,7 @@ static smimed *connect_smimed(void) {
         smimed_error error = {};
         smimed *s = NULL;
 
-        assert_int_equal(smimed_open(&s, &error), 0);
+        assert_int_equal(smimed_connect(&s, &error), 0);
         assert_null(error.name);
         return s;
 }
@@ -188,7 +188,7 @@ static int reload_as_test_user(char *out, size_t size, void *userdata) {
         int r;
 
         (void) userdata;
-        if (smimed_open(&s, &error) < 0) {
+        if (smimed_connect(&s, &error) < 0) {
                 snprintf(out, size, "connect failed: %s", error.message);
                 return 2;
         }

@@ -59,7 +59,7 @@ static void expect_status(const char *state, const char *reason_part) {
         smimed_error error = {};
         smimed *s = NULL;
 
-        assert_int_equal(smimed_open(&s, &error), 0);
+        assert_int_equal(smimed_connect(&s, &error), 0);
         assert_int_equal(smimed_status(s, &info, &error), 0);
         assert_string_equal(info.token_state, state);
         if (reason_part && !strstr(info.token_state_reason, reason_part))
@@ -124,7 +124,7 @@ static void test_wrong_pin_is_locked_until_reload(void **state) {
         expect_status("locked", "refused the PIN");
 
         /* Reload is the admin's "try again". */
-        assert_int_equal(smimed_open(&s, &error), 0);
+        assert_int_equal(smimed_connect(&s, &error), 0);
         assert_int_equal(smimed_reload(s, &error), 0);
         smimed_close(s);
         expect_status("ready", NULL);
