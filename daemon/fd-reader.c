@@ -7,11 +7,13 @@
 #include <time.h>
 
 #include "fd-reader.h"
+#include "fd-util.h"
 
 #define READ_CHUNK 65536U
 
 struct FdReader {
         int fd;
+        bool socket;         /* read with MSG_DONTWAIT */
         int sink;            /* >= 0: data goes to this file, not to memory */
         unsigned char *data;
         size_t size;
@@ -65,7 +67,7 @@ static int fd_reader_pull_to_sink(FdReader *r) {
         unsigned char buf[READ_CHUNK];
 
         for (;;) {
-                ssize_t n = read(r->fd, buf, sizeof(buf));
+                ssize_t n = fd_read_nonblocking(r->fd, r->socket, buf, sizeof(buf));
                 int k;
 
                 if (n < 0) {
@@ -112,7 +114,7 @@ static int fd_reader_pull(FdReader *r) {
                         r->allocated = want;
                 }
 
-                n = read(r->fd, r->data + r->size, r->allocated - r->size);
+                n = fd_read_nonblocking(r->fd, r->socket, r->data + r->size, r->allocated - r->size);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -162,7 +164,7 @@ int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, ui
                           FdReaderDone done, void *userdata, FdReader **ret) {
         _cleanup_(fd_reader_freep) FdReader *r = NULL;
         struct stat st;
-        int flags, k;
+        int k;
 
         r = calloc(1, sizeof(FdReader));
         if (!r)
@@ -177,6 +179,8 @@ int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, ui
         r->done = done;
         r->userdata = userdata;
 
+        if ((fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY)
+                return -EBADF; /* not open for reading */
         r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (r->fd < 0)
                 return -errno;
@@ -197,14 +201,17 @@ int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, ui
                 if (k < 0)
                         return k;
         } else {
-                flags = fcntl(r->fd, F_GETFL);
-                if (flags < 0 || fcntl(r->fd, F_SETFL, flags | O_NONBLOCK) < 0)
-                        return -errno;
+                /* A private non-blocking handle: the client's own stays as it is. */
+                int private_fd = fd_open_private_nonblocking(fd, O_RDONLY, &r->socket);
+
+                if (private_fd < 0)
+                        return private_fd;
+                close(r->fd);
+                r->fd = private_fd;
+
                 k = sd_event_add_io(event, &r->io, r->fd, EPOLLIN, on_io, r);
                 if (k == -EPERM) {
                         /* A device epoll cannot watch (/dev/null): it does not block either. */
-                        if (fcntl(r->fd, F_SETFL, flags) < 0)
-                                return -errno;
                         k = fd_reader_pull(r);
                         r->result = k < 0 ? k : k == 0 ? -EAGAIN : 0;
                         k = sd_event_add_defer(event, &r->defer, on_defer, r);

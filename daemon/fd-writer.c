@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
+#include "fd-util.h"
 #include "fd-writer.h"
 
 #define WRITE_CHUNK 65536U
@@ -11,6 +12,7 @@
 struct FdWriter {
         int source;
         int destination;
+        bool socket;         /* written with MSG_DONTWAIT */
         unsigned char buf[WRITE_CHUNK];
         size_t buf_start, buf_end;
         bool source_done;
@@ -56,7 +58,7 @@ static int fd_writer_push(FdWriter *w) {
                         w->buf_end = (size_t) n;
                 }
 
-                n = write(w->destination, w->buf + w->buf_start, w->buf_end - w->buf_start);
+                n = fd_write_nonblocking(w->destination, w->socket, w->buf + w->buf_start, w->buf_end - w->buf_start);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -104,7 +106,7 @@ int fd_writer_new(sd_event *event, int source, int destination, uint64_t timeout
                   void *userdata, FdWriter **ret) {
         _cleanup_(fd_writer_freep) FdWriter *w = NULL;
         struct stat st;
-        int flags, k;
+        int k;
 
         w = calloc(1, sizeof(FdWriter));
         if (!w)
@@ -117,6 +119,8 @@ int fd_writer_new(sd_event *event, int source, int destination, uint64_t timeout
         w->destination = w->source >= 0 ? fcntl(destination, F_DUPFD_CLOEXEC, 3) : -1;
         if (w->source < 0 || w->destination < 0)
                 return -errno;
+        if ((fcntl(destination, F_GETFL) & O_ACCMODE) == O_RDONLY)
+                return -EBADF; /* not open for writing */
         if (lseek(w->source, 0, SEEK_SET) < 0)
                 return -errno;
         if (fstat(w->destination, &st) < 0)
@@ -131,14 +135,17 @@ int fd_writer_new(sd_event *event, int source, int destination, uint64_t timeout
                 if (k < 0)
                         return k;
         } else {
-                flags = fcntl(w->destination, F_GETFL);
-                if (flags < 0 || fcntl(w->destination, F_SETFL, flags | O_NONBLOCK) < 0)
-                        return -errno;
+                /* A private non-blocking handle: the client's own stays as it is. */
+                int private_fd = fd_open_private_nonblocking(destination, O_WRONLY, &w->socket);
+
+                if (private_fd < 0)
+                        return private_fd;
+                close(w->destination);
+                w->destination = private_fd;
+
                 k = sd_event_add_io(event, &w->io, w->destination, EPOLLOUT, on_io, w);
                 if (k == -EPERM) {
                         /* A device epoll cannot watch (/dev/null): it does not block either. */
-                        if (fcntl(w->destination, F_SETFL, flags) < 0)
-                                return -errno;
                         k = fd_writer_push(w);
                         w->result = k < 0 ? k : 0;
                         k = sd_event_add_defer(event, &w->defer, on_defer, w);

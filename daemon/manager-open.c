@@ -608,7 +608,14 @@ static void open_job_step(OpenJob *j) {
                         return;
                 }
 
-                if (layer == SMIME_LAYER_NONE || (layer == SMIME_LAYER_SIGNED && !j->verify))
+                if (layer == SMIME_LAYER_SIGNED && !j->verify) {
+                        /* Asked not to: say so, rather than "not signed". */
+                        j->status.signature = "not-verified";
+                        set_text(&j->status.signature_message,
+                                 "The message is signed; the signature was not checked (verify=false).");
+                        break;
+                }
+                if (layer == SMIME_LAYER_NONE)
                         break;
 
                 /* Another layer to open: refuse the one past the limit. */

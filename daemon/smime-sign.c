@@ -150,7 +150,10 @@ int smime_sign(int entity_fd, int out_fd, X509 *signer, EVP_PKEY *key, STACK_OF(
         _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = NULL;
         _cleanup_(BIO_free_allp) BIO *in = NULL, *out = NULL;
         /* The entity is canonical already: no text translation by OpenSSL. */
-        unsigned flags = CMS_STREAM | CMS_BINARY | CMS_PARTIAL | (o->opaque ? 0 : CMS_DETACHED);
+        /* Streamed, except opaque RSA-PSS: OpenSSL cannot stream embedded
+         * content for a signer whose parameters are set by hand. */
+        bool stream = !(o->opaque && o->pss);
+        unsigned flags = (stream ? CMS_STREAM : 0) | CMS_BINARY | CMS_PARTIAL | (o->opaque ? 0 : CMS_DETACHED);
         CMS_SignerInfo *si;
         int r;
 
@@ -180,8 +183,11 @@ int smime_sign(int entity_fd, int out_fd, X509 *signer, EVP_PKEY *key, STACK_OF(
                         return message_fail(ret_message, -ENOMEM, "Cannot add a chain certificate: %s",
                                             openssl_reason());
 
+        if (!stream && !CMS_final(cms, in, NULL, flags))
+                return message_fail(ret_message, -EIO, "Signing failed: %s", openssl_reason());
+
         /* Streams the entity through the digest, then signs (in the token). */
-        if (!SMIME_write_CMS(out, cms, in, (int) (flags | SMIME_CRLFEOL)) || BIO_flush(out) <= 0)
+        if (!SMIME_write_CMS(out, cms, stream ? in : NULL, (int) (flags | SMIME_CRLFEOL)) || BIO_flush(out) <= 0)
                 return message_fail(ret_message, -EIO, "Signing failed: %s", openssl_reason());
         return 0;
 }

@@ -428,6 +428,28 @@ static void test_decrypt_is_audited(void **state) {
         assert_non_null(strstr(log, "message_id=eed11e565f89429690b055459b26f44d"));
 }
 
+/* smimed must not change the client's pipes: O_NONBLOCK stays off on the
+ * descriptors the client keeps (the same open files smimed got). */
+static void test_client_pipes_stay_blocking(void **state) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int in[2], out[2];
+
+        (void) state;
+        assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+        assert_int_equal(write(in[1], message_text, strlen(message_text)), (ssize_t) strlen(message_text));
+        close(in[1]);
+
+        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Encrypt", NULL,
+                                       &reply, "ashha{sv}", 1, "support@example.com", in[0], out[1], 0) >= 0);
+        assert_int_equal(fcntl(in[0], F_GETFL) & O_NONBLOCK, 0);
+        assert_int_equal(fcntl(out[1], F_GETFL) & O_NONBLOCK, 0);
+        assert_int_equal(fcntl(out[0], F_GETFL) & O_NONBLOCK, 0);
+        close(in[0]);
+        close(out[0]);
+        close(out[1]);
+}
+
 static void test_max_message_size(void **state) {
         char *big = malloc(200 * 1024);
         Outcome refused;
@@ -455,6 +477,7 @@ int main(void) {
                 cmocka_unit_test(test_sha1_signatures),
                 cmocka_unit_test(test_require_sender_match),
                 cmocka_unit_test(test_decrypt_is_audited),
+                cmocka_unit_test(test_client_pipes_stay_blocking),
                 cmocka_unit_test(test_max_message_size),
         };
 
