@@ -428,6 +428,30 @@ static void test_decrypt_is_audited(void **state) {
         assert_non_null(strstr(log, "message_id=eed11e565f89429690b055459b26f44d"));
 }
 
+/* Decrypt with verify=false does not call a signed message unsigned. */
+static void test_decrypt_without_verifying(void **state) {
+        _cleanup_free_ char *message = partner_message("sha256", "partner@example.org");
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *k, *signature = NULL;
+        int in = memfd_with(message, strlen(message)), out = memfd_create("out", MFD_CLOEXEC);
+
+        (void) state;
+        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Decrypt", NULL,
+                                       &reply, "hha{sv}", in, out, 1, "verify", "b", 0) >= 0);
+        assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") > 0);
+        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                assert_true(sd_bus_message_read(reply, "s", &k) > 0);
+                if (streq(k, "signature"))
+                        assert_true(sd_bus_message_read(reply, "v", "s", &signature) > 0);
+                else
+                        assert_true(sd_bus_message_skip(reply, "v") >= 0);
+                sd_bus_message_exit_container(reply);
+        }
+        assert_string_equal(signature, "not-verified");
+        close(in);
+        close(out);
+}
+
 /* smimed must not change the client's pipes: O_NONBLOCK stays off on the
  * descriptors the client keeps (the same open files smimed got). */
 static void test_client_pipes_stay_blocking(void **state) {
@@ -478,6 +502,7 @@ int main(void) {
                 cmocka_unit_test(test_require_sender_match),
                 cmocka_unit_test(test_decrypt_is_audited),
                 cmocka_unit_test(test_client_pipes_stay_blocking),
+                cmocka_unit_test(test_decrypt_without_verifying),
                 cmocka_unit_test(test_max_message_size),
         };
 
