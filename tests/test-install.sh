@@ -98,8 +98,11 @@ cat > "$dest/client.c" <<'C'
 #include <smimed.h>
 int main(void) { smimed_error e = {}; smimed_error_done(&e); return smimed_error_is_unreachable(&e); }
 C
+# A sanitizer build's library needs the same runtime in the program.
+sanitize=
+ldd "$dest/usr/lib/$libdir/libsmimed.so.1" | grep -q libasan && sanitize="-fsanitize=address,undefined"
 PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_PATH="$dest/usr/lib/$libdir/pkgconfig" \
-        cc -o "$dest/client" "$dest/client.c" $(PKG_CONFIG_SYSROOT_DIR="$dest" \
+        cc $sanitize -o "$dest/client" "$dest/client.c" $(PKG_CONFIG_SYSROOT_DIR="$dest" \
         PKG_CONFIG_PATH="$dest/usr/lib/$libdir/pkgconfig" pkg-config --cflags --libs smimed) || fail "pkg-config build"
 LD_LIBRARY_PATH="$dest/usr/lib/$libdir" "$dest/client" || fail "client"
 echo "ok: pkg-config"

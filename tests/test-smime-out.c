@@ -1576,6 +1576,7 @@ static void test_outer_headers_signed(void **state) {
         content = expect_signed(out, &c, &alice, "sha-256");
         expect_inner_fields(&content);
 
+        out = mfree(out);
         opaque = sign_file(alice.address, MIXED_HEADERS SIMPLE_BODY, &o, "signed.eml", &out);
         expect_outer_headers(out, "application/pkcs7-mime");
         opaque_content = expect_signed(out, &opaque, &alice, NULL);

@@ -82,7 +82,8 @@ static const char *parse_tag(const char *p, Tag *t) {
                 n = name_length(p);
                 if (n == 0)
                         return NULL;
-                t->attrs[t->n_attrs].name = strndup(p, n);
+                /* Counted at once, so that tag_done() frees it however this ends. */
+                t->attrs[t->n_attrs++].name = strndup(p, n);
                 p = skip_space(p + n);
                 if (*p != '=')
                         return NULL;
@@ -94,8 +95,7 @@ static const char *parse_tag(const char *p, Tag *t) {
                 p = strchr(p, quote);
                 if (!p)
                         return NULL;
-                t->attrs[t->n_attrs].value = strndup(value_start, (size_t) (p - value_start));
-                t->n_attrs++;
+                t->attrs[t->n_attrs - 1].value = strndup(value_start, (size_t) (p - value_start));
                 p++;
         }
 }
