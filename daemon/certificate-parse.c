@@ -7,6 +7,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/pkcs7.h>
 
 #include "message.h"
@@ -307,3 +308,34 @@ int crls_parse(const void *data, size_t size, STACK_OF(X509_CRL) **ret, char **r
         *ret = out;
         return 0;
 }
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(PKCS12 *, PKCS12_free);
+
+int pkcs12_parse(const void *data, size_t size, const char *passphrase, EVP_PKEY **ret_key, X509 **ret_cert,
+                       STACK_OF(X509) **ret_chain, char **ret_message) {
+        _cleanup_(PKCS12_freep) PKCS12 *p12 = NULL;
+        const unsigned char *p = data;
+
+        p12 = d2i_PKCS12(NULL, &p, (long) size);
+        if (!p12 || p != (const unsigned char *) data + size)
+                return message_fail(ret_message, -EBADMSG, "The file is not a PKCS#12 (.p12/.pfx) file.");
+
+        ERR_clear_error();
+        if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, passphrase, -1))
+                return message_fail(ret_message, -EBADR, "The passphrase does not open this PKCS#12 file (or the file is damaged).");
+
+        if (!PKCS12_parse(p12, passphrase, ret_key, ret_cert, ret_chain)) {
+                unsigned long e = ERR_peek_last_error();
+                char detail[256] = "unreadable contents";
+
+                if (e)
+                        ERR_error_string_n(e, detail, sizeof(detail));
+                ERR_clear_error();
+                return message_fail(ret_message, -EBADMSG,
+                            "The PKCS#12 file cannot be read (%s); wrong passphrase, or an algorithm OpenSSL does not "
+                            "offer.",
+                            detail);
+        }
+        return 0;
+}
+

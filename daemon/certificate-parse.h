@@ -15,3 +15,9 @@
 
 int certificates_parse(const void *data, size_t size, STACK_OF(X509) **ret, char **ret_message);
 int crls_parse(const void *data, size_t size, STACK_OF(X509_CRL) **ret, char **ret_message);
+
+/* A PKCS#12 file: its key, the certificate that goes with it and the rest.
+ * -EBADMSG not PKCS#12 (or unreadable), -EBADR the passphrase does not open
+ * it (or it is damaged). */
+int pkcs12_parse(const void *data, size_t size, const char *passphrase, EVP_PKEY **ret_key, X509 **ret_cert,
+                 STACK_OF(X509) **ret_chain, char **ret_message);

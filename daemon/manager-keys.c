@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "message.h"
+#include "certificate-parse.h"
 #include "key-bus.h"
 #include "log.h"
 #include "manager-bus.h"
@@ -77,7 +78,6 @@ static void x509_stack_freep(STACK_OF(X509) **s) {
         sk_X509_pop_free(*s, X509_free);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(PKCS12 *, PKCS12_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509 *, X509_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_REQ *, X509_REQ_free);
@@ -93,34 +93,6 @@ static char *key_label(X509 *certificate) {
         if (X509_NAME_get_text_by_NID(X509_get_subject_name(certificate), NID_commonName, cn, sizeof(cn)) > 0)
                 return strdup(cn);
         return strdup("smimed key");
-}
-
-static int pkcs12_open(const void *data, size_t size, const char *passphrase, EVP_PKEY **ret_key, X509 **ret_cert,
-                       STACK_OF(X509) **ret_chain, char **ret_message) {
-        _cleanup_(PKCS12_freep) PKCS12 *p12 = NULL;
-        const unsigned char *p = data;
-
-        p12 = d2i_PKCS12(NULL, &p, (long) size);
-        if (!p12 || p != (const unsigned char *) data + size)
-                return message_fail(ret_message, -EBADMSG, "The file is not a PKCS#12 (.p12/.pfx) file.");
-
-        ERR_clear_error();
-        if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, passphrase, -1))
-                return message_fail(ret_message, -EBADR, "The passphrase does not open this PKCS#12 file (or the file is damaged).");
-
-        if (!PKCS12_parse(p12, passphrase, ret_key, ret_cert, ret_chain)) {
-                unsigned long e = ERR_peek_last_error();
-                char detail[256] = "unreadable contents";
-
-                if (e)
-                        ERR_error_string_n(e, detail, sizeof(detail));
-                ERR_clear_error();
-                return message_fail(ret_message, -EBADMSG,
-                            "The PKCS#12 file cannot be read (%s); wrong passphrase, or an algorithm OpenSSL does not "
-                            "offer.",
-                            detail);
-        }
-        return 0;
 }
 
 int manager_import_pkcs12(Manager *m, const void *data, size_t size, const char *passphrase, char **ret_key_id,
@@ -139,7 +111,7 @@ int manager_import_pkcs12(Manager *m, const void *data, size_t size, const char 
         if (size > PKCS12_MAX_SIZE)
                 return message_fail(ret_message, -EFBIG, "The file is larger than %u KiB.", PKCS12_MAX_SIZE / 1024);
 
-        r = pkcs12_open(data, size, passphrase, &pkey, &cert, &chain, ret_message);
+        r = pkcs12_parse(data, size, passphrase, &pkey, &cert, &chain, ret_message);
         if (r < 0)
                 return r;
         if (!pkey)

@@ -321,7 +321,7 @@ static int random_hex(char *buf, size_t bytes) {
 
 static int setup_token(Harness *h) {
         _cleanup_free_ char *tokens = path_join(h->dir, "tokens"), *conf_text = NULL, *priv = NULL,
-                            *env = NULL, *pin_text = NULL;
+                            *pin_text = NULL;
         char pin_hex[17];
         int r;
 
@@ -520,8 +520,7 @@ static int install_polkit_files(void) {
 }
 
 static int start_dbus_daemon(Harness *h) {
-        _cleanup_free_ char *log = path_join(h->dir, "dbus-daemon.log"), *address_arg = NULL,
-                            *print_arg = NULL;
+        _cleanup_free_ char *log = path_join(h->dir, "dbus-daemon.log"), *address_arg = NULL;
         _cleanup_(closep) int log_fd = -1;
         int pipefd[2];
         char buf[512];

@@ -386,7 +386,7 @@ static void test_require_sender_match(void **state) {
 
 static void test_auto_import(void **state) {
         _cleanup_free_ char *message = partner_message("sha256", "partner@example.org");
-        _cleanup_free_ char *off = NULL, *on = NULL, *count_before = NULL, *count_off = NULL, *count_on = NULL;
+        _cleanup_free_ char *count_before = NULL, *count_off = NULL, *count_on = NULL;
         Outcome v;
 
         (void) state;

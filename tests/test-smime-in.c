@@ -857,7 +857,7 @@ static void expect_decrypted_with(const Opened *o, const Party *p, const char *w
 /* ---- setup ---- */
 
 static int setup(void **state) {
-        _cleanup_free_ char *text = NULL, *config = NULL, *root_pem = NULL;
+        _cleanup_free_ char *text = NULL, *config = NULL;
         PkiCertOptions o;
         int r;
 

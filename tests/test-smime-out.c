@@ -1946,6 +1946,8 @@ static void test_refuse_revoked_recipient(void **state) {
         {
                 char *others[] = {(char *) bob.address, NULL};
                 _cleanup_(outcome_done) Outcome ok = encrypt_file(others, m, NULL, "encrypted.eml", NULL);
+
+                assert_true(ok.r >= 0 && strv_length(ok.recipients) == 1);
         }
 }
 

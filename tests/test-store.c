@@ -1715,7 +1715,7 @@ static char *write_scratch(const char *name, const void *data, size_t len) {
 static void test_smimectl_import(void **state) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = bus_open();
         _cleanup_(pki_cert_freep) PkiCert *cli_root = pki_root_ca("Cli Root");
-        _cleanup_free_ char *pem = NULL, *root_pem = NULL, *a_path = NULL, *b_path = NULL, *r_path = NULL,
+        _cleanup_free_ char *pem = NULL, *root_pem = NULL, *a_path = NULL, *b_path = NULL,
                             *root_file = NULL, *out = NULL, *err = NULL, *want = NULL, *sa = NULL, *sb = NULL,
                             *sr = NULL, *bad = NULL, *rootobj = NULL, *bus_summary = NULL;
         _cleanup_free_ unsigned char *der = NULL;
