@@ -83,6 +83,20 @@ int bench_issue_leaf(Bench *b, const char *address, EVP_PKEY *pub, PkiCert **ret
         return 0;
 }
 
+/* A shared machine makes low figures: say so where they are read. */
+static void warn_if_busy(void) {
+        double load = 0;
+        FILE *f = fopen("/proc/loadavg", "re");
+
+        if (!f)
+                return;
+        if (fscanf(f, "%lf", &load) == 1 && load > 0.5)
+                fprintf(stderr, "bench: load average %.2f on %ld CPUs before starting: other work competes with "
+                                "the figures\n",
+                        load, sysconf(_SC_NPROCESSORS_ONLN));
+        fclose(f);
+}
+
 Bench *bench_free(Bench *b) {
         if (!b)
                 return NULL;
@@ -99,6 +113,7 @@ int bench_new(Bench **ret) {
         EVP_PKEY *pub;
         int r;
 
+        warn_if_busy();
         b = calloc(1, sizeof(Bench));
         if (!b)
                 return -ENOMEM;
