@@ -186,7 +186,7 @@ static void print_encryption(const smimed_message_status *st) {
 
 static void print_signature(const smimed_message_status *st) {
         if (arg_no_verify)
-                /* smimed says not-signed, but it did not look. */
+                /* smimed says not-verified (or not-signed when there was no signed layer). */
                 fputs("➖ Signature not checked (--no-verify)", stderr);
         else if (streq(st->signature, "valid")) {
                 fputs("✅ Signature valid: ", stderr);

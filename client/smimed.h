@@ -272,7 +272,8 @@ typedef struct smimed_message_status {
         char *encryption;          /* "encrypted", "not-encrypted", "no-private-key", "failed" */
         char *encryption_message;  /* a sentence to show */
         char *signature;           /* "valid", "not-signed", "no-certificate", "invalid", "untrusted", "expired",
-                                    * "not-yet-valid", "revoked", "sender-mismatch", "weak-algorithm" */
+                                    * "not-yet-valid", "revoked", "sender-mismatch", "weak-algorithm",
+                                    * "not-verified" (a signed layer left unchecked: verify=false) */
         char *signature_message;
         char *key;                 /* id of the token key that decrypted it, NULL when none */
         char *key_certificate;     /* fingerprint of that key's certificate, NULL when none */
