@@ -574,6 +574,33 @@ static CachedValidation *validation_cache_find(const char *fingerprint, CertPurp
         return NULL;
 }
 
+/* Where a new result goes. An entry of another second (or store contents)
+ * can never be found again, yet holds its chain: the result for the same
+ * certificate and purpose replaces it, else any such dead entry, and only
+ * then the oldest of the ring. So the cache holds about one entry per
+ * certificate and purpose in use, not 256 copies of the same chains made
+ * in the last few seconds (seen as RSS growth in tests/test-load.c). */
+static CachedValidation *validation_cache_slot(const char *fingerprint, CertPurpose purpose, const Store *store,
+                                               time_t now) {
+        CachedValidation *dead = NULL, *c;
+
+        for (size_t i = 0; i < VALIDATION_CACHE_SIZE; i++) {
+                c = &validation_cache[i];
+                if (!c->validation.message)
+                        dead = dead ?: c;
+                else if (c->purpose == purpose && c->store == store && streq(c->fingerprint, fingerprint))
+                        return c;
+                else if (c->now != now || c->store != store || c->generation != store_generation(c->store))
+                        dead = dead ?: c;
+        }
+        if (dead)
+                return dead;
+
+        c = &validation_cache[validation_cache_next];
+        validation_cache_next = (validation_cache_next + 1) % VALIDATION_CACHE_SIZE;
+        return c;
+}
+
 int validate_certificate(Store *store, X509 *x509, CertPurpose purpose, const ValidationPolicy *policy, time_t now,
                          Validation *ret) {
         char fingerprint[SHA256_HEX_SIZE];
@@ -596,8 +623,7 @@ int validate_certificate(Store *store, X509 *x509, CertPurpose purpose, const Va
                 return r;
 
         pthread_mutex_lock(&validation_cache_lock);
-        c = &validation_cache[validation_cache_next];
-        validation_cache_next = (validation_cache_next + 1) % VALIDATION_CACHE_SIZE;
+        c = validation_cache_slot(fingerprint, purpose, store, now);
         validation_done(&c->validation);
         if (validation_copy(ret, &c->validation) >= 0) {
                 memcpy(c->fingerprint, fingerprint, sizeof(fingerprint));
