@@ -108,10 +108,13 @@ static unsigned smimed_fd_count(void) {
         return n;
 }
 
-/* A call on a connection opened after every client closed its own: smimed
- * answers it only after it finished with everything the clients sent
- * before (one event loop, one bus connection, replies sent in order), so
- * what /proc shows afterwards is the state after the run. */
+/* smimed has one socket, to dbus-daemon: what a call could leave open are
+ * the memfds it received and its spool files. smimed sends a reply and then,
+ * in the same dispatch on its one event loop, frees the job and closes
+ * those, so a client may hold its last reply a moment before that. A call
+ * on a connection opened after every client closed its own is dispatched
+ * only after all that: what /proc shows once it returned is the state after
+ * the run. No sleeping, no polling. */
 static void round_trip_on_fresh_connection(void) {
         _cleanup_(smimed_error_done) smimed_error e = {};
         _cleanup_(smimed_status_info_done) smimed_status_info info = {};
