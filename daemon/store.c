@@ -10,11 +10,24 @@
 #include "store.h"
 #include "strv.h"
 
+/* Parsed certificates by fingerprint. d2i_X509 is the dearest part of a
+ * lookup (OpenSSL 3 decodes the public key through its decoder framework),
+ * and every Sign and Encrypt looks its certificates up again. A fingerprint
+ * is the SHA-256 of the DER, so an entry can never be stale; the table is
+ * direct-mapped, a collision replaces the entry. */
+#define X509_CACHE_SIZE 256
+
+typedef struct X509CacheEntry {
+        char fingerprint[SHA256_HEX_SIZE];
+        X509 *x509;
+} X509CacheEntry;
+
 struct Store {
         sqlite3 *db;
         char *path;
         uint64_t generation;
         bool in_transaction;
+        X509CacheEntry x509_cache[X509_CACHE_SIZE];
 };
 
 /* Each entry takes the schema from version i to i + 1. Append, never edit. */
@@ -196,6 +209,8 @@ Store *store_free(Store *store) {
                 store_rollback(store);
         sqlite3_close(store->db);
         free(store->path);
+        for (size_t i = 0; i < X509_CACHE_SIZE; i++)
+                X509_free(store->x509_cache[i].x509);
         return mfree(store);
 }
 
@@ -353,6 +368,37 @@ static int column_x509(sqlite3_stmt *s, int column, X509 **ret) {
         return 0;
 }
 
+static X509CacheEntry *x509_cache_slot(Store *store, const char *fingerprint) {
+        unsigned h = 0;
+
+        for (size_t i = 0; i < 4 && fingerprint[i]; i++)
+                h = h * 31 + (unsigned char) fingerprint[i];
+        return &store->x509_cache[h % X509_CACHE_SIZE];
+}
+
+/* The certificate in column of s, whose fingerprint is fingerprint: from the
+ * cache, or parsed and remembered. */
+static int column_x509_cached(Store *store, sqlite3_stmt *s, int column, const char *fingerprint, X509 **ret) {
+        X509CacheEntry *e = x509_cache_slot(store, fingerprint);
+        X509 *x;
+        int r;
+
+        if (e->x509 && streq(e->fingerprint, fingerprint) && X509_up_ref(e->x509)) {
+                *ret = e->x509;
+                return 0;
+        }
+        r = column_x509(s, column, &x);
+        if (r < 0)
+                return r;
+        if (strlen(fingerprint) < sizeof(e->fingerprint) && X509_up_ref(x)) {
+                X509_free(e->x509);
+                e->x509 = x;
+                strcpy(e->fingerprint, fingerprint);
+        }
+        *ret = x;
+        return 0;
+}
+
 int store_get_certificate(Store *store, const char *fingerprint, X509 **ret, bool *ret_trusted) {
         _cleanup_(finalizep) sqlite3_stmt *s = NULL;
         int rc, r;
@@ -368,7 +414,7 @@ int store_get_certificate(Store *store, const char *fingerprint, X509 **ret, boo
                 return store_error(store, rc, "reading a certificate");
         if (ret_trusted)
                 *ret_trusted = sqlite3_column_int(s, 1);
-        return ret ? column_x509(s, 0, ret) : 0;
+        return ret ? column_x509_cached(store, s, 0, fingerprint, ret) : 0;
 }
 
 /* The first column of every row of s, as a strv. */
