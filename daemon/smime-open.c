@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "bio-fd.h"
 #include "message.h"
 #include "smime-open.h"
 
@@ -142,7 +143,7 @@ static int read_p7m_attachment(int fd, CMS_ContentInfo **ret, char **ret_message
         r = body_offset(fd, &offset);
         if (r < 0 || lseek(fd, offset, SEEK_SET) < 0)
                 return message_fail(ret_message, -EBADMSG, "The attachment has no body.");
-        in = BIO_new_fd(fd, BIO_NOCLOSE);
+        in = bio_new_fd_buffered(fd);
         if (!in)
                 return -ENOMEM;
         if (cte && strcasecmp(cte, "base64") == 0) {
@@ -162,13 +163,13 @@ static int read_p7m_attachment(int fd, CMS_ContentInfo **ret, char **ret_message
 }
 
 int smime_read(int fd, CMS_ContentInfo **ret_cms, BIO **ret_content, char **ret_message) {
-        _cleanup_(BIO_freep) BIO *in = NULL;
+        _cleanup_(BIO_free_allp) BIO *in = NULL;
         CMS_ContentInfo *cms;
         BIO *content = NULL;
 
         if (lseek(fd, 0, SEEK_SET) < 0)
                 return -errno;
-        in = BIO_new_fd(fd, BIO_NOCLOSE);
+        in = bio_new_fd_buffered(fd);
         if (!in)
                 return -ENOMEM;
 
@@ -218,7 +219,7 @@ bool smime_is_recipient(CMS_ContentInfo *cms, X509 *certificate) {
 }
 
 int smime_decrypt(CMS_ContentInfo *cms, EVP_PKEY *key, X509 *certificate, int out_fd, char **ret_message) {
-        _cleanup_(BIO_freep) BIO *out = BIO_new_fd(out_fd, BIO_NOCLOSE);
+        _cleanup_(BIO_free_allp) BIO *out = bio_new_fd_buffered(out_fd);
 
         if (!out)
                 return -ENOMEM;

@@ -9,6 +9,7 @@
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 
+#include "bio-fd.h"
 #include "macro.h"
 #include "message.h"
 #include "smime.h"
@@ -134,28 +135,23 @@ static const BIO_METHOD *crlf_method(void) {
         return crlf_bio_method;
 }
 
-/* Output: CRLF filter, then a buffer, then the spool file. Without the
- * buffer every base64 line would be two write() calls. */
-#define OUTPUT_BUFFER_SIZE (64 * 1024)
-
+/* Output: CRLF filter, then a buffer, then the spool file. */
 static int open_bios(int entity_fd, int out_fd, BIO **ret_in, BIO **ret_out) {
         const BIO_METHOD *crlf = crlf_method();
-        BIO *filter, *buffer, *fd;
+        BIO *filter, *out;
 
         if (lseek(entity_fd, 0, SEEK_SET) < 0)
                 return -errno;
-        *ret_in = BIO_new_fd(entity_fd, BIO_NOCLOSE);
-        fd = BIO_new_fd(out_fd, BIO_NOCLOSE);
-        buffer = BIO_new(BIO_f_buffer());
+        *ret_in = bio_new_fd_buffered(entity_fd);
+        out = bio_new_fd_buffered(out_fd);
         filter = crlf ? BIO_new(crlf) : NULL;
-        if (!*ret_in || !fd || !buffer || !filter || BIO_set_write_buffer_size(buffer, OUTPUT_BUFFER_SIZE) <= 0) {
-                BIO_free(*ret_in);
-                BIO_free(fd);
-                BIO_free(buffer);
+        if (!*ret_in || !out || !filter) {
+                BIO_free_all(*ret_in);
+                BIO_free_all(out);
                 BIO_free(filter);
                 return -ENOMEM;
         }
-        *ret_out = BIO_push(filter, BIO_push(buffer, fd));
+        *ret_out = BIO_push(filter, out);
         return 0;
 }
 
