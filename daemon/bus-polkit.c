@@ -27,6 +27,7 @@ struct PolkitQuery {
         void *userdata;
         char *address;             /* details, for the audit trail */
         char *fingerprint;
+        char *cache_key;           /* callback queries: what a yes is remembered under */
 };
 
 /* polkit's yes, remembered for a little while per caller connection,
@@ -56,6 +57,7 @@ static PolkitQuery *polkit_query_free(PolkitQuery *query) {
         free(query->action);
         free(query->address);
         free(query->fingerprint);
+        free(query->cache_key);
         return mfree(query);
 }
 
@@ -98,6 +100,8 @@ static PolkitQuery *polkit_registry_find(PolkitRegistry *registry, sd_bus_messag
 
 static int polkit_query_result(PolkitQuery *query, sd_bus_error *error);
 
+static void cache_add(PolkitRegistry *registry, char *key);
+
 static int polkit_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         PolkitQuery *query = userdata;
         int r;
@@ -112,6 +116,8 @@ static int polkit_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
 
                 r = polkit_query_result(query, &e);
                 polkit_registry_unlink(query->registry, query);
+                if (r > 0 && query->cache_key)
+                        cache_add(query->registry, TAKE_PTR(query->cache_key));
                 query->callback(r, &e, query->userdata);
                 polkit_query_free(query);
                 return 1;
@@ -324,11 +330,17 @@ int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const ch
 
 int bus_polkit_check_callback(PolkitRegistry *registry, sd_bus_message *message, const char *action,
                               const char *const *details, PolkitCallback callback, void *userdata) {
+        _cleanup_free_ char *key = cache_key(message, action, details);
         int r;
+
+        if (key && cache_lookup(registry, key))
+                return 1;
 
         r = polkit_query_start(registry, message, action, details, callback, userdata);
         if (r < 0)
                 return log_error_errno(r, "Failed to ask polkit about %s: %m", action);
+        /* The new query is first in the list: it remembers where a yes goes. */
+        registry->queries->cache_key = TAKE_PTR(key);
         return 0;
 }
 

@@ -37,6 +37,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(PolkitRegistry *, polkit_registry_free);
 /* For work that finds out in the middle what it needs authorization for:
  * asks polkit about the sender of message and calls callback with 1
  * (authorized) or a negative errno and *error, from the event loop. Returns
+ * 1 when a recent yes for the same caller, action and details is remembered
+ * (the callback is then not called), 0 when the question is on its way,
  * < 0 when polkit cannot even be asked. */
 typedef void (*PolkitCallback)(int r, const sd_bus_error *error, void *userdata);
 

@@ -493,6 +493,9 @@ static int open_enveloped_layer(OpenJob *j, const char **ret_error_name, char **
                                       on_decrypt_authorized, j);
         if (r < 0)
                 return message_fail(ret_message, r, "Cannot ask polkit: %m");
+        if (r > 0)
+                /* polkit said yes a moment ago: straight to a worker (or finished on failure). */
+                on_decrypt_authorized(1, NULL, j);
         return 1;
 }
 

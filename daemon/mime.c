@@ -443,29 +443,18 @@ typedef struct Scan {
         bool trailing_eol;
 } Scan;
 
-static int write_all(int fd, const void *p, size_t n) {
-        const char *c = p;
-
-        while (n > 0) {
-                ssize_t k = write(fd, c, n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                c += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 /* Spools a leaf body (up to a delimiter or EOF) into fd, noting what it
- * holds. The line end before a delimiter is not part of the body. */
+ * holds. The line end before a delimiter is not part of the body. Written
+ * through a Writer: one write() per 64 KiB, not per line. */
 static int spool_leaf(Walk *w, int fd, Scan *scan, End *ret) {
+        _cleanup_free_ Writer *out = malloc(sizeof(Writer));
         char pending[2];
         size_t pending_len = 0, line_len = 0;
         bool at_line_start = true;
 
+        if (!out)
+                return -ENOMEM;
+        writer_init(out, fd);
         *scan = (Scan) {};
         for (;;) {
                 const char *line;
@@ -477,24 +466,16 @@ static int spool_leaf(Walk *w, int fd, Scan *scan, End *ret) {
                         return k;
                 if (k == 0) {
                         /* At the end of the input the last line end is content. */
-                        if (pending_len > 0) {
-                                k = write_all(fd, pending, pending_len);
-                                if (k < 0)
-                                        return k;
-                                pending_len = 0;
-                        }
+                        writer_put(out, pending, pending_len);
+                        pending_len = 0;
                         *ret = (End) { END_EOF, 0 };
                         break;
                 }
                 if (at_line_start && match_boundary(w, line, len, ret))
                         break;
 
-                if (pending_len > 0) {
-                        k = write_all(fd, pending, pending_len);
-                        if (k < 0)
-                                return k;
-                        pending_len = 0;
-                }
+                writer_put(out, pending, pending_len);
+                pending_len = 0;
                 for (size_t i = 0; i < len; i++) {
                         unsigned char c = (unsigned char) line[i];
 
@@ -509,18 +490,18 @@ static int spool_leaf(Walk *w, int fd, Scan *scan, End *ret) {
                         line_len = 0;
                         pending_len = len - content;
                         memcpy(pending, line + content, pending_len);
-                        k = write_all(fd, line, content);
+                        writer_put(out, line, content);
                 } else {
                         line_len += len;
                         scan->long_line |= line_len > MAX_LINE_7BIT;
-                        k = write_all(fd, line, len);
+                        writer_put(out, line, len);
                 }
-                if (k < 0)
-                        return k;
+                if (out->error < 0)
+                        return out->error;
                 at_line_start = complete;
         }
         scan->trailing_eol = pending_len > 0;
-        return 0;
+        return writer_flush(out);
 }
 
 /* Writes the spooled body as base64, 76 characters per line. Text gets

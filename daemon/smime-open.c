@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "bio-fd.h"
 #include "message.h"
 #include "smime-open.h"
 
@@ -142,7 +143,7 @@ static int read_p7m_attachment(int fd, CMS_ContentInfo **ret, char **ret_message
         r = body_offset(fd, &offset);
         if (r < 0 || lseek(fd, offset, SEEK_SET) < 0)
                 return message_fail(ret_message, -EBADMSG, "The attachment has no body.");
-        in = BIO_new_fd(fd, BIO_NOCLOSE);
+        in = bio_new_fd_buffered(fd);
         if (!in)
                 return -ENOMEM;
         if (cte && strcasecmp(cte, "base64") == 0) {
@@ -164,20 +165,13 @@ static int read_p7m_attachment(int fd, CMS_ContentInfo **ret, char **ret_message
 int smime_read(int fd, CMS_ContentInfo **ret_cms, BIO **ret_content, char **ret_message) {
         _cleanup_(BIO_free_allp) BIO *in = NULL;
         CMS_ContentInfo *cms;
-        BIO *content = NULL, *fd_bio;
+        BIO *content = NULL;
 
         if (lseek(fd, 0, SEEK_SET) < 0)
                 return -errno;
-        /* The MIME parser reads line by line, and a bare fd BIO reads a line
-         * one byte per read(2): under load that was a third of the event
-         * loop's time (tests/test-load.c). */
-        fd_bio = BIO_new_fd(fd, BIO_NOCLOSE);
-        in = fd_bio ? BIO_new(BIO_f_buffer()) : NULL;
-        if (!in) {
-                BIO_free(fd_bio);
+        in = bio_new_fd_buffered(fd);
+        if (!in)
                 return -ENOMEM;
-        }
-        BIO_push(in, fd_bio);
 
         ERR_clear_error();
         cms = SMIME_read_CMS_ex(in, 0, &content, NULL);
@@ -225,7 +219,7 @@ bool smime_is_recipient(CMS_ContentInfo *cms, X509 *certificate) {
 }
 
 int smime_decrypt(CMS_ContentInfo *cms, EVP_PKEY *key, X509 *certificate, int out_fd, char **ret_message) {
-        _cleanup_(BIO_freep) BIO *out = BIO_new_fd(out_fd, BIO_NOCLOSE);
+        _cleanup_(BIO_free_allp) BIO *out = bio_new_fd_buffered(out_fd);
 
         if (!out)
                 return -ENOMEM;

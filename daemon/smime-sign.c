@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 
+#include "bio-fd.h"
 #include "macro.h"
 #include "message.h"
 #include "smime.h"
@@ -111,37 +113,45 @@ static int crlf_destroy(BIO *b) {
         return 1;
 }
 
-static const BIO_METHOD *crlf_method(void) {
-        static BIO_METHOD *method = NULL;
+static BIO_METHOD *crlf_bio_method = NULL;
 
-        if (!method) {
-                method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_FILTER, "smimed CRLF");
-                if (!method || !BIO_meth_set_write(method, crlf_write) ||
-                    !BIO_meth_set_puts(method, crlf_puts) || !BIO_meth_set_ctrl(method, crlf_ctrl) ||
-                    !BIO_meth_set_create(method, crlf_create) || !BIO_meth_set_destroy(method, crlf_destroy)) {
-                        BIO_meth_free(method);
-                        method = NULL;
-                }
+static void crlf_method_init(void) {
+        BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_FILTER, "smimed CRLF");
+
+        if (!method || !BIO_meth_set_write(method, crlf_write) || !BIO_meth_set_puts(method, crlf_puts) ||
+            !BIO_meth_set_ctrl(method, crlf_ctrl) || !BIO_meth_set_create(method, crlf_create) ||
+            !BIO_meth_set_destroy(method, crlf_destroy)) {
+                BIO_meth_free(method);
+                return;
         }
-        return method;
+        crlf_bio_method = method;
 }
 
+/* Workers sign and encrypt at the same time: the method is made once. */
+static const BIO_METHOD *crlf_method(void) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+        (void) pthread_once(&once, crlf_method_init);
+        return crlf_bio_method;
+}
+
+/* Output: CRLF filter, then a buffer, then the spool file. */
 static int open_bios(int entity_fd, int out_fd, BIO **ret_in, BIO **ret_out) {
         const BIO_METHOD *crlf = crlf_method();
-        BIO *filter, *fd;
+        BIO *filter, *out;
 
         if (lseek(entity_fd, 0, SEEK_SET) < 0)
                 return -errno;
-        *ret_in = BIO_new_fd(entity_fd, BIO_NOCLOSE);
-        fd = BIO_new_fd(out_fd, BIO_NOCLOSE);
+        *ret_in = bio_new_fd_buffered(entity_fd);
+        out = bio_new_fd_buffered(out_fd);
         filter = crlf ? BIO_new(crlf) : NULL;
-        if (!*ret_in || !fd || !filter) {
-                BIO_free(*ret_in);
-                BIO_free(fd);
+        if (!*ret_in || !out || !filter) {
+                BIO_free_all(*ret_in);
+                BIO_free_all(out);
                 BIO_free(filter);
                 return -ENOMEM;
         }
-        *ret_out = BIO_push(filter, fd);
+        *ret_out = BIO_push(filter, out);
         return 0;
 }
 

@@ -10,11 +10,34 @@
 #include "store.h"
 #include "strv.h"
 
+/* Parsed certificates by fingerprint. d2i_X509 is the dearest part of a
+ * lookup (OpenSSL 3 decodes the public key through its decoder framework),
+ * and every Sign and Encrypt looks its certificates up again. A fingerprint
+ * is the SHA-256 of the DER, so an entry can never be stale; the table is
+ * direct-mapped, a collision replaces the entry. */
+#define X509_CACHE_SIZE 256
+#define STATEMENT_CACHE_SIZE 48
+
+typedef struct X509CacheEntry {
+        char fingerprint[SHA256_HEX_SIZE];
+        X509 *x509;
+} X509CacheEntry;
+
 struct Store {
         sqlite3 *db;
         char *path;
         uint64_t generation;
         bool in_transaction;
+        X509CacheEntry x509_cache[X509_CACHE_SIZE];
+
+        /* Every statement store.c runs, prepared once: parsing the SQL cost
+         * more than running it. Keyed by the text, which is always one of
+         * the literals in this file. */
+        struct {
+                const char *sql;
+                sqlite3_stmt *stmt;
+        } statements[STATEMENT_CACHE_SIZE];
+        size_t n_statements;
 };
 
 /* Each entry takes the schema from version i to i + 1. Append, never edit. */
@@ -91,18 +114,43 @@ static int store_exec(Store *store, const char *sql) {
         return rc == SQLITE_OK ? 0 : store_error(store, rc, sql);
 }
 
-static void finalizep(sqlite3_stmt **s) {
-        sqlite3_finalize(*s);
+/* Gives a statement from store_prepare() back, ready for the next use. */
+static void statement_resetp(sqlite3_stmt **s) {
+        if (!*s)
+                return;
+        (void) sqlite3_reset(*s);
+        (void) sqlite3_clear_bindings(*s);
 }
 
+/* The prepared statement for sql, from the cache; release it with
+ * statement_resetp. A statement is not used twice at once: no store function
+ * calls another while it steps through rows. */
 static int store_prepare(Store *store, const char *sql, sqlite3_stmt **ret) {
-        int rc = sqlite3_prepare_v2(store->db, sql, -1, ret, NULL);
+        sqlite3_stmt *stmt;
+        int rc;
 
-        return rc == SQLITE_OK ? 0 : store_error(store, rc, "prepare");
+        for (size_t i = 0; i < store->n_statements; i++)
+                if (store->statements[i].sql == sql || streq(store->statements[i].sql, sql)) {
+                        if (sqlite3_stmt_busy(store->statements[i].stmt))
+                                return log_error_errno(-EBUSY, "store: statement used twice at once: %s", sql);
+                        *ret = store->statements[i].stmt;
+                        return 0;
+                }
+        if (store->n_statements >= STATEMENT_CACHE_SIZE)
+                return log_error_errno(-E2BIG, "store: more statements than the cache holds; raise STATEMENT_CACHE_SIZE");
+
+        rc = sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+        if (rc != SQLITE_OK)
+                return store_error(store, rc, "prepare");
+        store->statements[store->n_statements].sql = sql;
+        store->statements[store->n_statements].stmt = stmt;
+        store->n_statements++;
+        *ret = stmt;
+        return 0;
 }
 
 static int store_schema_version(Store *store, int *ret) {
-        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        _cleanup_(statement_resetp) sqlite3_stmt *s = NULL;
         int r;
 
         r = store_prepare(store, "PRAGMA user_version", &s);
@@ -194,8 +242,12 @@ Store *store_free(Store *store) {
                 return NULL;
         if (store->in_transaction)
                 store_rollback(store);
+        for (size_t i = 0; i < store->n_statements; i++)
+                sqlite3_finalize(store->statements[i].stmt);
         sqlite3_close(store->db);
         free(store->path);
+        for (size_t i = 0; i < X509_CACHE_SIZE; i++)
+                X509_free(store->x509_cache[i].x509);
         return mfree(store);
 }
 
@@ -236,7 +288,7 @@ static int step_done(Store *store, sqlite3_stmt *s, const char *what) {
 }
 
 int store_add_certificate(Store *store, const CertInfo *info, bool trusted, bool *ret_added) {
-        _cleanup_(finalizep) sqlite3_stmt *insert = NULL, *address = NULL, *trust = NULL;
+        _cleanup_(statement_resetp) sqlite3_stmt *insert = NULL, *address = NULL, *trust = NULL;
         int r;
 
         r = store_prepare(store,
@@ -289,7 +341,7 @@ int store_add_certificate(Store *store, const CertInfo *info, bool trusted, bool
 /* Runs one statement that changes the row of fingerprint, in its own
  * transaction unless one is open. */
 static int store_change_one(Store *store, const char *sql, const char *fingerprint, int value, const char *what) {
-        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        _cleanup_(statement_resetp) sqlite3_stmt *s = NULL;
         bool own = !store->in_transaction;
         int r;
 
@@ -327,7 +379,7 @@ int store_set_trusted(Store *store, const char *fingerprint, bool trusted) {
 }
 
 int store_count_certificates(Store *store, uint64_t *ret) {
-        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        _cleanup_(statement_resetp) sqlite3_stmt *s = NULL;
         int r;
 
         r = store_prepare(store, "SELECT COUNT(*) FROM certificate", &s);
@@ -353,8 +405,39 @@ static int column_x509(sqlite3_stmt *s, int column, X509 **ret) {
         return 0;
 }
 
+static X509CacheEntry *x509_cache_slot(Store *store, const char *fingerprint) {
+        unsigned h = 0;
+
+        for (size_t i = 0; i < 4 && fingerprint[i]; i++)
+                h = h * 31 + (unsigned char) fingerprint[i];
+        return &store->x509_cache[h % X509_CACHE_SIZE];
+}
+
+/* The certificate in column of s, whose fingerprint is fingerprint: from the
+ * cache, or parsed and remembered. */
+static int column_x509_cached(Store *store, sqlite3_stmt *s, int column, const char *fingerprint, X509 **ret) {
+        X509CacheEntry *e = x509_cache_slot(store, fingerprint);
+        X509 *x;
+        int r;
+
+        if (e->x509 && streq(e->fingerprint, fingerprint) && X509_up_ref(e->x509)) {
+                *ret = e->x509;
+                return 0;
+        }
+        r = column_x509(s, column, &x);
+        if (r < 0)
+                return r;
+        if (strlen(fingerprint) < sizeof(e->fingerprint) && X509_up_ref(x)) {
+                X509_free(e->x509);
+                e->x509 = x;
+                strcpy(e->fingerprint, fingerprint);
+        }
+        *ret = x;
+        return 0;
+}
+
 int store_get_certificate(Store *store, const char *fingerprint, X509 **ret, bool *ret_trusted) {
-        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        _cleanup_(statement_resetp) sqlite3_stmt *s = NULL;
         int rc, r;
 
         r = store_prepare(store, "SELECT der, trusted FROM certificate WHERE fingerprint = ?", &s);
@@ -368,7 +451,7 @@ int store_get_certificate(Store *store, const char *fingerprint, X509 **ret, boo
                 return store_error(store, rc, "reading a certificate");
         if (ret_trusted)
                 *ret_trusted = sqlite3_column_int(s, 1);
-        return ret ? column_x509(s, 0, ret) : 0;
+        return ret ? column_x509_cached(store, s, 0, fingerprint, ret) : 0;
 }
 
 /* The first column of every row of s, as a strv. */
@@ -392,7 +475,7 @@ static int collect_fingerprints(Store *store, sqlite3_stmt *s, char ***ret) {
 }
 
 int store_find_by_address(Store *store, const char *address, char ***ret) {
-        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        _cleanup_(statement_resetp) sqlite3_stmt *s = NULL;
         int r;
 
         if (address && address[0]) {
@@ -414,7 +497,7 @@ int store_find_by_address(Store *store, const char *address, char ***ret) {
 }
 
 int store_find_by_spki(Store *store, const char *spki_sha256, char ***ret) {
-        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        _cleanup_(statement_resetp) sqlite3_stmt *s = NULL;
         int r;
 
         r = store_prepare(store,
@@ -429,7 +512,7 @@ int store_find_by_spki(Store *store, const char *spki_sha256, char ***ret) {
 
 int store_find_by_issuer_serial(Store *store, const unsigned char *issuer_der, size_t size, const char *serial,
                                 X509 **ret) {
-        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        _cleanup_(statement_resetp) sqlite3_stmt *s = NULL;
         int rc, r;
 
         r = store_prepare(store, "SELECT der FROM certificate WHERE issuer_name = ? AND serial = ?", &s);
@@ -447,7 +530,7 @@ int store_find_by_issuer_serial(Store *store, const unsigned char *issuer_der, s
 
 int store_foreach_by_subject(Store *store, const unsigned char *name_der, size_t size, StoreCertificateCallback cb,
                              void *userdata) {
-        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        _cleanup_(statement_resetp) sqlite3_stmt *s = NULL;
         int rc, r;
 
         r = store_prepare(store, "SELECT der, trusted FROM certificate WHERE subject_name = ?", &s);
@@ -471,7 +554,7 @@ int store_foreach_by_subject(Store *store, const unsigned char *name_der, size_t
 }
 
 int store_put_crl(Store *store, X509_CRL *crl, bool *ret_stored) {
-        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        _cleanup_(statement_resetp) sqlite3_stmt *s = NULL;
         unsigned char *name = NULL, *der = NULL;
         time_t this_update, next_update = 0;
         int name_size, der_size, r;
@@ -512,7 +595,7 @@ int store_put_crl(Store *store, X509_CRL *crl, bool *ret_stored) {
 }
 
 int store_get_crl(Store *store, const unsigned char *name_der, size_t size, X509_CRL **ret) {
-        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        _cleanup_(statement_resetp) sqlite3_stmt *s = NULL;
         const unsigned char *der, *p;
         X509_CRL *crl;
         int rc, r;

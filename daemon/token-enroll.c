@@ -591,11 +591,10 @@ int token_key_uri(Token *token, const char *id_hex, char **ret) {
         uri = p11_kit_uri_new();
         if (!uri)
                 return -ENOMEM;
+        /* The token's identity as token_open() read it: C_GetTokenInfo
+         * costs a SoftHSM2 token a look at its files, on every signature. */
         info = p11_kit_uri_get_token_info(uri);
-        if (token->module->C_GetTokenInfo(token->slot, info) != CKR_OK) {
-                p11_kit_uri_free(uri);
-                return -EIO;
-        }
+        *info = token->info;
         {
                 CK_ATTRIBUTE a_id = { CKA_ID, id, id_size }, a_class = { CKA_CLASS, &class, sizeof(class) };
 

@@ -32,6 +32,7 @@ struct Token {
         bool have_session;
         bool logged_in;
         char label[sizeof(((CK_TOKEN_INFO *) NULL)->label) + 1];
+        CK_TOKEN_INFO info;            /* as found: names the token in key URIs */
         TokenEngine *engine;
 
         /* Engine keys, loaded once: shared by the workers (libp11 keeps a

@@ -303,6 +303,7 @@ TokenState token_open(Token *token) {
                 return token_set_state(token, TOKEN_STATE_ABSENT, "No token matches %s.",
                                        token->config_uri ?: "(any initialised token that needs a login)");
 
+        token->info = info;
         token->module_path = p11_kit_module_get_filename(token->module);
         if (!token->module_path)
                 return token_set_state(token, TOKEN_STATE_ERROR, "Cannot tell which file the PKCS#11 module was loaded from.");
