@@ -145,8 +145,9 @@ void smimed_keys_free(smimed_key *keys, size_t n);
 /* Enrolls the private key, its certificate and chain from a PKCS#12 file
  * (.p12/.pfx): the key goes into the token, the certificates into the store;
  * all or nothing. The file is read by smimed from fd, from its current
- * offset to its end (at most 1 MiB, within 30 s): a regular file, a memfd or
- * a pipe. fd stays the caller's, open (its offset moves when it is shared).
+ * offset to its end (at most 1 MiB, within smimed's [Policy] IOTimeoutSec=,
+ * else SMIMED_ERROR_TIMEOUT): a regular file, a memfd or a pipe. fd stays
+ * the caller's, open (its offset moves when it is shared).
  * passphrase NULL is "". *ret_key_id and *ret_fingerprints (each may be
  * NULL) get the key's id and the fingerprints of the certificates in the
  * file. Errors: SMIMED_ERROR_BAD_PASSPHRASE, _INVALID_FORMAT (not PKCS#12),

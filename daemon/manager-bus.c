@@ -121,6 +121,9 @@ int bus_error_set_from_manager(sd_bus_error *error, int r, const char *message) 
         case -ENODEV:
                 name = SMIMED_ERROR_TOKEN_UNAVAILABLE;
                 break;
+        case -ETIMEDOUT:
+                name = SMIMED_ERROR_TIMEOUT;
+                break;
         case -ENOMEM:
                 return sd_bus_error_set_errno(error, r);
         default:
@@ -437,13 +440,17 @@ static int reply_error(sd_bus_message *call, int r, const char *message) {
         return sd_bus_reply_method_error(call, &error);
 }
 
-static int reply_read_error(sd_bus_message *call, int error) {
+static int reply_read_error(Manager *m, sd_bus_message *call, int error) {
         if (error == -EFBIG)
                 return sd_bus_reply_method_errorf(call, SMIMED_ERROR_INVALID_FORMAT, "The file is larger than %u KiB.",
                                                   PKCS12_MAX_SIZE / 1024);
-        if (error == -ETIMEDOUT)
-                return sd_bus_reply_method_errorf(call, SMIMED_ERROR_INVALID_ARGUMENT,
-                                                  "The file descriptor did not reach its end in time.");
+        if (error == -ETIMEDOUT) {
+                _cleanup_free_ char *message = NULL;
+                const char *name = NULL;
+
+                manager_io_fail(m, error, true, &name, &message);
+                return sd_bus_reply_method_errorf(call, name, "%s", strempty(message));
+        }
         return sd_bus_reply_method_errnof(call, error, "Reading the file descriptor failed: %m");
 }
 
@@ -456,7 +463,7 @@ static void import_pkcs12_done(Manager *m, sd_bus_message *call, const void *dat
         int r;
 
         if (error < 0) {
-                (void) reply_read_error(call, error);
+                (void) reply_read_error(m, call, error);
                 return;
         }
 

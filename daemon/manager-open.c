@@ -25,8 +25,6 @@
 #include "validate.h"
 #include "worker-pool.h"
 
-#define OPEN_IO_TIMEOUT_USEC (60ULL * 1000000ULL)
-
 struct OpenJob {
         Manager *manager;
         sd_bus_message *call;
@@ -501,10 +499,11 @@ static int open_enveloped_layer(OpenJob *j, const char **ret_error_name, char **
 static void on_written(FdWriter *writer, int error, void *userdata) {
         OpenJob *j = userdata;
         _cleanup_free_ char *message = NULL;
+        const char *error_name = NULL;
 
         if (error < 0) {
-                message_fail(&message, error, "The output cannot be written: %m");
-                open_job_finish(j, error, SMIMED_ERROR_INVALID_ARGUMENT, message);
+                manager_io_fail(j->manager, error, false, &error_name, &message);
+                open_job_finish(j, error, error_name, message);
                 return;
         }
         open_job_finish(j, 0, NULL, NULL);
@@ -553,7 +552,7 @@ static void write_output(OpenJob *j, bool with_content) {
         if (r >= 0) {
                 j->status.has_content = with_content;
                 j->status.size = (uint64_t) st.st_size;
-                r = fd_writer_new(j->manager->event, j->result_file, j->output, OPEN_IO_TIMEOUT_USEC, on_written, j,
+                r = fd_writer_new(j->manager->event, j->result_file, j->output, j->manager->config->io_timeout_usec, on_written, j,
                                   &j->writer);
         }
         if (r < 0) {
@@ -665,8 +664,10 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 return;
         }
         if (error < 0) {
-                message_fail(&message, error, "The input cannot be read: %m");
-                open_job_finish(j, error, SMIMED_ERROR_INVALID_ARGUMENT, message);
+                const char *error_name = NULL;
+
+                manager_io_fail(j->manager, error, true, &error_name, &message);
+                open_job_finish(j, error, error_name, message);
                 return;
         }
         if (fstat(j->input, &st) < 0 || st.st_size == 0) {
@@ -719,8 +720,8 @@ int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool veri
         j->input = manager_tmpfile_sized(m, fd_size_hint(input_fd));
         if (j->input < 0)
                 return j->input;
-        r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size, OPEN_IO_TIMEOUT_USEC,
-                                  on_spooled, j, &j->reader);
+        r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size,
+                                  m->config->io_timeout_usec, on_spooled, j, &j->reader);
         if (r < 0)
                 return r;
 

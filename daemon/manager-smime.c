@@ -22,8 +22,6 @@
 #include "strv.h"
 #include "worker-pool.h"
 
-#define SMIME_IO_TIMEOUT_USEC (60ULL * 1000000ULL)
-
 struct SmimeJob {
         Manager *manager;
         SmimeRequest request;
@@ -145,6 +143,20 @@ uint64_t fd_size_hint(int fd) {
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return UINT64_MAX;
         return (uint64_t) st.st_size;
+}
+
+int manager_io_fail(Manager *m, int error, bool input, const char **ret_error_name, char **ret_message) {
+        uint64_t usec = m->config->io_timeout_usec;
+
+        if (error == -ETIMEDOUT) {
+                *ret_error_name = SMIMED_ERROR_TIMEOUT;
+                return message_fail(ret_message, error,
+                                    input ? "The input did not reach its end within [Policy] IOTimeoutSec=%llu.%06llu."
+                                          : "The output was not taken within [Policy] IOTimeoutSec=%llu.%06llu.",
+                                    (unsigned long long) (usec / 1000000ULL), (unsigned long long) (usec % 1000000ULL));
+        }
+        *ret_error_name = SMIMED_ERROR_INVALID_ARGUMENT;
+        return message_fail(ret_message, error, input ? "The input cannot be read: %m" : "The output cannot be written: %m");
 }
 
 static const char *capability_error_name(const char *reason) {
@@ -479,10 +491,11 @@ static void job_finish(SmimeJob *j, int error, const char *error_name, const cha
 static void on_written(FdWriter *writer, int error, void *userdata) {
         SmimeJob *j = userdata;
         _cleanup_free_ char *message = NULL;
+        const char *error_name = NULL;
 
         if (error < 0) {
-                message_fail(&message, error, "The output cannot be written: %m");
-                job_finish(j, error, SMIMED_ERROR_INVALID_ARGUMENT, message);
+                manager_io_fail(j->manager, error, false, &error_name, &message);
+                job_finish(j, error, error_name, message);
                 return;
         }
         job_finish(j, 0, NULL, NULL);
@@ -505,8 +518,8 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 return;
         }
         if (error < 0) {
-                message_fail(&message, error, "The input cannot be read: %m");
-                job_finish(j, error, SMIMED_ERROR_INVALID_ARGUMENT, message);
+                manager_io_fail(j->manager, error, true, &error_name, &message);
+                job_finish(j, error, error_name, message);
                 return;
         }
 
@@ -543,7 +556,7 @@ static void job_executed(int r, void *userdata) {
         if (j->request.sign_as)
                 log_info("Signed a message as %s with the key of certificate %s.", j->request.sign_as,
                          j->result.signer);
-        r = fd_writer_new(j->manager->event, j->result_file, j->output, SMIME_IO_TIMEOUT_USEC, on_written, j,
+        r = fd_writer_new(j->manager->event, j->result_file, j->output, j->manager->config->io_timeout_usec, on_written, j,
                           &j->writer);
         if (r < 0) {
                 message_fail(&message, r, "The output cannot be written: %m");
@@ -571,8 +584,8 @@ int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int out
         j->input = manager_tmpfile_sized(m, fd_size_hint(input_fd));
         if (j->input < 0)
                 return j->input;
-        r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size, SMIME_IO_TIMEOUT_USEC,
-                                  on_spooled, j, &j->reader);
+        r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size,
+                                  m->config->io_timeout_usec, on_spooled, j, &j->reader);
         if (r < 0)
                 return r;
 

@@ -59,6 +59,11 @@ int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int out
 
 void manager_smime_jobs_free(Manager *m);
 
+/* The error of a client fd that failed: Timeout (naming [Policy]
+ * IOTimeoutSec=) for -ETIMEDOUT, InvalidArgument otherwise. input: the fd
+ * was being read, not written. Returns error. */
+int manager_io_fail(Manager *m, int error, bool input, const char **ret_error_name, char **ret_message);
+
 /* An empty temporary file in the state directory (or memory). */
 int manager_tmpfile(Manager *m);
 /* The directory spool files go to (beside the store), as a new string. */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "config.h"
 #include "fd-reader.h"
 #include "manager.h"
 #include "pending-call.h"
@@ -62,7 +63,7 @@ int pending_call_start(Manager *m, sd_bus_message *call, int fd, size_t max_size
         p->userdata = userdata;
         p->free_userdata = free_userdata;
 
-        r = fd_reader_new(m->event, fd, max_size, PENDING_CALL_TIMEOUT_USEC, on_read, p, &p->reader);
+        r = fd_reader_new(m->event, fd, max_size, m->config->io_timeout_usec, on_read, p, &p->reader);
         if (r < 0) {
                 pending_call_free(p);
                 return r;

@@ -8,15 +8,14 @@
 typedef struct Manager Manager;
 
 /* A method call whose input arrives through a file descriptor: the call is
- * parked until the fd has been read to its end (on the event loop), then done
+ * parked until the fd has been read to its end (on the event loop, within
+ * [Policy] IOTimeoutSec=), then done
  * runs with the data and must reply. data is erased and freed after done. */
 
 typedef void (*PendingCallDone)(Manager *m, sd_bus_message *call, const void *data, size_t size, int error,
                                 void *userdata);
 
 typedef struct PendingCall PendingCall;
-
-#define PENDING_CALL_TIMEOUT_USEC (30ULL * 1000000ULL)
 
 int pending_call_start(Manager *m, sd_bus_message *call, int fd, size_t max_size, PendingCallDone done,
                        void *userdata, void (*free_userdata)(void *));
