@@ -184,11 +184,16 @@ int manager_reload(Manager *m, char **ret_message) {
                 return r;
         }
 
-        /* A new Token forgets a refused PIN: reloading is how an admin says "try again". */
+        /* A new Token reads the PIN again: reloading is how an admin says "try again". It
+         * keeps the PINs the same token refused, though: the same wrong PIN is not tried
+         * twice, whatever the reloads. */
         if (token_get_state(m->token) != TOKEN_STATE_READY || token_config_changed(m->config, config)) {
                 r = token_new(config, &token);
                 if (r < 0)
                         return r;
+                if (streq_ptr(m->config->token_module, config->token_module) &&
+                    streq_ptr(m->config->token_uri, config->token_uri))
+                        token_inherit_refused_pins(token, m->token);
         }
 
         /* A new store path: open it now, so that a bad one refuses the reload. */

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "token-engine.h"
+#include "token-pin.h"
 #include "token.h"
 
 struct Token {
@@ -45,7 +46,7 @@ struct Token {
 
         TokenState state;
         char *reason;
-        bool pin_refused;              /* do not try that PIN again */
+        RefusedPins refused_pins;      /* never tried again */
 };
 
 
