@@ -418,6 +418,7 @@ static void decrypt_done(int r, void *userdata) {
 
         if (r < 0) {
                 closep(&out);
+                manager_token_check_later(j->manager);
                 j->status.encryption = "failed";
                 set_text(&j->status.encryption_message, "Encryption: The message could not be decrypted: %s",
                          message ? message : strerror(-r));

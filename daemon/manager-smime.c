@@ -549,6 +549,8 @@ static void job_executed(int r, void *userdata) {
         if (r < 0) {
                 if (!j->error_message)
                         message_fail(&j->error_message, r, "S/MIME failed: %m");
+                if (streq_ptr(j->error_name, SMIMED_ERROR_TOKEN_UNAVAILABLE))
+                        manager_token_check_later(j->manager);
                 job_finish(j, r, j->error_name, j->error_message);
                 return;
         }

@@ -69,6 +69,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
 
         sd_event_source_disable_unref(m->token_rescan_source);
+        sd_event_source_disable_unref(m->token_check_source);
         /* The workers first (they finish what they do), then the jobs, which
          * may still be waiting for polkit. */
         worker_pool_free(m->workers);
@@ -134,6 +135,19 @@ static void manager_token_open(Manager *m, Token *replacement) {
         manager_token_schedule_rescan(m);
 }
 
+/* A ready token that stopped answering (pulled out, its storage gone, the
+ * HSM restarted) does not come back by itself: the module must be loaded
+ * again. Returns whether it still answers. */
+static bool manager_token_probe(Manager *m) {
+        _cleanup_free_ char *message = NULL;
+
+        if (token_probe(m->token, &message) >= 0)
+                return true;
+        log_warning("%s; loading the PKCS#11 module again.", strempty(message));
+        manager_token_open(m, NULL);
+        return false;
+}
+
 static int manager_on_token_rescan(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
@@ -141,19 +155,43 @@ static int manager_on_token_rescan(sd_event_source *s, uint64_t usec, void *user
         (void) usec;
 
         m->token_rescan_source = sd_event_source_disable_unref(m->token_rescan_source);
-        manager_token_open(m, NULL);
+        if (token_get_state(m->token) != TOKEN_STATE_READY)
+                manager_token_open(m, NULL);
+        else if (manager_token_probe(m))
+                manager_token_schedule_rescan(m);
         return 0;
 }
 
-/* An absent token may be plugged in, a failed module may recover. A locked one
- * waits for a reload: retrying a refused PIN only brings the token closer to
- * locking itself. */
+static int manager_on_token_check(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        (void) s;
+        m->token_check_source = sd_event_source_disable_unref(m->token_check_source);
+        if (token_get_state(m->token) == TOKEN_STATE_READY)
+                (void) manager_token_probe(m);
+        return 0;
+}
+
+void manager_token_check_later(Manager *m) {
+        int r;
+
+        if (m->token_check_source || token_get_state(m->token) != TOKEN_STATE_READY)
+                return;
+        /* Not from inside the worker callback that failed: reopening drains the workers. */
+        r = sd_event_add_defer(m->event, &m->token_check_source, manager_on_token_check, m);
+        if (r < 0)
+                log_warning_errno(r, "Failed to schedule a check of the token: %m");
+}
+
+/* An absent token may be plugged in, a failed module may recover, a ready one
+ * is asked whether it still answers. A locked one waits for a reload:
+ * retrying a refused PIN only brings the token closer to locking itself. */
 static void manager_token_schedule_rescan(Manager *m) {
         TokenState state = token_get_state(m->token);
         int r;
 
         m->token_rescan_source = sd_event_source_disable_unref(m->token_rescan_source);
-        if (state != TOKEN_STATE_ABSENT && state != TOKEN_STATE_ERROR)
+        if (state == TOKEN_STATE_LOCKED)
                 return;
 
         r = sd_event_add_time_relative(m->event, &m->token_rescan_source, CLOCK_MONOTONIC,

@@ -30,7 +30,8 @@ typedef struct Manager {
         Config *config;
 
         Token *token;
-        sd_event_source *token_rescan_source;
+        sd_event_source *token_rescan_source;  /* look for the token again, or ask the ready one */
+        sd_event_source *token_check_source;   /* ask it now: a private-key operation failed */
         TokenKey *keys;               /* the token's private keys, when it is ready */
         size_t n_keys;
         char **key_spkis;             /* their public key hashes, to match certificates */
@@ -65,3 +66,7 @@ int manager_run(Manager *m);
 int manager_reload(Manager *m, char **ret_message);
 
 TokenState manager_token_state(const Manager *m);
+
+/* A private-key operation failed: asks the token, from the event loop, whether
+ * it still answers, and reopens it when it does not (TokenState changes). */
+void manager_token_check_later(Manager *m);

@@ -284,7 +284,7 @@ static TokenState token_login(Token *token, const CK_TOKEN_INFO *info, char **re
         case PIN_ATTEMPT_REFUSED_BEFORE:
                 return token_set_state(token, TOKEN_STATE_LOCKED,
                                        "The token refused the PIN in %s before, and smimed does not try a refused "
-                                       "PIN again; put the right one there and reload.",
+                                       "PIN again: fix the PIN file and reload.",
                                        pin_path);
         case PIN_ATTEMPT_FINAL_TRY:
                 return token_set_state(token, TOKEN_STATE_LOCKED,
