@@ -904,8 +904,35 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
+/* NameOwnerChanged(name, old_owner, "") for a unique name: a client disconnected. */
+static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        const char *name, *old_owner, *new_owner;
+        Manager *m = userdata;
+        int r;
+
+        (void) error;
+        r = sd_bus_message_read(message, "sss", &name, &old_owner, &new_owner);
+        if (r < 0) {
+                log_debug_errno(r, "Ignoring a malformed NameOwnerChanged: %m");
+                return 0;
+        }
+        if (name[0] == ':' && new_owner[0] == '\0')
+                manager_client_gone(m, name);
+        return 0;
+}
+
 int manager_bus_register(Manager *m) {
         int r;
+
+        /* One match for every disconnect, installed before the name is taken: a
+         * call is always dispatched before its client's NameOwnerChanged, so no
+         * client can leave unnoticed while its call is in progress. */
+        r = sd_bus_add_match(m->bus, &m->name_owner_slot,
+                             "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                             "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg2=''",
+                             on_name_owner_changed, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch for clients that disconnect: %m");
 
         r = sd_bus_add_object_vtable(m->bus, &m->manager_slot, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                      manager_vtable, m);

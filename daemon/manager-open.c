@@ -48,6 +48,9 @@ struct OpenJob {
         int decrypted;
         char *worker_message;
 
+        bool on_worker;            /* decrypt_work() runs or waits for a worker */
+        bool client_gone;          /* finish when the worker is done, without the output */
+
         OpenStatus status;
         AuditCaller caller;
         FdReader *reader;
@@ -416,6 +419,12 @@ static void decrypt_done(int r, void *userdata) {
                                       });
         }
 
+        j->on_worker = false;
+        if (j->client_gone) {
+                closep(&out);
+                open_job_finish(j, -ECONNRESET, NULL, "The client went away before the result was written.");
+                return;
+        }
         if (r < 0) {
                 closep(&out);
                 manager_token_check_later(j->manager);
@@ -446,9 +455,13 @@ static void on_decrypt_authorized(int r, const sd_bus_error *error, void *userda
 
         free(j->spool_dir);
         j->spool_dir = manager_spool_dir(j->manager);
+        log_debug("Decrypt for %s: key %s, handing it to a worker.", j->caller.sender, strempty(j->pending_key));
+        j->on_worker = true;
         r = j->spool_dir ? worker_pool_submit(j->manager->workers, decrypt_work, decrypt_done, j) : -ENOMEM;
-        if (r < 0)
+        if (r < 0) {
+                j->on_worker = false;
                 open_job_finish(j, r, NULL, "Cannot hand the decryption to a worker.");
+        }
 }
 
 /* Returns 1 when the job waits for polkit, 0 to go on, < 0 on error. */
@@ -697,6 +710,22 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 return;
         }
         open_job_step(j);
+}
+
+unsigned manager_open_jobs_cancel_sender(Manager *m, const char *sender) {
+        unsigned n = 0;
+
+        for (OpenJob *j = m->open_jobs, *next; j; j = next) {
+                next = j->next;
+                if (!streq(j->caller.sender, sender))
+                        continue;
+                n++;
+                if (j->on_worker)
+                        j->client_gone = true; /* a worker holds it: decrypt_done() finishes it */
+                else
+                        open_job_finish(j, -ECONNRESET, NULL, "The client went away.");
+        }
+        return n;
 }
 
 int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool verify, int input_fd, int output_fd,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -32,6 +33,8 @@ struct SmimeJob {
         FdWriter *writer;
         SmimeResult result;
         char *input_sha256;
+        bool on_worker;          /* job_execute() runs or waits for a worker */
+        bool client_gone;        /* finish when the worker is done, without the output */
 
         /* decided on the loop, for the worker */
         struct {
@@ -534,8 +537,13 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 return;
         }
 
+        /* The worker owns the job's insides from here on: everything the loop says about it first. */
+        log_debug("%s for %s: %" PRIu64 " bytes read, handing it to a worker.",
+                  j->request.recipients ? "Encrypt" : "Sign", j->request.caller.sender, fd_size_hint(j->input));
+        j->on_worker = true;
         r = worker_pool_submit(j->manager->workers, job_execute, job_executed, j);
         if (r < 0) {
+                j->on_worker = false;
                 message_fail(&message, r, "Cannot hand the work to a worker: %m");
                 job_finish(j, r, NULL, message);
         }
@@ -545,6 +553,13 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
 static void job_executed(int r, void *userdata) {
         SmimeJob *j = userdata;
         _cleanup_free_ char *message = NULL;
+
+        j->on_worker = false;
+        if (j->client_gone) {
+                /* Nobody to write the result to; the audit trail still records the key's use. */
+                job_finish(j, -ECONNRESET, NULL, "The client went away before the result was written.");
+                return;
+        }
 
         if (r < 0) {
                 if (!j->error_message)
@@ -564,6 +579,22 @@ static void job_executed(int r, void *userdata) {
                 message_fail(&message, r, "The output cannot be written: %m");
                 job_finish(j, r, SMIMED_ERROR_INVALID_ARGUMENT, message);
         }
+}
+
+unsigned manager_smime_jobs_cancel_sender(Manager *m, const char *sender) {
+        unsigned n = 0;
+
+        for (SmimeJob *j = m->smime_jobs, *next; j; j = next) {
+                next = j->next;
+                if (!streq(j->request.caller.sender, sender))
+                        continue;
+                n++;
+                if (j->on_worker)
+                        j->client_gone = true; /* a worker holds it: job_executed() finishes it */
+                else
+                        job_finish(j, -ECONNRESET, NULL, "The client went away.");
+        }
+        return n;
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(SmimeJob *, smime_job_free);

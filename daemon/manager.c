@@ -79,6 +79,7 @@ Manager *manager_free(Manager *m) {
         polkit_registry_free(m->polkit);
         sd_bus_slot_unref(m->manager_slot);
         sd_bus_slot_unref(m->object_manager_slot);
+        sd_bus_slot_unref(m->name_owner_slot);
         sd_bus_slot_unref(m->certificate_slot);
         sd_bus_slot_unref(m->certificate_enumerator_slot);
         sd_bus_slot_unref(m->key_slot);
@@ -94,6 +95,17 @@ Manager *manager_free(Manager *m) {
         free(m->config_path);
         sd_event_unref(m->event);
         return mfree(m);
+}
+
+void manager_client_gone(Manager *m, const char *sender) {
+        unsigned n;
+
+        n = polkit_registry_cancel_sender(m->polkit, sender);
+        n += pending_calls_cancel_sender(m, sender);
+        n += manager_smime_jobs_cancel_sender(m, sender);
+        n += manager_open_jobs_cancel_sender(m, sender);
+        if (n > 0)
+                log_debug("Client %s went away: dropped %u of its calls.", sender, n);
 }
 
 TokenState manager_token_state(const Manager *m) {

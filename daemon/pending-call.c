@@ -73,6 +73,21 @@ int pending_call_start(Manager *m, sd_bus_message *call, int fd, size_t max_size
         return 0;
 }
 
+unsigned pending_calls_cancel_sender(Manager *m, const char *sender) {
+        unsigned n = 0;
+
+        for (PendingCall *p = m->pending_calls, *next; p; p = next) {
+                next = p->next;
+                if (!streq_ptr(sd_bus_message_get_sender(p->call), sender))
+                        continue;
+                pending_call_unlink(m, p);
+                p->done(m, p->call, NULL, 0, -ECONNRESET, p->userdata);
+                pending_call_free(p);
+                n++;
+        }
+        return n;
+}
+
 void pending_calls_free(Manager *m) {
         while (m->pending_calls) {
                 PendingCall *p = m->pending_calls;

@@ -19,4 +19,7 @@ typedef struct PendingCall PendingCall;
 
 int pending_call_start(Manager *m, sd_bus_message *call, int fd, size_t max_size, PendingCallDone done,
                        void *userdata, void (*free_userdata)(void *));
+/* The client sender went away: done runs with -ECONNRESET for each of its
+ * calls, which are then dropped. Returns how many. */
+unsigned pending_calls_cancel_sender(Manager *m, const char *sender);
 void pending_calls_free(Manager *m);
