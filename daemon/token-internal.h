@@ -43,6 +43,8 @@ struct Token {
                 EVP_PKEY *pkey;
         } *key_cache;
         size_t n_key_cache;
+        EVP_PKEY **retired_keys;       /* forgotten, but perhaps still in use: released at close */
+        size_t n_retired_keys;
 
         TokenState state;
         char *reason;

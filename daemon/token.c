@@ -75,23 +75,41 @@ int token_new(const Config *config, Token **ret) {
         return 0;
 }
 
-static void token_key_cache_clear(Token *token) {
+/* Drops the cached keys. Unless release is set (nothing uses the token any
+ * more), they are only put aside: a worker may be signing with one. */
+static void token_key_cache_clear(Token *token, bool release) {
         pthread_mutex_lock(&token->key_lock);
         for (size_t i = 0; i < token->n_key_cache; i++) {
+                EVP_PKEY **retired = release ? NULL
+                                             : realloc(token->retired_keys,
+                                                       (token->n_retired_keys + 1) * sizeof(EVP_PKEY *));
+
                 free(token->key_cache[i].uri);
-                EVP_PKEY_free(token->key_cache[i].pkey);
+                if (retired) {
+                        token->retired_keys = retired;
+                        token->retired_keys[token->n_retired_keys++] = token->key_cache[i].pkey;
+                } else
+                        token_engine_key_release(token->key_cache[i].pkey);
         }
         token->key_cache = mfree(token->key_cache);
         token->n_key_cache = 0;
+        if (release) {
+                for (size_t i = 0; i < token->n_retired_keys; i++)
+                        token_engine_key_release(token->retired_keys[i]);
+                token->retired_keys = mfree(token->retired_keys);
+                token->n_retired_keys = 0;
+        }
         pthread_mutex_unlock(&token->key_lock);
 }
 
 void token_forget_keys(Token *token) {
-        token_key_cache_clear(token);
+        token_key_cache_clear(token, false);
 }
 
 void token_close(Token *token) {
-        token_key_cache_clear(token);
+        /* Every key let go of the engine first, so that it really finishes: its sessions
+         * die with the module's finalization below, and a new engine must not inherit them. */
+        token_key_cache_clear(token, true);
         token->engine = token_engine_free(token->engine);
 
         if (token->have_session) {
