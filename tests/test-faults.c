@@ -604,7 +604,10 @@ static void test_store_read_only_during_import(void **state) {
         assert_true(import(batch, batch_size, false, &e) < 0);
         if (!streq_ptr(e.name, SMIMED_ERROR_STORE_FAILED))
                 fail_msg("ImportCertificates failed with %s (%s), expected StoreFailed", e.name, e.message);
-        assert_non_null(strstr(e.message, "cannot be written"));
+        /* SQLite does not always keep the errno of a failed write (here: EPERM on the WAL at
+         * COMMIT), so the message may only say "Input/output error". */
+        if (!strstr(e.message, "The certificate store cannot be written: "))
+                fail_msg("ImportCertificates: %s", e.message);
         assert_smimed_alive();
         expect_store_unchanged(count, listing, db);
 
@@ -642,7 +645,8 @@ static void test_store_disk_full_during_import(void **state) {
         assert_true(import(batch, batch_size, false, &e) < 0);
         if (!streq_ptr(e.name, SMIMED_ERROR_STORE_FAILED))
                 fail_msg("ImportCertificates failed with %s (%s), expected StoreFailed", e.name, e.message);
-        assert_non_null(strstr(e.message, "cannot be written"));
+        if (!strstr(e.message, "cannot be written: No space left on device"))
+                fail_msg("ImportCertificates: %s", e.message);
         assert_smimed_alive();
         expect_store_unchanged(count, listing, db);
 
