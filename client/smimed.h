@@ -145,8 +145,9 @@ void smimed_keys_free(smimed_key *keys, size_t n);
 /* Enrolls the private key, its certificate and chain from a PKCS#12 file
  * (.p12/.pfx): the key goes into the token, the certificates into the store;
  * all or nothing. The file is read by smimed from fd, from its current
- * offset to its end (at most 1 MiB, within 30 s): a regular file, a memfd or
- * a pipe. fd stays the caller's, open (its offset moves when it is shared).
+ * offset to its end (at most 1 MiB, within smimed's [Policy] IOTimeoutSec=,
+ * else SMIMED_ERROR_TIMEOUT): a regular file, a memfd or a pipe. fd stays
+ * the caller's, open (its offset moves when it is shared).
  * passphrase NULL is "". *ret_key_id and *ret_fingerprints (each may be
  * NULL) get the key's id and the fingerprints of the certificates in the
  * file. Errors: SMIMED_ERROR_BAD_PASSPHRASE, _INVALID_FORMAT (not PKCS#12),
@@ -243,7 +244,9 @@ void smimed_result_done(smimed_result *r);
  * Errors: SMIMED_ERROR_NO_CERTIFICATE, _NO_PRIVATE_KEY, _CERTIFICATE_INVALID,
  * _TOKEN_UNAVAILABLE, _POLICY_VIOLATION, _DISABLED, _INVALID_MESSAGE (not a
  * message, empty, too large), _INVALID_ARGUMENT (a malformed address, an fd
- * smimed cannot read or write). polkit action org.smimed1.sign. */
+ * smimed cannot read or write), _TIMEOUT (an fd that did not reach its end,
+ * or was not drained, within smimed's [Policy] IOTimeoutSec=). polkit action
+ * org.smimed1.sign. */
 int smimed_sign_fd(smimed *s, const char *sender, int input_fd, int output_fd, const smimed_sign_options *o,
                    smimed_result *ret, smimed_error *error);
 int smimed_sign(smimed *s, const char *sender, const void *input, size_t size, const smimed_sign_options *o,
@@ -291,8 +294,8 @@ void smimed_message_status_done(smimed_message_status *st);
  * that is not S/MIME comes back as it is. Whatever the status, the content
  * comes back when it can be had; the status tells what to show. Errors (no
  * status at all): SMIMED_ERROR_INVALID_MESSAGE (garbage, truncated, empty,
- * too large, nested too deep), _INVALID_ARGUMENT, _DISABLED; polkit action
- * org.smimed1.decrypt, asked only when a key is needed. */
+ * too large, nested too deep), _INVALID_ARGUMENT, _TIMEOUT, _DISABLED;
+ * polkit action org.smimed1.decrypt, asked only when a key is needed. */
 int smimed_decrypt_fd(smimed *s, int input_fd, int output_fd, bool verify, smimed_message_status *ret,
                       smimed_error *error);
 int smimed_decrypt(smimed *s, const void *input, size_t size, bool verify, void **ret_output, size_t *ret_size,

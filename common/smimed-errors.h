@@ -19,3 +19,4 @@
 #define SMIMED_ERROR_INVALID_FORMAT "org.smimed1.Error.InvalidFormat"
 #define SMIMED_ERROR_STORE_FAILED "org.smimed1.Error.StoreFailed"
 #define SMIMED_ERROR_BAD_PASSPHRASE "org.smimed1.Error.BadPassphrase"
+#define SMIMED_ERROR_TIMEOUT "org.smimed1.Error.Timeout"

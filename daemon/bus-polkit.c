@@ -355,3 +355,19 @@ void polkit_registry_cancel(PolkitRegistry *registry, void *userdata) {
                         q = &(*q)->next;
         }
 }
+
+unsigned polkit_registry_cancel_sender(PolkitRegistry *registry, const char *sender) {
+        unsigned n = 0;
+
+        for (PolkitQuery **q = &registry->queries; *q;) {
+                if (!(*q)->callback && streq_ptr(sd_bus_message_get_sender((*q)->request), sender)) {
+                        PolkitQuery *gone = *q;
+
+                        *q = gone->next;
+                        polkit_query_free(gone);
+                        n++;
+                } else
+                        q = &(*q)->next;
+        }
+        return n;
+}

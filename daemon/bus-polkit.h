@@ -46,6 +46,10 @@ int bus_polkit_check_callback(PolkitRegistry *registry, sd_bus_message *message,
                               const char *const *details, PolkitCallback callback, void *userdata);
 /* Forgets the pending callbacks for userdata (which is going away). */
 void polkit_registry_cancel(PolkitRegistry *registry, void *userdata);
+/* Forgets the calls of sender waiting for polkit to be dispatched again
+ * (bus_polkit_check()): its client went away. Callbacks are left to their
+ * owners. Returns how many. */
+unsigned polkit_registry_cancel_sender(PolkitRegistry *registry, const char *sender);
 
 int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const char *action,
                      const char *const *details, sd_bus_error *error);

@@ -207,6 +207,7 @@ static const ConfigKey config_keys[] = {
         { "Store", "Path", parse_absolute_path, FIELD_STRING, offsetof(Config, store_path) },
         { "Policy", "Enabled", parse_bool_field, FIELD_BOOL, offsetof(Config, policy_enabled) },
         { "Policy", "MaxMessageSize", parse_size, FIELD_U64, offsetof(Config, max_message_size) },
+        { "Policy", "IOTimeoutSec", parse_seconds, FIELD_U64, offsetof(Config, io_timeout_usec) },
         { "Policy", "AutoImportCertificates", parse_bool_field, FIELD_BOOL, offsetof(Config, auto_import) },
         { "Policy", "RequireSenderMatch", parse_bool_field, FIELD_BOOL, offsetof(Config, require_sender_match) },
         { "Policy", "MinimumRSABits", parse_unsigned, FIELD_U64, offsetof(Config, minimum_rsa_bits) },
@@ -267,6 +268,7 @@ int config_new_default(Config **ret) {
         config->token_rescan_usec = CONFIG_DEFAULT_RESCAN_USEC;
         config->policy_enabled = true;
         config->max_message_size = CONFIG_DEFAULT_MAX_MESSAGE_SIZE;
+        config->io_timeout_usec = CONFIG_DEFAULT_IO_TIMEOUT_USEC;
         config->auto_import = true;
         config->require_sender_match = true;
         config->minimum_rsa_bits = 2048;

@@ -15,6 +15,7 @@
 #define CONFIG_DEFAULT_RESCAN_USEC (5ULL * 1000000ULL)
 #define CONFIG_MAX_SIZE (1024U * 1024U)
 #define CONFIG_DEFAULT_MAX_MESSAGE_SIZE (100ULL * 1024ULL * 1024ULL)
+#define CONFIG_DEFAULT_IO_TIMEOUT_USEC (60ULL * 1000000ULL)
 
 typedef struct Config {
         char *path;              /* the file it was read from, NULL for defaults */
@@ -29,6 +30,7 @@ typedef struct Config {
 
         bool policy_enabled;
         uint64_t max_message_size;
+        uint64_t io_timeout_usec;        /* how long a client fd may take to reach EOF or be drained */
         bool auto_import;                /* store the signer of a valid signature */
         bool require_sender_match;       /* From must be an address of the signer */
         uint64_t minimum_rsa_bits;

@@ -65,6 +65,24 @@ static int parse_argv(int argc, char *argv[], const char **ret_config_path, bool
         return 1;
 }
 
+/* SMIMED_LOG_LEVEL=debug|info|notice|warning|err, or 0…7. */
+static void log_level_from_environment(void) {
+        static const char *const names[] = {
+                [LOG_ERR] = "err", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+                [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+        };
+        const char *e = getenv("SMIMED_LOG_LEVEL");
+
+        if (!e)
+                return;
+        for (int level = 0; level < (int) ELEMENTSOF(names); level++)
+                if ((names[level] && streq(e, names[level])) || (e[0] == '0' + level && e[1] == '\0')) {
+                        log_set_max_level(level);
+                        return;
+                }
+        log_warning("Ignoring SMIMED_LOG_LEVEL=%s (expected debug, info, notice, warning, err or 0…7).", e);
+}
+
 /* The default provider, and the legacy one for PKCS#12 files that still use
  * RC2 or 3DES-with-SHA1 (what older exports produce). */
 static OSSL_PROVIDER *provider_default, *provider_legacy;
@@ -110,6 +128,8 @@ int main(int argc, char *argv[]) {
         sigset_t mask;
         int r;
 
+        log_level_from_environment();
+
         r = parse_argv(argc, argv, &config_path, &explicit);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
@@ -121,6 +141,10 @@ int main(int argc, char *argv[]) {
         /* A client that closes its end of an output pipe must not kill us:
          * the write fails with EPIPE instead. */
         (void) signal(SIGPIPE, SIG_IGN);
+        /* Nor a store or spool file that grows past RLIMIT_FSIZE (LimitFSIZE=
+         * in the unit): the write fails with EFBIG, SQLite rolls the
+         * transaction back, and the caller gets StoreFailed. */
+        (void) signal(SIGXFSZ, SIG_IGN);
 
         /* sd-event takes the signals through a signalfd; they must be blocked first. */
         sigemptyset(&mask);

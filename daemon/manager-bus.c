@@ -121,6 +121,9 @@ int bus_error_set_from_manager(sd_bus_error *error, int r, const char *message) 
         case -ENODEV:
                 name = SMIMED_ERROR_TOKEN_UNAVAILABLE;
                 break;
+        case -ETIMEDOUT:
+                name = SMIMED_ERROR_TIMEOUT;
+                break;
         case -ENOMEM:
                 return sd_bus_error_set_errno(error, r);
         default:
@@ -437,13 +440,17 @@ static int reply_error(sd_bus_message *call, int r, const char *message) {
         return sd_bus_reply_method_error(call, &error);
 }
 
-static int reply_read_error(sd_bus_message *call, int error) {
+static int reply_read_error(Manager *m, sd_bus_message *call, int error) {
         if (error == -EFBIG)
                 return sd_bus_reply_method_errorf(call, SMIMED_ERROR_INVALID_FORMAT, "The file is larger than %u KiB.",
                                                   PKCS12_MAX_SIZE / 1024);
-        if (error == -ETIMEDOUT)
-                return sd_bus_reply_method_errorf(call, SMIMED_ERROR_INVALID_ARGUMENT,
-                                                  "The file descriptor did not reach its end in time.");
+        if (error == -ETIMEDOUT) {
+                _cleanup_free_ char *message = NULL;
+                const char *name = NULL;
+
+                manager_io_fail(m, error, true, &name, &message);
+                return sd_bus_reply_method_errorf(call, name, "%s", strempty(message));
+        }
         return sd_bus_reply_method_errnof(call, error, "Reading the file descriptor failed: %m");
 }
 
@@ -456,7 +463,7 @@ static void import_pkcs12_done(Manager *m, sd_bus_message *call, const void *dat
         int r;
 
         if (error < 0) {
-                (void) reply_read_error(call, error);
+                (void) reply_read_error(m, call, error);
                 return;
         }
 
@@ -897,8 +904,35 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
+/* NameOwnerChanged(name, old_owner, "") for a unique name: a client disconnected. */
+static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        const char *name, *old_owner, *new_owner;
+        Manager *m = userdata;
+        int r;
+
+        (void) error;
+        r = sd_bus_message_read(message, "sss", &name, &old_owner, &new_owner);
+        if (r < 0) {
+                log_debug_errno(r, "Ignoring a malformed NameOwnerChanged: %m");
+                return 0;
+        }
+        if (name[0] == ':' && new_owner[0] == '\0')
+                manager_client_gone(m, name);
+        return 0;
+}
+
 int manager_bus_register(Manager *m) {
         int r;
+
+        /* One match for every disconnect, installed before the name is taken: a
+         * call is always dispatched before its client's NameOwnerChanged, so no
+         * client can leave unnoticed while its call is in progress. */
+        r = sd_bus_add_match(m->bus, &m->name_owner_slot,
+                             "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                             "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg2=''",
+                             on_name_owner_changed, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch for clients that disconnect: %m");
 
         r = sd_bus_add_object_vtable(m->bus, &m->manager_slot, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                      manager_vtable, m);

@@ -25,8 +25,6 @@
 #include "validate.h"
 #include "worker-pool.h"
 
-#define OPEN_IO_TIMEOUT_USEC (60ULL * 1000000ULL)
-
 struct OpenJob {
         Manager *manager;
         sd_bus_message *call;
@@ -49,6 +47,9 @@ struct OpenJob {
         char *spool_dir;
         int decrypted;
         char *worker_message;
+
+        bool on_worker;            /* decrypt_work() runs or waits for a worker */
+        bool client_gone;          /* finish when the worker is done, without the output */
 
         OpenStatus status;
         AuditCaller caller;
@@ -418,8 +419,15 @@ static void decrypt_done(int r, void *userdata) {
                                       });
         }
 
+        j->on_worker = false;
+        if (j->client_gone) {
+                closep(&out);
+                open_job_finish(j, -ECONNRESET, NULL, "The client went away before the result was written.");
+                return;
+        }
         if (r < 0) {
                 closep(&out);
+                manager_token_check_later(j->manager);
                 j->status.encryption = "failed";
                 set_text(&j->status.encryption_message, "Encryption: The message could not be decrypted: %s",
                          message ? message : strerror(-r));
@@ -447,9 +455,13 @@ static void on_decrypt_authorized(int r, const sd_bus_error *error, void *userda
 
         free(j->spool_dir);
         j->spool_dir = manager_spool_dir(j->manager);
+        log_debug("Decrypt for %s: key %s, handing it to a worker.", j->caller.sender, strempty(j->pending_key));
+        j->on_worker = true;
         r = j->spool_dir ? worker_pool_submit(j->manager->workers, decrypt_work, decrypt_done, j) : -ENOMEM;
-        if (r < 0)
+        if (r < 0) {
+                j->on_worker = false;
                 open_job_finish(j, r, NULL, "Cannot hand the decryption to a worker.");
+        }
 }
 
 /* Returns 1 when the job waits for polkit, 0 to go on, < 0 on error. */
@@ -504,10 +516,11 @@ static int open_enveloped_layer(OpenJob *j, const char **ret_error_name, char **
 static void on_written(FdWriter *writer, int error, void *userdata) {
         OpenJob *j = userdata;
         _cleanup_free_ char *message = NULL;
+        const char *error_name = NULL;
 
         if (error < 0) {
-                message_fail(&message, error, "The output cannot be written: %m");
-                open_job_finish(j, error, SMIMED_ERROR_INVALID_ARGUMENT, message);
+                manager_io_fail(j->manager, error, false, &error_name, &message);
+                open_job_finish(j, error, error_name, message);
                 return;
         }
         open_job_finish(j, 0, NULL, NULL);
@@ -556,7 +569,7 @@ static void write_output(OpenJob *j, bool with_content) {
         if (r >= 0) {
                 j->status.has_content = with_content;
                 j->status.size = (uint64_t) st.st_size;
-                r = fd_writer_new(j->manager->event, j->result_file, j->output, OPEN_IO_TIMEOUT_USEC, on_written, j,
+                r = fd_writer_new(j->manager->event, j->result_file, j->output, j->manager->config->io_timeout_usec, on_written, j,
                                   &j->writer);
         }
         if (r < 0) {
@@ -668,8 +681,10 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 return;
         }
         if (error < 0) {
-                message_fail(&message, error, "The input cannot be read: %m");
-                open_job_finish(j, error, SMIMED_ERROR_INVALID_ARGUMENT, message);
+                const char *error_name = NULL;
+
+                manager_io_fail(j->manager, error, true, &error_name, &message);
+                open_job_finish(j, error, error_name, message);
                 return;
         }
         if (fstat(j->input, &st) < 0 || st.st_size == 0) {
@@ -700,6 +715,22 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
         open_job_step(j);
 }
 
+unsigned manager_open_jobs_cancel_sender(Manager *m, const char *sender) {
+        unsigned n = 0;
+
+        for (OpenJob *j = m->open_jobs, *next; j; j = next) {
+                next = j->next;
+                if (!streq(j->caller.sender, sender))
+                        continue;
+                n++;
+                if (j->on_worker)
+                        j->client_gone = true; /* a worker holds it: decrypt_done() finishes it */
+                else
+                        open_job_finish(j, -ECONNRESET, NULL, "The client went away.");
+        }
+        return n;
+}
+
 int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool verify, int input_fd, int output_fd,
                        OpenJobDone done, void *userdata, void (*free_userdata)(void *)) {
         _cleanup_(open_job_freep) OpenJob *j = NULL;
@@ -722,8 +753,8 @@ int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool veri
         j->input = manager_tmpfile_sized(m, fd_size_hint(input_fd));
         if (j->input < 0)
                 return j->input;
-        r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size, OPEN_IO_TIMEOUT_USEC,
-                                  on_spooled, j, &j->reader);
+        r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size,
+                                  m->config->io_timeout_usec, on_spooled, j, &j->reader);
         if (r < 0)
                 return r;
 

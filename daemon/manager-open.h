@@ -48,3 +48,7 @@ int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool veri
                        OpenJobDone done, void *userdata, void (*free_userdata)(void *));
 
 void manager_open_jobs_free(Manager *m);
+/* The client sender went away: its jobs finish with -ECONNRESET (a
+ * decryption on a worker when that returns) and write no output. Returns
+ * how many. */
+unsigned manager_open_jobs_cancel_sender(Manager *m, const char *sender);

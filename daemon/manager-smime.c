@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -22,8 +23,6 @@
 #include "strv.h"
 #include "worker-pool.h"
 
-#define SMIME_IO_TIMEOUT_USEC (60ULL * 1000000ULL)
-
 struct SmimeJob {
         Manager *manager;
         SmimeRequest request;
@@ -34,6 +33,8 @@ struct SmimeJob {
         FdWriter *writer;
         SmimeResult result;
         char *input_sha256;
+        bool on_worker;          /* job_execute() runs or waits for a worker */
+        bool client_gone;        /* finish when the worker is done, without the output */
 
         /* decided on the loop, for the worker */
         struct {
@@ -145,6 +146,20 @@ uint64_t fd_size_hint(int fd) {
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return UINT64_MAX;
         return (uint64_t) st.st_size;
+}
+
+int manager_io_fail(Manager *m, int error, bool input, const char **ret_error_name, char **ret_message) {
+        uint64_t usec = m->config->io_timeout_usec;
+
+        if (error == -ETIMEDOUT) {
+                *ret_error_name = SMIMED_ERROR_TIMEOUT;
+                return message_fail(ret_message, error,
+                                    input ? "The input did not reach its end within [Policy] IOTimeoutSec=%llu.%06llu."
+                                          : "The output was not taken within [Policy] IOTimeoutSec=%llu.%06llu.",
+                                    (unsigned long long) (usec / 1000000ULL), (unsigned long long) (usec % 1000000ULL));
+        }
+        *ret_error_name = SMIMED_ERROR_INVALID_ARGUMENT;
+        return message_fail(ret_message, error, input ? "The input cannot be read: %m" : "The output cannot be written: %m");
 }
 
 static const char *capability_error_name(const char *reason) {
@@ -479,10 +494,11 @@ static void job_finish(SmimeJob *j, int error, const char *error_name, const cha
 static void on_written(FdWriter *writer, int error, void *userdata) {
         SmimeJob *j = userdata;
         _cleanup_free_ char *message = NULL;
+        const char *error_name = NULL;
 
         if (error < 0) {
-                message_fail(&message, error, "The output cannot be written: %m");
-                job_finish(j, error, SMIMED_ERROR_INVALID_ARGUMENT, message);
+                manager_io_fail(j->manager, error, false, &error_name, &message);
+                job_finish(j, error, error_name, message);
                 return;
         }
         job_finish(j, 0, NULL, NULL);
@@ -505,8 +521,8 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 return;
         }
         if (error < 0) {
-                message_fail(&message, error, "The input cannot be read: %m");
-                job_finish(j, error, SMIMED_ERROR_INVALID_ARGUMENT, message);
+                manager_io_fail(j->manager, error, true, &error_name, &message);
+                job_finish(j, error, error_name, message);
                 return;
         }
 
@@ -521,8 +537,13 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 return;
         }
 
+        /* The worker owns the job's insides from here on: everything the loop says about it first. */
+        log_debug("%s for %s: %" PRIu64 " bytes read, handing it to a worker.",
+                  j->request.recipients ? "Encrypt" : "Sign", j->request.caller.sender, fd_size_hint(j->input));
+        j->on_worker = true;
         r = worker_pool_submit(j->manager->workers, job_execute, job_executed, j);
         if (r < 0) {
+                j->on_worker = false;
                 message_fail(&message, r, "Cannot hand the work to a worker: %m");
                 job_finish(j, r, NULL, message);
         }
@@ -533,9 +554,18 @@ static void job_executed(int r, void *userdata) {
         SmimeJob *j = userdata;
         _cleanup_free_ char *message = NULL;
 
+        j->on_worker = false;
+        if (j->client_gone) {
+                /* Nobody to write the result to; the audit trail still records the key's use. */
+                job_finish(j, -ECONNRESET, NULL, "The client went away before the result was written.");
+                return;
+        }
+
         if (r < 0) {
                 if (!j->error_message)
                         message_fail(&j->error_message, r, "S/MIME failed: %m");
+                if (streq_ptr(j->error_name, SMIMED_ERROR_TOKEN_UNAVAILABLE))
+                        manager_token_check_later(j->manager);
                 job_finish(j, r, j->error_name, j->error_message);
                 return;
         }
@@ -543,12 +573,28 @@ static void job_executed(int r, void *userdata) {
         if (j->request.sign_as)
                 log_info("Signed a message as %s with the key of certificate %s.", j->request.sign_as,
                          j->result.signer);
-        r = fd_writer_new(j->manager->event, j->result_file, j->output, SMIME_IO_TIMEOUT_USEC, on_written, j,
+        r = fd_writer_new(j->manager->event, j->result_file, j->output, j->manager->config->io_timeout_usec, on_written, j,
                           &j->writer);
         if (r < 0) {
                 message_fail(&message, r, "The output cannot be written: %m");
                 job_finish(j, r, SMIMED_ERROR_INVALID_ARGUMENT, message);
         }
+}
+
+unsigned manager_smime_jobs_cancel_sender(Manager *m, const char *sender) {
+        unsigned n = 0;
+
+        for (SmimeJob *j = m->smime_jobs, *next; j; j = next) {
+                next = j->next;
+                if (!streq(j->request.caller.sender, sender))
+                        continue;
+                n++;
+                if (j->on_worker)
+                        j->client_gone = true; /* a worker holds it: job_executed() finishes it */
+                else
+                        job_finish(j, -ECONNRESET, NULL, "The client went away.");
+        }
+        return n;
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(SmimeJob *, smime_job_free);
@@ -571,8 +617,8 @@ int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int out
         j->input = manager_tmpfile_sized(m, fd_size_hint(input_fd));
         if (j->input < 0)
                 return j->input;
-        r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size, SMIME_IO_TIMEOUT_USEC,
-                                  on_spooled, j, &j->reader);
+        r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size,
+                                  m->config->io_timeout_usec, on_spooled, j, &j->reader);
         if (r < 0)
                 return r;
 

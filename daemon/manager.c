@@ -69,6 +69,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
 
         sd_event_source_disable_unref(m->token_rescan_source);
+        sd_event_source_disable_unref(m->token_check_source);
         /* The workers first (they finish what they do), then the jobs, which
          * may still be waiting for polkit. */
         worker_pool_free(m->workers);
@@ -78,6 +79,7 @@ Manager *manager_free(Manager *m) {
         polkit_registry_free(m->polkit);
         sd_bus_slot_unref(m->manager_slot);
         sd_bus_slot_unref(m->object_manager_slot);
+        sd_bus_slot_unref(m->name_owner_slot);
         sd_bus_slot_unref(m->certificate_slot);
         sd_bus_slot_unref(m->certificate_enumerator_slot);
         sd_bus_slot_unref(m->key_slot);
@@ -93,6 +95,17 @@ Manager *manager_free(Manager *m) {
         free(m->config_path);
         sd_event_unref(m->event);
         return mfree(m);
+}
+
+void manager_client_gone(Manager *m, const char *sender) {
+        unsigned n;
+
+        n = polkit_registry_cancel_sender(m->polkit, sender);
+        n += pending_calls_cancel_sender(m, sender);
+        n += manager_smime_jobs_cancel_sender(m, sender);
+        n += manager_open_jobs_cancel_sender(m, sender);
+        if (n > 0)
+                log_debug("Client %s went away: dropped %u of its calls.", sender, n);
 }
 
 TokenState manager_token_state(const Manager *m) {
@@ -134,6 +147,19 @@ static void manager_token_open(Manager *m, Token *replacement) {
         manager_token_schedule_rescan(m);
 }
 
+/* A ready token that stopped answering (pulled out, its storage gone, the
+ * HSM restarted) does not come back by itself: the module must be loaded
+ * again. Returns whether it still answers. */
+static bool manager_token_probe(Manager *m) {
+        _cleanup_free_ char *message = NULL;
+
+        if (token_probe(m->token, &message) >= 0)
+                return true;
+        log_warning("%s; loading the PKCS#11 module again.", strempty(message));
+        manager_token_open(m, NULL);
+        return false;
+}
+
 static int manager_on_token_rescan(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
@@ -141,19 +167,43 @@ static int manager_on_token_rescan(sd_event_source *s, uint64_t usec, void *user
         (void) usec;
 
         m->token_rescan_source = sd_event_source_disable_unref(m->token_rescan_source);
-        manager_token_open(m, NULL);
+        if (token_get_state(m->token) != TOKEN_STATE_READY)
+                manager_token_open(m, NULL);
+        else if (manager_token_probe(m))
+                manager_token_schedule_rescan(m);
         return 0;
 }
 
-/* An absent token may be plugged in, a failed module may recover. A locked one
- * waits for a reload: retrying a refused PIN only brings the token closer to
- * locking itself. */
+static int manager_on_token_check(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        (void) s;
+        m->token_check_source = sd_event_source_disable_unref(m->token_check_source);
+        if (token_get_state(m->token) == TOKEN_STATE_READY)
+                (void) manager_token_probe(m);
+        return 0;
+}
+
+void manager_token_check_later(Manager *m) {
+        int r;
+
+        if (m->token_check_source || token_get_state(m->token) != TOKEN_STATE_READY)
+                return;
+        /* Not from inside the worker callback that failed: reopening drains the workers. */
+        r = sd_event_add_defer(m->event, &m->token_check_source, manager_on_token_check, m);
+        if (r < 0)
+                log_warning_errno(r, "Failed to schedule a check of the token: %m");
+}
+
+/* An absent token may be plugged in, a failed module may recover, a ready one
+ * is asked whether it still answers. A locked one waits for a reload:
+ * retrying a refused PIN only brings the token closer to locking itself. */
 static void manager_token_schedule_rescan(Manager *m) {
         TokenState state = token_get_state(m->token);
         int r;
 
         m->token_rescan_source = sd_event_source_disable_unref(m->token_rescan_source);
-        if (state != TOKEN_STATE_ABSENT && state != TOKEN_STATE_ERROR)
+        if (state == TOKEN_STATE_LOCKED)
                 return;
 
         r = sd_event_add_time_relative(m->event, &m->token_rescan_source, CLOCK_MONOTONIC,
@@ -184,11 +234,16 @@ int manager_reload(Manager *m, char **ret_message) {
                 return r;
         }
 
-        /* A new Token forgets a refused PIN: reloading is how an admin says "try again". */
+        /* A new Token reads the PIN again: reloading is how an admin says "try again". It
+         * keeps the PINs the same token refused, though: the same wrong PIN is not tried
+         * twice, whatever the reloads. */
         if (token_get_state(m->token) != TOKEN_STATE_READY || token_config_changed(m->config, config)) {
                 r = token_new(config, &token);
                 if (r < 0)
                         return r;
+                if (streq_ptr(m->config->token_module, config->token_module) &&
+                    streq_ptr(m->config->token_uri, config->token_uri))
+                        token_inherit_refused_pins(token, m->token);
         }
 
         /* A new store path: open it now, so that a bad one refuses the reload. */

@@ -24,13 +24,15 @@ typedef struct Manager {
         sd_bus *bus;
         sd_bus_slot *manager_slot;
         sd_bus_slot *object_manager_slot;
+        sd_bus_slot *name_owner_slot;         /* clients that disconnect */
         PolkitRegistry *polkit;
 
         char *config_path;
         Config *config;
 
         Token *token;
-        sd_event_source *token_rescan_source;
+        sd_event_source *token_rescan_source;  /* look for the token again, or ask the ready one */
+        sd_event_source *token_check_source;   /* ask it now: a private-key operation failed */
         TokenKey *keys;               /* the token's private keys, when it is ready */
         size_t n_keys;
         char **key_spkis;             /* their public key hashes, to match certificates */
@@ -65,3 +67,12 @@ int manager_run(Manager *m);
 int manager_reload(Manager *m, char **ret_message);
 
 TokenState manager_token_state(const Manager *m);
+
+/* The bus client sender (a unique name) disconnected: its calls in progress
+ * are dropped with everything they hold (fds, spool files, polkit queries);
+ * work a worker is doing is dropped when it returns. */
+void manager_client_gone(Manager *m, const char *sender);
+
+/* A private-key operation failed: asks the token, from the event loop, whether
+ * it still answers, and reopens it when it does not (TokenState changes). */
+void manager_token_check_later(Manager *m);

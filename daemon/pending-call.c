@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "config.h"
 #include "fd-reader.h"
 #include "manager.h"
 #include "pending-call.h"
@@ -62,7 +63,7 @@ int pending_call_start(Manager *m, sd_bus_message *call, int fd, size_t max_size
         p->userdata = userdata;
         p->free_userdata = free_userdata;
 
-        r = fd_reader_new(m->event, fd, max_size, PENDING_CALL_TIMEOUT_USEC, on_read, p, &p->reader);
+        r = fd_reader_new(m->event, fd, max_size, m->config->io_timeout_usec, on_read, p, &p->reader);
         if (r < 0) {
                 pending_call_free(p);
                 return r;
@@ -70,6 +71,21 @@ int pending_call_start(Manager *m, sd_bus_message *call, int fd, size_t max_size
         p->next = m->pending_calls;
         m->pending_calls = p;
         return 0;
+}
+
+unsigned pending_calls_cancel_sender(Manager *m, const char *sender) {
+        unsigned n = 0;
+
+        for (PendingCall *p = m->pending_calls, *next; p; p = next) {
+                next = p->next;
+                if (!streq_ptr(sd_bus_message_get_sender(p->call), sender))
+                        continue;
+                pending_call_unlink(m, p);
+                p->done(m, p->call, NULL, 0, -ECONNRESET, p->userdata);
+                pending_call_free(p);
+                n++;
+        }
+        return n;
 }
 
 void pending_calls_free(Manager *m) {

@@ -103,9 +103,29 @@ static int sqlite_errno(int rc) {
         }
 }
 
+/* SQLite says "disk I/O error" for most failed writes; what the kernel said
+ * tells the admin what to do: make room, or make the store writable. */
+static int store_write_errno(int rc, int system_errno) {
+        if ((rc & 0xff) != SQLITE_IOERR && (rc & 0xff) != SQLITE_FULL)
+                return 0;
+        if (system_errno == ENOSPC || system_errno == EDQUOT || system_errno == EFBIG)
+                return -ENOSPC;
+        if (system_errno == EROFS || system_errno == EPERM || system_errno == EACCES)
+                return -EROFS;
+        return 0;
+}
+
 static int store_error(Store *store, int rc, const char *what) {
-        return log_error_errno(sqlite_errno(rc), "Certificate store %s: %s failed: %s", store->path, what,
-                               sqlite3_errmsg(store->db));
+        int system_errno = sqlite3_system_errno(store->db), r;
+
+        r = store_write_errno(rc, system_errno);
+        if (r == 0)
+                r = sqlite_errno(rc);
+        if (system_errno == 0)
+                return log_error_errno(r, "Certificate store %s: %s failed: %s", store->path, what,
+                                       sqlite3_errmsg(store->db));
+        return log_error_errno(r, "Certificate store %s: %s failed: %s (%s)", store->path, what,
+                               sqlite3_errmsg(store->db), strerror(system_errno));
 }
 
 static int store_exec(Store *store, const char *sql) {
@@ -277,7 +297,9 @@ int store_commit(Store *store) {
 void store_rollback(Store *store) {
         if (!store->in_transaction)
                 return;
-        (void) store_exec(store, "ROLLBACK");
+        /* After an I/O error or a full disk SQLite may have rolled back already. */
+        if (!sqlite3_get_autocommit(store->db))
+                (void) store_exec(store, "ROLLBACK");
         store->in_transaction = false;
 }
 

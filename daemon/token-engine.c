@@ -108,3 +108,10 @@ int token_engine_load_private_key(TokenEngine *engine, const char *uri, EVP_PKEY
         *ret = pkey;
         return 0;
 }
+
+void token_engine_key_release(EVP_PKEY *pkey) {
+        if (!pkey)
+                return;
+        (void) EVP_PKEY_set1_engine(pkey, NULL);
+        EVP_PKEY_free(pkey);
+}

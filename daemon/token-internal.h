@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "token-engine.h"
+#include "token-pin.h"
 #include "token.h"
 
 struct Token {
@@ -43,10 +44,12 @@ struct Token {
                 EVP_PKEY *pkey;
         } *key_cache;
         size_t n_key_cache;
+        EVP_PKEY **retired_keys;       /* forgotten, but perhaps still in use: released at close */
+        size_t n_retired_keys;
 
         TokenState state;
         char *reason;
-        bool pin_refused;              /* do not try that PIN again */
+        RefusedPins refused_pins;      /* never tried again */
 };
 
 

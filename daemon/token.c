@@ -10,9 +10,11 @@
 #include <p11-kit/uri.h>
 
 #include "log.h"
+#include "message.h"
 #include "pin-file.h"
 #include "token-engine.h"
 #include "token-internal.h"
+#include "token-pin.h"
 #include "token.h"
 
 static const char *const token_state_table[_TOKEN_STATE_MAX] = {
@@ -73,23 +75,41 @@ int token_new(const Config *config, Token **ret) {
         return 0;
 }
 
-static void token_key_cache_clear(Token *token) {
+/* Drops the cached keys. Unless release is set (nothing uses the token any
+ * more), they are only put aside: a worker may be signing with one. */
+static void token_key_cache_clear(Token *token, bool release) {
         pthread_mutex_lock(&token->key_lock);
         for (size_t i = 0; i < token->n_key_cache; i++) {
+                EVP_PKEY **retired = release ? NULL
+                                             : realloc(token->retired_keys,
+                                                       (token->n_retired_keys + 1) * sizeof(EVP_PKEY *));
+
                 free(token->key_cache[i].uri);
-                EVP_PKEY_free(token->key_cache[i].pkey);
+                if (retired) {
+                        token->retired_keys = retired;
+                        token->retired_keys[token->n_retired_keys++] = token->key_cache[i].pkey;
+                } else
+                        token_engine_key_release(token->key_cache[i].pkey);
         }
         token->key_cache = mfree(token->key_cache);
         token->n_key_cache = 0;
+        if (release) {
+                for (size_t i = 0; i < token->n_retired_keys; i++)
+                        token_engine_key_release(token->retired_keys[i]);
+                token->retired_keys = mfree(token->retired_keys);
+                token->n_retired_keys = 0;
+        }
         pthread_mutex_unlock(&token->key_lock);
 }
 
 void token_forget_keys(Token *token) {
-        token_key_cache_clear(token);
+        token_key_cache_clear(token, false);
 }
 
 void token_close(Token *token) {
-        token_key_cache_clear(token);
+        /* Every key let go of the engine first, so that it really finishes: its sessions
+         * die with the module's finalization below, and a new engine must not inherit them. */
+        token_key_cache_clear(token, true);
         token->engine = token_engine_free(token->engine);
 
         if (token->have_session) {
@@ -222,42 +242,78 @@ static int token_find(Token *token, CK_TOKEN_INFO *ret_info) {
         return 0;
 }
 
-static TokenState token_login(Token *token, const CK_TOKEN_INFO *info, char **ret_pin) {
-        _cleanup_(erase_and_freep) char *pin = NULL;
+static TokenState token_locked_state(Token *token) {
+        return token_set_state(token, TOKEN_STATE_LOCKED,
+                               "The token's user PIN is locked after too many wrong tries; "
+                               "unlock it with the security officer PIN.");
+}
+
+static int token_read_pin(Token *token, char **ret_pin, char **ret_path) {
         _cleanup_free_ char *pin_path = NULL, *message = NULL;
-        CK_RV rv;
         int r;
-
-        if (!(info->flags & CKF_LOGIN_REQUIRED))
-                return TOKEN_STATE_READY;
-
-        if (info->flags & CKF_USER_PIN_LOCKED)
-                return token_set_state(token, TOKEN_STATE_LOCKED,
-                                       "The token's user PIN is locked after too many wrong tries; "
-                                       "unlock it with the security officer PIN.");
-        if (token->pin_refused)
-                return token_set_state(token, TOKEN_STATE_LOCKED,
-                                       "The token refused the PIN; fix the PIN file and reload.");
 
         if (token->config_pin_file)
                 pin_path = strdup(token->config_pin_file);
         else {
                 const char *credentials = getenv("CREDENTIALS_DIRECTORY");
 
-                if (!credentials)
-                        return token_set_state(token, TOKEN_STATE_LOCKED,
-                                               "No PIN: set [Token] PINFile= or pass the credential token-pin.");
+                if (!credentials) {
+                        token_set_state(token, TOKEN_STATE_LOCKED,
+                                        "No PIN: set [Token] PINFile= or pass the credential token-pin.");
+                        return -ENOENT;
+                }
                 if (asprintf(&pin_path, "%s/token-pin", credentials) < 0)
                         pin_path = NULL;
         }
-        if (!pin_path)
-                return token_set_state(token, TOKEN_STATE_ERROR, "Out of memory.");
+        if (!pin_path) {
+                token_set_state(token, TOKEN_STATE_ERROR, "Out of memory.");
+                return -ENOMEM;
+        }
 
-        r = pin_file_read(pin_path, &pin, &message);
+        r = pin_file_read(pin_path, ret_pin, &message);
+        if (r < 0) {
+                token_set_state(token, TOKEN_STATE_LOCKED, "%s", message ? message : "Cannot read the PIN file.");
+                return r;
+        }
+        *ret_path = TAKE_PTR(pin_path);
+        return 0;
+}
+
+static TokenState token_login(Token *token, const CK_TOKEN_INFO *info, char **ret_pin) {
+        _cleanup_(erase_and_freep) char *pin = NULL;
+        _cleanup_free_ char *pin_path = NULL;
+        CK_RV rv;
+        int r;
+
+        if (!(info->flags & CKF_LOGIN_REQUIRED))
+                return TOKEN_STATE_READY;
+        if (info->flags & CKF_USER_PIN_LOCKED)
+                return token_locked_state(token);
+
+        r = token_read_pin(token, &pin, &pin_path);
         if (r < 0)
-                return token_set_state(token, TOKEN_STATE_LOCKED, "%s",
-                                       message ? message : "Cannot read the PIN file.");
+                return token->state;
 
+        switch (token_pin_attempt_allowed(info->flags, refused_pins_contain(&token->refused_pins, pin))) {
+        case PIN_ATTEMPT_ALLOWED:
+                break;
+        case PIN_ATTEMPT_LOCKED:
+                return token_locked_state(token);
+        case PIN_ATTEMPT_REFUSED_BEFORE:
+                return token_set_state(token, TOKEN_STATE_LOCKED,
+                                       "The token refused the PIN in %s before, and smimed does not try a refused "
+                                       "PIN again: fix the PIN file and reload.",
+                                       pin_path);
+        case PIN_ATTEMPT_FINAL_TRY:
+                return token_set_state(token, TOKEN_STATE_LOCKED,
+                                       "The token has one PIN try left before it locks, and smimed does not spend "
+                                       "it. Check the PIN in %s by hand (e.g. pkcs11-tool --module %s --login "
+                                       "--list-objects, or p11tool --login --list-privkeys '%s'): when it is right "
+                                       "the token resets its count. Then reload.",
+                                       pin_path, token->module_path ?: "MODULE", token->config_uri ?: "pkcs11:");
+        }
+
+        log_debug("Logging in to token \"%s\" with the PIN from %s.", token->label, pin_path);
         rv = token->module->C_Login(token->session, CKU_USER, (CK_UTF8CHAR *) pin, strlen(pin));
         switch (rv) {
         case CKR_OK:
@@ -267,17 +323,40 @@ static TokenState token_login(Token *token, const CK_TOKEN_INFO *info, char **re
                 return TOKEN_STATE_READY;
         case CKR_PIN_INCORRECT:
         case CKR_PIN_LEN_RANGE:
-                token->pin_refused = true;
+                if (refused_pins_add(&token->refused_pins, pin) < 0)
+                        log_warning("Cannot remember the refused PIN; a reload will try it again.");
                 return token_set_state(token, TOKEN_STATE_LOCKED,
                                        "The token refused the PIN from %s; fix it and reload.", pin_path);
         case CKR_PIN_LOCKED:
-                return token_set_state(token, TOKEN_STATE_LOCKED,
-                                       "The token's user PIN is locked after too many wrong tries; "
-                                       "unlock it with the security officer PIN.");
+                return token_locked_state(token);
         default:
                 return token_set_state(token, TOKEN_STATE_ERROR, "Logging in to the token failed: %s",
                                        p11_kit_strerror(rv));
         }
+}
+
+void token_inherit_refused_pins(Token *token, const Token *from) {
+        token->refused_pins = from->refused_pins;
+}
+
+int token_probe(Token *token, char **ret_message) {
+        CK_SESSION_INFO session_info = {};
+        CK_TOKEN_INFO info;
+        CK_RV rv;
+
+        if (token->state != TOKEN_STATE_READY || !token->module)
+                return 0;
+
+        rv = token->module->C_GetTokenInfo(token->slot, &info);
+        if (rv == CKR_OK && token->have_session)
+                rv = token->module->C_GetSessionInfo(token->session, &session_info);
+        if (rv != CKR_OK)
+                return message_fail(ret_message, -ENODEV, "The token \"%s\" stopped answering: %s", token->label,
+                                    p11_kit_strerror(rv));
+        if (token->logged_in && session_info.state != CKS_RW_USER_FUNCTIONS &&
+            session_info.state != CKS_RO_USER_FUNCTIONS)
+                return message_fail(ret_message, -ENODEV, "The token \"%s\" logged smimed out.", token->label);
+        return 0;
 }
 
 TokenState token_open(Token *token) {

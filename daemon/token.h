@@ -30,8 +30,19 @@ Token *token_free(Token *token);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Token *, token_free);
 
 /* Loads the module, finds the token, opens a session and logs in. Returns
- * the state reached. A PIN the token refused is not tried again. */
+ * the state reached. A PIN the token refused is not tried again, and
+ * neither is the token's last PIN try spent (CKF_USER_PIN_FINAL_TRY). */
 TokenState token_open(Token *token);
+
+/* Takes over the PINs from refused, so that a new Token for the same token
+ * (after a reload) does not try them again either. */
+void token_inherit_refused_pins(Token *token, const Token *from);
+
+/* Asks a ready token whether it still answers (C_GetTokenInfo and
+ * C_GetSessionInfo on smimed's own session). Returns 0 when it does, else
+ * a negative errno with *ret_message saying what failed. Changes nothing:
+ * the caller reopens the token. */
+int token_probe(Token *token, char **ret_message);
 
 /* Logs out and unloads everything, back to the state of token_new(). */
 void token_close(Token *token);

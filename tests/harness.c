@@ -10,7 +10,9 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/mman.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -137,7 +139,18 @@ typedef struct SpawnOptions {
         bool die_with_parent;
         const Harness *as_test_user;
         char *const *extra_env;
+        uint64_t rlimit_fsize;  /* 0: inherited */
 } SpawnOptions;
+
+/* The soft limit only: a test may raise it again with prlimit(). */
+static int set_rlimit_fsize(uint64_t limit) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_FSIZE, &rl) < 0)
+                return -errno;
+        rl.rlim_cur = (rlim_t) limit;
+        return setrlimit(RLIMIT_FSIZE, &rl) < 0 ? -errno : 0;
+}
 
 static pid_t spawn(char *const *argv, const SpawnOptions *o) {
         pid_t parent = getpid(), pid;
@@ -164,6 +177,8 @@ static pid_t spawn(char *const *argv, const SpawnOptions *o) {
                 if (putenv(*e) < 0)
                         _exit(127);
         if (o->as_test_user && drop_to_test_user(o->as_test_user) < 0)
+                _exit(127);
+        if (o->rlimit_fsize > 0 && set_rlimit_fsize(o->rlimit_fsize) < 0)
                 _exit(127);
 
         execvp(argv[0], argv);
@@ -708,6 +723,11 @@ static int open_notify_socket(Harness *h, char **ret_path) {
 }
 
 int harness_start_smimed(Harness *h, const char *config_path, char *const *extra_env) {
+        return harness_start_smimed_full(h, config_path, extra_env, NULL);
+}
+
+int harness_start_smimed_full(Harness *h, const char *config_path, char *const *extra_env,
+                              const HarnessSmimedOptions *options) {
         _cleanup_free_ char *notify_path = NULL, *notify_env = NULL;
         _cleanup_(closep) int notify_fd = -1, log_fd = -1, pidfd = -1;
         uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
@@ -738,7 +758,7 @@ int harness_start_smimed(Harness *h, const char *config_path, char *const *extra
                 char *argv[32];
                 size_t n = 0;
                 SpawnOptions o = { .stdout_fd = log_fd, .stderr_fd = log_fd, .die_with_parent = true,
-                                   .extra_env = env };
+                                   .extra_env = env, .rlimit_fsize = options ? options->rlimit_fsize : 0 };
 
                 if (!wrapper)
                         return -ENOMEM;
@@ -808,6 +828,61 @@ int harness_stop_smimed(Harness *h) {
         status = wait_pid(h->smimed_pid);
         h->smimed_pid = -1;
         return status;
+}
+
+int harness_kill_smimed(Harness *h, int sig) {
+        int status;
+
+        if (h->smimed_pid <= 0)
+                return -ESRCH;
+        if (kill(h->smimed_pid, sig) < 0)
+                return -errno;
+        status = wait_pid(h->smimed_pid);
+        h->smimed_pid = -1;
+        return status;
+}
+
+size_t harness_smimed_log_size(Harness *h) {
+        struct stat st;
+
+        return stat(h->smimed_log, &st) < 0 ? 0 : (size_t) st.st_size;
+}
+
+static bool log_contains(Harness *h, size_t from, const char *needle) {
+        _cleanup_free_ char *log = harness_read_file(h->smimed_log);
+
+        return log && strlen(log) >= from && strstr(log + from, needle);
+}
+
+int harness_wait_smimed_log(Harness *h, size_t from, const char *needle) {
+        uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
+        _cleanup_(closep) int fd = -1;
+
+        /* Watch first, then look: a line written in between is not missed. */
+        fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (inotify_add_watch(fd, h->smimed_log, IN_MODIFY) < 0)
+                return -errno;
+
+        while (!log_contains(h, from, needle)) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                char buf[4096];
+                int r;
+
+                r = poll(&p, 1, deadline_ms(deadline));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0) {
+                        fprintf(stderr, "harness: \"%s\" did not appear in %s\n", needle, h->smimed_log);
+                        return -ETIMEDOUT;
+                }
+                while (read(fd, buf, sizeof(buf)) > 0)
+                        ;
+        }
+        return 0;
 }
 
 int harness_run_as_test_user(Harness *h, int (*fn)(char *out, size_t size, void *userdata), void *userdata,

@@ -64,8 +64,22 @@ char *harness_write_file(Harness *h, const char *name, const char *text, mode_t 
 /* Starts smimed on config and waits until it sends READY=1. Returns -EIO if
  * it exits first. Extra environment as "NAME=value" strings, NULL-terminated. */
 int harness_start_smimed(Harness *h, const char *config_path, char *const *extra_env);
+/* The same, with resource limits for smimed. */
+typedef struct HarnessSmimedOptions {
+        uint64_t rlimit_fsize;  /* > 0: the soft RLIMIT_FSIZE, in bytes (the hard one stays) */
+} HarnessSmimedOptions;
+int harness_start_smimed_full(Harness *h, const char *config_path, char *const *extra_env,
+                              const HarnessSmimedOptions *options);
 /* SIGTERM, then waits; returns the exit status (or 128+signal). */
 int harness_stop_smimed(Harness *h);
+/* Sends sig to smimed and waits for it to end; returns as harness_stop_smimed(). */
+int harness_kill_smimed(Harness *h, int sig);
+
+/* smimed's output (all of its runs) is appended to h->smimed_log. The size
+ * it has now, and a wait (on inotify, up to HARNESS_TIMEOUT_USEC) until the
+ * part from offset from on holds needle. */
+size_t harness_smimed_log_size(Harness *h);
+int harness_wait_smimed_log(Harness *h, size_t from, const char *needle);
 
 /* Runs argv to its end with stdout and stderr captured. Returns the exit
  * status (or 128+signal). as_test_user drops to HARNESS_TEST_USER first. */

@@ -253,6 +253,23 @@ static void test_sizes(void **state) {
         parse_fails("[Policy]\nMaxMessageSize=99999999999999999999G\n", 2, "Policy", "MaxMessageSize", "size");
 }
 
+static void test_io_timeout(void **state) {
+        _cleanup_(config_freep) Config *a = parse_ok("[Policy]\nIOTimeoutSec=1\n");
+        _cleanup_(config_freep) Config *b = parse_ok("[Policy]\nIOTimeoutSec=0.5\n");
+        _cleanup_(config_freep) Config *c = parse_ok("");
+        _cleanup_(config_freep) Config *d = parse_ok("[Policy]\nIOTimeoutSec=7\nIOTimeoutSec=\n");
+
+        (void) state;
+        assert_int_equal(a->io_timeout_usec, 1000000);
+        assert_int_equal(b->io_timeout_usec, 500000);
+        assert_int_equal(c->io_timeout_usec, CONFIG_DEFAULT_IO_TIMEOUT_USEC);
+        assert_int_equal(CONFIG_DEFAULT_IO_TIMEOUT_USEC, 60ULL * 1000000ULL);
+        assert_int_equal(d->io_timeout_usec, CONFIG_DEFAULT_IO_TIMEOUT_USEC);
+        parse_fails("[Policy]\nIOTimeoutSec=0\n", 2, "Policy", "IOTimeoutSec", "greater than zero");
+        parse_fails("[Policy]\nIOTimeoutSec=1m\n", 2, "Policy", "IOTimeoutSec", "seconds");
+        parse_fails("[Token]\nIOTimeoutSec=1\n", 2, "Token", "IOTimeoutSec", "unknown key");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
@@ -274,6 +291,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_seconds),
                 cmocka_unit_test(test_load_file),
                 cmocka_unit_test(test_sizes),
+                cmocka_unit_test(test_io_timeout),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

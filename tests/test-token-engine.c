@@ -142,6 +142,33 @@ static void test_token_key_signs_through_evp(void **state) {
         EVP_PKEY_free(private_key);
 }
 
+/* A token opened again (a rescan, a reload, a module loaded anew after a
+ * failure) signs as before: the engine must not keep sessions of the module
+ * it knew before, which died with its finalization. Twice, with a key
+ * forgotten in between, as key removal does. */
+static void test_reopened_token_still_signs(void **state) {
+        _cleanup_(token_freep) Token *token = open_token(harness->pin_file, TOKEN_STATE_READY);
+        static const unsigned char message[] = "signed before and after a reopen";
+        EVP_PKEY *public_key = read_public_key();
+
+        (void) state;
+        for (int round = 0; round < 3; round++) {
+                EVP_PKEY *private_key = NULL;
+                unsigned char sig[1024];
+                size_t sig_len;
+
+                if (round > 0)
+                        assert_int_equal(token_open(token), TOKEN_STATE_READY);
+                assert_int_equal(token_load_private_key(token, KEY_URI, &private_key), 0);
+                sig_len = sign(private_key, message, sizeof(message) - 1, sig, sizeof(sig));
+                assert_int_equal(verify(public_key, message, sizeof(message) - 1, sig, sig_len), 1);
+                EVP_PKEY_free(private_key);
+                if (round == 1)
+                        token_forget_keys(token);
+        }
+        EVP_PKEY_free(public_key);
+}
+
 static void test_unknown_key_uri(void **state) {
         _cleanup_(token_freep) Token *token = open_token(harness->pin_file, TOKEN_STATE_READY);
         EVP_PKEY *pkey = NULL;
@@ -221,6 +248,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_login_and_label),
                 cmocka_unit_test(test_token_key_signs_through_evp),
+                cmocka_unit_test(test_reopened_token_still_signs),
                 cmocka_unit_test(test_unknown_key_uri),
                 cmocka_unit_test(test_wrong_pin_is_locked_and_not_retried),
                 cmocka_unit_test(test_absent_token),
