@@ -591,8 +591,24 @@ static int start_dbus_daemon(Harness *h) {
         return 0;
 }
 
+/* Opens a connection to the test's bus and waits until dbus-daemon has
+ * authenticated it and answered Hello: sd-bus does that lazily, and
+ * dbus-daemon drops a connection that is still authenticating after its
+ * auth_timeout (30 s), which a slow test (under the asan setup, say) can
+ * pass before its first call. */
 int harness_bus_open(sd_bus **ret) {
-        return sd_bus_open_system(ret);
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.Peer",
+                               "Ping", NULL, NULL, NULL);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
 }
 
 /* Waits until name has an owner on the bus; watches NameOwnerChanged, so no

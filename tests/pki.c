@@ -193,6 +193,8 @@ static int add_extensions(X509 *x, const PkiCertOptions *o, X509 *issuer_x509, E
                 return 0;
         if (o->san_emails && !add_san(x, o->san_emails))
                 return 0;
+        if (o->comment && !add_ext(x, &ctx, NID_netscape_comment, o->comment))
+                return 0;
         return 1;
 }
 

@@ -54,6 +54,8 @@ typedef struct PkiCertOptions {
         const char *digest;              /* "sha256" (default), "sha1", "md5", … */
         uint64_t serial;                 /* 0: a random 63-bit serial */
         EVP_PKEY *key;                   /* the subject key; NULL: a new RSA-2048 key */
+        const char *comment;             /* a non-critical nsComment extension (makes a
+                                          * certificate as large as a test needs); NULL: none */
 } PkiCertOptions;
 
 void pki_cert_options_init(PkiCertOptions *o);
