@@ -37,6 +37,16 @@
  * leaks on the concurrent paths, not the count. */
 #define CALLS_PER_CLIENT 1000U
 #define RSS_GROWTH_MAX_PERCENT 10U
+/* Under ASan freed memory sits in a quarantine of up to 256 MiB before it is
+ * reused, so the daemon's RSS keeps growing for reasons of ASan's own; there
+ * LeakSanitizer's check when smimed exits takes the place of the RSS bound.
+ * The test and the daemon come from the same build, so this says what the
+ * daemon is built with. */
+#ifdef __SANITIZE_ADDRESS__
+#define RSS_IS_THE_DAEMONS_MEMORY 0
+#else
+#define RSS_IS_THE_DAEMONS_MEMORY 1
+#endif
 
 #define ALICE "alice@example.com"   /* the token key's certificate */
 #define NOBODY "nobody@example.com" /* no certificate at all */
@@ -616,7 +626,7 @@ static void test_load(void **state) {
         unsigned calls = calls_per_client(), failed = 0, total_done = 0, fds_warm, fds_after;
         unsigned done[_OP_MAX] = {}, expected[_OP_MAX] = {};
         uint64_t rss_warm, rss_after, start, duration;
-        const char *first_failure = NULL;
+        char first_failure[sizeof(clients->first_failure)] = "";
 
         (void) state;
         assert_non_null(clients);
@@ -652,8 +662,8 @@ static void test_load(void **state) {
                 for (Op op = 0; op < _OP_MAX; op++)
                         done[op] += clients[i].done[op];
                 failed += clients[i].failed;
-                if (clients[i].failed > 0 && !first_failure)
-                        first_failure = clients[i].first_failure;
+                if (clients[i].failed > 0 && !first_failure[0])
+                        snprintf(first_failure, sizeof(first_failure), "%s", clients[i].first_failure);
         }
 
         printf("load: %u clients x %u calls in %.1f s (%.0f calls/s)\n", N_CLIENTS, calls, (double) duration / 1e6,
@@ -668,8 +678,11 @@ static void test_load(void **state) {
         printf("load: smimed open fds after warm-up %u, after the run %u\n", fds_warm, fds_after);
         fflush(stdout);
 
+        /* Everything is freed before the first assertion: a failed one
+         * longjmps past the _cleanup_ handlers. */
         for (unsigned i = 0; i < N_CLIENTS; i++)
                 client_done(&clients[i]);
+        clients = mfree(clients);
         pthread_barrier_destroy(&warmed_up);
         pthread_barrier_destroy(&measured);
 
@@ -678,9 +691,14 @@ static void test_load(void **state) {
         assert_int_equal(total_done, N_CLIENTS * calls);
         for (Op op = 0; op < _OP_MAX; op++)
                 assert_int_equal(done[op], expected[op]);
+#if RSS_IS_THE_DAEMONS_MEMORY
         if (rss_after * 100 > rss_warm * (100 + RSS_GROWTH_MAX_PERCENT))
                 fail_msg("smimed's RSS grew from %" PRIu64 " KiB to %" PRIu64 " KiB, more than %u%%", rss_warm,
                          rss_after, RSS_GROWTH_MAX_PERCENT);
+#else
+        printf("load: ASan build: RSS includes ASan's quarantine of freed memory, so leaks are left to "
+               "LeakSanitizer when smimed exits (test_clean_stop)\n");
+#endif
         assert_int_equal(fds_after, fds_warm);
 }
 
