@@ -120,6 +120,8 @@ int main(int argc, char **argv) {
         printf("decrypt rsa-2048 1 client: %.1f/s; raw C_Decrypt 1 thread: %.1f/s; ratio %.2f (target >= 0.85)\n",
                bus1, raw1, bus1 / raw1);
         fflush(stdout);
+        if (bench_print_bus_ceiling("decrypt rsa-2048", raw1, WARMUP_SECONDS, seconds) < 0)
+                return EXIT_FAILURE;
 
         bus2 = bench_rate(&bench_bus_client_ops, &client, 2, WARMUP_SECONDS, seconds);
         if (bus2 < 0)

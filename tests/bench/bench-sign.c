@@ -80,6 +80,8 @@ static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, double 
         printf("sign %s 1 client: %.1f/s; raw C_Sign 1 thread: %.1f/s; ratio %.2f (target >= %.2f)\n", k->name, bus1,
                raw1, bus1 / raw1, k->target);
         fflush(stdout);
+        if (bench_print_bus_ceiling(k->name, raw1, WARMUP_SECONDS, seconds) < 0)
+                return -EIO;
 
         bus2 = bench_rate(&bench_bus_client_ops, &client, 2, WARMUP_SECONDS, seconds);
         if (bus2 < 0)

@@ -58,6 +58,9 @@ int bench_memfd_copy(int fd);
 int bench_sign(sd_bus *bus, const char *sender, int input, int output);
 int bench_encrypt(sd_bus *bus, const char *recipient, int input, int output);
 int bench_decrypt(sd_bus *bus, int input, int output);
+/* org.freedesktop.DBus.Peer.Ping of smimed: one round trip through
+ * dbus-daemon that smimed answers without doing anything. */
+int bench_ping(sd_bus *bus);
 
 /* Runs op in threads threads for seconds after warmup seconds; each thread
  * gets its own state from setup (called in that thread: sd_bus connections
@@ -74,12 +77,17 @@ double bench_rate(const BenchOps *ops, void *arg, unsigned threads, double warmu
 /* Sign and Decrypt clients over the bus: each thread its own connection,
  * its own copy of the input in a memfd, output to /dev/null. */
 typedef struct BenchBusClient {
-        const char *method;     /* "Sign" or "Decrypt" */
+        const char *method;     /* "Sign", "Decrypt" or "Ping" */
         const char *sender;     /* Sign only */
         int input;              /* copied per thread */
 } BenchBusClient;
 
 extern const BenchOps bench_bus_client_ops;
+/* Measures Peer.Ping round trips to smimed (1 client) and prints the ratio
+ * to raw_rate that a message costing the token's time plus one such round
+ * trip would reach: the best any service behind dbus-daemon can do. Returns
+ * the Ping rate, or a negative errno. */
+double bench_print_bus_ceiling(const char *what, double raw_rate, double warmup, double seconds);
 
 /* Raw PKCS#11: the SoftHSM2 module dlopen()ed in this process, initialized
  * with CKF_OS_LOCKING_OK, logged in as user. */
