@@ -294,7 +294,8 @@ void smimed_message_status_done(smimed_message_status *st);
  * that is not S/MIME comes back as it is. Whatever the status, the content
  * comes back when it can be had; the status tells what to show. Errors (no
  * status at all): SMIMED_ERROR_INVALID_MESSAGE (garbage, truncated, empty,
- * too large, nested too deep), _INVALID_ARGUMENT, _TIMEOUT, _DISABLED;
+ * too large, nested too deep), _INVALID_ARGUMENT, _TOKEN_UNAVAILABLE (an encrypted
+ * layer while the token is not ready or fails), _TIMEOUT, _DISABLED;
  * polkit action org.smimed1.decrypt, asked only when a key is needed. */
 int smimed_decrypt_fd(smimed *s, int input_fd, int output_fd, bool verify, smimed_message_status *ret,
                       smimed_error *error);

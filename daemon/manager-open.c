@@ -47,6 +47,7 @@ struct OpenJob {
         char *spool_dir;
         int decrypted;
         char *worker_message;
+        bool token_failed;         /* the failure was the token's, not the message's */
 
         bool on_worker;            /* decrypt_work() runs or waits for a worker */
         bool client_gone;          /* finish when the worker is done, without the output */
@@ -381,13 +382,20 @@ static int decrypt_work(void *userdata) {
         r = token_key_uri(j->manager->token, j->pending_key, &uri);
         if (r >= 0)
                 r = token_load_private_key(j->manager->token, uri, &key);
-        if (r >= 0) {
-                j->decrypted = spool_tmpfile_sized(j->spool_dir, fd_size_hint(j->input));
-                r = j->decrypted < 0 ? j->decrypted : 0;
+        if (r < 0) {
+                j->token_failed = true;
+                return message_fail(&j->worker_message, r, "The token cannot use the key: %m");
         }
+        j->decrypted = spool_tmpfile_sized(j->spool_dir, fd_size_hint(j->input));
+        r = j->decrypted < 0 ? j->decrypted : 0;
         if (r >= 0)
                 r = smime_decrypt(j->pending_cms, key, j->pending_certificate, j->decrypted, &j->worker_message);
         EVP_PKEY_free(key);
+        /* A message that does not decrypt and a token that stopped answering
+         * look alike from here; the token tells which. Reopening it waits
+         * for the workers, so nothing changes the token under this call. */
+        if (r < 0 && token_probe(j->manager->token, NULL) < 0)
+                j->token_failed = true;
         return r;
 }
 
@@ -423,6 +431,16 @@ static void decrypt_done(int r, void *userdata) {
         if (j->client_gone) {
                 closep(&out);
                 open_job_finish(j, -ECONNRESET, NULL, "The client went away before the result was written.");
+                return;
+        }
+        if (r < 0 && j->token_failed) {
+                _cleanup_free_ char *text = NULL;
+
+                closep(&out);
+                manager_token_check_later(j->manager);
+                (void) message_fail(&text, r, "Decryption with the key of %s failed in the token: %s",
+                                    j->status.key_certificate, message ? message : strerror(-r));
+                open_job_finish(j, r, SMIMED_ERROR_TOKEN_UNAVAILABLE, text);
                 return;
         }
         if (r < 0) {
@@ -487,6 +505,14 @@ static int open_enveloped_layer(OpenJob *j, const char **ret_error_name, char **
         r = find_decryption_key(j, cms);
         if (r < 0)
                 return r;
+        if (r == 0 && token_get_state(j->manager->token) != TOKEN_STATE_READY) {
+                /* The key may well be in the token; smimed cannot see it now. */
+                *ret_error_name = SMIMED_ERROR_TOKEN_UNAVAILABLE;
+                return message_fail(ret_message, -ENODEV,
+                                    "The message is encrypted and the token is %s (%s); try again when it is ready.",
+                                    token_state_to_string(token_get_state(j->manager->token)),
+                                    strempty(token_get_state_reason(j->manager->token)));
+        }
         if (r == 0) {
                 j->status.encryption = "no-private-key";
                 set_text(&j->status.encryption_message, "Encryption: Unable to find private key to decrypt.");

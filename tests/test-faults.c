@@ -472,6 +472,71 @@ static void sign_fails_with(const char *error_name) {
         assert_non_null(e.message);
 }
 
+/* MESSAGE encrypted by smimed to SIGNER (the token key's certificate), in a memfd at offset 0. */
+static int encrypted_for_signer(void) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(closep) int input = memfd_with(MESSAGE);
+        int encrypted = memfd_create("encrypted", MFD_CLOEXEC);
+
+        assert_true(input >= 0 && encrypted >= 0);
+        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "Encrypt", &e, &reply,
+                               "ashha{sv}", 1, SIGNER, input, encrypted, 0) < 0)
+                fail_msg("Encrypt failed: %s: %s", e.name, e.message);
+        return encrypted;
+}
+
+/* Decrypt of encrypted (read from offset 0); the reply's "encryption" when it succeeds. */
+static int decrypt(int encrypted, sd_bus_error *e, char **ret_encryption) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(closep) int input = dup(encrypted), output = memfd_create("out", MFD_CLOEXEC);
+        int r;
+
+        assert_true(input >= 0 && output >= 0);
+        assert_int_equal(lseek(input, 0, SEEK_SET), 0);
+        r = sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "Decrypt", e, &reply,
+                               "hha{sv}", input, output, 0);
+        if (r < 0)
+                return r;
+        *ret_encryption = NULL;
+        assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") > 0);
+        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                const char *key, *value;
+
+                assert_true(sd_bus_message_read(reply, "s", &key) >= 0);
+                if (streq(key, "encryption")) {
+                        assert_true(sd_bus_message_read(reply, "v", "s", &value) >= 0);
+                        *ret_encryption = strdup(value);
+                } else
+                        assert_true(sd_bus_message_skip(reply, "v") >= 0);
+                assert_true(sd_bus_message_exit_container(reply) >= 0);
+        }
+        assert_non_null(*ret_encryption);
+        return r;
+}
+
+static void decrypt_ok(int encrypted) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *encryption = NULL;
+
+        if (decrypt(encrypted, &e, &encryption) < 0)
+                fail_msg("Decrypt failed: %s: %s", e.name, e.message);
+        assert_string_equal(encryption, "encrypted");
+}
+
+/* Not "failed" or "no-private-key" in a reply: the message is fine and
+ * the key may be in the token; it is the token that cannot answer. */
+static void decrypt_fails_with_token_unavailable(int encrypted) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *encryption = NULL;
+
+        if (decrypt(encrypted, &e, &encryption) >= 0)
+                fail_msg("Decrypt succeeded with encryption \"%s\", expected TokenUnavailable", encryption);
+        if (!streq_ptr(e.name, SMIMED_ERROR_TOKEN_UNAVAILABLE))
+                fail_msg("Decrypt failed with %s (%s), expected TokenUnavailable", e.name, e.message);
+        assert_non_null(e.message);
+}
+
 /* ---- 1. the token's storage taken away ---- */
 
 /* What SoftHSM2 does (found with a PKCS#11 program against it, and shown
@@ -491,20 +556,27 @@ static void test_token_storage_taken_away(void **state) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         size_t log_start = harness_smimed_log_size(harness);
+        _cleanup_(closep) int encrypted = -1;
         const char *reason_value = NULL;
         int possible = -1;
 
         (void) state;
         start_smimed("token-away", "[Token]\nRescanIntervalSec=1\n", NULL, NULL);
         import_anchors();
+        encrypted = encrypted_for_signer();
         sign_ok();
+        decrypt_ok(encrypted);
 
         assert_int_equal(harness_watch_manager_property(bus, "TokenState", &to_error), 0);
         assert_int_equal(rename(tokens, away), 0);
 
+        /* The first call after it goes into the token (its key is loaded already) and fails there. */
+        decrypt_fails_with_token_unavailable(encrypted);
         sign_fails_with(SMIMED_ERROR_TOKEN_UNAVAILABLE);
         assert_int_equal(harness_watch_wait(to_error, "error"), 0);
         assert_smimed_alive();
+        /* Now smimed knows before it tries. */
+        decrypt_fails_with_token_unavailable(encrypted);
 
         /* What a mail app sees meanwhile: signing is not possible, and why. */
         assert_int_equal(harness_get_manager_property(bus, "TokenStateReason", &reason), 0);
@@ -533,6 +605,7 @@ static void test_token_storage_taken_away(void **state) {
         assert_int_equal(rename(away, tokens), 0);
         assert_int_equal(harness_watch_wait(to_ready, "ready"), 0);
         sign_ok();
+        decrypt_ok(encrypted);
         assert_smimed_alive();
 
         log = smimed_log_from(log_start);
