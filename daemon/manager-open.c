@@ -108,6 +108,8 @@ void manager_open_jobs_free(Manager *m) {
 }
 
 static void open_job_finish(OpenJob *j, int error, const char *error_name, const char *message) {
+        Manager *m = j->manager;
+
         for (OpenJob **i = &j->manager->open_jobs; *i; i = &(*i)->next)
                 if (*i == j) {
                         *i = j->next;
@@ -115,6 +117,7 @@ static void open_job_finish(OpenJob *j, int error, const char *error_name, const
                 }
         j->done(j, error, error_name, message, &j->status, j->userdata);
         open_job_free(j);
+        manager_job_ended(m);
 }
 
 static int set_text(char **field, const char *format, ...) _printf_(2, 3);
@@ -788,5 +791,6 @@ int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool veri
         j->free_userdata = free_userdata;
         j->next = m->open_jobs;
         m->open_jobs = TAKE_PTR(j);
+        manager_job_started(m);
         return 0;
 }

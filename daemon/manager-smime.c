@@ -475,6 +475,8 @@ static int job_execute(void *userdata) {
 }
 
 static void job_finish(SmimeJob *j, int error, const char *error_name, const char *message) {
+        Manager *m = j->manager;
+
         /* Every use of a private key is on record, the failed ones too. */
         if (j->request.sign_as)
                 audit_log(&j->request.caller, &(AuditRecord) {
@@ -489,6 +491,7 @@ static void job_finish(SmimeJob *j, int error, const char *error_name, const cha
         smime_job_unlink(j);
         j->done(j, error, error_name, message, &j->result, j->userdata);
         smime_job_free(j);
+        manager_job_ended(m);
 }
 
 static void on_written(FdWriter *writer, int error, void *userdata) {
@@ -629,5 +632,6 @@ int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int out
         j->free_userdata = free_userdata;
         j->next = m->smime_jobs;
         m->smime_jobs = TAKE_PTR(j);
+        manager_job_started(m);
         return 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 
@@ -70,6 +71,7 @@ Manager *manager_free(Manager *m) {
 
         sd_event_source_disable_unref(m->token_rescan_source);
         sd_event_source_disable_unref(m->token_check_source);
+        sd_event_source_disable_unref(m->trim_source);
         /* The workers first (they finish what they do), then the jobs, which
          * may still be waiting for polkit. */
         worker_pool_free(m->workers);
@@ -193,6 +195,45 @@ void manager_token_check_later(Manager *m) {
         r = sd_event_add_defer(m->event, &m->token_check_source, manager_on_token_check, m);
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule a check of the token: %m");
+}
+
+/* glibc keeps freed memory for reuse, much of it in the middle of its heaps
+ * where its own trimming never reaches: after a burst of concurrent messages
+ * a daemon that then idles for hours would hold on to its peak. So when the
+ * last job ends after a time when several ran at once, the heaps are
+ * trimmed, before the next bus message is read (the source outranks the
+ * bus). One client at a time reuses the same memory and is left alone: a
+ * trim costs the next message page faults. */
+static int manager_on_trim(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        (void) s;
+        m->trim_source = sd_event_source_disable_unref(m->trim_source);
+        if (m->n_jobs > 0)
+                return 0;
+        (void) malloc_trim(0);
+        m->n_jobs_peak = 0;
+        return 0;
+}
+
+void manager_job_started(Manager *m) {
+        m->n_jobs++;
+        if (m->n_jobs > m->n_jobs_peak)
+                m->n_jobs_peak = m->n_jobs;
+}
+
+void manager_job_ended(Manager *m) {
+        int r;
+
+        if (m->n_jobs > 0)
+                m->n_jobs--;
+        if (m->n_jobs > 0 || m->n_jobs_peak < 2 || m->trim_source)
+                return;
+        r = sd_event_add_defer(m->event, &m->trim_source, manager_on_trim, m);
+        if (r >= 0)
+                r = sd_event_source_set_priority(m->trim_source, SD_EVENT_PRIORITY_IMPORTANT);
+        if (r < 0)
+                log_debug_errno(r, "Failed to schedule giving back freed memory: %m");
 }
 
 /* An absent token may be plugged in, a failed module may recover, a ready one

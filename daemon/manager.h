@@ -33,6 +33,9 @@ typedef struct Manager {
         Token *token;
         sd_event_source *token_rescan_source;  /* look for the token again, or ask the ready one */
         sd_event_source *token_check_source;   /* ask it now: a private-key operation failed */
+        sd_event_source *trim_source;          /* give freed memory back: the last job ended */
+        unsigned n_jobs;                       /* S/MIME jobs (Sign, Encrypt, Decrypt, Verify) running */
+        unsigned n_jobs_peak;                  /* the most at once since the heaps were last trimmed */
         TokenKey *keys;               /* the token's private keys, when it is ready */
         size_t n_keys;
         char **key_spkis;             /* their public key hashes, to match certificates */
@@ -76,3 +79,6 @@ void manager_client_gone(Manager *m, const char *sender);
 /* A private-key operation failed: asks the token, from the event loop, whether
  * it still answers, and reopens it when it does not (TokenState changes). */
 void manager_token_check_later(Manager *m);
+/* Called when an S/MIME job has started, and when it has ended and been freed. */
+void manager_job_started(Manager *m);
+void manager_job_ended(Manager *m);
