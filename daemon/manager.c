@@ -71,13 +71,13 @@ Manager *manager_free(Manager *m) {
 
         sd_event_source_disable_unref(m->token_rescan_source);
         sd_event_source_disable_unref(m->token_check_source);
-        sd_event_source_disable_unref(m->trim_source);
         /* The workers first (they finish what they do), then the jobs, which
          * may still be waiting for polkit. */
         worker_pool_free(m->workers);
         pending_calls_free(m);
         manager_smime_jobs_free(m);
         manager_open_jobs_free(m);
+        sd_event_source_disable_unref(m->trim_source); /* after the jobs: an ending job may ask for one */
         polkit_registry_free(m->polkit);
         sd_bus_slot_unref(m->manager_slot);
         sd_bus_slot_unref(m->object_manager_slot);
