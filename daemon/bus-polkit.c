@@ -306,11 +306,15 @@ int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const ch
         PolkitQuery *query;
         int r;
 
-        if (key && cache_lookup(registry, key))
-                return 1;
-
+        /* The query first: a call dispatched again with polkit's answer must
+         * take that answer out of the registry, even when the cache holds a
+         * yes by now (another call of the same caller's, answered first);
+         * left there, it would keep the call and its fds until the caller
+         * disconnects. */
         query = polkit_registry_find(registry, message, action);
         if (!query) {
+                if (key && cache_lookup(registry, key))
+                        return 1;
                 r = polkit_query_start(registry, message, action, details, NULL, NULL);
                 if (r < 0)
                         return log_error_errno(r, "Failed to ask polkit about %s: %m", action);

@@ -1060,6 +1060,60 @@ static void test_client_leaves_while_decrypting(void **state) {
         client_leaves_while_on_worker("Decrypt", "key " HARNESS_KEY_ID_HEX ", handing it to a worker.", encrypted);
 }
 
+/* Two Sign calls of one connection at once, before polkit answered for
+ * either: smimed asks polkit twice, the first answer is remembered, and the
+ * second call, dispatched again with its own answer, finds that yes in the
+ * cache. Its polkit query must go all the same: it holds the call and the
+ * call's fds, and the client stays connected (a mail server keeps its
+ * connection for days). */
+static int on_sign_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        int *outcome = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        (void) ret_error;
+        if (e)
+                fprintf(stderr, "Sign failed: %s: %s\n", e->name, e->message);
+        *outcome = e ? -1 : 1;
+        return 0;
+}
+
+static void test_one_client_two_signs_at_once(void **state) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *client = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot1 = NULL, *slot2 = NULL;
+        int outcome1 = 0, outcome2 = 0;
+        unsigned fds;
+
+        (void) state;
+        start_smimed("two-at-once", NULL, NULL, NULL);
+        import_anchors();
+        fds = idle_fds();
+
+        /* A new connection: a new sender, so nothing of it is in the cache yet. */
+        assert_int_equal(harness_bus_open(&client), 0);
+        {
+                _cleanup_(closep) int in1 = memfd_with(MESSAGE), in2 = memfd_with(MESSAGE),
+                                  out1 = memfd_create("out1", MFD_CLOEXEC), out2 = memfd_create("out2", MFD_CLOEXEC);
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m1 = new_sign_call(client, in1, out1),
+                                                                *m2 = new_sign_call(client, in2, out2);
+
+                assert_true(sd_bus_call_async(client, &slot1, m1, on_sign_reply, &outcome1, CALL_TIMEOUT_USEC) >= 0);
+                assert_true(sd_bus_call_async(client, &slot2, m2, on_sign_reply, &outcome2, CALL_TIMEOUT_USEC) >= 0);
+        }
+        while (outcome1 == 0 || outcome2 == 0) {
+                int r = sd_bus_process(client, NULL);
+
+                assert_true(r >= 0);
+                if (r == 0)
+                        assert_true(sd_bus_wait(client, UINT64_MAX) >= 0);
+        }
+        assert_int_equal(outcome1, 1);
+        assert_int_equal(outcome2, 1);
+
+        /* Still connected: nothing of either call is left in smimed. */
+        assert_fds(fds);
+        assert_smimed_alive();
+}
+
 /* ---- 6. an input that never reaches its end ---- */
 
 static void call_times_out(const char *method) {
@@ -1184,6 +1238,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_client_leaves_while_input_is_read, stop_smimed),
                 cmocka_unit_test_teardown(test_client_leaves_while_signing, stop_smimed),
                 cmocka_unit_test_teardown(test_client_leaves_while_decrypting, stop_smimed),
+                cmocka_unit_test_teardown(test_one_client_two_signs_at_once, stop_smimed),
                 cmocka_unit_test_teardown(test_input_never_ends, stop_smimed),
         };
 

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/bio.h>
@@ -101,21 +103,38 @@ static uint64_t smimed_rss_kib(void) {
         return kib;
 }
 
-static unsigned smimed_fd_count(void) {
+/* smimed's open fds, one "fd -> target" line each; their number in *ret_n. */
+static char *smimed_fds(unsigned *ret_n) {
         _cleanup_free_ char *path = NULL;
+        char *list = NULL;
+        size_t size = 0;
         struct dirent *de;
         unsigned n = 0;
+        FILE *f;
         DIR *d;
 
         assert_true(harness->smimed_pid > 0);
         assert_true(asprintf(&path, "/proc/%d/fd", (int) harness->smimed_pid) > 0);
+        f = open_memstream(&list, &size);
+        assert_non_null(f);
         d = opendir(path);
         assert_non_null(d);
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        n++;
+        while ((de = readdir(d))) {
+                char target[PATH_MAX] = "";
+                ssize_t k;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                k = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+                if (k >= 0)
+                        target[k] = '\0';
+                fprintf(f, "  %s -> %s\n", de->d_name, target);
+                n++;
+        }
         closedir(d);
-        return n;
+        assert_int_equal(fclose(f), 0);
+        *ret_n = n;
+        return list;
 }
 
 /* smimed has one socket, to dbus-daemon: what a call could leave open are
@@ -627,6 +646,7 @@ static void test_load(void **state) {
         unsigned done[_OP_MAX] = {}, expected[_OP_MAX] = {};
         uint64_t rss_warm, rss_after, start, duration;
         char first_failure[sizeof(clients->first_failure)] = "";
+        char *fds_warm_list = NULL, *fds_after_list = NULL;
 
         (void) state;
         assert_non_null(clients);
@@ -643,7 +663,7 @@ static void test_load(void **state) {
         pthread_barrier_wait(&warmed_up);
         round_trip_on_fresh_connection();
         rss_warm = smimed_rss_kib();
-        fds_warm = smimed_fd_count();
+        fds_warm_list = smimed_fds(&fds_warm);
         start = now_usec();
         pthread_barrier_wait(&measured);
 
@@ -654,7 +674,7 @@ static void test_load(void **state) {
         /* Every client has closed its connection; see round_trip_on_fresh_connection(). */
         round_trip_on_fresh_connection();
         rss_after = smimed_rss_kib();
-        fds_after = smimed_fd_count();
+        fds_after_list = smimed_fds(&fds_after);
 
         for (unsigned i = 0; i < calls; i++)
                 expected[i % _OP_MAX] += N_CLIENTS;
@@ -683,6 +703,10 @@ static void test_load(void **state) {
         for (unsigned i = 0; i < N_CLIENTS; i++)
                 client_done(&clients[i]);
         clients = mfree(clients);
+        if (fds_after != fds_warm)
+                fprintf(stderr, "smimed's fds after the warm-up:\n%safter the run:\n%s", fds_warm_list, fds_after_list);
+        free(fds_warm_list);
+        free(fds_after_list);
         pthread_barrier_destroy(&warmed_up);
         pthread_barrier_destroy(&measured);
 
@@ -699,7 +723,9 @@ static void test_load(void **state) {
         printf("load: ASan build: RSS includes ASan's quarantine of freed memory, so leaks are left to "
                "LeakSanitizer when smimed exits (test_clean_stop)\n");
 #endif
-        assert_int_equal(fds_after, fds_warm);
+        if (fds_after != fds_warm)
+                fail_msg("smimed held %u fds after the warm-up and %u after the run (listed above)", fds_warm,
+                         fds_after);
 }
 
 static void test_clean_stop(void **state) {
