@@ -557,8 +557,8 @@ static int method_generate_key(sd_bus_message *message, void *userdata, sd_bus_e
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = manager_generate_key_start(m, address, type, subject, generate_key_done, sd_bus_message_ref(message),
-                                       &reason);
+        r = manager_generate_key_start(m, sd_bus_message_get_sender(message), address, type, subject,
+                                       generate_key_done, sd_bus_message_ref(message), &reason);
         if (r < 0) {
                 sd_bus_message_unref(message);
                 audit_call(message, AUDIT_KEY_ENROLL, "generate-key", r, NULL, NULL, address, reason);

@@ -279,6 +279,9 @@ static const char *const key_types[] = { "rsa-2048", "rsa-3072", "rsa-4096", "ec
 
 typedef struct GenerateJob {
         Manager *manager;
+        struct GenerateJob *next;
+        char *sender;          /* the caller's unique name */
+        bool client_gone;      /* it disconnected: the key it would get is removed again */
         char *address;
         char *type;
         X509_NAME *subject;
@@ -291,6 +294,7 @@ typedef struct GenerateJob {
 } GenerateJob;
 
 static void generate_job_free(GenerateJob *j) {
+        free(j->sender);
         free(j->address);
         free(j->type);
         X509_NAME_free(j->subject);
@@ -328,10 +332,63 @@ static int generate_work(void *userdata) {
         return 0;
 }
 
+/* On a worker: a key whose caller went away while it was made. */
+static int generate_undo_work(void *userdata) {
+        GenerateJob *j = userdata;
+
+        token_forget_keys(j->manager->token);
+        return token_remove_key(j->manager->token, j->id);
+}
+
+/* Back on the loop: the key is gone again, or could not be removed. */
+static void generate_undo_done(int r, void *userdata) {
+        GenerateJob *j = userdata;
+        _cleanup_free_ char *message = NULL;
+
+        (void) message_fail(&message, -ECONNRESET,
+                            r < 0 ? "The client went away while the key was made; removing it again failed."
+                                  : "The client went away while the key was made; it was removed again.");
+        j->done(-ECONNRESET, message, j->id, NULL, j->userdata); /* the audit record */
+        if (r < 0)
+                log_error_errno(r, "The client of GenerateKey went away; key %s stays in the token, removing it failed: %m",
+                                j->id);
+        else
+                log_info("The client of GenerateKey went away; key %s was removed from the token again.", j->id);
+        generate_job_free(j);
+}
+
+static void generate_job_unlink(GenerateJob *j) {
+        for (GenerateJob **i = &j->manager->generate_jobs; *i; i = &(*i)->next)
+                if (*i == j) {
+                        *i = j->next;
+                        break;
+                }
+}
+
+unsigned manager_generate_jobs_cancel_sender(Manager *m, const char *sender) {
+        unsigned n = 0;
+
+        for (GenerateJob *j = m->generate_jobs; j; j = j->next)
+                if (streq(j->sender, sender)) {
+                        j->client_gone = true; /* a worker holds it: generate_done() undoes it */
+                        n++;
+                }
+        return n;
+}
+
 /* Back on the loop. */
 static void generate_done(int r, void *userdata) {
         GenerateJob *j = userdata;
 
+        generate_job_unlink(j);
+        if (r >= 0 && j->client_gone) {
+                /* Nobody would ever learn of this key: not on the loop, the token may be slow. */
+                r = worker_pool_submit(j->manager->workers, generate_undo_work, generate_undo_done, j);
+                if (r >= 0)
+                        return;
+                generate_undo_done(r, j);
+                return;
+        }
         if (r >= 0) {
                 log_info("Generated key %s (%s) for %s in the token.", j->id, j->type, j->address);
                 manager_keys_changed(j->manager);
@@ -340,8 +397,8 @@ static void generate_done(int r, void *userdata) {
         generate_job_free(j);
 }
 
-int manager_generate_key_start(Manager *m, const char *address, const char *type, const char *subject,
-                               GenerateKeyDone done, void *userdata, char **ret_message) {
+int manager_generate_key_start(Manager *m, const char *sender, const char *address, const char *type,
+                               const char *subject, GenerateKeyDone done, void *userdata, char **ret_message) {
         _cleanup_free_ char *default_subject = NULL;
         GenerateJob *j;
         bool known = false;
@@ -365,9 +422,10 @@ int manager_generate_key_start(Manager *m, const char *address, const char *type
         j->manager = m;
         j->done = done;
         j->userdata = userdata;
+        j->sender = strdup(strempty(sender));
         j->address = strdup(address);
         j->type = strdup(type);
-        if (!j->address || !j->type) {
+        if (!j->sender || !j->address || !j->type) {
                 generate_job_free(j);
                 return -ENOMEM;
         }
@@ -390,11 +448,14 @@ int manager_generate_key_start(Manager *m, const char *address, const char *type
         }
 
         /* Key generation can take long (RSA-4096 in an HSM): not on the loop. */
+        log_debug("GenerateKey for %s (%s): handing it to a worker.", address, type);
         r = worker_pool_submit(m->workers, generate_work, generate_done, j);
         if (r < 0) {
                 generate_job_free(j);
                 return r;
         }
+        j->next = m->generate_jobs;
+        m->generate_jobs = j;
         return 0;
 }
 

@@ -21,11 +21,15 @@ int manager_import_pkcs12(Manager *m, const void *data, size_t size, const char 
 /* type NULL means rsa-3072; subject NULL means "CN=<address>". The key is
  * made on a worker; done() runs on the loop with the key's id and the CSR
  * (PEM), or r < 0 and message. Bad arguments fail at once. userdata is the
- * caller's. */
+ * caller's. When sender (the caller's unique name) goes away meanwhile, the
+ * new key is removed again and done() gets -ECONNRESET (with the id). */
 typedef void (*GenerateKeyDone)(int r, const char *message, const char *key_id, const char *csr, void *userdata);
 
-int manager_generate_key_start(Manager *m, const char *address, const char *type, const char *subject,
-                               GenerateKeyDone done, void *userdata, char **ret_message);
+int manager_generate_key_start(Manager *m, const char *sender, const char *address, const char *type,
+                               const char *subject, GenerateKeyDone done, void *userdata, char **ret_message);
+/* The client sender went away: its key generations are undone when they
+ * finish. Returns how many. */
+unsigned manager_generate_jobs_cancel_sender(Manager *m, const char *sender);
 
 /* Re-reads the keys, tells bus clients about keys that came or went. */
 void manager_keys_changed(Manager *m);

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "manager-bus.h"
 #include "manager-certificates.h"
+#include "manager-keys.h"
 #include "manager-open.h"
 #include "manager-smime.h"
 #include "pending-call.h"
@@ -106,6 +107,7 @@ void manager_client_gone(Manager *m, const char *sender) {
         n += pending_calls_cancel_sender(m, sender);
         n += manager_smime_jobs_cancel_sender(m, sender);
         n += manager_open_jobs_cancel_sender(m, sender);
+        n += manager_generate_jobs_cancel_sender(m, sender);
         if (n > 0)
                 log_debug("Client %s went away: dropped %u of its calls.", sender, n);
 }

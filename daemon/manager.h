@@ -51,6 +51,7 @@ typedef struct Manager {
         struct PendingCall *pending_calls;   /* calls waiting for their input fd */
         struct SmimeJob *smime_jobs;          /* Sign and Encrypt in progress */
         struct OpenJob *open_jobs;            /* Decrypt and Verify in progress */
+        struct GenerateJob *generate_jobs;    /* GenerateKey in progress, on workers */
         struct WorkerPool *workers;           /* token and CPU work off the loop */
 } Manager;
 

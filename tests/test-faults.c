@@ -1064,6 +1064,65 @@ static void test_client_leaves_while_decrypting(void **state) {
         client_leaves_while_on_worker("Decrypt", "key " HARNESS_KEY_ID_HEX ", handing it to a worker.", encrypted);
 }
 
+static uint64_t key_count(void) {
+        _cleanup_free_ char *s = NULL;
+
+        assert_int_equal(harness_get_manager_property(bus, "KeyCount", &s), 0);
+        return strtoull(s, NULL, 10);
+}
+
+/* The client of a GenerateKey leaves while the token makes the key (an
+ * RSA-4096 key takes SoftHSM2 a good part of a second, a disconnect reaches
+ * smimed in a millisecond). Nobody could ever learn of that key: smimed
+ * removes it again, and says so in the log and the audit trail. A new smimed
+ * on the same token finds as many keys as before. */
+static void test_client_leaves_while_generating_key(void **state) {
+        _cleanup_free_ char *name = NULL, *line = NULL, *log = NULL, *config = NULL;
+        size_t log_start = harness_smimed_log_size(harness);
+        char *env[] = { (char *) "SMIMED_LOG_LEVEL=debug", NULL };
+        uint64_t keys;
+        unsigned fds;
+
+        (void) state;
+        config = write_config("client-leaves-generate", NULL);
+        assert_int_equal(harness_start_smimed_full(harness, config, env, NULL), 0);
+        /* A first audited call: the audit trail's socket to the journal is opened once, on first use. */
+        import_anchors();
+        sign_ok();
+        keys = key_count();
+        fds = idle_fds();
+        {
+                _cleanup_(sd_bus_flush_close_unrefp) sd_bus *client = NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+
+                assert_int_equal(harness_bus_open(&client), 0);
+                name = unique_name(client);
+                assert_true(sd_bus_message_new_method_call(client, &m, "org.smimed1", "/org/smimed1",
+                                                           MANAGER_INTERFACE, "GenerateKey") >= 0);
+                assert_true(sd_bus_message_append(m, "sa{sv}", "gone@example.com", 1, "type", "s", "rsa-4096") >= 0);
+                assert_true(sd_bus_send(client, m, NULL) >= 0);
+                assert_true(sd_bus_flush(client) >= 0);
+                assert_int_equal(harness_wait_smimed_log(harness, log_start,
+                                                         "GenerateKey for gone@example.com (rsa-4096): handing it to a worker."),
+                                 0);
+        }
+        assert_true(asprintf(&line, "Client %s went away: dropped 1 of its calls.", name) > 0);
+        assert_int_equal(harness_wait_smimed_log(harness, log_start, line), 0);
+        assert_int_equal(harness_wait_smimed_log(harness, log_start, "was removed from the token again."), 0);
+
+        log = smimed_log_from(log_start);
+        assert_non_null(strstr(log, "AUDIT generate-key outcome=failed"));
+        assert_null(strstr(log, "Generated key"));
+        assert_int_equal(key_count(), keys);
+        assert_fds(fds);
+        assert_smimed_alive();
+
+        /* What the token itself holds: a new smimed lists its keys afresh. */
+        assert_int_equal(harness_stop_smimed(harness), 0);
+        assert_int_equal(harness_start_smimed(harness, config, NULL), 0);
+        assert_int_equal(key_count(), keys);
+}
+
 /* Two Sign calls of one connection at once, before polkit answered for
  * either: smimed asks polkit twice, the first answer is remembered, and the
  * second call, dispatched again with its own answer, finds that yes in the
@@ -1242,6 +1301,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_client_leaves_while_input_is_read, stop_smimed),
                 cmocka_unit_test_teardown(test_client_leaves_while_signing, stop_smimed),
                 cmocka_unit_test_teardown(test_client_leaves_while_decrypting, stop_smimed),
+                cmocka_unit_test_teardown(test_client_leaves_while_generating_key, stop_smimed),
                 cmocka_unit_test_teardown(test_one_client_two_signs_at_once, stop_smimed),
                 cmocka_unit_test_teardown(test_input_never_ends, stop_smimed),
         };
