@@ -332,6 +332,14 @@ static int generate_work(void *userdata) {
         return 0;
 }
 
+static void generate_job_unlink(GenerateJob *j) {
+        for (GenerateJob **i = &j->manager->generate_jobs; *i; i = &(*i)->next)
+                if (*i == j) {
+                        *i = j->next;
+                        break;
+                }
+}
+
 /* On a worker: a key whose caller went away while it was made. */
 static int generate_undo_work(void *userdata) {
         GenerateJob *j = userdata;
@@ -343,6 +351,7 @@ static int generate_undo_work(void *userdata) {
 /* Back on the loop: the key is gone again, or could not be removed. */
 static void generate_undo_done(int r, void *userdata) {
         GenerateJob *j = userdata;
+        Manager *m = j->manager;
         _cleanup_free_ char *message = NULL;
 
         (void) message_fail(&message, -ECONNRESET,
@@ -354,15 +363,20 @@ static void generate_undo_done(int r, void *userdata) {
                                 j->id);
         else
                 log_info("The client of GenerateKey went away; key %s was removed from the token again.", j->id);
+        generate_job_unlink(j);
         generate_job_free(j);
+        manager_generation_ended(m);
 }
 
-static void generate_job_unlink(GenerateJob *j) {
-        for (GenerateJob **i = &j->manager->generate_jobs; *i; i = &(*i)->next)
-                if (*i == j) {
-                        *i = j->next;
-                        break;
-                }
+void manager_generate_jobs_free(Manager *m) {
+        while (m->generate_jobs) {
+                GenerateJob *j = m->generate_jobs;
+
+                m->generate_jobs = j->next;
+                j->done(-ESHUTDOWN, "smimed stopped while the key was made; it may be in the token (smimectl keys).",
+                        j->id, NULL, j->userdata);
+                generate_job_free(j);
+        }
 }
 
 unsigned manager_generate_jobs_cancel_sender(Manager *m, const char *sender) {
@@ -379,8 +393,8 @@ unsigned manager_generate_jobs_cancel_sender(Manager *m, const char *sender) {
 /* Back on the loop. */
 static void generate_done(int r, void *userdata) {
         GenerateJob *j = userdata;
+        Manager *m = j->manager;
 
-        generate_job_unlink(j);
         if (r >= 0 && j->client_gone) {
                 /* Nobody would ever learn of this key: not on the loop, the token may be slow. */
                 r = worker_pool_submit(j->manager->workers, generate_undo_work, generate_undo_done, j);
@@ -394,7 +408,9 @@ static void generate_done(int r, void *userdata) {
                 manager_keys_changed(j->manager);
         }
         j->done(r, j->message, r >= 0 ? j->id : NULL, r >= 0 ? j->csr : NULL, j->userdata);
+        generate_job_unlink(j);
         generate_job_free(j);
+        manager_generation_ended(m);
 }
 
 int manager_generate_key_start(Manager *m, const char *sender, const char *address, const char *type,
@@ -406,6 +422,8 @@ int manager_generate_key_start(Manager *m, const char *sender, const char *addre
 
         if (token_get_state(m->token) != TOKEN_STATE_READY)
                 return token_unavailable(m, ret_message);
+        if (m->stopping)
+                return message_fail(ret_message, -ESHUTDOWN, "smimed is stopping.");
 
         type = type ?: "rsa-3072";
         for (size_t i = 0; i < ELEMENTSOF(key_types); i++)

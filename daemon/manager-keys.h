@@ -30,6 +30,9 @@ int manager_generate_key_start(Manager *m, const char *sender, const char *addre
 /* The client sender went away: its key generations are undone when they
  * finish. Returns how many. */
 unsigned manager_generate_jobs_cancel_sender(Manager *m, const char *sender);
+/* After the workers have stopped: each generation still registered gets
+ * its answer (-ESHUTDOWN) and is freed. */
+void manager_generate_jobs_free(Manager *m);
 
 /* Re-reads the keys, tells bus clients about keys that came or went. */
 void manager_keys_changed(Manager *m);

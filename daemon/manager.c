@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/signalfd.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -75,6 +76,7 @@ Manager *manager_free(Manager *m) {
         /* The workers first (they finish what they do), then the jobs, which
          * may still be waiting for polkit. */
         worker_pool_free(m->workers);
+        manager_generate_jobs_free(m);
         pending_calls_free(m);
         manager_smime_jobs_free(m);
         manager_open_jobs_free(m);
@@ -328,6 +330,28 @@ static int manager_connect_bus(Manager *m) {
         return 0;
 }
 
+/* SIGTERM or SIGINT. A key generation cannot be interrupted inside the
+ * token, and its caller should learn how it ended: smimed waits for those
+ * in progress (manager_job_ended() ends the loop after the last one). A
+ * second signal does not wait. */
+static int manager_on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        (void) s;
+        (void) si;
+        if (m->generate_jobs && !m->stopping) {
+                log_info("Stopping: waiting for the token to finish the key generations in progress.");
+                m->stopping = true;
+                return 0;
+        }
+        return sd_event_exit(m->event, 0);
+}
+
+void manager_generation_ended(Manager *m) {
+        if (m->stopping && !m->generate_jobs)
+                (void) sd_event_exit(m->event, 0);
+}
+
 int manager_start(Manager *m) {
         int r;
 
@@ -335,9 +359,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to register the D-Bus error names: %m");
 
-        r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, manager_on_stop_signal, m);
         if (r >= 0)
-                r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+                r = sd_event_add_signal(m->event, NULL, SIGINT, manager_on_stop_signal, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch SIGTERM and SIGINT: %m");
 

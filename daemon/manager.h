@@ -52,6 +52,7 @@ typedef struct Manager {
         struct SmimeJob *smime_jobs;          /* Sign and Encrypt in progress */
         struct OpenJob *open_jobs;            /* Decrypt and Verify in progress */
         struct GenerateJob *generate_jobs;    /* GenerateKey in progress, on workers */
+        bool stopping;                        /* SIGTERM came: the loop ends after the last generation */
         struct WorkerPool *workers;           /* token and CPU work off the loop */
 } Manager;
 
@@ -83,3 +84,5 @@ void manager_token_check_later(Manager *m);
 /* Called when an S/MIME job has started, and when it has ended and been freed. */
 void manager_job_started(Manager *m);
 void manager_job_ended(Manager *m);
+/* A key generation was answered: after SIGTERM, the last one ends the loop. */
+void manager_generation_ended(Manager *m);

@@ -928,7 +928,21 @@ static void test_client_leaves_while_input_is_read(void **state) {
  * SoftHSM2 locks an object's file to read it, so a private-key operation
  * waits (C_SignInit, C_FindObjects) until they are released. The token
  * object itself stays free: smimed's loop asks C_GetTokenInfo. */
-static unsigned lock_token_keys(int *fds, unsigned max) {
+static bool is_key_object(const char *name) {
+        size_t len = strlen(name);
+
+        return len >= 7 && streq(name + len - 7, ".object") && !streq(name, "token.object");
+}
+
+/* SoftHSM2 write-locks its token's generation file when it has stored a new
+ * object: a key generation waits there, inside the token, once the key pair
+ * is made. */
+static bool is_generation_file(const char *name) {
+        return streq(name, "generation");
+}
+
+/* Write locks on the files of the SoftHSM2 token that pick() names. */
+static unsigned lock_token_files(bool (*pick)(const char *name), int *fds, unsigned max) {
         _cleanup_free_ char *tokens = path_in("tokens");
         DIR *top = opendir(tokens);
         struct dirent *t;
@@ -947,10 +961,9 @@ static unsigned lock_token_keys(int *fds, unsigned max) {
                 assert_non_null(d);
                 while ((o = readdir(d))) {
                         _cleanup_free_ char *p = NULL;
-                        size_t len = strlen(o->d_name);
                         struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 
-                        if (len < 7 || !streq(o->d_name + len - 7, ".object") || streq(o->d_name, "token.object"))
+                        if (!pick(o->d_name))
                                 continue;
                         assert_true(n < max);
                         assert_true(asprintf(&p, "%s/%s", dir, o->d_name) > 0);
@@ -991,7 +1004,7 @@ static void client_leaves_while_on_worker(const char *method, const char *worker
         unsigned fds, n_locks;
 
         fds = idle_fds();
-        n_locks = lock_token_keys(locks, ELEMENTSOF(locks));
+        n_locks = lock_token_files(is_key_object, locks, ELEMENTSOF(locks));
         {
                 _cleanup_(sd_bus_flush_close_unrefp) sd_bus *client = NULL;
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
@@ -1071,17 +1084,17 @@ static uint64_t key_count(void) {
         return strtoull(s, NULL, 10);
 }
 
-/* The client of a GenerateKey leaves while the token makes the key (an
- * RSA-4096 key takes SoftHSM2 a good part of a second, a disconnect reaches
- * smimed in a millisecond). Nobody could ever learn of that key: smimed
- * removes it again, and says so in the log and the audit trail. A new smimed
- * on the same token finds as many keys as before. */
+/* The client of a GenerateKey leaves while the token makes the key (held
+ * there by a lock on the token's generation file). Nobody could ever learn
+ * of that key: smimed removes it again, and says so in the log and the
+ * audit trail. A new smimed on the same token finds as many keys as before. */
 static void test_client_leaves_while_generating_key(void **state) {
         _cleanup_free_ char *name = NULL, *line = NULL, *log = NULL, *config = NULL;
         size_t log_start = harness_smimed_log_size(harness);
         char *env[] = { (char *) "SMIMED_LOG_LEVEL=debug", NULL };
+        int locks[2];
+        unsigned fds, n_locks;
         uint64_t keys;
-        unsigned fds;
 
         (void) state;
         config = write_config("client-leaves-generate", NULL);
@@ -1091,6 +1104,8 @@ static void test_client_leaves_while_generating_key(void **state) {
         sign_ok();
         keys = key_count();
         fds = idle_fds();
+        n_locks = lock_token_files(is_generation_file, locks, ELEMENTSOF(locks));
+        assert_int_equal(n_locks, 1);
         {
                 _cleanup_(sd_bus_flush_close_unrefp) sd_bus *client = NULL;
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
@@ -1099,15 +1114,17 @@ static void test_client_leaves_while_generating_key(void **state) {
                 name = unique_name(client);
                 assert_true(sd_bus_message_new_method_call(client, &m, "org.smimed1", "/org/smimed1",
                                                            MANAGER_INTERFACE, "GenerateKey") >= 0);
-                assert_true(sd_bus_message_append(m, "sa{sv}", "gone@example.com", 1, "type", "s", "rsa-4096") >= 0);
+                assert_true(sd_bus_message_append(m, "sa{sv}", "gone@example.com", 1, "type", "s", "rsa-2048") >= 0);
                 assert_true(sd_bus_send(client, m, NULL) >= 0);
                 assert_true(sd_bus_flush(client) >= 0);
                 assert_int_equal(harness_wait_smimed_log(harness, log_start,
-                                                         "GenerateKey for gone@example.com (rsa-4096): handing it to a worker."),
+                                                         "GenerateKey for gone@example.com (rsa-2048): handing it to a worker."),
                                  0);
         }
         assert_true(asprintf(&line, "Client %s went away: dropped 1 of its calls.", name) > 0);
         assert_int_equal(harness_wait_smimed_log(harness, log_start, line), 0);
+        for (unsigned i = 0; i < n_locks; i++)
+                close(locks[i]);
         assert_int_equal(harness_wait_smimed_log(harness, log_start, "was removed from the token again."), 0);
 
         log = smimed_log_from(log_start);
@@ -1121,6 +1138,63 @@ static void test_client_leaves_while_generating_key(void **state) {
         assert_int_equal(harness_stop_smimed(harness), 0);
         assert_int_equal(harness_start_smimed(harness, config, NULL), 0);
         assert_int_equal(key_count(), keys);
+}
+
+/* smimed is stopped while the token makes a key: it waits for the token
+ * (a worker cannot be interrupted inside it), gives the caller its key, and
+ * exits cleanly, holding nothing (under valgrind: no leak). */
+static int on_generate_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        char **answer = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        (void) ret_error;
+        assert_true(asprintf(answer, "%s: %s", e ? e->name : "success", e ? strempty(e->message) : "") > 0);
+        return 0;
+}
+
+static void test_stop_while_generating_key(void **state) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *client = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_free_ char *config = NULL, *answer = NULL;
+        size_t log_start = harness_smimed_log_size(harness);
+        char *env[] = { (char *) "SMIMED_LOG_LEVEL=debug", NULL };
+        int locks[2];
+        unsigned n_locks;
+
+        (void) state;
+        config = write_config("stop-generate", NULL);
+        assert_int_equal(harness_start_smimed_full(harness, config, env, NULL), 0);
+        n_locks = lock_token_files(is_generation_file, locks, ELEMENTSOF(locks));
+        assert_int_equal(n_locks, 1);
+
+        assert_int_equal(harness_bus_open(&client), 0);
+        assert_true(sd_bus_message_new_method_call(client, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE,
+                                                   "GenerateKey") >= 0);
+        assert_true(sd_bus_message_append(m, "sa{sv}", "stopped@example.com", 0) >= 0);
+        assert_true(sd_bus_call_async(client, &slot, m, on_generate_reply, &answer, CALL_TIMEOUT_USEC) >= 0);
+        assert_true(sd_bus_flush(client) >= 0);
+        assert_int_equal(harness_wait_smimed_log(harness, log_start,
+                                                 "GenerateKey for stopped@example.com (rsa-3072): handing it to a worker."),
+                         0);
+
+        assert_int_equal(kill(harness->smimed_pid, SIGTERM), 0);
+        assert_int_equal(harness_wait_smimed_log(harness, log_start, "Stopping: waiting for the token"), 0);
+        for (unsigned i = 0; i < n_locks; i++)
+                close(locks[i]);
+        /* Signal 0: no second SIGTERM (that one would not wait), only the wait for the exit. */
+        assert_int_equal(harness_kill_smimed(harness, 0), 0);
+
+        /* The caller got its key before smimed left the bus. */
+        while (!answer) {
+                int r = sd_bus_process(client, NULL);
+
+                assert_true(r >= 0);
+                if (r == 0)
+                        assert_true(sd_bus_wait(client, UINT64_MAX) >= 0);
+        }
+        if (strncmp(answer, "success", 7) != 0)
+                fail_msg("GenerateKey answered %s", answer);
 }
 
 /* Two Sign calls of one connection at once, before polkit answered for
@@ -1302,6 +1376,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_client_leaves_while_signing, stop_smimed),
                 cmocka_unit_test_teardown(test_client_leaves_while_decrypting, stop_smimed),
                 cmocka_unit_test_teardown(test_client_leaves_while_generating_key, stop_smimed),
+                cmocka_unit_test_teardown(test_stop_while_generating_key, stop_smimed),
                 cmocka_unit_test_teardown(test_one_client_two_signs_at_once, stop_smimed),
                 cmocka_unit_test_teardown(test_input_never_ends, stop_smimed),
         };
