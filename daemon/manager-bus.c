@@ -513,15 +513,31 @@ static int method_import_pkcs12(sd_bus_message *message, void *userdata, sd_bus_
         return 1; /* the reply comes when the file has been read */
 }
 
+/* A GenerateKey waiting for its worker, with its caller as they were when
+ * it came: a caller that left meanwhile cannot be asked any more. */
+typedef struct GenerateCall {
+        sd_bus_message *call;
+        AuditCaller caller;
+} GenerateCall;
+
 static void generate_key_done(int r, const char *message, const char *key_id, const char *csr, void *userdata) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = userdata;
+        GenerateCall *g = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = g->call;
         _cleanup_free_ char *key_path = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         const char *address = NULL;
 
         (void) sd_bus_message_rewind(call, true);
         (void) sd_bus_message_read(call, "s", &address);
-        audit_call(call, AUDIT_KEY_ENROLL, "generate-key", r, NULL, key_id, address, message);
+        audit_log(&g->caller, &(AuditRecord) {
+                                      .event = AUDIT_KEY_ENROLL,
+                                      .operation = "generate-key",
+                                      .outcome = r < 0 ? "failed" : "success",
+                                      .key = key_id,
+                                      .address = address,
+                                      .detail = r < 0 ? message : NULL,
+                              });
+        free(g);
 
         if (r < 0) {
                 bus_error_set_from_manager(&error, r, message);
@@ -536,6 +552,7 @@ static void generate_key_done(int r, const char *message, const char *key_id, co
 
 static int method_generate_key(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_free_ char *address = NULL, *reason = NULL;
+        GenerateCall *g;
         const char *raw, *type = NULL, *subject = NULL;
         Manager *m = userdata;
         BusOption options[] = { { "type", 's', &type }, { "subject", 's', &subject } };
@@ -557,10 +574,16 @@ static int method_generate_key(sd_bus_message *message, void *userdata, sd_bus_e
         if (r <= 0)
                 return r < 0 ? r : 1;
 
+        g = calloc(1, sizeof(GenerateCall));
+        if (!g)
+                return -ENOMEM;
+        g->call = sd_bus_message_ref(message);
+        audit_caller_from_message(message, &g->caller);
         r = manager_generate_key_start(m, sd_bus_message_get_sender(message), address, type, subject,
-                                       generate_key_done, sd_bus_message_ref(message), &reason);
+                                       generate_key_done, g, &reason);
         if (r < 0) {
-                sd_bus_message_unref(message);
+                sd_bus_message_unref(g->call);
+                free(g);
                 audit_call(message, AUDIT_KEY_ENROLL, "generate-key", r, NULL, NULL, address, reason);
                 return bus_error_set_from_manager(error, r, reason);
         }
