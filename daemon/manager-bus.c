@@ -520,6 +520,18 @@ typedef struct GenerateCall {
         AuditCaller caller;
 } GenerateCall;
 
+static void audit_generate_key(const AuditCaller *caller, int r, const char *key_id, const char *address,
+                               const char *message) {
+        audit_log(caller, &(AuditRecord) {
+                                  .event = AUDIT_KEY_ENROLL,
+                                  .operation = "generate-key",
+                                  .outcome = r < 0 ? "failed" : "success",
+                                  .key = key_id,
+                                  .address = address,
+                                  .detail = r < 0 ? message : NULL,
+                          });
+}
+
 static void generate_key_done(int r, const char *message, const char *key_id, const char *csr, void *userdata) {
         GenerateCall *g = userdata;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = g->call;
@@ -529,14 +541,7 @@ static void generate_key_done(int r, const char *message, const char *key_id, co
 
         (void) sd_bus_message_rewind(call, true);
         (void) sd_bus_message_read(call, "s", &address);
-        audit_log(&g->caller, &(AuditRecord) {
-                                      .event = AUDIT_KEY_ENROLL,
-                                      .operation = "generate-key",
-                                      .outcome = r < 0 ? "failed" : "success",
-                                      .key = key_id,
-                                      .address = address,
-                                      .detail = r < 0 ? message : NULL,
-                              });
+        audit_generate_key(&g->caller, r, key_id, address, message);
         free(g);
 
         if (r < 0) {
@@ -582,9 +587,9 @@ static int method_generate_key(sd_bus_message *message, void *userdata, sd_bus_e
         r = manager_generate_key_start(m, sd_bus_message_get_sender(message), address, type, subject,
                                        generate_key_done, g, &reason);
         if (r < 0) {
+                audit_generate_key(&g->caller, r, NULL, address, reason);
                 sd_bus_message_unref(g->call);
                 free(g);
-                audit_call(message, AUDIT_KEY_ENROLL, "generate-key", r, NULL, NULL, address, reason);
                 return bus_error_set_from_manager(error, r, reason);
         }
         return 1; /* the reply comes when the worker is done */

@@ -397,7 +397,7 @@ static void generate_done(int r, void *userdata) {
 
         if (r >= 0 && j->client_gone) {
                 /* Nobody would ever learn of this key: not on the loop, the token may be slow. */
-                r = worker_pool_submit(j->manager->workers, generate_undo_work, generate_undo_done, j);
+                r = worker_pool_submit(m->workers, generate_undo_work, generate_undo_done, j);
                 if (r >= 0)
                         return;
                 generate_undo_done(r, j);
@@ -405,7 +405,7 @@ static void generate_done(int r, void *userdata) {
         }
         if (r >= 0) {
                 log_info("Generated key %s (%s) for %s in the token.", j->id, j->type, j->address);
-                manager_keys_changed(j->manager);
+                manager_keys_changed(m);
         }
         j->done(r, j->message, r >= 0 ? j->id : NULL, r >= 0 ? j->csr : NULL, j->userdata);
         generate_job_unlink(j);

@@ -436,19 +436,17 @@ static void decrypt_done(int r, void *userdata) {
                 open_job_finish(j, -ECONNRESET, NULL, "The client went away before the result was written.");
                 return;
         }
-        if (r < 0 && j->token_failed) {
-                _cleanup_free_ char *text = NULL;
-
-                closep(&out);
-                manager_token_check_later(j->manager);
-                (void) message_fail(&text, r, "Decryption with the key of %s failed in the token: %s",
-                                    j->status.key_certificate, message ? message : strerror(-r));
-                open_job_finish(j, r, SMIMED_ERROR_TOKEN_UNAVAILABLE, text);
-                return;
-        }
         if (r < 0) {
                 closep(&out);
                 manager_token_check_later(j->manager);
+                if (j->token_failed) {
+                        _cleanup_free_ char *text = NULL;
+
+                        (void) message_fail(&text, r, "Decryption with the key of %s failed in the token: %s",
+                                            j->status.key_certificate, message ? message : strerror(-r));
+                        open_job_finish(j, r, SMIMED_ERROR_TOKEN_UNAVAILABLE, text);
+                        return;
+                }
                 j->status.encryption = "failed";
                 set_text(&j->status.encryption_message, "Encryption: The message could not be decrypted: %s",
                          message ? message : strerror(-r));

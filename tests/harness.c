@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -868,6 +870,51 @@ static bool log_contains(Harness *h, size_t from, const char *needle) {
         _cleanup_free_ char *log = harness_read_file(h->smimed_log);
 
         return log && strlen(log) >= from && strstr(log + from, needle);
+}
+
+int harness_smimed_fds(Harness *h, unsigned *ret_n, char **ret_list) {
+        _cleanup_free_ char *path = NULL, *list = NULL;
+        size_t size = 0;
+        struct dirent *de;
+        unsigned n = 0;
+        FILE *f = NULL;
+        DIR *d;
+
+        if (h->smimed_pid <= 0)
+                return -ESRCH;
+        if (asprintf(&path, "/proc/%d/fd", (int) h->smimed_pid) < 0)
+                return -ENOMEM;
+        d = opendir(path);
+        if (!d)
+                return -errno;
+        if (ret_list) {
+                f = open_memstream(&list, &size);
+                if (!f) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+        }
+        while ((de = readdir(d))) {
+                char target[PATH_MAX] = "";
+                ssize_t k;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                n++;
+                if (!f)
+                        continue;
+                k = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+                if (k >= 0)
+                        target[k] = '\0';
+                fprintf(f, "  %s -> %s\n", de->d_name, target);
+        }
+        closedir(d);
+        if (f && fclose(f) != 0)
+                return -ENOMEM;
+        *ret_n = n;
+        if (ret_list)
+                *ret_list = TAKE_PTR(list);
+        return 0;
 }
 
 int harness_wait_smimed_log(Harness *h, size_t from, const char *needle) {

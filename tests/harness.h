@@ -81,6 +81,10 @@ int harness_kill_smimed(Harness *h, int sig);
 size_t harness_smimed_log_size(Harness *h);
 int harness_wait_smimed_log(Harness *h, size_t from, const char *needle);
 
+/* smimed's open fds: their number, and when ret_list is given, one
+ * "  fd -> target" line each (free() it). */
+int harness_smimed_fds(Harness *h, unsigned *ret_n, char **ret_list);
+
 /* Runs argv to its end with stdout and stderr captured. Returns the exit
  * status (or 128+signal). as_test_user drops to HARNESS_TEST_USER first. */
 int harness_run(Harness *h, char *const *argv, bool as_test_user, char **ret_stdout, char **ret_stderr);

@@ -139,38 +139,16 @@ static void wait_write_ends_closed_empty(int read_end) {
         assert_int_equal(read(read_end, &c, 1), 0);
 }
 
-static unsigned count_fds(pid_t pid);
-
-static void list_fds(pid_t pid) {
-        _cleanup_free_ char *dir = NULL;
-        struct dirent *de;
-        DIR *d;
-
-        assert_true(asprintf(&dir, "/proc/%d/fd", (int) pid) > 0);
-        d = opendir(dir);
-        assert_non_null(d);
-        while ((de = readdir(d))) {
-                char link[512] = "", path[600];
-                ssize_t n;
-
-                if (de->d_name[0] == '.')
-                        continue;
-                snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-                n = readlink(path, link, sizeof(link) - 1);
-                if (n > 0)
-                        link[n] = '\0';
-                fprintf(stderr, "#   fd %s -> %s\n", de->d_name, link);
-        }
-        closedir(d);
-}
-
 /* smimed's fds once it is idle. A reply goes out before the call's job is
  * freed, in the same turn of smimed's event loop; a call made after it is
  * dispatched only after that turn, so its reply means the job is gone. */
 static unsigned idle_fds(void) {
+        unsigned n;
+
         assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Peer", "Ping", NULL,
                                        NULL, NULL) >= 0);
-        return count_fds(harness->smimed_pid);
+        assert_int_equal(harness_smimed_fds(harness, &n, NULL), 0);
+        return n;
 }
 
 /* smimed holds as many fds as it did before: nothing of a call is left. */
@@ -178,25 +156,13 @@ static void assert_fds(unsigned before) {
         unsigned now = idle_fds();
 
         if (now != before) {
-                list_fds(harness->smimed_pid);
+                char *list = NULL; /* freed here: fail_msg() longjmps past _cleanup_ */
+
+                (void) harness_smimed_fds(harness, &now, &list);
+                fprintf(stderr, "smimed's fds:\n%s", strempty(list));
+                free(list);
                 fail_msg("smimed holds %u fds, %u before", now, before);
         }
-}
-
-static unsigned count_fds(pid_t pid) {
-        _cleanup_free_ char *dir = NULL;
-        struct dirent *de;
-        unsigned n = 0;
-        DIR *d;
-
-        assert_true(asprintf(&dir, "/proc/%d/fd", (int) pid) > 0);
-        d = opendir(dir);
-        assert_non_null(d);
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n;
 }
 
 static char *smimed_log_from(size_t offset) {

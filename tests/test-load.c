@@ -8,10 +8,8 @@
  *
  * cmocka's assertions longjmp and belong to the main thread: the client
  * threads count and describe their failures, the main thread asserts. */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/bio.h>
@@ -101,40 +98,6 @@ static uint64_t smimed_rss_kib(void) {
         assert_non_null(line);
         assert_int_equal(sscanf(line, "\nVmRSS: %llu kB", &kib), 1);
         return kib;
-}
-
-/* smimed's open fds, one "fd -> target" line each; their number in *ret_n. */
-static char *smimed_fds(unsigned *ret_n) {
-        _cleanup_free_ char *path = NULL;
-        char *list = NULL;
-        size_t size = 0;
-        struct dirent *de;
-        unsigned n = 0;
-        FILE *f;
-        DIR *d;
-
-        assert_true(harness->smimed_pid > 0);
-        assert_true(asprintf(&path, "/proc/%d/fd", (int) harness->smimed_pid) > 0);
-        f = open_memstream(&list, &size);
-        assert_non_null(f);
-        d = opendir(path);
-        assert_non_null(d);
-        while ((de = readdir(d))) {
-                char target[PATH_MAX] = "";
-                ssize_t k;
-
-                if (de->d_name[0] == '.')
-                        continue;
-                k = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
-                if (k >= 0)
-                        target[k] = '\0';
-                fprintf(f, "  %s -> %s\n", de->d_name, target);
-                n++;
-        }
-        closedir(d);
-        assert_int_equal(fclose(f), 0);
-        *ret_n = n;
-        return list;
 }
 
 /* smimed has one socket, to dbus-daemon: what a call could leave open are
@@ -667,7 +630,7 @@ static void test_load(void **state) {
         pthread_barrier_wait(&warmed_up);
         round_trip_on_fresh_connection();
         rss_warm = smimed_rss_kib();
-        fds_warm_list = smimed_fds(&fds_warm);
+        assert_int_equal(harness_smimed_fds(harness, &fds_warm, &fds_warm_list), 0);
         start = now_usec();
         pthread_barrier_wait(&measured);
 
@@ -678,7 +641,7 @@ static void test_load(void **state) {
         /* Every client has closed its connection; see round_trip_on_fresh_connection(). */
         round_trip_on_fresh_connection();
         rss_after = smimed_rss_kib();
-        fds_after_list = smimed_fds(&fds_after);
+        assert_int_equal(harness_smimed_fds(harness, &fds_after, &fds_after_list), 0);
 
         for (unsigned i = 0; i < calls; i++)
                 expected[i % _OP_MAX] += N_CLIENTS;
