@@ -20,3 +20,6 @@
 #define SMIMED_ERROR_STORE_FAILED "org.smimed1.Error.StoreFailed"
 #define SMIMED_ERROR_BAD_PASSPHRASE "org.smimed1.Error.BadPassphrase"
 #define SMIMED_ERROR_TIMEOUT "org.smimed1.Error.Timeout"
+/* A per-client or overall limit of smimed was reached ([Policy] MaxCallsPerClient=,
+ * SpoolQuota=, …): that client only; others go on. */
+#define SMIMED_ERROR_LIMITS_EXCEEDED "org.smimed1.Error.LimitsExceeded"
