@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "bus-call.h"
 #include "bus-error-map.h"
 #include "certificate-bus.h"
 #include "log.h"
@@ -247,7 +248,7 @@ static int certificate_check(Manager *m, sd_bus_message *message, sd_bus_error *
                 NULL,
         };
 
-        return bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, details, error);
+        return bus_call_authorize(m->clients, m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, details, error);
 }
 
 static int method_remove(sd_bus_message *message, void *userdata, sd_bus_error *error) {

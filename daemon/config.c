@@ -208,6 +208,12 @@ static const ConfigKey config_keys[] = {
         { "Policy", "Enabled", parse_bool_field, FIELD_BOOL, offsetof(Config, policy_enabled) },
         { "Policy", "MaxMessageSize", parse_size, FIELD_U64, offsetof(Config, max_message_size) },
         { "Policy", "IOTimeoutSec", parse_seconds, FIELD_U64, offsetof(Config, io_timeout_usec) },
+        { "Policy", "MaxCallsPerClient", parse_unsigned, FIELD_U64, offsetof(Config, max_calls_per_client) },
+        { "Policy", "MaxCallsPerUser", parse_unsigned, FIELD_U64, offsetof(Config, max_calls_per_user) },
+        { "Policy", "MaxCalls", parse_unsigned, FIELD_U64, offsetof(Config, max_calls) },
+        { "Policy", "SpoolQuotaPerClient", parse_size, FIELD_U64, offsetof(Config, spool_quota_per_client) },
+        { "Policy", "SpoolQuota", parse_size, FIELD_U64, offsetof(Config, spool_quota) },
+        { "Policy", "MaxRecipients", parse_unsigned, FIELD_U64, offsetof(Config, max_recipients) },
         { "Policy", "AutoImportCertificates", parse_bool_field, FIELD_BOOL, offsetof(Config, auto_import) },
         { "Policy", "RequireSenderMatch", parse_bool_field, FIELD_BOOL, offsetof(Config, require_sender_match) },
         { "Policy", "MinimumRSABits", parse_unsigned, FIELD_U64, offsetof(Config, minimum_rsa_bits) },
@@ -269,6 +275,12 @@ int config_new_default(Config **ret) {
         config->policy_enabled = true;
         config->max_message_size = CONFIG_DEFAULT_MAX_MESSAGE_SIZE;
         config->io_timeout_usec = CONFIG_DEFAULT_IO_TIMEOUT_USEC;
+        config->max_calls_per_client = CONFIG_DEFAULT_MAX_CALLS_PER_CLIENT;
+        config->max_calls_per_user = CONFIG_DEFAULT_MAX_CALLS_PER_USER;
+        config->max_calls = CONFIG_DEFAULT_MAX_CALLS;
+        config->spool_quota_per_client = CONFIG_DEFAULT_SPOOL_QUOTA_PER_CLIENT;
+        config->spool_quota = CONFIG_DEFAULT_SPOOL_QUOTA;
+        config->max_recipients = CONFIG_DEFAULT_MAX_RECIPIENTS;
         config->auto_import = true;
         config->require_sender_match = true;
         config->minimum_rsa_bits = 2048;

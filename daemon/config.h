@@ -16,6 +16,12 @@
 #define CONFIG_MAX_SIZE (1024U * 1024U)
 #define CONFIG_DEFAULT_MAX_MESSAGE_SIZE (100ULL * 1024ULL * 1024ULL)
 #define CONFIG_DEFAULT_IO_TIMEOUT_USEC (60ULL * 1000000ULL)
+#define CONFIG_DEFAULT_MAX_CALLS_PER_CLIENT 16U
+#define CONFIG_DEFAULT_MAX_CALLS_PER_USER 256U
+#define CONFIG_DEFAULT_MAX_CALLS 1024U
+#define CONFIG_DEFAULT_SPOOL_QUOTA_PER_CLIENT (256ULL * 1024ULL * 1024ULL)
+#define CONFIG_DEFAULT_SPOOL_QUOTA (1024ULL * 1024ULL * 1024ULL)
+#define CONFIG_DEFAULT_MAX_RECIPIENTS 1000U
 
 typedef struct Config {
         char *path;              /* the file it was read from, NULL for defaults */
@@ -31,6 +37,12 @@ typedef struct Config {
         bool policy_enabled;
         uint64_t max_message_size;
         uint64_t io_timeout_usec;        /* how long a client fd may take to reach EOF or be drained */
+        uint64_t max_calls_per_client;   /* calls in flight of one bus connection */
+        uint64_t max_calls_per_user;     /* … of all connections of one uid */
+        uint64_t max_calls;              /* … of everyone */
+        uint64_t spool_quota_per_client; /* bytes of messages in progress of one connection */
+        uint64_t spool_quota;            /* … of everyone */
+        uint64_t max_recipients;         /* addresses in one GetCapabilities or Encrypt */
         bool auto_import;                /* store the signer of a valid signature */
         bool require_sender_match;       /* From must be an address of the signer */
         uint64_t minimum_rsa_bits;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "bus-call.h"
 #include "certificate-bus.h"
 #include "key-bus.h"
 #include "log.h"
@@ -101,7 +102,7 @@ static int method_remove(sd_bus_message *message, void *userdata, sd_bus_error *
         const char *details[] = { "key", key->id, "address", key->label, NULL };
         int r;
 
-        r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_KEYS, details, error);
+        r = bus_call_authorize(m->clients, m->polkit, message, POLKIT_ACTION_MANAGE_KEYS, details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 

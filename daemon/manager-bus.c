@@ -2,6 +2,7 @@
 #include <errno.h>
 
 #include "audit.h"
+#include "bus-call.h"
 #include "bus-error-map.h"
 #include "capabilities.h"
 #include "certificate-bus.h"
@@ -78,7 +79,7 @@ static int method_reload(sd_bus_message *message, void *userdata, sd_bus_error *
         Manager *m = userdata;
         int r;
 
-        r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
+        r = bus_call_authorize(m->clients, m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -211,7 +212,7 @@ static int method_import_certificates(sd_bus_message *message, void *userdata, s
         int trust = false, r;
         BusOption options[] = { { "trust", 'b', &trust } };
 
-        r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
+        r = bus_call_authorize(m->clients, m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -239,7 +240,7 @@ static int method_import_crl(sd_bus_message *message, void *userdata, sd_bus_err
         size_t size;
         int r;
 
-        r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
+        r = bus_call_authorize(m->clients, m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -279,13 +280,79 @@ static int parse_purpose(const char *s, CertPurpose *ret, sd_bus_error *error) {
         return 0;
 }
 
-static int method_lookup_certificates(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+/* A call that does its work on the loop waits for its client's turn
+ * (client.c): the handler runs then, from the start of the message, and
+ * replies; an error it returns is the reply. */
+typedef int (*QueuedHandler)(Manager *m, sd_bus_message *message, sd_bus_error *error);
+
+typedef struct QueuedCall {
+        Manager *manager;
+        BusCall *call;
+        QueuedHandler handler;
+} QueuedCall;
+
+static void queued_call_free(void *userdata) {
+        QueuedCall *q = userdata;
+
+        bus_call_free(q->call);
+        free(q);
+}
+
+static void queued_call_run(void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        QueuedCall *q = userdata;
+        sd_bus_message *call = q->call->call;
+        int r;
+
+        r = sd_bus_message_rewind(call, true);
+        if (r >= 0)
+                r = q->handler(q->manager, call, &error);
+        if (r < 0) {
+                if (!sd_bus_error_is_set(&error))
+                        (void) sd_bus_error_set_errnof(&error, r, "%m");
+                r = sd_bus_reply_method_error(call, &error);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to send an error reply: %m");
+        }
+}
+
+static int queue_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedHandler handler) {
+        QueuedCall *q;
+        int r;
+
+        q = calloc(1, sizeof(QueuedCall));
+        if (!q)
+                return -ENOMEM;
+        q->manager = m;
+        q->handler = handler;
+        q->call = bus_call_take(call);
+        if (!q->call) {
+                free(q);
+                return -ENOMEM;
+        }
+        r = client_queue_work(m->clients, sd_bus_message_get_sender(message), queued_call_run, q, queued_call_free);
+        if (r < 0) {
+                queued_call_free(q);
+                return r;
+        }
+        return 1;
+}
+
+static int check_recipient_count(Manager *m, size_t n, sd_bus_error *error) {
+        if (n > m->config->max_recipients)
+                return sd_bus_error_setf(error, SMIMED_ERROR_LIMITS_EXCEEDED,
+                                         "%zu recipients in one call; smimed takes at most %llu ([Policy] "
+                                         "MaxRecipients=).",
+                                         n, (unsigned long long) m->config->max_recipients);
+        return 0;
+}
+
+static int lookup_certificates(Manager *m, sd_bus_message *message, sd_bus_error *error) {
         _cleanup_(strv_freep) char **fingerprints = NULL;
         _cleanup_free_ char *address = NULL;
         const char *raw, *purpose_name = NULL;
         CapabilityContext ctx;
         CertPurpose purpose = CERT_PURPOSE_ANY;
-        Manager *m = userdata;
         int usable = false, r;
         BusOption filter[] = { { "purpose", 's', &purpose_name }, { "usable", 'b', &usable } };
 
@@ -307,6 +374,17 @@ static int method_lookup_certificates(sd_bus_message *message, void *userdata, s
         if (r < 0)
                 return bus_error_set_from_manager(error, r, NULL);
         return reply_certificate_paths(message, fingerprints);
+}
+
+static int method_lookup_certificates(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_call_end) BusCall call = {};
+        Manager *m = userdata;
+        int r;
+
+        r = bus_call_begin(m->clients, message, &call, error);
+        if (r < 0)
+                return r;
+        return queue_call(m, message, &call, lookup_certificates);
 }
 
 /* asked: the address as the caller wrote it, reported back unchanged. */
@@ -359,13 +437,12 @@ static int reply_capabilities_disabled(sd_bus_message *reply, const char *sender
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int method_get_capabilities(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+static int get_capabilities(Manager *m, sd_bus_message *message, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(strv_freep) char **recipients = NULL, **normalized = NULL;
         _cleanup_free_ char *sender = NULL;
         const char *raw_sender;
         CapabilityContext ctx;
-        Manager *m = userdata;
         int r;
 
         r = sd_bus_message_read(message, "s", &raw_sender);
@@ -429,6 +506,28 @@ static int method_get_capabilities(sd_bus_message *message, void *userdata, sd_b
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static int method_get_capabilities(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_call_end) BusCall call = {};
+        _cleanup_(strv_freep) char **recipients = NULL;
+        Manager *m = userdata;
+        const char *sender;
+        int r;
+
+        r = bus_call_begin(m->clients, message, &call, error);
+        if (r < 0)
+                return r;
+        /* A look at the size first: a call over the limit is not queued at all. */
+        r = sd_bus_message_read(message, "s", &sender);
+        if (r >= 0)
+                r = sd_bus_message_read_strv(message, &recipients);
+        if (r < 0)
+                return r;
+        r = check_recipient_count(m, strv_length(recipients), error);
+        if (r < 0)
+                return r;
+        return queue_call(m, message, &call, get_capabilities);
+}
+
 static void erase_and_free_void(void *p) {
         erase_and_free(p);
 }
@@ -462,6 +561,7 @@ static void import_pkcs12_done(Manager *m, sd_bus_message *call, const void *dat
         const char *passphrase = userdata;
         int r;
 
+        bus_call_end(&(BusCall) { .clients = m->clients, .call = call }); /* answered below, or gone */
         if (error < 0) {
                 (void) reply_read_error(m, call, error);
                 return;
@@ -488,12 +588,18 @@ static void import_pkcs12_done(Manager *m, sd_bus_message *call, const void *dat
 }
 
 static int method_import_pkcs12(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_call_end) BusCall call = {};
         Manager *m = userdata;
         const char *passphrase;
         char *copy;
         int fd, r;
 
+        r = bus_call_begin(m->clients, message, &call, error);
+        if (r < 0)
+                return r;
         r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_KEYS, NULL, error);
+        if (r == 0)
+                bus_call_keep(&call);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -510,13 +616,14 @@ static int method_import_pkcs12(sd_bus_message *message, void *userdata, sd_bus_
         r = pending_call_start(m, message, fd, PKCS12_MAX_SIZE, import_pkcs12_done, copy, erase_and_free_void);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot read the file descriptor: %m");
+        bus_call_keep(&call); /* import_pkcs12_done() ends it */
         return 1; /* the reply comes when the file has been read */
 }
 
 /* A GenerateKey waiting for its worker, with its caller as they were when
  * it came: a caller that left meanwhile cannot be asked any more. */
 typedef struct GenerateCall {
-        sd_bus_message *call;
+        BusCall *call;
         AuditCaller caller;
 } GenerateCall;
 
@@ -534,7 +641,8 @@ static void audit_generate_key(const AuditCaller *caller, int r, const char *key
 
 static void generate_key_done(int r, const char *message, const char *key_id, const char *csr, void *userdata) {
         GenerateCall *g = userdata;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = g->call;
+        _cleanup_(bus_call_freep) BusCall *c = g->call;
+        sd_bus_message *call = c->call;
         _cleanup_free_ char *key_path = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         const char *address = NULL;
@@ -556,6 +664,7 @@ static void generate_key_done(int r, const char *message, const char *key_id, co
 }
 
 static int method_generate_key(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_call_end) BusCall call = {};
         _cleanup_free_ char *address = NULL, *reason = NULL;
         GenerateCall *g;
         const char *raw, *type = NULL, *subject = NULL;
@@ -574,35 +683,40 @@ static int method_generate_key(sd_bus_message *message, void *userdata, sd_bus_e
         if (r < 0)
                 return r;
 
+        r = bus_call_begin(m->clients, message, &call, error);
+        if (r < 0)
+                return r;
         details[1] = address;
         r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_KEYS, details, error);
+        if (r == 0)
+                bus_call_keep(&call);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
         g = calloc(1, sizeof(GenerateCall));
         if (!g)
                 return -ENOMEM;
-        g->call = sd_bus_message_ref(message);
+        g->call = bus_call_take(&call);
+        if (!g->call) {
+                free(g);
+                return -ENOMEM;
+        }
         audit_caller_from_message(message, &g->caller);
         r = manager_generate_key_start(m, sd_bus_message_get_sender(message), address, type, subject,
                                        generate_key_done, g, &reason);
         if (r < 0) {
                 audit_generate_key(&g->caller, r, NULL, address, reason);
-                sd_bus_message_unref(g->call);
+                bus_call_free(g->call);
                 free(g);
                 return bus_error_set_from_manager(error, r, reason);
         }
         return 1; /* the reply comes when the worker is done */
 }
 
-static void bus_message_unref_void(void *p) {
-        sd_bus_message_unref(p);
-}
-
 static void smime_done(SmimeJob *job, int error, const char *error_name, const char *message,
                        const SmimeResult *result, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        sd_bus_message *call = userdata;
+        sd_bus_message *call = ((BusCall *) userdata)->call;
         int r;
 
         if (error < 0) {
@@ -647,10 +761,11 @@ static void smime_done(SmimeJob *job, int error, const char *error_name, const c
 
 /* The common part of Sign and Encrypt once the request is read: checks,
  * polkit for signing, then the job. */
-static int smime_begin(Manager *m, sd_bus_message *message, SmimeRequest *request, int input, int output,
-                       sd_bus_error *error) {
+static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, SmimeRequest *request, int input,
+                       int output, sd_bus_error *error) {
         _cleanup_free_ char *fingerprint = NULL, *reason = NULL;
         const char *error_name = NULL;
+        BusCall *taken;
         int r;
 
         audit_caller_from_message(message, &request->caller);
@@ -663,14 +778,18 @@ static int smime_begin(Manager *m, sd_bus_message *message, SmimeRequest *reques
                 const char *details[] = { "address", request->sign_as, "fingerprint", fingerprint, NULL };
 
                 r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_SIGN, details, error);
+                if (r == 0)
+                        bus_call_keep(call);
                 if (r <= 0)
                         return r < 0 ? r : 1;
         }
 
-        r = manager_smime_start(m, request, input, output, smime_done, sd_bus_message_ref(message),
-                                bus_message_unref_void);
+        taken = bus_call_take(call);
+        if (!taken)
+                return -ENOMEM;
+        r = manager_smime_start(m, request, input, output, smime_done, taken, bus_call_free);
         if (r < 0) {
-                sd_bus_message_unref(message);
+                bus_call_free(taken);
                 return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The input or output cannot be used: %s",
                                          strerror(-r));
         }
@@ -702,6 +821,7 @@ static int read_sign_options(Manager *m, const char *digest, SignOptions *o, sd_
 
 static int method_sign(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(smime_request_done) SmimeRequest request = {};
+        _cleanup_(bus_call_end) BusCall call = {};
         Manager *m = userdata;
         const char *sender, *digest = NULL;
         int input, output, opaque = false, pss = false, r;
@@ -711,6 +831,9 @@ static int method_sign(sd_bus_message *message, void *userdata, sd_bus_error *er
                 { "pss", 'b', &pss },
         };
 
+        r = bus_call_begin(m->clients, message, &call, error);
+        if (r < 0)
+                return r;
         r = sd_bus_message_read(message, "shh", &sender, &input, &output);
         if (r < 0)
                 return r;
@@ -726,12 +849,13 @@ static int method_sign(sd_bus_message *message, void *userdata, sd_bus_error *er
         request.sign.opaque = opaque;
         request.sign.pss = pss;
 
-        return smime_begin(m, message, &request, input, output, error);
+        return smime_begin(m, message, &call, &request, input, output, error);
 }
 
 static int method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(smime_request_done) SmimeRequest request = {};
         _cleanup_(strv_freep) char **recipients = NULL;
+        _cleanup_(bus_call_end) BusCall call = {};
         Manager *m = userdata;
         const char *cipher = NULL, *sign_as = NULL, *sender = NULL, *digest = NULL;
         int input, output, oaep = false, opaque = false, pss = false, r;
@@ -741,7 +865,13 @@ static int method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error 
                 { "pss", 'b', &pss },
         };
 
+        r = bus_call_begin(m->clients, message, &call, error);
+        if (r < 0)
+                return r;
         r = sd_bus_message_read_strv(message, &recipients);
+        if (r < 0)
+                return r;
+        r = check_recipient_count(m, strv_length(recipients), error);
         if (r < 0)
                 return r;
         r = sd_bus_message_read(message, "hh", &input, &output);
@@ -784,7 +914,7 @@ static int method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error 
         request.sign.opaque = opaque;
         request.sign.pss = pss;
 
-        return smime_begin(m, message, &request, input, output, error);
+        return smime_begin(m, message, &call, &request, input, output, error);
 }
 
 static int append_signer(sd_bus_message *reply, const CertInfo *signer) {
@@ -816,7 +946,7 @@ static int append_signer(sd_bus_message *reply, const CertInfo *signer) {
 static void open_done(OpenJob *job, int error, const char *error_name, const char *message, const OpenStatus *s,
                       void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        sd_bus_message *call = userdata;
+        sd_bus_message *call = ((BusCall *) userdata)->call;
         int r;
 
         if (error < 0) {
@@ -852,8 +982,13 @@ static void open_done(OpenJob *job, int error, const char *error_name, const cha
 }
 
 static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool verify, sd_bus_error *error) {
+        _cleanup_(bus_call_end) BusCall call = {};
+        BusCall *taken;
         int input, output, r;
 
+        r = bus_call_begin(m->clients, message, &call, error);
+        if (r < 0)
+                return r;
         r = sd_bus_message_read(message, "hh", &input, &output);
         if (r < 0)
                 return r;
@@ -872,10 +1007,12 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool ve
                 return sd_bus_error_set(error, SMIMED_ERROR_DISABLED,
                                         "S/MIME is turned off by policy ([Policy] Enabled=no).");
 
-        r = manager_open_start(m, message, decrypt, verify, input, output, open_done, sd_bus_message_ref(message),
-                               bus_message_unref_void);
+        taken = bus_call_take(&call);
+        if (!taken)
+                return -ENOMEM;
+        r = manager_open_start(m, message, decrypt, verify, input, output, open_done, taken, bus_call_free);
         if (r < 0) {
-                sd_bus_message_unref(message);
+                bus_call_free(taken);
                 return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The input or output cannot be used: %s",
                                          strerror(-r));
         }

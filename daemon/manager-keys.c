@@ -397,7 +397,7 @@ static void generate_done(int r, void *userdata) {
 
         if (r >= 0 && j->client_gone) {
                 /* Nobody would ever learn of this key: not on the loop, the token may be slow. */
-                r = worker_pool_submit(m->workers, generate_undo_work, generate_undo_done, j);
+                r = worker_pool_submit(m->workers, 0, generate_undo_work, generate_undo_done, j);
                 if (r >= 0)
                         return;
                 generate_undo_done(r, j);
@@ -467,7 +467,7 @@ int manager_generate_key_start(Manager *m, const char *sender, const char *addre
 
         /* Key generation can take long (RSA-4096 in an HSM): not on the loop. */
         log_debug("GenerateKey for %s (%s): handing it to a worker.", address, type);
-        r = worker_pool_submit(m->workers, generate_work, generate_done, j);
+        r = worker_pool_submit(m->workers, 0, generate_work, generate_done, j);
         if (r < 0) {
                 generate_job_free(j);
                 return r;

@@ -476,7 +476,7 @@ static void on_decrypt_authorized(int r, const sd_bus_error *error, void *userda
         j->spool_dir = manager_spool_dir(j->manager);
         log_debug("Decrypt for %s: key %s, handing it to a worker.", j->caller.sender, strempty(j->pending_key));
         j->on_worker = true;
-        r = j->spool_dir ? worker_pool_submit(j->manager->workers, decrypt_work, decrypt_done, j) : -ENOMEM;
+        r = j->spool_dir ? worker_pool_submit(j->manager->workers, client_id(j->manager->clients, j->caller.sender), decrypt_work, decrypt_done, j) : -ENOMEM;
         if (r < 0) {
                 j->on_worker = false;
                 open_job_finish(j, r, NULL, "Cannot hand the decryption to a worker.");

@@ -544,7 +544,7 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
         log_debug("%s for %s: %" PRIu64 " bytes read, handing it to a worker.",
                   j->request.recipients ? "Encrypt" : "Sign", j->request.caller.sender, fd_size_hint(j->input));
         j->on_worker = true;
-        r = worker_pool_submit(j->manager->workers, job_execute, job_executed, j);
+        r = worker_pool_submit(j->manager->workers, client_id(j->manager->clients, j->request.caller.sender), job_execute, job_executed, j);
         if (r < 0) {
                 j->on_worker = false;
                 message_fail(&message, r, "Cannot hand the work to a worker: %m");

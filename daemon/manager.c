@@ -34,6 +34,13 @@ static void manager_apply_policy(Manager *m) {
                 .minimum_rsa_bits = (unsigned) m->config->minimum_rsa_bits,
                 .allow_sha1_signatures = m->config->allow_sha1_signatures,
         };
+        client_table_set_limits(m->clients, &(ClientLimits) {
+                                                    .max_calls_per_client = (unsigned) m->config->max_calls_per_client,
+                                                    .max_calls_per_user = (unsigned) m->config->max_calls_per_user,
+                                                    .max_calls = (unsigned) m->config->max_calls,
+                                                    .spool_quota_per_client = m->config->spool_quota_per_client,
+                                                    .spool_quota = m->config->spool_quota,
+                                            });
         certificate_view_done(&m->view);
 }
 
@@ -61,6 +68,10 @@ int manager_new(const char *config_path, Config *config, Manager **ret) {
         if (r < 0)
                 return r;
 
+        r = client_table_new(m->event, &m->clients);
+        if (r < 0)
+                return r;
+
         m->config = config; /* owned from here on, and only on success */
         manager_apply_policy(m);
         *ret = TAKE_PTR(m);
@@ -82,6 +93,7 @@ Manager *manager_free(Manager *m) {
         manager_open_jobs_free(m);
         sd_event_source_disable_unref(m->trim_source); /* after the jobs: an ending job may ask for one */
         polkit_registry_free(m->polkit);
+        client_table_free(m->clients); /* after everything that ends calls */
         sd_bus_slot_unref(m->manager_slot);
         sd_bus_slot_unref(m->object_manager_slot);
         sd_bus_slot_unref(m->name_owner_slot);
@@ -103,13 +115,18 @@ Manager *manager_free(Manager *m) {
 }
 
 void manager_client_gone(Manager *m, const char *sender) {
+        uint64_t id = client_id(m->clients, sender);
         unsigned n;
 
+        /* Its messages no worker has started on yet are not done at all. */
+        if (m->workers && id > 0)
+                (void) worker_pool_cancel_owner(m->workers, id);
         n = polkit_registry_cancel_sender(m->polkit, sender);
         n += pending_calls_cancel_sender(m, sender);
         n += manager_smime_jobs_cancel_sender(m, sender);
         n += manager_open_jobs_cancel_sender(m, sender);
         n += manager_generate_jobs_cancel_sender(m, sender);
+        n += client_table_forget(m->clients, sender);
         if (n > 0)
                 log_debug("Client %s went away: dropped %u of its calls.", sender, n);
 }

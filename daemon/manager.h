@@ -9,6 +9,7 @@
 
 #include "bus-polkit.h"
 #include "certificate-bus.h"
+#include "client.h"
 #include "config.h"
 #include "store.h"
 #include "token.h"
@@ -26,6 +27,7 @@ typedef struct Manager {
         sd_bus_slot *object_manager_slot;
         sd_bus_slot *name_owner_slot;         /* clients that disconnect */
         PolkitRegistry *polkit;
+        ClientTable *clients;                 /* per-client limits and turns */
 
         char *config_path;
         Config *config;

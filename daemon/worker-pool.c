@@ -13,6 +13,7 @@
 typedef struct WorkItem WorkItem;
 
 struct WorkItem {
+        uint64_t owner;
         WorkFunction work;
         WorkDone done;
         void *userdata;
@@ -20,11 +21,21 @@ struct WorkItem {
         WorkItem *next;
 };
 
+/* The work of one owner waiting for a worker, in order. */
+typedef struct OwnerQueue OwnerQueue;
+
+struct OwnerQueue {
+        uint64_t owner;
+        WorkItem *head, *tail;
+        OwnerQueue *next;
+};
+
 struct WorkerPool {
         pthread_mutex_t lock;
         pthread_cond_t wake;          /* work queued, or stopping */
         pthread_cond_t idle;          /* a worker finished something */
-        WorkItem *queue, *queue_tail; /* waiting for a worker */
+        OwnerQueue *queue, *queue_tail; /* owners with work waiting, whose turn is next first */
+        unsigned n_queued;
         WorkItem *finished;           /* waiting for the loop */
         unsigned running;
         bool stopping;
@@ -35,6 +46,33 @@ struct WorkerPool {
         int eventfd;
         sd_event_source *source;
 };
+
+/* The next item, taking turns between owners; under the lock. */
+static WorkItem *queue_pop(WorkerPool *pool) {
+        OwnerQueue *q = pool->queue;
+        WorkItem *item;
+
+        if (!q)
+                return NULL;
+        item = q->head;
+        q->head = item->next;
+        item->next = NULL;
+        pool->queue = q->next;
+        if (!pool->queue)
+                pool->queue_tail = NULL;
+        q->next = NULL;
+        if (q->head) {
+                /* More of this owner's: to the back of the line. */
+                if (pool->queue_tail)
+                        pool->queue_tail->next = q;
+                else
+                        pool->queue = q;
+                pool->queue_tail = q;
+        } else
+                free(q);
+        pool->n_queued--;
+        return item;
+}
 
 static void *worker_main(void *userdata) {
         WorkerPool *pool = userdata;
@@ -49,10 +87,7 @@ static void *worker_main(void *userdata) {
                 if (pool->stopping)
                         break;
 
-                item = pool->queue;
-                pool->queue = item->next;
-                if (!pool->queue)
-                        pool->queue_tail = NULL;
+                item = queue_pop(pool);
                 pool->running++;
                 pthread_mutex_unlock(&pool->lock);
 
@@ -136,12 +171,8 @@ WorkerPool *worker_pool_free(WorkerPool *pool) {
 
         pthread_mutex_lock(&pool->lock);
         pool->stopping = true;
-        while (pool->queue) {
-                WorkItem *item = pool->queue;
-
-                pool->queue = item->next;
+        for (WorkItem *item; (item = queue_pop(pool));)
                 free(item);
-        }
         pthread_cond_broadcast(&pool->wake);
         pthread_mutex_unlock(&pool->lock);
 
@@ -163,24 +194,78 @@ WorkerPool *worker_pool_free(WorkerPool *pool) {
         return mfree(pool);
 }
 
-int worker_pool_submit(WorkerPool *pool, WorkFunction work, WorkDone done, void *userdata) {
+int worker_pool_submit(WorkerPool *pool, uint64_t owner, WorkFunction work, WorkDone done, void *userdata) {
         WorkItem *item = calloc(1, sizeof(WorkItem));
+        OwnerQueue *q;
 
         if (!item)
                 return -ENOMEM;
+        item->owner = owner;
         item->work = work;
         item->done = done;
         item->userdata = userdata;
 
         pthread_mutex_lock(&pool->lock);
-        if (pool->queue_tail)
-                pool->queue_tail->next = item;
+        for (q = pool->queue; q; q = q->next)
+                if (q->owner == owner)
+                        break;
+        if (!q) {
+                q = calloc(1, sizeof(OwnerQueue));
+                if (!q) {
+                        pthread_mutex_unlock(&pool->lock);
+                        free(item);
+                        return -ENOMEM;
+                }
+                q->owner = owner;
+                if (pool->queue_tail)
+                        pool->queue_tail->next = q;
+                else
+                        pool->queue = q;
+                pool->queue_tail = q;
+        }
+        if (q->tail)
+                q->tail->next = item;
         else
-                pool->queue = item;
-        pool->queue_tail = item;
+                q->head = item;
+        q->tail = item;
+        pool->n_queued++;
         pthread_cond_signal(&pool->wake);
         pthread_mutex_unlock(&pool->lock);
         return 0;
+}
+
+unsigned worker_pool_cancel_owner(WorkerPool *pool, uint64_t owner) {
+        OwnerQueue *q = NULL, *prev = NULL;
+        unsigned n = 0;
+        uint64_t one = 1;
+
+        pthread_mutex_lock(&pool->lock);
+        for (q = pool->queue; q; prev = q, q = q->next)
+                if (q->owner == owner)
+                        break;
+        if (q) {
+                if (prev)
+                        prev->next = q->next;
+                else
+                        pool->queue = q->next;
+                if (pool->queue_tail == q)
+                        pool->queue_tail = prev;
+                while (q->head) {
+                        WorkItem *item = q->head;
+
+                        q->head = item->next;
+                        item->result = -ECANCELED;
+                        item->next = pool->finished;
+                        pool->finished = item;
+                        pool->n_queued--;
+                        n++;
+                }
+                free(q);
+                if (write(pool->eventfd, &one, sizeof(one)) < 0)
+                        log_error_errno(errno, "Failed to wake up the event loop: %m");
+        }
+        pthread_mutex_unlock(&pool->lock);
+        return n;
 }
 
 void worker_pool_drain(WorkerPool *pool) {
@@ -189,13 +274,13 @@ void worker_pool_drain(WorkerPool *pool) {
         /* done() may queue more work: repeat until nothing is left. */
         do {
                 pthread_mutex_lock(&pool->lock);
-                while (pool->queue || pool->running > 0)
+                while (pool->n_queued > 0 || pool->running > 0)
                         pthread_cond_wait(&pool->idle, &pool->lock);
                 pthread_mutex_unlock(&pool->lock);
                 worker_pool_dispatch(pool);
 
                 pthread_mutex_lock(&pool->lock);
-                busy = pool->queue || pool->running > 0;
+                busy = pool->n_queued > 0 || pool->running > 0;
                 pthread_mutex_unlock(&pool->lock);
         } while (busy);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <systemd/sd-event.h>
 
@@ -24,7 +25,13 @@ int worker_pool_new(sd_event *event, unsigned n_workers, WorkerPool **ret);
 WorkerPool *worker_pool_free(WorkerPool *pool);
 DEFINE_TRIVIAL_CLEANUP_FUNC(WorkerPool *, worker_pool_free);
 
-int worker_pool_submit(WorkerPool *pool, WorkFunction work, WorkDone done, void *userdata);
+/* owner names whose work it is (a client, 0 for smimed's own): workers
+ * take the queued work of the owners in turn, so that one owner's many
+ * items do not make another's wait behind all of them. */
+int worker_pool_submit(WorkerPool *pool, uint64_t owner, WorkFunction work, WorkDone done, void *userdata);
+/* Queued work of owner that no worker has started is not done: its done()
+ * runs from the loop with -ECANCELED. Returns how many. */
+unsigned worker_pool_cancel_owner(WorkerPool *pool, uint64_t owner);
 
 /* Blocks until nothing is queued or running (done() callbacks of finished
  * work are run first). For the rare moments the loop must change what the
