@@ -49,3 +49,17 @@ int strv_contains(char *const *l, const char *s) {
                         return 1;
         return 0;
 }
+
+char **strv_copy(char *const *l) {
+        size_t n = strv_length(l);
+        char **copy = calloc(n + 1, sizeof(char *));
+
+        if (!copy)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                copy[i] = strdup(l[i]);
+                if (!copy[i])
+                        return strv_free(copy);
+        }
+        return copy;
+}

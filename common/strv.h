@@ -14,3 +14,5 @@ size_t strv_length(char *const *l);
 int strv_consume(char ***l, char *s);
 int strv_extend(char ***l, const char *s);
 int strv_contains(char *const *l, const char *s);
+/* A deep copy (an empty strv for NULL); NULL when out of memory. */
+char **strv_copy(char *const *l);

@@ -27,7 +27,7 @@ struct PolkitQuery {
         void *userdata;
         char *address;             /* details, for the audit trail */
         char *fingerprint;
-        char *cache_key;           /* callback queries: what a yes is remembered under */
+        char *key;                 /* sender, action and details: what a yes is remembered under */
 };
 
 /* polkit's yes, remembered for a little while per caller connection,
@@ -57,7 +57,7 @@ static PolkitQuery *polkit_query_free(PolkitQuery *query) {
         free(query->action);
         free(query->address);
         free(query->fingerprint);
-        free(query->cache_key);
+        free(query->key);
         return mfree(query);
 }
 
@@ -91,9 +91,11 @@ PolkitRegistry *polkit_registry_free(PolkitRegistry *registry) {
         return mfree(registry);
 }
 
-static PolkitQuery *polkit_registry_find(PolkitRegistry *registry, sd_bus_message *request, const char *action) {
+/* A call may need several checks (one per address of a certificate): each
+ * is found by its details too. */
+static PolkitQuery *polkit_registry_find(PolkitRegistry *registry, sd_bus_message *request, const char *key) {
         for (PolkitQuery *q = registry->queries; q; q = q->next)
-                if (q->request == request && streq(q->action, action))
+                if (!q->callback && q->request == request && streq_ptr(q->key, key))
                         return q;
         return NULL;
 }
@@ -116,8 +118,8 @@ static int polkit_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
 
                 r = polkit_query_result(query, &e);
                 polkit_registry_unlink(query->registry, query);
-                if (r > 0 && query->cache_key)
-                        cache_add(query->registry, TAKE_PTR(query->cache_key));
+                if (r > 0 && query->key)
+                        cache_add(query->registry, TAKE_PTR(query->key));
                 query->callback(r, &e, query->userdata);
                 polkit_query_free(query);
                 return 1;
@@ -134,7 +136,7 @@ static int polkit_on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
 }
 
 static int polkit_query_start(PolkitRegistry *registry, sd_bus_message *request, const char *action,
-                              const char *const *details, PolkitCallback callback, void *userdata) {
+                              const char *const *details, char **key, PolkitCallback callback, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
         sd_bus *bus = sd_bus_message_get_bus(request);
         PolkitQuery *query;
@@ -184,7 +186,8 @@ static int polkit_query_start(PolkitRegistry *registry, sd_bus_message *request,
                         query->fingerprint = strdup(d[1]);
         }
         query->action = strdup(action);
-        if (!query->action) {
+        query->key = TAKE_PTR(*key);
+        if (!query->action || !query->key) {
                 polkit_query_free(query);
                 return -ENOMEM;
         }
@@ -311,11 +314,13 @@ int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const ch
          * yes by now (another call of the same caller's, answered first);
          * left there, it would keep the call and its fds until the caller
          * disconnects. */
-        query = polkit_registry_find(registry, message, action);
+        if (!key)
+                return -ENOMEM;
+        query = polkit_registry_find(registry, message, key);
         if (!query) {
-                if (key && cache_lookup(registry, key))
+                if (cache_lookup(registry, key))
                         return 1;
-                r = polkit_query_start(registry, message, action, details, NULL, NULL);
+                r = polkit_query_start(registry, message, action, details, &key, NULL, NULL);
                 if (r < 0)
                         return log_error_errno(r, "Failed to ask polkit about %s: %m", action);
                 return 0;
@@ -326,10 +331,29 @@ int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const ch
 
         polkit_registry_unlink(registry, query);
         r = polkit_query_result(query, error);
+        if (r > 0)
+                cache_add(registry, TAKE_PTR(query->key));
         polkit_query_free(query);
-        if (r > 0 && key)
-                cache_add(registry, TAKE_PTR(key));
         return r;
+}
+
+int bus_polkit_check_addresses(PolkitRegistry *registry, sd_bus_message *message, const char *action,
+                               char *const *addresses, const char *fingerprint, sd_bus_error *error) {
+        size_t i = 0;
+        int r;
+
+        do {
+                const char *details[] = {
+                        "address", addresses && addresses[i] ? addresses[i] : "",
+                        "fingerprint", strempty(fingerprint),
+                        NULL,
+                };
+
+                r = bus_polkit_check(registry, message, action, details, error);
+                if (r <= 0)
+                        return r;
+        } while (addresses && addresses[i] && addresses[++i]);
+        return 1;
 }
 
 int bus_polkit_check_callback(PolkitRegistry *registry, sd_bus_message *message, const char *action,
@@ -337,14 +361,14 @@ int bus_polkit_check_callback(PolkitRegistry *registry, sd_bus_message *message,
         _cleanup_free_ char *key = cache_key(message, action, details);
         int r;
 
-        if (key && cache_lookup(registry, key))
+        if (!key)
+                return -ENOMEM;
+        if (cache_lookup(registry, key))
                 return 1;
 
-        r = polkit_query_start(registry, message, action, details, callback, userdata);
+        r = polkit_query_start(registry, message, action, details, &key, callback, userdata);
         if (r < 0)
                 return log_error_errno(r, "Failed to ask polkit about %s: %m", action);
-        /* The new query is first in the list: it remembers where a yes goes. */
-        registry->queries->cache_key = TAKE_PTR(key);
         return 0;
 }
 

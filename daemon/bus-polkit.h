@@ -53,3 +53,12 @@ unsigned polkit_registry_cancel_sender(PolkitRegistry *registry, const char *sen
 
 int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const char *action,
                      const char *const *details, sd_bus_error *error);
+
+/* bus_polkit_check() for each of addresses in turn, with the details
+ * "address" (that one) and "fingerprint": > 0 only when every one is
+ * authorized, 0 while polkit is asked about one (the call is dispatched
+ * again with the answer, and earlier yeses are remembered meanwhile), < 0
+ * at the first refusal. For a key or certificate that speaks for all of
+ * its addresses. No addresses: one check with address "". */
+int bus_polkit_check_addresses(PolkitRegistry *registry, sd_bus_message *message, const char *action,
+                               char *const *addresses, const char *fingerprint, sd_bus_error *error);

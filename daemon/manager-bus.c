@@ -764,20 +764,29 @@ static void smime_done(SmimeJob *job, int error, const char *error_name, const c
 static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, SmimeRequest *request, int input,
                        int output, sd_bus_error *error) {
         _cleanup_free_ char *fingerprint = NULL, *reason = NULL;
+        _cleanup_(strv_freep) char **addresses = NULL;
         const char *error_name = NULL;
         BusCall *taken;
         int r;
 
         audit_caller_from_message(message, &request->caller);
-        r = manager_smime_prepare(m, request, &fingerprint, &error_name, &reason);
+        r = manager_smime_prepare(m, request, &fingerprint, &addresses, &error_name, &reason);
         if (r < 0)
                 return error_name ? sd_bus_error_set(error, error_name, reason)
                                   : sd_bus_error_set_errnof(error, r, "%s", strempty(reason));
 
         if (request->sign_as) {
-                const char *details[] = { "address", request->sign_as, "fingerprint", fingerprint, NULL };
+                /* The address asked for first (the one polkit's agent names), then the
+                 * certificate's others: the signature vouches for each of them. */
+                _cleanup_(strv_freep) char **ordered = NULL;
 
-                r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_SIGN, details, error);
+                r = strv_extend(&ordered, request->sign_as);
+                for (char **a = addresses; r >= 0 && *a; a++)
+                        if (!streq(*a, request->sign_as))
+                                r = strv_extend(&ordered, *a);
+                if (r < 0)
+                        return r;
+                r = bus_polkit_check_addresses(m->polkit, message, POLKIT_ACTION_SIGN, ordered, fingerprint, error);
                 if (r == 0)
                         bus_call_keep(call);
                 if (r <= 0)

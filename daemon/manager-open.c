@@ -12,6 +12,7 @@
 #include "fd-reader.h"
 #include "fd-writer.h"
 #include "log.h"
+#include "mail-address.h"
 #include "manager-certificates.h"
 #include "manager-open.h"
 #include "manager-smime.h"
@@ -37,7 +38,8 @@ struct OpenJob {
         int result_file;
         unsigned depth;
         MimeHeaders outer;         /* the message's outer header fields */
-        char *from;                /* its From address, normalized, or NULL */
+        char **from;               /* its From addresses, normalized */
+        bool from_unreadable;      /* a From: that is not a list of addresses */
 
         /* a decryption waiting for polkit */
         CMS_ContentInfo *pending_cms;
@@ -83,7 +85,7 @@ static void open_job_free(OpenJob *j) {
         closep(&j->current);
         closep(&j->result_file);
         mime_headers_done(&j->outer);
-        free(j->from);
+        strv_free(j->from);
         CMS_ContentInfo_free(j->pending_cms);
         X509_free(j->pending_certificate);
         free(j->pending_key);
@@ -136,25 +138,12 @@ static int set_text(char **field, const char *format, ...) {
         return 0;
 }
 
-/* "Alice <alice@example.com>" → "alice@example.com" */
-static char *from_address(const MimeHeaders *outer) {
-        _cleanup_free_ char *from = mime_headers_get(outer, "From");
-        char *start, *end, *address = NULL;
-
-        if (!from)
-                return NULL;
-        start = strrchr(from, '<');
-        if (start) {
-                end = strchr(start, '>');
-                if (!end)
-                        return NULL;
-                *end = '\0';
-                start++;
-        } else
-                start = from;
-        if (address_normalize(start, &address) < 0)
-                return NULL;
-        return address;
+/* The first From address the signer's certificate does not carry, or NULL. */
+static const char *from_not_of(char **from, const CertInfo *signer) {
+        for (char **a = from; a && *a; a++)
+                if (!strv_contains(signer->addresses, *a))
+                        return *a;
+        return NULL;
 }
 
 /* ---- signatures ---- */
@@ -263,8 +252,11 @@ static int judge_signature(OpenJob *j, SignatureCheck *check) {
                         verdict = "weak-algorithm";
                         r = set_text(&text, "Sign: The signature uses %s, which is no longer safe.",
                                      OBJ_nid2sn(check->digest_nid));
-                } else if (m->config->require_sender_match && j->from &&
-                           !strv_contains(signer->addresses, j->from)) {
+                } else if (m->config->require_sender_match && j->from_unreadable) {
+                        verdict = "sender-mismatch";
+                        r = set_text(&text, "Sign: The message's From: field cannot be read as mail addresses, so "
+                                            "the signer cannot be said to be its sender.");
+                } else if (m->config->require_sender_match && from_not_of(j->from, signer)) {
                         _cleanup_free_ char *addresses = NULL;
                         size_t len = 1;
 
@@ -278,7 +270,7 @@ static int judge_signature(OpenJob *j, SignatureCheck *check) {
                         }
                         verdict = "sender-mismatch";
                         r = set_text(&text, "Sign: The message is from %s, but the signer's certificate is for %s.",
-                                     j->from, addresses && addresses[0] ? addresses : "no mail address");
+                                     from_not_of(j->from, signer), addresses && addresses[0] ? addresses : "no mail address");
                 } else {
                         _cleanup_free_ char *summary = cert_info_summary(signer);
 
@@ -732,7 +724,12 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 open_job_finish(j, r, SMIMED_ERROR_INVALID_MESSAGE, message ? message : strerror(-r));
                 return;
         }
-        j->from = from_address(&j->outer);
+        r = mail_header_addresses(&j->outer, "From", &j->from);
+        if (r == -ENOMEM) {
+                open_job_finish(j, r, NULL, "Out of memory.");
+                return;
+        }
+        j->from_unreadable = r < 0; /* no signature can be said to be the sender's */
 
         j->current = fcntl(j->input, F_DUPFD_CLOEXEC, 3);
         if (j->current < 0) {

@@ -14,6 +14,7 @@
 #include "fd-reader.h"
 #include "fd-writer.h"
 #include "log.h"
+#include "mail-address.h"
 #include "manager-certificates.h"
 #include "manager-smime.h"
 #include "manager.h"
@@ -42,6 +43,7 @@ struct SmimeJob {
                 uint64_t input_size;
                 char *key_uri;
                 X509 *signer;
+                char **signer_addresses;  /* From: and Sender: must name only these */
                 STACK_OF(X509) *extras;
                 STACK_OF(X509) *recipients;
         } plan;
@@ -81,6 +83,7 @@ static void smime_job_free(SmimeJob *j) {
         free(j->plan.spool_dir);
         free(j->plan.key_uri);
         X509_free(j->plan.signer);
+        strv_free(j->plan.signer_addresses);
         sk_X509_pop_free(j->plan.extras, X509_free);
         sk_X509_pop_free(j->plan.recipients, X509_free);
         free(j->error_message);
@@ -198,7 +201,7 @@ static int resolve(Manager *m, const char *address, CertPurpose purpose, Capabil
 }
 
 int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_signer_fingerprint,
-                          const char **ret_error_name, char **ret_message) {
+                          char ***ret_signer_addresses, const char **ret_error_name, char **ret_message) {
         int r;
 
         if (!m->config->policy_enabled) {
@@ -215,6 +218,11 @@ int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_si
                 if (ret_signer_fingerprint) {
                         *ret_signer_fingerprint = strdup(c.info->fingerprint);
                         if (!*ret_signer_fingerprint)
+                                return -ENOMEM;
+                }
+                if (ret_signer_addresses) {
+                        *ret_signer_addresses = strv_copy(c.info->addresses);
+                        if (!*ret_signer_addresses)
                                 return -ENOMEM;
                 }
         }
@@ -292,7 +300,8 @@ static int plan_sign(SmimeJob *j, const char **ret_error_name, char **ret_messag
         r = chain_extras(m, c.info->x509, &j->plan.extras);
         if (r < 0)
                 return r;
-        if (!X509_up_ref(c.info->x509))
+        j->plan.signer_addresses = strv_copy(c.info->addresses);
+        if (!j->plan.signer_addresses || !X509_up_ref(c.info->x509))
                 return -ENOMEM;
         j->plan.signer = c.info->x509;
         j->result.signer = strdup(c.info->fingerprint);
@@ -430,6 +439,16 @@ static int job_execute(void *userdata) {
         if (r < 0) {
                 j->error_name = SMIMED_ERROR_INVALID_MESSAGE;
                 return r;
+        }
+        if (j->request.sign_as) {
+                /* What the signature vouches for: the sender fields must be the certificate's. */
+                r = mail_check_senders(&outer, j->plan.signer_addresses, &j->error_message);
+                if (r < 0) {
+                        j->error_name = r == -EPERM    ? SMIMED_ERROR_POLICY_VIOLATION
+                                        : r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE
+                                                        : NULL;
+                        return r;
+                }
         }
 
         j->result_file = spool_tmpfile_sized(j->plan.spool_dir, (uint64_t) st.st_size);

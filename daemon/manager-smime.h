@@ -47,10 +47,12 @@ typedef void (*SmimeJobDone)(SmimeJob *job, int error, const char *error_name, c
                              const SmimeResult *result, void *userdata);
 
 /* Checks what can be checked before reading anything (the certificates and
- * keys of every address, policy) and fills *ret_fingerprint with the signer
- * for the polkit check; errors as for SmimeJobDone. */
+ * keys of every address, policy) and fills *ret_signer_fingerprint and
+ * *ret_signer_addresses with the signer's, for the polkit check: the caller
+ * must be allowed to sign as each address of the certificate, since the
+ * signature vouches for all of them. Errors as for SmimeJobDone. */
 int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_signer_fingerprint,
-                          const char **ret_error_name, char **ret_message);
+                          char ***ret_signer_addresses, const char **ret_error_name, char **ret_message);
 
 /* On success the job owns request (emptied) and userdata; on failure the
  * caller keeps both. */

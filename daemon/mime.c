@@ -264,6 +264,10 @@ char *mime_headers_get(const MimeHeaders *h, const char *name) {
         return NULL;
 }
 
+char *mime_header_value(const MimeHeader *h) {
+        return unfold_value(h->raw);
+}
+
 bool mime_header_is_content(const MimeHeader *f) {
         return strncasecmp(f->name, "Content-", 8) == 0 || strcasecmp(f->name, "MIME-Version") == 0;
 }

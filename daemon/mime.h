@@ -64,6 +64,9 @@ int mime_headers_read(LineReader *r, MimeHeaders *ret, char **ret_message);
  * or NULL. */
 char *mime_headers_get(const MimeHeaders *h, const char *name);
 
+/* The unfolded, trimmed value of one field, or NULL when out of memory. */
+char *mime_header_value(const MimeHeader *h);
+
 /* Content-* and MIME-Version: the fields that belong to the entity. */
 bool mime_header_is_content(const MimeHeader *h);
 

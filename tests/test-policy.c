@@ -21,7 +21,9 @@
 static Harness *harness;
 static sd_bus *bus;                 /* one client for the whole file: reloads must not drop it */
 static char *config_path;
-static PkiCert *root, *leaf, *signer; /* leaf: the token key; signer: a key of its own, for incoming mail */
+/* leaf and others: the token key, for support@ and for alice@ and interactive@; signer: a key of
+ * its own, for incoming mail */
+static PkiCert *root, *leaf, *others, *signer;
 static char *signer_key_file, *signer_cert_file;
 
 static const char message_text[] = "From: Support <support@example.com>\r\n"
@@ -59,9 +61,10 @@ static int import_pem(const char *pem, bool trust) {
 }
 
 static int setup(void **state) {
-        const char *addresses[] = { "support@example.com", "alice@example.com", "interactive@example.com", NULL };
+        const char *addresses[] = { "support@example.com", NULL };
+        const char *other_addresses[] = { "alice@example.com", "interactive@example.com", NULL };
         const char *signer_addresses[] = { "partner@example.org", NULL };
-        _cleanup_free_ char *root_pem = NULL, *leaf_pem = NULL, *pem = NULL;
+        _cleanup_free_ char *root_pem = NULL, *leaf_pem = NULL, *others_pem = NULL, *pem = NULL;
         PkiCertOptions o;
         FILE *f;
         int r;
@@ -85,6 +88,9 @@ static int setup(void **state) {
         o.san_emails = addresses;
         o.key = pki_public_key_from_pem_file(harness->key_pem);
         leaf = pki_cert_new(&o, root);
+        o.common_name = "Others";
+        o.san_emails = other_addresses;
+        others = pki_cert_new(&o, root);
         EVP_PKEY_free(o.key);
 
         pki_cert_options_init(&o);
@@ -93,12 +99,13 @@ static int setup(void **state) {
         o.key = pki_key_ec();
         signer = pki_cert_new(&o, root);
         EVP_PKEY_free(o.key);
-        if (!root || !leaf || !signer)
+        if (!root || !leaf || !others || !signer)
                 return -1;
 
         root_pem = pki_cert_pem(root);
         leaf_pem = pki_cert_pem(leaf);
-        if (import_pem(root_pem, true) < 0 || import_pem(leaf_pem, false) < 0)
+        others_pem = pki_cert_pem(others);
+        if (import_pem(root_pem, true) < 0 || import_pem(leaf_pem, false) < 0 || import_pem(others_pem, false) < 0)
                 return -1;
 
         /* The partner's key and certificate as files, for openssl cms -sign. */
@@ -117,6 +124,7 @@ static int teardown(void **state) {
         harness = harness_free(harness);
         root = pki_cert_free(root);
         leaf = pki_cert_free(leaf);
+        others = pki_cert_free(others);
         signer = pki_cert_free(signer);
         config_path = mfree(config_path);
         signer_key_file = mfree(signer_key_file);

@@ -966,6 +966,18 @@ static char *output_content_type(const char *file) {
 #define SIMPLE_BODY "Hello Bob,\nthe numbers are attached.\n\n-- \nAlice\n"
 
 /* The entity's body, after its header block, must be body in CRLF form. */
+/* The same message from erin (smimed signs only as the From: the signer's
+ * certificate carries). */
+#define ERIN_HEADERS                                                                                                  \
+        "From: Erin <erin@example.com>\n"                                                                             \
+        "To: Bob <bob@example.com>\n"                                                                                 \
+        "Subject: Quarterly numbers\n"                                                                                \
+        "Date: Mon, 01 Jan 2024 10:00:00 +0000\n"                                                                     \
+        "Message-ID: <q1-2024@example.com>\n"                                                                         \
+        "MIME-Version: 1.0\n"                                                                                         \
+        "Content-Type: text/plain; charset=us-ascii\n"                                                                \
+        "\n"
+
 static void expect_simple_content(const Buffer *content) {
         _cleanup_(fields_done) Fields f = parse_fields(content->data, content->len);
         _cleanup_free_ char *want = crlf(SIMPLE_BODY), *type = field_value(&f, "Content-Type");
@@ -1258,6 +1270,7 @@ static void test_encrypt_oaep(void **state) {
 
 static void test_sign_then_encrypt(void **state) {
         const Identity *signers[] = {&alice, &erin};
+        const char *messages[] = {SIMPLE_HEADERS SIMPLE_BODY, ERIN_HEADERS SIMPLE_BODY};
 
         (void) state;
         for (size_t s = 0; s < ELEMENTSOF(signers); s++) {
@@ -1267,7 +1280,7 @@ static void test_sign_then_encrypt(void **state) {
                 _cleanup_(buffer_done) Buffer raw = {}, inner = {}, content = {}, own = {};
                 Options o = {.sign_as = signers[s]->address, .digest = "sha-384"};
 
-                c = encrypt_file(recipients, SIMPLE_HEADERS SIMPLE_BODY, &o, "encrypted.eml", &out);
+                c = encrypt_file(recipients, messages[s], &o, "encrypted.eml", &out);
                 raw = expect_enveloped(out, "enveloped-data");
                 assert_non_null(c.signer);
                 assert_true(strcasecmp(c.signer, signers[s]->fingerprint) == 0);
@@ -2041,7 +2054,7 @@ static void test_refuse_broken_pipe_output(void **state) {
 static void test_sign_pss_ec_signer(void **state) {
         _cleanup_(outcome_done) Outcome c = {};
         Options o = {.pss = true};
-        const char *m = SIMPLE_HEADERS SIMPLE_BODY;
+        const char *m = ERIN_HEADERS SIMPLE_BODY;
 
         (void) state;
         c = smime_call(erin.address, NULL, m, strlen(m), &o, "refused.eml", NULL);
