@@ -93,15 +93,17 @@ void audit_log(const AuditCaller *caller, const AuditRecord *a) {
                                "SMIMED_KEY=%s", strempty(a->key),
                                "SMIMED_ADDRESS=%s", strempty(a->address),
                                "SMIMED_INPUT_SHA256=%s", strempty(a->input_sha256),
+                               "SMIMED_MAIL_MESSAGE_ID=%s", strempty(a->mail_message_id),
                                "SMIMED_DETAIL=%s", strempty(a->detail),
                                NULL);
 
         /* Not under journald (or not only): the same as one line on stderr. */
         if (!log_stderr_is_journal())
                 log_info("AUDIT %s outcome=%s uid=%s pid=%s unit=%s fingerprint=%s key=%s address=%s "
-                         "input_sha256=%s message_id=%s%s%s",
+                         "input_sha256=%s message_id=%s%s%s%s%s",
                          a->operation, a->outcome, uid, pid, unit, a->fingerprint ?: "-", a->key ?: "-",
                          a->address ?: "-", a->input_sha256 ?: "-", audit_message_id[a->event],
+                         a->mail_message_id ? " mail_message_id=" : "", strempty(a->mail_message_id),
                          a->detail ? " detail=" : "", strempty(a->detail));
 }
 

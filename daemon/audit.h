@@ -42,6 +42,7 @@ typedef struct AuditRecord {
         const char *key;           /* CKA_ID hex, or NULL */
         const char *address;       /* or NULL */
         const char *input_sha256;  /* of the message, or NULL */
+        const char *mail_message_id; /* the Message-ID: of the mail that caused it, or NULL */
         const char *detail;        /* a reason, or NULL */
 } AuditRecord;
 

@@ -126,7 +126,7 @@ static int read_certificates(STACK_OF(X509) *certs, CertInfos *ret, char **ret_m
 }
 
 int manager_store_certificates(Manager *m, STACK_OF(X509) *certs, bool trust, char ***ret_fingerprints,
-                               char **ret_message) {
+                               char ***ret_added, char **ret_message) {
         _cleanup_(cert_infos_done) CertInfos infos = {};
         _cleanup_(strv_freep) char **fingerprints = NULL, **added = NULL;
         int r;
@@ -180,6 +180,8 @@ int manager_store_certificates(Manager *m, STACK_OF(X509) *certs, bool trust, ch
 
         if (ret_fingerprints)
                 *ret_fingerprints = TAKE_PTR(fingerprints);
+        if (ret_added)
+                *ret_added = TAKE_PTR(added);
         return 0;
 }
 
@@ -191,7 +193,7 @@ int manager_import_certificates(Manager *m, const void *data, size_t size, bool 
         r = certificates_parse(data, size, &certs, ret_message);
         if (r < 0)
                 return r;
-        return manager_store_certificates(m, certs, trust, ret_fingerprints, ret_message);
+        return manager_store_certificates(m, certs, trust, ret_fingerprints, NULL, ret_message);
 }
 
 typedef struct CrlIssuerSearch {

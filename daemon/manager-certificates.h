@@ -23,9 +23,10 @@ int manager_open_store(Manager *m, const char *path, char **ret_message);
 
 int manager_import_certificates(Manager *m, const void *data, size_t size, bool trust, char ***ret_fingerprints,
                                 char **ret_message);
-/* Stores certificates already parsed, as one transaction. */
+/* Stores certificates already parsed, as one transaction. *ret_added: the
+ * ones the store did not hold before. */
 int manager_store_certificates(Manager *m, STACK_OF(X509) *certs, bool trust, char ***ret_fingerprints,
-                               char **ret_message);
+                               char ***ret_added, char **ret_message);
 int manager_import_crls(Manager *m, const void *data, size_t size, unsigned *ret_count, char **ret_message);
 int manager_remove_certificate(Manager *m, const char *fingerprint, char **ret_message);
 int manager_set_certificate_trusted(Manager *m, const char *fingerprint, bool trusted, char **ret_message);

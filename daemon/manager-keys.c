@@ -149,7 +149,7 @@ int manager_import_pkcs12(Manager *m, const void *data, size_t size, const char 
                         r = -ENOMEM;
         }
         if (r >= 0)
-                r = manager_store_certificates(m, all, false, ret_fingerprints, ret_message);
+                r = manager_store_certificates(m, all, false, ret_fingerprints, NULL, ret_message);
         if (r < 0) {
                 /* All or nothing: a key whose certificate did not land goes again. */
                 if (created && token_remove_key(m->token, id) < 0)

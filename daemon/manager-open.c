@@ -26,11 +26,34 @@
 #include "validate.h"
 #include "worker-pool.h"
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
+
+/* Everything that reads message bytes (MIME headers, CMS, signatures,
+ * decryption, the audit digest, the result) runs on a worker; the loop
+ * decides (signer validation, which key, polkit) between the steps. */
+typedef enum OpenPhase {
+        PHASE_LAYER,          /* what the current layer is; a signed one is checked, an enveloped one read */
+        PHASE_VERIFY_AGAIN,   /* a signed layer again, with the signer certificate the store holds */
+        PHASE_DECRYPT,        /* the private-key operation, in the token */
+        PHASE_ASSEMBLE,       /* the outer header fields and the content, as the result */
+} OpenPhase;
+
+/* A key of the token the message is encrypted to, with the certificate
+ * that names it: its addresses and fingerprint are what polkit is asked
+ * about. */
+typedef struct DecryptCandidate {
+        char *key;
+        X509 *certificate;
+        char *fingerprint;
+        char **addresses;
+} DecryptCandidate;
+
 struct OpenJob {
         Manager *manager;
         sd_bus_message *call;
         bool decrypt;
         bool verify;
+        char *spool_dir;
 
         int input;                 /* the spooled message */
         int output;                /* the client's output fd (a duplicate) */
@@ -40,19 +63,33 @@ struct OpenJob {
         MimeHeaders outer;         /* the message's outer header fields */
         char **from;               /* its From addresses, normalized */
         bool from_unreadable;      /* a From: that is not a list of addresses */
+        char *message_id;          /* its Message-ID:, for the audit trail */
 
-        /* a decryption waiting for polkit */
-        CMS_ContentInfo *pending_cms;
-        X509 *pending_certificate;
-        char *pending_key;
-        /* the worker's side of a decryption */
-        char *spool_dir;
-        int decrypted;
+        /* between the loop and a worker */
+        OpenPhase phase;
+        bool on_worker;            /* a worker has it, or will */
+        bool client_gone;          /* finish when the worker is done, without the output */
+        SmimeLayer layer;          /* what PHASE_LAYER found */
+        CMS_ContentInfo *cms;      /* an enveloped layer */
+        int next;                  /* the content of the layer just opened */
+        SignatureCheck check;      /* a signed layer's integrity */
+        unsigned char *signer_issuer; /* the signer PHASE_LAYER looked for and the message lacks */
+        size_t signer_issuer_size;
+        char *signer_serial;
+        X509 *stored_signer;       /* PHASE_VERIFY_AGAIN: found in the store */
+        bool with_content;         /* PHASE_ASSEMBLE */
+        const char *worker_error_name;
         char *worker_message;
         bool token_failed;         /* the failure was the token's, not the message's */
+        char *input_sha256;
 
-        bool on_worker;            /* decrypt_work() runs or waits for a worker */
-        bool client_gone;          /* finish when the worker is done, without the output */
+        /* choosing the key to decrypt with */
+        DecryptCandidate *candidates;
+        size_t n_candidates;
+        size_t candidate;          /* the one polkit is asked about */
+        size_t address;            /* and which of its addresses */
+        char *denied_name;         /* what polkit said to the last refused */
+        char *denied_message;
 
         OpenStatus status;
         AuditCaller caller;
@@ -61,7 +98,7 @@ struct OpenJob {
         OpenJobDone done;
         void *userdata;
         void (*free_userdata)(void *);
-        OpenJob *next;
+        OpenJob *next_job;
 };
 
 void open_status_done(OpenStatus *s) {
@@ -73,6 +110,23 @@ void open_status_done(OpenStatus *s) {
         *s = (OpenStatus) {};
 }
 
+static void candidates_free(OpenJob *j) {
+        for (size_t i = 0; i < j->n_candidates; i++) {
+                free(j->candidates[i].key);
+                X509_free(j->candidates[i].certificate);
+                free(j->candidates[i].fingerprint);
+                strv_free(j->candidates[i].addresses);
+        }
+        j->candidates = mfree(j->candidates);
+        j->n_candidates = j->candidate = j->address = 0;
+}
+
+static void signer_request_clear(OpenJob *j) {
+        j->signer_issuer = mfree(j->signer_issuer);
+        j->signer_issuer_size = 0;
+        j->signer_serial = mfree(j->signer_serial);
+}
+
 static void open_job_free(OpenJob *j) {
         if (!j)
                 return;
@@ -80,18 +134,24 @@ static void open_job_free(OpenJob *j) {
         fd_reader_free(j->reader);
         fd_writer_free(j->writer);
         sd_bus_message_unref(j->call);
+        free(j->spool_dir);
         closep(&j->input);
         closep(&j->output);
         closep(&j->current);
         closep(&j->result_file);
+        closep(&j->next);
         mime_headers_done(&j->outer);
         strv_free(j->from);
-        CMS_ContentInfo_free(j->pending_cms);
-        X509_free(j->pending_certificate);
-        free(j->pending_key);
-        free(j->spool_dir);
-        closep(&j->decrypted);
+        free(j->message_id);
+        CMS_ContentInfo_free(j->cms);
+        signature_check_done(&j->check);
+        signer_request_clear(j);
+        X509_free(j->stored_signer);
         free(j->worker_message);
+        free(j->input_sha256);
+        candidates_free(j);
+        free(j->denied_name);
+        free(j->denied_message);
         open_status_done(&j->status);
         if (j->free_userdata)
                 j->free_userdata(j->userdata);
@@ -104,7 +164,7 @@ void manager_open_jobs_free(Manager *m) {
         while (m->open_jobs) {
                 OpenJob *j = m->open_jobs;
 
-                m->open_jobs = j->next;
+                m->open_jobs = j->next_job;
                 open_job_free(j);
         }
 }
@@ -112,9 +172,9 @@ void manager_open_jobs_free(Manager *m) {
 static void open_job_finish(OpenJob *j, int error, const char *error_name, const char *message) {
         Manager *m = j->manager;
 
-        for (OpenJob **i = &j->manager->open_jobs; *i; i = &(*i)->next)
+        for (OpenJob **i = &j->manager->open_jobs; *i; i = &(*i)->next_job)
                 if (*i == j) {
-                        *i = j->next;
+                        *i = j->next_job;
                         break;
                 }
         j->done(j, error, error_name, message, &j->status, j->userdata);
@@ -138,15 +198,260 @@ static int set_text(char **field, const char *format, ...) {
         return 0;
 }
 
-/* The first From address the signer's certificate does not carry, or NULL. */
-static const char *from_not_of(char **from, const CertInfo *signer) {
-        for (char **a = from; a && *a; a++)
-                if (!strv_contains(signer->addresses, *a))
-                        return *a;
+static char *join_addresses(char *const *l) {
+        size_t len = 1;
+        char *s;
+
+        for (char *const *a = l; a && *a; a++)
+                len += strlen(*a) + 2;
+        s = calloc(len, 1);
+        for (char *const *a = l; s && a && *a; a++) {
+                if (a != l)
+                        strcat(s, ", ");
+                strcat(s, *a);
+        }
+        return s;
+}
+
+/* ---- handing steps to a worker ---- */
+
+static int open_work(void *userdata);
+static void open_worked(int r, void *userdata);
+
+static void open_job_submit(OpenJob *j, OpenPhase phase) {
+        int r;
+
+        j->phase = phase;
+        j->on_worker = true;
+        r = worker_pool_submit(j->manager->workers, client_id(j->manager->clients, j->caller.sender), open_work,
+                               open_worked, j);
+        if (r < 0) {
+                j->on_worker = false;
+                open_job_finish(j, r, NULL, "Cannot hand the message to a worker.");
+        }
+}
+
+/* ---- on a worker: no bus, no store, nothing of the manager's ---- */
+
+/* The signer's certificate when the message does not carry it: the worker
+ * only notes which one it was; the loop looks in the store. */
+static X509 *note_signer(const X509_NAME *issuer, const ASN1_INTEGER *serial, void *userdata) {
+        OpenJob *j = userdata;
+        unsigned char *der = NULL;
+        BIGNUM *bn;
+        char *hex;
+        int len;
+
+        if (j->stored_signer)
+                return X509_up_ref(j->stored_signer) ? j->stored_signer : NULL;
+
+        signer_request_clear(j);
+        bn = ASN1_INTEGER_to_BN(serial, NULL);
+        hex = bn ? BN_bn2hex(bn) : NULL;
+        len = i2d_X509_NAME(issuer, &der);
+        if (len > 0 && hex) {
+                j->signer_issuer = malloc((size_t) len);
+                j->signer_serial = strdup(hex[0] == '-' ? hex + 1 : hex);
+                if (j->signer_issuer) {
+                        memcpy(j->signer_issuer, der, (size_t) len);
+                        j->signer_issuer_size = (size_t) len;
+                }
+        }
+        OPENSSL_free(der);
+        OPENSSL_free(hex);
+        BN_free(bn);
         return NULL;
 }
 
-/* ---- signatures ---- */
+static int work_fail(OpenJob *j, int r, const char *error_name) {
+        j->worker_error_name = error_name;
+        if (!j->worker_message)
+                (void) message_fail(&j->worker_message, r, "%m");
+        return r;
+}
+
+static int verify_layer(OpenJob *j, CMS_ContentInfo *cms, BIO *content) {
+        int r;
+
+        signature_check_done(&j->check);
+        closep(&j->next);
+        j->next = spool_tmpfile_sized(j->spool_dir, fd_size_hint(j->current));
+        if (j->next < 0)
+                return message_fail(&j->worker_message, j->next, "Cannot create a spool file: %m");
+        r = smime_verify(cms, content, note_signer, j, j->next, &j->check, &j->worker_message);
+        if (r < 0)
+                return work_fail(j, r, SMIMED_ERROR_INVALID_MESSAGE);
+        return 0;
+}
+
+/* What the current layer is, and the work it needs before the loop decides. */
+static int work_layer(OpenJob *j) {
+        _cleanup_free_ LineReader *reader = malloc(sizeof(LineReader));
+        _cleanup_(mime_headers_done) MimeHeaders headers = {};
+        _cleanup_(BIO_freep) BIO *content = NULL;
+        CMS_ContentInfo *cms = NULL;
+        int r;
+
+        if (!reader)
+                return -ENOMEM;
+        if (lseek(j->current, 0, SEEK_SET) < 0)
+                return -errno;
+        line_reader_init(reader, j->current);
+        r = mime_headers_read(reader, &headers, &j->worker_message);
+        if (r >= 0)
+                r = smime_classify(&headers, &j->layer, &j->worker_message);
+        if (r < 0)
+                return work_fail(j, r, r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL);
+
+        if (j->layer == SMIME_LAYER_NONE || (j->layer == SMIME_LAYER_SIGNED && !j->verify))
+                return 0;
+        if (j->depth >= OPEN_MAX_LAYERS)
+                return work_fail(j,
+                                 message_fail(&j->worker_message, -EBADMSG,
+                                              "S/MIME layers are nested deeper than smimed opens (%u).",
+                                              OPEN_MAX_LAYERS),
+                                 SMIMED_ERROR_INVALID_MESSAGE);
+        if (j->layer == SMIME_LAYER_ENVELOPED && !j->decrypt)
+                return work_fail(j,
+                                 message_fail(&j->worker_message, -EBADMSG,
+                                              "The message is encrypted; open it with Decrypt."),
+                                 SMIMED_ERROR_INVALID_MESSAGE);
+
+        /* One parse per layer: a .p7m's kind is read from the CMS itself. */
+        r = smime_read(j->current, &cms, &content, &j->worker_message);
+        if (r >= 0 && j->layer == SMIME_LAYER_CMS)
+                r = smime_cms_layer(cms, &j->layer, &j->worker_message);
+        if (r < 0) {
+                CMS_ContentInfo_free(cms);
+                return work_fail(j, r, r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL);
+        }
+        if (j->layer == SMIME_LAYER_SIGNED && !j->verify) {
+                CMS_ContentInfo_free(cms);
+                return 0;
+        }
+        if (j->layer == SMIME_LAYER_ENVELOPED) {
+                if (!j->decrypt) {
+                        CMS_ContentInfo_free(cms);
+                        return work_fail(j,
+                                         message_fail(&j->worker_message, -EBADMSG,
+                                                      "The message is encrypted; open it with Decrypt."),
+                                         SMIMED_ERROR_INVALID_MESSAGE);
+                }
+                j->cms = cms; /* the loop finds the key */
+                return 0;
+        }
+        r = verify_layer(j, cms, content);
+        CMS_ContentInfo_free(cms);
+        return r;
+}
+
+static int work_verify_again(OpenJob *j) {
+        _cleanup_(BIO_freep) BIO *content = NULL;
+        CMS_ContentInfo *cms = NULL;
+        int r;
+
+        r = smime_read(j->current, &cms, &content, &j->worker_message);
+        if (r < 0)
+                return work_fail(j, r, SMIMED_ERROR_INVALID_MESSAGE);
+        r = verify_layer(j, cms, content);
+        CMS_ContentInfo_free(cms);
+        return r;
+}
+
+/* The private-key operation, in the token. */
+static int work_decrypt(OpenJob *j) {
+        const DecryptCandidate *c = &j->candidates[j->candidate];
+        _cleanup_free_ char *uri = NULL;
+        EVP_PKEY *key = NULL;
+        int r;
+
+        j->input_sha256 = audit_sha256_fd(j->input);
+        r = token_key_uri(j->manager->token, c->key, &uri);
+        if (r >= 0)
+                r = token_load_private_key(j->manager->token, uri, &key);
+        if (r < 0) {
+                j->token_failed = true;
+                return message_fail(&j->worker_message, r, "The token cannot use the key: %m");
+        }
+        closep(&j->next);
+        j->next = spool_tmpfile_sized(j->spool_dir, fd_size_hint(j->current));
+        r = j->next < 0 ? j->next : 0;
+        if (r >= 0)
+                r = smime_decrypt(j->cms, key, c->certificate, j->next, &j->worker_message);
+        EVP_PKEY_free(key);
+        /* A message that does not decrypt and a token that stopped answering
+         * look alike from here; the token tells which. Reopening it waits
+         * for the workers, so nothing changes the token under this call. */
+        if (r < 0 && token_probe(j->manager->token, NULL) < 0)
+                j->token_failed = true;
+        return r;
+}
+
+static int copy_fd(int from, int to) {
+        char buf[65536];
+        ssize_t n;
+
+        if (lseek(from, 0, SEEK_SET) < 0)
+                return -errno;
+        while ((n = read(from, buf, sizeof(buf))) > 0)
+                for (char *p = buf; n > 0;) {
+                        ssize_t k = write(to, p, (size_t) n);
+
+                        if (k < 0)
+                                return -errno;
+                        p += k;
+                        n -= k;
+                }
+        return n < 0 ? -errno : 0;
+}
+
+/* The result: the message as it came when it was not S/MIME, else the
+ * outer fields back in front of the innermost entity. */
+static int work_assemble(OpenJob *j) {
+        _cleanup_free_ Writer *w = malloc(sizeof(Writer));
+        struct stat st;
+        int r;
+
+        if (!w)
+                return -ENOMEM;
+        j->result_file = spool_tmpfile_sized(j->spool_dir, fd_size_hint(j->input));
+        if (j->result_file < 0)
+                return message_fail(&j->worker_message, j->result_file, "Cannot create a spool file: %m");
+        r = 0;
+        if (j->with_content && j->depth == 0)
+                r = copy_fd(j->input, j->result_file);
+        else if (j->with_content) {
+                writer_init(w, j->result_file);
+                mime_headers_write(w, &j->outer);
+                r = writer_flush(w);
+                if (r >= 0)
+                        r = copy_fd(j->current, j->result_file);
+        }
+        if (r >= 0 && fstat(j->result_file, &st) < 0)
+                r = -errno;
+        if (r < 0)
+                return message_fail(&j->worker_message, r, "The result cannot be written: %m");
+        j->status.size = (uint64_t) st.st_size;
+        return 0;
+}
+
+static int open_work(void *userdata) {
+        OpenJob *j = userdata;
+
+        switch (j->phase) {
+        case PHASE_LAYER:
+                return work_layer(j);
+        case PHASE_VERIFY_AGAIN:
+                return work_verify_again(j);
+        case PHASE_DECRYPT:
+                return work_decrypt(j);
+        case PHASE_ASSEMBLE:
+                return work_assemble(j);
+        }
+        return -EINVAL;
+}
+
+/* ---- signatures, on the loop ---- */
 
 /* When several signatures disagree, the first here is reported. */
 static const char *const signature_precedence[] = {
@@ -159,22 +464,6 @@ static int signature_rank(const char *s) {
                 if (streq(signature_precedence[i], s))
                         return (int) i;
         return (int) ELEMENTSOF(signature_precedence);
-}
-
-static X509 *lookup_signer(const X509_NAME *issuer, const ASN1_INTEGER *serial, void *userdata) {
-        Manager *m = userdata;
-        unsigned char *name = NULL;
-        BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
-        char *hex = bn ? BN_bn2hex(bn) : NULL;
-        X509 *x = NULL;
-        int len = i2d_X509_NAME(issuer, &name);
-
-        if (len > 0 && hex)
-                (void) store_find_by_issuer_serial(m->store, name, (size_t) len, hex[0] == '-' ? hex + 1 : hex, &x);
-        OPENSSL_free(name);
-        OPENSSL_free(hex);
-        BN_free(bn);
-        return x;
 }
 
 /* MD5 never passes; SHA-1 only with AllowSHA1Signatures=yes; the rest as
@@ -204,16 +493,45 @@ static const char *signature_from_validation(CertStatus s) {
         }
 }
 
-/* Stores the signer and its chain: a reply can be encrypted to it. */
+/* The first From address the signer's certificate does not carry, or NULL. */
+static const char *from_not_of(char **from, const CertInfo *signer) {
+        for (char **a = from; a && *a; a++)
+                if (!strv_contains(signer->addresses, *a))
+                        return *a;
+        return NULL;
+}
+
+/* Stores the signer and its chain, so that a reply can be encrypted to it;
+ * each certificate that is new to the store is on the audit trail with the
+ * caller and the mail that brought it. */
 static void auto_import(OpenJob *j, STACK_OF(X509) *chain) {
+        _cleanup_(strv_freep) char **added = NULL;
         _cleanup_free_ char *message = NULL;
         int r;
 
         if (!j->manager->config->auto_import)
                 return;
-        r = manager_store_certificates(j->manager, chain, false, NULL, &message);
-        if (r < 0)
+        r = manager_store_certificates(j->manager, chain, false, NULL, &added, &message);
+        if (r < 0) {
                 log_warning("Cannot store the certificate of a verified signer: %s", strempty(message));
+                audit_log(&j->caller, &(AuditRecord) {
+                                              .event = AUDIT_CERTIFICATE_IMPORT,
+                                              .operation = "auto-import",
+                                              .outcome = "failed",
+                                              .mail_message_id = j->message_id,
+                                              .detail = message,
+                                      });
+                return;
+        }
+        for (char **f = added; f && *f; f++)
+                audit_log(&j->caller, &(AuditRecord) {
+                                              .event = AUDIT_CERTIFICATE_IMPORT,
+                                              .operation = "auto-import",
+                                              .outcome = "success",
+                                              .fingerprint = *f,
+                                              .mail_message_id = j->message_id,
+                                              .detail = "the signer (or its chain) of a valid signature",
+                                      });
 }
 
 /* Judges one signed layer; the worst judgement over all layers is kept. */
@@ -257,20 +575,12 @@ static int judge_signature(OpenJob *j, SignatureCheck *check) {
                         r = set_text(&text, "Sign: The message's From: field cannot be read as mail addresses, so "
                                             "the signer cannot be said to be its sender.");
                 } else if (m->config->require_sender_match && from_not_of(j->from, signer)) {
-                        _cleanup_free_ char *addresses = NULL;
-                        size_t len = 1;
+                        _cleanup_free_ char *addresses = join_addresses(signer->addresses);
 
-                        for (char **a = signer->addresses; *a; a++)
-                                len += strlen(*a) + 2;
-                        addresses = calloc(len, 1);
-                        for (char **a = signer->addresses; addresses && *a; a++) {
-                                if (a != signer->addresses)
-                                        strcat(addresses, ", ");
-                                strcat(addresses, *a);
-                        }
                         verdict = "sender-mismatch";
                         r = set_text(&text, "Sign: The message is from %s, but the signer's certificate is for %s.",
-                                     from_not_of(j->from, signer), addresses && addresses[0] ? addresses : "no mail address");
+                                     from_not_of(j->from, signer),
+                                     addresses && addresses[0] ? addresses : "no mail address");
                 } else {
                         _cleanup_free_ char *summary = cert_info_summary(signer);
 
@@ -293,149 +603,244 @@ static int judge_signature(OpenJob *j, SignatureCheck *check) {
         return 0;
 }
 
-/* ---- the layers ---- */
+/* ---- the layers, on the loop ---- */
 
-static int next_layer_file(OpenJob *j, int fd) {
+static void next_layer(OpenJob *j) {
         closep(&j->current);
-        j->current = fd;
+        j->current = TAKE_FD(j->next);
         j->depth++;
-        return 0;
+        open_job_submit(j, PHASE_LAYER);
 }
 
-static void open_job_step(OpenJob *j);
-
-static int open_signed_layer(OpenJob *j, const char **ret_error_name, char **ret_message) {
-        _cleanup_(signature_check_done) SignatureCheck check = {};
-        CMS_ContentInfo *cms = NULL;
-        BIO *content = NULL;
-        int out, r;
-
-        r = smime_read(j->current, &cms, &content, ret_message);
-        if (r < 0) {
-                *ret_error_name = SMIMED_ERROR_INVALID_MESSAGE;
-                return r;
+static void finish_without_content(OpenJob *j) {
+        if (!j->status.signature) {
+                j->status.signature = "not-signed";
+                set_text(&j->status.signature_message, "Not known: the content could not be opened.");
         }
-        out = manager_tmpfile_sized(j->manager, fd_size_hint(j->input));
-        if (out < 0) {
-                CMS_ContentInfo_free(cms);
-                BIO_free(content);
-                return message_fail(ret_message, out, "Cannot create a spool file: %m");
-        }
-        r = smime_verify(cms, content, lookup_signer, j->manager, out, &check, ret_message);
-        CMS_ContentInfo_free(cms);
-        BIO_free(content);
-        if (r < 0) {
-                close(out);
-                *ret_error_name = SMIMED_ERROR_INVALID_MESSAGE;
-                return r;
-        }
-        r = judge_signature(j, &check);
-        if (r < 0) {
-                close(out);
-                return r;
-        }
-        return next_layer_file(j, out);
+        j->with_content = false;
+        open_job_submit(j, PHASE_ASSEMBLE);
 }
 
-/* The token key and certificate the message is encrypted to, if any. */
-static int find_decryption_key(OpenJob *j, CMS_ContentInfo *cms) {
+static void finish_with_content(OpenJob *j) {
+        if (!j->status.encryption) {
+                j->status.encryption = "not-encrypted";
+                set_text(&j->status.encryption_message, "The message was not encrypted.");
+        }
+        if (!j->status.signature) {
+                j->status.signature = "not-signed";
+                set_text(&j->status.signature_message, "The message was not signed.");
+        }
+        j->with_content = true;
+        open_job_submit(j, PHASE_ASSEMBLE);
+}
+
+static void signed_layer_checked(OpenJob *j) {
+        _cleanup_free_ char *message = NULL;
+        int r;
+
+        /* The message lacks the signer's certificate: the store may have it. */
+        if (j->check.integrity == SIGNATURE_NO_CERTIFICATE && j->signer_issuer && !j->stored_signer) {
+                X509 *x = NULL;
+
+                (void) store_find_by_issuer_serial(j->manager->store, j->signer_issuer, j->signer_issuer_size,
+                                                   j->signer_serial, &x);
+                signer_request_clear(j);
+                if (x) {
+                        j->stored_signer = x;
+                        open_job_submit(j, PHASE_VERIFY_AGAIN);
+                        return;
+                }
+        }
+        signer_request_clear(j);
+        j->stored_signer = (X509_free(j->stored_signer), NULL);
+
+        r = judge_signature(j, &j->check);
+        signature_check_done(&j->check);
+        if (r < 0) {
+                (void) message_fail(&message, r, "The signature cannot be judged: %m");
+                open_job_finish(j, r, NULL, message);
+                return;
+        }
+        next_layer(j);
+}
+
+/* ---- which key decrypts, and polkit ---- */
+
+static void decrypt_authorize_next(OpenJob *j);
+
+/* The keys of the token the message is encrypted to, each with the stored
+ * certificate of its public key that the message names. */
+static int find_candidates(OpenJob *j) {
         Manager *m = j->manager;
 
         for (size_t k = 0; k < m->n_keys; k++) {
                 _cleanup_(strv_freep) char **fingerprints = NULL;
 
-                if (!m->keys[k].spki_sha256[0] || store_find_by_spki(m->store, m->keys[k].spki_sha256,
-                                                                     &fingerprints) < 0)
+                if (!m->keys[k].spki_sha256[0] ||
+                    store_find_by_spki(m->store, m->keys[k].spki_sha256, &fingerprints) < 0)
                         continue;
                 for (char **f = fingerprints; *f; f++) {
+                        DecryptCandidate *c, *more;
                         X509 *x = NULL;
 
                         if (store_get_certificate(m->store, *f, &x, NULL) < 0)
                                 continue;
-                        if (smime_is_recipient(cms, x)) {
-                                j->pending_certificate = x;
-                                j->pending_key = strdup(m->keys[k].id);
-                                free(j->status.key_certificate);
-                                j->status.key_certificate = strdup(*f);
-                                return j->pending_key && j->status.key_certificate ? 1 : -ENOMEM;
+                        if (!smime_is_recipient(j->cms, x)) {
+                                X509_free(x);
+                                continue;
                         }
-                        X509_free(x);
+                        more = reallocarray(j->candidates, j->n_candidates + 1, sizeof(DecryptCandidate));
+                        if (!more) {
+                                X509_free(x);
+                                return -ENOMEM;
+                        }
+                        j->candidates = more;
+                        c = &j->candidates[j->n_candidates++];
+                        *c = (DecryptCandidate) { .certificate = x };
+                        c->key = strdup(m->keys[k].id);
+                        c->fingerprint = strdup(*f);
+                        if (!c->key || !c->fingerprint || certificate_addresses(x, &c->addresses) < 0)
+                                return -ENOMEM;
+                        break; /* one certificate per key */
                 }
         }
         return 0;
 }
 
-static void finish_without_content(OpenJob *j);
+static void decrypt_with_candidate(OpenJob *j) {
+        const DecryptCandidate *c = &j->candidates[j->candidate];
 
-/* On a worker: the private-key operation, in the token. */
-static int decrypt_work(void *userdata) {
-        OpenJob *j = userdata;
-        _cleanup_free_ char *uri = NULL;
-        EVP_PKEY *key = NULL;
-        int r;
-
-        r = token_key_uri(j->manager->token, j->pending_key, &uri);
-        if (r >= 0)
-                r = token_load_private_key(j->manager->token, uri, &key);
-        if (r < 0) {
-                j->token_failed = true;
-                return message_fail(&j->worker_message, r, "The token cannot use the key: %m");
-        }
-        j->decrypted = spool_tmpfile_sized(j->spool_dir, fd_size_hint(j->input));
-        r = j->decrypted < 0 ? j->decrypted : 0;
-        if (r >= 0)
-                r = smime_decrypt(j->pending_cms, key, j->pending_certificate, j->decrypted, &j->worker_message);
-        EVP_PKEY_free(key);
-        /* A message that does not decrypt and a token that stopped answering
-         * look alike from here; the token tells which. Reopening it waits
-         * for the workers, so nothing changes the token under this call. */
-        if (r < 0 && token_probe(j->manager->token, NULL) < 0)
-                j->token_failed = true;
-        return r;
-}
-
-/* Back on the loop. */
-static void decrypt_done(int r, void *userdata) {
-        OpenJob *j = userdata;
-        _cleanup_free_ char *message = TAKE_PTR(j->worker_message);
-        int out = TAKE_FD(j->decrypted);
-
-        j->pending_cms = (CMS_ContentInfo_free(j->pending_cms), NULL);
-        j->pending_certificate = (X509_free(j->pending_certificate), NULL);
-
-        {
-                _cleanup_free_ char *input_sha256 = audit_sha256_fd(j->input);
-                const TokenKey *k = NULL;
-
-                for (size_t i = 0; i < j->manager->n_keys; i++)
-                        if (streq(j->manager->keys[i].id, j->pending_key))
-                                k = &j->manager->keys[i];
-                audit_log(&j->caller, &(AuditRecord) {
-                                              .event = AUDIT_DECRYPT,
-                                              .operation = "decrypt",
-                                              .outcome = r < 0 ? "failed" : "success",
-                                              .fingerprint = j->status.key_certificate,
-                                              .key = j->pending_key,
-                                              .address = k ? k->label : NULL,
-                                              .input_sha256 = input_sha256,
-                                              .detail = r < 0 ? message : NULL,
-                                      });
-        }
-
-        j->on_worker = false;
-        if (j->client_gone) {
-                closep(&out);
-                open_job_finish(j, -ECONNRESET, NULL, "The client went away before the result was written.");
+        free(j->status.key_certificate);
+        j->status.key_certificate = strdup(c->fingerprint);
+        if (!j->status.key_certificate) {
+                open_job_finish(j, -ENOMEM, NULL, "Out of memory.");
                 return;
         }
+        log_debug("Decrypt for %s: key %s, handing it to a worker.", j->caller.sender, c->key);
+        open_job_submit(j, PHASE_DECRYPT);
+}
+
+static void on_decrypt_answer(int r, const sd_bus_error *error, void *userdata) {
+        OpenJob *j = userdata;
+
+        if (r > 0)
+                j->address++;
+        else {
+                /* Not this key: the next one the message is encrypted to may be the caller's. */
+                free(j->denied_name);
+                free(j->denied_message);
+                j->denied_name = strdup(error && error->name ? error->name : SD_BUS_ERROR_ACCESS_DENIED);
+                j->denied_message = strdup(error && error->message ? error->message : "Not authorized.");
+                j->candidate++;
+                j->address = 0;
+        }
+        decrypt_authorize_next(j);
+}
+
+/* polkit is asked about each candidate in turn, for every address of its
+ * certificate (a key speaks for all of them); the first candidate
+ * authorized for all decrypts. */
+static void decrypt_authorize_next(OpenJob *j) {
+        int r;
+
+        while (j->candidate < j->n_candidates) {
+                const DecryptCandidate *c = &j->candidates[j->candidate];
+                const char *address = c->addresses[0] ? c->addresses[j->address] : (j->address == 0 ? "" : NULL);
+                const char *details[5] = {};
+
+                if (!address) {
+                        decrypt_with_candidate(j);
+                        return;
+                }
+                details[0] = "address";
+                details[1] = address;
+                details[2] = "fingerprint";
+                details[3] = c->fingerprint;
+                r = bus_polkit_check_callback(j->manager->polkit, j->call, POLKIT_ACTION_DECRYPT, details,
+                                              on_decrypt_answer, j);
+                if (r < 0) {
+                        open_job_finish(j, r, NULL, "Cannot ask polkit.");
+                        return;
+                }
+                if (r == 0)
+                        return; /* on_decrypt_answer() goes on */
+                j->address++;
+        }
+
+        /* Keys matched, polkit allowed none of them. */
+        {
+                _cleanup_free_ char *text = NULL;
+
+                (void) message_fail(&text, -EACCES,
+                                    "The message is encrypted to %zu key%s of smimed, and this caller may use none "
+                                    "of them: %s",
+                                    j->n_candidates, j->n_candidates == 1 ? "" : "s",
+                                    strempty(j->denied_message));
+                open_job_finish(j, -EACCES, j->denied_name ?: SD_BUS_ERROR_ACCESS_DENIED, text);
+        }
+}
+
+static void enveloped_layer_read(OpenJob *j) {
+        int r;
+
+        candidates_free(j);
+        r = find_candidates(j);
         if (r < 0) {
-                closep(&out);
+                open_job_finish(j, r, NULL, "Out of memory.");
+                return;
+        }
+        if (j->n_candidates == 0 && token_get_state(j->manager->token) != TOKEN_STATE_READY) {
+                _cleanup_free_ char *text = NULL;
+
+                /* The key may well be in the token; smimed cannot see it now. */
+                (void) message_fail(&text, -ENODEV,
+                                    "The message is encrypted and the token is %s (%s); try again when it is ready.",
+                                    token_state_to_string(token_get_state(j->manager->token)),
+                                    strempty(token_get_state_reason(j->manager->token)));
+                open_job_finish(j, -ENODEV, SMIMED_ERROR_TOKEN_UNAVAILABLE, text);
+                return;
+        }
+        if (j->n_candidates == 0) {
+                j->status.encryption = "no-private-key";
+                set_text(&j->status.encryption_message, "Encryption: Unable to find private key to decrypt.");
+                finish_without_content(j);
+                return;
+        }
+        decrypt_authorize_next(j);
+}
+
+/* Every use of a private key is on record, with the addresses and the
+ * fingerprint of the certificate polkit was asked about. */
+static void audit_decryption(OpenJob *j, int r, const char *message) {
+        const DecryptCandidate *c = &j->candidates[j->candidate];
+        _cleanup_free_ char *addresses = join_addresses(c->addresses);
+
+        audit_log(&j->caller, &(AuditRecord) {
+                                      .event = AUDIT_DECRYPT,
+                                      .operation = "decrypt",
+                                      .outcome = r < 0 ? "failed" : "success",
+                                      .fingerprint = c->fingerprint,
+                                      .key = c->key,
+                                      .address = addresses,
+                                      .input_sha256 = j->input_sha256,
+                                      .mail_message_id = j->message_id,
+                                      .detail = r < 0 ? message : NULL,
+                              });
+}
+
+static void decrypted(OpenJob *j, int r, const char *message) {
+        const DecryptCandidate *c = &j->candidates[j->candidate];
+
+        j->cms = (CMS_ContentInfo_free(j->cms), NULL);
+
+        if (r < 0) {
+                closep(&j->next);
                 manager_token_check_later(j->manager);
                 if (j->token_failed) {
                         _cleanup_free_ char *text = NULL;
 
                         (void) message_fail(&text, r, "Decryption with the key of %s failed in the token: %s",
-                                            j->status.key_certificate, message ? message : strerror(-r));
+                                            c->fingerprint, message ? message : strerror(-r));
                         open_job_finish(j, r, SMIMED_ERROR_TOKEN_UNAVAILABLE, text);
                         return;
                 }
@@ -446,88 +851,13 @@ static void decrypt_done(int r, void *userdata) {
                 return;
         }
 
-        log_info("Decrypted a message with key %s.", j->pending_key);
+        log_info("Decrypted a message with key %s.", c->key);
         j->status.encryption = "encrypted";
         free(j->status.key);
-        j->status.key = TAKE_PTR(j->pending_key);
-        set_text(&j->status.encryption_message, "Decrypted with the key of certificate %s.",
-                 j->status.key_certificate);
-        next_layer_file(j, out);
-        open_job_step(j);
-}
-
-static void on_decrypt_authorized(int r, const sd_bus_error *error, void *userdata) {
-        OpenJob *j = userdata;
-
-        if (r < 0) {
-                open_job_finish(j, r, error->name, error->message);
-                return;
-        }
-
-        free(j->spool_dir);
-        j->spool_dir = manager_spool_dir(j->manager);
-        log_debug("Decrypt for %s: key %s, handing it to a worker.", j->caller.sender, strempty(j->pending_key));
-        j->on_worker = true;
-        r = j->spool_dir ? worker_pool_submit(j->manager->workers, client_id(j->manager->clients, j->caller.sender), decrypt_work, decrypt_done, j) : -ENOMEM;
-        if (r < 0) {
-                j->on_worker = false;
-                open_job_finish(j, r, NULL, "Cannot hand the decryption to a worker.");
-        }
-}
-
-/* Returns 1 when the job waits for polkit, 0 to go on, < 0 on error. */
-static int open_enveloped_layer(OpenJob *j, const char **ret_error_name, char **ret_message) {
-        CMS_ContentInfo *cms = NULL;
-        BIO *content = NULL;
-        const char *details[5] = {};
-        const TokenKey *key = NULL;
-        int r;
-
-        if (!j->decrypt) {
-                *ret_error_name = SMIMED_ERROR_INVALID_MESSAGE;
-                return message_fail(ret_message, -EBADMSG, "The message is encrypted; open it with Decrypt.");
-        }
-        r = smime_read(j->current, &cms, &content, ret_message);
-        BIO_free(content);
-        if (r < 0) {
-                *ret_error_name = SMIMED_ERROR_INVALID_MESSAGE;
-                return r;
-        }
-        j->pending_cms = cms;
-
-        r = find_decryption_key(j, cms);
-        if (r < 0)
-                return r;
-        if (r == 0 && token_get_state(j->manager->token) != TOKEN_STATE_READY) {
-                /* The key may well be in the token; smimed cannot see it now. */
-                *ret_error_name = SMIMED_ERROR_TOKEN_UNAVAILABLE;
-                return message_fail(ret_message, -ENODEV,
-                                    "The message is encrypted and the token is %s (%s); try again when it is ready.",
-                                    token_state_to_string(token_get_state(j->manager->token)),
-                                    strempty(token_get_state_reason(j->manager->token)));
-        }
-        if (r == 0) {
-                j->status.encryption = "no-private-key";
-                set_text(&j->status.encryption_message, "Encryption: Unable to find private key to decrypt.");
-                finish_without_content(j);
-                return 1;
-        }
-
-        for (size_t k = 0; k < j->manager->n_keys; k++)
-                if (streq(j->manager->keys[k].id, j->pending_key))
-                        key = &j->manager->keys[k];
-        details[0] = "address";
-        details[1] = key ? key->label : "";
-        details[2] = "fingerprint";
-        details[3] = j->status.key_certificate;
-        r = bus_polkit_check_callback(j->manager->polkit, j->call, POLKIT_ACTION_DECRYPT, details,
-                                      on_decrypt_authorized, j);
-        if (r < 0)
-                return message_fail(ret_message, r, "Cannot ask polkit: %m");
-        if (r > 0)
-                /* polkit said yes a moment ago: straight to a worker (or finished on failure). */
-                on_decrypt_authorized(1, NULL, j);
-        return 1;
+        j->status.key = strdup(c->key);
+        set_text(&j->status.encryption_message, "Decrypted with the key of certificate %s.", c->fingerprint);
+        candidates_free(j);
+        next_layer(j);
 }
 
 /* ---- output ---- */
@@ -545,144 +875,73 @@ static void on_written(FdWriter *writer, int error, void *userdata) {
         open_job_finish(j, 0, NULL, NULL);
 }
 
-static int copy_fd(int from, int to) {
-        char buf[65536];
-        ssize_t n;
-
-        if (lseek(from, 0, SEEK_SET) < 0)
-                return -errno;
-        while ((n = read(from, buf, sizeof(buf))) > 0)
-                for (char *p = buf; n > 0;) {
-                        ssize_t k = write(to, p, (size_t) n);
-
-                        if (k < 0)
-                                return -errno;
-                        p += k;
-                        n -= k;
-                }
-        return n < 0 ? -errno : 0;
-}
-
-static void write_output(OpenJob *j, bool with_content) {
-        _cleanup_free_ Writer *w = malloc(sizeof(Writer));
+static void assembled(OpenJob *j) {
         _cleanup_free_ char *message = NULL;
-        struct stat st;
         int r;
 
-        j->result_file = manager_tmpfile_sized(j->manager, fd_size_hint(j->input));
-        r = j->result_file < 0 ? j->result_file : w ? 0 : -ENOMEM;
-        if (r >= 0 && with_content) {
-                if (j->depth == 0)
-                        r = copy_fd(j->input, j->result_file); /* not S/MIME: the message as it came */
-                else {
-                        /* the outer fields back in front of the innermost entity */
-                        writer_init(w, j->result_file);
-                        mime_headers_write(w, &j->outer);
-                        r = writer_flush(w);
-                        if (r >= 0)
-                                r = copy_fd(j->current, j->result_file);
-                }
-        }
-        if (r >= 0 && fstat(j->result_file, &st) < 0)
-                r = -errno;
-        if (r >= 0) {
-                j->status.has_content = with_content;
-                j->status.size = (uint64_t) st.st_size;
-                r = fd_writer_new(j->manager->event, j->result_file, j->output, j->manager->config->io_timeout_usec, on_written, j,
-                                  &j->writer);
-        }
+        j->status.has_content = j->with_content;
+        r = fd_writer_new(j->manager->event, j->result_file, j->output, j->manager->config->io_timeout_usec,
+                          on_written, j, &j->writer);
         if (r < 0) {
                 message_fail(&message, r, "The output cannot be written: %m");
                 open_job_finish(j, r, SMIMED_ERROR_INVALID_ARGUMENT, message);
         }
 }
 
-static void finish_without_content(OpenJob *j) {
-        if (!j->status.signature) {
-                j->status.signature = "not-signed";
-                set_text(&j->status.signature_message, "Not known: the content could not be opened.");
+/* Back on the loop after each step. */
+static void open_worked(int r, void *userdata) {
+        OpenJob *j = userdata;
+        _cleanup_free_ char *message = TAKE_PTR(j->worker_message);
+
+        j->on_worker = false;
+        /* Also for a client that left; not for work cancelled before it began. */
+        if (j->phase == PHASE_DECRYPT && r != -ECANCELED)
+                audit_decryption(j, r, message);
+        if (j->client_gone) {
+                open_job_finish(j, -ECONNRESET, NULL, "The client went away before the result was written.");
+                return;
         }
-        write_output(j, false);
-}
 
-/* Opens layers until the content, or until polkit must be asked. */
-static void open_job_step(OpenJob *j) {
-        _cleanup_free_ char *message = NULL;
-        const char *error_name = NULL;
-        int r;
-
-        for (;;) {
-                _cleanup_free_ LineReader *reader = malloc(sizeof(LineReader));
-                _cleanup_(mime_headers_done) MimeHeaders headers = {};
-                SmimeLayer layer;
-
-                if (!reader) {
-                        open_job_finish(j, -ENOMEM, NULL, "Out of memory.");
+        switch (j->phase) {
+        case PHASE_LAYER:
+                if (r < 0)
+                        break;
+                if (j->layer == SMIME_LAYER_NONE) {
+                        finish_with_content(j);
                         return;
                 }
-                r = lseek(j->current, 0, SEEK_SET) < 0 ? -errno : 0;
-                if (r >= 0) {
-                        line_reader_init(reader, j->current);
-                        r = mime_headers_read(reader, &headers, &message);
-                }
-                if (r >= 0)
-                        r = smime_classify(&headers, &layer, &message);
-                if (r >= 0 && layer == SMIME_LAYER_CMS) {
-                        CMS_ContentInfo *cms = NULL;
-                        BIO *content = NULL;
-
-                        r = smime_read(j->current, &cms, &content, &message);
-                        if (r >= 0)
-                                r = smime_cms_layer(cms, &layer, &message);
-                        CMS_ContentInfo_free(cms);
-                        BIO_free(content);
-                }
-                if (r < 0) {
-                        open_job_finish(j, r, r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL,
-                                        message ? message : strerror(-r));
-                        return;
-                }
-
-                if (layer == SMIME_LAYER_SIGNED && !j->verify) {
+                if (j->layer == SMIME_LAYER_SIGNED && !j->verify) {
                         /* Asked not to: say so, rather than "not signed". */
                         j->status.signature = "not-verified";
                         set_text(&j->status.signature_message,
                                  "The message is signed; the signature was not checked (verify=false).");
-                        break;
-                }
-                if (layer == SMIME_LAYER_NONE)
-                        break;
-
-                /* Another layer to open: refuse the one past the limit. */
-                if (j->depth >= OPEN_MAX_LAYERS) {
-                        open_job_finish(j, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE,
-                                        "S/MIME layers are nested deeper than smimed opens (8).");
+                        finish_with_content(j);
                         return;
                 }
-
-                if (layer == SMIME_LAYER_SIGNED)
-                        r = open_signed_layer(j, &error_name, &message);
-                else {
-                        r = open_enveloped_layer(j, &error_name, &message);
-                        if (r > 0)
-                                return; /* waiting for polkit, or finished */
-                }
-                if (r < 0) {
-                        open_job_finish(j, r, error_name, message ? message : strerror(-r));
-                        return;
-                }
+                if (j->layer == SMIME_LAYER_ENVELOPED)
+                        enveloped_layer_read(j);
+                else
+                        signed_layer_checked(j);
+                return;
+        case PHASE_VERIFY_AGAIN:
+                if (r < 0)
+                        break;
+                signed_layer_checked(j);
+                return;
+        case PHASE_DECRYPT:
+                decrypted(j, r, message);
+                return;
+        case PHASE_ASSEMBLE:
+                if (r < 0)
+                        break;
+                assembled(j);
+                return;
         }
 
-        if (!j->status.encryption) {
-                j->status.encryption = "not-encrypted";
-                set_text(&j->status.encryption_message, "The message was not encrypted.");
-        }
-        if (!j->status.signature) {
-                j->status.signature = "not-signed";
-                set_text(&j->status.signature_message, "The message was not signed.");
-        }
-        write_output(j, true);
+        open_job_finish(j, r, j->worker_error_name, message ? message : strerror(-r));
 }
+
+/* ---- input ---- */
 
 static void on_spooled(FdReader *reader, int error, void *userdata) {
         OpenJob *j = userdata;
@@ -715,6 +974,7 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 return;
         }
 
+        /* The outer header block only (at most MIME_MAX_HEADER_BLOCK): the body waits for a worker. */
         lseek(j->input, 0, SEEK_SET);
         line_reader_init(lines, j->input);
         r = mime_headers_read(lines, &all, &message);
@@ -730,25 +990,26 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 return;
         }
         j->from_unreadable = r < 0; /* no signature can be said to be the sender's */
+        j->message_id = mime_headers_get(&j->outer, "Message-ID");
 
         j->current = fcntl(j->input, F_DUPFD_CLOEXEC, 3);
         if (j->current < 0) {
                 open_job_finish(j, -errno, NULL, "Cannot duplicate a file descriptor.");
                 return;
         }
-        open_job_step(j);
+        open_job_submit(j, PHASE_LAYER);
 }
 
 unsigned manager_open_jobs_cancel_sender(Manager *m, const char *sender) {
         unsigned n = 0;
 
         for (OpenJob *j = m->open_jobs, *next; j; j = next) {
-                next = j->next;
+                next = j->next_job;
                 if (!streq(j->caller.sender, sender))
                         continue;
                 n++;
                 if (j->on_worker)
-                        j->client_gone = true; /* a worker holds it: decrypt_done() finishes it */
+                        j->client_gone = true; /* a worker holds it: open_worked() finishes it */
                 else
                         open_job_finish(j, -ECONNRESET, NULL, "The client went away.");
         }
@@ -768,9 +1029,12 @@ int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool veri
         audit_caller_from_message(call, &j->caller);
         j->decrypt = decrypt;
         j->verify = verify;
-        j->input = j->output = j->current = j->result_file = j->decrypted = -1;
+        j->input = j->output = j->current = j->result_file = j->next = -1;
         j->done = done;
 
+        j->spool_dir = manager_spool_dir(m);
+        if (!j->spool_dir)
+                return -ENOMEM;
         j->output = fcntl(output_fd, F_DUPFD_CLOEXEC, 3);
         if (j->output < 0)
                 return -errno;
@@ -784,7 +1048,7 @@ int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool veri
 
         j->userdata = userdata;
         j->free_userdata = free_userdata;
-        j->next = m->open_jobs;
+        j->next_job = m->open_jobs;
         m->open_jobs = TAKE_PTR(j);
         manager_job_started(m);
         return 0;
