@@ -553,30 +553,22 @@ static int reply_read_error(Manager *m, sd_bus_message *call, int error) {
         return sd_bus_reply_method_errnof(call, error, "Reading the file descriptor failed: %m");
 }
 
-static void import_pkcs12_done(Manager *m, sd_bus_message *call, const void *data, size_t size, int error,
-                               void *userdata) {
+static void import_pkcs12_enrolled(int r, const char *reason, const char *id, char **fingerprints, void *userdata) {
+        _cleanup_(bus_call_freep) BusCall *c = userdata;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(strv_freep) char **fingerprints = NULL;
-        _cleanup_free_ char *id = NULL, *reason = NULL, *key_path = NULL;
-        const char *passphrase = userdata;
-        int r;
+        _cleanup_free_ char *key_path = NULL;
 
-        bus_call_end(&(BusCall) { .clients = m->clients, .call = call }); /* answered below, or gone */
-        if (error < 0) {
-                (void) reply_read_error(m, call, error);
-                return;
-        }
-
-        r = manager_import_pkcs12(m, data, size, passphrase, &id, &fingerprints, &reason);
-        audit_call(call, AUDIT_KEY_ENROLL, "import-pkcs12", r, fingerprints ? fingerprints[0] : NULL, id, NULL,
+        audit_call(c->call, AUDIT_KEY_ENROLL, "import-pkcs12", r, fingerprints ? fingerprints[0] : NULL, id, NULL,
                    reason);
+        if (r == -ECONNRESET || r == -ESHUTDOWN)
+                return; /* nobody to answer, or no time to */
         if (r < 0) {
-                (void) reply_error(call, r, reason);
+                (void) reply_error(c->call, r, reason);
                 return;
         }
 
         key_path = key_bus_path(id);
-        r = key_path ? sd_bus_message_new_method_return(call, &reply) : -ENOMEM;
+        r = key_path ? sd_bus_message_new_method_return(c->call, &reply) : -ENOMEM;
         if (r >= 0)
                 r = sd_bus_message_append(reply, "o", key_path);
         if (r >= 0)
@@ -585,6 +577,35 @@ static void import_pkcs12_done(Manager *m, sd_bus_message *call, const void *dat
                 r = sd_bus_send(NULL, reply, NULL);
         if (r < 0)
                 log_warning_errno(r, "Failed to reply to ImportPKCS12: %m");
+}
+
+/* The file is read: a worker parses it. */
+static void import_pkcs12_read(Manager *m, sd_bus_message *call, const void *data, size_t size, int error,
+                               void *userdata) {
+        _cleanup_(bus_call_end) BusCall bc = { .clients = m->clients, .call = call };
+        _cleanup_free_ char *reason = NULL;
+        const char *passphrase = userdata;
+        const char *sender = sd_bus_message_get_sender(call);
+        BusCall *taken;
+        int r;
+
+        if (error < 0) {
+                (void) reply_read_error(m, call, error);
+                return;
+        }
+
+        taken = bus_call_take(&bc);
+        if (!taken) {
+                (void) sd_bus_reply_method_errno(call, ENOMEM, NULL);
+                return;
+        }
+        r = manager_import_pkcs12_start(m, sender, client_id(m->clients, sender), data, size, passphrase,
+                                        import_pkcs12_enrolled, taken, &reason);
+        if (r < 0) {
+                audit_call(call, AUDIT_KEY_ENROLL, "import-pkcs12", r, NULL, NULL, NULL, reason);
+                (void) reply_error(call, r, reason);
+                bus_call_free(taken);
+        }
 }
 
 static int method_import_pkcs12(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -613,10 +634,10 @@ static int method_import_pkcs12(sd_bus_message *message, void *userdata, sd_bus_
         copy = strdup(passphrase);
         if (!copy)
                 return -ENOMEM;
-        r = pending_call_start(m, message, fd, PKCS12_MAX_SIZE, import_pkcs12_done, copy, erase_and_free_void);
+        r = pending_call_start(m, message, fd, PKCS12_MAX_SIZE, import_pkcs12_read, copy, erase_and_free_void);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot read the file descriptor: %m");
-        bus_call_keep(&call); /* import_pkcs12_done() ends it */
+        bus_call_keep(&call); /* import_pkcs12_read() or what it starts ends it */
         return 1; /* the reply comes when the file has been read */
 }
 

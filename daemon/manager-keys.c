@@ -95,55 +95,105 @@ static char *key_label(X509 *certificate) {
         return strdup("smimed key");
 }
 
-int manager_import_pkcs12(Manager *m, const void *data, size_t size, const char *passphrase, char **ret_key_id,
-                          char ***ret_fingerprints, char **ret_message) {
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
-        _cleanup_(X509_freep) X509 *cert = NULL;
-        _cleanup_(x509_stack_freep) STACK_OF(X509) *chain = NULL, *all = NULL;
+/* An ImportPKCS12 in progress: the file is read on a worker (the KDF and
+ * MAC iterations are the file's choice, and the parser sees untrusted
+ * bytes), the key goes into the token and its certificates into the store
+ * on the loop. */
+struct Pkcs12Job {
+        Manager *manager;
+        char *sender;
+        void *data;
+        size_t size;
+        char *passphrase;
+        bool client_gone;          /* nothing is enrolled for a client that left */
+
+        /* the worker's */
+        EVP_PKEY *key;
+        X509 *certificate;
+        STACK_OF(X509) *chain;
+        char *message;
+
+        Pkcs12ImportDone done;
+        void *userdata;
+        Pkcs12Job *next;
+};
+
+static Pkcs12Job *pkcs12_job_free(Pkcs12Job *j) {
+        if (!j)
+                return NULL;
+        free(j->sender);
+        if (j->data) {
+                explicit_bzero(j->data, j->size);
+                free(j->data);
+        }
+        erase_and_free(j->passphrase);
+        EVP_PKEY_free(j->key);
+        X509_free(j->certificate);
+        sk_X509_pop_free(j->chain, X509_free);
+        free(j->message);
+        return mfree(j);
+}
+
+static void pkcs12_job_unlink(Pkcs12Job *j) {
+        for (Pkcs12Job **i = &j->manager->pkcs12_jobs; *i; i = &(*i)->next)
+                if (*i == j) {
+                        *i = j->next;
+                        break;
+                }
+}
+
+/* On a worker: the file, and whether its key and certificate belong together. */
+static int pkcs12_read_work(void *userdata) {
+        Pkcs12Job *j = userdata;
+        int r;
+
+        r = pkcs12_parse(j->data, j->size, j->passphrase, &j->key, &j->certificate, &j->chain, &j->message);
+        if (r < 0)
+                return r;
+        if (!j->key)
+                return message_fail(&j->message, -ENOKEY, "The PKCS#12 file holds no private key.");
+        if (!j->certificate && j->chain && sk_X509_num(j->chain) > 0)
+                return message_fail(&j->message, -EKEYREJECTED,
+                                    "The certificates in the PKCS#12 file do not belong to its private key.");
+        if (!j->certificate)
+                return message_fail(&j->message, -ENOENT,
+                                    "The PKCS#12 file holds a private key but not its certificate; export it with the "
+                                    "certificate.");
+        if (!X509_check_private_key(j->certificate, j->key))
+                return message_fail(&j->message, -EKEYREJECTED,
+                                    "The certificate in the file does not belong to its key.");
+        return 0;
+}
+
+/* On the loop: the key into the token, its certificates into the store,
+ * both or neither. */
+static int pkcs12_enroll(Manager *m, Pkcs12Job *j, char **ret_key_id, char ***ret_fingerprints, char **ret_message) {
+        _cleanup_(x509_stack_freep) STACK_OF(X509) *all = NULL;
         _cleanup_free_ char *label = NULL, *id = NULL;
         bool created = false;
         int r;
 
         if (token_get_state(m->token) != TOKEN_STATE_READY)
                 return token_unavailable(m, ret_message);
-        if (size == 0)
-                return message_fail(ret_message, -EBADMSG, "The file is empty.");
-        if (size > PKCS12_MAX_SIZE)
-                return message_fail(ret_message, -EFBIG, "The file is larger than %u KiB.", PKCS12_MAX_SIZE / 1024);
 
-        r = pkcs12_parse(data, size, passphrase, &pkey, &cert, &chain, ret_message);
-        if (r < 0)
-                return r;
-        if (!pkey)
-                return message_fail(ret_message, -ENOKEY, "The PKCS#12 file holds no private key.");
-        if (!cert && chain && sk_X509_num(chain) > 0)
-                return message_fail(ret_message, -EKEYREJECTED,
-                                    "The certificates in the PKCS#12 file do not belong to its private key.");
-        if (!cert)
-                return message_fail(ret_message, -ENOENT,
-                            "The PKCS#12 file holds a private key but not its certificate; export it with the "
-                            "certificate.");
-        if (!X509_check_private_key(cert, pkey))
-                return message_fail(ret_message, -EKEYREJECTED, "The certificate in the file does not belong to its key.");
-
-        label = key_label(cert);
+        label = key_label(j->certificate);
         if (!label)
                 return -ENOMEM;
 
-        r = token_import_key(m->token, pkey, cert, label, &id, &created);
+        r = token_import_key(m->token, j->key, j->certificate, label, &id, &created);
         if (r == -ENODEV)
                 return token_unavailable(m, ret_message);
         if (r == -EOPNOTSUPP)
                 return message_fail(ret_message, r, "The token does not take this kind of key (%s).",
-                            OBJ_nid2sn(EVP_PKEY_get_base_id(pkey)));
+                                    OBJ_nid2sn(EVP_PKEY_get_base_id(j->key)));
         if (r < 0)
                 return message_fail(ret_message, r, "The key cannot be written into the token: %m");
 
         all = sk_X509_new_null();
-        if (!all || !X509_up_ref(cert) || !sk_X509_push(all, cert))
+        if (!all || !X509_up_ref(j->certificate) || !sk_X509_push(all, j->certificate))
                 r = -ENOMEM;
-        for (int i = 0; r >= 0 && chain && i < sk_X509_num(chain); i++) {
-                X509 *x = sk_X509_value(chain, i);
+        for (int i = 0; r >= 0 && j->chain && i < sk_X509_num(j->chain); i++) {
+                X509 *x = sk_X509_value(j->chain, i);
 
                 if (!X509_up_ref(x) || !sk_X509_push(all, x))
                         r = -ENOMEM;
@@ -161,6 +211,83 @@ int manager_import_pkcs12(Manager *m, const void *data, size_t size, const char 
         manager_keys_changed(m);
         *ret_key_id = TAKE_PTR(id);
         return 0;
+}
+
+/* Back on the loop. */
+static void pkcs12_read_done(int r, void *userdata) {
+        Pkcs12Job *j = userdata;
+        _cleanup_(strv_freep) char **fingerprints = NULL;
+        _cleanup_free_ char *id = NULL, *message = NULL;
+
+        if (j->client_gone)
+                r = message_fail(&message, -ECONNRESET, "The client went away; nothing was enrolled.");
+        else if (r < 0)
+                message = TAKE_PTR(j->message);
+        else
+                r = pkcs12_enroll(j->manager, j, &id, &fingerprints, &message);
+        pkcs12_job_unlink(j);
+        j->done(r, message, id, fingerprints, j->userdata);
+        pkcs12_job_free(j);
+}
+
+int manager_import_pkcs12_start(Manager *m, const char *sender, uint64_t owner, const void *data, size_t size,
+                                const char *passphrase, Pkcs12ImportDone done, void *userdata, char **ret_message) {
+        Pkcs12Job *j;
+        int r;
+
+        if (token_get_state(m->token) != TOKEN_STATE_READY)
+                return token_unavailable(m, ret_message);
+        if (size == 0)
+                return message_fail(ret_message, -EBADMSG, "The file is empty.");
+        if (size > PKCS12_MAX_SIZE)
+                return message_fail(ret_message, -EFBIG, "The file is larger than %u KiB.", PKCS12_MAX_SIZE / 1024);
+
+        j = calloc(1, sizeof(Pkcs12Job));
+        if (!j)
+                return -ENOMEM;
+        j->manager = m;
+        j->done = done;
+        j->userdata = userdata;
+        j->sender = strdup(strempty(sender));
+        j->data = malloc(size);
+        j->passphrase = strdup(passphrase);
+        if (!j->sender || !j->data || !j->passphrase) {
+                pkcs12_job_free(j);
+                return -ENOMEM;
+        }
+        memcpy(j->data, data, size);
+        j->size = size;
+
+        r = worker_pool_submit(m->workers, owner, pkcs12_read_work, pkcs12_read_done, j);
+        if (r < 0) {
+                pkcs12_job_free(j);
+                return r;
+        }
+        j->next = m->pkcs12_jobs;
+        m->pkcs12_jobs = j;
+        return 0;
+}
+
+unsigned manager_pkcs12_jobs_cancel_sender(Manager *m, const char *sender) {
+        unsigned n = 0;
+
+        for (Pkcs12Job *j = m->pkcs12_jobs; j; j = j->next)
+                if (streq(j->sender, sender)) {
+                        j->client_gone = true; /* a worker holds it: pkcs12_read_done() drops it */
+                        n++;
+                }
+        return n;
+}
+
+void manager_pkcs12_jobs_free(Manager *m) {
+        while (m->pkcs12_jobs) {
+                Pkcs12Job *j = m->pkcs12_jobs;
+
+                m->pkcs12_jobs = j->next;
+                j->done(-ESHUTDOWN, "smimed stopped before the file was read; nothing was enrolled.", NULL, NULL,
+                        j->userdata);
+                pkcs12_job_free(j);
+        }
 }
 
 /* One RDN after another: "CN=Alice,O=Example" (RFC 4514 order is ignored:

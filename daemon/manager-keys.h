@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "certificate.h"
 #include "token.h"
@@ -15,8 +16,21 @@ typedef struct Manager Manager;
 
 #define PKCS12_MAX_SIZE (1024U * 1024U)
 
-int manager_import_pkcs12(Manager *m, const void *data, size_t size, const char *passphrase, char **ret_key_id,
-                          char ***ret_fingerprints, char **ret_message);
+/* Reads the file on a worker (owner: whose turn it takes), then enrolls the
+ * key and its certificates; done() runs on the loop with the key's id and
+ * the certificates' fingerprints, or r < 0 and message. Bad arguments fail
+ * at once. A client that goes away meanwhile (sender) gets nothing
+ * enrolled: done() then has -ECONNRESET. */
+typedef struct Pkcs12Job Pkcs12Job;
+typedef void (*Pkcs12ImportDone)(int r, const char *message, const char *key_id, char **fingerprints,
+                                 void *userdata);
+
+int manager_import_pkcs12_start(Manager *m, const char *sender, uint64_t owner, const void *data, size_t size,
+                                const char *passphrase, Pkcs12ImportDone done, void *userdata, char **ret_message);
+unsigned manager_pkcs12_jobs_cancel_sender(Manager *m, const char *sender);
+/* After the workers have stopped: each import still registered gets its
+ * answer (-ESHUTDOWN) and is freed. */
+void manager_pkcs12_jobs_free(Manager *m);
 
 /* type NULL means rsa-3072; subject NULL means "CN=<address>". The key is
  * made on a worker; done() runs on the loop with the key's id and the CSR

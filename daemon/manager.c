@@ -88,6 +88,7 @@ Manager *manager_free(Manager *m) {
          * may still be waiting for polkit. */
         worker_pool_free(m->workers);
         manager_generate_jobs_free(m);
+        manager_pkcs12_jobs_free(m);
         pending_calls_free(m);
         manager_smime_jobs_free(m);
         manager_open_jobs_free(m);
@@ -126,6 +127,7 @@ void manager_client_gone(Manager *m, const char *sender) {
         n += manager_smime_jobs_cancel_sender(m, sender);
         n += manager_open_jobs_cancel_sender(m, sender);
         n += manager_generate_jobs_cancel_sender(m, sender);
+        n += manager_pkcs12_jobs_cancel_sender(m, sender);
         n += client_table_forget(m->clients, sender);
         if (n > 0)
                 log_debug("Client %s went away: dropped %u of its calls.", sender, n);

@@ -54,6 +54,7 @@ typedef struct Manager {
         struct SmimeJob *smime_jobs;          /* Sign and Encrypt in progress */
         struct OpenJob *open_jobs;            /* Decrypt and Verify in progress */
         struct GenerateJob *generate_jobs;    /* GenerateKey in progress, on workers */
+        struct Pkcs12Job *pkcs12_jobs;        /* ImportPKCS12 files being read, on workers */
         bool stopping;                        /* SIGTERM came: the loop ends after the last generation */
         struct WorkerPool *workers;           /* token and CPU work off the loop */
 } Manager;
