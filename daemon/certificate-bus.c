@@ -316,7 +316,8 @@ static const sd_bus_vtable certificate_vtable[] = {
         SD_BUS_PROPERTY("CanEncrypt", "b", property_get_usable, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT),
         SD_BUS_PROPERTY("Summary", "s", property_get_summary, 0, 0),
         SD_BUS_PROPERTY("Chain", "a(ss)", property_get_chain, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT),
-        SD_BUS_PROPERTY("DER", "ay", property_get_der, 0, CONST),
+        /* Fetched by those who need it: not in GetAll and GetManagedObjects. */
+        SD_BUS_PROPERTY("DER", "ay", property_get_der, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT | CONST),
         SD_BUS_METHOD_WITH_ARGS("Remove", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_remove,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SetTrusted", SD_BUS_ARGS("b", trusted), SD_BUS_NO_RESULT, method_set_trusted,

@@ -1099,6 +1099,86 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
+/* sd-bus answers GetManagedObjects and Introspect itself, from every
+ * certificate object in the store: each costs far more than one message.
+ * Such a call waits for its client's turn like any other (a filter sees it
+ * first), then is dispatched again, admitted, for sd-bus to answer. */
+static bool is_object_walk(sd_bus_message *message) {
+        return sd_bus_message_is_method_call(message, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects") > 0 ||
+               sd_bus_message_is_method_call(message, "org.freedesktop.DBus.Introspectable", "Introspect") > 0;
+}
+
+typedef struct AdmittedCall {
+        Manager *manager;
+        BusCall *call;
+} AdmittedCall;
+
+static void admitted_call_free(void *userdata) {
+        AdmittedCall *a = userdata;
+
+        bus_call_free(a->call);
+        free(a);
+}
+
+static void admit_call(void *userdata) {
+        AdmittedCall *a = userdata;
+        Manager *m = a->manager;
+        sd_bus_message **more;
+        int r;
+
+        more = reallocarray(m->admitted, m->n_admitted + 1, sizeof(sd_bus_message *));
+        if (!more) {
+                (void) sd_bus_reply_method_errno(a->call->call, ENOMEM, NULL);
+                return;
+        }
+        m->admitted = more;
+        r = sd_bus_enqueue_for_read(m->bus, a->call->call);
+        if (r < 0) {
+                (void) sd_bus_reply_method_errnof(a->call->call, r, "Cannot dispatch the call: %m");
+                return;
+        }
+        m->admitted[m->n_admitted++] = sd_bus_message_ref(a->call->call);
+}
+
+static int on_incoming(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(bus_call_end) BusCall call = {};
+        Manager *m = userdata;
+        AdmittedCall *a;
+        int r;
+
+        (void) ret_error;
+        if (!is_object_walk(message) || !sd_bus_message_get_sender(message))
+                return 0;
+        for (size_t i = 0; i < m->n_admitted; i++)
+                if (m->admitted[i] == message) {
+                        m->admitted[i] = m->admitted[--m->n_admitted];
+                        sd_bus_message_unref(message); /* the queue holds it */
+                        return 0; /* its turn came: sd-bus answers it now */
+                }
+
+        r = bus_call_begin(m->clients, message, &call, &error);
+        if (r >= 0) {
+                a = calloc(1, sizeof(AdmittedCall));
+                r = a ? 0 : -ENOMEM;
+        }
+        if (r >= 0) {
+                a->manager = m;
+                a->call = bus_call_take(&call);
+                r = a->call ? client_queue_work(m->clients, sd_bus_message_get_sender(message), admit_call, a,
+                                                admitted_call_free)
+                            : -ENOMEM;
+                if (r < 0)
+                        admitted_call_free(a);
+        }
+        if (r < 0) {
+                if (!sd_bus_error_is_set(&error))
+                        (void) sd_bus_error_set_errnof(&error, r, "%m");
+                (void) sd_bus_reply_method_error(message, &error);
+        }
+        return 1;
+}
+
 /* NameOwnerChanged(name, old_owner, "") for a unique name: a client disconnected. */
 static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         const char *name, *old_owner, *new_owner;
@@ -1128,6 +1208,10 @@ int manager_bus_register(Manager *m) {
                              on_name_owner_changed, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch for clients that disconnect: %m");
+
+        r = sd_bus_add_filter(m->bus, &m->filter_slot, on_incoming, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to install the filter for object walks: %m");
 
         r = sd_bus_add_object_vtable(m->bus, &m->manager_slot, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                      manager_vtable, m);

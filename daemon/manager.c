@@ -98,6 +98,10 @@ Manager *manager_free(Manager *m) {
         sd_bus_slot_unref(m->manager_slot);
         sd_bus_slot_unref(m->object_manager_slot);
         sd_bus_slot_unref(m->name_owner_slot);
+        sd_bus_slot_unref(m->filter_slot);
+        for (size_t i = 0; i < m->n_admitted; i++)
+                sd_bus_message_unref(m->admitted[i]);
+        free(m->admitted);
         sd_bus_slot_unref(m->certificate_slot);
         sd_bus_slot_unref(m->certificate_enumerator_slot);
         sd_bus_slot_unref(m->key_slot);

@@ -26,6 +26,9 @@ typedef struct Manager {
         sd_bus_slot *manager_slot;
         sd_bus_slot *object_manager_slot;
         sd_bus_slot *name_owner_slot;         /* clients that disconnect */
+        sd_bus_slot *filter_slot;             /* object walks wait for their turn */
+        sd_bus_message **admitted;            /* walks whose turn came, dispatched again */
+        size_t n_admitted;
         PolkitRegistry *polkit;
         ClientTable *clients;                 /* per-client limits and turns */
 
