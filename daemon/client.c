@@ -48,7 +48,12 @@ struct ClientTable {
         uint64_t next_id;
         Client *ring_head, *ring_tail;
         sd_event_source *dispatch;
+        ClientBeforeTurn before_turn;
+        void *before_turn_userdata;
 };
+
+/* How many bus messages are read before a turn, at most. */
+#define CLIENT_READ_BUDGET 256U
 
 static void work_item_free(WorkItem *w) {
         if (w->free_userdata)
@@ -357,13 +362,23 @@ static void ring_remove(ClientTable *t, Client *c) {
         c->in_ring = false;
 }
 
+void client_table_set_before_turn(ClientTable *t, ClientBeforeTurn fn, void *userdata) {
+        t->before_turn = fn;
+        t->before_turn_userdata = userdata;
+}
+
 /* One item of the client whose turn it is; then the next client's turn. */
 static int on_dispatch(sd_event_source *s, void *userdata) {
         ClientTable *t = userdata;
-        Client *c = ring_pop(t);
+        Client *c;
         WorkItem *w;
 
         (void) s;
+        /* Calls that came meanwhile take their place in line first: otherwise
+         * reading one message per turn would serve clients in arrival order. */
+        if (t->before_turn)
+                t->before_turn(CLIENT_READ_BUDGET, t->before_turn_userdata);
+        c = ring_pop(t);
         if (!c) {
                 (void) sd_event_source_set_enabled(t->dispatch, SD_EVENT_OFF);
                 return 0;

@@ -67,6 +67,12 @@ typedef void (*ClientWork)(void *userdata);
 int client_queue_work(ClientTable *t, const char *sender, ClientWork run, void *userdata,
                       void (*free_userdata)(void *));
 
+/* Called before each turn with a budget of messages: reads what the bus
+ * has for smimed (up to budget), so that every client whose call has
+ * arrived is in line before the next turn is given. */
+typedef void (*ClientBeforeTurn)(unsigned budget, void *userdata);
+void client_table_set_before_turn(ClientTable *t, ClientBeforeTurn fn, void *userdata);
+
 /* The client disconnected: its queued work is dropped, its counts leave the
  * totals. Returns how many queued items were dropped. */
 unsigned client_table_forget(ClientTable *t, const char *sender);

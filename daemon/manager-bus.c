@@ -1179,6 +1179,19 @@ static int on_incoming(sd_bus_message *message, void *userdata, sd_bus_error *re
         return 1;
 }
 
+static void read_bus(unsigned budget, void *userdata) {
+        Manager *m = userdata;
+
+        for (unsigned i = 0; i < budget; i++) {
+                int r = sd_bus_process(m->bus, NULL);
+
+                if (r < 0)
+                        log_debug_errno(r, "Failed to process the bus: %m");
+                if (r <= 0)
+                        break;
+        }
+}
+
 /* NameOwnerChanged(name, old_owner, "") for a unique name: a client disconnected. */
 static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         const char *name, *old_owner, *new_owner;
@@ -1208,6 +1221,8 @@ int manager_bus_register(Manager *m) {
                              on_name_owner_changed, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch for clients that disconnect: %m");
+
+        client_table_set_before_turn(m->clients, read_bus, m);
 
         r = sd_bus_add_filter(m->bus, &m->filter_slot, on_incoming, m);
         if (r < 0)
