@@ -164,8 +164,8 @@ int client_table_new(sd_event *event, ClientTable **ret) {
                 .spool_quota = UINT64_MAX,
         };
 
-        /* As urgent as reading the bus: one queued call runs per message
-         * read, so queued work neither starves nor is starved by new calls. */
+        /* As urgent as reading the bus, which it reads itself before each
+         * turn (before_turn): queued work is not starved by new calls. */
         r = sd_event_add_defer(event, &t->dispatch, on_dispatch, t);
         if (r < 0)
                 return r;
