@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 
 #include <systemd/sd-daemon.h>
@@ -375,8 +376,38 @@ void manager_generation_ended(Manager *m) {
                 (void) sd_event_exit(m->event, 0);
 }
 
+/* Each call in flight holds up to about this many fds: the two it passed,
+ * their duplicates, the spool files and the work files of its worker. */
+#define FDS_PER_CALL 10U
+#define FDS_BASE 256U
+
+/* [Policy] MaxCalls= decides how many fds smimed may need: the soft limit
+ * is raised towards the hard one (the unit's LimitNOFILE=) to fit, and a
+ * limit too small for it is said, since the calls would then fail with
+ * "Too many open files" instead of LimitsExceeded. */
+static void manager_fit_fd_limit(Manager *m) {
+        rlim_t want = (rlim_t) m->config->max_calls * FDS_PER_CALL + FDS_BASE;
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return;
+        if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+                struct rlimit raised = { .rlim_cur = want < rl.rlim_max ? want : rl.rlim_max, .rlim_max = rl.rlim_max };
+
+                if (setrlimit(RLIMIT_NOFILE, &raised) >= 0)
+                        rl = raised;
+        }
+        if (rl.rlim_cur < want)
+                log_warning("RLIMIT_NOFILE is %llu, but [Policy] MaxCalls=%llu may need %llu file descriptors; "
+                            "raise LimitNOFILE= or lower MaxCalls=.",
+                            (unsigned long long) rl.rlim_cur, (unsigned long long) m->config->max_calls,
+                            (unsigned long long) want);
+}
+
 int manager_start(Manager *m) {
         int r;
+
+        manager_fit_fd_limit(m);
 
         r = smimed_bus_error_map_register();
         if (r < 0)
