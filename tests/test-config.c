@@ -270,9 +270,34 @@ static void test_io_timeout(void **state) {
         parse_fails("[Token]\nIOTimeoutSec=1\n", 2, "Token", "IOTimeoutSec", "unknown key");
 }
 
+static void test_client_limits(void **state) {
+        _cleanup_(config_freep) Config *a = parse_ok("[Policy]\nMaxCallsPerClient=4\nMaxCallsPerUser=8\nMaxCalls=32\n"
+                                                     "SpoolQuotaPerClient=10M\nSpoolQuota=1G\nMaxRecipients=50\n");
+        _cleanup_(config_freep) Config *c = parse_ok("");
+
+        (void) state;
+        assert_int_equal(a->max_calls_per_client, 4);
+        assert_int_equal(a->max_calls_per_user, 8);
+        assert_int_equal(a->max_calls, 32);
+        assert_int_equal(a->spool_quota_per_client, 10ULL * 1024 * 1024);
+        assert_int_equal(a->spool_quota, 1024ULL * 1024 * 1024);
+        assert_int_equal(a->max_recipients, 50);
+        assert_int_equal(c->max_calls_per_client, 16);
+        assert_int_equal(c->max_calls_per_user, 256);
+        assert_int_equal(c->max_calls, 1024);
+        assert_int_equal(c->spool_quota_per_client, 256ULL * 1024 * 1024);
+        assert_int_equal(c->spool_quota, 1024ULL * 1024 * 1024);
+        assert_int_equal(c->max_recipients, 1000);
+        parse_fails("[Policy]\nMaxCallsPerClient=0\n", 2, "Policy", "MaxCallsPerClient", "between 1 and");
+        parse_fails("[Policy]\nMaxCalls=many\n", 2, "Policy", "MaxCalls", "between 1 and");
+        parse_fails("[Policy]\nSpoolQuota=0\n", 2, "Policy", "SpoolQuota", "greater than zero");
+        parse_fails("[Token]\nMaxRecipients=3\n", 2, "Token", "MaxRecipients", "unknown key");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_client_limits),
                 cmocka_unit_test(test_full_file),
                 cmocka_unit_test(test_booleans),
                 cmocka_unit_test(test_last_wins_and_empty_resets),
