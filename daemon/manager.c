@@ -371,6 +371,22 @@ static int manager_on_stop_signal(sd_event_source *s, const struct signalfd_sigi
         return sd_event_exit(m->event, 0);
 }
 
+/* Ahead of everything else the loop has to do: an admin's stop is not one
+ * more call in the line of a busy daemon. The event loop owns the source. */
+static int manager_watch_stop_signal(Manager *m, int sig) {
+        sd_event_source *s = NULL;
+        int r;
+
+        r = sd_event_add_signal(m->event, &s, sig, manager_on_stop_signal, m);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_priority(s, SD_EVENT_PRIORITY_IMPORTANT);
+        if (r >= 0)
+                r = sd_event_source_set_floating(s, true);
+        sd_event_source_unref(s);
+        return r;
+}
+
 void manager_generation_ended(Manager *m) {
         if (m->stopping && !m->generate_jobs)
                 (void) sd_event_exit(m->event, 0);
@@ -413,9 +429,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to register the D-Bus error names: %m");
 
-        r = sd_event_add_signal(m->event, NULL, SIGTERM, manager_on_stop_signal, m);
+        r = manager_watch_stop_signal(m, SIGTERM);
         if (r >= 0)
-                r = sd_event_add_signal(m->event, NULL, SIGINT, manager_on_stop_signal, m);
+                r = manager_watch_stop_signal(m, SIGINT);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch SIGTERM and SIGINT: %m");
 
