@@ -364,14 +364,15 @@ static Report run_opath(const OpathArgs *a) {
 }
 
 static void test_opath_regular_file_as_input(void **state) {
-        _cleanup_free_ char *secret_path = path_in("secret.eml"), *message = NULL;
+        _cleanup_free_ char *secret_path = NULL, *message = NULL;
         _cleanup_(report_done) Report r = {};
         char token[33];
 
         (void) state;
         random_hex(token, 16);
         message = plain_message("secret", token);
-        assert_non_null(harness_write_file(harness, "secret.eml", message, 0600));
+        secret_path = harness_write_file(harness, "secret.eml", message, 0600);
+        assert_non_null(secret_path);
         protect(secret_path);
 
         r = run_opath(&(OpathArgs) { .input_path = secret_path });
@@ -410,7 +411,7 @@ static void test_opath_fifo_as_input(void **state) {
 }
 
 static void test_opath_as_output(void **state) {
-        _cleanup_free_ char *file = path_in("protected-output"), *fifo = path_in("protected-output.fifo"),
+        _cleanup_free_ char *file = NULL, *fifo = path_in("protected-output.fifo"),
                             *message = NULL, *after = NULL;
         _cleanup_(report_done) Report r = {}, q = {};
         _cleanup_(closep) int writer = -1;
@@ -420,7 +421,8 @@ static void test_opath_as_output(void **state) {
         (void) state;
         random_hex(token, 16);
         message = plain_message("to an O_PATH output", token);
-        assert_non_null(harness_write_file(harness, "protected-output", "untouched\n", 0600));
+        file = harness_write_file(harness, "protected-output", "untouched\n", 0600);
+        assert_non_null(file);
         protect(file);
 
         r = run_opath(&(OpathArgs) { .output_path = file, .message = message });
