@@ -45,5 +45,23 @@ int bus_read_certificate_paths(sd_bus_message *m, char ***ret);
  * negative errno. */
 int memfd_from_data(const char *name, const void *data, size_t size);
 
+/* What smimed would refuse of a caller's fd, said here with the reason:
+ * not open, opened with O_PATH, not open for reading (writing); for an
+ * input, a terminal (-EOPNOTSUPP). Fill *error and return < 0, else 0. */
+int fd_check_input(int fd, smimed_error *error);
+int fd_check_output(int fd, smimed_error *error);
+
+/* smimed writes a regular file, pipe or socket itself, never a terminal or
+ * other device: for those it gets a memfd, copied to the caller's output
+ * by output_relay_finish() once the call succeeded. fd is what to pass. */
+typedef struct OutputRelay {
+        int fd;
+        int output; /* the caller's output when relayed, else -1 */
+} OutputRelay;
+
+int output_relay_open(OutputRelay *r, int output_fd, smimed_error *error);
+int output_relay_finish(OutputRelay *r, smimed_error *error);
+void output_relay_done(OutputRelay *r);
+
 /* The reply text for a reply that does not have the expected shape. */
 extern const char bus_bad_reply[];

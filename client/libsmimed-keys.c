@@ -304,6 +304,9 @@ _public_ int smimed_import_pkcs12_fd(smimed *s, int fd, const char *passphrase, 
                 return error_set(error, -EINVAL, NULL, "Invalid argument.");
         if (fd < 0)
                 return error_set(error, -EBADF, NULL, "No file descriptor given.");
+        r = fd_check_input(fd, error);
+        if (r < 0)
+                return r;
 
         r = sd_bus_message_new_method_call(s->bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
                                            SMIMED_MANAGER_INTERFACE, "ImportPKCS12");

@@ -184,12 +184,6 @@ static int status_read(sd_bus_message *reply, smimed_message_status *st) {
 
 /* ---- calls ---- */
 
-static int check_fd(int fd, const char *what, smimed_error *error) {
-        if (fd < 0 || fcntl(fd, F_GETFL) < 0)
-                return error_set(error, -EBADF, NULL, what);
-        return 0;
-}
-
 static int new_call(smimed *s, const char *method, sd_bus_message **ret, smimed_error *error) {
         int r;
 
@@ -231,33 +225,18 @@ static int append_failed(smimed_error *error, int r) {
         return error_set(error, r, NULL, strerror(-r));
 }
 
-/* smimed makes pipes and terminals non-blocking while it reads or writes
- * them; that flag belongs to the open file, shared with whoever else holds
- * it (a shell's terminal), so it is put back once smimed is done. */
-static void restore_nonblock(int fd, int saved_flags) {
-        int flags;
-
-        if (saved_flags < 0)
-                return;
-        flags = fcntl(fd, F_GETFL);
-        if (flags >= 0 && (flags & O_NONBLOCK) != (saved_flags & O_NONBLOCK))
-                (void) fcntl(fd, F_SETFL, (flags & ~O_NONBLOCK) | (saved_flags & O_NONBLOCK));
-}
-
-static int message_call(smimed *s, sd_bus_message *m, int input_fd, int output_fd, sd_bus_message **ret_reply,
+/* smimed uses the fds as they are and leaves their flags alone (blocking
+ * stays blocking); the output goes through a memfd when smimed cannot
+ * write it itself. */
+static int message_call(smimed *s, sd_bus_message *m, OutputRelay *relay, sd_bus_message **ret_reply,
                         smimed_error *error) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        int input_flags = fcntl(input_fd, F_GETFL), output_flags = fcntl(output_fd, F_GETFL), r;
+        int r;
 
         r = sd_bus_call(s->bus, m, MESSAGE_TIMEOUT_USEC, &e, ret_reply);
-        /* After a timeout smimed may still be at work: a blocking fd would stall it. */
-        if (r != -ETIMEDOUT) {
-                restore_nonblock(input_fd, input_flags);
-                restore_nonblock(output_fd, output_flags);
-        }
         if (r < 0)
                 return error_from_bus(error, r, &e);
-        return 0;
+        return output_relay_finish(relay, error);
 }
 
 static int read_result(sd_bus_message *reply, smimed_result *ret, smimed_error *error) {
@@ -291,15 +270,18 @@ static int read_status(sd_bus_message *reply, smimed_message_status *ret, smimed
 _public_ int smimed_sign_fd(smimed *s, const char *sender, int input_fd, int output_fd,
                             const smimed_sign_options *o, smimed_result *ret, smimed_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(output_relay_done) OutputRelay relay = { -1, -1 };
         int r;
 
         if (!s)
                 return error_set(error, -EINVAL, NULL, "Invalid argument.");
         if (!sender || !sender[0])
                 return error_set(error, -EINVAL, NULL, "No sender given.");
-        r = check_fd(input_fd, "The input is not an open file descriptor.", error);
+        r = fd_check_input(input_fd, error);
         if (r >= 0)
-                r = check_fd(output_fd, "The output is not an open file descriptor.", error);
+                r = fd_check_output(output_fd, error);
+        if (r >= 0)
+                r = output_relay_open(&relay, output_fd, error);
         if (r >= 0)
                 r = new_call(s, "Sign", &m, error);
         if (r < 0)
@@ -308,7 +290,7 @@ _public_ int smimed_sign_fd(smimed *s, const char *sender, int input_fd, int out
         r = sd_bus_message_append(m, "s", sender);
         if (r < 0)
                 return append_failed(error, r);
-        r = append_fds(m, input_fd, output_fd, error);
+        r = append_fds(m, input_fd, relay.fd, error);
         if (r < 0)
                 return r;
         r = sd_bus_message_open_container(m, 'a', "{sv}");
@@ -319,7 +301,7 @@ _public_ int smimed_sign_fd(smimed *s, const char *sender, int input_fd, int out
         if (r < 0)
                 return append_failed(error, r);
 
-        r = message_call(s, m, input_fd, output_fd, &reply, error);
+        r = message_call(s, m, &relay, &reply, error);
         if (r < 0)
                 return r;
         return read_result(reply, ret, error);
@@ -328,15 +310,18 @@ _public_ int smimed_sign_fd(smimed *s, const char *sender, int input_fd, int out
 _public_ int smimed_encrypt_fd(smimed *s, const char *const *recipients, int input_fd, int output_fd,
                                const smimed_encrypt_options *o, smimed_result *ret, smimed_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(output_relay_done) OutputRelay relay = { -1, -1 };
         int r;
 
         if (!s)
                 return error_set(error, -EINVAL, NULL, "Invalid argument.");
         if (!recipients || !recipients[0])
                 return error_set(error, -EINVAL, NULL, "No recipients given.");
-        r = check_fd(input_fd, "The input is not an open file descriptor.", error);
+        r = fd_check_input(input_fd, error);
         if (r >= 0)
-                r = check_fd(output_fd, "The output is not an open file descriptor.", error);
+                r = fd_check_output(output_fd, error);
+        if (r >= 0)
+                r = output_relay_open(&relay, output_fd, error);
         if (r >= 0)
                 r = new_call(s, "Encrypt", &m, error);
         if (r < 0)
@@ -346,7 +331,7 @@ _public_ int smimed_encrypt_fd(smimed *s, const char *const *recipients, int inp
         r = sd_bus_message_append_strv(m, (char **) recipients);
         if (r < 0)
                 return append_failed(error, r);
-        r = append_fds(m, input_fd, output_fd, error);
+        r = append_fds(m, input_fd, relay.fd, error);
         if (r < 0)
                 return r;
         r = sd_bus_message_open_container(m, 'a', "{sv}");
@@ -365,7 +350,7 @@ _public_ int smimed_encrypt_fd(smimed *s, const char *const *recipients, int inp
         if (r < 0)
                 return append_failed(error, r);
 
-        r = message_call(s, m, input_fd, output_fd, &reply, error);
+        r = message_call(s, m, &relay, &reply, error);
         if (r < 0)
                 return r;
         return read_result(reply, ret, error);
@@ -375,17 +360,20 @@ _public_ int smimed_encrypt_fd(smimed *s, const char *const *recipients, int inp
 static int open_fd(smimed *s, const char *method, int input_fd, int output_fd, bool verify,
                    smimed_message_status *ret, smimed_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(output_relay_done) OutputRelay relay = { -1, -1 };
         int r;
 
         if (!s)
                 return error_set(error, -EINVAL, NULL, "Invalid argument.");
-        r = check_fd(input_fd, "The input is not an open file descriptor.", error);
+        r = fd_check_input(input_fd, error);
         if (r >= 0)
-                r = check_fd(output_fd, "The output is not an open file descriptor.", error);
+                r = fd_check_output(output_fd, error);
+        if (r >= 0)
+                r = output_relay_open(&relay, output_fd, error);
         if (r >= 0)
                 r = new_call(s, method, &m, error);
         if (r >= 0)
-                r = append_fds(m, input_fd, output_fd, error);
+                r = append_fds(m, input_fd, relay.fd, error);
         if (r < 0)
                 return r;
         r = sd_bus_message_open_container(m, 'a', "{sv}");
@@ -396,7 +384,7 @@ static int open_fd(smimed *s, const char *method, int input_fd, int output_fd, b
         if (r < 0)
                 return error_set(error, r, NULL, strerror(-r));
 
-        r = message_call(s, m, input_fd, output_fd, &reply, error);
+        r = message_call(s, m, &relay, &reply, error);
         if (r < 0)
                 return r;
         return read_status(reply, ret, error);

@@ -200,6 +200,11 @@ int verb_import_key(smimed *s, int argc, char *argv[]) {
                                         "give the passphrase with --passphrase-file.\n");
                         return 2;
                 }
+                if (isatty(STDIN_FILENO)) {
+                        fprintf(stderr, "smimectl: import-key - reads the PKCS#12 file from standard input, which is a "
+                                        "terminal; name a file or use a pipe.\n");
+                        return 2;
+                }
                 fd = STDIN_FILENO;
                 name = "standard input";
         } else {

@@ -32,7 +32,7 @@ static bool input_is_stdin(int argc, char *argv[]) {
 }
 
 int check_message_usage(int argc, char *argv[]) {
-        /* smimed would wait for the message to be typed, and take the terminal's settings with it. */
+        /* smimed takes no terminal: it could wait for ever for a message to be typed. */
         if (input_is_stdin(argc, argv) && isatty(STDIN_FILENO)) {
                 fprintf(stderr, "smimectl: the message comes from standard input, which is a terminal; "
                                 "name a file or use a pipe.\n");

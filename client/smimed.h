@@ -146,8 +146,10 @@ void smimed_keys_free(smimed_key *keys, size_t n);
  * (.p12/.pfx): the key goes into the token, the certificates into the store;
  * all or nothing. The file is read by smimed from fd, from its current
  * offset to its end (at most 1 MiB, within smimed's [Policy] IOTimeoutSec=,
- * else SMIMED_ERROR_TIMEOUT): a regular file, a memfd or a pipe. fd stays
- * the caller's, open (its offset moves when it is shared).
+ * else SMIMED_ERROR_TIMEOUT): a regular file, a memfd or a pipe, opened for
+ * reading (not O_PATH, not a terminal: -EBADF, -EOPNOTSUPP), used as it is
+ * (its flags stay as they are). fd stays the caller's, open (its offset
+ * moves when it is shared).
  * passphrase NULL is "". *ret_key_id and *ret_fingerprints (each may be
  * NULL) get the key's id and the fingerprints of the certificates in the
  * file. Errors: SMIMED_ERROR_BAD_PASSPHRASE, _INVALID_FORMAT (not PKCS#12),
@@ -202,13 +204,17 @@ void smimed_capabilities_done(smimed_capabilities *c);
  * them: smimed reads the input from its current offset to its end (a
  * regular file, a memfd, a pipe or a socket) and writes the result to the
  * output from its current offset; the call returns once the output is
- * written. smimed makes a pipe, socket or terminal it reads or writes
- * non-blocking, which changes every descriptor that shares it (a shell's
- * terminal, too): these functions set O_NONBLOCK back as it was when the
- * call returns. The functions without _fd take the message from memory
- * (passed as a sealed memfd) and return the result in *ret_output, malloc'd
- * and NUL-terminated (not counted in *ret_size); each ret_ pointer may be
- * NULL. A call waits up to 10 minutes: messages may be large (at most
+ * written. smimed uses them as they were opened and never reopens one: the
+ * input must be open for reading and the output for writing, an O_PATH
+ * descriptor fails (-EBADF). Their flags stay as they are: a blocking pipe
+ * stays blocking, O_NONBLOCK is never set or cleared. smimed takes no
+ * terminal or other device but /dev/null, /dev/zero and /dev/full: an input
+ * that is a terminal fails (-EOPNOTSUPP), and an output that is a terminal
+ * or another character device goes through a memfd that these functions
+ * copy to it once the call succeeded. The functions without _fd take the
+ * message from memory (passed as a sealed memfd) and return the result in
+ * *ret_output, malloc'd and NUL-terminated (not counted in *ret_size); each
+ * ret_ pointer may be NULL. A call waits up to 10 minutes: messages may be large (at most
  * [Policy] MaxMessageSize= of smimed.conf(5)). */
 
 /* NULL options are smimed's defaults. digest: NULL (the first of sha-256,

@@ -12,14 +12,13 @@
 #define READ_CHUNK 65536U
 
 struct FdReader {
-        int fd;
-        bool socket;         /* read with MSG_DONTWAIT */
+        FdIo io;             /* the client's fd, as the client opened it */
         int sink;            /* >= 0: data goes to this file, not to memory */
         unsigned char *data;
         size_t size;
         size_t allocated;
         size_t max_size;
-        sd_event_source *io;
+        sd_event_source *io_source;
         sd_event_source *timer;
         sd_event_source *defer;
         int result;
@@ -30,10 +29,10 @@ struct FdReader {
 FdReader *fd_reader_free(FdReader *r) {
         if (!r)
                 return NULL;
-        sd_event_source_disable_unref(r->io);
+        sd_event_source_disable_unref(r->io_source);
         sd_event_source_disable_unref(r->timer);
         sd_event_source_disable_unref(r->defer);
-        closep(&r->fd);
+        fd_io_close(&r->io);
         closep(&r->sink);
         if (r->data) {
                 explicit_bzero(r->data, r->allocated);
@@ -67,16 +66,13 @@ static int fd_reader_pull_to_sink(FdReader *r) {
         unsigned char buf[READ_CHUNK];
 
         for (;;) {
-                ssize_t n = fd_read_nonblocking(r->fd, r->socket, buf, sizeof(buf));
+                ssize_t n = fd_io_read(&r->io, buf, sizeof(buf));
                 int k;
 
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return 0;
-                        return -errno;
-                }
+                if (n == -EAGAIN)
+                        return 0;
+                if (n < 0)
+                        return (int) n;
                 if (n == 0)
                         return 1;
                 r->size += (size_t) n;
@@ -114,14 +110,11 @@ static int fd_reader_pull(FdReader *r) {
                         r->allocated = want;
                 }
 
-                n = fd_read_nonblocking(r->fd, r->socket, r->data + r->size, r->allocated - r->size);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return 0;
-                        return -errno;
-                }
+                n = fd_io_read(&r->io, r->data + r->size, r->allocated - r->size);
+                if (n == -EAGAIN)
+                        return 0;
+                if (n < 0)
+                        return (int) n;
                 if (n == 0)
                         return 1;
                 r->size += (size_t) n;
@@ -131,11 +124,10 @@ static int fd_reader_pull(FdReader *r) {
 }
 
 static void fd_reader_finish(FdReader *r, int result) {
-        r->io = sd_event_source_disable_unref(r->io);
+        r->io_source = sd_event_source_disable_unref(r->io_source);
         r->timer = sd_event_source_disable_unref(r->timer);
         r->defer = sd_event_source_disable_unref(r->defer);
-        closep(&r->fd);
-        r->fd = -1;
+        fd_io_close(&r->io);
         r->done(r, result, r->userdata);
 }
 
@@ -169,29 +161,26 @@ int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, ui
         r = calloc(1, sizeof(FdReader));
         if (!r)
                 return -ENOMEM;
+        r->io = FD_IO_NULL;
         r->sink = -1;
+        r->max_size = max_size;
+        r->done = done;
+        r->userdata = userdata;
+
+        k = fd_io_open(&r->io, fd, O_RDONLY);
+        if (k < 0)
+                return k;
         if (sink >= 0) {
                 r->sink = fcntl(sink, F_DUPFD_CLOEXEC, 3);
                 if (r->sink < 0)
                         return -errno;
         }
-        r->max_size = max_size;
-        r->done = done;
-        r->userdata = userdata;
 
-        if ((fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY)
-                return -EBADF; /* not open for reading */
-        r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (r->fd < 0)
-                return -errno;
-        if (fstat(r->fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-
-        if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
-                /* Files do not block: read now, report from the loop like the rest. */
-                if ((uintmax_t) st.st_size > max_size)
+        if (!fd_io_pollable(&r->io)) {
+                /* Files and /dev/null do not block: read now, report from the loop like the rest. */
+                if (r->io.kind == FD_KIND_FILE && fstat(r->io.fd, &st) < 0)
+                        return -errno;
+                if (r->io.kind == FD_KIND_FILE && (uintmax_t) st.st_size > max_size)
                         r->result = -EFBIG;
                 else {
                         k = fd_reader_pull(r);
@@ -201,25 +190,7 @@ int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, ui
                 if (k < 0)
                         return k;
         } else {
-                /* A private non-blocking handle: the client's own stays as it is. */
-                int private_fd = fd_open_private_nonblocking(fd, O_RDONLY, &r->socket);
-
-                if (private_fd < 0)
-                        return private_fd;
-                close(r->fd);
-                r->fd = private_fd;
-
-                k = sd_event_add_io(event, &r->io, r->fd, EPOLLIN, on_io, r);
-                if (k == -EPERM) {
-                        /* A device epoll cannot watch (/dev/null): it does not block either. */
-                        k = fd_reader_pull(r);
-                        r->result = k < 0 ? k : k == 0 ? -EAGAIN : 0;
-                        k = sd_event_add_defer(event, &r->defer, on_defer, r);
-                        if (k < 0)
-                                return k;
-                        *ret = TAKE_PTR(r);
-                        return 0;
-                }
+                k = sd_event_add_io(event, &r->io_source, r->io.fd, EPOLLIN, on_io, r);
                 if (k < 0)
                         return k;
                 k = sd_event_add_time_relative(event, &r->timer, CLOCK_MONOTONIC, timeout_usec, 0, on_timeout, r);

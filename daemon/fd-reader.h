@@ -9,10 +9,13 @@
 #include "macro.h"
 
 /* Reads a file descriptor a client passed to its end, on the event loop: a
- * slow or stuck client never blocks other callers. Regular files (memfds)
- * are read at once, pipes and sockets as data arrives. Stops with -EFBIG past
- * max_size and -ETIMEDOUT when EOF does not come in time. The buffer is
- * erased when the reader is freed (it may hold a PKCS#12 file). */
+ * slow or stuck client never blocks other callers. The fd is used as the
+ * client opened it, never reopened and its flags never changed (see
+ * fd-util.h): regular files (memfds) and /dev/null are read at once, pipes
+ * and sockets as data arrives, whether the client left them blocking or
+ * not. Stops with -EFBIG past max_size and -ETIMEDOUT when EOF does not come
+ * in time. The buffer is erased when the reader is freed (it may hold a
+ * PKCS#12 file). */
 
 typedef struct FdReader FdReader;
 
@@ -20,6 +23,9 @@ typedef struct FdReader FdReader;
  * callback may free the reader. */
 typedef void (*FdReaderDone)(FdReader *reader, int error, void *userdata);
 
+/* Fails at once with fd_classify()'s errors for an fd that cannot be used
+ * (O_PATH, not open for reading, a terminal or device); fd_error_to_string()
+ * says why. */
 int fd_reader_new(sd_event *event, int fd, size_t max_size, uint64_t timeout_usec, FdReaderDone done,
                   void *userdata, FdReader **ret);
 /* The same, but the data goes to the file sink (appended), so that memory

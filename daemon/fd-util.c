@@ -1,44 +1,214 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "fd-util.h"
+#include "macro.h"
 
-int fd_open_private_nonblocking(int fd, int access, bool *ret_socket) {
-        char path[64];
+#define IO_CHUNK 65536U
+
+/* /dev/null, /dev/zero and /dev/full: reads and writes that never wait.
+ * Not every device epoll refuses is one (a printer port has no poll either). */
+static bool is_null_device(dev_t rdev) {
+        return major(rdev) == 1 && (minor(rdev) == 3 || minor(rdev) == 5 || minor(rdev) == 7);
+}
+
+int fd_classify(int fd, int access, FdKind *ret) {
         struct stat st;
-        int flags, nfd;
+        FdKind kind;
+        int flags;
 
         flags = fcntl(fd, F_GETFL);
         if (flags < 0 || fstat(fd, &st) < 0)
                 return -errno;
+        /* F_GETFL of O_PATH says O_RDONLY, yet only a reopen could read it. */
+        if (flags & O_PATH)
+                return -EBADF;
         if ((flags & O_ACCMODE) != O_RDWR && (flags & O_ACCMODE) != access)
                 return -EBADF;
 
-        if (S_ISSOCK(st.st_mode)) {
-                nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-                if (nfd < 0)
-                        return -errno;
-                *ret_socket = true;
-                return nfd;
+        switch (st.st_mode & S_IFMT) {
+        case S_IFREG:
+        case S_IFBLK:
+                kind = FD_KIND_FILE;
+                break;
+        case S_IFSOCK:
+                kind = FD_KIND_SOCKET;
+                break;
+        case S_IFIFO:
+                kind = FD_KIND_PIPE;
+                break;
+        case S_IFDIR:
+                return -EISDIR;
+        case S_IFCHR:
+                if (is_null_device(st.st_rdev)) {
+                        kind = FD_KIND_DEVICE;
+                        break;
+                }
+                return -EOPNOTSUPP; /* a terminal reads as its user types, if ever */
+        default:
+                return -EOPNOTSUPP; /* anonymous inodes: an eventfd read waits for its counter */
         }
+        if (ret)
+                *ret = kind;
+        return 0;
+}
 
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        nfd = open(path, access | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-        if (nfd < 0)
+const char *fd_error_to_string(int error) {
+        switch (error) {
+        case -EBADF:
+                return "smimed reads an input and writes an output as they were opened, and this one is not open for "
+                       "that (or is an O_PATH descriptor)";
+        case -EOPNOTSUPP:
+                return "a terminal or device cannot be passed; use a file, pipe or socket";
+        case -EISDIR:
+                return "a directory cannot be passed; use a file, pipe or socket";
+        default:
+                return strerror(-error);
+        }
+}
+
+int fd_io_open(FdIo *io, int fd, int access) {
+        int r;
+
+        *io = FD_IO_NULL;
+        /* The duplicate is what is used: classify that one. */
+        io->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (io->fd < 0)
                 return -errno;
-        *ret_socket = false;
-        return nfd;
+        r = fd_classify(io->fd, access, &io->kind);
+        if (r < 0)
+                fd_io_close(io);
+        return r;
 }
 
-ssize_t fd_read_nonblocking(int fd, bool socket, void *buf, size_t size) {
-        return socket ? recv(fd, buf, size, MSG_DONTWAIT) : read(fd, buf, size);
+void fd_io_close(FdIo *io) {
+        closep(&io->fd);
+        closep(&io->bounce[0]);
+        closep(&io->bounce[1]);
+        *io = FD_IO_NULL;
 }
 
-ssize_t fd_write_nonblocking(int fd, bool socket, const void *buf, size_t size) {
-        return socket ? send(fd, buf, size, MSG_DONTWAIT | MSG_NOSIGNAL) : write(fd, buf, size);
+/* A FIFO: splice() with SPLICE_F_NONBLOCK does not wait for the client's
+ * pipe, whatever its O_NONBLOCK; it moves the data into smimed's own
+ * non-blocking pipe, read from there. That one is empty between calls, so
+ * all that was moved fits into buf. */
+static ssize_t pipe_read_spliced(FdIo *io, void *buf, size_t size) {
+        size_t done = 0;
+        ssize_t n;
+
+        if (io->bounce[0] < 0 && pipe2(io->bounce, O_CLOEXEC | O_NONBLOCK) < 0)
+                return -errno;
+        do
+                n = splice(io->fd, NULL, io->bounce[1], NULL, size < IO_CHUNK ? size : IO_CHUNK, SPLICE_F_NONBLOCK);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0)
+                return n < 0 ? -errno : 0;
+
+        while (done < (size_t) n) {
+                ssize_t k = read(io->bounce[0], (char *) buf + done, (size_t) n - done);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return k < 0 ? -errno : -EIO;
+                done += (size_t) k;
+        }
+        return n;
+}
+
+/* Whether a failed RWF_NOWAIT means that the file does not take it (a FIFO,
+ * an older kernel's pipe): splice() then. */
+static bool nowait_unsupported(int error) {
+        return error == EOPNOTSUPP || error == ENOSYS;
+}
+
+ssize_t fd_io_read(FdIo *io, void *buf, size_t size) {
+        for (;;) {
+                struct iovec iov = { buf, size };
+                ssize_t n;
+
+                switch (io->kind) {
+                case FD_KIND_SOCKET:
+                        n = recv(io->fd, buf, size, MSG_DONTWAIT);
+                        break;
+                case FD_KIND_PIPE:
+                        if (io->splice)
+                                return pipe_read_spliced(io, buf, size);
+                        /* Unlike splice(), leaves the client's pipe able to do it too. */
+                        n = preadv2(io->fd, &iov, 1, -1, RWF_NOWAIT);
+                        if (n < 0 && nowait_unsupported(errno)) {
+                                io->splice = true;
+                                continue;
+                        }
+                        break;
+                default:
+                        n = read(io->fd, buf, size);
+                }
+                if (n >= 0)
+                        return n;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
+ssize_t fd_io_write_from(FdIo *io, int source, off_t *offset, size_t size) {
+        unsigned char buf[IO_CHUNK];
+        ssize_t n, k;
+
+        if (size > sizeof(buf))
+                size = sizeof(buf);
+        for (;;) {
+                struct iovec iov = { buf, 0 };
+
+                if (io->kind == FD_KIND_PIPE && io->splice) {
+                        /* From the file into the client's FIFO; not waiting on the FIFO. */
+                        loff_t off = *offset;
+
+                        n = splice(source, &off, io->fd, NULL, size, SPLICE_F_NONBLOCK);
+                        if (n >= 0) {
+                                *offset = off;
+                                return n;
+                        }
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+
+                n = pread(source, buf, size, *offset);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return n < 0 ? -errno : 0;
+
+                iov.iov_len = (size_t) n;
+                switch (io->kind) {
+                case FD_KIND_SOCKET:
+                        k = send(io->fd, buf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL);
+                        break;
+                case FD_KIND_PIPE:
+                        k = pwritev2(io->fd, &iov, 1, -1, RWF_NOWAIT);
+                        if (k < 0 && nowait_unsupported(errno)) {
+                                io->splice = true;
+                                continue;
+                        }
+                        break;
+                default:
+                        k = write(io->fd, buf, (size_t) n);
+                }
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return -EIO; /* 0 means the end of source to the caller */
+                *offset += k;
+                return k;
+        }
 }

@@ -5,15 +5,55 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* A client's pipe or terminal must not change under it: setting O_NONBLOCK
- * on the descriptor it passed would change its own open file too (and the
- * client could clear it again, blocking the loop). So smimed reopens such a
- * file through /proc/self/fd for a private, non-blocking open file of its
- * own; sockets cannot be reopened and are used with MSG_DONTWAIT instead.
- * access is O_RDONLY or O_WRONLY; -EBADF when fd is not open for it. */
-int fd_open_private_nonblocking(int fd, int access, bool *ret_socket);
+/* A client's file descriptor is used as the client opened it. smimed never
+ * reopens one (through /proc/self/fd, with smimed's rights, an O_PATH
+ * descriptor would open a file the client may not), and never changes its
+ * open file, which the client shares (O_NONBLOCK set there could be cleared
+ * again by the client, blocking the loop). What can be read and written
+ * that way without blocking the loop: */
+typedef enum FdKind {
+        FD_KIND_FILE,   /* regular file, block device: read and written at once, they wait for no peer */
+        FD_KIND_DEVICE, /* /dev/null, /dev/zero, /dev/full: the same (epoll cannot watch them) */
+        FD_KIND_SOCKET, /* recv()/send() with MSG_DONTWAIT, when epoll says so */
+        FD_KIND_PIPE,   /* pipe, FIFO: RWF_NOWAIT, else splice() with SPLICE_F_NONBLOCK, when epoll says so */
+} FdKind;
 
-/* read()/write() that do not block, for what fd_open_private_nonblocking()
- * gave. */
-ssize_t fd_read_nonblocking(int fd, bool socket, void *buf, size_t size);
-ssize_t fd_write_nonblocking(int fd, bool socket, const void *buf, size_t size);
+/* What fd is, when it is open for access (O_RDONLY for an input, O_WRONLY
+ * for an output; O_RDWR serves both). -EBADF: opened with O_PATH, or not
+ * for access; -EISDIR; -EOPNOTSUPP: a terminal or another device (which may
+ * block whatever smimed asks), or something else (an eventfd, an inotify
+ * fd). ret may be NULL, to check an fd before it is needed. */
+int fd_classify(int fd, int access, FdKind *ret);
+
+/* The client's text for an error of fd_classify(): a sentence for the
+ * refusals, strerror() for the rest. */
+const char *fd_error_to_string(int error);
+
+/* A client's fd, duplicated, with what reading and writing it needs. */
+typedef struct FdIo {
+        int fd;
+        FdKind kind;
+        bool splice;   /* a pipe without RWF_NOWAIT (a FIFO): moved with splice() */
+        int bounce[2]; /* for splice() into memory: a pipe of smimed's own */
+} FdIo;
+
+#define FD_IO_NULL ((FdIo) { .fd = -1, .bounce = { -1, -1 } })
+
+/* fd_classify(), then a duplicate of fd in io. */
+int fd_io_open(FdIo *io, int fd, int access);
+void fd_io_close(FdIo *io);
+
+/* Pipes and sockets are read and written when epoll says so; files and
+ * devices at once. */
+static inline bool fd_io_pollable(const FdIo *io) {
+        return io->kind == FD_KIND_PIPE || io->kind == FD_KIND_SOCKET;
+}
+
+/* Reads what is there, without waiting: the bytes read, 0 at the end,
+ * -EAGAIN when nothing is there yet, or a negative errno. */
+ssize_t fd_io_read(FdIo *io, void *buf, size_t size);
+
+/* Writes up to size bytes of the file source from *offset on (which it
+ * advances), without waiting: the bytes written, 0 at the end of source,
+ * -EAGAIN when nothing can be written yet, or a negative errno. */
+ssize_t fd_io_write_from(FdIo *io, int source, off_t *offset, size_t size);

@@ -11,12 +11,9 @@
 
 struct FdWriter {
         int source;
-        int destination;
-        bool socket;         /* written with MSG_DONTWAIT */
-        unsigned char buf[WRITE_CHUNK];
-        size_t buf_start, buf_end;
-        bool source_done;
-        sd_event_source *io;
+        off_t offset;           /* in source: what is written up to here */
+        FdIo destination;       /* the client's fd, as the client opened it */
+        sd_event_source *io_source;
         sd_event_source *timer;
         sd_event_source *defer;
         int result;
@@ -27,11 +24,11 @@ struct FdWriter {
 FdWriter *fd_writer_free(FdWriter *w) {
         if (!w)
                 return NULL;
-        sd_event_source_disable_unref(w->io);
+        sd_event_source_disable_unref(w->io_source);
         sd_event_source_disable_unref(w->timer);
         sd_event_source_disable_unref(w->defer);
         closep(&w->source);
-        closep(&w->destination);
+        fd_io_close(&w->destination);
         return mfree(w);
 }
 
@@ -39,43 +36,22 @@ FdWriter *fd_writer_free(FdWriter *w) {
  * wait, < 0 on error. */
 static int fd_writer_push(FdWriter *w) {
         for (;;) {
-                ssize_t n;
+                ssize_t n = fd_io_write_from(&w->destination, w->source, &w->offset, WRITE_CHUNK);
 
-                if (w->buf_start == w->buf_end) {
-                        if (w->source_done)
-                                return 1;
-                        n = read(w->source, w->buf, sizeof(w->buf));
-                        if (n < 0) {
-                                if (errno == EINTR)
-                                        continue;
-                                return -errno;
-                        }
-                        if (n == 0) {
-                                w->source_done = true;
-                                return 1;
-                        }
-                        w->buf_start = 0;
-                        w->buf_end = (size_t) n;
-                }
-
-                n = fd_write_nonblocking(w->destination, w->socket, w->buf + w->buf_start, w->buf_end - w->buf_start);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return 0;
-                        return -errno;
-                }
-                w->buf_start += (size_t) n;
+                if (n == 0)
+                        return 1;
+                if (n == -EAGAIN)
+                        return 0;
+                if (n < 0)
+                        return (int) n;
         }
 }
 
 static void fd_writer_finish(FdWriter *w, int result) {
-        w->io = sd_event_source_disable_unref(w->io);
+        w->io_source = sd_event_source_disable_unref(w->io_source);
         w->timer = sd_event_source_disable_unref(w->timer);
         w->defer = sd_event_source_disable_unref(w->defer);
-        closep(&w->destination);
-        w->destination = -1;
+        fd_io_close(&w->destination);
         w->done(w, result, w->userdata);
 }
 
@@ -105,7 +81,6 @@ static int on_defer(sd_event_source *s, void *userdata) {
 int fd_writer_new(sd_event *event, int source, int destination, uint64_t timeout_usec, FdWriterDone done,
                   void *userdata, FdWriter **ret) {
         _cleanup_(fd_writer_freep) FdWriter *w = NULL;
-        struct stat st;
         int k;
 
         w = calloc(1, sizeof(FdWriter));
@@ -113,47 +88,23 @@ int fd_writer_new(sd_event *event, int source, int destination, uint64_t timeout
                 return -ENOMEM;
         w->done = done;
         w->userdata = userdata;
-        w->source = w->destination = -1;
-
+        w->destination = FD_IO_NULL;
         w->source = fcntl(source, F_DUPFD_CLOEXEC, 3);
-        w->destination = w->source >= 0 ? fcntl(destination, F_DUPFD_CLOEXEC, 3) : -1;
-        if (w->source < 0 || w->destination < 0)
+        if (w->source < 0)
                 return -errno;
-        if ((fcntl(destination, F_GETFL) & O_ACCMODE) == O_RDONLY)
-                return -EBADF; /* not open for writing */
-        if (lseek(w->source, 0, SEEK_SET) < 0)
-                return -errno;
-        if (fstat(w->destination, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
+        k = fd_io_open(&w->destination, destination, O_WRONLY);
+        if (k < 0)
+                return k;
 
-        if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
+        if (!fd_io_pollable(&w->destination)) {
+                /* Files and /dev/null do not block: write now, report from the loop like the rest. */
                 k = fd_writer_push(w);
                 w->result = k < 0 ? k : 0;
                 k = sd_event_add_defer(event, &w->defer, on_defer, w);
                 if (k < 0)
                         return k;
         } else {
-                /* A private non-blocking handle: the client's own stays as it is. */
-                int private_fd = fd_open_private_nonblocking(destination, O_WRONLY, &w->socket);
-
-                if (private_fd < 0)
-                        return private_fd;
-                close(w->destination);
-                w->destination = private_fd;
-
-                k = sd_event_add_io(event, &w->io, w->destination, EPOLLOUT, on_io, w);
-                if (k == -EPERM) {
-                        /* A device epoll cannot watch (/dev/null): it does not block either. */
-                        k = fd_writer_push(w);
-                        w->result = k < 0 ? k : 0;
-                        k = sd_event_add_defer(event, &w->defer, on_defer, w);
-                        if (k < 0)
-                                return k;
-                        *ret = TAKE_PTR(w);
-                        return 0;
-                }
+                k = sd_event_add_io(event, &w->io_source, w->destination.fd, EPOLLOUT, on_io, w);
                 if (k < 0)
                         return k;
                 k = sd_event_add_time_relative(event, &w->timer, CLOCK_MONOTONIC, timeout_usec, 0, on_timeout, w);

@@ -9,14 +9,20 @@
 
 /* Copies a finished result (a file) to the file descriptor a client passed
  * for output, on the event loop: a client that reads slowly or not at all
- * never blocks other callers. Regular files are written at once, pipes and
- * sockets as they take data; -ETIMEDOUT when they do not in time. */
+ * never blocks other callers. The fd is used as the client opened it, never
+ * reopened and its flags never changed (see fd-util.h): regular files and
+ * /dev/null are written at once, pipes and sockets as they take data,
+ * whether the client left them blocking or not; -ETIMEDOUT when they do not
+ * in time. */
 
 typedef struct FdWriter FdWriter;
 
 typedef void (*FdWriterDone)(FdWriter *writer, int error, void *userdata);
 
-/* source is read from its start; both fds are duplicated. */
+/* source is read from its start (its file position is left alone); both fds
+ * are duplicated. Fails at once with fd_classify()'s errors for a
+ * destination that cannot be used (O_PATH, not open for writing, a terminal
+ * or device); fd_error_to_string() says why. */
 int fd_writer_new(sd_event *event, int source, int destination, uint64_t timeout_usec, FdWriterDone done,
                   void *userdata, FdWriter **ret);
 FdWriter *fd_writer_free(FdWriter *writer);
