@@ -225,16 +225,13 @@ static int check_auth_enveloped(const ShapeAuthEnvelopedData *ad, char **ret_mes
 int smime_limits_check_der(const unsigned char *der, size_t size, char **ret_message) {
         _cleanup_(shape_freep) ShapeContentInfo *shape = NULL;
         const unsigned char *p = der;
-        unsigned long e;
 
         if (size > LONG_MAX)
-                return message_fail(ret_message, -EBADMSG, "The S/MIME structure is too large.");
-        ERR_clear_error();
+                return -EINVAL;
         shape = (ShapeContentInfo *) ASN1_item_d2i(NULL, &p, (long) size, ASN1_ITEM_rptr(ShapeContentInfo));
         if (!shape) {
-                e = ERR_peek_last_error();
-                return message_fail(ret_message, -EBADMSG, "The S/MIME structure cannot be read (%s).",
-                                    e && ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "unreadable");
+                ERR_clear_error();
+                return -EINVAL;
         }
 
         switch (OBJ_obj2nid(shape->content_type)) {

@@ -96,8 +96,9 @@ bool smime_structure_limits_enabled(void);
  * a template of its shape, before OpenSSL's CMS code sees it; the content
  * itself is skipped, never copied. 0 when within; -EBADMSG with *ret_message
  * naming the limit ("The message carries 60000 digest algorithms; smimed
- * accepts at most 16 (SMIME_MAX_DIGEST_ALGORITHMS).") or, for bytes that are
- * not a ContentInfo, why OpenSSL cannot read them. */
+ * accepts at most 16 (SMIME_MAX_DIGEST_ALGORITHMS)."); -EINVAL, without a
+ * message, for bytes that do not have the shape of a ContentInfo (the
+ * shape takes all OpenSSL's CMS decoder takes, and more). */
 int smime_limits_check_der(const unsigned char *der, size_t size, char **ret_message);
 
 /* The counts only a parsed structure shows: recipients in all, key-agreement

@@ -135,16 +135,20 @@ static int cms_from_der(const ASN1_TYPE *der, const char *what, CMS_ContentInfo 
         data = p = ASN1_STRING_get0_data(der->value.sequence);
         size = ASN1_STRING_length(der->value.sequence);
 
-        if (smime_structure_limits_enabled()) {
-                r = smime_limits_check_der(data, (size_t) size, ret_message);
-                if (r < 0)
-                        return r;
-        }
+        r = smime_structure_limits_enabled() ? smime_limits_check_der(data, (size_t) size, ret_message) : 0;
+        if (r < 0 && r != -EINVAL)
+                return r;
 
+        /* Not a ContentInfo (-EINVAL): OpenSSL's own decoder says why. */
         ERR_clear_error();
         cms = d2i_CMS_ContentInfo(NULL, &p, size);
         if (!cms)
                 return message_fail(ret_message, -EBADMSG, "%s cannot be read (%s).", what, openssl_reason());
+        if (r == -EINVAL) {
+                /* What the shape did not take cannot have been counted. */
+                CMS_ContentInfo_free(cms);
+                return message_fail(ret_message, -EBADMSG, "%s cannot be checked against smimed's limits.", what);
+        }
 
         if (smime_structure_limits_enabled()) {
                 r = smime_limits_check_cms(cms, ret_message);
