@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +15,7 @@
 #include "message.h"
 #include "certificate-parse.h"
 #include "macro.h"
+#include "smime-limits.h"
 
 typedef struct PemBlock {
         char *name;
@@ -310,19 +313,209 @@ int crls_parse(const void *data, size_t size, STACK_OF(X509_CRL) **ret, char **r
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(PKCS12 *, PKCS12_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(PBEPARAM *, PBEPARAM_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(PBE2PARAM *, PBE2PARAM_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(PBKDF2PARAM *, PBKDF2PARAM_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(SCRYPT_PARAMS *, SCRYPT_PARAMS_free);
+
+static void authsafes_free(STACK_OF(PKCS7) *safes) {
+        sk_PKCS7_pop_free(safes, PKCS7_free);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(STACK_OF(PKCS7) *, authsafes_free);
+
+static void bags_free(STACK_OF(PKCS12_SAFEBAG) *bags) {
+        sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(STACK_OF(PKCS12_SAFEBAG) *, bags_free);
+
+/* Refuses an iteration count above SMIME_MAX_PKCS12_ITERATIONS; what says
+ * whose it is. */
+static int check_iterations(const ASN1_INTEGER *iter, const char *what, char **ret_message) {
+        int64_t n;
+
+        if (!iter || ASN1_STRING_type(iter) == V_ASN1_NEG_INTEGER)
+                return 0; /* absent: 1; negative: OpenSSL refuses it */
+        if (ASN1_INTEGER_get_int64(&n, iter) != 1) {
+                ERR_clear_error();
+                return message_fail(ret_message, -EBADMSG,
+                                    "The PKCS#12 file asks for more than 2^63 key-derivation iterations (%s); smimed "
+                                    "accepts at most %u (SMIME_MAX_PKCS12_ITERATIONS).",
+                                    what, SMIME_MAX_PKCS12_ITERATIONS);
+        }
+        if (n <= (int64_t) SMIME_MAX_PKCS12_ITERATIONS)
+                return 0;
+        return message_fail(ret_message, -EBADMSG,
+                            "The PKCS#12 file asks for %" PRId64 " key-derivation iterations (%s); smimed accepts at "
+                            "most %u (SMIME_MAX_PKCS12_ITERATIONS).",
+                            n, what, SMIME_MAX_PKCS12_ITERATIONS);
+}
+
+/* scrypt's work, N·r·p, counts as its iterations. */
+static int check_scrypt(const SCRYPT_PARAMS *sp, const char *what, char **ret_message) {
+        const ASN1_INTEGER *factors[] = { sp->costParameter, sp->blockSize, sp->parallelizationParameter };
+        uint64_t work = 1;
+
+        for (size_t i = 0; i < ELEMENTSOF(factors); i++) {
+                uint64_t f;
+
+                if (!factors[i] || ASN1_INTEGER_get_uint64(&f, factors[i]) != 1 || f == 0)
+                        return 0; /* OpenSSL refuses these before deriving anything */
+                if (f > UINT64_MAX / work) {
+                        work = UINT64_MAX;
+                        break;
+                }
+                work *= f;
+        }
+        if (work <= SMIME_MAX_PKCS12_ITERATIONS)
+                return 0;
+        return message_fail(ret_message, -EBADMSG,
+                            "The PKCS#12 file asks for %" PRIu64 " key-derivation iterations (scrypt N·r·p, %s); "
+                            "smimed accepts at most %u (SMIME_MAX_PKCS12_ITERATIONS).",
+                            work, what, SMIME_MAX_PKCS12_ITERATIONS);
+}
+
+/* The key derivation of a password-based encryption algorithm: PBES2 with
+ * PBKDF2 or scrypt, or a PKCS#5 v1.5 / PKCS#12 PBE. Parameters that do not
+ * decode are left to OpenSSL, which derives nothing from them. */
+static int check_pbe(const X509_ALGOR *alg, const char *what, char **ret_message) {
+        const ASN1_OBJECT *oid;
+
+        if (!alg)
+                return 0;
+        X509_ALGOR_get0(&oid, NULL, NULL, alg);
+        if (OBJ_obj2nid(oid) == NID_pbes2) {
+                _cleanup_(PBE2PARAM_freep) PBE2PARAM *pbe2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM),
+                                                                                     alg->parameter);
+
+                if (!pbe2 || !pbe2->keyfunc)
+                        return 0;
+                switch (OBJ_obj2nid(pbe2->keyfunc->algorithm)) {
+                case NID_id_pbkdf2: {
+                        _cleanup_(PBKDF2PARAM_freep) PBKDF2PARAM *kdf =
+                                ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter);
+
+                        return kdf ? check_iterations(kdf->iter, what, ret_message) : 0;
+                }
+                case NID_id_scrypt: {
+                        _cleanup_(SCRYPT_PARAMS_freep) SCRYPT_PARAMS *sp =
+                                ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(SCRYPT_PARAMS), pbe2->keyfunc->parameter);
+
+                        return sp ? check_scrypt(sp, what, ret_message) : 0;
+                }
+                default:
+                        return 0;
+                }
+        }
+
+        _cleanup_(PBEPARAM_freep) PBEPARAM *pbe = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), alg->parameter);
+        return pbe ? check_iterations(pbe->iter, what, ret_message) : 0;
+}
+
+/* Every shrouded key in bags, and in the bags nested in them. */
+static int check_bags(const STACK_OF(PKCS12_SAFEBAG) *bags, char **ret_message) {
+        for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); i++) {
+                const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, i);
+                const X509_ALGOR *alg = NULL;
+                int r;
+
+                switch (PKCS12_SAFEBAG_get_nid(bag)) {
+                case NID_pkcs8ShroudedKeyBag:
+                        X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &alg, NULL);
+                        r = check_pbe(alg, "a shrouded key", ret_message);
+                        break;
+                case NID_safeContentsBag:
+                        r = check_bags(PKCS12_SAFEBAG_get0_safes(bag), ret_message);
+                        break;
+                default:
+                        r = 0;
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static const X509_ALGOR *encrypted_data_algorithm(const PKCS7 *p7) {
+        return p7->d.encrypted && p7->d.encrypted->enc_data ? p7->d.encrypted->enc_data->algorithm : NULL;
+}
+
+/* What PKCS12_parse() will derive keys with, all checked before any
+ * derivation: the MAC, and the encrypted parts and shrouded keys it can see
+ * without the passphrase. */
+static int check_visible_kdfs(PKCS12 *p12, char **ret_message) {
+        _cleanup_(authsafes_freep) STACK_OF(PKCS7) *safes = NULL;
+        const ASN1_INTEGER *mac_iter = NULL;
+        int r;
+
+        if (PKCS12_mac_present(p12)) {
+                PKCS12_get0_mac(NULL, NULL, NULL, &mac_iter, p12);
+                r = check_iterations(mac_iter, "its MAC", ret_message);
+                if (r < 0)
+                        return r;
+        }
+
+        safes = PKCS12_unpack_authsafes(p12);
+        for (int i = 0; safes && i < sk_PKCS7_num(safes); i++) {
+                PKCS7 *p7 = sk_PKCS7_value(safes, i);
+
+                if (PKCS7_type_is_encrypted(p7))
+                        r = check_pbe(encrypted_data_algorithm(p7), "an encrypted part", ret_message);
+                else if (PKCS7_type_is_data(p7)) {
+                        _cleanup_(bags_freep) STACK_OF(PKCS12_SAFEBAG) *bags = PKCS12_unpack_p7data(p7);
+
+                        r = bags ? check_bags(bags, ret_message) : 0;
+                } else
+                        r = 0;
+                if (r < 0)
+                        return r;
+        }
+        ERR_clear_error();
+        return 0;
+}
+
+/* The shrouded keys inside encrypted parts, whose own (checked) derivation
+ * runs here, once more than PKCS12_parse() will. A part that does not
+ * decrypt is left alone: PKCS12_parse() fails on it before its bags. */
+static int check_encrypted_kdfs(PKCS12 *p12, const char *passphrase, char **ret_message) {
+        _cleanup_(authsafes_freep) STACK_OF(PKCS7) *safes = PKCS12_unpack_authsafes(p12);
+
+        for (int i = 0; safes && i < sk_PKCS7_num(safes); i++) {
+                PKCS7 *p7 = sk_PKCS7_value(safes, i);
+                _cleanup_(bags_freep) STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
+                int r;
+
+                if (!PKCS7_type_is_encrypted(p7))
+                        continue;
+                bags = PKCS12_unpack_p7encdata(p7, passphrase, -1);
+                r = bags ? check_bags(bags, ret_message) : 0;
+                if (r < 0)
+                        return r;
+        }
+        ERR_clear_error();
+        return 0;
+}
 
 int pkcs12_parse(const void *data, size_t size, const char *passphrase, EVP_PKEY **ret_key, X509 **ret_cert,
                        STACK_OF(X509) **ret_chain, char **ret_message) {
         _cleanup_(PKCS12_freep) PKCS12 *p12 = NULL;
         const unsigned char *p = data;
+        int r;
 
         p12 = d2i_PKCS12(NULL, &p, (long) size);
         if (!p12 || p != (const unsigned char *) data + size)
                 return message_fail(ret_message, -EBADMSG, "The file is not a PKCS#12 (.p12/.pfx) file.");
 
+        r = check_visible_kdfs(p12, ret_message);
+        if (r < 0)
+                return r;
+
         ERR_clear_error();
         if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, passphrase, -1))
                 return message_fail(ret_message, -EBADR, "The passphrase does not open this PKCS#12 file (or the file is damaged).");
+
+        r = check_encrypted_kdfs(p12, passphrase, ret_message);
+        if (r < 0)
+                return r;
 
         if (!PKCS12_parse(p12, passphrase, ret_key, ret_cert, ret_chain)) {
                 unsigned long e = ERR_peek_last_error();

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -10,6 +12,7 @@
 
 #include "certificate.h"
 #include "hexdecoct.h"
+#include "smime-limits.h"
 #include "strv.h"
 
 #define ADDRESS_MAX 254
@@ -76,9 +79,9 @@ int address_normalize(const char *s, char **ret) {
         return 0;
 }
 
-static int add_address(char ***l, const ASN1_STRING *value) {
+/* Appends the address value holds, when it is a well-formed one, to l. */
+static int add_address(char **l, size_t *n, const ASN1_STRING *value) {
         _cleanup_free_ char *raw = NULL;
-        char *normalized = NULL;
         int len = ASN1_STRING_length(value);
 
         if (len <= 0)
@@ -88,50 +91,98 @@ static int add_address(char ***l, const ASN1_STRING *value) {
                 return -ENOMEM;
         if (strlen(raw) != (size_t) len) /* an embedded NUL: not an address */
                 return 0;
-        if (address_normalize(raw, &normalized) < 0)
+        if (address_normalize(raw, &l[*n]) < 0)
                 return 0;
-        if (strv_contains(*l, normalized)) {
-                free(normalized);
-                return 0;
+        (*n)++;
+        return 0;
+}
+
+/* By address, then by position: equal ones sort in the order they came. */
+static int compare_slots(const void *a, const void *b) {
+        char *const *x = *(char *const *const *) a, *const *y = *(char *const *const *) b;
+        int c = strcmp(*x, *y);
+
+        return c != 0 ? c : (x > y) - (x < y);
+}
+
+/* Drops repeated addresses of l[0..n), keeping the first of each where it
+ * was; sorts pointers to the slots, so O(n log n). Returns the new n. */
+static size_t uniq_addresses(char **l, size_t n) {
+        _cleanup_free_ char ***slots = NULL;
+        const char *kept = NULL;
+        size_t k = 0;
+
+        if (n < 2)
+                return n;
+        slots = calloc(n, sizeof(char **));
+        if (!slots)
+                return SIZE_MAX;
+        for (size_t i = 0; i < n; i++)
+                slots[i] = &l[i];
+        qsort(slots, n, sizeof(char **), compare_slots);
+        for (size_t i = 0; i < n; i++) {
+                if (kept && streq(*slots[i], kept)) {
+                        free(*slots[i]);
+                        *slots[i] = NULL;
+                } else
+                        kept = *slots[i];
         }
-        return strv_consume(l, normalized);
+        for (size_t i = 0; i < n; i++)
+                if (l[i])
+                        l[k++] = l[i];
+        l[k] = NULL;
+        return k;
 }
 
 int certificate_addresses(X509 *x509, char ***ret) {
         _cleanup_(strv_freep) char **l = NULL;
         GENERAL_NAMES *names;
-        int r;
+        size_t n = 0, considered = 0;
+        char **shrunk;
+        int r = 0;
 
-        l = calloc(1, sizeof(char *));
+        l = calloc(SMIME_MAX_CERTIFICATE_ADDRESSES + 1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
 
+        /* The first SMIME_MAX_CERTIFICATE_ADDRESSES rfc822Names count, the
+         * rest are ignored. */
         names = X509_get_ext_d2i(x509, NID_subject_alt_name, NULL, NULL);
-        for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+        for (int i = 0; r >= 0 && names && i < sk_GENERAL_NAME_num(names) &&
+                        considered < SMIME_MAX_CERTIFICATE_ADDRESSES;
+             i++) {
                 const GENERAL_NAME *name = sk_GENERAL_NAME_value(names, i);
 
                 if (name->type != GEN_EMAIL)
                         continue;
-                r = add_address(&l, name->d.rfc822Name);
-                if (r < 0) {
-                        GENERAL_NAMES_free(names);
-                        return r;
-                }
+                considered++;
+                r = add_address(l, &n, name->d.rfc822Name);
         }
         GENERAL_NAMES_free(names);
+        if (r < 0)
+                return r;
 
         /* Only without rfc822Names in subjectAltName does the subject's
-         * emailAddress count (RFC 8550, section 3). */
-        if (!l[0]) {
+         * emailAddress count (RFC 8550, section 3); as many of those. */
+        if (n == 0) {
                 const X509_NAME *subject = X509_get_subject_name(x509);
 
-                for (int i = -1; (i = X509_NAME_get_index_by_NID(subject, NID_pkcs9_emailAddress, i)) >= 0;) {
-                        r = add_address(&l, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
+                considered = 0;
+                for (int i = -1; considered < SMIME_MAX_CERTIFICATE_ADDRESSES &&
+                                 (i = X509_NAME_get_index_by_NID(subject, NID_pkcs9_emailAddress, i)) >= 0;) {
+                        considered++;
+                        r = add_address(l, &n, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
                         if (r < 0)
                                 return r;
                 }
         }
 
+        n = uniq_addresses(l, n);
+        if (n == SIZE_MAX)
+                return -ENOMEM;
+        shrunk = realloc(l, (n + 1) * sizeof(char *));
+        if (shrunk)
+                l = shrunk;
         *ret = TAKE_PTR(l);
         return 0;
 }

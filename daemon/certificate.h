@@ -47,7 +47,8 @@ char *cert_info_summary(const CertInfo *info);
 
 /* The mail addresses of a certificate: rfc822Name entries of subjectAltName,
  * or the subject's emailAddress when subjectAltName has none; lower-cased,
- * malformed ones left out. */
+ * malformed ones left out, each once, in the order they come. Only the
+ * first SMIME_MAX_CERTIFICATE_ADDRESSES entries are considered. */
 int certificate_addresses(X509 *x509, char ***ret);
 
 /* Checks that s is a plain mail address (local@domain) and returns it

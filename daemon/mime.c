@@ -198,10 +198,12 @@ int mime_headers_read(LineReader *r, MimeHeaders *ret, char **ret_message) {
                 line_number++;
                 total += len;
                 if (!complete && !r->eof)
-                        return message_fail(ret_message, -EBADMSG, "header line %u is longer than %u bytes",
-                                            line_number, MIME_LINE_CHUNK);
+                        return message_fail(ret_message, -EBADMSG,
+                                            "header line %u is longer than %u bytes (MIME_MAX_HEADER_LINE)",
+                                            line_number, MIME_MAX_HEADER_LINE);
                 if (total > MIME_MAX_HEADER_BLOCK)
-                        return message_fail(ret_message, -EBADMSG, "the header block is larger than %u KiB",
+                        return message_fail(ret_message, -EBADMSG,
+                                            "the header block is larger than %u KiB (MIME_MAX_HEADER_BLOCK)",
                                             MIME_MAX_HEADER_BLOCK / 1024);
 
                 content = content_length(line, len);
@@ -666,8 +668,8 @@ static int walk_multipart(Walk *w, const MimeHeaders *h, const char *boundary, E
         int k;
 
         if (w->n_boundaries >= MIME_MAX_DEPTH)
-                return message_fail(w->message, -EBADMSG, "multiparts are nested deeper than %d levels",
-                                    MIME_MAX_DEPTH);
+                return message_fail(w->message, -EBADMSG,
+                                    "multiparts are nested deeper than %d levels (MIME_MAX_DEPTH)", MIME_MAX_DEPTH);
         w->boundaries[w->n_boundaries++] = boundary;
 
         write_fields(w, h, cte ? "7bit" : NULL, NULL);

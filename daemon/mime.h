@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "macro.h"
+#include "smime-limits.h" /* MIME_MAX_HEADER_BLOCK, MIME_MAX_HEADER_LINE, MIME_MAX_DEPTH */
 
 /* The RFC 5322 / MIME work OpenSSL does not do: reading a message's header
  * block, telling the outer headers (From, To, Subject, …) from the entity's
@@ -13,12 +14,10 @@
  * base64, recursively through multiparts). Everything streams between file
  * descriptors with bounded buffers; nothing here knows about CMS. */
 
-#define MIME_MAX_HEADER_BLOCK (1024U * 1024U)
-#define MIME_MAX_DEPTH 32
-
 /* A buffered reader that hands out lines (with their line end), or pieces of
- * at most MIME_LINE_CHUNK bytes of longer lines. Binary-safe. */
-#define MIME_LINE_CHUNK 65536U
+ * at most MIME_LINE_CHUNK bytes of longer lines. Binary-safe. A header line
+ * must fit in one piece. */
+#define MIME_LINE_CHUNK MIME_MAX_HEADER_LINE
 
 typedef struct LineReader {
         int fd;

@@ -10,10 +10,12 @@
 
 #include "bio-fd.h"
 #include "message.h"
+#include "smime-limits.h"
 #include "smime-open.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free_all);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_TYPE *, ASN1_TYPE_free);
 
 static bool ends_with_p7m(const char *name) {
         size_t n = name ? strlen(name) : 0;
@@ -119,11 +121,52 @@ static int body_offset(int fd, off_t *ret) {
         return -EBADMSG;
 }
 
+/* The CMS structure whose encoding der holds (read as ANY: the bytes as
+ * they came, BER too): its shape is checked against the limits before
+ * OpenSSL's CMS code parses it. what names it in messages. */
+static int cms_from_der(const ASN1_TYPE *der, const char *what, CMS_ContentInfo **ret, char **ret_message) {
+        const unsigned char *data, *p;
+        CMS_ContentInfo *cms;
+        long size;
+        int r;
+
+        if (ASN1_TYPE_get(der) != V_ASN1_SEQUENCE)
+                return message_fail(ret_message, -EBADMSG, "%s is not a CMS structure.", what);
+        data = p = ASN1_STRING_get0_data(der->value.sequence);
+        size = ASN1_STRING_length(der->value.sequence);
+
+        r = smime_structure_limits_enabled() ? smime_limits_check_der(data, (size_t) size, ret_message) : 0;
+        if (r < 0 && r != -EINVAL)
+                return r;
+
+        /* Not a ContentInfo (-EINVAL): OpenSSL's own decoder says why. */
+        ERR_clear_error();
+        cms = d2i_CMS_ContentInfo(NULL, &p, size);
+        if (!cms)
+                return message_fail(ret_message, -EBADMSG, "%s cannot be read (%s).", what, openssl_reason());
+        if (r == -EINVAL) {
+                /* What the shape did not take cannot have been counted. */
+                CMS_ContentInfo_free(cms);
+                return message_fail(ret_message, -EBADMSG, "%s cannot be checked against smimed's limits.", what);
+        }
+
+        if (smime_structure_limits_enabled()) {
+                r = smime_limits_check_cms(cms, ret_message);
+                if (r < 0) {
+                        CMS_ContentInfo_free(cms);
+                        return r;
+                }
+        }
+        *ret = cms;
+        return 0;
+}
+
 /* A CMS structure sent as a plain attachment (application/octet-stream,
  * smime.p7m), which SMIME_read_CMS() does not take: the body, decoded as its
  * Content-Transfer-Encoding says, is DER. */
 static int read_p7m_attachment(int fd, CMS_ContentInfo **ret, char **ret_message) {
         _cleanup_(BIO_free_allp) BIO *in = NULL;
+        _cleanup_(ASN1_TYPE_freep) ASN1_TYPE *der = NULL;
         LineReader *reader = malloc(sizeof(LineReader));
         MimeHeaders headers = {};
         _cleanup_free_ char *cte = NULL;
@@ -155,17 +198,18 @@ static int read_p7m_attachment(int fd, CMS_ContentInfo **ret, char **ret_message
         }
 
         ERR_clear_error();
-        *ret = d2i_CMS_bio(in, NULL);
-        if (!*ret)
+        der = (ASN1_TYPE *) ASN1_item_d2i_bio(ASN1_ITEM_rptr(ASN1_ANY), in, NULL);
+        if (!der)
                 return message_fail(ret_message, -EBADMSG, "The smime.p7m attachment cannot be read (%s).",
                                     openssl_reason());
-        return 0;
+        return cms_from_der(der, "The smime.p7m attachment", ret, ret_message);
 }
 
 int smime_read(int fd, CMS_ContentInfo **ret_cms, BIO **ret_content, char **ret_message) {
         _cleanup_(BIO_free_allp) BIO *in = NULL;
-        CMS_ContentInfo *cms;
+        _cleanup_(ASN1_TYPE_freep) ASN1_TYPE *der = NULL;
         BIO *content = NULL;
+        int r;
 
         if (lseek(fd, 0, SEEK_SET) < 0)
                 return -errno;
@@ -173,9 +217,11 @@ int smime_read(int fd, CMS_ContentInfo **ret_cms, BIO **ret_content, char **ret_
         if (!in)
                 return -ENOMEM;
 
+        /* What SMIME_read_CMS_ex() does, with the DER kept for the limits
+         * check: the MIME and base64 are OpenSSL's, the bytes are read once. */
         ERR_clear_error();
-        cms = SMIME_read_CMS_ex(in, 0, &content, NULL);
-        if (!cms) {
+        der = (ASN1_TYPE *) SMIME_read_ASN1_ex(in, 0, &content, ASN1_ITEM_rptr(ASN1_ANY), NULL, NULL, NULL);
+        if (!der) {
                 unsigned long e = ERR_peek_last_error();
 
                 BIO_free(content);
@@ -186,7 +232,11 @@ int smime_read(int fd, CMS_ContentInfo **ret_cms, BIO **ret_content, char **ret_
                 return message_fail(ret_message, -EBADMSG, "The S/MIME structure cannot be read (%s).",
                                     openssl_reason());
         }
-        *ret_cms = cms;
+        r = cms_from_der(der, "The S/MIME structure", ret_cms, ret_message);
+        if (r < 0) {
+                BIO_free(content);
+                return r;
+        }
         *ret_content = content;
         return 0;
 }
