@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/pidfd.h>
 #include <sys/mman.h>
 #include <sys/inotify.h>
@@ -345,10 +346,15 @@ static int run_quietly(Harness *h, char *const *argv, HarnessUser user) {
         return 0;
 }
 
-/* The user named last in useradd_argv, created with it when absent. Another
- * test binary may be creating it at the same moment: then our useradd fails
- * and the second look finds theirs. Points into getpwnam()'s storage. */
+/* The user named last in useradd_argv, created with it when absent. Test
+ * binaries run in parallel, and two useradds at once both pass their check
+ * for the name (made before they lock /etc/passwd): the second replaces the
+ * first one's entry with new ids, after the first test took them. So one
+ * look and useradd at a time, under a lock of ours; a harness without it
+ * (an older tree's) may still race for smimed-test, whose ids only matter
+ * for a moment. Points into getpwnam()'s storage. */
 static struct passwd *ensure_user(Harness *h, char *const *useradd_argv) {
+        _cleanup_(closep) int lock = -1;
         const char *name;
         struct passwd *pw;
         size_t n = 0;
@@ -356,6 +362,12 @@ static struct passwd *ensure_user(Harness *h, char *const *useradd_argv) {
         while (useradd_argv[n + 1])
                 n++;
         name = useradd_argv[n];
+
+        lock = open("/run/lock/smimed-test-useradd.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (lock < 0 || flock(lock, LOCK_EX) < 0) {
+                fprintf(stderr, "harness: cannot lock /run/lock/smimed-test-useradd.lock: %m\n");
+                return NULL;
+        }
         pw = getpwnam(name);
         if (pw)
                 return pw;
