@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/pidfd.h>
 #include <sys/mman.h>
 #include <sys/inotify.h>
@@ -92,14 +93,18 @@ char *harness_read_file(const char *path) {
         return buf;
 }
 
-static int write_file(const char *path, const char *text, mode_t mode) {
+/* owner and group (uid_t) -1 and (gid_t) -1 leave them as they are. */
+static int write_file_owned(const char *path, const char *text, mode_t mode, uid_t owner, gid_t group) {
         _cleanup_(closep) int fd = -1;
         size_t len = strlen(text), done = 0;
 
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         if (fd < 0)
                 return -errno;
+        /* Mode and owner before the content: a secret is never readable by anyone else. */
         if (fchmod(fd, mode) < 0)
+                return -errno;
+        if ((owner != (uid_t) -1 || group != (gid_t) -1) && fchown(fd, owner, group) < 0)
                 return -errno;
         while (done < len) {
                 ssize_t n = write(fd, text + done, len - done);
@@ -108,6 +113,10 @@ static int write_file(const char *path, const char *text, mode_t mode) {
                 done += (size_t) n;
         }
         return 0;
+}
+
+static int write_file(const char *path, const char *text, mode_t mode) {
+        return write_file_owned(path, text, mode, (uid_t) -1, (gid_t) -1);
 }
 
 char *harness_write_file(Harness *h, const char *name, const char *text, mode_t mode) {
@@ -120,6 +129,16 @@ char *harness_write_file(Harness *h, const char *name, const char *text, mode_t 
         return path;
 }
 
+char *harness_write_smimed_file(Harness *h, const char *name, const char *text, mode_t mode) {
+        char *path = path_join(h->dir, name);
+
+        if (!path)
+                return NULL;
+        if (write_file_owned(path, text, mode, h->smimed_uid, h->smimed_gid) < 0)
+                return mfree(path);
+        return path;
+}
+
 static int status_to_exit(int status) {
         if (WIFEXITED(status))
                 return WEXITSTATUS(status);
@@ -128,18 +147,51 @@ static int status_to_exit(int status) {
         return 255;
 }
 
-static int drop_to_test_user(const Harness *h) {
-        if (setgroups(0, NULL) < 0 || setresgid(h->test_gid, h->test_gid, h->test_gid) < 0 ||
-            setresuid(h->test_uid, h->test_uid, h->test_uid) < 0)
+/* A user a child runs as, looked up by the parent: between fork and exec
+ * (maybe of a threaded test) the child calls nothing that could take a lock. */
+typedef struct SpawnUser {
+        uid_t uid;
+        gid_t gid;
+        const gid_t *groups;
+        int n_groups;
+        char *const *env;       /* NULL-terminated "NAME=value", or NULL */
+        int umask;              /* -1: inherited */
+} SpawnUser;
+
+static SpawnUser spawn_user(const Harness *h, HarnessUser user) {
+        switch (user) {
+        case HARNESS_USER_TEST:
+                return (SpawnUser) { .uid = h->test_uid, .gid = h->test_gid, .umask = -1 };
+        case HARNESS_USER_SMIMED:
+                /* As the unit: User=, Group=, the user's groups, UMask=0077. */
+                return (SpawnUser) { .uid = h->smimed_uid, .gid = h->smimed_gid, .groups = h->smimed_groups,
+                                     .n_groups = h->n_smimed_groups, .env = h->smimed_env, .umask = 0077 };
+        case HARNESS_USER_ROOT:
+        default:
+                return (SpawnUser) { .uid = 0, .gid = 0, .umask = -1 };
+        }
+}
+
+static int drop_privileges(const SpawnUser *u) {
+        if (setgroups((size_t) u->n_groups, u->groups) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 ||
+            setresuid(u->uid, u->uid, u->uid) < 0)
                 return -errno;
         return 0;
+}
+
+/* After a change of credentials, which clears the parent-death signal. The
+ * parent may have died before it was set: then we are some reaper's child. */
+static int die_with_parent(pid_t parent) {
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+                return -errno;
+        return getppid() == parent ? 0 : -ESRCH;
 }
 
 typedef struct SpawnOptions {
         int stdout_fd;          /* -1: /dev/null */
         int stderr_fd;          /* -1: /dev/null */
         bool die_with_parent;
-        const Harness *as_test_user;
+        const SpawnUser *user;  /* NULL: root, as the test */
         char *const *extra_env;
         uint64_t rlimit_fsize;  /* 0: inherited */
 } SpawnOptions;
@@ -164,10 +216,6 @@ static pid_t spawn(char *const *argv, const SpawnOptions *o) {
                 return pid;
 
         /* child */
-        if (o->die_with_parent) {
-                if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
-                        _exit(127);
-        }
         {
                 int null = open("/dev/null", O_RDWR | O_CLOEXEC);
                 if (null < 0 || dup2(null, STDIN_FILENO) < 0 ||
@@ -175,15 +223,33 @@ static pid_t spawn(char *const *argv, const SpawnOptions *o) {
                     dup2(o->stderr_fd >= 0 ? o->stderr_fd : null, STDERR_FILENO) < 0)
                         _exit(127);
         }
+        /* The user's environment first: a test's extra_env may override it. */
+        for (char *const *e = o->user ? o->user->env : NULL; e && *e; e++)
+                if (putenv(*e) < 0)
+                        _exit(127);
         for (char *const *e = o->extra_env; e && *e; e++)
                 if (putenv(*e) < 0)
                         _exit(127);
-        if (o->as_test_user && drop_to_test_user(o->as_test_user) < 0)
-                _exit(127);
+        if (o->user) {
+                if (o->user->umask >= 0)
+                        umask((mode_t) o->user->umask);
+                if (drop_privileges(o->user) < 0)
+                        _exit(127);
+        }
         if (o->rlimit_fsize > 0 && set_rlimit_fsize(o->rlimit_fsize) < 0)
+                _exit(127);
+        if (o->die_with_parent && die_with_parent(parent) < 0)
                 _exit(127);
 
         execvp(argv[0], argv);
+        {
+                /* Into the child's log: most likely the user cannot reach the program. */
+                static const char msg[] = "harness: cannot execute ";
+
+                (void) !write(STDERR_FILENO, msg, sizeof(msg) - 1);
+                (void) !write(STDERR_FILENO, argv[0], strlen(argv[0]));
+                (void) !write(STDERR_FILENO, "\n", 1);
+        }
         _exit(127);
 }
 
@@ -221,10 +287,15 @@ static char *read_fd_all(int fd) {
         return buf;
 }
 
-/* Captures through temporary files, so a chatty child cannot fill a pipe. */
 int harness_run(Harness *h, char *const *argv, bool as_test_user, char **ret_stdout, char **ret_stderr) {
+        return harness_run_as(h, argv, as_test_user ? HARNESS_USER_TEST : HARNESS_USER_ROOT, ret_stdout, ret_stderr);
+}
+
+/* Captures through temporary files, so a chatty child cannot fill a pipe. */
+int harness_run_as(Harness *h, char *const *argv, HarnessUser user, char **ret_stdout, char **ret_stderr) {
         _cleanup_(closep) int out = -1, err = -1;
-        SpawnOptions o = { .die_with_parent = true, .as_test_user = as_test_user ? h : NULL };
+        SpawnUser u = spawn_user(h, user);
+        SpawnOptions o = { .die_with_parent = true, .user = user == HARNESS_USER_ROOT ? NULL : &u };
         pid_t pid;
         int status;
 
@@ -232,7 +303,7 @@ int harness_run(Harness *h, char *const *argv, bool as_test_user, char **ret_std
         err = open(h->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (out < 0 || err < 0)
                 return -errno;
-        /* The test user must be able to write to them through its inherited fds. */
+        /* The user need not reach them: it writes through the inherited fds. */
         o.stdout_fd = out;
         o.stderr_fd = err;
 
@@ -252,10 +323,11 @@ int harness_run(Harness *h, char *const *argv, bool as_test_user, char **ret_std
         return status;
 }
 
-static int run_quietly(Harness *h, char *const *argv, char *const *extra_env) {
+static int run_quietly(Harness *h, char *const *argv, HarnessUser user) {
         _cleanup_free_ char *log = path_join(h->dir, "setup.log");
         _cleanup_(closep) int fd = -1;
-        SpawnOptions o = { .die_with_parent = true, .extra_env = extra_env, .stdout_fd = -1 };
+        SpawnUser u = spawn_user(h, user);
+        SpawnOptions o = { .die_with_parent = true, .user = user == HARNESS_USER_ROOT ? NULL : &u, .stdout_fd = -1 };
         pid_t pid;
         int status;
 
@@ -274,23 +346,91 @@ static int run_quietly(Harness *h, char *const *argv, char *const *extra_env) {
         return 0;
 }
 
-static int ensure_test_user(Harness *h) {
+/* The user named last in useradd_argv, created with it when absent. Test
+ * binaries run in parallel, and two useradds at once both pass their check
+ * for the name (made before they lock /etc/passwd): the second replaces the
+ * first one's entry with new ids, after the first test took them. So one
+ * look and useradd at a time, under a lock of ours; a harness without it
+ * (an older tree's) may still race for smimed-test, whose ids only matter
+ * for a moment. Points into getpwnam()'s storage. */
+static struct passwd *ensure_user(Harness *h, char *const *useradd_argv) {
+        _cleanup_(closep) int lock = -1;
+        const char *name;
         struct passwd *pw;
+        size_t n = 0;
 
-        pw = getpwnam(HARNESS_TEST_USER);
-        if (!pw) {
-                char *const argv[] = { "useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                                       "--shell", "/usr/sbin/nologin", HARNESS_TEST_USER, NULL };
-                /* Another test binary may be creating it at the same moment. */
-                (void) run_quietly(h, argv, NULL);
-                pw = getpwnam(HARNESS_TEST_USER);
-                if (!pw) {
-                        fprintf(stderr, "harness: cannot create the user " HARNESS_TEST_USER "\n");
-                        return -ENOENT;
-                }
+        while (useradd_argv[n + 1])
+                n++;
+        name = useradd_argv[n];
+
+        lock = open("/run/lock/smimed-test-useradd.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (lock < 0 || flock(lock, LOCK_EX) < 0) {
+                fprintf(stderr, "harness: cannot lock /run/lock/smimed-test-useradd.lock: %m\n");
+                return NULL;
         }
+        pw = getpwnam(name);
+        if (pw)
+                return pw;
+        (void) run_quietly(h, useradd_argv, HARNESS_USER_ROOT);
+        pw = getpwnam(name);
+        if (!pw)
+                fprintf(stderr, "harness: cannot create the user %s\n", name);
+        return pw;
+}
+
+static int ensure_test_user(Harness *h) {
+        char *const argv[] = { "useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                               "--shell", "/usr/sbin/nologin", HARNESS_TEST_USER, NULL };
+        struct passwd *pw = ensure_user(h, argv);
+
+        if (!pw)
+                return -ENOENT;
         h->test_uid = pw->pw_uid;
         h->test_gid = pw->pw_gid;
+        return 0;
+}
+
+/* smimed's user as systemd/smimed.sysusers makes it: a system user with its
+ * own group, home /var/lib/smimed, no login, and (the "m" line) a member of
+ * Debian's group softhsm when that exists. */
+static int ensure_smimed_user(Harness *h) {
+        char *argv[16] = { "useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/var/lib/smimed",
+                           "--shell", "/usr/sbin/nologin", "--comment", "S/MIME key service" };
+        size_t k = 10;
+        struct passwd *pw;
+        int n = 16;
+
+        if (getgrnam("softhsm")) {
+                argv[k++] = "--groups";
+                argv[k++] = "softhsm";
+        }
+        argv[k++] = HARNESS_SMIMED_USER;
+        argv[k] = NULL;
+        pw = ensure_user(h, argv);
+        if (!pw)
+                return -ENOENT;
+        h->smimed_uid = pw->pw_uid;
+        h->smimed_gid = pw->pw_gid;
+
+        /* HOME, USER, LOGNAME and SHELL, which systemd sets for User=. */
+        h->smimed_env = calloc(5, sizeof(char *));
+        if (!h->smimed_env || asprintf(&h->smimed_env[0], "HOME=%s", pw->pw_dir) < 0 ||
+            asprintf(&h->smimed_env[1], "USER=%s", pw->pw_name) < 0 ||
+            asprintf(&h->smimed_env[2], "LOGNAME=%s", pw->pw_name) < 0 ||
+            asprintf(&h->smimed_env[3], "SHELL=%s", pw->pw_shell) < 0)
+                return -ENOMEM;
+
+        /* Its supplementary groups, as systemd's initgroups() gives them. */
+        for (;;) {
+                gid_t *groups = realloc(h->smimed_groups, (size_t) n * sizeof(gid_t));
+
+                if (!groups)
+                        return -ENOMEM;
+                h->smimed_groups = groups;
+                if (getgrouplist(HARNESS_SMIMED_USER, h->smimed_gid, h->smimed_groups, &n) >= 0)
+                        break;
+        }
+        h->n_smimed_groups = n;
         return 0;
 }
 
@@ -308,7 +448,18 @@ static int generate_test_key(Harness *h, char **ret_private_path) {
         if (!pkey)
                 return -EIO;
 
-        f = fopen(priv, "we");
+        /* For softhsm2-util to import, which runs as smimed: readable by smimed alone. */
+        {
+                int fd = open(priv, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+                if (fd >= 0 && fchown(fd, h->smimed_uid, h->smimed_gid) < 0) {
+                        close(fd);
+                        fd = -1;
+                }
+                f = fd >= 0 ? fdopen(fd, "w") : NULL;
+                if (fd >= 0 && !f)
+                        close(fd);
+        }
         ok = f && PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL);
         if (f)
                 fclose(f);
@@ -336,21 +487,27 @@ static int random_hex(char *buf, size_t bytes) {
         return 0;
 }
 
+/* The token is smimed's: its directory, and every file SoftHSM2 makes in
+ * it, since softhsm2-util runs as smimed. The configuration is readable by
+ * smimed's group only, as Debian's (root:softhsm 0640). */
 static int setup_token(Harness *h) {
         _cleanup_free_ char *tokens = path_join(h->dir, "tokens"), *conf_text = NULL, *priv = NULL,
                             *pin_text = NULL;
         char pin_hex[17];
         int r;
 
-        if (!tokens || mkdir(tokens, 0700) < 0)
+        if (!tokens || mkdir(tokens, 0700) < 0 || chown(tokens, h->smimed_uid, h->smimed_gid) < 0)
                 return -errno;
 
         if (asprintf(&conf_text, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
                      tokens) < 0)
                 return -ENOMEM;
-        h->softhsm_conf = harness_write_file(h, "softhsm2.conf", conf_text, 0644);
+        h->softhsm_conf = path_join(h->dir, "softhsm2.conf");
         if (!h->softhsm_conf)
-                return -EIO;
+                return -ENOMEM;
+        r = write_file_owned(h->softhsm_conf, conf_text, 0640, 0, h->smimed_gid);
+        if (r < 0)
+                return r;
         if (setenv("SOFTHSM2_CONF", h->softhsm_conf, 1) < 0)
                 return -errno;
 
@@ -359,14 +516,14 @@ static int setup_token(Harness *h) {
                 return r;
         if (asprintf(&h->pin, "pin-%s", pin_hex) < 0 || asprintf(&pin_text, "%s\n", h->pin) < 0)
                 return -ENOMEM;
-        h->pin_file = harness_write_file(h, "token-pin", pin_text, 0600);
+        h->pin_file = harness_write_smimed_file(h, "token-pin", pin_text, 0600);
         if (!h->pin_file)
                 return -EIO;
 
         {
                 char *const argv[] = { "softhsm2-util", "--init-token", "--free", "--label", HARNESS_TOKEN_LABEL,
                                        "--pin", h->pin, "--so-pin", "so-pin-12345", NULL };
-                r = run_quietly(h, argv, NULL);
+                r = run_quietly(h, argv, HARNESS_USER_SMIMED);
                 if (r < 0)
                         return r;
         }
@@ -378,7 +535,7 @@ static int setup_token(Harness *h) {
                 char *const argv[] = { "softhsm2-util", "--import", priv, "--token", HARNESS_TOKEN_LABEL,
                                        "--label", HARNESS_KEY_LABEL, "--id", HARNESS_KEY_ID_HEX,
                                        "--pin", h->pin, NULL };
-                r = run_quietly(h, argv, NULL);
+                r = run_quietly(h, argv, HARNESS_USER_SMIMED);
                 if (r < 0)
                         return r;
         }
@@ -407,7 +564,7 @@ int harness_new(Harness **ret) {
         h->dir = strdup(template);
         if (!h->dir)
                 return -ENOMEM;
-        /* polkitd and the test user must reach the bus socket in here. */
+        /* polkitd, smimed and the test user must reach the bus socket in here. */
         if (chmod(h->dir, 0755) < 0)
                 return -errno;
 
@@ -418,6 +575,16 @@ int harness_new(Harness **ret) {
         r = ensure_test_user(h);
         if (r < 0)
                 return r;
+        r = ensure_smimed_user(h);
+        if (r < 0)
+                return r;
+
+        /* As StateDirectory=smimed with StateDirectoryMode=0700: the store, and spool files beside it. */
+        h->state_dir = path_join(h->dir, "state");
+        if (!h->state_dir)
+                return -ENOMEM;
+        if (mkdir(h->state_dir, 0700) < 0 || chown(h->state_dir, h->smimed_uid, h->smimed_gid) < 0)
+                return -errno;
 
         r = setup_token(h);
         if (r < 0) {
@@ -466,6 +633,7 @@ Harness *harness_free(Harness *h) {
         }
 
         free(h->dir);
+        free(h->state_dir);
         free(h->softhsm_conf);
         if (h->pin)
                 erase_and_free(h->pin);
@@ -473,6 +641,10 @@ Harness *harness_free(Harness *h) {
         free(h->key_pem);
         free(h->bus_address);
         free(h->smimed_log);
+        for (char **e = h->smimed_env; e && *e; e++)
+                free(*e);
+        free(h->smimed_env);
+        free(h->smimed_groups);
         return mfree(h);
 }
 
@@ -714,7 +886,7 @@ char *harness_config_text(Harness *h, const char *extra) {
                      "[Policy]\n"
                      "Enabled=yes\n"
                      "%s",
-                     h->pin_file, h->dir, strempty(extra)) < 0)
+                     h->pin_file, h->state_dir, strempty(extra)) < 0)
                 return NULL;
         return text;
 }
@@ -735,6 +907,9 @@ static int open_notify_socket(Harness *h, char **ret_path) {
                 return -errno;
         if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                 return -errno;
+        /* Sending to it takes write access: smimed's. */
+        if (chown(path, h->smimed_uid, h->smimed_gid) < 0)
+                return -errno;
 
         *ret_path = TAKE_PTR(path);
         return TAKE_FD(fd);
@@ -749,6 +924,7 @@ int harness_start_smimed_full(Harness *h, const char *config_path, char *const *
         _cleanup_free_ char *notify_path = NULL, *notify_env = NULL;
         _cleanup_(closep) int notify_fd = -1, log_fd = -1, pidfd = -1;
         uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
+        SpawnUser user = spawn_user(h, HARNESS_USER_SMIMED);
         char *env[16];
         size_t n_env = 0;
 
@@ -765,18 +941,21 @@ int harness_start_smimed_full(Harness *h, const char *config_path, char *const *
                 env[n_env++] = *e;
         env[n_env] = NULL;
 
+        /* Opened here, as journald would hold smimed's stdout: smimed needs no access to it. */
         log_fd = open(h->smimed_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (log_fd < 0)
                 return -errno;
 
         {
                 /* SMIMED_TEST_WRAPPER="valgrind --leak-check=full --error-exitcode=99" runs the
-                 * daemon under a checker; its findings fail harness_stop_smimed(). */
+                 * daemon under a checker, as smimed's user too; its findings fail
+                 * harness_stop_smimed(). */
                 _cleanup_free_ char *wrapper = strdup(strempty(getenv("SMIMED_TEST_WRAPPER")));
                 char *argv[32];
                 size_t n = 0;
                 SpawnOptions o = { .stdout_fd = log_fd, .stderr_fd = log_fd, .die_with_parent = true,
-                                   .extra_env = env, .rlimit_fsize = options ? options->rlimit_fsize : 0 };
+                                   .user = &user, .extra_env = env,
+                                   .rlimit_fsize = options ? options->rlimit_fsize : 0 };
 
                 if (!wrapper)
                         return -ENOMEM;
@@ -950,8 +1129,8 @@ int harness_wait_smimed_log(Harness *h, size_t from, const char *needle) {
 
 int harness_run_as_test_user(Harness *h, int (*fn)(char *out, size_t size, void *userdata), void *userdata,
                              char **ret_out) {
+        pid_t parent = getpid(), pid;
         char *shared;
-        pid_t pid;
         int status;
         const size_t size = 4096;
 
@@ -966,8 +1145,9 @@ int harness_run_as_test_user(Harness *h, int (*fn)(char *out, size_t size, void 
                 return -errno;
         }
         if (pid == 0) {
-                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-                if (drop_to_test_user(h) < 0)
+                SpawnUser u = spawn_user(h, HARNESS_USER_TEST);
+
+                if (drop_privileges(&u) < 0 || die_with_parent(parent) < 0)
                         _exit(127);
                 _exit(fn(shared, size, userdata) & 0xff);
         }

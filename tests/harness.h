@@ -19,19 +19,25 @@
  *                        reads actions; DBUS_SYSTEM_BUS_ADDRESS points at it;
  *   harness_start_smimed() the built smimed on a config, waiting for READY=1.
  *
+ * smimed runs as the system user "smimed", as under its unit (User=,
+ * UMask=0077): its token, PIN file and state directory belong to that user,
+ * so a file smimed cannot reach fails the tests as it would fail production.
+ *
  * Children die with the test (PR_SET_PDEATHSIG; polkitd leaves with its bus),
  * and harness_free() stops them and removes the directory, also after a
- * failed test. Tests need root: they create the unprivileged user
- * "smimed-test" for denial tests and install the polkit action file. */
+ * failed test. Tests need root: they create the users "smimed" (the daemon's)
+ * and "smimed-test" (for denial tests) and install the polkit action file. */
 
 #define HARNESS_TOKEN_LABEL "smimed-test"
 #define HARNESS_KEY_LABEL "test-key"
 #define HARNESS_KEY_ID_HEX "01"
 #define HARNESS_TEST_USER "smimed-test"
+#define HARNESS_SMIMED_USER "smimed"
 #define HARNESS_TIMEOUT_USEC (60ULL * 1000000ULL)
 
 typedef struct Harness {
-        char *dir;
+        char *dir;              /* root's, 0755 */
+        char *state_dir;        /* smimed's, 0700, as /var/lib/smimed: the store, spool files */
         char *softhsm_conf;
         char *pin;
         char *pin_file;
@@ -47,7 +53,23 @@ typedef struct Harness {
 
         uid_t test_uid;
         gid_t test_gid;
+
+        /* HARNESS_SMIMED_USER, looked up once: smimed and its wrapper run
+         * with these ids, its supplementary groups and its HOME, USER,
+         * LOGNAME and SHELL, as systemd starts a service with User=. */
+        uid_t smimed_uid;
+        gid_t smimed_gid;
+        gid_t *smimed_groups;
+        int n_smimed_groups;
+        char **smimed_env;
 } Harness;
+
+/* Who a program run by the harness runs as. */
+typedef enum HarnessUser {
+        HARNESS_USER_ROOT,
+        HARNESS_USER_TEST,      /* HARNESS_TEST_USER */
+        HARNESS_USER_SMIMED,    /* HARNESS_SMIMED_USER, as smimed itself */
+} HarnessUser;
 
 int harness_new(Harness **ret);
 Harness *harness_free(Harness *h);
@@ -60,6 +82,9 @@ int harness_start_bus(Harness *h);
 char *harness_config_text(Harness *h, const char *extra);
 /* Writes text to a new file in the scratch directory; returns its path. */
 char *harness_write_file(Harness *h, const char *name, const char *text, mode_t mode);
+/* The same, owned by HARNESS_SMIMED_USER: what is smimed's own, as a PIN
+ * file or a credential (0600 or 0400: smimed refuses others). */
+char *harness_write_smimed_file(Harness *h, const char *name, const char *text, mode_t mode);
 
 /* Starts smimed on config and waits until it sends READY=1. Returns -EIO if
  * it exits first. Extra environment as "NAME=value" strings, NULL-terminated. */
@@ -88,6 +113,8 @@ int harness_smimed_fds(Harness *h, unsigned *ret_n, char **ret_list);
 /* Runs argv to its end with stdout and stderr captured. Returns the exit
  * status (or 128+signal). as_test_user drops to HARNESS_TEST_USER first. */
 int harness_run(Harness *h, char *const *argv, bool as_test_user, char **ret_stdout, char **ret_stderr);
+/* The same as any of the harness's users. */
+int harness_run_as(Harness *h, char *const *argv, HarnessUser user, char **ret_stdout, char **ret_stderr);
 
 /* Runs fn in a child process as HARNESS_TEST_USER; returns its exit status.
  * fn may write up to 4 KiB of text to *out for the parent. */

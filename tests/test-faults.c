@@ -198,7 +198,7 @@ static char *write_config(const char *name, const char *extra) {
         /* No token health check unless a test asks for one (a later key wins):
          * SoftHSM2 opens its token files for it, and a count of smimed's fds
          * taken in that moment would show one more. */
-        assert_true(asprintf(&more, "[Token]\nRescanIntervalSec=86400\n[Store]\nPath=%s/%s.db\n%s", harness->dir, name,
+        assert_true(asprintf(&more, "[Token]\nRescanIntervalSec=86400\n[Store]\nPath=%s/%s.db\n%s", harness->state_dir, name,
                              strempty(extra)) > 0);
         text = harness_config_text(harness, more);
         assert_non_null(text);
@@ -211,7 +211,7 @@ static char *write_config(const char *name, const char *extra) {
 static char *store_path(const char *name) {
         char *p;
 
-        assert_true(asprintf(&p, "%s/%s.db", harness->dir, name) > 0);
+        assert_true(asprintf(&p, "%s/%s.db", harness->state_dir, name) > 0);
         return p;
 }
 
@@ -610,13 +610,15 @@ static unsigned token_logins(const char *spy_log) {
 }
 
 static void test_wrong_pin_is_tried_once(void **state) {
-        _cleanup_free_ char *pin_file = NULL, *spy_log = path_in("spy.log"), *spy_env = NULL, *spy_out_env = NULL,
+        _cleanup_free_ char *pin_file = NULL, *spy_log = NULL, *spy_env = NULL, *spy_out_env = NULL,
                             *token = NULL, *right = NULL, *log = NULL;
         size_t log_start = harness_smimed_log_size(harness);
         char *env[4];
 
         (void) state;
-        pin_file = harness_write_file(harness, "wrong-pin", "wrong-pin-1\n", 0600);
+        /* The spy writes it from inside smimed: in smimed's own directory. */
+        assert_true(asprintf(&spy_log, "%s/spy.log", harness->state_dir) > 0);
+        pin_file = harness_write_smimed_file(harness, "wrong-pin", "wrong-pin-1\n", 0600);
         assert_non_null(pin_file);
         assert_true(asprintf(&spy_env, "PKCS11SPY=%s", SOFTHSM_MODULE) > 0);
         assert_true(asprintf(&spy_out_env, "PKCS11SPY_OUTPUT=%s", spy_log) > 0);
@@ -639,19 +641,19 @@ static void test_wrong_pin_is_tried_once(void **state) {
         assert_int_equal(token_logins(spy_log), 1);
 
         /* Another wrong PIN is one more try, once; and the first stays refused. */
-        free(harness_write_file(harness, "wrong-pin", "wrong-pin-2\n", 0600));
+        free(harness_write_smimed_file(harness, "wrong-pin", "wrong-pin-2\n", 0600));
         reload_ok();
         expect_token_state("locked", "refused the PIN");
         reload_ok();
         assert_int_equal(token_logins(spy_log), 2);
-        free(harness_write_file(harness, "wrong-pin", "wrong-pin-1\n", 0600));
+        free(harness_write_smimed_file(harness, "wrong-pin", "wrong-pin-1\n", 0600));
         reload_ok();
         expect_token_state("locked", "does not try a refused PIN again");
         assert_int_equal(token_logins(spy_log), 2);
 
         /* The right PIN: tried, and the token is ready. */
         assert_true(asprintf(&right, "%s\n", harness->pin) > 0);
-        free(harness_write_file(harness, "wrong-pin", right, 0600));
+        free(harness_write_smimed_file(harness, "wrong-pin", right, 0600));
         reload_ok();
         expect_token_state("ready", NULL);
         assert_int_equal(token_logins(spy_log), 3);
@@ -681,9 +683,10 @@ static void expect_store_unchanged(uint64_t count, const char *listing, const ch
         assert_int_equal(check_store_file(db), count);
 }
 
-/* Root may write to a file whatever its mode, so the store is made
- * immutable (chattr +i, FS_IMMUTABLE_FL): the kernel refuses every write,
- * to root too, through descriptors smimed already holds. The -shm file stays
+/* smimed holds the store's files open, and a mode is checked only when a
+ * file is opened, so the store is made immutable (chattr +i,
+ * FS_IMMUTABLE_FL): the kernel refuses every write, through descriptors
+ * smimed already holds too (and to root). The -shm file stays
  * writable: SQLite maps it, and a write fault on an immutable mapping is
  * SIGBUS, not an error code; it holds no data that outlives the process. */
 static void test_store_read_only_during_import(void **state) {
@@ -730,11 +733,11 @@ static void test_store_read_only_during_import(void **state) {
  * spill into the write-ahead log in the middle of the transaction, and that
  * write fails. */
 static void test_store_disk_full_during_import(void **state) {
-        _cleanup_free_ char *db = store_path("disk-full"), *listing = NULL;
+        _cleanup_free_ char *db = store_path("disk-full"), *listing = NULL, *pid = NULL, *fsize = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_free_ unsigned char *batch = NULL;
         HarnessSmimedOptions o = {};
-        struct rlimit unlimited;
+        struct rlimit hard;
         size_t batch_size = 0;
         uint64_t count;
 
@@ -755,9 +758,23 @@ static void test_store_disk_full_during_import(void **state) {
         assert_smimed_alive();
         expect_store_unchanged(count, listing, db);
 
-        /* Space again (the soft limit lifted): the same batch goes in whole. */
-        assert_int_equal(getrlimit(RLIMIT_FSIZE, &unlimited), 0);
-        assert_int_equal(prlimit(harness->smimed_pid, RLIMIT_FSIZE, &unlimited, NULL), 0);
+        /* Space again: the soft limit lifted to the hard one (the test's), by smimed's user:
+         * prlimit(2) on another user's process takes CAP_SYS_RESOURCE, which root in a
+         * container may lack. */
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &hard), 0);
+        assert_true(asprintf(&pid, "%d", (int) harness->smimed_pid) > 0);
+        if (hard.rlim_max == RLIM_INFINITY)
+                assert_true(asprintf(&fsize, "--fsize=unlimited:") > 0);
+        else
+                assert_true(asprintf(&fsize, "--fsize=%ju:", (uintmax_t) hard.rlim_max) > 0);
+        {
+                char *const argv[] = { (char *) "prlimit", (char *) "--pid", pid, fsize, NULL };
+                _cleanup_free_ char *err = NULL;
+                int r = harness_run_as(harness, argv, HARNESS_USER_SMIMED, NULL, &err);
+
+                if (r != 0)
+                        fail_msg("prlimit exited with %d: %s", r, err);
+        }
         import_ok(batch, batch_size, false);
         assert_int_equal(certificate_count(), count + FULL_BATCH);
         assert_int_equal(check_store_file(db), count + FULL_BATCH);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* org.smimed1.Manager on a real bus: properties, introspection, Reload under
  * polkit, smimectl status. One smimed for the whole file. */
+#include <fcntl.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -280,6 +282,99 @@ static void test_pin_never_leaves_the_daemon(void **state) {
         assert_null(strstr(json, harness->pin));
 }
 
+/* The value of "Name:\t…" in /proc/PID/status, up to the end of its line. */
+static char *proc_status_field(pid_t pid, const char *name) {
+        _cleanup_free_ char *path = NULL, *text = NULL, *key = NULL;
+        const char *p;
+
+        assert_true(asprintf(&path, "/proc/%d/status", (int) pid) > 0);
+        text = harness_read_file(path);
+        assert_non_null(text);
+        assert_true(asprintf(&key, "\n%s:\t", name) > 0);
+        p = strstr(text, key);
+        if (!p)
+                fail_msg("no %s in %s", name, path);
+        p += strlen(key);
+        return strndup(p, strcspn(p, "\n"));
+}
+
+/* smimed runs as its unit would run it: as the user smimed (real, effective,
+ * saved and file system ids), with no capabilities. And a root caller may
+ * still do what needs privilege: smimed asks polkitd about a subject of
+ * another user, which polkitd answers only for root or the action's owner
+ * (org.freedesktop.policykit.owner in policy/org.smimed1.policy); without
+ * that, Reload fails with polkit's "Only trusted callers …". */
+static void test_runs_as_its_own_user(void **state) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *uids = NULL, *gids = NULL, *caps = NULL, *want_uids = NULL, *want_gids = NULL;
+        unsigned u = (unsigned) harness->smimed_uid, g = (unsigned) harness->smimed_gid;
+
+        (void) state;
+        assert_true(harness->smimed_uid != 0);
+        assert_true(asprintf(&want_uids, "%u\t%u\t%u\t%u", u, u, u, u) > 0);
+        assert_true(asprintf(&want_gids, "%u\t%u\t%u\t%u", g, g, g, g) > 0);
+        uids = proc_status_field(harness->smimed_pid, "Uid");
+        gids = proc_status_field(harness->smimed_pid, "Gid");
+        caps = proc_status_field(harness->smimed_pid, "CapEff");
+        assert_string_equal(uids, want_uids);
+        assert_string_equal(gids, want_gids);
+        assert_string_equal(caps, "0000000000000000");
+
+        assert_int_equal(harness_bus_open(&bus), 0);
+        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Reload", &e, NULL, NULL) <
+            0)
+                fail_msg("Reload by root failed: %s: %s", e.name, e.message);
+}
+
+/* A plain message through Verify, in the caller's pipes: as it came. */
+static int verify_through_pipes(char *out, size_t size, void *userdata) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        const char *message = userdata;
+        char buf[4096];
+        ssize_t n = 0, k;
+        int in[2], o[2];
+
+        if (pipe2(in, O_CLOEXEC) < 0 || pipe2(o, O_CLOEXEC) < 0 ||
+            write(in[1], message, strlen(message)) != (ssize_t) strlen(message) || close(in[1]) < 0) {
+                snprintf(out, size, "pipes: %m");
+                return 2;
+        }
+        if (harness_bus_open(&bus) < 0 ||
+            sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Verify", &e, &reply,
+                               "hha{sv}", in[0], o[1], 0) < 0) {
+                snprintf(out, size, "%s: %s", strempty(e.name), strempty(e.message));
+                return 1;
+        }
+        close(o[1]);
+        while (n < (ssize_t) sizeof(buf) - 1 && (k = read(o[0], buf + n, sizeof(buf) - 1 - (size_t) n)) > 0)
+                n += k;
+        buf[n] = '\0';
+        snprintf(out, size, "%s", buf);
+        return 0;
+}
+
+/* A client's pipes are its own (mode 0600 for their creator), and smimed is
+ * not root under its unit: it must read and write them all the same, as a
+ * mail app of any user passes them. */
+static void test_pipes_of_another_user(void **state) {
+        static const char message[] = "From: a@example.com\r\nTo: b@example.com\r\nSubject: plain\r\n\r\nHello.\r\n";
+        char *out = NULL, copy[4096];
+        int r;
+
+        (void) state;
+        r = harness_run_as_test_user(harness, verify_through_pipes, (void *) message, &out);
+        assert_non_null(out);
+        /* Freed before any assertion: a failed one longjmps past _cleanup_. */
+        snprintf(copy, sizeof(copy), "%s", out);
+        free(out);
+        if (r != 0)
+                fail_msg("Verify of a plain message through the pipes of " HARNESS_TEST_USER " failed: %s", copy);
+        assert_string_equal(copy, message);
+}
+
 /* Last: a clean stop (exit 0), and under SMIMED_TEST_WRAPPER a clean
  * valgrind report for the whole run. */
 static void test_clean_stop(void **state) {
@@ -294,6 +389,8 @@ static void test_clean_stop(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_status_properties),
+                cmocka_unit_test(test_runs_as_its_own_user),
+                cmocka_unit_test(test_pipes_of_another_user),
                 cmocka_unit_test(test_introspection_matches_xml),
                 cmocka_unit_test(test_object_manager_answers),
                 cmocka_unit_test(test_reload_as_root_applies_config),

@@ -2182,7 +2182,7 @@ static void test_token_unavailable(void **state) {
         assert_true(asprintf(&text,
                              "[Token]\nModule=/usr/lib/softhsm/libsofthsm2.so\nURI=pkcs11:token=no-such-token\n"
                              "PINFile=%s\n[Store]\nPath=%s/store.db\n",
-                             harness->pin_file, harness->dir) > 0);
+                             harness->pin_file, harness->state_dir) > 0);
         absent = harness_write_file(harness, "absent.conf", text, 0644);
         assert_non_null(absent);
         assert_int_equal(harness_start_smimed(harness, absent, NULL), 0);
