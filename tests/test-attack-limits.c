@@ -544,7 +544,7 @@ static void start_smimed(const char *name, const char *policy) {
 
         /* No token health check while fds are counted (SoftHSM2 opens its files for it). */
         assert_true(asprintf(&more, "[Token]\nRescanIntervalSec=86400\n[Store]\nPath=%s/%s.db\n[Policy]\n%s",
-                             harness->dir, name, strempty(policy)) > 0);
+                             harness->state_dir, name, strempty(policy)) > 0);
         text = harness_config_text(harness, more);
         assert_non_null(text);
         assert_true(asprintf(&file, "%s.conf", name) > 0);
