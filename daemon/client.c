@@ -317,6 +317,29 @@ void client_spool_release(ClientTable *t, const char *sender, uint64_t bytes) {
         client_maybe_drop(t, c);
 }
 
+int client_charge_init(ClientCharge *c, ClientTable *t, const char *sender) {
+        *c = (ClientCharge) { .table = t, .sender = strdup(strempty(sender)) };
+        return c->sender ? 0 : -ENOMEM;
+}
+
+int client_charge_add(ClientCharge *c, uint64_t bytes) {
+        int r;
+
+        c->message = mfree(c->message);
+        r = client_spool_charge(c->table, c->sender, bytes, &c->message);
+        if (r >= 0)
+                c->bytes += bytes;
+        return r;
+}
+
+void client_charge_done(ClientCharge *c) {
+        if (c->table && c->bytes > 0)
+                client_spool_release(c->table, c->sender, c->bytes);
+        free(c->sender);
+        free(c->message);
+        *c = (ClientCharge) {};
+}
+
 uint64_t client_table_spooled(const ClientTable *t) {
         return t->spooled;
 }

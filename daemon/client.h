@@ -60,6 +60,20 @@ int client_spool_charge(ClientTable *t, const char *sender, uint64_t bytes, char
 void client_spool_release(ClientTable *t, const char *sender, uint64_t bytes);
 uint64_t client_table_spooled(const ClientTable *t);
 
+/* The spool space one call holds: charged as its input arrives, given
+ * back together when the call is freed (also after its client left). */
+typedef struct ClientCharge {
+        ClientTable *table;
+        char *sender;
+        uint64_t bytes;
+        char *message;          /* why the last charge was refused */
+} ClientCharge;
+
+int client_charge_init(ClientCharge *c, ClientTable *t, const char *sender);
+/* -EDQUOT with c->message naming the quota when it would go over. */
+int client_charge_add(ClientCharge *c, uint64_t bytes);
+void client_charge_done(ClientCharge *c);
+
 /* Queues run(userdata) for sender's call serial, to be run from the event
  * loop in turn with other clients' work. free_userdata() runs after run(),
  * or when the client goes away first. */

@@ -22,6 +22,7 @@ struct FdReader {
         sd_event_source *timer;
         sd_event_source *defer;
         int result;
+        FdReaderCharge charge;
         FdReaderDone done;
         void *userdata;
 };
@@ -78,6 +79,11 @@ static int fd_reader_pull_to_sink(FdReader *r) {
                 r->size += (size_t) n;
                 if (r->size > r->max_size)
                         return -EFBIG;
+                if (r->charge) {
+                        k = r->charge((size_t) n, r->userdata);
+                        if (k < 0)
+                                return k;
+                }
                 k = write_all(r->sink, buf, (size_t) n);
                 if (k < 0)
                         return k;
@@ -153,7 +159,7 @@ static int on_defer(sd_event_source *s, void *userdata) {
 }
 
 int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, uint64_t timeout_usec,
-                          FdReaderDone done, void *userdata, FdReader **ret) {
+                          FdReaderCharge charge, FdReaderDone done, void *userdata, FdReader **ret) {
         _cleanup_(fd_reader_freep) FdReader *r = NULL;
         struct stat st;
         int k;
@@ -164,6 +170,7 @@ int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, ui
         r->io = FD_IO_NULL;
         r->sink = -1;
         r->max_size = max_size;
+        r->charge = charge;
         r->done = done;
         r->userdata = userdata;
 
@@ -204,7 +211,7 @@ int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, ui
 
 int fd_reader_new(sd_event *event, int fd, size_t max_size, uint64_t timeout_usec, FdReaderDone done,
                   void *userdata, FdReader **ret) {
-        return fd_reader_new_to_file(event, fd, -1, max_size, timeout_usec, done, userdata, ret);
+        return fd_reader_new_to_file(event, fd, -1, max_size, timeout_usec, NULL, done, userdata, ret);
 }
 
 size_t fd_reader_size(const FdReader *r) {

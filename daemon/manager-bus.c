@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 
 #include "audit.h"
 #include "bus-call.h"
@@ -7,6 +8,7 @@
 #include "capabilities.h"
 #include "certificate-bus.h"
 #include "certificate-parse.h"
+#include "fd-util.h"
 #include "log.h"
 #include "manager-bus.h"
 #include "key-bus.h"
@@ -636,7 +638,8 @@ static int method_import_pkcs12(sd_bus_message *message, void *userdata, sd_bus_
                 return -ENOMEM;
         r = pending_call_start(m, message, fd, PKCS12_MAX_SIZE, import_pkcs12_read, copy, erase_and_free_void);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot read the file descriptor: %m");
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The file cannot be used: %s",
+                                         fd_error_to_string(r));
         bus_call_keep(&call); /* import_pkcs12_read() or what it starts ends it */
         return 1; /* the reply comes when the file has been read */
 }
@@ -782,6 +785,22 @@ static void smime_done(SmimeJob *job, int error, const char *error_name, const c
 
 /* The common part of Sign and Encrypt once the request is read: checks,
  * polkit for signing, then the job. */
+/* Before polkit or the token are asked: a caller's fd that cannot be used
+ * as it was opened is refused at once. */
+static int check_message_fds(int input, int output, sd_bus_error *error) {
+        int r;
+
+        r = fd_classify(input, O_RDONLY, NULL);
+        if (r < 0)
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The input cannot be used: %s",
+                                         fd_error_to_string(r));
+        r = fd_classify(output, O_WRONLY, NULL);
+        if (r < 0)
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The output cannot be used: %s",
+                                         fd_error_to_string(r));
+        return 0;
+}
+
 static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, SmimeRequest *request, int input,
                        int output, sd_bus_error *error) {
         _cleanup_free_ char *fingerprint = NULL, *reason = NULL;
@@ -789,6 +808,10 @@ static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, Smime
         const char *error_name = NULL;
         BusCall *taken;
         int r;
+
+        r = check_message_fds(input, output, error);
+        if (r < 0)
+                return r;
 
         audit_caller_from_message(message, &request->caller);
         r = manager_smime_prepare(m, request, &fingerprint, &addresses, &error_name, &reason);
@@ -821,7 +844,7 @@ static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, Smime
         if (r < 0) {
                 bus_call_free(taken);
                 return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The input or output cannot be used: %s",
-                                         strerror(-r));
+                                         fd_error_to_string(r));
         }
         return 1; /* the reply comes when the output is written */
 }
@@ -1036,6 +1059,9 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool ve
         if (!m->config->policy_enabled)
                 return sd_bus_error_set(error, SMIMED_ERROR_DISABLED,
                                         "S/MIME is turned off by policy ([Policy] Enabled=no).");
+        r = check_message_fds(input, output, error);
+        if (r < 0)
+                return r;
 
         taken = bus_call_take(&call);
         if (!taken)
@@ -1044,7 +1070,7 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool ve
         if (r < 0) {
                 bus_call_free(taken);
                 return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The input or output cannot be used: %s",
-                                         strerror(-r));
+                                         fd_error_to_string(r));
         }
         return 1;
 }

@@ -93,6 +93,7 @@ struct OpenJob {
 
         OpenStatus status;
         AuditCaller caller;
+        ClientCharge charge;       /* the input's bytes, against the spool quotas */
         FdReader *reader;
         FdWriter *writer;
         OpenJobDone done;
@@ -134,6 +135,7 @@ static void open_job_free(OpenJob *j) {
         fd_reader_free(j->reader);
         fd_writer_free(j->writer);
         sd_bus_message_unref(j->call);
+        client_charge_done(&j->charge);
         free(j->spool_dir);
         closep(&j->input);
         closep(&j->output);
@@ -943,6 +945,12 @@ static void open_worked(int r, void *userdata) {
 
 /* ---- input ---- */
 
+static int charge_input(size_t n, void *userdata) {
+        OpenJob *j = userdata;
+
+        return client_charge_add(&j->charge, n);
+}
+
 static void on_spooled(FdReader *reader, int error, void *userdata) {
         OpenJob *j = userdata;
         _cleanup_free_ char *message = NULL;
@@ -956,6 +964,10 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 message_fail(&message, error, "The message is larger than [Policy] MaxMessageSize= (%llu bytes).",
                              (unsigned long long) j->manager->config->max_message_size);
                 open_job_finish(j, error, SMIMED_ERROR_INVALID_MESSAGE, message);
+                return;
+        }
+        if (error == -EDQUOT) {
+                open_job_finish(j, error, SMIMED_ERROR_LIMITS_EXCEEDED, j->charge.message);
                 return;
         }
         if (error < 0) {
@@ -1041,8 +1053,11 @@ int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool veri
         j->input = manager_tmpfile_sized(m, fd_size_hint(input_fd));
         if (j->input < 0)
                 return j->input;
+        r = client_charge_init(&j->charge, m->clients, j->caller.sender);
+        if (r < 0)
+                return r;
         r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size,
-                                  m->config->io_timeout_usec, on_spooled, j, &j->reader);
+                                  m->config->io_timeout_usec, charge_input, on_spooled, j, &j->reader);
         if (r < 0)
                 return r;
 

@@ -30,6 +30,7 @@ struct SmimeJob {
         int input;               /* the spooled input */
         int output;              /* the client's output fd (a duplicate) */
         int result_file;         /* what goes to output */
+        ClientCharge charge;     /* the input's bytes, against the spool quotas */
         FdReader *reader;
         FdWriter *writer;
         SmimeResult result;
@@ -74,6 +75,7 @@ static void smime_job_free(SmimeJob *j) {
                 return;
         fd_reader_free(j->reader);
         fd_writer_free(j->writer);
+        client_charge_done(&j->charge);
         closep(&j->input);
         closep(&j->output);
         closep(&j->result_file);
@@ -528,6 +530,12 @@ static void on_written(FdWriter *writer, int error, void *userdata) {
 
 static void job_executed(int r, void *userdata);
 
+static int charge_input(size_t n, void *userdata) {
+        SmimeJob *j = userdata;
+
+        return client_charge_add(&j->charge, n);
+}
+
 static void on_spooled(FdReader *reader, int error, void *userdata) {
         SmimeJob *j = userdata;
         _cleanup_free_ char *message = NULL;
@@ -540,6 +548,10 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 message_fail(&message, error, "The message is larger than [Policy] MaxMessageSize= (%llu bytes).",
                              (unsigned long long) j->manager->config->max_message_size);
                 job_finish(j, error, SMIMED_ERROR_INVALID_MESSAGE, message);
+                return;
+        }
+        if (error == -EDQUOT) {
+                job_finish(j, error, SMIMED_ERROR_LIMITS_EXCEEDED, j->charge.message);
                 return;
         }
         if (error < 0) {
@@ -639,8 +651,11 @@ int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int out
         j->input = manager_tmpfile_sized(m, fd_size_hint(input_fd));
         if (j->input < 0)
                 return j->input;
+        r = client_charge_init(&j->charge, m->clients, request->caller.sender);
+        if (r < 0)
+                return r;
         r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size,
-                                  m->config->io_timeout_usec, on_spooled, j, &j->reader);
+                                  m->config->io_timeout_usec, charge_input, on_spooled, j, &j->reader);
         if (r < 0)
                 return r;
 

@@ -251,14 +251,28 @@ static Report parse_report(char *buffer) {
         return r;
 }
 
-/* The call was refused as an unusable fd, with errno's text in the message,
- * and nothing of secret came back. */
+/* The call was refused as an unusable fd, with the reason in the message
+ * (smimed's sentence for the refusals, errno's text for the rest), and
+ * nothing of secret came back. */
+static const char *refusal_text(int error) {
+        switch (error) {
+        case EBADF:
+                return "is not open for that (or is an O_PATH descriptor)";
+        case EOPNOTSUPP:
+                return "a terminal or device cannot be passed";
+        case EISDIR:
+                return "a directory cannot be passed";
+        default:
+                return strerror(error);
+        }
+}
+
 static void expect_refused(const Report *r, const char *what, int error, const char *secret) {
         if (!streq(r->error_name, SMIMED_ERROR_INVALID_ARGUMENT))
                 fail_msg("%s: got \"%s\" (%s), expected %s", what, r->error_name, r->error_message,
                          SMIMED_ERROR_INVALID_ARGUMENT);
-        if (!strstr(r->error_message, strerror(error)))
-                fail_msg("%s: the message \"%s\" does not say \"%s\"", what, r->error_message, strerror(error));
+        if (!strstr(r->error_message, refusal_text(error)))
+                fail_msg("%s: the message \"%s\" does not say \"%s\"", what, r->error_message, refusal_text(error));
         if (secret && (strstr(r->output, secret) || strstr(r->error_message, secret)))
                 fail_msg("%s: the protected content came back", what);
         assert_string_equal(r->output, "");
