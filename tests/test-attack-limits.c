@@ -1660,6 +1660,11 @@ static void test_big_verify_off_the_loop(void **state) {
         if (strtoul(during, NULL, 10) < 3)
                 fail_msg("only %s GetCapabilities were answered during the Verify of %u MiB (%s µs)", during, mib,
                          duration);
+        /* Under a wrapper (valgrind runs one thread at a time) a waiting
+         * time says nothing about the loop; the answers during the Verify
+         * above still do. */
+        if (*strempty(getenv("SMIMED_TEST_WRAPPER")))
+                return;
         if (strtoull(max_rtt, NULL, 10) * 4 >= strtoull(duration, NULL, 10))
                 fail_msg("a GetCapabilities took %s µs, more than a quarter of the Verify's %s µs", max_rtt, duration);
 }
