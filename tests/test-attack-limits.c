@@ -5,6 +5,8 @@
  *   - fd exhaustion: Verify calls whose inputs never end, on one connection
  *     and on two, and past the total ([Policy] MaxCallsPerClient=,
  *     MaxCallsPerUser=, MaxCalls=); too many recipients (MaxRecipients=);
+ *   - messages held in progress past the spool quotas ([Policy]
+ *     SpoolQuotaPerClient=, SpoolQuota=);
  *   - a flood of costly calls (GetCapabilities with 1,000 recipients,
  *     GetManagedObjects over 2,000 certificates) that must not make another
  *     client wait behind all of it;
@@ -1004,6 +1006,165 @@ static void test_max_recipients(void **state) {
         report_expect(out, "encrypt5", "ok");
 }
 
+/* ---- 1b. spool quotas ---- */
+
+#define SPOOL_MESSAGE_KIB 700U
+
+/* A plain message of SPOOL_MESSAGE_KIB KiB, as a memfd from its start. */
+static int spool_message(void) {
+        static const char head[] = "From: " FRANK "\r\nTo: " SUPPORT "\r\nSubject: spool\r\n\r\n";
+        size_t size = SPOOL_MESSAGE_KIB * 1024U;
+        _cleanup_free_ char *text = malloc(size);
+        size_t k = sizeof(head) - 1;
+
+        if (!text)
+                return -ENOMEM;
+        memcpy(text, head, k);
+        while (k < size) {
+                size_t n = size - k < 64 ? size - k : 64;
+
+                memset(text + k, 'q', n);
+                if (n >= 2)
+                        memcpy(text + k + n - 2, "\r\n", 2);
+                k += n;
+        }
+        return memfd_with(text, size);
+}
+
+/* A Verify of a SPOOL_MESSAGE_KIB message on b whose output is a socket
+ * nobody reads after its first byte: smimed has spooled the whole input
+ * once that byte is there, and the call stays in flight (with its input
+ * charged) as long as the connection does. *keep is our end of the output. */
+static int spool_held(sd_bus *b, sd_bus_slot **slot, Reply *reply, int *keep) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(closep) int input = spool_message();
+        struct pollfd p = {.events = POLLIN};
+        char byte;
+        int sv[2], r;
+
+        if (input < 0)
+                return input;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+        *keep = p.fd = sv[1];
+        r = sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "Verify");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "hha{sv}", input, sv[0], 0);
+        close(sv[0]);
+        if (r >= 0)
+                r = sd_bus_call_async(b, slot, m, on_reply, reply, CALL_TIMEOUT_USEC);
+        if (r >= 0)
+                r = sd_bus_flush(b);
+        if (r < 0)
+                return r;
+        do
+                r = poll(&p, 1, CHILD_TIMEOUT_MS);
+        while (r < 0 && errno == EINTR);
+        if (r <= 0)
+                return r < 0 ? -errno : -ETIMEDOUT;
+        if (recv(p.fd, &byte, 1, 0) != 1)
+                return -EIO;
+        return bus_drain(b);
+}
+
+/* A Verify of a SPOOL_MESSAGE_KIB message on b, to a memfd, answered. */
+static Status spool_whole(sd_bus *b) {
+        _cleanup_(closep) int input = spool_message(), output = memfd_create("attack-output", MFD_CLOEXEC);
+        Status s = {.r = -EIO, .content = -1};
+
+        if (input >= 0 && output >= 0)
+                s = open_call(b, "Verify", input, output);
+        return s;
+}
+
+/* The test user, with [Policy] SpoolQuotaPerClient=1M and SpoolQuota=2M:
+ * on connection 0 one message is held and a second refused (over the
+ * client's quota); on connection 1 one more is held (1.4 MiB in all), and
+ * on connection 2 a third refused (over the total), while a short message
+ * there still goes through. Everything stays in flight until told to quit. */
+static int spool_child(int control, void *userdata) {
+        sd_bus *buses[3] = {};
+        sd_bus_slot *slots[2] = {};
+        Reply held[2] = {};
+        int keep[2] = {-1, -1};
+        char out[4096] = "", buf[64], outcome[1024];
+        Status s;
+        int r = 0;
+
+        (void) userdata;
+        for (unsigned c = 0; c < ELEMENTSOF(buses); c++) {
+                const char *name = NULL;
+
+                r = harness_bus_open(&buses[c]);
+                if (r < 0) {
+                        report(out, sizeof(out), "error=cannot connect: %s\n", strerror(-r));
+                        goto done;
+                }
+                (void) sd_bus_get_unique_name(buses[c], &name);
+                report(out, sizeof(out), "name%u=%s\n", c, strempty(name));
+        }
+        for (unsigned c = 0; c < 2; c++) {
+                r = spool_held(buses[c], &slots[c], &held[c], &keep[c]);
+                if (r < 0) {
+                        report(out, sizeof(out), "error=held call %u: %s\n", c, strerror(-r));
+                        goto done;
+                }
+                s = c == 0 ? spool_whole(buses[0]) : spool_whole(buses[2]);
+                report(out, sizeof(out), "%s=%s\n", c == 0 ? "client" : "total",
+                       status_outcome(&s, outcome, sizeof(outcome)));
+        }
+        s = open_text(buses[2], "Verify", "From: " FRANK "\r\nSubject: short\r\n\r\nshort\r\n");
+        report(out, sizeof(out), "short=%s\n", status_outcome(&s, outcome, sizeof(outcome)));
+        for (unsigned c = 0; c < 2; c++)
+                report(out, sizeof(out), "held%u=%s\n", c, held[c].done ? "answered" : "pending");
+done:
+        if (send(control, out, strlen(out), MSG_NOSIGNAL) < 0)
+                return 3;
+        if (control_read(control, buf, sizeof(buf)) < 0)
+                return 4;
+        for (unsigned c = 0; c < ELEMENTSOF(buses); c++)
+                sd_bus_flush_close_unref(buses[c]);
+        for (unsigned c = 0; c < 2; c++)
+                if (keep[c] >= 0)
+                        close(keep[c]);
+        return r < 0 ? 1 : 0;
+}
+
+/* (e) The input of messages in progress is charged to their client and to
+ * smimed as it arrives: past a quota the call is refused with LimitsExceeded
+ * naming it, and what a client held comes back when it goes. */
+static void test_spool_quotas(void **state) {
+        _cleanup_free_ char *text = NULL, *log = NULL;
+        size_t log_start;
+        Status s;
+        Child c;
+
+        (void) state;
+        start_smimed("spool-quotas", "IOTimeoutSec=600\nSpoolQuotaPerClient=1M\nSpoolQuota=2M\n");
+        import_anchors();
+        log_start = harness_smimed_log_size(harness);
+
+        child_start(&c, spool_child, NULL);
+        text = child_read(&c);
+        fprintf(stderr, "# %s", text);
+        report_expect(text, "held0", "pending");
+        report_expect(text, "held1", "pending");
+        report_expect_error(text, "client", SMIMED_ERROR_LIMITS_EXCEEDED, "This client's messages in progress",
+                            "[Policy] SpoolQuotaPerClient=1048576 bytes", NULL);
+        report_expect_error(text, "total", SMIMED_ERROR_LIMITS_EXCEEDED, "The messages in progress",
+                            "[Policy] SpoolQuota=2097152 bytes", NULL);
+        report_expect(text, "short", "ok");
+        log = smimed_log_from(log_start);
+        assert_int_equal(lines_with(log, "Refusing more input", "SpoolQuota=", NULL), 1);
+
+        /* The attacker goes: its 1.4 MiB are given back, so root's message of
+         * 700 KiB fits again under the total of 2 MiB. */
+        child_quit(&c, text);
+        s = spool_whole(bus);
+        if (s.r < 0)
+                fail_msg("Verify after the attacker left: %s: %s", s.error_name, s.error_message);
+}
+
 /* ---- 2. fair turns ---- */
 
 typedef struct FairPlan {
@@ -1736,6 +1897,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_calls_per_user, stop_smimed),
                 cmocka_unit_test_teardown(test_calls_total, stop_smimed),
                 cmocka_unit_test_teardown(test_max_recipients, stop_smimed),
+                cmocka_unit_test_teardown(test_spool_quotas, stop_smimed),
                 cmocka_unit_test_teardown(test_fair_turns_capabilities, stop_smimed),
                 cmocka_unit_test_teardown(test_fair_turns_object_walks, stop_smimed),
                 cmocka_unit_test_teardown(test_sign_identity, stop_smimed),
