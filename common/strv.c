@@ -63,3 +63,26 @@ char **strv_copy(char *const *l) {
         }
         return copy;
 }
+
+char *strv_join(char *const *l, const char *separator) {
+        size_t len = 1, k = 0, sep = strlen(separator);
+        char *s;
+
+        for (char *const *a = l; a && *a; a++)
+                len += strlen(*a) + sep;
+        s = malloc(len);
+        if (!s)
+                return NULL;
+        for (char *const *a = l; a && *a; a++) {
+                size_t n = strlen(*a);
+
+                if (a != l) {
+                        memcpy(s + k, separator, sep);
+                        k += sep;
+                }
+                memcpy(s + k, *a, n);
+                k += n;
+        }
+        s[k] = '\0';
+        return s;
+}

@@ -16,3 +16,6 @@ int strv_extend(char ***l, const char *s);
 int strv_contains(char *const *l, const char *s);
 /* A deep copy (an empty strv for NULL); NULL when out of memory. */
 char **strv_copy(char *const *l);
+/* The strings of l with separator between them ("" for NULL or empty); NULL
+ * when out of memory. */
+char *strv_join(char *const *l, const char *separator);

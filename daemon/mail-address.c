@@ -183,21 +183,6 @@ int mail_header_addresses(const MimeHeaders *headers, const char *name, char ***
         return 0;
 }
 
-static char *join_addresses(char *const *l) {
-        size_t len = 1;
-        char *s;
-
-        for (char *const *a = l; *a; a++)
-                len += strlen(*a) + 2;
-        s = calloc(len, 1);
-        for (char *const *a = l; s && *a; a++) {
-                if (a != l)
-                        strcat(s, ", ");
-                strcat(s, *a);
-        }
-        return s;
-}
-
 int mail_check_senders(const MimeHeaders *headers, char *const *allowed, char **ret_message) {
         static const char *const fields[] = { "From", "Sender" };
         int r;
@@ -217,7 +202,7 @@ int mail_check_senders(const MimeHeaders *headers, char *const *allowed, char **
 
                         if (strv_contains(allowed, *a))
                                 continue;
-                        names = join_addresses(allowed);
+                        names = strv_join(allowed, ", ");
                         return message_fail(ret_message, -EPERM,
                                             "The message's %s: field names %s, which is not an address of the signing "
                                             "certificate (%s); smimed signs a message only as its certificate's "

@@ -200,21 +200,6 @@ static int set_text(char **field, const char *format, ...) {
         return 0;
 }
 
-static char *join_addresses(char *const *l) {
-        size_t len = 1;
-        char *s;
-
-        for (char *const *a = l; a && *a; a++)
-                len += strlen(*a) + 2;
-        s = calloc(len, 1);
-        for (char *const *a = l; s && a && *a; a++) {
-                if (a != l)
-                        strcat(s, ", ");
-                strcat(s, *a);
-        }
-        return s;
-}
-
 /* ---- handing steps to a worker ---- */
 
 static int open_work(void *userdata);
@@ -577,7 +562,7 @@ static int judge_signature(OpenJob *j, SignatureCheck *check) {
                         r = set_text(&text, "Sign: The message's From: field cannot be read as mail addresses, so "
                                             "the signer cannot be said to be its sender.");
                 } else if (m->config->require_sender_match && from_not_of(j->from, signer)) {
-                        _cleanup_free_ char *addresses = join_addresses(signer->addresses);
+                        _cleanup_free_ char *addresses = strv_join(signer->addresses, ", ");
 
                         verdict = "sender-mismatch";
                         r = set_text(&text, "Sign: The message is from %s, but the signer's certificate is for %s.",
@@ -815,7 +800,7 @@ static void enveloped_layer_read(OpenJob *j) {
  * fingerprint of the certificate polkit was asked about. */
 static void audit_decryption(OpenJob *j, int r, const char *message) {
         const DecryptCandidate *c = &j->candidates[j->candidate];
-        _cleanup_free_ char *addresses = join_addresses(c->addresses);
+        _cleanup_free_ char *addresses = strv_join(c->addresses, ", ");
 
         audit_log(&j->caller, &(AuditRecord) {
                                       .event = AUDIT_DECRYPT,
