@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <string.h>
@@ -10,6 +11,9 @@
 #include "fd-util.h"
 
 #define READ_CHUNK 65536U
+/* A file never blocks: one turn of the loop reads at most this many chunks
+ * of it (1 MiB), so that a large message does not hold up other clients. */
+#define FILE_TURN_CHUNKS 16U
 
 struct FdReader {
         FdIo io;             /* the client's fd, as the client opened it */
@@ -63,10 +67,10 @@ static int write_all(int fd, const unsigned char *p, size_t n) {
 }
 
 /* The same as fd_reader_pull(), into the sink file through a fixed buffer. */
-static int fd_reader_pull_to_sink(FdReader *r) {
+static int fd_reader_pull_to_sink(FdReader *r, unsigned max_chunks) {
         unsigned char buf[READ_CHUNK];
 
-        for (;;) {
+        for (unsigned i = 0; i < max_chunks; i++) {
                 ssize_t n = fd_io_read(&r->io, buf, sizeof(buf));
                 int k;
 
@@ -88,14 +92,16 @@ static int fd_reader_pull_to_sink(FdReader *r) {
                 if (k < 0)
                         return k;
         }
+        return 0;
 }
 
-/* Reads what is there now: 1 at EOF, 0 when more is to come, < 0 on error. */
-static int fd_reader_pull(FdReader *r) {
+/* Reads what is there now, at most max_chunks reads: 1 at EOF, 0 when more
+ * is to come, < 0 on error. */
+static int fd_reader_pull(FdReader *r, unsigned max_chunks) {
         if (r->sink >= 0)
-                return fd_reader_pull_to_sink(r);
+                return fd_reader_pull_to_sink(r, max_chunks);
 
-        for (;;) {
+        for (unsigned i = 0; i < max_chunks; i++) {
                 ssize_t n;
 
                 if (r->allocated - r->size < READ_CHUNK) {
@@ -127,6 +133,7 @@ static int fd_reader_pull(FdReader *r) {
                 if (r->size > r->max_size)
                         return -EFBIG;
         }
+        return 0;
 }
 
 static void fd_reader_finish(FdReader *r, int result) {
@@ -139,7 +146,7 @@ static void fd_reader_finish(FdReader *r, int result) {
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         FdReader *r = userdata;
-        int k = fd_reader_pull(r);
+        int k = fd_reader_pull(r, UINT_MAX);
 
         if (k != 0)
                 fd_reader_finish(r, k < 0 ? k : 0);
@@ -151,10 +158,17 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* A file, a turn at a time. */
 static int on_defer(sd_event_source *s, void *userdata) {
         FdReader *r = userdata;
+        int k = r->result;
 
-        fd_reader_finish(r, r->result);
+        if (k == 0) {
+                k = fd_reader_pull(r, FILE_TURN_CHUNKS);
+                if (k == 0)
+                        return 0; /* again in the next turn */
+        }
+        fd_reader_finish(r, k < 0 ? k : 0);
         return 0;
 }
 
@@ -184,16 +198,14 @@ int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, ui
         }
 
         if (!fd_io_pollable(&r->io)) {
-                /* Files and /dev/null do not block: read now, report from the loop like the rest. */
+                /* Files and /dev/null do not block: read from the loop, a turn at a time. */
                 if (r->io.kind == FD_KIND_FILE && fstat(r->io.fd, &st) < 0)
                         return -errno;
                 if (r->io.kind == FD_KIND_FILE && (uintmax_t) st.st_size > max_size)
                         r->result = -EFBIG;
-                else {
-                        k = fd_reader_pull(r);
-                        r->result = k < 0 ? k : k == 0 ? -EAGAIN : 0;
-                }
                 k = sd_event_add_defer(event, &r->defer, on_defer, r);
+                if (k >= 0)
+                        k = sd_event_source_set_enabled(r->defer, SD_EVENT_ON);
                 if (k < 0)
                         return k;
         } else {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 
@@ -8,6 +9,9 @@
 #include "fd-writer.h"
 
 #define WRITE_CHUNK 65536U
+/* A file never blocks: one turn of the loop writes at most this many chunks
+ * to it (1 MiB), so that a large result does not hold up other clients. */
+#define FILE_TURN_CHUNKS 16U
 
 struct FdWriter {
         int source;
@@ -16,7 +20,6 @@ struct FdWriter {
         sd_event_source *io_source;
         sd_event_source *timer;
         sd_event_source *defer;
-        int result;
         FdWriterDone done;
         void *userdata;
 };
@@ -32,10 +35,10 @@ FdWriter *fd_writer_free(FdWriter *w) {
         return mfree(w);
 }
 
-/* Moves data until the destination would block: 1 when all is written, 0 to
- * wait, < 0 on error. */
-static int fd_writer_push(FdWriter *w) {
-        for (;;) {
+/* Moves data until the destination would block, at most max_chunks writes:
+ * 1 when all is written, 0 when more is to come, < 0 on error. */
+static int fd_writer_push(FdWriter *w, unsigned max_chunks) {
+        for (unsigned i = 0; i < max_chunks; i++) {
                 ssize_t n = fd_io_write_from(&w->destination, w->source, &w->offset, WRITE_CHUNK);
 
                 if (n == 0)
@@ -45,6 +48,7 @@ static int fd_writer_push(FdWriter *w) {
                 if (n < 0)
                         return (int) n;
         }
+        return 0;
 }
 
 static void fd_writer_finish(FdWriter *w, int result) {
@@ -57,7 +61,7 @@ static void fd_writer_finish(FdWriter *w, int result) {
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         FdWriter *w = userdata;
-        int k = fd_writer_push(w);
+        int k = fd_writer_push(w, UINT_MAX);
 
         if (k == 0 && (revents & (EPOLLERR | EPOLLHUP)))
                 k = -EPIPE;
@@ -71,10 +75,14 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* A file, a turn at a time. */
 static int on_defer(sd_event_source *s, void *userdata) {
         FdWriter *w = userdata;
+        int k = fd_writer_push(w, FILE_TURN_CHUNKS);
 
-        fd_writer_finish(w, w->result);
+        if (k == 0)
+                return 0; /* again in the next turn */
+        fd_writer_finish(w, k < 0 ? k : 0);
         return 0;
 }
 
@@ -97,10 +105,10 @@ int fd_writer_new(sd_event *event, int source, int destination, uint64_t timeout
                 return k;
 
         if (!fd_io_pollable(&w->destination)) {
-                /* Files and /dev/null do not block: write now, report from the loop like the rest. */
-                k = fd_writer_push(w);
-                w->result = k < 0 ? k : 0;
+                /* Files and /dev/null do not block: write from the loop, a turn at a time. */
                 k = sd_event_add_defer(event, &w->defer, on_defer, w);
+                if (k >= 0)
+                        k = sd_event_source_set_enabled(w->defer, SD_EVENT_ON);
                 if (k < 0)
                         return k;
         } else {
