@@ -241,7 +241,7 @@ static void test_crls(void **state) {
 
 /* Signed and unsigned attributes of one signerInfo count together. */
 static void test_attributes(void **state) {
-        _cleanup_(der_done) Der base = make_signed(0, 1, false), with_unsigned = {}, at = {}, over = {};
+        _cleanup_(der_done) Der base = make_signed(0, 1, false), at = {}, over = {};
         _cleanup_free_ char *at_text = NULL, *over_text = NULL, *want = NULL;
         size_t n_signed = 0;
 
