@@ -47,6 +47,10 @@ static int status_rank(CertStatus s) {
 typedef struct Findings {
         char *message[_CERT_STATUS_MAX];
         bool any;
+        /* The CRL just found unusable for the certificate at that depth:
+         * OpenSSL goes on to apply it when told to go on. */
+        const X509_CRL *unusable_crl;
+        int unusable_crl_depth;
 } Findings;
 
 static void findings_done(Findings *f) {
@@ -254,18 +258,26 @@ static void record_verify_error(Findings *f, X509_STORE_CTX *ctx) {
         time_t t;
 
         switch (error) {
+        case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+        case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+        case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
+                /* Not the issuer's word: it revokes nothing. */
+                f->unusable_crl = X509_STORE_CTX_get0_current_crl(ctx);
+                f->unusable_crl_depth = depth;
+                return;
+
         case X509_V_ERR_UNABLE_TO_GET_CRL:
         case X509_V_ERR_CRL_HAS_EXPIRED:
         case X509_V_ERR_CRL_NOT_YET_VALID:
         case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
         case X509_V_ERR_DIFFERENT_CRL_SCOPE:
-        case X509_V_ERR_CRL_SIGNATURE_FAILURE:
-        case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
-        case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
                 /* Revocation is checked where a CRL is known; its absence is not a failure. */
                 return;
 
         case X509_V_ERR_CERT_REVOKED:
+                if (f->unusable_crl && f->unusable_crl == X509_STORE_CTX_get0_current_crl(ctx) &&
+                    f->unusable_crl_depth == depth)
+                        return;
                 finding(f, CERT_STATUS_REVOKED, "%s has been revoked by its issuer; do not use it.", strempty(subject));
                 return;
 
