@@ -271,7 +271,8 @@ static void test_token_not_ready(void **state) {
         assert_int_equal(capability_for(&w.ctx, "alice@example.com", CERT_PURPOSE_SIGN, &c), 0);
         assert_false(c.possible);
         assert_string_equal(c.reason, "token-unavailable");
-        assert_string_equal(c.message, "The token that holds the private keys is not ready: The token refused the PIN.");
+        assert_string_equal(c.message,
+                            "The token that holds the private keys is not ready: The token refused the PIN.");
 }
 
 /* The token's state matters only for a key capabilities are not told of
@@ -335,7 +336,8 @@ static void test_reasons(void **state) {
                 _cleanup_(world_done) World w;
 
                 world_init(&w);
-                world_add(&w, &(Leaf) { .address = "alice@example.com", .eku = PKI_EKU_CLIENT_AUTH, .in_token = true });
+                world_add(&w,
+                          &(Leaf) { .address = "alice@example.com", .eku = PKI_EKU_CLIENT_AUTH, .in_token = true });
                 assert_reason(&w, CERT_PURPOSE_SIGN, "wrong-usage", "emailProtection");
         }
         {
