@@ -247,7 +247,14 @@ static int chain_material_collect(ChainMaterial *m, X509 *leaf, bool leaf_truste
         return 0;
 }
 
+/* Where a verification's Findings hang on its X509_STORE_CTX; made once,
+ * whichever thread validates first. */
 static int verify_errors_index = -1;
+static pthread_once_t verify_errors_once = PTHREAD_ONCE_INIT;
+
+static void verify_errors_index_make(void) {
+        verify_errors_index = X509_STORE_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
 
 static void record_verify_error(Findings *f, X509_STORE_CTX *ctx) {
         int error = X509_STORE_CTX_get_error(ctx);
@@ -543,11 +550,9 @@ int validate_certificate_extra(Validator *v, X509 *x509, STACK_OF(X509) *extra, 
         bool trusted = false;
         int r;
 
-        if (verify_errors_index < 0) {
-                verify_errors_index = X509_STORE_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-                if (verify_errors_index < 0)
-                        return -ENOMEM;
-        }
+        (void) pthread_once(&verify_errors_once, verify_errors_index_make);
+        if (verify_errors_index < 0)
+                return -ENOMEM;
 
         r = v->lookup.is_trust_anchor(v->lookup.userdata, x509, &trusted);
         if (r < 0)
