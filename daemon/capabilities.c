@@ -47,7 +47,7 @@ static int candidates_load(const CapabilityContext *ctx, const char *address, Ce
         size_t n;
         int r;
 
-        r = store_find_by_address(ctx->store, address, &fingerprints);
+        r = ctx->lookup.find_by_address(ctx->lookup.userdata, address, &fingerprints);
         if (r < 0)
                 return r;
         n = strv_length(fingerprints);
@@ -59,7 +59,7 @@ static int candidates_load(const CapabilityContext *ctx, const char *address, Ce
                 Candidate *cand = &c.items[c.n];
                 X509 *x509 = NULL;
 
-                r = store_get_certificate(ctx->store, fingerprints[i], &x509, NULL);
+                r = ctx->lookup.get_certificate(ctx->lookup.userdata, fingerprints[i], &x509);
                 if (r == -ENOENT)
                         continue;
                 if (r >= 0) {
@@ -67,7 +67,7 @@ static int candidates_load(const CapabilityContext *ctx, const char *address, Ce
                         X509_free(x509);
                 }
                 if (r >= 0)
-                        r = validate_certificate(ctx->store, cand->info->x509, purpose, ctx->policy, ctx->now,
+                        r = validate_certificate(ctx->validator, cand->info->x509, purpose, ctx->policy, ctx->now,
                                                  &cand->validation);
                 if (r < 0) {
                         cert_info_free(cand->info);
@@ -193,10 +193,10 @@ int capability_lookup(const CapabilityContext *ctx, const char *address, CertPur
         _cleanup_(strv_freep) char **l = NULL;
         int r;
 
-        /* Everything, unfiltered: the store's order (newest first), without
+        /* Everything, unfiltered: the lookup's order (newest first), without
          * validating a possibly very large store. */
         if (!address[0] && !usable_only)
-                return store_find_by_address(ctx->store, NULL, ret);
+                return ctx->lookup.find_by_address(ctx->lookup.userdata, NULL, ret);
 
         r = candidates_load(ctx, address, purpose, &c);
         if (r < 0)

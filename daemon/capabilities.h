@@ -5,14 +5,27 @@
 #include <time.h>
 
 #include "certificate.h"
-#include "store.h"
 #include "validate.h"
 
 /* Which certificate to use for an address, and whether signing or encrypting
- * is possible: the answer a mail composer needs for its buttons. No D-Bus. */
+ * is possible: the answer a mail composer needs for its buttons. No D-Bus,
+ * no SQL: certificates come through a CapabilityLookup (the store's is in
+ * store-lookup.h), their validity from a Validator, and which private keys
+ * the token holds as a list of public key hashes. */
+
+/* Each call returns 0 or a negative errno. */
+typedef struct CapabilityLookup {
+        /* Fingerprints of the certificates for a lower-cased address ("" or
+         * NULL: every certificate), newest NotBefore first, as a strv. */
+        int (*find_by_address)(void *userdata, const char *address, char ***ret);
+        /* The certificate with this fingerprint, or -ENOENT. */
+        int (*get_certificate)(void *userdata, const char *fingerprint, X509 **ret);
+        void *userdata;
+} CapabilityLookup;
 
 typedef struct CapabilityContext {
-        Store *store;
+        CapabilityLookup lookup;
+        Validator *validator;
         const ValidationPolicy *policy;
         time_t now;
         bool token_ready;

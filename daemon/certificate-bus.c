@@ -81,8 +81,8 @@ static const Validation *certificate_view_validation(Manager *m, CertPurpose pur
         static const CertPurpose purposes[] = { CERT_PURPOSE_ANY, CERT_PURPOSE_SIGN, CERT_PURPOSE_ENCRYPT };
 
         if (!view->validated) {
-                r = validate_certificate_purposes(m->store, view->info->x509, &m->policy, view->loaded_at, purposes,
-                                                  ELEMENTSOF(purposes), view->validation);
+                r = validate_certificate_purposes(m->validator, view->info->x509, &m->policy, view->loaded_at,
+                                                  purposes, ELEMENTSOF(purposes), view->validation);
                 if (r < 0) {
                         log_warning_errno(r, "Cannot validate certificate %s: %m", view->info->fingerprint);
                         return NULL;

@@ -14,6 +14,7 @@
 #include "manager-certificates.h"
 #include "manager-keys.h"
 #include "manager.h"
+#include "store-lookup.h"
 #include "strv.h"
 
 static void x509_stack_freep(STACK_OF(X509) **s) {
@@ -51,16 +52,24 @@ static void manager_update_certificate_count(Manager *m) {
 }
 
 int manager_open_store(Manager *m, const char *path, char **ret_message) {
-        Store *store = NULL;
+        _cleanup_(store_freep) Store *store = NULL;
+        Validator *validator = NULL;
+        ValidationLookup lookup;
         int r;
 
         r = store_open(path, &store, ret_message);
         if (r < 0)
                 return r;
+        /* A new store, a new validator: no result of the old store's is kept. */
+        lookup = store_validation_lookup(store);
+        r = validator_new(&lookup, &validator);
+        if (r < 0)
+                return message_fail(ret_message, r, "Cannot open the certificate store %s: %m", path);
 
+        validator_free(m->validator);
         store_free(m->store);
-        validation_cache_clear(); /* the new store may sit where the old one was */
-        m->store = store;
+        m->validator = validator;
+        m->store = TAKE_PTR(store);
         certificate_view_done(&m->view);
         m->certificate_count = UINT64_MAX; /* makes the next count announce itself */
         manager_update_certificate_count(m);
@@ -93,7 +102,8 @@ void manager_refresh_keys(Manager *m) {
 
 void manager_capability_context(Manager *m, CapabilityContext *ret) {
         *ret = (CapabilityContext) {
-                .store = m->store,
+                .lookup = store_capability_lookup(m->store),
+                .validator = m->validator,
                 .policy = &m->policy,
                 .now = time(NULL),
                 .token_ready = token_get_state(m->token) == TOKEN_STATE_READY,

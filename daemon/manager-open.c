@@ -545,8 +545,8 @@ static int judge_signature(OpenJob *j, SignatureCheck *check) {
         } else {
                 CertPurpose purpose = CERT_PURPOSE_SIGN;
 
-                r = validate_certificate_extra(m->store, check->signer, check->certificates, &m->policy, time(NULL),
-                                               &purpose, 1, &v);
+                r = validate_certificate_extra(m->validator, check->signer, check->certificates, &m->policy,
+                                               time(NULL), &purpose, 1, &v);
                 if (r < 0)
                         return r;
                 verdict = signature_from_validation(v.status);

@@ -265,7 +265,7 @@ static int chain_extras(Manager *m, X509 *leaf, STACK_OF(X509) **ret) {
         STACK_OF(X509) *extras;
         int r;
 
-        r = validate_certificate(m->store, leaf, CERT_PURPOSE_SIGN, &m->policy, time(NULL), &v);
+        r = validate_certificate(m->validator, leaf, CERT_PURPOSE_SIGN, &m->policy, time(NULL), &v);
         if (r < 0)
                 return r;
         extras = sk_X509_new_null();

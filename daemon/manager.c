@@ -112,8 +112,8 @@ Manager *manager_free(Manager *m) {
         token_keys_free(m->keys, m->n_keys);
         strv_free(m->key_spkis);
         token_free(m->token);
+        validator_free(m->validator);
         store_free(m->store);
-        validation_cache_clear();
         config_free(m->config);
         free(m->config_path);
         sd_event_unref(m->event);

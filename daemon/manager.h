@@ -46,6 +46,7 @@ typedef struct Manager {
         char **key_spkis;             /* their public key hashes, to match certificates */
 
         Store *store;
+        Validator *validator;         /* over the store, with its cache of results */
         uint64_t certificate_count;
         ValidationPolicy policy;
         CertificateView view;         /* the certificate object last asked about */

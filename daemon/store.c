@@ -313,10 +313,12 @@ int store_add_certificate(Store *store, const CertInfo *info, bool trusted, bool
         _cleanup_(statement_resetp) sqlite3_stmt *insert = NULL, *address = NULL, *trust = NULL;
         int r;
 
+        /* Not INSERT OR IGNORE: that also skips a row that breaks a NOT NULL
+         * constraint, and the certificate would pass for one already there. */
         r = store_prepare(store,
-                          "INSERT OR IGNORE INTO certificate (fingerprint, der, subject_name, issuer_name, serial,"
+                          "INSERT INTO certificate (fingerprint, der, subject_name, issuer_name, serial,"
                           " spki_sha256, not_before, not_after, is_ca, trusted, imported_at)"
-                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
                           &insert);
         if (r < 0)
                 return r;
@@ -346,7 +348,8 @@ int store_add_certificate(Store *store, const CertInfo *info, bool trusted, bool
                 return step_done(store, trust, "trusting a certificate");
         }
 
-        r = store_prepare(store, "INSERT OR IGNORE INTO address (address, fingerprint) VALUES (?, ?)", &address);
+        r = store_prepare(store, "INSERT INTO address (address, fingerprint) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                          &address);
         if (r < 0)
                 return r;
         for (char **a = info->addresses; *a; a++) {

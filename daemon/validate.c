@@ -47,6 +47,10 @@ static int status_rank(CertStatus s) {
 typedef struct Findings {
         char *message[_CERT_STATUS_MAX];
         bool any;
+        /* The CRL just found unusable for the certificate at that depth:
+         * OpenSSL goes on to apply it when told to go on. */
+        const X509_CRL *unusable_crl;
+        int unusable_crl_depth;
 } Findings;
 
 static void findings_done(Findings *f) {
@@ -120,10 +124,10 @@ bool certificate_allows(X509 *x509, CertPurpose purpose) {
         return false;
 }
 
-/* Gathers every certificate of the store that may sit above x509 in a chain,
- * trust anchors into trusted, the rest into untrusted, and their CRLs. */
+/* Gathers every certificate the lookup knows that may sit above x509 in a
+ * chain, trust anchors into trusted, the rest into untrusted, and their CRLs. */
 typedef struct ChainMaterial {
-        Store *store;
+        const ValidationLookup *lookup;
         X509_STORE *trusted;
         STACK_OF(X509) *untrusted;
         STACK_OF(X509_CRL) *crls;
@@ -148,15 +152,10 @@ static bool seen_already(STACK_OF(X509) *seen, X509 *x) {
 }
 
 static int collect_crl(ChainMaterial *m, X509 *issuer) {
-        unsigned char *name = NULL;
         X509_CRL *crl = NULL;
-        int len, r;
+        int r;
 
-        len = i2d_X509_NAME(X509_get_subject_name(issuer), &name);
-        if (len <= 0)
-                return -EINVAL;
-        r = store_get_crl(m->store, name, (size_t) len, &crl);
-        OPENSSL_free(name);
+        r = m->lookup->get_crl(m->lookup->userdata, issuer, &crl);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -228,15 +227,8 @@ static int chain_material_collect(ChainMaterial *m, X509 *leaf, bool leaf_truste
                         return -ENOMEM;
                 }
                 for (int i = 0; i < sk_X509_num(level); i++) {
-                        unsigned char *name = NULL;
-                        int len = i2d_X509_NAME(X509_get_issuer_name(sk_X509_value(level, i)), &name);
-
-                        if (len <= 0) {
-                                r = -EINVAL;
-                        } else {
-                                r = store_foreach_by_subject(m->store, name, (size_t) len, take_candidate, m);
-                                OPENSSL_free(name);
-                        }
+                        r = m->lookup->foreach_issuer(m->lookup->userdata, sk_X509_value(level, i), take_candidate,
+                                                      m);
                         /* Then what the message brought: never anchors, only links. */
                         for (int k = 0; r >= 0 && m->extra && k < sk_X509_num(m->extra); k++) {
                                 X509 *x = sk_X509_value(m->extra, k);
@@ -255,7 +247,14 @@ static int chain_material_collect(ChainMaterial *m, X509 *leaf, bool leaf_truste
         return 0;
 }
 
+/* Where a verification's Findings hang on its X509_STORE_CTX; made once,
+ * whichever thread validates first. */
 static int verify_errors_index = -1;
+static pthread_once_t verify_errors_once = PTHREAD_ONCE_INIT;
+
+static void verify_errors_index_make(void) {
+        verify_errors_index = X509_STORE_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
 
 static void record_verify_error(Findings *f, X509_STORE_CTX *ctx) {
         int error = X509_STORE_CTX_get_error(ctx);
@@ -266,18 +265,26 @@ static void record_verify_error(Findings *f, X509_STORE_CTX *ctx) {
         time_t t;
 
         switch (error) {
+        case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+        case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+        case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
+                /* Not the issuer's word: it revokes nothing. */
+                f->unusable_crl = X509_STORE_CTX_get0_current_crl(ctx);
+                f->unusable_crl_depth = depth;
+                return;
+
         case X509_V_ERR_UNABLE_TO_GET_CRL:
         case X509_V_ERR_CRL_HAS_EXPIRED:
         case X509_V_ERR_CRL_NOT_YET_VALID:
         case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
         case X509_V_ERR_DIFFERENT_CRL_SCOPE:
-        case X509_V_ERR_CRL_SIGNATURE_FAILURE:
-        case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
-        case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
                 /* Revocation is checked where a CRL is known; its absence is not a failure. */
                 return;
 
         case X509_V_ERR_CERT_REVOKED:
+                if (f->unusable_crl && f->unusable_crl == X509_STORE_CTX_get0_current_crl(ctx) &&
+                    f->unusable_crl_depth == depth)
+                        return;
                 finding(f, CERT_STATUS_REVOKED, "%s has been revoked by its issuer; do not use it.", strempty(subject));
                 return;
 
@@ -408,7 +415,7 @@ static void x509_stack_freep(STACK_OF(X509) **s) {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE_CTX *, X509_STORE_CTX_free);
 
-/* Runs OpenSSL's chain building and verification over what the store holds;
+/* Runs OpenSSL's chain building and verification over what the lookup knows;
  * every problem it meets becomes a finding. Returns the chain it built. */
 static int verify_chain(ChainMaterial *m, X509 *x509, time_t now, Findings *findings, STACK_OF(X509) **ret_chain) {
         _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = NULL;
@@ -482,31 +489,73 @@ static int validation_make(const Findings *chain_findings, X509 *x509, STACK_OF(
         return 0;
 }
 
-int validate_certificate_purposes(Store *store, X509 *x509, const ValidationPolicy *policy, time_t now,
-                                  const CertPurpose *purposes, size_t n, Validation *ret) {
-        return validate_certificate_extra(store, x509, NULL, policy, now, purposes, n, ret);
+#define VALIDATION_CACHE_SIZE 256
+
+typedef struct CachedValidation {
+        char fingerprint[SHA256_HEX_SIZE];
+        CertPurpose purpose;
+        uint64_t generation;
+        time_t now;
+        ValidationPolicy policy;
+        Validation validation;
+} CachedValidation;
+
+struct Validator {
+        ValidationLookup lookup;
+        /* Validations repeat: GetCapabilities and Sign ask about the same few
+         * certificates many times a second. A result holds for the same
+         * lookup generation, policy and second. The loop validates; the
+         * mutex keeps the cache right should a worker ever do so. */
+        pthread_mutex_t lock;
+        CachedValidation cache[VALIDATION_CACHE_SIZE];
+        size_t cache_next;
+};
+
+int validator_new(const ValidationLookup *lookup, Validator **ret) {
+        Validator *v;
+
+        if (!lookup || !lookup->foreach_issuer || !lookup->get_crl || !lookup->is_trust_anchor || !lookup->generation)
+                return -EINVAL;
+        v = calloc(1, sizeof(Validator));
+        if (!v)
+                return -ENOMEM;
+        v->lookup = *lookup;
+        if (pthread_mutex_init(&v->lock, NULL) != 0) {
+                free(v);
+                return -ENOMEM;
+        }
+        *ret = v;
+        return 0;
 }
 
-int validate_certificate_extra(Store *store, X509 *x509, STACK_OF(X509) *extra, const ValidationPolicy *policy,
+Validator *validator_free(Validator *v) {
+        if (!v)
+                return NULL;
+        for (size_t i = 0; i < VALIDATION_CACHE_SIZE; i++)
+                validation_done(&v->cache[i].validation);
+        pthread_mutex_destroy(&v->lock);
+        return mfree(v);
+}
+
+int validate_certificate_purposes(Validator *v, X509 *x509, const ValidationPolicy *policy, time_t now,
+                                  const CertPurpose *purposes, size_t n, Validation *ret) {
+        return validate_certificate_extra(v, x509, NULL, policy, now, purposes, n, ret);
+}
+
+int validate_certificate_extra(Validator *v, X509 *x509, STACK_OF(X509) *extra, const ValidationPolicy *policy,
                                time_t now, const CertPurpose *purposes, size_t n, Validation *ret) {
         _cleanup_(findings_done) Findings findings = {};
-        _cleanup_(chain_material_done) ChainMaterial m = { .store = store, .extra = extra };
+        _cleanup_(chain_material_done) ChainMaterial m = { .lookup = &v->lookup, .extra = extra };
         _cleanup_(x509_stack_freep) STACK_OF(X509) *chain = NULL;
-        char fingerprint[SHA256_HEX_SIZE];
         bool trusted = false;
         int r;
 
-        if (verify_errors_index < 0) {
-                verify_errors_index = X509_STORE_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-                if (verify_errors_index < 0)
-                        return -ENOMEM;
-        }
+        (void) pthread_once(&verify_errors_once, verify_errors_index_make);
+        if (verify_errors_index < 0)
+                return -ENOMEM;
 
-        r = x509_fingerprint(x509, fingerprint);
+        r = v->lookup.is_trust_anchor(v->lookup.userdata, x509, &trusted);
         if (r < 0)
-                return r;
-        r = store_get_certificate(store, fingerprint, NULL, &trusted);
-        if (r < 0 && r != -ENOENT)
                 return r;
 
         r = chain_material_collect(&m, x509, trusted);
@@ -528,26 +577,6 @@ int validate_certificate_extra(Store *store, X509 *x509, STACK_OF(X509) *extra, 
         return 0;
 }
 
-/* Validations repeat: GetCapabilities and Sign ask about the same few
- * certificates many times a second. A result holds for the same store
- * contents, policy and second. The loop validates; a mutex keeps it right
- * should a worker ever do so. */
-#define VALIDATION_CACHE_SIZE 256
-
-typedef struct CachedValidation {
-        char fingerprint[SHA256_HEX_SIZE];
-        CertPurpose purpose;
-        const Store *store;
-        uint64_t generation;
-        time_t now;
-        ValidationPolicy policy;
-        Validation validation;
-} CachedValidation;
-
-static CachedValidation validation_cache[VALIDATION_CACHE_SIZE];
-static size_t validation_cache_next;
-static pthread_mutex_t validation_cache_lock = PTHREAD_MUTEX_INITIALIZER;
-
 static int validation_copy(const Validation *from, Validation *to) {
         *to = (Validation) { .status = from->status };
         to->message = strdup(from->message);
@@ -559,13 +588,12 @@ static int validation_copy(const Validation *from, Validation *to) {
         return 0;
 }
 
-static CachedValidation *validation_cache_find(const char *fingerprint, CertPurpose purpose, Store *store,
-                                               const ValidationPolicy *policy, time_t now) {
+static CachedValidation *validation_cache_find(Validator *v, const char *fingerprint, CertPurpose purpose,
+                                               uint64_t generation, const ValidationPolicy *policy, time_t now) {
         for (size_t i = 0; i < VALIDATION_CACHE_SIZE; i++) {
-                CachedValidation *c = &validation_cache[i];
+                CachedValidation *c = &v->cache[i];
 
-                if (c->validation.message && c->purpose == purpose && c->now == now && c->store == store &&
-                    c->generation == store_generation(store) &&
+                if (c->validation.message && c->purpose == purpose && c->now == now && c->generation == generation &&
                     c->policy.minimum_rsa_bits == policy->minimum_rsa_bits &&
                     c->policy.allow_sha1_signatures == policy->allow_sha1_signatures &&
                     streq(c->fingerprint, fingerprint))
@@ -574,74 +602,69 @@ static CachedValidation *validation_cache_find(const char *fingerprint, CertPurp
         return NULL;
 }
 
-/* Where a new result goes. An entry of another second (or store contents)
- * can never be found again, yet holds its chain: the result for the same
- * certificate and purpose replaces it, else any such dead entry, and only
- * then the oldest of the ring. So the cache holds about one entry per
- * certificate and purpose in use, not 256 copies of the same chains made
- * in the last few seconds (seen as RSS growth in tests/test-load.c). */
-static CachedValidation *validation_cache_slot(const char *fingerprint, CertPurpose purpose, const Store *store,
-                                               time_t now) {
+/* Where a new result goes. An entry of another second (or lookup
+ * generation) can never be found again, yet holds its chain: the result for
+ * the same certificate and purpose replaces it, else any such dead entry,
+ * and only then the oldest of the ring. So the cache holds about one entry
+ * per certificate and purpose in use, not 256 copies of the same chains
+ * made in the last few seconds (seen as RSS growth in tests/test-load.c). */
+static CachedValidation *validation_cache_slot(Validator *v, const char *fingerprint, CertPurpose purpose,
+                                               uint64_t generation, time_t now) {
         CachedValidation *dead = NULL, *c;
 
         for (size_t i = 0; i < VALIDATION_CACHE_SIZE; i++) {
-                c = &validation_cache[i];
+                c = &v->cache[i];
                 if (!c->validation.message)
                         dead = dead ?: c;
-                else if (c->purpose == purpose && c->store == store && streq(c->fingerprint, fingerprint))
+                else if (c->purpose == purpose && streq(c->fingerprint, fingerprint))
                         return c;
-                else if (c->now != now || c->store != store || c->generation != store_generation(c->store))
+                else if (c->now != now || c->generation != generation)
                         dead = dead ?: c;
         }
         if (dead)
                 return dead;
 
-        c = &validation_cache[validation_cache_next];
-        validation_cache_next = (validation_cache_next + 1) % VALIDATION_CACHE_SIZE;
+        c = &v->cache[v->cache_next];
+        v->cache_next = (v->cache_next + 1) % VALIDATION_CACHE_SIZE;
         return c;
 }
 
-int validate_certificate(Store *store, X509 *x509, CertPurpose purpose, const ValidationPolicy *policy, time_t now,
+int validate_certificate(Validator *v, X509 *x509, CertPurpose purpose, const ValidationPolicy *policy, time_t now,
                          Validation *ret) {
         char fingerprint[SHA256_HEX_SIZE];
         CachedValidation *c;
+        uint64_t generation;
         int r;
 
         r = x509_fingerprint(x509, fingerprint);
         if (r < 0)
                 return r;
+        /* Read before validating: a change meanwhile makes the entry stale, never the other way round. */
+        generation = v->lookup.generation(v->lookup.userdata);
 
-        pthread_mutex_lock(&validation_cache_lock);
-        c = validation_cache_find(fingerprint, purpose, store, policy, now);
+        pthread_mutex_lock(&v->lock);
+        c = validation_cache_find(v, fingerprint, purpose, generation, policy, now);
         r = c ? validation_copy(&c->validation, ret) : 1;
-        pthread_mutex_unlock(&validation_cache_lock);
+        pthread_mutex_unlock(&v->lock);
         if (r <= 0)
                 return r;
 
-        r = validate_certificate_purposes(store, x509, policy, now, &purpose, 1, ret);
+        r = validate_certificate_purposes(v, x509, policy, now, &purpose, 1, ret);
         if (r < 0)
                 return r;
 
-        pthread_mutex_lock(&validation_cache_lock);
-        c = validation_cache_slot(fingerprint, purpose, store, now);
+        pthread_mutex_lock(&v->lock);
+        c = validation_cache_slot(v, fingerprint, purpose, generation, now);
         validation_done(&c->validation);
         if (validation_copy(ret, &c->validation) >= 0) {
                 memcpy(c->fingerprint, fingerprint, sizeof(fingerprint));
                 c->purpose = purpose;
-                c->store = store;
-                c->generation = store_generation(store);
+                c->generation = generation;
                 c->now = now;
                 c->policy = *policy;
         }
-        pthread_mutex_unlock(&validation_cache_lock);
+        pthread_mutex_unlock(&v->lock);
         return 0;
-}
-
-void validation_cache_clear(void) {
-        pthread_mutex_lock(&validation_cache_lock);
-        for (size_t i = 0; i < VALIDATION_CACHE_SIZE; i++)
-                validation_done(&validation_cache[i].validation);
-        pthread_mutex_unlock(&validation_cache_lock);
 }
 
 void validation_done(Validation *v) {

@@ -2,17 +2,19 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <openssl/x509.h>
 
 #include "macro.h"
-#include "store.h"
 
 /* Certificate validation, the one place that decides whether a certificate
- * may be used: chain to a trust anchor from the store, dates, revocation by
- * stored CRLs, key usage and extended key usage for mail, and the strength of
- * keys and signatures. No D-Bus. */
+ * may be used: chain to a trust anchor, dates, revocation by CRLs, key usage
+ * and extended key usage for mail, and the strength of keys and signatures.
+ * What it knows beyond the certificate comes through a ValidationLookup (the
+ * store's is in store-lookup.h; tests bring their own). No D-Bus, no SQL. */
 
 typedef enum CertStatus {
         CERT_STATUS_VALID,
@@ -50,16 +52,40 @@ const char *cert_status_to_string(CertStatus status);
  * mail. A certificate without keyUsage allows everything its key can do. */
 bool certificate_allows(X509 *x509, CertPurpose purpose);
 
-/* Results are cached for the same store contents, policy and second. */
-int validate_certificate(Store *store, X509 *x509, CertPurpose purpose, const ValidationPolicy *policy, time_t now,
+typedef int (*ValidationCandidateCallback)(X509 *x509, bool trusted, void *userdata);
+
+/* Where certificates above a leaf, trust and CRLs come from. Each call
+ * returns 0 or a negative errno, which validation passes on. */
+typedef struct ValidationLookup {
+        /* Calls cb for every known certificate that may have issued x509 (its
+         * subject is x509's issuer name), with whether it is a trust anchor;
+         * stops at and returns cb's first negative return. */
+        int (*foreach_issuer)(void *userdata, X509 *x509, ValidationCandidateCallback cb, void *cb_userdata);
+        /* The CRL that issuer (by its subject name) issued, or -ENOENT. */
+        int (*get_crl)(void *userdata, X509 *issuer, X509_CRL **ret);
+        /* Whether x509 itself is a known trust anchor; false when unknown. */
+        int (*is_trust_anchor)(void *userdata, X509 *x509, bool *ret);
+        /* Changes whenever any answer above may have changed. */
+        uint64_t (*generation)(void *userdata);
+        void *userdata;
+} ValidationLookup;
+
+/* Validates against one lookup, and remembers results (see
+ * validate_certificate()). Thread-safe as far as its lookup is. */
+typedef struct Validator Validator;
+
+int validator_new(const ValidationLookup *lookup, Validator **ret);
+Validator *validator_free(Validator *v);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Validator *, validator_free);
+
+/* Results are cached for the same lookup generation, policy and second. */
+int validate_certificate(Validator *v, X509 *x509, CertPurpose purpose, const ValidationPolicy *policy, time_t now,
                          Validation *ret);
-/* Drops the cached results (a new store opened at a reused address, exit). */
-void validation_cache_clear(void);
 /* The same for several purposes at once: the chain is built and checked once. */
-int validate_certificate_purposes(Store *store, X509 *x509, const ValidationPolicy *policy, time_t now,
+int validate_certificate_purposes(Validator *v, X509 *x509, const ValidationPolicy *policy, time_t now,
                                   const CertPurpose *purposes, size_t n, Validation *ret);
 /* The same, with certificates that came with a message (a signature's
  * certificates) as possible intermediates. They never become anchors. */
-int validate_certificate_extra(Store *store, X509 *x509, STACK_OF(X509) *extra, const ValidationPolicy *policy,
+int validate_certificate_extra(Validator *v, X509 *x509, STACK_OF(X509) *extra, const ValidationPolicy *policy,
                                time_t now, const CertPurpose *purposes, size_t n, Validation *ret);
 void validation_done(Validation *v);

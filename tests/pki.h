@@ -19,6 +19,7 @@
 /* An RSA key of bits bits, or an EC P-256 key. */
 EVP_PKEY *pki_key_rsa(unsigned bits);
 EVP_PKEY *pki_key_ec(void);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 /* A key with only its public part, read from a PEM "PUBLIC KEY" file (e.g.
  * Harness.key_pem, whose private part lives in the token). */
 EVP_PKEY *pki_public_key_from_pem_file(const char *path);
