@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The worker's request loop (smimed-worker's main work). No bus, no token. */
+
+/* Serves requests on fd, the socket to smimed: receives one, dispatches it
+ * by type to worker_ops[] (worker-ops.h) or the self-test ops
+ * (worker-selftest.h), sends its WORKER_REPLY; an unknown type is answered
+ * -EOPNOTSUPP. Before each request the process gets cpu_seconds of CPU time
+ * (sandbox_job_cpu_limit(); 0: no limit). Returns 0 when smimed closes the
+ * socket, a negative errno when it sends something that is not a message
+ * or the socket fails. */
+int worker_session_serve(int fd, unsigned cpu_seconds);
