@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <openssl/ec.h>
+#include <openssl/engine.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
@@ -27,6 +28,8 @@ typedef int (*PkeyOperation)(EVP_PKEY_CTX *ctx, unsigned char *out, size_t *outl
 
 static struct {
         RSA_METHOD *rsa_method;
+        EVP_PKEY_METHOD *rsa_pkey_method;
+        ENGINE *engine;         /* holds rsa_pkey_method for remote RSA keys; never registered */
         EC_KEY_METHOD *ec_method;
         int rsa_index, ec_index;
         /* OpenSSL's own RSA EVP_PKEY_METHOD functions, for keys that are not ours. */
@@ -193,7 +196,11 @@ static int remote_rsa_pkey_decrypt(EVP_PKEY_CTX *ctx, unsigned char *out, size_t
 
                 if (EVP_PKEY_CTX_get_rsa_oaep_md(ctx, &md) <= 0 || EVP_PKEY_CTX_get_rsa_mgf1_md(ctx, &mgf1) <= 0)
                         return 0;
-                n = EVP_PKEY_CTX_get0_rsa_oaep_label(ctx, &label);
+                /* Asked of the method itself: EVP_PKEY_CTX_get0_rsa_oaep_label()
+                 * translates its answer for a legacy context, and takes a
+                 * label of length 0 (none) for a failure. */
+                n = EVP_PKEY_CTX_ctrl(ctx, EVP_PKEY_RSA, EVP_PKEY_OP_DECRYPT, EVP_PKEY_CTRL_GET_RSA_OAEP_LABEL, 0,
+                                      &label);
                 if (n < 0)
                         return 0;
                 /* OpenSSL's OAEP defaults: SHA-1, MGF1 with the OAEP digest. */
@@ -369,14 +376,27 @@ static int remote_ec_compute_key(unsigned char **psec, size_t *pseclen, const EC
 
 /* ---- the methods, made once ---- */
 
+/* ENGINE_PKEY_METHS_PTR of the private engine: RSA only. */
+static int engine_pkey_meths(ENGINE *e, EVP_PKEY_METHOD **pmeth, const int **nids, int nid) {
+        static const int rsa_only[] = { EVP_PKEY_RSA, 0 };
+
+        if (!pmeth) {
+                *nids = rsa_only;
+                return 1;
+        }
+        *pmeth = nid == EVP_PKEY_RSA ? remote.rsa_pkey_method : NULL;
+        return *pmeth != NULL;
+}
+
 static int setup_rsa(void) {
-        const EVP_PKEY_METHOD *ours_before = EVP_PKEY_meth_find(EVP_PKEY_RSA);
+        const EVP_PKEY_METHOD *openssl = EVP_PKEY_meth_find(EVP_PKEY_RSA);
         PkeyInit sign_init = NULL, decrypt_init = NULL;
         EVP_PKEY_METHOD *pmeth;
         RSA_METHOD *m;
+        ENGINE *e;
 
         remote.rsa_index = RSA_get_ex_new_index(0, NULL, NULL, dup_remote_key, free_remote_key);
-        if (remote.rsa_index < 0 || !ours_before)
+        if (remote.rsa_index < 0 || !openssl)
                 return -ENOMEM;
 
         m = RSA_meth_dup(RSA_PKCS1_OpenSSL());
@@ -388,28 +408,36 @@ static int setup_rsa(void) {
 
         /* OpenSSL's legacy RSA signing pads PSS itself and then asks the
          * RSA_METHOD for a raw operation (OAEP decryption likewise), which a
-         * token refuses and smimed never forwards: the EVP_PKEY_METHOD of
-         * RSA keys takes the operation first, with its parameters. It is
-         * found for keys that are not a provider's (EVP_PKEY_meth_find()
-         * looks at the added ones first); for other keys than ours it runs
-         * OpenSSL's own functions. */
-        EVP_PKEY_meth_get_sign(ours_before, &sign_init, &remote.default_rsa_sign);
-        EVP_PKEY_meth_get_decrypt(ours_before, &decrypt_init, &remote.default_rsa_decrypt);
+         * token refuses and smimed never forwards: an EVP_PKEY_METHOD takes
+         * the operation first, with its parameters. It is given to remote
+         * keys only, as their "pmeth engine" (EVP_PKEY_set1_engine()) of an
+         * ENGINE that is never added or registered. EVP_PKEY_meth_add0()
+         * would not do: OpenSSL 3.0 then uses the added method for every
+         * RSA key, a provider's too (int_ctx_new()), and breaks them (OAEP
+         * encryption to a certificate fails). */
+        EVP_PKEY_meth_get_sign(openssl, &sign_init, &remote.default_rsa_sign);
+        EVP_PKEY_meth_get_decrypt(openssl, &decrypt_init, &remote.default_rsa_decrypt);
         pmeth = EVP_PKEY_meth_new(EVP_PKEY_RSA, EVP_PKEY_FLAG_AUTOARGLEN);
         if (!pmeth || !remote.default_rsa_sign || !remote.default_rsa_decrypt) {
                 EVP_PKEY_meth_free(pmeth);
                 RSA_meth_free(m);
                 return -ENOMEM;
         }
-        EVP_PKEY_meth_copy(pmeth, ours_before);
+        EVP_PKEY_meth_copy(pmeth, openssl);
         EVP_PKEY_meth_set_sign(pmeth, sign_init, remote_rsa_pkey_sign);
         EVP_PKEY_meth_set_decrypt(pmeth, decrypt_init, remote_rsa_pkey_decrypt);
-        if (!EVP_PKEY_meth_add0(pmeth)) {
+
+        e = ENGINE_new();
+        if (!e || !ENGINE_set_id(e, "smimed-remote-key") || !ENGINE_set_name(e, "smimed remote private keys") ||
+            !ENGINE_set_flags(e, ENGINE_FLAGS_NO_REGISTER_ALL) || !ENGINE_set_pkey_meths(e, engine_pkey_meths)) {
+                ENGINE_free(e);
                 EVP_PKEY_meth_free(pmeth);
                 RSA_meth_free(m);
                 return -ENOMEM;
         }
         remote.rsa_method = m;
+        remote.rsa_pkey_method = pmeth;
+        remote.engine = e;
         return 0;
 }
 
@@ -476,6 +504,10 @@ static EVP_PKEY *new_rsa(const RSA *public, RemoteKeyCall call, void *userdata) 
         if (!pkey || !EVP_PKEY_assign_RSA(pkey, rsa)) {
                 EVP_PKEY_free(pkey);
                 RSA_free(rsa);
+                return NULL;
+        }
+        if (!EVP_PKEY_set1_engine(pkey, remote.engine)) {
+                EVP_PKEY_free(pkey);
                 return NULL;
         }
         return pkey;

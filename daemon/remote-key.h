@@ -15,10 +15,11 @@
  *
  * How: the key is an OpenSSL 3 "foreign" (legacy) key with an RSA_METHOD or
  * EC_KEY_METHOD of its own, the way libp11 makes token keys. For RSA, an
- * EVP_PKEY_METHOD registered with EVP_PKEY_meth_add0() takes the signature
- * and decryption before OpenSSL's legacy code would pad PSS or OAEP itself
- * and ask for a raw RSA operation; for any other RSA key it does what
- * OpenSSL's own method does. Keys from providers are not affected at all. */
+ * EVP_PKEY_METHOD of its own (attached to each remote key with
+ * EVP_PKEY_set1_engine() of a private ENGINE that is never registered)
+ * takes the signature and decryption before OpenSSL's legacy code would
+ * pad PSS or OAEP itself and ask for a raw RSA operation. Nothing changes
+ * for any other key in the process. */
 
 /* 0, or a negative errno (the operation fails in OpenSSL then). *ret is
  * freed with free(). */

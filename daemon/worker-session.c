@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -15,6 +16,21 @@ struct WorkerSession {
         int fd;
         bool broken;    /* the connection failed during a call: smimed is gone or confused */
 };
+
+int worker_session_new(int fd, WorkerSession **ret) {
+        WorkerSession *s = malloc(sizeof(WorkerSession));
+
+        if (!s)
+                return -ENOMEM;
+        *s = (WorkerSession) { .fd = fd };
+        *ret = s;
+        return 0;
+}
+
+WorkerSession *worker_session_free(WorkerSession *s) {
+        free(s);
+        return NULL;
+}
 
 /* Sends call and receives its WORKER_CALL_RESULT, whose status is read. */
 static int session_call(WorkerSession *s, WorkerMessage *call, WorkerMessage *ret_result) {

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include "macro.h"
+#include "worker-ops.h"
+
 /* The worker's request loop (smimed-worker's main work). No bus, no token. */
 
 /* Serves requests on fd, the socket to smimed: receives one, dispatches it
@@ -11,3 +14,9 @@
  * socket, a negative errno when it sends something that is not a message
  * or the socket fails. */
 int worker_session_serve(int fd, unsigned cpu_seconds);
+
+/* A session over fd (not closed with it) without the loop: for tests that
+ * run a handler's code, or worker_session_remote_key(), in-process. */
+int worker_session_new(int fd, WorkerSession **ret);
+WorkerSession *worker_session_free(WorkerSession *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(WorkerSession *, worker_session_free);
