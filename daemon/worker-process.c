@@ -250,7 +250,7 @@ static const char *signal_hint(int sig) {
         case SIGXCPU:
                 return " (it used up the CPU time a message may take)";
         case SIGKILL:
-                return " (perhaps for want of memory)";
+                return " (out of memory, or stopped by hand)";
         default:
                 return "";
         }

@@ -8,6 +8,7 @@
 #include <openssl/rsa.h>
 
 #include "worker-selftest.h"
+#include "worker-session.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509 *, X509_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
@@ -127,6 +128,13 @@ static int handle_misbehave(WorkerSession *s, WorkerMessage *request, WorkerMess
                         return -ENOMEM;
                 memset(p, 1, size);
                 free(p);
+                return 0;
+        }
+        case SELFTEST_GARBAGE: {
+                static const char garbage[] = "HTTP/1.1 200 OK\r\n\r\n";
+
+                if (write(worker_session_socket(s), garbage, sizeof(garbage) - 1) < 0)
+                        return -errno;
                 return 0;
         }
         default:

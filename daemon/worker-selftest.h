@@ -28,6 +28,7 @@ typedef enum SelftestMisbehaviour {
         SELFTEST_EXECVE,        /* execve("/bin/true"): the seccomp filter kills it, SIGSYS */
         SELFTEST_CRASH,         /* raise(SIGSEGV) */
         SELFTEST_ALLOCATE,      /* malloc() of the size: -ENOMEM past RLIMIT_AS */
+        SELFTEST_GARBAGE,       /* writes bytes that are not a frame on its socket */
 } SelftestMisbehaviour;
 
 extern const WorkerOp worker_selftest_ops[];

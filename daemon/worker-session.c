@@ -32,6 +32,10 @@ WorkerSession *worker_session_free(WorkerSession *s) {
         return NULL;
 }
 
+int worker_session_socket(WorkerSession *s) {
+        return s->fd;
+}
+
 /* Sends call and receives its WORKER_CALL_RESULT, whose status is read. */
 static int session_call(WorkerSession *s, WorkerMessage *call, WorkerMessage *ret_result) {
         int32_t status;

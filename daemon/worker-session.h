@@ -20,3 +20,7 @@ int worker_session_serve(int fd, unsigned cpu_seconds);
 int worker_session_new(int fd, WorkerSession **ret);
 WorkerSession *worker_session_free(WorkerSession *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(WorkerSession *, worker_session_free);
+
+/* The socket to smimed, for the self-tests (worker-selftest.c), which
+ * write on it what a sane worker never would. */
+int worker_session_socket(WorkerSession *s);
