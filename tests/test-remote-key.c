@@ -33,7 +33,9 @@
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 
+#include "key-op-peer.h"
 #include "key-op.h"
+#include "smime-roundtrip.h"
 #include "pki.h"
 #include "remote-key.h"
 #include "smime-open.h"
@@ -46,143 +48,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY_CTX *, EVP_PKEY_CTX_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(CMS_ContentInfo *, CMS_ContentInfo_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
 
-static const char entity[] = "Content-Type: text/plain; charset=utf-8\r\n"
-                             "\r\n"
-                             "The remote key signs and decrypts this.\r\n";
-
-/* ---- smimed's side: a thread with the "token" key ---- */
-
-#define LOG_MAX 16
-
-typedef struct Logged {
-        KeyOpKind kind;
-        int padding;
-        char md[32], mgf1_md[32];
-        int saltlen;
-        size_t label_size, size;
-} Logged;
-
-typedef struct Token {
-        int sock;
-        EVP_PKEY *key;
-        int refuse;             /* answer every call with this error, when < 0 */
-        pthread_t thread;
-        pthread_mutex_t lock;
-        Logged log[LOG_MAX];
-        unsigned n_log;
-        unsigned n_malformed;   /* requests key_op_request_get() refused (raw RSA would be one) */
-        unsigned n_failed;      /* key_op_perform() failures */
-} Token;
-
-static void *token_main(void *userdata) {
-        Token *t = userdata;
-
-        for (;;) {
-                _cleanup_(worker_message_done) WorkerMessage m = {}, result = {};
-                _cleanup_(key_op_request_done) KeyOpRequest r = {};
-                uint8_t *out = NULL;
-                size_t n = 0;
-                int e;
-
-                if (worker_message_receive(t->sock, &m) < 0)
-                        return NULL;
-                e = m.type == WORKER_CALL_KEY_OP ? key_op_request_get(&m, &r) : -EBADMSG;
-                pthread_mutex_lock(&t->lock);
-                if (e < 0)
-                        t->n_malformed++;
-                else if (t->n_log < LOG_MAX) {
-                        Logged *l = &t->log[t->n_log++];
-
-                        *l = (Logged) { .kind = r.kind, .padding = r.padding, .saltlen = r.saltlen,
-                                        .label_size = r.label_size, .size = r.size };
-                        (void) snprintf(l->md, sizeof(l->md), "%s", r.md ? r.md : "");
-                        (void) snprintf(l->mgf1_md, sizeof(l->mgf1_md), "%s", r.mgf1_md ? r.mgf1_md : "");
-                }
-                pthread_mutex_unlock(&t->lock);
-
-                if (e >= 0)
-                        e = t->refuse < 0 ? t->refuse : key_op_perform(t->key, &r, &out, &n);
-                if (e < 0 && t->refuse == 0) {
-                        pthread_mutex_lock(&t->lock);
-                        t->n_failed++;
-                        pthread_mutex_unlock(&t->lock);
-                }
-                worker_message_init(&result, WORKER_CALL_RESULT);
-                worker_message_put_i32(&result, e < 0 ? e : 0);
-                if (e >= 0)
-                        worker_message_put_blob(&result, out, n);
-                free(out);
-                if (worker_message_send(t->sock, &result) < 0)
-                        return NULL;
-        }
-}
-
-/* A worker session whose calls the token thread serves. */
-typedef struct Peer {
-        Token token;
-        int worker_sock;
-        WorkerSession *session;
-} Peer;
-
-static Peer *peer_new(EVP_PKEY *key) {
-        Peer *p = calloc(1, sizeof(Peer));
-        int s[2];
-
-        assert_non_null(p);
-        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
-        p->worker_sock = s[0];
-        p->token.sock = s[1];
-        p->token.key = key;
-        assert_int_equal(pthread_mutex_init(&p->token.lock, NULL), 0);
-        assert_int_equal(pthread_create(&p->token.thread, NULL, token_main, &p->token), 0);
-        assert_int_equal(worker_session_new(p->worker_sock, &p->session), 0);
-        return p;
-}
-
-static void peer_free(Peer *p) {
-        worker_session_free(p->session);
-        close(p->worker_sock); /* the token thread sees EOF */
-        assert_int_equal(pthread_join(p->token.thread, NULL), 0);
-        close(p->token.sock);
-        pthread_mutex_destroy(&p->token.lock);
-        free(p);
-}
-
-static void peer_reset(Peer *p) {
-        pthread_mutex_lock(&p->token.lock);
-        p->token.n_log = p->token.n_malformed = p->token.n_failed = 0;
-        pthread_mutex_unlock(&p->token.lock);
-}
-
-/* The one call made since the reset. */
-static Logged one_call(Peer *p) {
-        Logged l;
-
-        pthread_mutex_lock(&p->token.lock);
-        assert_int_equal(p->token.n_malformed, 0);
-        assert_int_equal(p->token.n_failed, 0);
-        assert_int_equal(p->token.n_log, 1);
-        l = p->token.log[0];
-        pthread_mutex_unlock(&p->token.lock);
-        /* Never raw RSA. */
-        assert_int_not_equal(l.padding, RSA_NO_PADDING);
-        return l;
-}
-
-static unsigned calls(Peer *p) {
-        unsigned n;
-
-        pthread_mutex_lock(&p->token.lock);
-        n = p->token.n_log + p->token.n_malformed;
-        pthread_mutex_unlock(&p->token.lock);
-        return n;
-}
+static const char *const entity = smime_roundtrip_entity;
 
 /* ---- the keys and certificates ---- */
 
 typedef struct Fixture {
         PkiCert *ca, *rsa, *ec, *rsa2;
-        Peer *rsa_peer, *ec_peer;
+        KeyOpPeer *rsa_peer, *ec_peer;
         EVP_PKEY *rsa_remote, *ec_remote;
 } Fixture;
 
@@ -212,8 +84,8 @@ static int setup(void **state) {
         f->ec = leaf(f->ca, ec, "ec@example.com");
         f->rsa2 = leaf(f->ca, rsa2, "other@example.com");
 
-        f->rsa_peer = peer_new(f->rsa->key);
-        f->ec_peer = peer_new(f->ec->key);
+        f->rsa_peer = key_op_peer_new(f->rsa->key);
+        f->ec_peer = key_op_peer_new(f->ec->key);
         f->rsa_remote = worker_session_remote_key(f->rsa_peer->session, f->rsa->x509);
         f->ec_remote = worker_session_remote_key(f->ec_peer->session, f->ec->x509);
         assert_non_null(f->rsa_remote);
@@ -227,8 +99,8 @@ static int teardown(void **state) {
 
         EVP_PKEY_free(f->rsa_remote);
         EVP_PKEY_free(f->ec_remote);
-        peer_free(f->rsa_peer);
-        peer_free(f->ec_peer);
+        key_op_peer_free(f->rsa_peer);
+        key_op_peer_free(f->ec_peer);
         pki_cert_free(f->ca);
         pki_cert_free(f->rsa);
         pki_cert_free(f->ec);
@@ -237,94 +109,22 @@ static int teardown(void **state) {
         return 0;
 }
 
-/* ---- files ---- */
-
-static int memfd_with(const void *data, size_t n) {
-        int fd = memfd_create("test", MFD_CLOEXEC);
-
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, data, n), (ssize_t) n);
-        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-        return fd;
-}
-
-static int memfd_empty(void) {
-        int fd = memfd_create("test", MFD_CLOEXEC);
-
-        assert_true(fd >= 0);
-        return fd;
-}
-
-static char *read_all(int fd, size_t *ret_size) {
-        off_t size = lseek(fd, 0, SEEK_END);
-        char *buf = malloc((size_t) size + 1);
-
-        assert_non_null(buf);
-        assert_int_equal(pread(fd, buf, (size_t) size, 0), size);
-        buf[size] = 0;
-        *ret_size = (size_t) size;
-        return buf;
-}
-
-/* ---- signing ---- */
-
-/* Signs entity with key (remote or not) and checks with OpenSSL and the
- * certificate alone that the signature is good, and that it would not be
- * over other content. */
-static void sign_and_check(PkiCert *signer, EVP_PKEY *key, const EVP_MD *md, bool pss, bool opaque) {
-        _cleanup_(closep) int in = memfd_with(entity, strlen(entity)), out = memfd_empty();
-        _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = NULL;
-        _cleanup_(BIO_freep) BIO *content = NULL, *tampered = NULL;
-        _cleanup_free_ char *message = NULL;
-        SignOptions o = { .digest = md, .pss = pss, .opaque = opaque };
-        STACK_OF(X509) *certs = sk_X509_new_null();
-        STACK_OF(CMS_SignerInfo) *infos;
-        X509_ALGOR *sig_alg = NULL;
-
-        assert_non_null(certs);
-        assert_true(sk_X509_push(certs, signer->x509) > 0);
-        assert_int_equal(smime_sign(in, out, signer->x509, key, NULL, &o, &message), 0);
-        assert_int_equal(smime_read(out, &cms, &content, &message), 0);
-        assert_true(opaque ? !content : !!content);
-
-        ERR_clear_error();
-        assert_int_equal(CMS_verify(cms, certs, NULL, content, NULL, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY), 1);
-        infos = CMS_get0_SignerInfos(cms);
-        assert_int_equal(sk_CMS_SignerInfo_num(infos), 1);
-        CMS_SignerInfo_get0_algs(sk_CMS_SignerInfo_value(infos, 0), NULL, NULL, NULL, &sig_alg);
-        if (pss)
-                assert_int_equal(OBJ_obj2nid(sig_alg->algorithm), NID_rsassaPss);
-
-        if (!opaque) {
-                /* The same signature over other bytes: OpenSSL refuses it. */
-                tampered = BIO_new_mem_buf("Content-Type: text/plain; charset=utf-8\r\n\r\nThe remote key signs "
-                                           "and decrypts thus.\r\n",
-                                           -1);
-                assert_non_null(tampered);
-                assert_int_equal(CMS_verify(cms, certs, NULL, tampered, NULL,
-                                            CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY),
-                                 0);
-                ERR_clear_error();
-        }
-        sk_X509_free(certs);
-}
-
 static void test_sign_rsa_pkcs1(void **state) {
         Fixture *f = *state;
-        Logged l;
+        KeyOpLogged l;
 
-        peer_reset(f->rsa_peer);
-        sign_and_check(f->rsa, f->rsa_remote, EVP_sha256(), false, false);
-        l = one_call(f->rsa_peer);
+        key_op_peer_reset(f->rsa_peer);
+        smime_roundtrip_sign(f->rsa->x509, f->rsa_remote, EVP_sha256(), false, false);
+        l = key_op_peer_one_call(f->rsa_peer);
         assert_int_equal(l.kind, KEY_OP_SIGN);
         assert_int_equal(l.padding, RSA_PKCS1_PADDING);
         assert_string_equal(l.md, "SHA256");
         assert_string_equal(l.mgf1_md, "");
         assert_int_equal(l.size, 32);
 
-        peer_reset(f->rsa_peer);
-        sign_and_check(f->rsa, f->rsa_remote, EVP_sha384(), false, true);
-        l = one_call(f->rsa_peer);
+        key_op_peer_reset(f->rsa_peer);
+        smime_roundtrip_sign(f->rsa->x509, f->rsa_remote, EVP_sha384(), false, true);
+        l = key_op_peer_one_call(f->rsa_peer);
         assert_int_equal(l.padding, RSA_PKCS1_PADDING);
         assert_string_equal(l.md, "SHA384");
         assert_int_equal(l.size, 48);
@@ -332,29 +132,29 @@ static void test_sign_rsa_pkcs1(void **state) {
 
 static void test_sign_rsa_pss(void **state) {
         Fixture *f = *state;
-        Logged l;
+        KeyOpLogged l;
 
-        peer_reset(f->rsa_peer);
-        sign_and_check(f->rsa, f->rsa_remote, EVP_sha256(), true, false);
-        l = one_call(f->rsa_peer);
+        key_op_peer_reset(f->rsa_peer);
+        smime_roundtrip_sign(f->rsa->x509, f->rsa_remote, EVP_sha256(), true, false);
+        l = key_op_peer_one_call(f->rsa_peer);
         assert_int_equal(l.kind, KEY_OP_SIGN);
         assert_int_equal(l.padding, RSA_PKCS1_PSS_PADDING);
         assert_string_equal(l.md, "SHA256");
         assert_string_equal(l.mgf1_md, "SHA256");
         assert_int_equal(l.saltlen, 32); /* RSA_PSS_SALTLEN_DIGEST, in bytes */
 
-        peer_reset(f->rsa_peer);
-        sign_and_check(f->rsa, f->rsa_remote, EVP_sha384(), true, false);
-        l = one_call(f->rsa_peer);
+        key_op_peer_reset(f->rsa_peer);
+        smime_roundtrip_sign(f->rsa->x509, f->rsa_remote, EVP_sha384(), true, false);
+        l = key_op_peer_one_call(f->rsa_peer);
         assert_int_equal(l.padding, RSA_PKCS1_PSS_PADDING);
         assert_string_equal(l.md, "SHA384");
         assert_string_equal(l.mgf1_md, "SHA384");
         assert_int_equal(l.saltlen, 48);
 
         /* Opaque PSS (not streamed: CMS_final()). */
-        peer_reset(f->rsa_peer);
-        sign_and_check(f->rsa, f->rsa_remote, EVP_sha256(), true, true);
-        assert_int_equal(one_call(f->rsa_peer).padding, RSA_PKCS1_PSS_PADDING);
+        key_op_peer_reset(f->rsa_peer);
+        smime_roundtrip_sign(f->rsa->x509, f->rsa_remote, EVP_sha256(), true, true);
+        assert_int_equal(key_op_peer_one_call(f->rsa_peer).padding, RSA_PKCS1_PSS_PADDING);
 }
 
 /* PSS parameters other than smimed's: OpenSSL's salt length codes become
@@ -369,9 +169,9 @@ static void test_sign_rsa_pss_parameters(void **state) {
                 _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *vctx = EVP_PKEY_CTX_new(f->rsa->key, NULL);
                 unsigned char digest[32] = { 9, 8, 7 }, sig[256];
                 size_t n = sizeof(sig);
-                Logged l;
+                KeyOpLogged l;
 
-                peer_reset(f->rsa_peer);
+                key_op_peer_reset(f->rsa_peer);
                 assert_non_null(ctx);
                 assert_true(EVP_PKEY_sign_init(ctx) > 0);
                 assert_true(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) > 0);
@@ -379,7 +179,7 @@ static void test_sign_rsa_pss_parameters(void **state) {
                 assert_true(EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha512()) > 0);
                 assert_true(EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, saltlens[i]) > 0);
                 assert_true(EVP_PKEY_sign(ctx, sig, &n, digest, sizeof(digest)) > 0);
-                l = one_call(f->rsa_peer);
+                l = key_op_peer_one_call(f->rsa_peer);
                 assert_string_equal(l.mgf1_md, "SHA512");
                 assert_int_equal(l.saltlen, saltlens[i] < 0 ? 256 - 32 - 2 : saltlens[i]);
 
@@ -394,99 +194,62 @@ static void test_sign_rsa_pss_parameters(void **state) {
 
 static void test_sign_ec(void **state) {
         Fixture *f = *state;
-        Logged l;
+        KeyOpLogged l;
 
-        peer_reset(f->ec_peer);
-        sign_and_check(f->ec, f->ec_remote, EVP_sha256(), false, false);
-        l = one_call(f->ec_peer);
+        key_op_peer_reset(f->ec_peer);
+        smime_roundtrip_sign(f->ec->x509, f->ec_remote, EVP_sha256(), false, false);
+        l = key_op_peer_one_call(f->ec_peer);
         assert_int_equal(l.kind, KEY_OP_SIGN);
         assert_int_equal(l.padding, 0);
         assert_string_equal(l.md, "SHA256");
         assert_int_equal(l.size, 32);
 
-        peer_reset(f->ec_peer);
-        sign_and_check(f->ec, f->ec_remote, EVP_sha384(), false, true);
-        l = one_call(f->ec_peer);
+        key_op_peer_reset(f->ec_peer);
+        smime_roundtrip_sign(f->ec->x509, f->ec_remote, EVP_sha384(), false, true);
+        l = key_op_peer_one_call(f->ec_peer);
         assert_string_equal(l.md, "SHA384");
         assert_int_equal(l.size, 48);
 }
 
 /* ---- decrypting ---- */
 
-/* Encrypts entity to the recipients (with OpenSSL, public keys only), then
- * decrypts it with key as certificate's holder. 0 when the result is
- * entity, else smime_decrypt()'s error (or -EBADMSG for other bytes). */
-static int encrypt_then_decrypt(STACK_OF(X509) *recipients, const EVP_CIPHER *cipher, bool oaep, X509 *certificate,
-                                EVP_PKEY *key) {
-        _cleanup_(closep) int in = memfd_with(entity, strlen(entity)), out = memfd_empty(), plain = memfd_empty();
-        _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = NULL;
-        _cleanup_(BIO_freep) BIO *content = NULL;
-        _cleanup_free_ char *message = NULL, *got = NULL;
-        size_t n;
-        int r;
-
-        r = smime_encrypt(in, out, recipients, cipher, oaep, &message);
-        if (r < 0)
-                print_error("smime_encrypt: %s\n", strempty(message));
-        assert_int_equal(r, 0);
-        assert_int_equal(smime_read(out, &cms, &content, &message), 0);
-        assert_null(content);
-        r = smime_decrypt(cms, key, certificate, plain, &message);
-        if (r < 0)
-                return r;
-        got = read_all(plain, &n);
-        return n == strlen(entity) && memcmp(got, entity, n) == 0 ? 0 : -EBADMSG;
-}
-
-static STACK_OF(X509) *recipients(X509 *a, X509 *b, X509 *c) {
-        STACK_OF(X509) *s = sk_X509_new_null();
-
-        assert_non_null(s);
-        assert_true(sk_X509_push(s, a) > 0);
-        if (b)
-                assert_true(sk_X509_push(s, b) > 0);
-        if (c)
-                assert_true(sk_X509_push(s, c) > 0);
-        return s;
-}
-
 static void test_decrypt_rsa_pkcs1(void **state) {
         Fixture *f = *state;
-        STACK_OF(X509) *to = recipients(f->rsa->x509, NULL, NULL);
-        Logged l;
+        STACK_OF(X509) *to = x509_stack(f->rsa->x509, NULL, NULL);
+        KeyOpLogged l;
 
-        peer_reset(f->rsa_peer);
-        assert_int_equal(encrypt_then_decrypt(to, EVP_aes_256_cbc(), false, f->rsa->x509, f->rsa_remote), 0);
-        l = one_call(f->rsa_peer);
+        key_op_peer_reset(f->rsa_peer);
+        assert_int_equal(smime_roundtrip_decrypt(to, EVP_aes_256_cbc(), false, f->rsa->x509, f->rsa_remote), 0);
+        l = key_op_peer_one_call(f->rsa_peer);
         assert_int_equal(l.kind, KEY_OP_DECRYPT);
         assert_int_equal(l.padding, RSA_PKCS1_PADDING);
         assert_string_equal(l.md, "");
         assert_int_equal(l.size, 256);
 
-        peer_reset(f->rsa_peer);
-        assert_int_equal(encrypt_then_decrypt(to, EVP_aes_256_gcm(), false, f->rsa->x509, f->rsa_remote), 0);
-        assert_int_equal(one_call(f->rsa_peer).padding, RSA_PKCS1_PADDING);
+        key_op_peer_reset(f->rsa_peer);
+        assert_int_equal(smime_roundtrip_decrypt(to, EVP_aes_256_gcm(), false, f->rsa->x509, f->rsa_remote), 0);
+        assert_int_equal(key_op_peer_one_call(f->rsa_peer).padding, RSA_PKCS1_PADDING);
         sk_X509_free(to);
 }
 
 static void test_decrypt_rsa_oaep(void **state) {
         Fixture *f = *state;
-        STACK_OF(X509) *to = recipients(f->rsa->x509, NULL, NULL);
-        Logged l;
+        STACK_OF(X509) *to = x509_stack(f->rsa->x509, NULL, NULL);
+        KeyOpLogged l;
 
         /* smimed's OAEP: OpenSSL's defaults, SHA-1 and MGF1-SHA-1. */
-        peer_reset(f->rsa_peer);
-        assert_int_equal(encrypt_then_decrypt(to, EVP_aes_256_cbc(), true, f->rsa->x509, f->rsa_remote), 0);
-        l = one_call(f->rsa_peer);
+        key_op_peer_reset(f->rsa_peer);
+        assert_int_equal(smime_roundtrip_decrypt(to, EVP_aes_256_cbc(), true, f->rsa->x509, f->rsa_remote), 0);
+        l = key_op_peer_one_call(f->rsa_peer);
         assert_int_equal(l.kind, KEY_OP_DECRYPT);
         assert_int_equal(l.padding, RSA_PKCS1_OAEP_PADDING);
         assert_string_equal(l.md, "SHA1");
         assert_string_equal(l.mgf1_md, "SHA1");
         assert_int_equal(l.label_size, 0);
 
-        peer_reset(f->rsa_peer);
-        assert_int_equal(encrypt_then_decrypt(to, EVP_aes_256_gcm(), true, f->rsa->x509, f->rsa_remote), 0);
-        assert_int_equal(one_call(f->rsa_peer).padding, RSA_PKCS1_OAEP_PADDING);
+        key_op_peer_reset(f->rsa_peer);
+        assert_int_equal(smime_roundtrip_decrypt(to, EVP_aes_256_gcm(), true, f->rsa->x509, f->rsa_remote), 0);
+        assert_int_equal(key_op_peer_one_call(f->rsa_peer).padding, RSA_PKCS1_OAEP_PADDING);
         sk_X509_free(to);
 }
 
@@ -502,7 +265,7 @@ static void test_decrypt_rsa_oaep_parameters(void **state) {
         CMS_RecipientInfo *ri;
         EVP_PKEY_CTX *pctx;
         size_t n;
-        Logged l;
+        KeyOpLogged l;
 
         assert_non_null(in);
         assert_non_null(der);
@@ -518,12 +281,12 @@ static void test_decrypt_rsa_oaep_parameters(void **state) {
         assert_true(EVP_PKEY_CTX_set0_rsa_oaep_label(pctx, label, 6) > 0);
         assert_int_equal(CMS_final(cms, in, NULL, CMS_BINARY), 1);
 
-        peer_reset(f->rsa_peer);
+        key_op_peer_reset(f->rsa_peer);
         assert_int_equal(smime_decrypt(cms, f->rsa_remote, f->rsa->x509, plain, &message), 0);
         got = read_all(plain, &n);
         assert_int_equal(n, strlen(entity));
         assert_memory_equal(got, entity, n);
-        l = one_call(f->rsa_peer);
+        l = key_op_peer_one_call(f->rsa_peer);
         assert_int_equal(l.padding, RSA_PKCS1_OAEP_PADDING);
         assert_string_equal(l.md, "SHA256");
         assert_string_equal(l.mgf1_md, "SHA384");
@@ -532,38 +295,38 @@ static void test_decrypt_rsa_oaep_parameters(void **state) {
 
 static void test_decrypt_ec(void **state) {
         Fixture *f = *state;
-        STACK_OF(X509) *to = recipients(f->ec->x509, NULL, NULL);
-        Logged l;
+        STACK_OF(X509) *to = x509_stack(f->ec->x509, NULL, NULL);
+        KeyOpLogged l;
 
-        peer_reset(f->ec_peer);
-        assert_int_equal(encrypt_then_decrypt(to, EVP_aes_256_cbc(), false, f->ec->x509, f->ec_remote), 0);
-        l = one_call(f->ec_peer);
+        key_op_peer_reset(f->ec_peer);
+        assert_int_equal(smime_roundtrip_decrypt(to, EVP_aes_256_cbc(), false, f->ec->x509, f->ec_remote), 0);
+        l = key_op_peer_one_call(f->ec_peer);
         assert_int_equal(l.kind, KEY_OP_DERIVE);
         assert_int_equal(l.padding, 0);
         assert_string_equal(l.md, "");
         assert_int_equal(l.size, 65); /* an uncompressed P-256 point */
 
-        peer_reset(f->ec_peer);
-        assert_int_equal(encrypt_then_decrypt(to, EVP_aes_256_gcm(), false, f->ec->x509, f->ec_remote), 0);
-        assert_int_equal(one_call(f->ec_peer).kind, KEY_OP_DERIVE);
+        key_op_peer_reset(f->ec_peer);
+        assert_int_equal(smime_roundtrip_decrypt(to, EVP_aes_256_gcm(), false, f->ec->x509, f->ec_remote), 0);
+        assert_int_equal(key_op_peer_one_call(f->ec_peer).kind, KEY_OP_DERIVE);
         sk_X509_free(to);
 }
 
 /* Mail to several: each holder's key is asked once, for its recipient only. */
 static void test_decrypt_many_recipients(void **state) {
         Fixture *f = *state;
-        STACK_OF(X509) *to = recipients(f->rsa2->x509, f->ec->x509, f->rsa->x509);
+        STACK_OF(X509) *to = x509_stack(f->rsa2->x509, f->ec->x509, f->rsa->x509);
 
-        peer_reset(f->rsa_peer);
-        peer_reset(f->ec_peer);
-        assert_int_equal(encrypt_then_decrypt(to, EVP_aes_256_gcm(), true, f->rsa->x509, f->rsa_remote), 0);
-        assert_int_equal(one_call(f->rsa_peer).padding, RSA_PKCS1_OAEP_PADDING);
-        assert_int_equal(calls(f->ec_peer), 0);
+        key_op_peer_reset(f->rsa_peer);
+        key_op_peer_reset(f->ec_peer);
+        assert_int_equal(smime_roundtrip_decrypt(to, EVP_aes_256_gcm(), true, f->rsa->x509, f->rsa_remote), 0);
+        assert_int_equal(key_op_peer_one_call(f->rsa_peer).padding, RSA_PKCS1_OAEP_PADDING);
+        assert_int_equal(key_op_peer_calls(f->ec_peer), 0);
 
-        peer_reset(f->rsa_peer);
-        assert_int_equal(encrypt_then_decrypt(to, EVP_aes_256_cbc(), false, f->ec->x509, f->ec_remote), 0);
-        assert_int_equal(one_call(f->ec_peer).kind, KEY_OP_DERIVE);
-        assert_int_equal(calls(f->rsa_peer), 0);
+        key_op_peer_reset(f->rsa_peer);
+        assert_int_equal(smime_roundtrip_decrypt(to, EVP_aes_256_cbc(), false, f->ec->x509, f->ec_remote), 0);
+        assert_int_equal(key_op_peer_one_call(f->ec_peer).kind, KEY_OP_DERIVE);
+        assert_int_equal(key_op_peer_calls(f->rsa_peer), 0);
         sk_X509_free(to);
 }
 
@@ -574,32 +337,32 @@ static void test_refused(void **state) {
         Fixture *f = *state;
         _cleanup_(closep) int in = memfd_with(entity, strlen(entity)), out = memfd_empty();
         _cleanup_free_ char *message = NULL;
-        STACK_OF(X509) *to = recipients(f->rsa->x509, NULL, NULL), *to_ec = recipients(f->ec->x509, NULL, NULL);
+        STACK_OF(X509) *to = x509_stack(f->rsa->x509, NULL, NULL), *to_ec = x509_stack(f->ec->x509, NULL, NULL);
         SignOptions o = { .digest = EVP_sha256() };
 
-        f->rsa_peer->token.refuse = -EPERM;
-        f->ec_peer->token.refuse = -EPERM;
+        f->rsa_peer->refuse = -EPERM;
+        f->ec_peer->refuse = -EPERM;
 
-        peer_reset(f->rsa_peer);
+        key_op_peer_reset(f->rsa_peer);
         assert_true(smime_sign(in, out, f->rsa->x509, f->rsa_remote, NULL, &o, &message) < 0);
         assert_non_null(message);
-        assert_int_equal(calls(f->rsa_peer), 1);
+        assert_int_equal(key_op_peer_calls(f->rsa_peer), 1);
 
-        peer_reset(f->ec_peer);
+        key_op_peer_reset(f->ec_peer);
         message = mfree(message);
         assert_true(smime_sign(in, out, f->ec->x509, f->ec_remote, NULL, &o, &message) < 0);
-        assert_int_equal(calls(f->ec_peer), 1);
+        assert_int_equal(key_op_peer_calls(f->ec_peer), 1);
 
         /* GCM: a wrong content key never passes for the right one. */
-        peer_reset(f->rsa_peer);
-        assert_true(encrypt_then_decrypt(to, EVP_aes_256_gcm(), false, f->rsa->x509, f->rsa_remote) < 0);
-        assert_int_equal(calls(f->rsa_peer), 1);
-        peer_reset(f->ec_peer);
-        assert_true(encrypt_then_decrypt(to_ec, EVP_aes_256_gcm(), false, f->ec->x509, f->ec_remote) < 0);
-        assert_int_equal(calls(f->ec_peer), 1);
+        key_op_peer_reset(f->rsa_peer);
+        assert_true(smime_roundtrip_decrypt(to, EVP_aes_256_gcm(), false, f->rsa->x509, f->rsa_remote) < 0);
+        assert_int_equal(key_op_peer_calls(f->rsa_peer), 1);
+        key_op_peer_reset(f->ec_peer);
+        assert_true(smime_roundtrip_decrypt(to_ec, EVP_aes_256_gcm(), false, f->ec->x509, f->ec_remote) < 0);
+        assert_int_equal(key_op_peer_calls(f->ec_peer), 1);
 
-        f->rsa_peer->token.refuse = 0;
-        f->ec_peer->token.refuse = 0;
+        f->rsa_peer->refuse = 0;
+        f->ec_peer->refuse = 0;
         sk_X509_free(to);
         sk_X509_free(to_ec);
         ERR_clear_error();
@@ -612,7 +375,7 @@ static void test_no_raw_rsa(void **state) {
         RSA *rsa = (RSA *) EVP_PKEY_get0_RSA(f->rsa_remote);
         size_t n;
 
-        peer_reset(f->rsa_peer);
+        key_op_peer_reset(f->rsa_peer);
         assert_non_null(rsa);
         {
                 _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(f->rsa_remote, NULL);
@@ -641,7 +404,7 @@ static void test_no_raw_rsa(void **state) {
         assert_int_equal(RSA_private_encrypt(sizeof(in), in, out, rsa, RSA_NO_PADDING), -1);
         assert_int_equal(RSA_private_encrypt(32, digest, out, rsa, RSA_PKCS1_PADDING), -1);
         assert_int_equal(RSA_private_decrypt(sizeof(in), in, out, rsa, RSA_NO_PADDING), -1);
-        assert_int_equal(calls(f->rsa_peer), 0);
+        assert_int_equal(key_op_peer_calls(f->rsa_peer), 0);
         ERR_clear_error();
 }
 
@@ -652,21 +415,21 @@ static void test_no_raw_rsa(void **state) {
 static void test_other_keys_unaffected(void **state) {
         Fixture *f = *state;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *legacy = EVP_PKEY_new();
-        STACK_OF(X509) *to = recipients(f->rsa->x509, NULL, NULL);
+        STACK_OF(X509) *to = x509_stack(f->rsa->x509, NULL, NULL);
         RSA *rsa = EVP_PKEY_get1_RSA(f->rsa->key);
 
         assert_non_null(legacy);
         assert_non_null(rsa);
         assert_int_equal(EVP_PKEY_assign_RSA(legacy, rsa), 1);
 
-        peer_reset(f->rsa_peer);
-        sign_and_check(f->rsa, f->rsa->key, EVP_sha256(), true, false);
-        sign_and_check(f->rsa, legacy, EVP_sha256(), true, false);
-        sign_and_check(f->rsa, legacy, EVP_sha384(), false, true);
-        assert_int_equal(encrypt_then_decrypt(to, EVP_aes_256_cbc(), true, f->rsa->x509, f->rsa->key), 0);
-        assert_int_equal(encrypt_then_decrypt(to, EVP_aes_256_cbc(), true, f->rsa->x509, legacy), 0);
-        assert_int_equal(encrypt_then_decrypt(to, EVP_aes_256_gcm(), false, f->rsa->x509, legacy), 0);
-        assert_int_equal(calls(f->rsa_peer), 0);
+        key_op_peer_reset(f->rsa_peer);
+        smime_roundtrip_sign(f->rsa->x509, f->rsa->key, EVP_sha256(), true, false);
+        smime_roundtrip_sign(f->rsa->x509, legacy, EVP_sha256(), true, false);
+        smime_roundtrip_sign(f->rsa->x509, legacy, EVP_sha384(), false, true);
+        assert_int_equal(smime_roundtrip_decrypt(to, EVP_aes_256_cbc(), true, f->rsa->x509, f->rsa->key), 0);
+        assert_int_equal(smime_roundtrip_decrypt(to, EVP_aes_256_cbc(), true, f->rsa->x509, legacy), 0);
+        assert_int_equal(smime_roundtrip_decrypt(to, EVP_aes_256_gcm(), false, f->rsa->x509, legacy), 0);
+        assert_int_equal(key_op_peer_calls(f->rsa_peer), 0);
         sk_X509_free(to);
 }
 
