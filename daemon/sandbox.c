@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -87,18 +90,44 @@ static int set_limit(int resource, rlim_t value) {
         return 0;
 }
 
+/* Whether the process holds no capability at all (permitted, effective,
+ * inheritable, ambient), from /proc/self/status. */
+static bool without_capabilities(void) {
+        static const char *const fields[] = { "CapInh:", "CapPrm:", "CapEff:", "CapAmb:" };
+        char line[256];
+        unsigned zero = 0;
+        FILE *f;
+
+        f = fopen("/proc/self/status", "re");
+        if (!f)
+                return false;
+        while (fgets(line, sizeof(line), f))
+                for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                        size_t n = strlen(fields[i]);
+
+                        if (strncmp(line, fields[i], n) == 0 && strtoull(line + n, NULL, 16) == 0)
+                                zero++;
+                }
+        fclose(f);
+        return zero == ELEMENTSOF(fields);
+}
+
 /* smimed runs as its own user, without capabilities; when it (or a test)
  * runs as root, the worker still keeps none. */
 static int drop_capabilities(void) {
         struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
         struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+        int r;
 
         for (unsigned long c = 0; c <= CAP_LAST_CAP; c++)
                 (void) prctl(PR_CAPBSET_DROP, c, 0, 0, 0); /* EPERM without CAP_SETPCAP: then there are none to drop */
         (void) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-        if (syscall(SYS_capset, &header, data) < 0)
-                return -errno;
-        return 0;
+        if (syscall(SYS_capset, &header, data) >= 0)
+                return 0;
+        r = -errno;
+        /* smimed's unit forbids capset() (SystemCallFilter=~@privileged): fine
+         * when there is nothing to drop. */
+        return without_capabilities() ? 0 : r;
 }
 
 /* ---- seccomp ---- */
@@ -148,16 +177,22 @@ static int load_filter(int socket_fd) {
         scmp_filter_ctx ctx;
         int r = 0;
 
+        /* Where seccomp() itself is forbidden (smimed's unit allows only
+         * @system-service), libseccomp loads the filter with prctl() and
+         * cannot ask whether the kernel kills whole processes (API level 3):
+         * killing the thread is the same in a worker of one thread. */
+        uint32_t kill = seccomp_api_get() >= 3 ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_KILL;
+
         ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
         if (!ctx)
                 return -ENOMEM;
         /* A system call of another ABI (int 0x80, x32) gets around the table. */
-        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, kill);
 
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(allowed); i++)
                 r = add_rule(ctx, SCMP_ACT_ALLOW, allowed[i], 0, NULL);
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(killing); i++)
-                r = add_rule(ctx, SCMP_ACT_KILL_PROCESS, killing[i], 0, NULL);
+                r = add_rule(ctx, kill, killing[i], 0, NULL);
 
         /* Memory, never executable: code is what was loaded before. */
         if (r >= 0)

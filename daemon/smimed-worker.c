@@ -80,6 +80,20 @@ static int parse_arguments(int argc, char *argv[], Arguments *ret) {
         return 0;
 }
 
+/* close_range(), else each fd that is open. */
+static int close_fd_range(int first, int last) {
+        long max;
+
+        if (first > last)
+                return 0;
+        if (close_range((unsigned) first, (unsigned) last, 0) >= 0)
+                return 0;
+        max = sysconf(_SC_OPEN_MAX);
+        for (long fd = first; fd <= last && fd < (max > 0 ? max : 65536); fd++)
+                (void) close((int) fd);
+        return 0;
+}
+
 /* Nothing but stdin, stdout, stderr and the socket stays open; the first
  * three are /dev/null when missing, so that no fd received later becomes
  * one of them. */
@@ -95,9 +109,7 @@ static int close_other_fds(int socket_fd) {
                                 return -EBADF;
                         }
                 }
-        if (socket_fd > 3 && close_range(3, (unsigned) socket_fd - 1, 0) < 0)
-                return -errno;
-        if (close_range((unsigned) socket_fd + 1, ~0U, 0) < 0)
+        if (close_fd_range(3, socket_fd - 1) < 0 || close_fd_range(socket_fd + 1, INT_MAX) < 0)
                 return -errno;
         /* A socket for requests, not one to hand on. */
         if (fcntl(socket_fd, F_SETFD, FD_CLOEXEC) < 0)

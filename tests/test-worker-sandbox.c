@@ -9,6 +9,10 @@
  * it was given, has no capabilities, a seccomp filter, no new privileges and
  * its limits; it cannot allocate past --memory-max. */
 #include <dirent.h>
+#include <linux/capability.h>
+#include <seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -37,11 +41,36 @@ typedef struct Worker {
         int out;        /* its stdout, when asked for */
 } Worker;
 
-/* Starts the worker with args after --socket-fd=3. leaked stays open in
- * this process, without O_CLOEXEC, for the worker to close. */
-static Worker start(const char *const *args, bool capture_stdout, int leaked) {
+/* In the child, before execve(): what smimed's unit gives smimed, and so its
+ * workers: no capabilities (CapabilityBoundingSet=, User=), no new
+ * privileges, and a seccomp filter of @system-service without @privileged
+ * and @resources, of which what the worker uses: seccomp(), capset() and
+ * capget(), setrlimit() fail with EPERM (SystemCallErrorNumber=EPERM). */
+static void confine_like_the_unit(void) {
+        struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+        static const char *const forbidden[] = { "seccomp", "capset", "capget", "setrlimit" };
+        scmp_filter_ctx ctx;
+
+        for (unsigned long c = 0; c <= CAP_LAST_CAP; c++)
+                (void) prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
+        if (syscall(SYS_capset, &header, data) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                _exit(126);
+        ctx = seccomp_init(SCMP_ACT_ALLOW);
+        if (!ctx)
+                _exit(126);
+        for (size_t i = 0; i < ELEMENTSOF(forbidden); i++)
+                if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), seccomp_syscall_resolve_name(forbidden[i]), 0) < 0)
+                        _exit(126);
+        if (seccomp_load(ctx) < 0)
+                _exit(126);
+}
+
+/* Starts the worker with args after --socket-fd=3, its stdout in w.out
+ * when asked. Fds open in this process without O_CLOEXEC are inherited:
+ * the worker must close them itself. */
+static Worker start_as(const char *const *args, bool capture_stdout, bool like_the_unit) {
         char *argv[8] = { (char *) SMIMED_WORKER_BINARY, (char *) "--socket-fd=3" }, *envp[] = { NULL };
-        posix_spawn_file_actions_t actions;
         Worker w = { .out = -1 };
         int s[2], p[2] = { -1, -1 };
         size_t n = 2;
@@ -51,13 +80,17 @@ static Worker start(const char *const *args, bool capture_stdout, int leaked) {
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
         if (capture_stdout)
                 assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        assert_int_equal(posix_spawn_file_actions_init(&actions), 0);
-        assert_int_equal(posix_spawn_file_actions_adddup2(&actions, s[1], 3), 0);
-        if (capture_stdout)
-                assert_int_equal(posix_spawn_file_actions_adddup2(&actions, p[1], STDOUT_FILENO), 0);
-        (void) leaked;
-        assert_int_equal(posix_spawn(&w.pid, argv[0], &actions, NULL, argv, envp), 0);
-        posix_spawn_file_actions_destroy(&actions);
+
+        w.pid = fork();
+        assert_true(w.pid >= 0);
+        if (w.pid == 0) {
+                if (dup2(s[1], 3) < 0 || (capture_stdout && dup2(p[1], STDOUT_FILENO) < 0))
+                        _exit(126);
+                if (like_the_unit)
+                        confine_like_the_unit();
+                execve(argv[0], argv, envp);
+                _exit(127);
+        }
         close(s[1]);
         if (capture_stdout) {
                 close(p[1]);
@@ -65,6 +98,11 @@ static Worker start(const char *const *args, bool capture_stdout, int leaked) {
         }
         w.sock = s[0];
         return w;
+}
+
+static Worker start(const char *const *args, bool capture_stdout, int leaked) {
+        (void) leaked; /* open in this process: inherited */
+        return start_as(args, capture_stdout, false);
 }
 
 static int wait_worker(Worker *w) {
@@ -107,7 +145,7 @@ static void assert_probe(const char *report, const char *probe, const char *expe
         }
 }
 
-static void test_probes(void **state) {
+static void check_probes(bool like_the_unit) {
         static const char *const refused[] = {
                 "open", "openat", "creat", "socket-unix", "socket-inet", "connect", "fork", "memfd_create",
                 "kill", "prlimit-other", "setuid", "ioctl", "sendmsg-other", "mmap-exec", "mprotect-exec",
@@ -120,11 +158,10 @@ static void test_probes(void **state) {
         _cleanup_(worker_message_done) WorkerMessage m = {}, reply = {};
         _cleanup_free_ char *report = NULL, *message = NULL;
         _cleanup_(closep) int spool = memfd_create("spool", MFD_CLOEXEC);
-        Worker w = start(args, true, -1);
+        Worker w = start_as(args, true, like_the_unit);
         char written[64] = {};
         int status, error;
 
-        (void) state;
         assert_true(spool >= 0);
         worker_message_init(&m, 1);
         assert_int_equal(worker_message_put_fd(&m, spool), 0);
@@ -150,7 +187,20 @@ static void test_probes(void **state) {
         assert_string_equal(written, "written in the sandbox");
 }
 
-static void assert_killed_by_sigsys(const char *mode) {
+static void test_probes(void **state) {
+        (void) state;
+        check_probes(false);
+}
+
+/* smimed's unit forbids seccomp(), capset() and setrlimit(): the worker
+ * still confines itself (prctl(PR_SET_SECCOMP), prlimit64()) and has no
+ * capabilities to drop. */
+static void test_probes_under_the_unit(void **state) {
+        (void) state;
+        check_probes(true);
+}
+
+static void assert_killed_by_sigsys(const char *mode, bool like_the_unit) {
         char arg[64];
         const char *args[] = { arg, NULL };
         _cleanup_free_ char *report = NULL;
@@ -158,7 +208,7 @@ static void assert_killed_by_sigsys(const char *mode) {
         int status;
 
         (void) snprintf(arg, sizeof(arg), "--check-sandbox=%s", mode);
-        w = start(args, true, -1);
+        w = start_as(args, true, like_the_unit);
         report = read_all_fd(w.out);
         status = wait_worker(&w);
         if (!WIFSIGNALED(status))
@@ -170,12 +220,14 @@ static void assert_killed_by_sigsys(const char *mode) {
 
 static void test_execve_kills(void **state) {
         (void) state;
-        assert_killed_by_sigsys("execve");
+        assert_killed_by_sigsys("execve", false);
+        /* There the filter kills the thread (all there is), not the process. */
+        assert_killed_by_sigsys("execve", true);
 }
 
 static void test_ptrace_kills(void **state) {
         (void) state;
-        assert_killed_by_sigsys("ptrace");
+        assert_killed_by_sigsys("ptrace", false);
 }
 
 /* A PING answered: the worker is in its loop, inside the sandbox. */
@@ -333,6 +385,7 @@ static void test_needs_socket(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_probes),
+                cmocka_unit_test(test_probes_under_the_unit),
                 cmocka_unit_test(test_execve_kills),
                 cmocka_unit_test(test_ptrace_kills),
                 cmocka_unit_test(test_serving_worker),
