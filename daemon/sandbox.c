@@ -142,7 +142,7 @@ static const char *const allowed[] = {
         "munmap", "mremap", "brk", "madvise",
         /* threads of glibc and OpenSSL, time, randomness */
         "futex", "clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep",
-        "sched_yield", "getrandom",
+        "sched_yield", "getrandom", "restart_syscall",
         /* signals, leaving */
         "rt_sigreturn", "rt_sigprocmask", "rt_sigaction", "sigaltstack", "exit", "exit_group",
         /* about itself */
