@@ -54,6 +54,13 @@ extern const size_t worker_ops_count;
  * connection's. */
 int worker_session_key_op(WorkerSession *s, const KeyOpRequest *request, uint8_t **ret, size_t *ret_size);
 
+/* The first error smimed answered a key operation of this request with (0:
+ * none so far). OpenSSL's CMS_decrypt() hides a failed key decryption (its
+ * countermeasure against padding oracles) and goes on with a random key, so
+ * an AES-CBC message may then "decrypt" to garbage: a decrypt handler checks
+ * this after smime_decrypt(). */
+int worker_session_key_op_error(WorkerSession *s);
+
 /* A WORKER_CALL_SPOOL round trip: a new empty spool file of about
  * size_hint bytes from smimed, read and written at its start; the fd is
  * the caller's. smimed reads what is written there when the reply says so. */

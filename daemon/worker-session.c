@@ -15,6 +15,7 @@
 struct WorkerSession {
         int fd;
         bool broken;    /* the connection failed during a call: smimed is gone or confused */
+        int key_op_error; /* the first failed key operation of the request */
 };
 
 int worker_session_new(int fd, WorkerSession **ret) {
@@ -71,8 +72,11 @@ int worker_session_key_op(WorkerSession *s, const KeyOpRequest *request, uint8_t
         worker_message_init(&call, WORKER_CALL_KEY_OP);
         key_op_request_put(&call, request);
         r = session_call(s, &call, &result);
-        if (r < 0)
+        if (r < 0) {
+                if (s->key_op_error == 0)
+                        s->key_op_error = r;
                 return r;
+        }
         r = worker_message_get_blob(&result, &data, &size);
         if (r >= 0)
                 r = worker_message_get_end(&result);
@@ -84,6 +88,10 @@ int worker_session_key_op(WorkerSession *s, const KeyOpRequest *request, uint8_t
         *ret = data;
         *ret_size = size;
         return 0;
+}
+
+int worker_session_key_op_error(WorkerSession *s) {
+        return s->key_op_error;
 }
 
 int worker_session_spool(WorkerSession *s, uint64_t size_hint) {
@@ -138,6 +146,7 @@ static void dispatch(WorkerSession *s, WorkerMessage *request, WorkerMessage *re
         int r;
 
         worker_reply_init(reply, 0, NULL, NULL);
+        s->key_op_error = 0;
         if (!op) {
                 char message[128];
 

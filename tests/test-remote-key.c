@@ -90,6 +90,7 @@ static int setup(void **state) {
         f->ec_remote = worker_session_remote_key(f->ec_peer->session, f->ec->x509);
         assert_non_null(f->rsa_remote);
         assert_non_null(f->ec_remote);
+        assert_int_equal(worker_session_key_op_error(f->rsa_peer->session), 0);
         *state = f;
         return 0;
 }
@@ -352,6 +353,10 @@ static void test_refused(void **state) {
         message = mfree(message);
         assert_true(smime_sign(in, out, f->ec->x509, f->ec_remote, NULL, &o, &message) < 0);
         assert_int_equal(key_op_peer_calls(f->ec_peer), 1);
+
+        /* The session remembers the refusal, for the handler: CMS_decrypt()
+         * would hide it. */
+        assert_int_equal(worker_session_key_op_error(f->rsa_peer->session), -EPERM);
 
         /* GCM: a wrong content key never passes for the right one. */
         key_op_peer_reset(f->rsa_peer);
