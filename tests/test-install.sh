@@ -17,6 +17,7 @@ meson install -C "$build" --destdir "$dest" --quiet >/dev/null
 libdir=$(cd "$dest/usr/lib" && ls -d */pkgconfig 2>/dev/null | head -n1 | cut -d/ -f1)
 for f in \
         usr/libexec/smimed \
+        usr/libexec/smimed-worker \
         usr/bin/smimectl \
         usr/include/smimed.h \
         usr/include/smimed-errors.h \
@@ -39,6 +40,7 @@ for f in \
         [ -e "$dest/$f" ] || fail "not installed: /$f"
 done
 [ -x "$dest/usr/libexec/smimed" ] || fail "smimed is not executable"
+[ -x "$dest/usr/libexec/smimed-worker" ] || fail "smimed-worker is not executable"
 echo "ok: every file where it belongs"
 
 # The unit, with its programs pointed into the DESTDIR.

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "remote-key.h"
+#include "sandbox.h"
+#include "worker-ops.h"
+#include "worker-selftest.h"
+#include "worker-session.h"
+
+struct WorkerSession {
+        int fd;
+        bool broken;    /* the connection failed during a call: smimed is gone or confused */
+        int key_op_error; /* the first failed key operation of the request */
+};
+
+int worker_session_new(int fd, WorkerSession **ret) {
+        WorkerSession *s = malloc(sizeof(WorkerSession));
+
+        if (!s)
+                return -ENOMEM;
+        *s = (WorkerSession) { .fd = fd };
+        *ret = s;
+        return 0;
+}
+
+WorkerSession *worker_session_free(WorkerSession *s) {
+        free(s);
+        return NULL;
+}
+
+int worker_session_socket(WorkerSession *s) {
+        return s->fd;
+}
+
+/* Sends call and receives its WORKER_CALL_RESULT, whose status is read. */
+static int session_call(WorkerSession *s, WorkerMessage *call, WorkerMessage *ret_result) {
+        int32_t status;
+        int r;
+
+        if (s->broken)
+                return -ECONNRESET;
+        r = worker_message_send(s->fd, call);
+        if (r >= 0)
+                r = worker_message_receive(s->fd, ret_result);
+        if (r >= 0 && ret_result->type != WORKER_CALL_RESULT)
+                r = -EBADMSG;
+        if (r < 0) {
+                /* A put that failed is this side's business; the rest leaves the connection unusable. */
+                if (r != call->error)
+                        s->broken = true;
+                return r;
+        }
+        r = worker_message_get_i32(ret_result, &status);
+        if (r < 0) {
+                s->broken = true;
+                return r;
+        }
+        return status > 0 ? -EBADMSG : status;
+}
+
+int worker_session_key_op(WorkerSession *s, const KeyOpRequest *request, uint8_t **ret, size_t *ret_size) {
+        _cleanup_(worker_message_done) WorkerMessage call = {}, result = {};
+        uint8_t *data = NULL;
+        size_t size = 0;
+        int r;
+
+        worker_message_init(&call, WORKER_CALL_KEY_OP);
+        key_op_request_put(&call, request);
+        r = session_call(s, &call, &result);
+        if (r < 0) {
+                if (s->key_op_error == 0)
+                        s->key_op_error = r;
+                return r;
+        }
+        r = worker_message_get_blob(&result, &data, &size);
+        if (r >= 0)
+                r = worker_message_get_end(&result);
+        if (r < 0 || size == 0) {
+                free(data);
+                s->broken = true;
+                return r < 0 ? r : -EBADMSG;
+        }
+        *ret = data;
+        *ret_size = size;
+        return 0;
+}
+
+int worker_session_key_op_error(WorkerSession *s) {
+        return s->key_op_error;
+}
+
+int worker_session_spool(WorkerSession *s, uint64_t size_hint) {
+        _cleanup_(worker_message_done) WorkerMessage call = {}, result = {};
+        int r;
+
+        worker_message_init(&call, WORKER_CALL_SPOOL);
+        worker_message_put_u64(&call, size_hint);
+        r = session_call(s, &call, &result);
+        if (r < 0)
+                return r;
+        r = worker_message_take_fd(&result, 0);
+        if (r < 0 || worker_message_get_end(&result) < 0 || result.n_fds != 1) {
+                if (r >= 0)
+                        close(r);
+                s->broken = true;
+                return -EBADMSG;
+        }
+        return r;
+}
+
+static int remote_key_call(const KeyOpRequest *request, uint8_t **ret, size_t *ret_size, void *userdata) {
+        return worker_session_key_op(userdata, request, ret, ret_size);
+}
+
+EVP_PKEY *worker_session_remote_key(WorkerSession *s, X509 *certificate) {
+        return remote_key_new(certificate, remote_key_call, s);
+}
+
+/* ---- the loop ---- */
+
+static const WorkerOp *find_op(uint32_t type) {
+        for (size_t i = 0; i < worker_ops_count; i++)
+                if (worker_ops[i].type == type)
+                        return &worker_ops[i];
+        for (size_t i = 0; i < worker_selftest_ops_count; i++)
+                if (worker_selftest_ops[i].type == type)
+                        return &worker_selftest_ops[i];
+        return NULL;
+}
+
+static void reply_failure(WorkerMessage *reply, int error, const char *what) {
+        char message[256];
+
+        (void) snprintf(message, sizeof(message), "The worker process failed %s: %s.", what, strerror(-error));
+        worker_reply_init(reply, error, NULL, message);
+}
+
+/* One request: its reply in *reply. */
+static void dispatch(WorkerSession *s, WorkerMessage *request, WorkerMessage *reply) {
+        const WorkerOp *op = find_op(request->type);
+        int r;
+
+        worker_reply_init(reply, 0, NULL, NULL);
+        s->key_op_error = 0;
+        if (!op) {
+                char message[128];
+
+                (void) snprintf(message, sizeof(message), "The worker process does not know request type %u.",
+                                request->type);
+                worker_reply_init(reply, -EOPNOTSUPP, NULL, message);
+                return;
+        }
+        r = op->handler(s, request, reply);
+        if (r < 0)
+                reply_failure(reply, r, "on this message");
+}
+
+int worker_session_serve(int fd, unsigned cpu_seconds) {
+        WorkerSession session = { .fd = fd };
+
+        for (;;) {
+                _cleanup_(worker_message_done) WorkerMessage request = {}, reply = {};
+                int r;
+
+                r = worker_message_receive(fd, &request);
+                if (r == -ECONNRESET)
+                        return 0; /* smimed is done with this worker */
+                if (r < 0)
+                        return log_error_errno(r, "smimed-worker: cannot receive a request: %m");
+
+                r = sandbox_job_cpu_limit(cpu_seconds);
+                if (r < 0)
+                        return log_error_errno(r, "smimed-worker: cannot set the CPU limit: %m");
+
+                dispatch(&session, &request, &reply);
+                if (session.broken)
+                        return log_error_errno(ECONNRESET, "smimed-worker: the connection to smimed failed.");
+
+                r = worker_message_send(fd, &reply);
+                if (r < 0 && r == reply.error) {
+                        /* The answer could not be put together (too large, out of memory). */
+                        reply_failure(&reply, r, "to put its answer together");
+                        r = worker_message_send(fd, &reply);
+                }
+                if (r == -EPIPE || r == -ECONNRESET)
+                        return 0;
+                if (r < 0)
+                        return log_error_errno(r, "smimed-worker: cannot send a reply: %m");
+        }
+}
