@@ -23,3 +23,7 @@
 /* A per-client or overall limit of smimed was reached ([Policy] MaxCallsPerClient=,
  * SpoolQuota=, …): that client only; others go on. */
 #define SMIMED_ERROR_LIMITS_EXCEEDED "org.smimed1.Error.LimitsExceeded"
+/* The sandboxed process doing a message's work crashed, was killed at a
+ * resource limit, or did not answer in time: that call only; try again, or
+ * report the message (smimed logged its SHA-256). */
+#define SMIMED_ERROR_WORKER_FAILED "org.smimed1.Error.WorkerFailed"

@@ -52,6 +52,3 @@ void audit_log(const AuditCaller *caller, const AuditRecord *record);
  * < 0 failed) and detail the failure's message. */
 void audit_call(sd_bus_message *message, AuditEvent event, const char *operation, int r, const char *fingerprint,
                 const char *key, const char *address, const char *detail);
-
-/* SHA-256 of a file's contents from its start, as hex; NULL on failure. */
-char *audit_sha256_fd(int fd);

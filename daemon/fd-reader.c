@@ -166,7 +166,9 @@ static int on_defer(sd_event_source *s, void *userdata) {
         if (k == 0) {
                 k = fd_reader_pull(r, FILE_TURN_CHUNKS);
                 if (k == 0)
-                        return 0; /* again in the next turn */
+                        /* Again, after what became pending meanwhile (a source
+                         * that stays on would keep its place before the bus). */
+                        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         }
         fd_reader_finish(r, k < 0 ? k : 0);
         return 0;
@@ -204,8 +206,6 @@ int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, ui
                 if (r->io.kind == FD_KIND_FILE && (uintmax_t) st.st_size > max_size)
                         r->result = -EFBIG;
                 k = sd_event_add_defer(event, &r->defer, on_defer, r);
-                if (k >= 0)
-                        k = sd_event_source_set_enabled(r->defer, SD_EVENT_ON);
                 if (k < 0)
                         return k;
         } else {

@@ -212,3 +212,11 @@ ssize_t fd_io_write_from(FdIo *io, int source, off_t *offset, size_t size) {
                 return k;
         }
 }
+
+uint64_t fd_size_hint(int fd) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return UINT64_MAX;
+        return (uint64_t) st.st_size;
+}

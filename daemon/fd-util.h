@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* A client's file descriptor is used as the client opened it. smimed never
@@ -57,3 +58,6 @@ ssize_t fd_io_read(FdIo *io, void *buf, size_t size);
  * advances), without waiting: the bytes written, 0 at the end of source,
  * -EAGAIN when nothing can be written yet, or a negative errno. */
 ssize_t fd_io_write_from(FdIo *io, int source, off_t *offset, size_t size);
+
+/* The size of a regular file, UINT64_MAX for anything else. */
+uint64_t fd_size_hint(int fd);

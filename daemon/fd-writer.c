@@ -81,7 +81,9 @@ static int on_defer(sd_event_source *s, void *userdata) {
         int k = fd_writer_push(w, FILE_TURN_CHUNKS);
 
         if (k == 0)
-                return 0; /* again in the next turn */
+                /* Again, after what became pending meanwhile (a source that
+                 * stays on would keep its place before the bus). */
+                return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         fd_writer_finish(w, k < 0 ? k : 0);
         return 0;
 }
@@ -107,8 +109,6 @@ int fd_writer_new(sd_event *event, int source, int destination, uint64_t timeout
         if (!fd_io_pollable(&w->destination)) {
                 /* Files and /dev/null do not block: write from the loop, a turn at a time. */
                 k = sd_event_add_defer(event, &w->defer, on_defer, w);
-                if (k >= 0)
-                        k = sd_event_source_set_enabled(w->defer, SD_EVENT_ON);
                 if (k < 0)
                         return k;
         } else {

@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "bus-polkit.h"
 #include "fd-reader.h"
+#include "fd-util.h"
 #include "fd-writer.h"
 #include "log.h"
 #include "mail-address.h"
@@ -25,6 +26,10 @@
 #include "strv.h"
 #include "validate.h"
 #include "worker-pool.h"
+#include "worker-run.h"
+#include "work-requests.h"
+#include "sha256-fd.h"
+#include "key-op.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
 
@@ -60,7 +65,6 @@ struct OpenJob {
         int current;               /* the layer being opened */
         int result_file;
         unsigned depth;
-        MimeHeaders outer;         /* the message's outer header fields */
         char **from;               /* its From addresses, normalized */
         bool from_unreadable;      /* a From: that is not a list of addresses */
         char *message_id;          /* its Message-ID:, for the audit trail */
@@ -70,7 +74,8 @@ struct OpenJob {
         bool on_worker;            /* a worker has it, or will */
         bool client_gone;          /* finish when the worker is done, without the output */
         SmimeLayer layer;          /* what PHASE_LAYER found */
-        CMS_ContentInfo *cms;      /* an enveloped layer */
+        uint32_t *matches;         /* an enveloped layer: the indices of recipients it is for */
+        uint32_t n_matches;
         int next;                  /* the content of the layer just opened */
         SignatureCheck check;      /* a signed layer's integrity */
         unsigned char *signer_issuer; /* the signer PHASE_LAYER looked for and the message lacks */
@@ -81,7 +86,13 @@ struct OpenJob {
         const char *worker_error_name;
         char *worker_message;
         bool token_failed;         /* the failure was the token's, not the message's */
+        EVP_PKEY *key;             /* PHASE_DECRYPT: the token's key, for the worker process's asks */
         char *input_sha256;
+
+        /* the certificates of the token's keys, which an enveloped layer may be for */
+        char **recipient_keys;     /* the key of each */
+        char **recipient_fingerprints;
+        STACK_OF(X509) *recipients;
 
         /* choosing the key to decrypt with */
         DecryptCandidate *candidates;
@@ -142,10 +153,13 @@ static void open_job_free(OpenJob *j) {
         closep(&j->current);
         closep(&j->result_file);
         closep(&j->next);
-        mime_headers_done(&j->outer);
         strv_free(j->from);
         free(j->message_id);
-        CMS_ContentInfo_free(j->cms);
+        free(j->matches);
+        EVP_PKEY_free(j->key);
+        strv_free(j->recipient_keys);
+        strv_free(j->recipient_fingerprints);
+        sk_X509_pop_free(j->recipients, X509_free);
         signature_check_done(&j->check);
         signer_request_clear(j);
         X509_free(j->stored_signer);
@@ -218,208 +232,175 @@ static void open_job_submit(OpenJob *j, OpenPhase phase) {
         }
 }
 
-/* ---- on a worker: no bus, no store, nothing of the manager's ---- */
+/* ---- on a worker thread: the worker process does the message work ---- */
 
-/* The signer's certificate when the message does not carry it: the worker
- * only notes which one it was; the loop looks in the store. */
-static X509 *note_signer(const X509_NAME *issuer, const ASN1_INTEGER *serial, void *userdata) {
+static int open_spool(uint64_t size_hint, void *userdata) {
         OpenJob *j = userdata;
-        unsigned char *der = NULL;
-        BIGNUM *bn;
-        char *hex;
-        int len;
 
-        if (j->stored_signer)
-                return X509_up_ref(j->stored_signer) ? j->stored_signer : NULL;
-
-        signer_request_clear(j);
-        bn = ASN1_INTEGER_to_BN(serial, NULL);
-        hex = bn ? BN_bn2hex(bn) : NULL;
-        len = i2d_X509_NAME(issuer, &der);
-        if (len > 0 && hex) {
-                j->signer_issuer = malloc((size_t) len);
-                j->signer_serial = strdup(hex[0] == '-' ? hex + 1 : hex);
-                if (j->signer_issuer) {
-                        memcpy(j->signer_issuer, der, (size_t) len);
-                        j->signer_issuer_size = (size_t) len;
-                }
-        }
-        OPENSSL_free(der);
-        OPENSSL_free(hex);
-        BN_free(bn);
-        return NULL;
+        return spool_tmpfile_sized(j->spool_dir, size_hint);
 }
 
-static int work_fail(OpenJob *j, int r, const char *error_name) {
-        j->worker_error_name = error_name;
-        if (!j->worker_message)
-                (void) message_fail(&j->worker_message, r, "%m");
-        return r;
+/* The worker process asks for the private-key operation of PHASE_DECRYPT:
+ * only a decryption or key agreement, only with the key polkit allowed. */
+static int open_key_op(const KeyOpRequest *request, uint8_t **ret, size_t *ret_size, void *userdata) {
+        OpenJob *j = userdata;
+
+        if (j->phase != PHASE_DECRYPT || !j->key ||
+            (request->kind != KEY_OP_DECRYPT && request->kind != KEY_OP_DERIVE))
+                return -EPERM;
+        return key_op_perform(j->key, request, ret, ret_size);
 }
 
-static int verify_layer(OpenJob *j, CMS_ContentInfo *cms, BIO *content) {
+/* Runs request on this thread's worker process; the reply's fields follow
+ * in *reply. The failure, if any, is the job's. */
+static int open_run(OpenJob *j, WorkerMessage *request, WorkerMessage *reply) {
+        const WorkerCallbacks cb = {.key_op = open_key_op, .spool = open_spool, .userdata = j};
+        int error = 0, r;
+
+        free(j->worker_message);
+        j->worker_message = NULL;
+        r = worker_run(request, &cb, j->input, reply, &error, &j->worker_error_name, &j->worker_message);
+        return r < 0 ? r : error;
+}
+
+static int work_layer(OpenJob *j) {
+        _cleanup_(worker_message_done) WorkerMessage request = {}, reply = {};
+        _cleanup_free_ uint8_t *issuer = NULL;
+        uint32_t layer = 0, integrity = 0, digest_nid = 0;
+        uint32_t n_recipients = j->recipients ? (uint32_t) sk_X509_num(j->recipients) : 0;
+        bool has_next = false;
         int r;
 
-        signature_check_done(&j->check);
-        closep(&j->next);
-        j->next = spool_tmpfile_sized(j->spool_dir, fd_size_hint(j->current));
-        if (j->next < 0)
-                return message_fail(&j->worker_message, j->next, "Cannot create a spool file: %m");
-        r = smime_verify(cms, content, note_signer, j, j->next, &j->check, &j->worker_message);
+        worker_message_init(&request, WORK_OPEN_LAYER);
+        worker_message_put_bool(&request, j->verify);
+        worker_message_put_bool(&request, j->decrypt);
+        worker_message_put_u32(&request, j->depth);
+        worker_message_put_x509(&request, j->phase == PHASE_VERIFY_AGAIN ? j->stored_signer : NULL);
+        worker_message_put_x509_stack(&request, j->recipients);
+        r = worker_message_put_fd(&request, j->current);
         if (r < 0)
-                return work_fail(j, r, SMIMED_ERROR_INVALID_MESSAGE);
+                return r;
+        r = open_run(j, &request, &reply);
+        if (r < 0)
+                return r;
+
+        signature_check_done(&j->check);
+        signer_request_clear(j);
+        closep(&j->next);
+        j->matches = mfree(j->matches);
+        j->n_matches = 0;
+        worker_message_get_u32(&reply, &layer);
+        if (j->phase == PHASE_LAYER && j->depth == 0) {
+                worker_message_get_strv(&reply, &j->from);
+                worker_message_get_bool(&reply, &j->from_unreadable);
+                worker_message_get_string(&reply, &j->message_id);
+        } else {
+                _cleanup_(strv_freep) char **from = NULL;
+                _cleanup_free_ char *message_id = NULL;
+                bool unreadable;
+
+                worker_message_get_strv(&reply, &from);
+                worker_message_get_bool(&reply, &unreadable);
+                worker_message_get_string(&reply, &message_id);
+        }
+        worker_message_get_u32(&reply, &j->n_matches);
+        if (reply.error < 0 || j->n_matches > n_recipients)
+                return -EBADMSG;
+        j->matches = calloc((size_t) j->n_matches + 1, sizeof(uint32_t));
+        if (!j->matches)
+                return -ENOMEM;
+        for (uint32_t i = 0; i < j->n_matches; i++) {
+                worker_message_get_u32(&reply, &j->matches[i]);
+                if (j->matches[i] >= n_recipients)
+                        return -EBADMSG;
+        }
+        worker_message_get_u32(&reply, &integrity);
+        worker_message_get_x509(&reply, &j->check.signer);
+        worker_message_get_x509_stack(&reply, &j->check.certificates);
+        worker_message_get_u32(&reply, &digest_nid);
+        worker_message_get_blob(&reply, &issuer, &j->signer_issuer_size);
+        worker_message_get_string(&reply, &j->signer_serial);
+        worker_message_get_bool(&reply, &has_next);
+        if (has_next)
+                j->next = worker_message_take_fd(&reply, 0);
+        if (reply.error < 0 || layer > SMIME_LAYER_CMS || integrity > SIGNATURE_BROKEN || (has_next && j->next < 0))
+                return -EBADMSG;
+        j->layer = (SmimeLayer) layer;
+        j->check.integrity = (SignatureIntegrity) integrity;
+        j->check.digest_nid = (int) digest_nid;
+        j->signer_issuer = j->signer_issuer_size > 0 ? TAKE_PTR(issuer) : NULL;
         return 0;
 }
 
-/* What the current layer is, and the work it needs before the loop decides. */
-static int work_layer(OpenJob *j) {
-        _cleanup_free_ LineReader *reader = malloc(sizeof(LineReader));
-        _cleanup_(mime_headers_done) MimeHeaders headers = {};
-        _cleanup_(BIO_freep) BIO *content = NULL;
-        CMS_ContentInfo *cms = NULL;
-        int r;
-
-        if (!reader)
-                return -ENOMEM;
-        if (lseek(j->current, 0, SEEK_SET) < 0)
-                return -errno;
-        line_reader_init(reader, j->current);
-        r = mime_headers_read(reader, &headers, &j->worker_message);
-        if (r >= 0)
-                r = smime_classify(&headers, &j->layer, &j->worker_message);
-        if (r < 0)
-                return work_fail(j, r, r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL);
-
-        if (j->layer == SMIME_LAYER_NONE || (j->layer == SMIME_LAYER_SIGNED && !j->verify))
-                return 0;
-        if (j->depth >= OPEN_MAX_LAYERS)
-                return work_fail(j,
-                                 message_fail(&j->worker_message, -EBADMSG,
-                                              "S/MIME layers are nested deeper than smimed opens (%u).",
-                                              OPEN_MAX_LAYERS),
-                                 SMIMED_ERROR_INVALID_MESSAGE);
-        if (j->layer == SMIME_LAYER_ENVELOPED && !j->decrypt)
-                return work_fail(j,
-                                 message_fail(&j->worker_message, -EBADMSG,
-                                              "The message is encrypted; open it with Decrypt."),
-                                 SMIMED_ERROR_INVALID_MESSAGE);
-
-        /* One parse per layer: a .p7m's kind is read from the CMS itself. */
-        r = smime_read(j->current, &cms, &content, &j->worker_message);
-        if (r >= 0 && j->layer == SMIME_LAYER_CMS)
-                r = smime_cms_layer(cms, &j->layer, &j->worker_message);
-        if (r < 0) {
-                CMS_ContentInfo_free(cms);
-                return work_fail(j, r, r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL);
-        }
-        if (j->layer == SMIME_LAYER_SIGNED && !j->verify) {
-                CMS_ContentInfo_free(cms);
-                return 0;
-        }
-        if (j->layer == SMIME_LAYER_ENVELOPED) {
-                if (!j->decrypt) {
-                        CMS_ContentInfo_free(cms);
-                        return work_fail(j,
-                                         message_fail(&j->worker_message, -EBADMSG,
-                                                      "The message is encrypted; open it with Decrypt."),
-                                         SMIMED_ERROR_INVALID_MESSAGE);
-                }
-                j->cms = cms; /* the loop finds the key */
-                return 0;
-        }
-        r = verify_layer(j, cms, content);
-        CMS_ContentInfo_free(cms);
-        return r;
-}
-
-static int work_verify_again(OpenJob *j) {
-        _cleanup_(BIO_freep) BIO *content = NULL;
-        CMS_ContentInfo *cms = NULL;
-        int r;
-
-        r = smime_read(j->current, &cms, &content, &j->worker_message);
-        if (r < 0)
-                return work_fail(j, r, SMIMED_ERROR_INVALID_MESSAGE);
-        r = verify_layer(j, cms, content);
-        CMS_ContentInfo_free(cms);
-        return r;
-}
-
-/* The private-key operation, in the token. */
+/* The private-key operation, asked of this thread by the worker process. */
 static int work_decrypt(OpenJob *j) {
         const DecryptCandidate *c = &j->candidates[j->candidate];
+        _cleanup_(worker_message_done) WorkerMessage request = {}, reply = {};
         _cleanup_free_ char *uri = NULL;
-        EVP_PKEY *key = NULL;
         int r;
 
-        j->input_sha256 = audit_sha256_fd(j->input);
         r = token_key_uri(j->manager->token, c->key, &uri);
         if (r >= 0)
-                r = token_load_private_key(j->manager->token, uri, &key);
+                r = token_load_private_key(j->manager->token, uri, &j->key);
         if (r < 0) {
                 j->token_failed = true;
                 return message_fail(&j->worker_message, r, "The token cannot use the key: %m");
         }
-        closep(&j->next);
-        j->next = spool_tmpfile_sized(j->spool_dir, fd_size_hint(j->current));
-        r = j->next < 0 ? j->next : 0;
+
+        worker_message_init(&request, WORK_OPEN_DECRYPT);
+        worker_message_put_x509(&request, c->certificate);
+        r = worker_message_put_fd(&request, j->current);
         if (r >= 0)
-                r = smime_decrypt(j->cms, key, c->certificate, j->next, &j->worker_message);
-        EVP_PKEY_free(key);
+                r = worker_message_put_fd(&request, j->input);
+        if (r < 0)
+                return r;
+        r = open_run(j, &request, &reply);
+        j->key = (EVP_PKEY_free(j->key), NULL);
+        if (r >= 0) {
+                closep(&j->next);
+                worker_message_get_string(&reply, &j->input_sha256);
+                j->next = worker_message_take_fd(&reply, 0);
+                if (reply.error < 0 || j->next < 0)
+                        r = -EBADMSG;
+        }
+        if (!j->input_sha256)
+                j->input_sha256 = sha256_fd(j->input);
         /* A message that does not decrypt and a token that stopped answering
          * look alike from here; the token tells which. Reopening it waits
          * for the workers, so nothing changes the token under this call. */
-        if (r < 0 && token_probe(j->manager->token, NULL) < 0)
+        if (r < 0 && !streq_ptr(j->worker_error_name, SMIMED_ERROR_WORKER_FAILED) && token_probe(j->manager->token, NULL) < 0)
                 j->token_failed = true;
         return r;
-}
-
-static int copy_fd(int from, int to) {
-        char buf[65536];
-        ssize_t n;
-
-        if (lseek(from, 0, SEEK_SET) < 0)
-                return -errno;
-        while ((n = read(from, buf, sizeof(buf))) > 0)
-                for (char *p = buf; n > 0;) {
-                        ssize_t k = write(to, p, (size_t) n);
-
-                        if (k < 0)
-                                return -errno;
-                        p += k;
-                        n -= k;
-                }
-        return n < 0 ? -errno : 0;
 }
 
 /* The result: the message as it came when it was not S/MIME, else the
  * outer fields back in front of the innermost entity. */
 static int work_assemble(OpenJob *j) {
-        _cleanup_free_ Writer *w = malloc(sizeof(Writer));
-        struct stat st;
+        _cleanup_(worker_message_done) WorkerMessage request = {}, reply = {};
         int r;
 
-        if (!w)
-                return -ENOMEM;
-        j->result_file = spool_tmpfile_sized(j->spool_dir, fd_size_hint(j->input));
-        if (j->result_file < 0)
-                return message_fail(&j->worker_message, j->result_file, "Cannot create a spool file: %m");
-        r = 0;
-        if (j->with_content && j->depth == 0)
-                r = copy_fd(j->input, j->result_file);
-        else if (j->with_content) {
-                writer_init(w, j->result_file);
-                mime_headers_write(w, &j->outer);
-                r = writer_flush(w);
-                if (r >= 0)
-                        r = copy_fd(j->current, j->result_file);
+        if (!j->with_content || j->depth == 0) {
+                j->result_file = j->with_content ? fcntl(j->input, F_DUPFD_CLOEXEC, 3)
+                                                 : spool_tmpfile_sized(j->spool_dir, 0);
+                if (j->result_file < 0)
+                        return message_fail(&j->worker_message, j->with_content ? -errno : j->result_file,
+                                            "The result cannot be written: %m");
+                j->status.size = j->with_content ? fd_size_hint(j->input) : 0;
+                return 0;
         }
-        if (r >= 0 && fstat(j->result_file, &st) < 0)
-                r = -errno;
+
+        worker_message_init(&request, WORK_OPEN_ASSEMBLE);
+        r = worker_message_put_fd(&request, j->input);
+        if (r >= 0)
+                r = worker_message_put_fd(&request, j->current);
         if (r < 0)
-                return message_fail(&j->worker_message, r, "The result cannot be written: %m");
-        j->status.size = (uint64_t) st.st_size;
-        return 0;
+                return r;
+        r = open_run(j, &request, &reply);
+        if (r < 0)
+                return r;
+        worker_message_get_u64(&reply, &j->status.size);
+        j->result_file = worker_message_take_fd(&reply, 0);
+        return reply.error < 0 || j->result_file < 0 ? -EBADMSG : 0;
 }
 
 static int open_work(void *userdata) {
@@ -427,9 +408,8 @@ static int open_work(void *userdata) {
 
         switch (j->phase) {
         case PHASE_LAYER:
-                return work_layer(j);
         case PHASE_VERIFY_AGAIN:
-                return work_verify_again(j);
+                return work_layer(j);
         case PHASE_DECRYPT:
                 return work_decrypt(j);
         case PHASE_ASSEMBLE:
@@ -655,40 +635,61 @@ static void signed_layer_checked(OpenJob *j) {
 
 static void decrypt_authorize_next(OpenJob *j);
 
-/* The keys of the token the message is encrypted to, each with the stored
- * certificate of its public key that the message names. */
+/* The keys of the token the message is encrypted to (the worker process
+ * said which of their certificates it names), one certificate each. */
 static int find_candidates(OpenJob *j) {
+        for (uint32_t i = 0; i < j->n_matches; i++) {
+                uint32_t k = j->matches[i];
+                DecryptCandidate *c, *more;
+                bool known = false;
+
+                for (size_t n = 0; n < j->n_candidates; n++)
+                        known = known || streq(j->candidates[n].key, j->recipient_keys[k]);
+                if (known)
+                        continue; /* one certificate per key */
+                more = reallocarray(j->candidates, j->n_candidates + 1, sizeof(DecryptCandidate));
+                if (!more)
+                        return -ENOMEM;
+                j->candidates = more;
+                c = &j->candidates[j->n_candidates++];
+                *c = (DecryptCandidate) { .certificate = sk_X509_value(j->recipients, (int) k) };
+                if (!X509_up_ref(c->certificate)) {
+                        c->certificate = NULL;
+                        return -ENOMEM;
+                }
+                c->key = strdup(j->recipient_keys[k]);
+                c->fingerprint = strdup(j->recipient_fingerprints[k]);
+                if (!c->key || !c->fingerprint || certificate_addresses(c->certificate, &c->addresses) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Every certificate in the store of a key in the token: an enveloped layer
+ * may be for any of them. */
+static int collect_recipients(OpenJob *j) {
         Manager *m = j->manager;
 
+        j->recipients = sk_X509_new_null();
+        if (!j->recipients)
+                return -ENOMEM;
         for (size_t k = 0; k < m->n_keys; k++) {
                 _cleanup_(strv_freep) char **fingerprints = NULL;
 
-                if (!m->keys[k].spki_sha256[0] ||
-                    store_find_by_spki(m->store, m->keys[k].spki_sha256, &fingerprints) < 0)
+                if (!m->keys[k].spki_sha256[0] || store_find_by_spki(m->store, m->keys[k].spki_sha256, &fingerprints) < 0)
                         continue;
                 for (char **f = fingerprints; *f; f++) {
-                        DecryptCandidate *c, *more;
                         X509 *x = NULL;
 
                         if (store_get_certificate(m->store, *f, &x, NULL) < 0)
                                 continue;
-                        if (!smime_is_recipient(j->cms, x)) {
-                                X509_free(x);
-                                continue;
-                        }
-                        more = reallocarray(j->candidates, j->n_candidates + 1, sizeof(DecryptCandidate));
-                        if (!more) {
+                        if (!sk_X509_push(j->recipients, x)) {
                                 X509_free(x);
                                 return -ENOMEM;
                         }
-                        j->candidates = more;
-                        c = &j->candidates[j->n_candidates++];
-                        *c = (DecryptCandidate) { .certificate = x };
-                        c->key = strdup(m->keys[k].id);
-                        c->fingerprint = strdup(*f);
-                        if (!c->key || !c->fingerprint || certificate_addresses(x, &c->addresses) < 0)
+                        if (strv_extend(&j->recipient_keys, m->keys[k].id) < 0 ||
+                            strv_extend(&j->recipient_fingerprints, *f) < 0)
                                 return -ENOMEM;
-                        break; /* one certificate per key */
                 }
         }
         return 0;
@@ -818,8 +819,6 @@ static void audit_decryption(OpenJob *j, int r, const char *message) {
 static void decrypted(OpenJob *j, int r, const char *message) {
         const DecryptCandidate *c = &j->candidates[j->candidate];
 
-        j->cms = (CMS_ContentInfo_free(j->cms), NULL);
-
         if (r < 0) {
                 closep(&j->next);
                 manager_token_check_later(j->manager);
@@ -939,10 +938,7 @@ static int charge_input(size_t n, void *userdata) {
 static void on_spooled(FdReader *reader, int error, void *userdata) {
         OpenJob *j = userdata;
         _cleanup_free_ char *message = NULL;
-        _cleanup_(mime_headers_done) MimeHeaders all = {}, content = {};
-        _cleanup_free_ LineReader *lines = malloc(sizeof(LineReader));
         struct stat st;
-        int r;
 
         j->reader = fd_reader_free(j->reader);
         if (error == -EFBIG) {
@@ -966,28 +962,11 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 open_job_finish(j, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE, "The message is empty.");
                 return;
         }
-        if (!lines) {
+        /* The header block is the worker process's to read, with the rest. */
+        if (j->decrypt && collect_recipients(j) < 0) {
                 open_job_finish(j, -ENOMEM, NULL, "Out of memory.");
                 return;
         }
-
-        /* The outer header block only (at most MIME_MAX_HEADER_BLOCK): the body waits for a worker. */
-        lseek(j->input, 0, SEEK_SET);
-        line_reader_init(lines, j->input);
-        r = mime_headers_read(lines, &all, &message);
-        if (r >= 0)
-                r = mime_headers_split(&all, &j->outer, &content);
-        if (r < 0) {
-                open_job_finish(j, r, SMIMED_ERROR_INVALID_MESSAGE, message ? message : strerror(-r));
-                return;
-        }
-        r = mail_header_addresses(&j->outer, "From", &j->from);
-        if (r == -ENOMEM) {
-                open_job_finish(j, r, NULL, "Out of memory.");
-                return;
-        }
-        j->from_unreadable = r < 0; /* no signature can be said to be the sender's */
-        j->message_id = mime_headers_get(&j->outer, "Message-ID");
 
         j->current = fcntl(j->input, F_DUPFD_CLOEXEC, 3);
         if (j->current < 0) {

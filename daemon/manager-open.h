@@ -7,6 +7,7 @@
 #include <systemd/sd-bus.h>
 
 #include "certificate.h"
+#include "work-requests.h"
 
 typedef struct Manager Manager;
 
@@ -18,7 +19,7 @@ typedef struct Manager Manager;
  * Decrypting asks polkit (org.smimed1.decrypt) about the key it needs, when
  * it knows which one. */
 
-#define OPEN_MAX_LAYERS 8
+#define OPEN_MAX_LAYERS WORK_OPEN_MAX_LAYERS
 
 typedef struct OpenJob OpenJob;
 

@@ -12,6 +12,7 @@
 
 #include "capabilities.h"
 #include "fd-reader.h"
+#include "fd-util.h"
 #include "fd-writer.h"
 #include "log.h"
 #include "mail-address.h"
@@ -23,6 +24,10 @@
 #include "smimed-errors.h"
 #include "strv.h"
 #include "worker-pool.h"
+#include "worker-run.h"
+#include "work-requests.h"
+#include "sha256-fd.h"
+#include "key-op.h"
 
 struct SmimeJob {
         Manager *manager;
@@ -35,6 +40,7 @@ struct SmimeJob {
         FdWriter *writer;
         SmimeResult result;
         char *input_sha256;
+        EVP_PKEY *key;           /* the token's signing key, for the worker process's ask */
         bool on_worker;          /* job_execute() runs or waits for a worker */
         bool client_gone;        /* finish when the worker is done, without the output */
 
@@ -82,6 +88,7 @@ static void smime_job_free(SmimeJob *j) {
         smime_request_done(&j->request);
         smime_result_done(&j->result);
         free(j->input_sha256);
+        EVP_PKEY_free(j->key);
         free(j->plan.spool_dir);
         free(j->plan.key_uri);
         X509_free(j->plan.signer);
@@ -143,14 +150,6 @@ int manager_tmpfile_sized(Manager *m, uint64_t size_hint) {
 
 int manager_tmpfile(Manager *m) {
         return manager_tmpfile_sized(m, UINT64_MAX);
-}
-
-uint64_t fd_size_hint(int fd) {
-        struct stat st;
-
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-                return UINT64_MAX;
-        return (uint64_t) st.st_size;
 }
 
 int manager_io_fail(Manager *m, int error, bool input, const char **ret_error_name, char **ret_message) {
@@ -380,119 +379,76 @@ static int job_plan(SmimeJob *j, const char **ret_error_name, char **ret_message
         return 0;
 }
 
-/* ---- on a worker: no bus, no store ---- */
+/* ---- on a worker thread: the worker process does the message work ---- */
 
-static int plan_tmpfile(void *userdata) {
+static int job_spool(uint64_t size_hint, void *userdata) {
         SmimeJob *j = userdata;
 
-        return spool_tmpfile_sized(j->plan.spool_dir, j->plan.input_size);
+        return spool_tmpfile_sized(j->plan.spool_dir, size_hint);
 }
 
-static int execute_sign(SmimeJob *j, int entity, int out) {
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        int r;
+/* The worker process asks for the signature: only that, only with the key
+ * of the certificate polkit allowed. */
+static int job_key_op(const KeyOpRequest *request, uint8_t **ret, size_t *ret_size, void *userdata) {
+        SmimeJob *j = userdata;
 
-        r = token_load_private_key(j->manager->token, j->plan.key_uri, &key);
-        if (r < 0) {
-                j->error_name = SMIMED_ERROR_TOKEN_UNAVAILABLE;
-                return message_fail(&j->error_message, r, "The token cannot use the signing key: %m");
-        }
-        r = smime_sign(entity, out, j->plan.signer, key, j->plan.extras, &j->request.sign, &j->error_message);
-        if (r < 0)
-                /* -EINVAL: an option the key cannot do (RSA-PSS with an EC key). */
-                j->error_name = r == -EINVAL ? SMIMED_ERROR_INVALID_ARGUMENT : SMIMED_ERROR_TOKEN_UNAVAILABLE;
-        return r;
+        if (!j->key || request->kind != KEY_OP_SIGN)
+                return -EPERM;
+        return key_op_perform(j->key, request, ret, ret_size);
 }
 
-static int execute_encrypt(SmimeJob *j, int entity, int out) {
-        int r;
+static void put_sign_request(SmimeJob *j, WorkerMessage *m) {
+        const SignOptions *o = &j->request.sign;
 
-        r = smime_encrypt(entity, out, j->plan.recipients,
-                          j->request.cipher ? j->request.cipher : EVP_aes_256_cbc(), j->request.oaep,
-                          &j->error_message);
-        if (r < 0)
-                j->error_name = SMIMED_ERROR_CERTIFICATE_INVALID;
-        return r;
+        worker_message_put_bool(m, j->request.sign_as);
+        worker_message_put_bool(m, o->opaque);
+        worker_message_put_string(m, j->request.sign_as && o->digest ? EVP_MD_get0_name(o->digest) : NULL);
+        worker_message_put_bool(m, o->pss);
+        worker_message_put_x509(m, j->plan.signer);
+        worker_message_put_x509_stack(m, j->plan.extras);
+        worker_message_put_strv(m, j->plan.signer_addresses);
+        worker_message_put_bool(m, j->request.recipients);
+        worker_message_put_x509_stack(m, j->plan.recipients);
+        worker_message_put_string(m, EVP_CIPHER_get0_name(j->request.cipher ? j->request.cipher : EVP_aes_256_cbc()));
+        worker_message_put_bool(m, j->request.oaep);
 }
 
-/* Split, canonicalize, sign and/or encrypt: input → result_file. */
+/* Split, canonicalize, sign and/or encrypt: input → result_file, in the
+ * worker process; the signature in the token, on this thread. */
 static int job_execute(void *userdata) {
         SmimeJob *j = userdata;
-        _cleanup_(mime_headers_done) MimeHeaders all = {}, outer = {}, content = {};
-        _cleanup_free_ LineReader *reader = malloc(sizeof(LineReader));
-        _cleanup_free_ Writer *writer = malloc(sizeof(Writer));
-        _cleanup_(closep) int entity = -1, signed_entity = -1;
-        struct stat st;
-        int r;
+        const WorkerCallbacks cb = {.key_op = job_key_op, .spool = job_spool, .userdata = j};
+        _cleanup_(worker_message_done) WorkerMessage request = {}, reply = {};
+        int error = 0, r;
 
-        if (!reader || !writer)
-                return -ENOMEM;
-        if (lseek(j->input, 0, SEEK_SET) < 0 || fstat(j->input, &st) < 0)
-                return -errno;
-        if (st.st_size == 0) {
-                j->error_name = SMIMED_ERROR_INVALID_MESSAGE;
-                return message_fail(&j->error_message, -EBADMSG, "The message is empty.");
-        }
-
-        line_reader_init(reader, j->input);
-        r = mime_headers_read(reader, &all, &j->error_message);
-        if (r >= 0)
-                r = mime_headers_split(&all, &outer, &content);
-        if (r < 0) {
-                j->error_name = SMIMED_ERROR_INVALID_MESSAGE;
-                return r;
-        }
         if (j->request.sign_as) {
-                /* What the signature vouches for: the sender fields must be the certificate's. */
-                r = mail_check_senders(&outer, j->plan.signer_addresses, &j->error_message);
+                r = token_load_private_key(j->manager->token, j->plan.key_uri, &j->key);
                 if (r < 0) {
-                        j->error_name = r == -EPERM    ? SMIMED_ERROR_POLICY_VIOLATION
-                                        : r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE
-                                                        : NULL;
-                        return r;
+                        j->error_name = SMIMED_ERROR_TOKEN_UNAVAILABLE;
+                        return message_fail(&j->error_message, r, "The token cannot use the signing key: %m");
                 }
         }
 
-        j->result_file = spool_tmpfile_sized(j->plan.spool_dir, (uint64_t) st.st_size);
-        entity = spool_tmpfile_sized(j->plan.spool_dir, (uint64_t) st.st_size);
-        if (j->result_file < 0 || entity < 0)
-                return message_fail(&j->error_message, j->result_file < 0 ? j->result_file : entity,
-                                    "Cannot create a spool file: %m");
-
-        writer_init(writer, entity);
-        j->plan.input_size = (uint64_t) st.st_size;
-        r = mime_write_canonical_entity(reader, &content, writer, plan_tmpfile, j, &j->error_message);
-        if (r < 0) {
-                j->error_name = r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL;
+        worker_message_init(&request, WORK_SMIME_OUT);
+        put_sign_request(j, &request);
+        r = worker_message_put_fd(&request, j->input);
+        if (r < 0)
                 return r;
+        r = worker_run(&request, &cb, j->input, &reply, &error, &j->error_name, &j->error_message);
+        j->key = (EVP_PKEY_free(j->key), NULL);
+        if (r >= 0)
+                r = error;
+        if (r >= 0) {
+                worker_message_get_u64(&reply, &j->result.size);
+                worker_message_get_string(&reply, &j->input_sha256);
+                j->result_file = worker_message_take_fd(&reply, 0);
+                if (reply.error < 0 || j->result_file < 0)
+                        r = -EBADMSG;
         }
-
-        /* The outer headers stay outside, in their order. */
-        writer_init(writer, j->result_file);
-        mime_headers_write(writer, &outer);
-        r = writer_flush(writer);
-        if (r < 0)
-                return message_fail(&j->error_message, r, "Cannot write the spool file: %m");
-
-        if (j->request.sign_as && j->request.recipients) {
-                /* Sign first, then encrypt the signed entity. */
-                signed_entity = spool_tmpfile_sized(j->plan.spool_dir, (uint64_t) st.st_size);
-                if (signed_entity < 0)
-                        return message_fail(&j->error_message, signed_entity, "Cannot create a spool file: %m");
-                r = execute_sign(j, entity, signed_entity);
-                if (r >= 0)
-                        r = execute_encrypt(j, signed_entity, j->result_file);
-        } else if (j->request.sign_as)
-                r = execute_sign(j, entity, j->result_file);
-        else
-                r = execute_encrypt(j, entity, j->result_file);
-        if (r < 0)
-                return r;
-
-        if (fstat(j->result_file, &st) < 0)
-                return -errno;
-        j->result.size = (uint64_t) st.st_size;
-        return 0;
+        /* Every use of a private key is on record with the message's digest. */
+        if (j->request.sign_as && !j->input_sha256)
+                j->input_sha256 = sha256_fd(j->input);
+        return r;
 }
 
 static void job_finish(SmimeJob *j, int error, const char *error_name, const char *message) {
@@ -559,9 +515,6 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 job_finish(j, error, error_name, message);
                 return;
         }
-
-        if (j->request.sign_as)
-                j->input_sha256 = audit_sha256_fd(j->input);
 
         r = job_plan(j, &error_name, &message);
         if (r < 0) {

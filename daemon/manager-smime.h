@@ -80,5 +80,3 @@ int spool_tmpfile_in(const char *dir);
 #define SPOOL_MEMORY_MAX (1024ULL * 1024ULL)
 int spool_tmpfile_sized(const char *dir, uint64_t size_hint);
 int manager_tmpfile_sized(Manager *m, uint64_t size_hint);
-/* The size of a regular file, UINT64_MAX for anything else. */
-uint64_t fd_size_hint(int fd);

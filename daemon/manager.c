@@ -20,6 +20,7 @@
 #include "manager.h"
 #include "strv.h"
 #include "worker-pool.h"
+#include "worker-run.h"
 
 static void manager_token_schedule_rescan(Manager *m);
 
@@ -88,6 +89,7 @@ Manager *manager_free(Manager *m) {
         /* The workers first (they finish what they do), then the jobs, which
          * may still be waiting for polkit. */
         worker_pool_free(m->workers);
+        worker_run_stop_spares();
         manager_generate_jobs_free(m);
         manager_pkcs12_jobs_free(m);
         pending_calls_free(m);
@@ -450,6 +452,10 @@ int manager_start(Manager *m) {
         r = worker_pool_new(m->event, manager_worker_count(m), &m->workers);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the workers: %m");
+        /* The sandboxed processes the threads hand message work to. */
+        r = worker_run_start_spares(worker_pool_size(m->workers));
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the worker processes: %m");
 
         r = manager_bus_register(m);
         if (r < 0)

@@ -2,6 +2,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "work-open.h"
+#include "work-requests.h"
+#include "work-smime.h"
 #include "worker-ops.h"
 
 /* WORKER_PING: the string back. */
@@ -18,6 +21,10 @@ static int handle_ping(WorkerSession *s, WorkerMessage *request, WorkerMessage *
 
 const WorkerOp worker_ops[] = {
         { WORKER_PING, handle_ping },
+        { WORK_OPEN_LAYER, work_open_layer },
+        { WORK_OPEN_DECRYPT, work_open_decrypt },
+        { WORK_OPEN_ASSEMBLE, work_open_assemble },
+        { WORK_SMIME_OUT, work_smime_out },
 };
 
 const size_t worker_ops_count = ELEMENTSOF(worker_ops);

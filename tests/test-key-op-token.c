@@ -28,7 +28,6 @@
 #include "smime-roundtrip.h"
 #include "token.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY_CTX *, EVP_PKEY_CTX_free);
 
 #define SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"

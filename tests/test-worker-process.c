@@ -33,7 +33,6 @@
 #include "worker-process.h"
 #include "worker-selftest.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY_CTX *, EVP_PKEY_CTX_free);
 
 static const WorkerLimits limits = {

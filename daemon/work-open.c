@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/cms.h>
+#include <openssl/x509.h>
+
+#include "fd-util.h"
+#include "mail-address.h"
+#include "message.h"
+#include "openssl-util.h"
+#include "mime.h"
+#include "sha256-fd.h"
+#include "smime-open.h"
+#include "smimed-errors.h"
+#include "strv.h"
+#include "work-open.h"
+#include "work-requests.h"
+#include "work-util.h"
+
+/* The signer a message lacks: the store's when smimed sent it, else noted
+ * for smimed to look up. */
+typedef struct SignerNote {
+        X509 *stored;
+        unsigned char *issuer;
+        size_t issuer_size;
+        char *serial;
+} SignerNote;
+
+static void signer_note_done(SignerNote *n) {
+        X509_free(n->stored);
+        free(n->issuer);
+        free(n->serial);
+        *n = (SignerNote) {};
+}
+
+static X509 *note_signer(const X509_NAME *issuer, const ASN1_INTEGER *serial, void *userdata) {
+        SignerNote *n = userdata;
+        unsigned char *der = NULL;
+        BIGNUM *bn;
+        char *hex;
+        int len;
+
+        if (n->stored)
+                return X509_up_ref(n->stored) ? n->stored : NULL;
+
+        n->issuer = mfree(n->issuer);
+        n->serial = mfree(n->serial);
+        n->issuer_size = 0;
+        bn = ASN1_INTEGER_to_BN(serial, NULL);
+        hex = bn ? BN_bn2hex(bn) : NULL;
+        len = i2d_X509_NAME(issuer, &der);
+        if (len > 0 && hex) {
+                n->issuer = malloc((size_t) len);
+                n->serial = strdup(hex[0] == '-' ? hex + 1 : hex);
+                if (n->issuer) {
+                        memcpy(n->issuer, der, (size_t) len);
+                        n->issuer_size = (size_t) len;
+                }
+        }
+        OPENSSL_free(der);
+        OPENSSL_free(hex);
+        BN_free(bn);
+        return NULL;
+}
+
+/* The outer fields smimed needs of the message: its senders and Message-ID. */
+static int read_outer(const MimeHeaders *headers, char ***ret_from, bool *ret_from_unreadable,
+                      char **ret_message_id, char **ret_message) {
+        _cleanup_(mime_headers_done) MimeHeaders outer = {}, content = {};
+        int r;
+
+        r = mime_headers_split(headers, &outer, &content);
+        if (r < 0)
+                return message_fail(ret_message, r, "The message's header cannot be read: %m");
+        r = mail_header_addresses(&outer, "From", ret_from);
+        if (r == -ENOMEM)
+                return r;
+        *ret_from_unreadable = r < 0; /* no signature can be said to be the sender's */
+        *ret_message_id = mime_headers_get(&outer, "Message-ID");
+        return 0;
+}
+
+int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *reply) {
+        _cleanup_free_ LineReader *lines = malloc(sizeof(LineReader));
+        _cleanup_(mime_headers_done) MimeHeaders headers = {};
+        _cleanup_(signer_note_done) SignerNote note = {};
+        _cleanup_(signature_check_done) SignatureCheck check = {};
+        _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = NULL;
+        _cleanup_(BIO_freep) BIO *content = NULL;
+        _cleanup_(sk_X509_free_allp) STACK_OF(X509) *recipients = NULL;
+        _cleanup_(strv_freep) char **from = NULL;
+        _cleanup_free_ char *message_id = NULL, *message = NULL;
+        _cleanup_free_ uint32_t *matches = NULL;
+        _cleanup_(closep) int layer_fd = -1, next = -1;
+        bool verify = false, decrypt = false, from_unreadable = false;
+        uint32_t depth = 0, n_matches = 0;
+        SmimeLayer layer = SMIME_LAYER_NONE;
+        int r;
+
+        worker_message_get_bool(request, &verify);
+        worker_message_get_bool(request, &decrypt);
+        worker_message_get_u32(request, &depth);
+        worker_message_get_x509(request, &note.stored);
+        worker_message_get_x509_stack(request, &recipients);
+        layer_fd = worker_message_take_fd(request, 0);
+        if (request->error < 0 || layer_fd < 0 || !lines)
+                return work_fail(reply, request->error < 0 ? request->error : -EBADMSG, NULL,
+                                 "The request cannot be read.");
+
+        if (lseek(layer_fd, 0, SEEK_SET) < 0)
+                return work_fail_errno(reply, -errno, "The message cannot be read: %m");
+        line_reader_init(lines, layer_fd);
+        r = mime_headers_read(lines, &headers, &message);
+        if (r >= 0 && depth == 0)
+                r = read_outer(&headers, &from, &from_unreadable, &message_id, &message);
+        if (r >= 0)
+                r = smime_classify(&headers, &layer, &message);
+        if (r < 0)
+                return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL, message);
+
+        if (layer != SMIME_LAYER_NONE && !(layer == SMIME_LAYER_SIGNED && !verify)) {
+                if (depth >= WORK_OPEN_MAX_LAYERS)
+                        return work_fail_message(reply, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE,
+                                                 "S/MIME layers are nested deeper than smimed opens (%u).",
+                                                 WORK_OPEN_MAX_LAYERS);
+                if (layer == SMIME_LAYER_ENVELOPED && !decrypt)
+                        return work_fail(reply, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE,
+                                         "The message is encrypted; open it with Decrypt.");
+
+                /* One parse per layer: a .p7m's kind is read from the CMS itself. */
+                r = smime_read(layer_fd, &cms, &content, &message);
+                if (r >= 0 && layer == SMIME_LAYER_CMS)
+                        r = smime_cms_layer(cms, &layer, &message);
+                if (r < 0)
+                        return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL, message);
+                if (layer == SMIME_LAYER_ENVELOPED && !decrypt)
+                        return work_fail(reply, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE,
+                                         "The message is encrypted; open it with Decrypt.");
+        }
+
+        if (layer == SMIME_LAYER_ENVELOPED) {
+                /* Which of the token's keys the message is for: smimed picks and asks polkit. */
+                matches = calloc((size_t) sk_X509_num(recipients) + 1, sizeof(uint32_t));
+                if (!matches)
+                        return -ENOMEM;
+                for (int i = 0; i < sk_X509_num(recipients); i++)
+                        if (smime_is_recipient(cms, sk_X509_value(recipients, i)))
+                                matches[n_matches++] = (uint32_t) i;
+        } else if (layer == SMIME_LAYER_SIGNED && verify) {
+                next = worker_session_spool(s, fd_size_hint(layer_fd));
+                if (next < 0)
+                        return work_fail_errno(reply, next, "Cannot create a spool file: %m");
+                r = smime_verify(cms, content, note_signer, &note, next, &check, &message);
+                if (r < 0)
+                        return work_fail(reply, r, SMIMED_ERROR_INVALID_MESSAGE, message);
+        }
+
+        worker_message_put_u32(reply, (uint32_t) layer);
+        worker_message_put_strv(reply, from);
+        worker_message_put_bool(reply, from_unreadable);
+        worker_message_put_string(reply, message_id);
+        worker_message_put_u32(reply, n_matches);
+        for (uint32_t i = 0; i < n_matches; i++)
+                worker_message_put_u32(reply, matches[i]);
+        worker_message_put_u32(reply, (uint32_t) check.integrity);
+        worker_message_put_x509(reply, check.signer);
+        worker_message_put_x509_stack(reply, check.certificates);
+        worker_message_put_u32(reply, (uint32_t) check.digest_nid);
+        worker_message_put_blob(reply, note.issuer, note.issuer_size);
+        worker_message_put_string(reply, note.serial);
+        worker_message_put_bool(reply, next >= 0);
+        if (next >= 0)
+                worker_message_put_fd(reply, next);
+        return work_reply_done(reply);
+}
+
+int work_open_decrypt(WorkerSession *s, WorkerMessage *request, WorkerMessage *reply) {
+        _cleanup_(X509_freep) X509 *certificate = NULL;
+        _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = NULL;
+        _cleanup_(BIO_freep) BIO *content = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_free_ char *message = NULL, *input_sha256 = NULL;
+        _cleanup_(closep) int layer_fd = -1, input = -1, next = -1;
+        int r;
+
+        worker_message_get_x509(request, &certificate);
+        layer_fd = worker_message_take_fd(request, 0);
+        input = worker_message_take_fd(request, 1);
+        if (request->error < 0 || !certificate || layer_fd < 0 || input < 0)
+                return work_fail(reply, -EBADMSG, NULL, "The request cannot be read.");
+
+        input_sha256 = sha256_fd(input);
+        r = smime_read(layer_fd, &cms, &content, &message);
+        if (r < 0)
+                return work_fail(reply, r, SMIMED_ERROR_INVALID_MESSAGE, message);
+        key = worker_session_remote_key(s, certificate);
+        if (!key)
+                return work_fail(reply, -ENOMEM, NULL, "Cannot stand in for the key.");
+        next = worker_session_spool(s, fd_size_hint(layer_fd));
+        if (next < 0)
+                return work_fail_errno(reply, next, "Cannot create a spool file: %m");
+        r = smime_decrypt(cms, key, certificate, next, &message);
+        if (r < 0)
+                return work_fail(reply, r, NULL, message);
+
+        worker_message_put_string(reply, input_sha256);
+        worker_message_put_fd(reply, next);
+        return work_reply_done(reply);
+}
+
+static int copy_fd(int from, int to) {
+        char buf[65536];
+        ssize_t n;
+
+        if (lseek(from, 0, SEEK_SET) < 0)
+                return -errno;
+        while ((n = read(from, buf, sizeof(buf))) > 0)
+                for (char *p = buf; n > 0;) {
+                        ssize_t k = write(to, p, (size_t) n);
+
+                        if (k < 0)
+                                return -errno;
+                        p += k;
+                        n -= k;
+                }
+        return n < 0 ? -errno : 0;
+}
+
+int work_open_assemble(WorkerSession *s, WorkerMessage *request, WorkerMessage *reply) {
+        _cleanup_free_ LineReader *lines = malloc(sizeof(LineReader));
+        _cleanup_free_ Writer *w = malloc(sizeof(Writer));
+        _cleanup_(mime_headers_done) MimeHeaders all = {}, outer = {}, content = {};
+        _cleanup_free_ char *message = NULL;
+        _cleanup_(closep) int input = -1, current = -1, result = -1;
+        struct stat st;
+        int r;
+
+        input = worker_message_take_fd(request, 0);
+        current = worker_message_take_fd(request, 1);
+        if (request->error < 0 || input < 0 || current < 0 || !lines || !w)
+                return work_fail(reply, -EBADMSG, NULL, "The request cannot be read.");
+
+        if (lseek(input, 0, SEEK_SET) < 0)
+                return work_fail_errno(reply, -errno, "The message cannot be read: %m");
+        line_reader_init(lines, input);
+        r = mime_headers_read(lines, &all, &message);
+        if (r >= 0)
+                r = mime_headers_split(&all, &outer, &content);
+        if (r < 0)
+                return work_fail(reply, r, SMIMED_ERROR_INVALID_MESSAGE, message);
+
+        result = worker_session_spool(s, fd_size_hint(input));
+        if (result < 0)
+                return work_fail_errno(reply, result, "Cannot create a spool file: %m");
+        writer_init(w, result);
+        mime_headers_write(w, &outer);
+        r = writer_flush(w);
+        if (r >= 0)
+                r = copy_fd(current, result);
+        if (r >= 0 && fstat(result, &st) < 0)
+                r = -errno;
+        if (r < 0)
+                return work_fail_errno(reply, r, "The result cannot be written: %m");
+
+        worker_message_put_u64(reply, (uint64_t) st.st_size);
+        worker_message_put_fd(reply, result);
+        return work_reply_done(reply);
+}

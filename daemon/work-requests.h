@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The requests smimed's worker threads send to a smimed-worker process for
+ * the message work of a job, and the fields of each (in this order, with
+ * worker-protocol.h's put/get functions). Every request is stateless: all it
+ * needs travels with it. The replies start with the status of
+ * worker_reply_init(); their fields follow only when it is 0. */
+
+/* How many S/MIME layers a Decrypt or Verify opens, at most. */
+#define WORK_OPEN_MAX_LAYERS 8U
+
+/* Decrypt and Verify: what one layer is, and for a signed layer the check
+ * of its signature (the content goes to a spool file).
+ *   request: bool verify, bool decrypt, u32 depth,
+ *            x509 stored_signer (the store's, for a signer the message lacks; or NULL),
+ *            x509_stack recipients (the certificates of the token's keys; NULL without decrypt),
+ *            fd 0: the layer
+ *   reply:   u32 layer (SmimeLayer),
+ *            strv from, bool from_unreadable, string message_id (depth 0 only, else empty, false, NULL),
+ *            u32 n, then n × u32: the indices of recipients the message is encrypted to,
+ *            u32 integrity (SignatureIntegrity), x509 signer, x509_stack certificates, u32 digest_nid,
+ *            blob signer_issuer, string signer_serial (a signer the message lacks: look in the store),
+ *            bool has_next, fd 0: the content of a signed layer when has_next */
+#define WORK_OPEN_LAYER 101U
+
+/* Decrypt: the enveloped layer with the key of certificate (its private
+ * operation asked of smimed), and the digest of the whole input for the
+ * audit trail.
+ *   request: x509 certificate, fd 0: the layer, fd 1: the whole input
+ *   reply:   string input_sha256, fd 0: the content */
+#define WORK_OPEN_DECRYPT 102U
+
+/* Decrypt and Verify: the result, the outer header fields of the input
+ * before the innermost content.
+ *   request: fd 0: the whole input, fd 1: the innermost content
+ *   reply:   u64 size, fd 0: the result */
+#define WORK_OPEN_ASSEMBLE 103U
+
+/* Sign and Encrypt: the input split, made canonical, signed (the signature
+ * asked of smimed) and/or encrypted.
+ *   request: bool sign, bool opaque, string digest, bool pss, x509 signer, x509_stack extras,
+ *            strv signer_addresses (From: and Sender: may name only these),
+ *            bool encrypt, x509_stack recipients, string cipher, bool oaep,
+ *            fd 0: the input
+ *   reply:   u64 size, string input_sha256, fd 0: the result */
+#define WORK_SMIME_OUT 104U

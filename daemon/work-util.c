@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "work-util.h"
+
+int work_fail(WorkerMessage *reply, int error, const char *error_name, const char *message) {
+        worker_reply_init(reply, error, error_name, message ? message : strerror(-error));
+        return 0;
+}
+
+static int work_fail_va(WorkerMessage *reply, int error, const char *error_name, const char *format,
+                        va_list ap) {
+        _cleanup_free_ char *text = NULL;
+
+        errno = -error;
+        if (vasprintf(&text, format, ap) < 0)
+                text = NULL;
+        return work_fail(reply, error, error_name, text);
+}
+
+int work_fail_errno(WorkerMessage *reply, int error, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = work_fail_va(reply, error, NULL, format, ap);
+        va_end(ap);
+        return r;
+}
+
+int work_fail_message(WorkerMessage *reply, int error, const char *error_name, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = work_fail_va(reply, error, error_name, format, ap);
+        va_end(ap);
+        return r;
+}
+
+int work_reply_done(WorkerMessage *reply) {
+        return reply->error < 0 ? reply->error : 0;
+}

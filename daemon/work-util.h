@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "macro.h"
+#include "worker-protocol.h"
+
+/* For smimed-worker's handlers (worker-ops.h): an outcome for the person
+ * in the reply. Each returns 0, what the handler then returns. */
+
+/* error (a negative errno), error_name (one of smimed's, or NULL) and
+ * message (NULL: the errno's words). */
+int work_fail(WorkerMessage *reply, int error, const char *error_name, const char *message);
+/* The same without an error name, the message formatted ("%m": error). */
+int work_fail_errno(WorkerMessage *reply, int error, const char *format, ...) _printf_(3, 4);
+int work_fail_message(WorkerMessage *reply, int error, const char *error_name, const char *format, ...)
+        _printf_(4, 5);
+
+/* The end of a handler that put its fields: 0, or the error a put ran into. */
+int work_reply_done(WorkerMessage *reply);

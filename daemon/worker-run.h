@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "worker-process.h"
+#include "worker-protocol.h"
+
+/* The message work of a job, on a worker thread (worker-pool.h): each
+ * thread drives a smimed-worker process of its own, started when it first
+ * needs one and again after one died, and stopped when the thread ends.
+ * Never on the event loop. */
+
+/* The limits of the worker processes started from now on. Call from the
+ * loop while no work runs (at start and after a reload). */
+void worker_run_set_limits(const WorkerLimits *limits);
+
+/* Starts n worker processes ahead, for the threads to take when they first
+ * need one (so that smimed's fds do not change with the first calls), and
+ * stops those not taken. From the loop. */
+int worker_run_start_spares(unsigned n);
+void worker_run_stop_spares(void);
+
+/* Runs request on this thread's worker process (see worker_process_call()).
+ * On success the reply's status is read: *ret_error is its error (0 or a
+ * negative errno), *ret_error_name one of smimed's D-Bus error names (the
+ * worker's, when it is one of ours; else NULL), *ret_message its words;
+ * the reply's fields follow. A worker that died or overran its limits gives
+ * -ECHILD or -ETIME (the call fails, not the thread), with
+ * SMIMED_ERROR_WORKER_FAILED and what happened; input, when not negative,
+ * is the message whose digest is logged with it. */
+int worker_run(WorkerMessage *request, const WorkerCallbacks *cb, int input, WorkerMessage *ret_reply,
+               int *ret_error, const char **ret_error_name, char **ret_message);
