@@ -281,13 +281,25 @@ static void get_capabilities_ok(sd_bus *b) {
 
 /* ---- 1. what a worker holds ---- */
 
+/* A spool file smimed handed a worker: a memfd, or an unlinked file in
+ * smimed's state directory. */
+static bool is_spool_file(const char *target) {
+        const char *deleted = " (deleted)";
+        size_t n = strlen(target), d = strlen(deleted);
+
+        if (strncmp(target, "/memfd:smimed-spool", 19) == 0)
+                return true;
+        return strncmp(target, harness->state_dir, strlen(harness->state_dir)) == 0 && n > d &&
+               streq(target + n - d, deleted) && !strstr(target, ".db");
+}
+
 static void test_worker_holds_no_token(void **state) {
         _cleanup_free_ char *maps = NULL, *nnp = NULL, *seccomp = NULL, *uid = NULL, *want_uid = NULL,
                             *signed_text = NULL, *fd_dir = NULL;
         pid_t worker;
         DIR *d;
         struct dirent *de;
-        unsigned n_fds = 0;
+        unsigned n_fds = 0, spools = 0;
 
         (void) state;
         start_smimed("holds", NULL, NULL);
@@ -346,11 +358,13 @@ static void test_worker_holds_no_token(void **state) {
                         assert_string_equal(target, "/dev/null");
                 else if (fd == 2)
                         assert_null(strstr(target, harness->state_dir));
-                else
+                else if (!is_spool_file(target))
                         fail_msg("the worker holds fd %d -> %s", fd, target);
+                else
+                        spools++; /* of the call just answered, until the worker has closed its copy */
         }
         closedir(d);
-        assert_int_equal(n_fds, 4);
+        assert_int_equal(n_fds - spools, 4);
 }
 
 /* ---- 2. a worker killed in the middle of a call ---- */
