@@ -5,7 +5,6 @@
 
 #include "audit.h"
 #include "bus-call.h"
-#include "bus-error-map.h"
 #include "certificate-bus.h"
 #include "log.h"
 #include "manager-bus.h"

@@ -17,7 +17,8 @@
 
 #include "harness.h"
 #include "hexdecoct.h"
-#include "smimed-errors.h"
+#include "smimed-error.h"
+#include "smimed.h"
 #include "strv.h"
 #include "xml-tags.h"
 
@@ -497,6 +498,42 @@ static void test_import_failures_change_nothing(void **state) {
         expect_import_refused(ca_cert, "p12 secret", SMIMED_ERROR_INVALID_FORMAT, "not a PKCS#12");
 }
 
+/* A wrong passphrase reaches the library and smimectl as BadPassphrase and
+ * its errno of the table (the daemon once sent -EBADR while the library
+ * mapped the name to -EBADE). */
+static void test_wrong_passphrase_through_the_client(void **state) {
+        _cleanup_free_ char *p12 = make_pkcs12("client-bad.p12", "client.bad@example.com", "rsa", false);
+        _cleanup_free_ char *wrong = NULL, *out = NULL, *err = NULL, *tail = NULL;
+        _cleanup_(smimed_error_done) smimed_error e = {};
+        uint64_t before = key_count();
+        smimed *s = NULL;
+        int fd, r;
+
+        (void) state;
+        assert_int_equal(smimed_connect_address(harness->bus_address, &s, &e), 0);
+        fd = open(p12, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        r = smimed_import_pkcs12_fd(s, fd, "wrong passphrase", NULL, NULL, &e);
+        close(fd);
+        assert_int_equal(r, -EBADE);
+        assert_int_equal(r, -smimed_error_to_errno(SMIMED_ERR_BAD_PASSPHRASE));
+        assert_string_equal(e.name, SMIMED_ERROR_BAD_PASSPHRASE);
+        assert_int_equal(smimed_error_from_name(e.name), SMIMED_ERR_BAD_PASSPHRASE);
+        assert_non_null(strstr(e.message, "passphrase"));
+        smimed_close(s);
+
+        wrong = harness_write_file(harness, "wrong-passphrase", "wrong passphrase\n", 0600);
+        r = harness_run(harness,
+                        (char *[]) { (char *) SMIMECTL_BINARY, (char *) "import-key", p12, (char *) "--passphrase-file",
+                                     wrong, NULL },
+                        false, &out, &err);
+        assert_int_equal(r, 1);
+        assert_true(asprintf(&tail, " (%s)\n", SMIMED_ERROR_BAD_PASSPHRASE) > 0);
+        if (strlen(err) < strlen(tail) || !streq(err + strlen(err) - strlen(tail), tail) || !strstr(err, "passphrase"))
+                fail_msg("expected one line ending \"%s\" on stderr, got: %s", tail, err);
+        assert_int_equal(key_count(), before);
+}
+
 static void test_import_from_a_pipe(void **state) {
         _cleanup_free_ char *p12 = make_pkcs12("pipe.p12", "pipe.user@example.com", "rsa", false);
         _cleanup_free_ char *data = NULL;
@@ -762,6 +799,7 @@ int main(void) {
                 cmocka_unit_test(test_import_rsa_pkcs12),
                 cmocka_unit_test(test_import_ec_legacy_pkcs12),
                 cmocka_unit_test(test_import_failures_change_nothing),
+                cmocka_unit_test(test_wrong_passphrase_through_the_client),
                 cmocka_unit_test(test_import_from_a_pipe),
                 cmocka_unit_test(test_generate_rsa),
                 cmocka_unit_test(test_generate_ec),

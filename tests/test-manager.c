@@ -166,7 +166,7 @@ static void test_reload_refuses_bad_config(void **state) {
         (void) state;
         /* Lines 10 and 11, after the 9 lines harness_config_text() writes. */
         write_config("Enabled=no\nColour=blue\n");
-        assert_int_equal(smimed_reload(s, &error), -EINVAL);
+        assert_int_equal(smimed_reload(s, &error), -EUCLEAN); /* InvalidConfig's own errno */
         assert_string_equal(error.name, SMIMED_ERROR_INVALID_CONFIG);
         assert_true(asprintf(&where, "%s:11: [Policy] Colour=: unknown key", config_path) > 0);
         if (!strstr(error.message, where))
