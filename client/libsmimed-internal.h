@@ -5,17 +5,11 @@
 
 #include <systemd/sd-bus.h>
 
+#include "smimed-bus-names.h"
 #include "smimed.h"
 
 #define _public_ __attribute__((visibility("default")))
 
-#define SMIMED_BUS_NAME "org.smimed1"
-#define SMIMED_MANAGER_PATH "/org/smimed1"
-#define SMIMED_MANAGER_INTERFACE "org.smimed1.Manager"
-#define SMIMED_CERTIFICATE_PATH_PREFIX "/org/smimed1/certificate"
-#define SMIMED_CERTIFICATE_INTERFACE "org.smimed1.Certificate"
-#define SMIMED_KEY_PATH_PREFIX "/org/smimed1/key"
-#define SMIMED_KEY_INTERFACE "org.smimed1.Key"
 #define DBUS_INTROSPECTABLE_INTERFACE "org.freedesktop.DBus.Introspectable"
 #define DBUS_PROPERTIES_INTERFACE "org.freedesktop.DBus.Properties"
 

@@ -14,6 +14,7 @@
 #include "json-writer.h"
 #include "macro.h"
 #include "smimectl.h"
+#include "smimed-bus-names.h"
 #include "strv.h"
 
 bool arg_json = false;
@@ -82,7 +83,7 @@ int report_error(int r, const smimed_error *error, const char *format, ...) {
 
         if (smimed_error_is_unreachable(error)) {
                 fprintf(stderr, "smimectl: smimed is not reachable: %s\n",
-                        error->message ? error->message : "org.smimed1 is not on the system bus");
+                        error->message ? error->message : SMIMED_BUS_NAME " is not on the system bus");
                 return 1;
         }
         fputs("smimectl: ", stderr);

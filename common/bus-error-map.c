@@ -1,29 +1,31 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <errno.h>
+#include <pthread.h>
+
+#include <systemd/sd-bus.h>
 
 #include "bus-error-map.h"
+#include "smimed-error.h"
 
-const sd_bus_error_map smimed_bus_error_map[] = {
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_NO_PRIVATE_KEY, ENOKEY),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_NO_CERTIFICATE, ENOENT),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_CERTIFICATE_INVALID, EKEYREJECTED),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_TOKEN_UNAVAILABLE, ENODEV),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_INVALID_MESSAGE, EBADMSG),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_POLICY_VIOLATION, EPERM),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_DISABLED, ESHUTDOWN),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_INVALID_CONFIG, EINVAL),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_INVALID_ARGUMENT, EINVAL),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_INVALID_FORMAT, EBADMSG),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_STORE_FAILED, EIO),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_BAD_PASSPHRASE, EBADE),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_TIMEOUT, ETIMEDOUT),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_LIMITS_EXCEEDED, EUSERS),
-        SD_BUS_ERROR_MAP(SMIMED_ERROR_WORKER_FAILED, ECHILD),
-        SD_BUS_ERROR_MAP_END,
-};
+/* Built from the table, never written by hand: one row per error, and the
+ * end marker. */
+static sd_bus_error_map map[_SMIMED_ERROR_MAX];
+static pthread_once_t map_once = PTHREAD_ONCE_INIT;
+
+static void map_build(void) {
+        size_t n = 0;
+
+        for (SmimedError e = 1; e < _SMIMED_ERROR_MAX; e++)
+                map[n++] = (sd_bus_error_map) SD_BUS_ERROR_MAP(smimed_error_to_name(e), smimed_error_to_errno(e));
+        map[n] = (sd_bus_error_map) SD_BUS_ERROR_MAP_END;
+}
 
 int smimed_bus_error_map_register(void) {
+        int r;
+
+        r = pthread_once(&map_once, map_build);
+        if (r != 0)
+                return -r;
         /* sd-bus keeps the pointer and ignores a second registration of the
-         * same table, so calling this more than once is harmless. */
-        return sd_bus_error_add_map(smimed_bus_error_map);
+         * same table. */
+        return sd_bus_error_add_map(map);
 }

@@ -5,12 +5,12 @@
 
 #include "audit.h"
 #include "bus-call.h"
-#include "bus-error-map.h"
 #include "certificate-bus.h"
 #include "log.h"
 #include "manager-bus.h"
 #include "manager-certificates.h"
 #include "manager.h"
+#include "smimed-bus-names.h"
 #include "strv.h"
 
 #define USEC_PER_SEC 1000000ULL
@@ -25,7 +25,7 @@ void certificate_view_done(CertificateView *view) {
 char *certificate_bus_path(const char *fingerprint) {
         char *path;
 
-        if (asprintf(&path, CERTIFICATE_PATH_PREFIX "/%s", fingerprint) < 0)
+        if (asprintf(&path, SMIMED_CERTIFICATE_PATH_PREFIX "/%s", fingerprint) < 0)
                 return NULL;
         return path;
 }
@@ -47,9 +47,9 @@ static int certificate_view_load(Manager *m, const char *path) {
         bool trusted;
         int r;
 
-        if (strncmp(path, CERTIFICATE_PATH_PREFIX "/", strlen(CERTIFICATE_PATH_PREFIX) + 1) != 0)
+        if (strncmp(path, SMIMED_CERTIFICATE_PATH_PREFIX "/", strlen(SMIMED_CERTIFICATE_PATH_PREFIX) + 1) != 0)
                 return 0;
-        fingerprint = path + strlen(CERTIFICATE_PATH_PREFIX) + 1;
+        fingerprint = path + strlen(SMIMED_CERTIFICATE_PATH_PREFIX) + 1;
         if (!is_fingerprint(fingerprint))
                 return 0;
 
@@ -328,12 +328,12 @@ static const sd_bus_vtable certificate_vtable[] = {
 int certificate_bus_register(Manager *m) {
         int r;
 
-        r = sd_bus_add_fallback_vtable(m->bus, &m->certificate_slot, CERTIFICATE_PATH_PREFIX, CERTIFICATE_INTERFACE,
-                                       certificate_vtable, certificate_find, m);
+        r = sd_bus_add_fallback_vtable(m->bus, &m->certificate_slot, SMIMED_CERTIFICATE_PATH_PREFIX,
+                                       SMIMED_CERTIFICATE_INTERFACE, certificate_vtable, certificate_find, m);
         if (r < 0)
-                return log_error_errno(r, "Failed to serve " CERTIFICATE_INTERFACE ": %m");
+                return log_error_errno(r, "Failed to serve " SMIMED_CERTIFICATE_INTERFACE ": %m");
 
-        r = sd_bus_add_node_enumerator(m->bus, &m->certificate_enumerator_slot, CERTIFICATE_PATH_PREFIX,
+        r = sd_bus_add_node_enumerator(m->bus, &m->certificate_enumerator_slot, SMIMED_CERTIFICATE_PATH_PREFIX,
                                        certificate_enumerate, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to enumerate certificate objects: %m");
@@ -354,13 +354,13 @@ static void certificate_bus_emit(Manager *m, const char *fingerprint, Certificat
                 return;
         switch (event) {
         case CERTIFICATE_ADDED:
-                r = sd_bus_emit_interfaces_added(m->bus, path, CERTIFICATE_INTERFACE, NULL);
+                r = sd_bus_emit_interfaces_added(m->bus, path, SMIMED_CERTIFICATE_INTERFACE, NULL);
                 break;
         case CERTIFICATE_REMOVED:
-                r = sd_bus_emit_interfaces_removed(m->bus, path, CERTIFICATE_INTERFACE, NULL);
+                r = sd_bus_emit_interfaces_removed(m->bus, path, SMIMED_CERTIFICATE_INTERFACE, NULL);
                 break;
         default:
-                r = sd_bus_emit_properties_changed(m->bus, path, CERTIFICATE_INTERFACE, "Trusted", NULL);
+                r = sd_bus_emit_properties_changed(m->bus, path, SMIMED_CERTIFICATE_INTERFACE, "Trusted", NULL);
         }
         if (r < 0)
                 log_warning_errno(r, "Failed to announce a change of certificate %s: %m", fingerprint);

@@ -12,9 +12,6 @@
 
 typedef struct Manager Manager;
 
-#define CERTIFICATE_PATH_PREFIX "/org/smimed1/certificate"
-#define CERTIFICATE_INTERFACE "org.smimed1.Certificate"
-
 /* What the certificate objects show, for the one certificate last asked
  * about: GetAll reads many properties of one object in a row. Validations are
  * made when a property needs them. */

@@ -511,7 +511,7 @@ int pkcs12_parse(const void *data, size_t size, const char *passphrase, EVP_PKEY
 
         ERR_clear_error();
         if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, passphrase, -1))
-                return message_fail(ret_message, -EBADR, "The passphrase does not open this PKCS#12 file (or the file is damaged).");
+                return message_fail(ret_message, -EBADE, "The passphrase does not open this PKCS#12 file (or the file is damaged).");
 
         r = check_encrypted_kdfs(p12, passphrase, ret_message);
         if (r < 0)

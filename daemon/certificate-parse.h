@@ -17,7 +17,7 @@ int crls_parse(const void *data, size_t size, STACK_OF(X509_CRL) **ret, char **r
 
 /* A PKCS#12 file: its key, the certificate that goes with it and the rest.
  * -EBADMSG not PKCS#12 (or unreadable), or a key derivation asks for more
- * than SMIME_MAX_PKCS12_ITERATIONS (refused before it runs); -EBADR the
+ * than SMIME_MAX_PKCS12_ITERATIONS (refused before it runs); -EBADE the
  * passphrase does not open it (or it is damaged). */
 int pkcs12_parse(const void *data, size_t size, const char *passphrase, EVP_PKEY **ret_key, X509 **ret_cert,
                  STACK_OF(X509) **ret_chain, char **ret_message);

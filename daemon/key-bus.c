@@ -11,20 +11,21 @@
 #include "manager-bus.h"
 #include "manager-keys.h"
 #include "manager.h"
+#include "smimed-bus-names.h"
 #include "strv.h"
 
 char *key_bus_path(const char *id) {
         char *path;
 
-        if (asprintf(&path, KEY_PATH_PREFIX "/%s", id) < 0)
+        if (asprintf(&path, SMIMED_KEY_PATH_PREFIX "/%s", id) < 0)
                 return NULL;
         return path;
 }
 
 static const TokenKey *key_from_path(Manager *m, const char *path) {
-        if (strncmp(path, KEY_PATH_PREFIX "/", strlen(KEY_PATH_PREFIX) + 1) != 0)
+        if (strncmp(path, SMIMED_KEY_PATH_PREFIX "/", strlen(SMIMED_KEY_PATH_PREFIX) + 1) != 0)
                 return NULL;
-        return manager_find_key(m, path + strlen(KEY_PATH_PREFIX) + 1);
+        return manager_find_key(m, path + strlen(SMIMED_KEY_PATH_PREFIX) + 1);
 }
 
 static int key_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
@@ -133,10 +134,11 @@ static const sd_bus_vtable key_vtable[] = {
 int key_bus_register(Manager *m) {
         int r;
 
-        r = sd_bus_add_fallback_vtable(m->bus, &m->key_slot, KEY_PATH_PREFIX, KEY_INTERFACE, key_vtable, key_find, m);
+        r = sd_bus_add_fallback_vtable(m->bus, &m->key_slot, SMIMED_KEY_PATH_PREFIX, SMIMED_KEY_INTERFACE, key_vtable,
+                                       key_find, m);
         if (r < 0)
-                return log_error_errno(r, "Failed to serve " KEY_INTERFACE ": %m");
-        r = sd_bus_add_node_enumerator(m->bus, &m->key_enumerator_slot, KEY_PATH_PREFIX, key_enumerate, m);
+                return log_error_errno(r, "Failed to serve " SMIMED_KEY_INTERFACE ": %m");
+        r = sd_bus_add_node_enumerator(m->bus, &m->key_enumerator_slot, SMIMED_KEY_PATH_PREFIX, key_enumerate, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to enumerate key objects: %m");
         return 0;
@@ -148,8 +150,8 @@ static void emit(Manager *m, const char *id, bool added) {
 
         if (!path || !m->key_slot)
                 return;
-        r = added ? sd_bus_emit_interfaces_added(m->bus, path, KEY_INTERFACE, NULL)
-                  : sd_bus_emit_interfaces_removed(m->bus, path, KEY_INTERFACE, NULL);
+        r = added ? sd_bus_emit_interfaces_added(m->bus, path, SMIMED_KEY_INTERFACE, NULL)
+                  : sd_bus_emit_interfaces_removed(m->bus, path, SMIMED_KEY_INTERFACE, NULL);
         if (r < 0)
                 log_warning_errno(r, "Failed to announce key %s: %m", id);
 }

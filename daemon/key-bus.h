@@ -3,9 +3,6 @@
 
 typedef struct Manager Manager;
 
-#define KEY_PATH_PREFIX "/org/smimed1/key"
-#define KEY_INTERFACE "org.smimed1.Key"
-
 /* The org.smimed1.Key objects: one per private key in the token. */
 int key_bus_register(Manager *m);
 

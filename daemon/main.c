@@ -9,6 +9,7 @@
 #include "config.h"
 #include "log.h"
 #include "manager.h"
+#include "smimed-bus-names.h"
 
 static void help(void) {
         printf("Usage: smimed [OPTIONS]\n"

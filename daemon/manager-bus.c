@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 
 #include "audit.h"
 #include "bus-call.h"
-#include "bus-error-map.h"
 #include "capabilities.h"
 #include "certificate-bus.h"
 #include "certificate-parse.h"
@@ -18,6 +18,8 @@
 #include "manager-smime.h"
 #include "pending-call.h"
 #include "manager.h"
+#include "smimed-bus-names.h"
+#include "smimed-error.h"
 #include "strv.h"
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -96,45 +98,32 @@ static int method_reload(sd_bus_message *message, void *userdata, sd_bus_error *
         return sd_bus_reply_method_return(message, NULL);
 }
 
-int bus_error_set_from_manager(sd_bus_error *error, int r, const char *message) {
-        const char *name;
+/* manager-certificates.c and manager-keys.c speak of data they were given:
+ * there, data that does not parse, is empty or is too large (-EBADMSG, -EFBIG,
+ * -E2BIG) is InvalidFormat, and an unsupported kind of key (-EOPNOTSUPP) an
+ * InvalidArgument. Anything else is the table's; what it does not know is
+ * the store's failure. */
+static SmimedError manager_error(int r) {
+        SmimedError e;
 
         switch (r) {
         case -EBADMSG:
         case -EFBIG:
         case -E2BIG:
-                name = SMIMED_ERROR_INVALID_FORMAT;
-                break;
-        case -ENOENT:
-                name = SMIMED_ERROR_NO_CERTIFICATE;
-                break;
-        case -EKEYREJECTED:
-                name = SMIMED_ERROR_CERTIFICATE_INVALID;
-                break;
-        case -EINVAL:
+                return SMIMED_ERR_INVALID_FORMAT;
         case -EOPNOTSUPP:
-                name = SMIMED_ERROR_INVALID_ARGUMENT;
-                break;
-        case -EBADR:
-                name = SMIMED_ERROR_BAD_PASSPHRASE;
-                break;
-        case -ENOKEY:
-                name = SMIMED_ERROR_NO_PRIVATE_KEY;
-                break;
-        case -ENODEV:
-                name = SMIMED_ERROR_TOKEN_UNAVAILABLE;
-                break;
-        case -ETIMEDOUT:
-                name = SMIMED_ERROR_TIMEOUT;
-                break;
-        case -ENOMEM:
-                return sd_bus_error_set_errno(error, r);
-        default:
-                name = SMIMED_ERROR_STORE_FAILED;
+                return SMIMED_ERR_INVALID_ARGUMENT;
         }
+        e = smimed_error_from_errno(r);
+        return e < 0 ? SMIMED_ERR_STORE_FAILED : e;
+}
+
+int bus_error_set_from_manager(sd_bus_error *error, int r, const char *message) {
+        if (r == -ENOMEM)
+                return sd_bus_error_set_errno(error, r);
         if (message)
-                return sd_bus_error_set(error, name, message);
-        return sd_bus_error_set_errnof(error, r, "%m");
+                return sd_bus_error_set(error, smimed_error_to_name(manager_error(r)), message);
+        return sd_bus_error_setf(error, smimed_error_to_name(manager_error(r)), "%s", strerror(-r));
 }
 
 /* Reads an a{sv} of options: each key must be one of names, with the type

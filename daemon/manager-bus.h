@@ -13,11 +13,12 @@ typedef struct Manager Manager;
  * on /org/smimed1 (see dbus/org.smimed1.Manager.xml). */
 int manager_bus_register(Manager *m);
 
-/* Turns an error of manager-certificates.c or manager-keys.c into an
- * org.smimed1.Error.*: -EBADMSG/-EFBIG/-E2BIG InvalidFormat, -ENOENT
- * NoCertificate, -EKEYREJECTED CertificateInvalid, -EINVAL/-EOPNOTSUPP
- * InvalidArgument, -EBADR BadPassphrase, -ENOKEY NoPrivateKey, -ENODEV
- * TokenUnavailable, anything else StoreFailed. */
+/* Turns an error of manager-certificates.c or manager-keys.c into its
+ * org.smimed1.Error.* by the table of common/smimed-error.c (e.g. -EBADE
+ * BadPassphrase, -ENOKEY NoPrivateKey, -ENODEV TokenUnavailable), except that
+ * -EBADMSG/-EFBIG/-E2BIG are InvalidFormat and -EOPNOTSUPP InvalidArgument
+ * there; anything the table does not know is StoreFailed. message NULL: the
+ * errno's text. */
 int bus_error_set_from_manager(sd_bus_error *error, int r, const char *message);
 
 void manager_bus_emit_changed(Manager *m, const char *property);

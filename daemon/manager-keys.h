@@ -11,7 +11,7 @@ typedef struct Manager Manager;
 
 /* Enrolling keys into the token: PKCS#12 import, generation with a CSR,
  * removal, and binding certificates to the keys they belong to. No D-Bus
- * types. Errors as in manager-certificates.h, plus -EBADR (wrong passphrase),
+ * types. Errors as in manager-certificates.h, plus -EBADE (wrong passphrase),
  * -ENOKEY (no private key in the file), -ENODEV (token not ready). */
 
 #define PKCS12_MAX_SIZE (1024U * 1024U)

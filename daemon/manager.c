@@ -18,6 +18,7 @@
 #include "manager-smime.h"
 #include "pending-call.h"
 #include "manager.h"
+#include "smimed-bus-names.h"
 #include "strv.h"
 #include "worker-pool.h"
 #include "worker-run.h"

@@ -15,10 +15,6 @@
 #include "token.h"
 #include "validate.h"
 
-#define SMIMED_BUS_NAME "org.smimed1"
-#define SMIMED_MANAGER_PATH "/org/smimed1"
-#define SMIMED_MANAGER_INTERFACE "org.smimed1.Manager"
-
 /* The daemon's state: configuration, token, bus and event loop. */
 typedef struct Manager {
         sd_event *event;

@@ -4,12 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus-error-map.h"
 #include "log.h"
 #include "macro.h"
 #include "message.h"
 #include "sha256-fd.h"
-#include "smimed-errors.h"
+#include "smimed-error.h"
 #include "worker-run.h"
 
 /* A message of [Policy] MaxMessageSize= (100 MiB) needs a few copies of
@@ -94,12 +93,7 @@ static WorkerProcess *take_spare(void) {
 
 /* The worker's error name when it is one of smimed's, as our own string. */
 static const char *known_error_name(const char *name) {
-        if (!name)
-                return NULL;
-        for (const sd_bus_error_map *e = smimed_bus_error_map; e->name; e++)
-                if (e->name && strcmp(e->name, name) == 0)
-                        return e->name;
-        return NULL;
+        return smimed_error_to_name(smimed_error_from_name(name));
 }
 
 /* The spool files the worker asked for: it sends those it keeps back in

@@ -28,6 +28,7 @@
 #include <openssl/rsa.h>
 
 #include "harness.h"
+#include "smimed-bus-names.h"
 
 #define POLKIT_ACTIONS_DIR "/usr/share/polkit-1/actions"
 #define POLKIT_RULES_DIR "/etc/polkit-1/rules.d"
@@ -1213,8 +1214,8 @@ int harness_get_manager_property(sd_bus *bus, const char *property, char **ret) 
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Properties", "Get", NULL,
-                               &reply, "ss", "org.smimed1.Manager", property);
+        r = sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, "org.freedesktop.DBus.Properties", "Get",
+                               NULL, &reply, "ss", SMIMED_MANAGER_INTERFACE, property);
         if (r < 0)
                 return r;
         return read_variant_as_string(reply, ret);
@@ -1233,7 +1234,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         const char *interface;
 
         (void) error;
-        if (sd_bus_message_read(m, "s", &interface) < 0 || !streq(interface, "org.smimed1.Manager"))
+        if (sd_bus_message_read(m, "s", &interface) < 0 || !streq(interface, SMIMED_MANAGER_INTERFACE))
                 return 0;
         if (sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
                 return 0;
@@ -1278,7 +1279,7 @@ int harness_watch_manager_property(sd_bus *bus, const char *property, PropertyWa
         }
 
         /* A match installed synchronously: no signal sent after this returns is missed. */
-        r = sd_bus_match_signal(bus, &w->slot, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Properties",
+        r = sd_bus_match_signal(bus, &w->slot, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, "org.freedesktop.DBus.Properties",
                                 "PropertiesChanged", on_properties_changed, w);
         if (r < 0) {
                 property_watch_free(w);
@@ -1408,10 +1409,10 @@ int harness_watch_objects(sd_bus *bus, const char *interface, ObjectWatch **ret)
                 object_watch_free(w);
                 return -ENOMEM;
         }
-        r = sd_bus_match_signal(bus, &w->added_slot, "org.smimed1", "/org/smimed1",
+        r = sd_bus_match_signal(bus, &w->added_slot, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
                                 "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_interfaces_added, w);
         if (r >= 0)
-                r = sd_bus_match_signal(bus, &w->removed_slot, "org.smimed1", "/org/smimed1",
+                r = sd_bus_match_signal(bus, &w->removed_slot, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
                                         "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved",
                                         on_interfaces_removed, w);
         if (r < 0) {

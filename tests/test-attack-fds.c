@@ -38,9 +38,9 @@
 #include <openssl/rand.h>
 
 #include "harness.h"
+#include "smimed-bus-names.h"
 #include "smimed-errors.h"
 
-#define MANAGER_INTERFACE "org.smimed1.Manager"
 #define CALL_TIMEOUT_USEC HARNESS_TIMEOUT_USEC
 /* The pipes of the trickle tests: one page, so that a write of a page
  * returns only once the reader took the whole page before it. */
@@ -182,7 +182,8 @@ static int read_size(sd_bus_message *reply, uint64_t *ret) {
 static sd_bus_message *new_verify(sd_bus *b, int input, int output) {
         sd_bus_message *m = NULL;
 
-        if (sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "Verify") < 0 ||
+        if (sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                           "Verify") < 0 ||
             sd_bus_message_append(m, "hha{sv}", input, output, 0) < 0)
                 return sd_bus_message_unref(m);
         return m;
@@ -214,8 +215,8 @@ static int get_capabilities(sd_bus *b) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 
-        return sd_bus_call_method(b, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "GetCapabilities", &e, &reply,
-                                  "sasa{sv}", "someone@example.org", 0, 0);
+        return sd_bus_call_method(b, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "GetCapabilities",
+                                  &e, &reply, "sasa{sv}", "someone@example.org", 0, 0);
 }
 
 /* What the test user's child reports: "<error name>\n<error message>\n<output>". */

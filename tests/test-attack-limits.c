@@ -51,10 +51,9 @@
 
 #include "harness.h"
 #include "pki.h"
+#include "smimed-bus-names.h"
 #include "smimed-errors.h"
 
-#define MANAGER_INTERFACE "org.smimed1.Manager"
-#define CERTIFICATE_PATH_PREFIX "/org/smimed1/certificate/"
 #define SUPPORT "support@example.com"
 #define BOSS "boss@example.com"
 #define CEO "ceo@example.com"
@@ -184,7 +183,8 @@ static int ping_smimed(sd_bus *b) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Peer", "Ping");
+        r = sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, "org.freedesktop.DBus.Peer",
+                                           "Ping");
         if (r < 0)
                 return r;
         return sd_bus_call(b, m, CALL_TIMEOUT_USEC, NULL, &reply);
@@ -274,7 +274,8 @@ static Status open_call(sd_bus *b, const char *method, int input, int output) {
         int r;
 
         (void) lseek(input, 0, SEEK_SET);
-        r = sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, method);
+        r = sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                           method);
         if (r >= 0)
                 r = sd_bus_message_append(m, "hha{sv}", input, output, 0);
         if (r >= 0)
@@ -305,9 +306,9 @@ static Status sign_call(sd_bus *b, const char *sender, const char *text, int out
         Status s = {.content = -1};
         int r;
 
-        r = input < 0
-                    ? input
-                    : sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "Sign");
+        r = input < 0 ? input
+                      : sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                       SMIMED_MANAGER_INTERFACE, "Sign");
         if (r >= 0)
                 r = sd_bus_message_append(m, "shha{sv}", sender, input, output, 0);
         if (r >= 0)
@@ -329,9 +330,9 @@ static Status recipients_call(sd_bus *b, const char *method, char **recipients) 
         Status s = {.content = -1};
         int r;
 
-        r = input < 0 || output < 0
-                    ? -EIO
-                    : sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, method);
+        r = input < 0 || output < 0 ? -EIO
+                                    : sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                                     SMIMED_MANAGER_INTERFACE, method);
         if (r >= 0 && !encrypt)
                 r = sd_bus_message_append(m, "s", "");
         if (r >= 0)
@@ -572,8 +573,8 @@ static sd_bus_message *import_call(const void *data, size_t size, bool trust) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
 
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE,
-                                                   "ImportCertificates") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
         assert_true(sd_bus_message_append_array(m, 'y', data, size) >= 0);
         assert_true(sd_bus_message_append(m, "a{sv}", 1, "trust", "b", (int) trust) >= 0);
         if (sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &e, &reply) < 0)
@@ -609,8 +610,8 @@ static void remove_certificate(const PkiCert *c) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *fp = fingerprint_of(c), *path = NULL;
 
-        assert_true(asprintf(&path, CERTIFICATE_PATH_PREFIX "%s", fp) > 0);
-        if (sd_bus_call_method(bus, "org.smimed1", path, "org.smimed1.Certificate", "Remove", &e, NULL, "") < 0)
+        assert_true(asprintf(&path, SMIMED_CERTIFICATE_PATH_PREFIX "/%s", fp) > 0);
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, path, SMIMED_CERTIFICATE_INTERFACE, "Remove", &e, NULL, "") < 0)
                 fail_msg("Remove of %s failed: %s: %s", fp, e.name, e.message);
 }
 
@@ -770,7 +771,8 @@ static int flood(sd_bus *b, Flood *f, unsigned n, int output) {
                 if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                         return -errno;
                 f->keep[f->n] = sv[1];
-                r = sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "Verify");
+                r = sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "Verify");
                 if (r >= 0)
                         r = sd_bus_message_append(m, "hha{sv}", sv[0], output, 0);
                 close(sv[0]); /* the message holds its own copy */
@@ -1047,7 +1049,8 @@ static int spool_held(sd_bus *b, sd_bus_slot **slot, Reply *reply, int *keep) {
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
         *keep = p.fd = sv[1];
-        r = sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "Verify");
+        r = sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                           "Verify");
         if (r >= 0)
                 r = sd_bus_message_append(m, "hha{sv}", input, sv[0], 0);
         close(sv[0]);
@@ -1220,11 +1223,11 @@ static int fair_child(char *out, size_t size, void *userdata) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
 
                 if (plan->object_walks)
-                        r = sd_bus_message_new_method_call(a, &m, "org.smimed1", "/org/smimed1",
+                        r = sd_bus_message_new_method_call(a, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
                                                            "org.freedesktop.DBus.ObjectManager", "GetManagedObjects");
                 else {
-                        r = sd_bus_message_new_method_call(a, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE,
-                                                           "GetCapabilities");
+                        r = sd_bus_message_new_method_call(a, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                           SMIMED_MANAGER_INTERFACE, "GetCapabilities");
                         if (r >= 0)
                                 r = sd_bus_message_append(m, "s", "");
                         if (r >= 0)
@@ -1244,8 +1247,8 @@ static int fair_child(char *out, size_t size, void *userdata) {
         r = sd_bus_call_method(a, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.Peer", "Ping",
                                NULL, NULL, NULL);
         if (r >= 0)
-                r = sd_bus_message_new_method_call(b, &mb, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE,
-                                                   "GetCapabilities");
+                r = sd_bus_message_new_method_call(b, &mb, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "GetCapabilities");
         if (r >= 0)
                 r = sd_bus_message_append(mb, "sasa{sv}", "", 1, "b@example.com", 0);
         if (r >= 0)
@@ -1533,8 +1536,8 @@ static void test_decrypt_scope(void **state) {
         import_anchors();
 
         /* A key labelled support@ in the token, whose certificate names ceo@ only. */
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "GenerateKey", &e, &reply,
-                               "sa{sv}", SUPPORT, 1, "type", "s", "ec-p256") < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "GenerateKey", &e,
+                               &reply, "sa{sv}", SUPPORT, 1, "type", "s", "ec-p256") < 0)
                 fail_msg("GenerateKey failed: %s: %s", e.name, e.message);
         assert_true(sd_bus_message_read(reply, "os", &key_path, &csr) > 0);
         {
@@ -1758,7 +1761,8 @@ static int big_child(char *out, size_t size, void *userdata) {
         if (output < 0 || harness_bus_open(&v) < 0 || harness_bus_open(&g) < 0)
                 return 2;
 
-        r = sd_bus_message_new_method_call(v, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "Verify");
+        r = sd_bus_message_new_method_call(v, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                           "Verify");
         if (r >= 0)
                 r = sd_bus_message_append(m, "hha{sv}", *input, output, 0);
         if (r >= 0)
@@ -1771,8 +1775,9 @@ static int big_child(char *out, size_t size, void *userdata) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                 uint64_t t = now_usec();
 
-                r = sd_bus_call_method(g, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "GetCapabilities", &e,
-                                       &answer, "sasa{sv}", SUPPORT, 1, "partner@example.org", 0);
+                r = sd_bus_call_method(g, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                       "GetCapabilities", &e, &answer, "sasa{sv}", SUPPORT, 1, "partner@example.org",
+                                       0);
                 if (r < 0) {
                         report(out, size, "error=GetCapabilities: %s: %s\n", strempty(e.name), strempty(e.message));
                         return 1;

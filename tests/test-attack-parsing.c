@@ -28,6 +28,7 @@
 #include "cms-edit.h"
 #include "harness.h"
 #include "pki.h"
+#include "smimed-bus-names.h"
 #include "smimed-errors.h"
 #include "strv.h"
 
@@ -156,8 +157,8 @@ static int call_as_user(char *out, size_t size, void *userdata) {
                 return 2;
         if (harness_bus_open(&b) < 0)
                 return 3;
-        if (sd_bus_call_method(b, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", c->method, &e, &reply,
-                               "hha{sv}", in, output, 0) < 0) {
+        if (sd_bus_call_method(b, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, c->method, &e,
+                               &reply, "hha{sv}", in, output, 0) < 0) {
                 snprintf(out, size, "error|%s|%s", strempty(e.name), strempty(e.message));
                 return 0;
         }
@@ -189,11 +190,11 @@ static void expect_alive(const char *what) {
         _cleanup_free_ char *stat_path = NULL, *stat = NULL;
         const char *state;
 
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Peer", "Ping", &e, NULL,
-                               "") < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping", &e,
+                               NULL, "") < 0)
                 fail_msg("%s: smimed does not answer Ping: %s: %s", what, e.name, e.message);
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "GetCapabilities", &e2,
-                               &reply, "sasa{sv}", "", 1, "bob@example.org", 0) < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "GetCapabilities",
+                               &e2, &reply, "sasa{sv}", "", 1, "bob@example.org", 0) < 0)
                 fail_msg("%s: GetCapabilities failed: %s: %s", what, e2.name, e2.message);
 
         /* The same process as before: "pid (comm) S …", not a zombie. */
@@ -330,8 +331,8 @@ static void test_pkcs12_mac_iterations(void **state) {
         assert_int_equal(harness_get_manager_property(bus, "KeyCount", &keys_before), 0);
         assert_int_equal(harness_get_manager_property(bus, "CertificateCount", &certs_before), 0);
 
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "ImportPKCS12", &e, NULL,
-                               "hsa{sv}", fd, P12_PASS, 0) >= 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "ImportPKCS12", &e,
+                               NULL, "hsa{sv}", fd, P12_PASS, 0) >= 0)
                 fail_msg("ImportPKCS12 of a MAC with 100,000,000 iterations succeeded");
         if (!streq(e.name, SMIMED_ERROR_INVALID_FORMAT) || !strstr(e.message, "100000000 key-derivation iterations") ||
             !strstr(e.message, "SMIME_MAX_PKCS12_ITERATIONS"))
@@ -361,8 +362,8 @@ static void import_trusted(const PkiCert *c) {
         _cleanup_free_ char *pem = pki_cert_pem(c);
 
         assert_non_null(pem);
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "ImportCertificates") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
         assert_true(sd_bus_message_append_array(m, 'y', pem, strlen(pem)) >= 0);
         assert_true(sd_bus_message_append(m, "a{sv}", 1, "trust", "b", 1) >= 0);
         if (sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &e, NULL) < 0)

@@ -34,6 +34,7 @@
 #include "harness.h"
 #include "json-parse.h"
 #include "pki.h"
+#include "smimed-bus-names.h"
 #include "smimed-errors.h"
 #include "smimed.h"
 #include "strv.h"
@@ -961,8 +962,8 @@ static void test_daemon_keeps_pipes_blocking(void **state) {
         assert_false(nonblocking(p.in_r));
         assert_false(nonblocking(p.out_w));
 
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "Encrypt") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "Encrypt") >= 0);
         assert_true(sd_bus_message_append(m, "as", 1, ALICE) >= 0);
         assert_true(sd_bus_message_append(m, "hh", p.in_r, p.out_w) >= 0);
         assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
@@ -990,8 +991,8 @@ static void test_daemon_keeps_pipes_blocking(void **state) {
         /* And the same the other way, through Decrypt. */
         q = pipes_with(enc.data, enc.size);
         reply = sd_bus_message_unref(reply);
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "Decrypt") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "Decrypt") >= 0);
         assert_true(sd_bus_message_append(m, "hh", q.in_r, q.out_w) >= 0);
         assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
         r = sd_bus_call(bus, m, 120ULL * 1000000ULL, &e, &reply);

@@ -35,10 +35,10 @@
 
 #include "harness.h"
 #include "pki.h"
+#include "smimed-bus-names.h"
 #include "smimed-errors.h"
 
 #define SIGNER "signer@example.com"
-#define MANAGER_INTERFACE "org.smimed1.Manager"
 #define SPY_MODULE "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so"
 #define SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
 /* Imports of thousands of certificates take long under valgrind. */
@@ -145,8 +145,8 @@ static void wait_write_ends_closed_empty(int read_end) {
 static unsigned idle_fds(void) {
         unsigned n;
 
-        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Peer", "Ping", NULL,
-                                       NULL, NULL) >= 0);
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping",
+                                       NULL, NULL, NULL) >= 0);
         assert_int_equal(harness_smimed_fds(harness, &n, NULL), 0);
         return n;
 }
@@ -257,8 +257,8 @@ static void assert_smimed_alive(void) {
                 fail_msg("smimed is gone (status 0x%x), see %s", (unsigned) status, harness->smimed_log);
         assert_int_equal(harness_get_manager_property(bus, "Version", &version), 0);
         assert_string_not_equal(version, "");
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "GetCapabilities", &e, &reply,
-                               "sasa{sv}", SIGNER, 0, 0) < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "GetCapabilities",
+                               &e, &reply, "sasa{sv}", SIGNER, 0, 0) < 0)
                 fail_msg("GetCapabilities failed: %s: %s", e.name, e.message);
 }
 
@@ -278,8 +278,8 @@ static char *store_listing(void) {
         size_t size = 0;
         FILE *f;
 
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "LookupCertificates", &e,
-                               &reply, "sa{sv}", "", 0) < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                               "LookupCertificates", &e, &reply, "sa{sv}", "", 0) < 0)
                 fail_msg("LookupCertificates failed: %s: %s", e.name, e.message);
         assert_true(sd_bus_message_read_strv(reply, &paths) >= 0);
         qsort(paths, strv_len(paths), sizeof(char *), cmp_str);
@@ -294,8 +294,8 @@ static char *store_listing(void) {
 static int import(const void *data, size_t size, bool trust, sd_bus_error *e) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
 
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE,
-                                                   "ImportCertificates") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
         assert_true(sd_bus_message_append_array(m, 'y', data, size) >= 0);
         assert_true(sd_bus_message_append(m, "a{sv}", 1, "trust", "b", (int) trust) >= 0);
         return sd_bus_call(bus, m, CALL_TIMEOUT_USEC, e, &reply);
@@ -404,8 +404,8 @@ static void import_anchors(void) {
 static sd_bus_message *new_sign_call(sd_bus *b, int input, int output) {
         sd_bus_message *m = NULL;
 
-        assert_true(sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "Sign") >=
-                    0);
+        assert_true(sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "Sign") >= 0);
         assert_true(sd_bus_message_append(m, "shha{sv}", SIGNER, input, output, 0) >= 0);
         return m;
 }
@@ -450,8 +450,8 @@ static int encrypted_for_signer(void) {
         int encrypted = memfd_create("encrypted", MFD_CLOEXEC);
 
         assert_true(input >= 0 && encrypted >= 0);
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "Encrypt", &e, &reply,
-                               "ashha{sv}", 1, SIGNER, input, encrypted, 0) < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Encrypt", &e,
+                               &reply, "ashha{sv}", 1, SIGNER, input, encrypted, 0) < 0)
                 fail_msg("Encrypt failed: %s: %s", e.name, e.message);
         return encrypted;
 }
@@ -464,8 +464,8 @@ static int decrypt(int encrypted, sd_bus_error *e, char **ret_encryption) {
 
         assert_true(input >= 0 && output >= 0);
         assert_int_equal(lseek(input, 0, SEEK_SET), 0);
-        r = sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "Decrypt", e, &reply,
-                               "hha{sv}", input, output, 0);
+        r = sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Decrypt", e,
+                               &reply, "hha{sv}", input, output, 0);
         if (r < 0)
                 return r;
         *ret_encryption = NULL;
@@ -551,8 +551,8 @@ static void test_token_storage_taken_away(void **state) {
         /* What a mail app sees meanwhile: signing is not possible, and why. */
         assert_int_equal(harness_get_manager_property(bus, "TokenStateReason", &reason), 0);
         assert_non_null(strstr(reason, SOFTHSM_MODULE));
-        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "GetCapabilities", &e,
-                                       &reply, "sasa{sv}", SIGNER, 0, 0) >= 0);
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                       "GetCapabilities", &e, &reply, "sasa{sv}", SIGNER, 0, 0) >= 0);
         assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") > 0);
         while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
                 const char *key;
@@ -587,7 +587,8 @@ static void test_token_storage_taken_away(void **state) {
 static void reload_ok(void) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "Reload", &e, NULL, "") < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Reload", &e, NULL,
+                               "") < 0)
                 fail_msg("Reload failed: %s: %s", e.name, e.message);
 }
 
@@ -812,8 +813,8 @@ static void test_sigkill_during_import(void **state) {
         assert_true(inotify_add_watch(watch, wal, IN_MODIFY) >= 0);
 
         log_start = harness_smimed_log_size(harness);
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE,
-                                                   "ImportCertificates") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
         assert_true(sd_bus_message_append_array(m, 'y', batch, batch_size) >= 0);
         assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
         assert_true(sd_bus_send(bus, m, NULL) >= 0);
@@ -998,8 +999,8 @@ static void client_leaves_while_on_worker(const char *method, const char *worker
                 if (streq(method, "Sign"))
                         m = new_sign_call(client, input, out[1]);
                 else {
-                        assert_true(sd_bus_message_new_method_call(client, &m, "org.smimed1", "/org/smimed1",
-                                                                   MANAGER_INTERFACE, method) >= 0);
+                        assert_true(sd_bus_message_new_method_call(client, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                                   SMIMED_MANAGER_INTERFACE, method) >= 0);
                         assert_true(sd_bus_message_append(m, "hha{sv}", input, out[1], 0) >= 0);
                 }
                 assert_true(sd_bus_send(client, m, NULL) >= 0);
@@ -1053,8 +1054,8 @@ static void test_client_leaves_while_decrypting(void **state) {
         start_smimed("client-leaves-decrypt", "[Policy]\nIOTimeoutSec=600\n", env, NULL);
         import_anchors();
         input = memfd_with(text);
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "Encrypt", &e, &reply,
-                               "ashha{sv}", 1, SIGNER, input, encrypted, 0) < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Encrypt", &e,
+                               &reply, "ashha{sv}", 1, SIGNER, input, encrypted, 0) < 0)
                 fail_msg("Encrypt failed: %s: %s", e.name, e.message);
         assert_int_equal(lseek(encrypted, 0, SEEK_SET), 0);
         client_leaves_while_on_worker("Decrypt", "key " HARNESS_KEY_ID_HEX ", handing it to a worker.", encrypted);
@@ -1095,8 +1096,8 @@ static void test_client_leaves_while_generating_key(void **state) {
 
                 assert_int_equal(harness_bus_open(&client), 0);
                 name = unique_name(client);
-                assert_true(sd_bus_message_new_method_call(client, &m, "org.smimed1", "/org/smimed1",
-                                                           MANAGER_INTERFACE, "GenerateKey") >= 0);
+                assert_true(sd_bus_message_new_method_call(client, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                           SMIMED_MANAGER_INTERFACE, "GenerateKey") >= 0);
                 assert_true(sd_bus_message_append(m, "sa{sv}", "gone@example.com", 1, "type", "s", "rsa-2048") >= 0);
                 assert_true(sd_bus_send(client, m, NULL) >= 0);
                 assert_true(sd_bus_flush(client) >= 0);
@@ -1153,8 +1154,8 @@ static void test_stop_while_generating_key(void **state) {
         assert_int_equal(n_locks, 1);
 
         assert_int_equal(harness_bus_open(&client), 0);
-        assert_true(sd_bus_message_new_method_call(client, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE,
-                                                   "GenerateKey") >= 0);
+        assert_true(sd_bus_message_new_method_call(client, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "GenerateKey") >= 0);
         assert_true(sd_bus_message_append(m, "sa{sv}", "stopped@example.com", 0) >= 0);
         assert_true(sd_bus_call_async(client, &slot, m, on_generate_reply, &answer, CALL_TIMEOUT_USEC) >= 0);
         assert_true(sd_bus_flush(client) >= 0);
@@ -1248,8 +1249,8 @@ static void call_times_out(const char *method) {
 
         small_pipe(in);
         small_pipe(out);
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE,
-                                                   method) >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, method) >= 0);
         if (streq(method, "Sign"))
                 assert_true(sd_bus_message_append(m, "shha{sv}", SIGNER, in[0], out[1], 0) >= 0);
         else if (streq(method, "ImportPKCS12"))

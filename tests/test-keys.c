@@ -17,7 +17,9 @@
 
 #include "harness.h"
 #include "hexdecoct.h"
-#include "smimed-errors.h"
+#include "smimed-bus-names.h"
+#include "smimed-error.h"
+#include "smimed.h"
 #include "strv.h"
 #include "xml-tags.h"
 
@@ -165,8 +167,8 @@ static CallResult import_pkcs12_on(sd_bus *b, const char *file, const char *pass
 
         fd = open(file, O_RDONLY | O_CLOEXEC);
         assert_true(fd >= 0);
-        r = sd_bus_call_method(b, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "ImportPKCS12", &e, &reply,
-                               "hsa{sv}", fd, passphrase, 0);
+        r = sd_bus_call_method(b, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "ImportPKCS12", &e,
+                               &reply, "hsa{sv}", fd, passphrase, 0);
         close(fd);
         capture_error(&c, r, &e);
         if (r >= 0) {
@@ -188,8 +190,8 @@ static CallResult generate_key_on(sd_bus *b, const char *address, const char *ty
         const char *key, *csr;
         int r;
 
-        assert_true(sd_bus_message_new_method_call(b, &call, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "GenerateKey") >= 0);
+        assert_true(sd_bus_message_new_method_call(b, &call, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "GenerateKey") >= 0);
         assert_true(sd_bus_message_append(call, "s", address) >= 0);
         assert_true(sd_bus_message_open_container(call, 'a', "{sv}") >= 0);
         if (type)
@@ -213,8 +215,8 @@ static void import_certificate(const char *file, bool trust) {
         _cleanup_free_ char *data = harness_read_file(file);
 
         assert_non_null(data);
-        assert_true(sd_bus_message_new_method_call(bus, &call, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "ImportCertificates") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &call, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
         assert_true(sd_bus_message_append_array(call, 'y', data, strlen(data)) >= 0);
         if (trust)
                 assert_true(sd_bus_message_append(call, "a{sv}", 1, "trust", "b", 1) >= 0);
@@ -238,7 +240,7 @@ static char *store_listing(void) {
         char *joined = NULL;
         size_t len = 0;
 
-        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                        "LookupCertificates", NULL, &reply, "sa{sv}", "", 0) >= 0);
         assert_true(sd_bus_message_read_strv(reply, &paths) >= 0);
         for (char **p = paths; p && *p; p++)
@@ -256,8 +258,8 @@ static bool capability_possible(const char *sender) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int possible = -1;
 
-        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "GetCapabilities",
-                                       NULL, &reply, "sasa{sv}", sender, 0, 0) >= 0);
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                       "GetCapabilities", NULL, &reply, "sasa{sv}", sender, 0, 0) >= 0);
         assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") > 0);
         while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
                 const char *k;
@@ -497,6 +499,42 @@ static void test_import_failures_change_nothing(void **state) {
         expect_import_refused(ca_cert, "p12 secret", SMIMED_ERROR_INVALID_FORMAT, "not a PKCS#12");
 }
 
+/* A wrong passphrase reaches the library and smimectl as BadPassphrase and
+ * its errno of the table (the daemon once sent -EBADR while the library
+ * mapped the name to -EBADE). */
+static void test_wrong_passphrase_through_the_client(void **state) {
+        _cleanup_free_ char *p12 = make_pkcs12("client-bad.p12", "client.bad@example.com", "rsa", false);
+        _cleanup_free_ char *wrong = NULL, *out = NULL, *err = NULL, *tail = NULL;
+        _cleanup_(smimed_error_done) smimed_error e = {};
+        uint64_t before = key_count();
+        smimed *s = NULL;
+        int fd, r;
+
+        (void) state;
+        assert_int_equal(smimed_connect_address(harness->bus_address, &s, &e), 0);
+        fd = open(p12, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        r = smimed_import_pkcs12_fd(s, fd, "wrong passphrase", NULL, NULL, &e);
+        close(fd);
+        assert_int_equal(r, -EBADE);
+        assert_int_equal(r, -smimed_error_to_errno(SMIMED_ERR_BAD_PASSPHRASE));
+        assert_string_equal(e.name, SMIMED_ERROR_BAD_PASSPHRASE);
+        assert_int_equal(smimed_error_from_name(e.name), SMIMED_ERR_BAD_PASSPHRASE);
+        assert_non_null(strstr(e.message, "passphrase"));
+        smimed_close(s);
+
+        wrong = harness_write_file(harness, "wrong-passphrase", "wrong passphrase\n", 0600);
+        r = harness_run(harness,
+                        (char *[]) { (char *) SMIMECTL_BINARY, (char *) "import-key", p12, (char *) "--passphrase-file",
+                                     wrong, NULL },
+                        false, &out, &err);
+        assert_int_equal(r, 1);
+        assert_true(asprintf(&tail, " (%s)\n", SMIMED_ERROR_BAD_PASSPHRASE) > 0);
+        if (strlen(err) < strlen(tail) || !streq(err + strlen(err) - strlen(tail), tail) || !strstr(err, "passphrase"))
+                fail_msg("expected one line ending \"%s\" on stderr, got: %s", tail, err);
+        assert_int_equal(key_count(), before);
+}
+
 static void test_import_from_a_pipe(void **state) {
         _cleanup_free_ char *p12 = make_pkcs12("pipe.p12", "pipe.user@example.com", "rsa", false);
         _cleanup_free_ char *data = NULL;
@@ -516,8 +554,8 @@ static void test_import_from_a_pipe(void **state) {
         assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
         assert_int_equal(write(fds[1], data, (size_t) st.st_size), st.st_size);
         close(fds[1]);
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "ImportPKCS12", &e, &reply,
-                               "hsa{sv}", fds[0], "p12 secret", 0) < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "ImportPKCS12", &e,
+                               &reply, "hsa{sv}", fds[0], "p12 secret", 0) < 0)
                 fail_msg("ImportPKCS12 through a pipe failed: %s: %s", e.name, e.message);
         close(fds[0]);
 }
@@ -599,31 +637,31 @@ static void test_key_objects_and_remove(void **state) {
         assert_true(c.r >= 0);
         before = key_count();
 
-        assert_true(sd_bus_get_property_string(bus, "org.smimed1", c.key_path, "org.smimed1.Key", "Label", NULL,
+        assert_true(sd_bus_get_property_string(bus, SMIMED_BUS_NAME, c.key_path, SMIMED_KEY_INTERFACE, "Label", NULL,
                                                (char **) &s) >= 0);
         assert_string_equal(s, "remove.me@example.com");
         free((char *) s);
-        assert_true(sd_bus_get_property_trivial(bus, "org.smimed1", c.key_path, "org.smimed1.Key", "Bits", NULL,
+        assert_true(sd_bus_get_property_trivial(bus, SMIMED_BUS_NAME, c.key_path, SMIMED_KEY_INTERFACE, "Bits", NULL,
                                                 'u', &bits) >= 0);
         assert_int_equal(bits, 384);
-        assert_true(sd_bus_get_property_string(bus, "org.smimed1", c.key_path, "org.smimed1.Key", "URI", NULL,
+        assert_true(sd_bus_get_property_string(bus, SMIMED_BUS_NAME, c.key_path, SMIMED_KEY_INTERFACE, "URI", NULL,
                                                (char **) &s) >= 0);
         assert_non_null(strstr(s, "token=" HARNESS_TOKEN_LABEL));
         assert_non_null(strstr(s, "type=private"));
         free((char *) s);
 
-        assert_true(sd_bus_call_method(bus, "org.smimed1", c.key_path, "org.freedesktop.DBus.Introspectable",
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, c.key_path, "org.freedesktop.DBus.Introspectable",
                                        "Introspect", NULL, &reply, NULL) >= 0);
         assert_true(sd_bus_message_read(reply, "s", &xml) > 0);
         xml_file = harness_read_file(SMIMED_SOURCE_ROOT "/dbus/org.smimed1.Key.xml");
-        want = xml_canonical_element(xml_file, "interface", "org.smimed1.Key");
-        have = xml_canonical_element(xml, "interface", "org.smimed1.Key");
+        want = xml_canonical_element(xml_file, "interface", SMIMED_KEY_INTERFACE);
+        have = xml_canonical_element(xml, "interface", SMIMED_KEY_INTERFACE);
         assert_non_null(want);
         assert_non_null(have);
         if (!streq(want, have))
                 fail_msg("dbus/org.smimed1.Key.xml does not match:\n%s---\n%s", want, have);
 
-        if (sd_bus_call_method(bus, "org.smimed1", c.key_path, "org.smimed1.Key", "Remove", &e, NULL, NULL) < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, c.key_path, SMIMED_KEY_INTERFACE, "Remove", &e, NULL, NULL) < 0)
                 fail_msg("Remove failed: %s: %s", e.name, e.message);
         assert_int_equal(key_count(), before - 1);
         direct_open(&d);
@@ -648,7 +686,7 @@ static int denied_as_test_user(char *out, size_t size, void *userdata) {
                 return 2;
         import = import_pkcs12_on(b, a->p12, "p12 secret");
         generate = generate_key_on(b, "denied@example.com", "ec-p256", NULL);
-        r = sd_bus_call_method(b, "org.smimed1", a->key_path, "org.smimed1.Key", "Remove", &e, NULL, NULL);
+        r = sd_bus_call_method(b, SMIMED_BUS_NAME, a->key_path, SMIMED_KEY_INTERFACE, "Remove", &e, NULL, NULL);
         snprintf(out, size, "%s|%s|%s", strempty(import.error_name), strempty(generate.error_name),
                  r < 0 ? strempty(e.name) : "");
         sd_bus_flush_close_unref(b);
@@ -692,18 +730,19 @@ static void test_loop_answers_during_key_generation(void **state) {
         for (int i = 0; i < 2; i++) {
                 sd_bus_message **m = i == 0 ? &m1 : &m2;
 
-                assert_true(sd_bus_message_new_method_call(bus, m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                           "GenerateKey") >= 0);
+                assert_true(sd_bus_message_new_method_call(bus, m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                           SMIMED_MANAGER_INTERFACE, "GenerateKey") >= 0);
                 assert_true(sd_bus_message_append(*m, "sa{sv}", i == 0 ? "slow1@example.com" : "slow2@example.com", 1,
                                                   "type", "s", "rsa-4096") >= 0);
                 assert_true(sd_bus_call_async(bus, i == 0 ? &g1 : &g2, *m, on_reply_count, &generated,
                                               300 * 1000000ULL) >= 0);
         }
-        assert_true(sd_bus_call_method_async(bus, &caps, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                             "GetCapabilities", on_reply_count, &answered, "sasa{sv}",
-                                             "rsa.user@example.com", 1, "ec.user@example.com", 0) >= 0);
-        assert_true(sd_bus_call_method_async(bus, &lookup, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                             "LookupCertificates", on_reply_count, &answered, "sa{sv}", "", 0) >= 0);
+        assert_true(sd_bus_call_method_async(bus, &caps, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                             SMIMED_MANAGER_INTERFACE, "GetCapabilities", on_reply_count, &answered,
+                                             "sasa{sv}", "rsa.user@example.com", 1, "ec.user@example.com", 0) >= 0);
+        assert_true(sd_bus_call_method_async(bus, &lookup, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                             SMIMED_MANAGER_INTERFACE, "LookupCertificates", on_reply_count, &answered,
+                                             "sa{sv}", "", 0) >= 0);
 
         while (generated < 2) {
                 int r = sd_bus_process(bus, NULL);
@@ -762,6 +801,7 @@ int main(void) {
                 cmocka_unit_test(test_import_rsa_pkcs12),
                 cmocka_unit_test(test_import_ec_legacy_pkcs12),
                 cmocka_unit_test(test_import_failures_change_nothing),
+                cmocka_unit_test(test_wrong_passphrase_through_the_client),
                 cmocka_unit_test(test_import_from_a_pipe),
                 cmocka_unit_test(test_generate_rsa),
                 cmocka_unit_test(test_generate_ec),

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "smimed-bus-names.h"
 #include "smimed.h"
 #include "xml-tags.h"
 
@@ -92,15 +93,15 @@ static void test_introspection_matches_xml(void **state) {
 
         (void) state;
         assert_int_equal(harness_bus_open(&bus), 0);
-        assert_int_equal(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Introspectable",
-                                            "Introspect", NULL, &reply, NULL),
+        assert_int_equal(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                            "org.freedesktop.DBus.Introspectable", "Introspect", NULL, &reply, NULL),
                          1);
         assert_int_equal(sd_bus_message_read(reply, "s", &xml), 1);
 
         file = harness_read_file(SMIMED_SOURCE_ROOT "/dbus/org.smimed1.Manager.xml");
         assert_non_null(file);
-        want = xml_canonical_element(file, "interface", "org.smimed1.Manager");
-        have = xml_canonical_element(xml, "interface", "org.smimed1.Manager");
+        want = xml_canonical_element(file, "interface", SMIMED_MANAGER_INTERFACE);
+        have = xml_canonical_element(xml, "interface", SMIMED_MANAGER_INTERFACE);
         assert_non_null(want);
         assert_non_null(have);
         if (!streq(want, have))
@@ -117,7 +118,7 @@ static void test_object_manager_answers(void **state) {
 
         (void) state;
         assert_int_equal(harness_bus_open(&bus), 0);
-        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.ObjectManager",
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, "org.freedesktop.DBus.ObjectManager",
                                        "GetManagedObjects", NULL, &reply, NULL) >= 0);
         assert_true(sd_bus_message_has_signature(reply, "a{oa{sa{sv}}}"));
 }
@@ -133,8 +134,8 @@ static void reload_and_expect_enabled(bool enabled) {
 
         assert_int_equal(harness_bus_open(&bus), 0);
         assert_int_equal(harness_watch_manager_property(bus, "Enabled", &watch), 0);
-        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Reload", &e, NULL,
-                                       NULL) >= 0);
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Reload",
+                                       &e, NULL, NULL) >= 0);
         assert_int_equal(harness_watch_wait(watch, enabled ? "true" : "false"), 0);
 }
 
@@ -166,7 +167,7 @@ static void test_reload_refuses_bad_config(void **state) {
         (void) state;
         /* Lines 10 and 11, after the 9 lines harness_config_text() writes. */
         write_config("Enabled=no\nColour=blue\n");
-        assert_int_equal(smimed_reload(s, &error), -EINVAL);
+        assert_int_equal(smimed_reload(s, &error), -EUCLEAN); /* InvalidConfig's own errno */
         assert_string_equal(error.name, SMIMED_ERROR_INVALID_CONFIG);
         assert_true(asprintf(&where, "%s:11: [Policy] Colour=: unknown key", config_path) > 0);
         if (!strstr(error.message, where))
@@ -322,8 +323,8 @@ static void test_runs_as_its_own_user(void **state) {
         assert_string_equal(caps, "0000000000000000");
 
         assert_int_equal(harness_bus_open(&bus), 0);
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Reload", &e, NULL, NULL) <
-            0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Reload", &e, NULL,
+                               NULL) < 0)
                 fail_msg("Reload by root failed: %s: %s", e.name, e.message);
 }
 
@@ -343,8 +344,8 @@ static int verify_through_pipes(char *out, size_t size, void *userdata) {
                 return 2;
         }
         if (harness_bus_open(&bus) < 0 ||
-            sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Verify", &e, &reply,
-                               "hha{sv}", in[0], o[1], 0) < 0) {
+            sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Verify", &e,
+                               &reply, "hha{sv}", in[0], o[1], 0) < 0) {
                 snprintf(out, size, "%s: %s", strempty(e.name), strempty(e.message));
                 return 1;
         }

@@ -16,6 +16,7 @@
 
 #include "harness.h"
 #include "pki.h"
+#include "smimed-bus-names.h"
 #include "smimed-errors.h"
 
 static Harness *harness;
@@ -46,15 +47,16 @@ static void reload_with(const char *policy_lines) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
         write_config(policy_lines);
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Reload", &e, NULL, NULL) < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Reload", &e, NULL,
+                               NULL) < 0)
                 fail_msg("Reload failed: %s: %s", e.name, e.message);
 }
 
 static int import_pem(const char *pem, bool trust) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
 
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "ImportCertificates") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
         assert_true(sd_bus_message_append_array(m, 'y', pem, strlen(pem)) >= 0);
         assert_true(sd_bus_message_append(m, "a{sv}", 1, "trust", "b", (int) trust) >= 0);
         return sd_bus_call(bus, m, 0, NULL, NULL);
@@ -165,7 +167,7 @@ static Outcome call_smime(sd_bus *b, const char *method, const char *sender, con
         int in = memfd_with(input, strlen(input)), out = memfd_create("out", MFD_CLOEXEC);
         Outcome o = {};
 
-        sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", method);
+        sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, method);
         if (streq(method, "Sign"))
                 sd_bus_message_append(m, "s", sender);
         else if (streq(method, "Encrypt"))
@@ -217,8 +219,8 @@ static int as_test_user(char *out, size_t size, void *userdata) {
         support = call_smime(b, "Sign", "support@example.com", message_text, NULL, NULL, false);
         alice = call_smime(b, "Sign", "alice@example.com", message_text, NULL, NULL, false);
         interactive = call_smime(b, "Sign", "interactive@example.com", message_text, NULL, NULL, false);
-        r = sd_bus_call_method(b, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "GenerateKey", &e, NULL,
-                               "sa{sv}", "support@example.com", 0);
+        r = sd_bus_call_method(b, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "GenerateKey", &e,
+                               NULL, "sa{sv}", "support@example.com", 0);
         snprintf(out, size, "%d|%s|%s|%s", support.r >= 0, alice.error_name, interactive.error_name,
                  r < 0 ? strempty(e.name) : "allowed");
         sd_bus_flush_close_unref(b);
@@ -262,8 +264,9 @@ static void test_enabled_no(void **state) {
 
         (void) state;
         reload_with("Enabled=no\n");
-        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "GetCapabilities",
-                                       NULL, &reply, "sasa{sv}", "support@example.com", 1, "alice@example.com", 0) >= 0);
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                       "GetCapabilities", NULL, &reply, "sasa{sv}", "support@example.com", 1,
+                                       "alice@example.com", 0) >= 0);
         assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") > 0);
         while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
                 assert_true(sd_bus_message_read(reply, "s", &k) > 0);
@@ -289,8 +292,8 @@ static char *capability_reason(const char *sender) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *k, *reason = NULL;
 
-        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "GetCapabilities",
-                                       NULL, &reply, "sasa{sv}", sender, 0, 0) >= 0);
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                       "GetCapabilities", NULL, &reply, "sasa{sv}", sender, 0, 0) >= 0);
         assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") > 0);
         while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
                 assert_true(sd_bus_message_read(reply, "s", &k) > 0);
@@ -424,8 +427,8 @@ static void test_decrypt_is_audited(void **state) {
         assert_true(encrypted.r >= 0);
         in = memfd_with(encrypted.output, strlen(encrypted.output));
         out = memfd_create("out", MFD_CLOEXEC);
-        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Decrypt", NULL,
-                                       &reply, "hha{sv}", in, out, 0) >= 0);
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Decrypt",
+                                       NULL, &reply, "hha{sv}", in, out, 0) >= 0);
         close(in);
         close(out);
 
@@ -444,8 +447,8 @@ static void test_decrypt_without_verifying(void **state) {
         int in = memfd_with(message, strlen(message)), out = memfd_create("out", MFD_CLOEXEC);
 
         (void) state;
-        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Decrypt", NULL,
-                                       &reply, "hha{sv}", in, out, 1, "verify", "b", 0) >= 0);
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Decrypt",
+                                       NULL, &reply, "hha{sv}", in, out, 1, "verify", "b", 0) >= 0);
         assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") > 0);
         while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
                 assert_true(sd_bus_message_read(reply, "s", &k) > 0);
@@ -472,8 +475,8 @@ static void test_client_pipes_stay_blocking(void **state) {
         assert_int_equal(write(in[1], message_text, strlen(message_text)), (ssize_t) strlen(message_text));
         close(in[1]);
 
-        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "Encrypt", NULL,
-                                       &reply, "ashha{sv}", 1, "support@example.com", in[0], out[1], 0) >= 0);
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Encrypt",
+                                       NULL, &reply, "ashha{sv}", 1, "support@example.com", in[0], out[1], 0) >= 0);
         assert_int_equal(fcntl(in[0], F_GETFL) & O_NONBLOCK, 0);
         assert_int_equal(fcntl(out[1], F_GETFL) & O_NONBLOCK, 0);
         assert_int_equal(fcntl(out[0], F_GETFL) & O_NONBLOCK, 0);

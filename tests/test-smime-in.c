@@ -29,11 +29,11 @@
 
 #include "harness.h"
 #include "pki.h"
+#include "smimed-bus-names.h"
 #include "smimed-errors.h"
 #include "strv.h"
 
 #define CALL_TIMEOUT_USEC HARNESS_TIMEOUT_USEC
-#define CERT_PATH_PREFIX "/org/smimed1/certificate/"
 #define NO_PRIVATE_KEY_MESSAGE "Encryption: Unable to find private key to decrypt."
 #define NO_CERTIFICATE_MESSAGE "Sign: Unable to find certificate for validation"
 #define MAX_LAYERS 8
@@ -243,8 +243,8 @@ static void import_pem(const char *pem, bool trust) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
 
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "ImportCertificates") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
         assert_true(sd_bus_message_append_array(m, 'y', pem, strlen(pem)) >= 0);
         assert_true(sd_bus_message_append(m, "a{sv}", 1, "trust", "b", (int) trust) >= 0);
         if (sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &e, &reply) < 0)
@@ -265,8 +265,8 @@ static void import_crl(const X509_CRL *crl) {
         uint32_t count = 0;
 
         assert_non_null(pem);
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "ImportCRL") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCRL") >= 0);
         assert_true(sd_bus_message_append_array(m, 'y', pem, strlen(pem)) >= 0);
         assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
         if (sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &e, &reply) < 0)
@@ -289,8 +289,8 @@ static void enroll(Party *p) {
                 "pass:p12 secret", "-out", p12, NULL);
         fd = open(p12, O_RDONLY | O_CLOEXEC);
         assert_true(fd >= 0);
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "ImportPKCS12", &e, &reply,
-                               "hsa{sv}", fd, "p12 secret", 0) < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "ImportPKCS12", &e,
+                               &reply, "hsa{sv}", fd, "p12 secret", 0) < 0)
                 fail_msg("ImportPKCS12 of %s failed: %s: %s", p->name, e.name, e.message);
         assert_true(sd_bus_message_read(reply, "o", &key) > 0);
         p->key_object = strdup(key);
@@ -316,8 +316,8 @@ static Capability encrypt_capability(const char *address) {
         Capability c = {.possible = -1};
         unsigned entries = 0;
 
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "GetCapabilities", &e,
-                               &reply, "sasa{sv}", "", 1, address, 0) < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "GetCapabilities",
+                               &e, &reply, "sasa{sv}", "", 1, address, 0) < 0)
                 fail_msg("GetCapabilities failed: %s: %s", e.name, e.message);
         assert_true(sd_bus_message_skip(reply, "a{sv}") >= 0);
         assert_true(sd_bus_message_enter_container(reply, 'a', "a{sv}") > 0);
@@ -352,8 +352,8 @@ static size_t lookup_count(const char *address) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(strv_freep) char **paths = NULL;
 
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "LookupCertificates", &e,
-                               &reply, "sa{sv}", address, 0) < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                               "LookupCertificates", &e, &reply, "sa{sv}", address, 0) < 0)
                 fail_msg("LookupCertificates failed: %s: %s", e.name, e.message);
         assert_true(sd_bus_message_read_strv(reply, &paths) >= 0);
         return strv_length(paths);
@@ -508,7 +508,8 @@ static int open_call(sd_bus *b, const char *method, int input, int output, int v
         int r;
 
         *o = (Opened){.content = -1};
-        r = sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", method);
+        r = sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                           method);
         if (r >= 0)
                 r = sd_bus_message_append(m, "hh", input, output);
         if (r >= 0 && verify >= 0)
@@ -844,7 +845,7 @@ static void expect_decrypted_with(const Opened *o, const Party *p, const char *w
         const char *id = strrchr(p->key_object, '/') + 1;
         _cleanup_free_ char *cert_path = NULL;
 
-        assert_true(asprintf(&cert_path, CERT_PATH_PREFIX "%s", p->fp) > 0);
+        assert_true(asprintf(&cert_path, SMIMED_CERTIFICATE_PATH_PREFIX "/%s", p->fp) > 0);
         if (!o->key || !(streq(o->key, p->key_object) || streq(o->key, id)))
                 fail_msg("%s: \"key\" is %s, expected %s", what, strempty(o->key), p->key_object);
         if (!o->key_certificate ||

@@ -24,6 +24,7 @@
 #include <openssl/x509.h>
 
 #include "harness.h"
+#include "smimed-bus-names.h"
 #include "smimed-errors.h"
 #include "strv.h"
 
@@ -386,8 +387,8 @@ static void import_pkcs12(const Identity *id) {
                 "pass:p12 secret", "-out", p12, NULL);
         fd = open(p12, O_RDONLY | O_CLOEXEC);
         assert_true(fd >= 0);
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "ImportPKCS12", &e, &reply,
-                               "hsa{sv}", fd, "p12 secret", 0) < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "ImportPKCS12", &e,
+                               &reply, "hsa{sv}", fd, "p12 secret", 0) < 0)
                 fail_msg("ImportPKCS12 of %s failed: %s: %s", id->address, e.name, e.message);
         close(fd);
 }
@@ -397,8 +398,8 @@ static void import_certificate(const char *file, bool trust) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
         _cleanup_(buffer_done) Buffer data = read_file(file);
 
-        assert_true(sd_bus_message_new_method_call(bus, &call, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "ImportCertificates") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &call, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
         assert_true(sd_bus_message_append_array(call, 'y', data.data, data.len) >= 0);
         assert_true(sd_bus_message_append(call, "a{sv}", trust ? 1 : 0, "trust", "b", 1) >= 0);
         if (sd_bus_call(bus, call, 0, &e, &reply) < 0)
@@ -411,8 +412,8 @@ static uint32_t import_crl(const char *file) {
         _cleanup_(buffer_done) Buffer data = read_file(file);
         uint32_t count = 0;
 
-        assert_true(sd_bus_message_new_method_call(bus, &call, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "ImportCRL") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &call, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCRL") >= 0);
         assert_true(sd_bus_message_append_array(call, 'y', data.data, data.len) >= 0);
         assert_true(sd_bus_message_append(call, "a{sv}", 0) >= 0);
         if (sd_bus_call(bus, call, 0, &e, &reply) < 0)
@@ -434,8 +435,8 @@ static char *smimed_config(const char *extra) {
 /* Whether smimed still answers on the bus (no asserts: used before a
  * repair). */
 static bool smimed_answers(void) {
-        return sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Peer", "Ping", NULL, NULL,
-                                  NULL) >= 0;
+        return sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping", NULL,
+                                  NULL, NULL) >= 0;
 }
 
 /* After smimed has died: reaps it and starts it again on the current
@@ -561,7 +562,7 @@ static int new_smime_call(sd_bus *b, const char *sender, char **recipients, int 
         sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+        r = sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                            recipients ? "Encrypt" : "Sign");
         if (r >= 0)
                 r = recipients ? sd_bus_message_append_strv(m, recipients) : sd_bus_message_append(m, "s", sender);
@@ -1848,8 +1849,8 @@ static bool capability_possible(const char *sender) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         int possible = -1;
 
-        if (sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "GetCapabilities", &e,
-                               &reply, "sasa{sv}", sender, 0, 0) < 0)
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "GetCapabilities",
+                               &e, &reply, "sasa{sv}", sender, 0, 0) < 0)
                 fail_msg("GetCapabilities failed: %s: %s", e.name, e.message);
         assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") > 0);
         while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
@@ -1868,8 +1869,8 @@ static bool capability_possible(const char *sender) {
 
 /* The daemon is unharmed: it answers and can still sign. */
 static void expect_daemon_fine(void) {
-        assert_true(sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Peer", "Ping", NULL,
-                                       NULL, NULL) >= 0);
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping",
+                                       NULL, NULL, NULL) >= 0);
         assert_true(capability_possible(alice.address));
 }
 

@@ -22,11 +22,10 @@
 #include "harness.h"
 #include "json-parse.h"
 #include "pki.h"
+#include "smimed-bus-names.h"
 #include "smimed-errors.h"
 #include "xml-tags.h"
 
-#define CERT_INTERFACE "org.smimed1.Certificate"
-#define CERT_PATH_PREFIX "/org/smimed1/certificate/"
 #define ACCESS_DENIED "org.freedesktop.DBus.Error.AccessDenied"
 
 /* Every leaf the status tests look at. Where the private key matters for
@@ -94,7 +93,7 @@ static uint64_t alice_serial = 0x1a2b3c4d5e6f7081ULL;
 static char *path_of_fp(const char *fp) {
         char *p;
 
-        assert_true(asprintf(&p, CERT_PATH_PREFIX "%s", fp) > 0);
+        assert_true(asprintf(&p, SMIMED_CERTIFICATE_PATH_PREFIX "/%s", fp) > 0);
         return p;
 }
 
@@ -175,8 +174,8 @@ static int import_data(sd_bus *bus, const void *data, size_t len, bool trust, ch
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         int r;
 
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "ImportCertificates") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
         assert_true(sd_bus_message_append_array(m, 'y', data, len) >= 0);
         assert_true(sd_bus_message_append(m, "a{sv}", 1, "trust", "b", (int) trust) >= 0);
         r = sd_bus_call(bus, m, 0, e, &reply);
@@ -203,7 +202,7 @@ static void import_expect(const void *data, size_t len, bool trust, char (*expec
 
         assert_non_null(is_new);
 
-        assert_int_equal(harness_watch_objects(bus, CERT_INTERFACE, &objects), 0);
+        assert_int_equal(harness_watch_objects(bus, SMIMED_CERTIFICATE_INTERFACE, &objects), 0);
         assert_int_equal(harness_watch_manager_property(bus, "CertificateCount", &count), 0);
         assert_int_equal(harness_get_manager_property(bus, "CertificateCount", &before), 0);
 
@@ -215,8 +214,8 @@ static void import_expect(const void *data, size_t len, bool trust, char (*expec
 
                 for (size_t j = 0; j < i; j++)
                         dup = dup || streq(expected_fps[i], expected_fps[j]);
-                if (!dup && sd_bus_get_property_string(bus, "org.smimed1", p, CERT_INTERFACE, "Fingerprint", &ge,
-                                                       &fp) < 0) {
+                if (!dup && sd_bus_get_property_string(bus, SMIMED_BUS_NAME, p, SMIMED_CERTIFICATE_INTERFACE,
+                                                       "Fingerprint", &ge, &fp) < 0) {
                         is_new[i] = true;
                         new_ones++;
                 }
@@ -267,8 +266,8 @@ static int import_crl(sd_bus *bus, const void *data, size_t len, uint32_t *ret_c
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         int r;
 
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "ImportCRL") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCRL") >= 0);
         assert_true(sd_bus_message_append_array(m, 'y', data, len) >= 0);
         assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
         r = sd_bus_call(bus, m, 0, e, &reply);
@@ -281,8 +280,8 @@ static int lookup(sd_bus *bus, const char *address, const char *purpose, int usa
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         int r;
 
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "LookupCertificates") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "LookupCertificates") >= 0);
         assert_true(sd_bus_message_append(m, "s", address) >= 0);
         append_options(m, purpose, usable);
         r = sd_bus_call(bus, m, 0, e, &reply);
@@ -327,7 +326,7 @@ static char *get_string(sd_bus *bus, const char *path, const char *property) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         char *s = NULL;
 
-        if (sd_bus_get_property_string(bus, "org.smimed1", path, CERT_INTERFACE, property, &e, &s) < 0)
+        if (sd_bus_get_property_string(bus, SMIMED_BUS_NAME, path, SMIMED_CERTIFICATE_INTERFACE, property, &e, &s) < 0)
                 fail_msg("Get %s of %s failed: %s: %s", property, path, e.name, e.message);
         return s;
 }
@@ -336,7 +335,8 @@ static bool get_bool(sd_bus *bus, const char *path, const char *property) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         int b = 0;
 
-        if (sd_bus_get_property_trivial(bus, "org.smimed1", path, CERT_INTERFACE, property, &e, 'b', &b) < 0)
+        if (sd_bus_get_property_trivial(bus, SMIMED_BUS_NAME, path, SMIMED_CERTIFICATE_INTERFACE, property, &e, 'b',
+                                        &b) < 0)
                 fail_msg("Get %s of %s failed: %s: %s", property, path, e.name, e.message);
         return b;
 }
@@ -345,7 +345,8 @@ static uint64_t get_u64(sd_bus *bus, const char *path, const char *property) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         uint64_t t = 0;
 
-        if (sd_bus_get_property_trivial(bus, "org.smimed1", path, CERT_INTERFACE, property, &e, 't', &t) < 0)
+        if (sd_bus_get_property_trivial(bus, SMIMED_BUS_NAME, path, SMIMED_CERTIFICATE_INTERFACE, property, &e, 't',
+                                        &t) < 0)
                 fail_msg("Get %s of %s failed: %s: %s", property, path, e.name, e.message);
         return t;
 }
@@ -354,7 +355,8 @@ static uint32_t get_u32(sd_bus *bus, const char *path, const char *property) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         uint32_t u = 0;
 
-        if (sd_bus_get_property_trivial(bus, "org.smimed1", path, CERT_INTERFACE, property, &e, 'u', &u) < 0)
+        if (sd_bus_get_property_trivial(bus, SMIMED_BUS_NAME, path, SMIMED_CERTIFICATE_INTERFACE, property, &e, 'u',
+                                        &u) < 0)
                 fail_msg("Get %s of %s failed: %s: %s", property, path, e.name, e.message);
         return u;
 }
@@ -363,7 +365,7 @@ static char **get_strv(sd_bus *bus, const char *path, const char *property) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         char **l = NULL;
 
-        if (sd_bus_get_property_strv(bus, "org.smimed1", path, CERT_INTERFACE, property, &e, &l) < 0)
+        if (sd_bus_get_property_strv(bus, SMIMED_BUS_NAME, path, SMIMED_CERTIFICATE_INTERFACE, property, &e, &l) < 0)
                 fail_msg("Get %s of %s failed: %s: %s", property, path, e.name, e.message);
         return l;
 }
@@ -372,14 +374,16 @@ static bool object_exists(sd_bus *bus, const char *path) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *fp = NULL;
 
-        return sd_bus_get_property_string(bus, "org.smimed1", path, CERT_INTERFACE, "Fingerprint", &e, &fp) >= 0;
+        return sd_bus_get_property_string(bus, SMIMED_BUS_NAME, path, SMIMED_CERTIFICATE_INTERFACE, "Fingerprint", &e,
+                                          &fp) >= 0;
 }
 
 static int call_cert(sd_bus *bus, const char *path, const char *method, sd_bus_error *e, const char *types, ...) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         va_list ap;
 
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", path, CERT_INTERFACE, method) >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, path, SMIMED_CERTIFICATE_INTERFACE,
+                                                   method) >= 0);
         if (types) {
                 va_start(ap, types);
                 assert_true(sd_bus_message_appendv(m, types, ap) >= 0);
@@ -488,8 +492,8 @@ static int get_capabilities(sd_bus *bus, const char *sender, const char *const *
         Capability *enc;
         int r;
 
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
-                                                   "GetCapabilities") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "GetCapabilities") >= 0);
         assert_true(sd_bus_message_append(m, "s", sender) >= 0);
         assert_true(sd_bus_message_append_strv(m, (char **) recipients) >= 0);
         assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
@@ -848,7 +852,7 @@ static void test_duplicate_import_is_harmless(void **state) {
         PkiCertOptions o;
 
         (void) state;
-        assert_int_equal(harness_watch_objects(bus, CERT_INTERFACE, &objects), 0);
+        assert_int_equal(harness_watch_objects(bus, SMIMED_CERTIFICATE_INTERFACE, &objects), 0);
         before = store_contents();
 
         /* Again, without "trust" this time: it only ever adds trust. */
@@ -1118,7 +1122,8 @@ static void test_certificate_properties(void **state) {
 
         /* DER: the very bytes. */
         assert_int_equal(pki_cert_der(l->cert, &der, &len), 0);
-        if (sd_bus_get_property(bus, "org.smimed1", l->path, CERT_INTERFACE, "DER", &e, &reply, "ay") < 0)
+        if (sd_bus_get_property(bus, SMIMED_BUS_NAME, l->path, SMIMED_CERTIFICATE_INTERFACE, "DER", &e, &reply, "ay") <
+            0)
                 fail_msg("Get DER failed: %s: %s", e.name, e.message);
         assert_true(sd_bus_message_read_array(reply, 'y', &bytes, &n_bytes) >= 0);
         assert_int_equal(n_bytes, len);
@@ -1126,7 +1131,8 @@ static void test_certificate_properties(void **state) {
         reply = sd_bus_message_unref(reply);
 
         /* Chain: Alice, the intermediate, the root. */
-        if (sd_bus_get_property(bus, "org.smimed1", l->path, CERT_INTERFACE, "Chain", &e, &reply, "a(ss)") < 0)
+        if (sd_bus_get_property(bus, SMIMED_BUS_NAME, l->path, SMIMED_CERTIFICATE_INTERFACE, "Chain", &e, &reply,
+                                "a(ss)") < 0)
                 fail_msg("Get Chain failed: %s: %s", e.name, e.message);
         assert_true(sd_bus_message_enter_container(reply, 'a', "(ss)") > 0);
         for (;;) {
@@ -1447,7 +1453,7 @@ static int on_trusted_changed(sd_bus_message *m, void *userdata, sd_bus_error *e
         char **invalidated = NULL;
 
         (void) error;
-        if (sd_bus_message_read(m, "s", &interface) <= 0 || !streq(interface, CERT_INTERFACE) ||
+        if (sd_bus_message_read(m, "s", &interface) <= 0 || !streq(interface, SMIMED_CERTIFICATE_INTERFACE) ||
             sd_bus_message_enter_container(m, 'a', "{sv}") <= 0)
                 return 0;
         while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
@@ -1483,7 +1489,7 @@ static void test_set_trusted_emits_properties_changed(void **state) {
 
         (void) state;
         /* Trusted has no EmitsChangedSignal annotation: the default, true. */
-        assert_true(sd_bus_match_signal(bus, &slot, "org.smimed1", opath, "org.freedesktop.DBus.Properties",
+        assert_true(sd_bus_match_signal(bus, &slot, SMIMED_BUS_NAME, opath, "org.freedesktop.DBus.Properties",
                                         "PropertiesChanged", on_trusted_changed, &seen) >= 0);
         if (call_cert(bus, opath, "SetTrusted", &e, "b", 1) < 0)
                 fail_msg("SetTrusted(true) failed: %s: %s", e.name, e.message);
@@ -1523,7 +1529,7 @@ static void test_remove(void **state) {
         path = path_of(doomed);
         import_certs_expect((const PkiCert *[]) { doomed }, 1, false);
 
-        assert_int_equal(harness_watch_objects(bus, CERT_INTERFACE, &objects), 0);
+        assert_int_equal(harness_watch_objects(bus, SMIMED_CERTIFICATE_INTERFACE, &objects), 0);
         assert_int_equal(harness_watch_manager_property(bus, "CertificateCount", &count), 0);
         assert_int_equal(harness_get_manager_property(bus, "CertificateCount", &before), 0);
         assert_true(asprintf(&want, "%lu", strtoul(before, NULL, 10) - 1) > 0);
@@ -1580,25 +1586,28 @@ static int unprivileged_calls(char *out, size_t size, void *userdata) {
                 snprintf(out, size, "cannot connect");
                 return 2;
         }
-        rl = sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "LookupCertificates", &e1,
-                                &lookup_reply, "sa{sv}", u->lookup_address, 0);
+        rl = sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                "LookupCertificates", &e1, &lookup_reply, "sa{sv}", u->lookup_address, 0);
         if (rl >= 0 && sd_bus_message_read_strv(lookup_reply, &paths) < 0)
                 rl = -EBADMSG;
-        rc = sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", "GetCapabilities", &e2,
-                                &caps_reply, "sasa{sv}", "", 1, u->lookup_address, 0);
-        rs = sd_bus_get_property_string(bus, "org.smimed1", u->remove_path, CERT_INTERFACE, "Status", &e7, &status);
-        if (sd_bus_message_new_method_call(bus, &m1, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+        rc = sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "GetCapabilities",
+                                &e2, &caps_reply, "sasa{sv}", "", 1, u->lookup_address, 0);
+        rs = sd_bus_get_property_string(bus, SMIMED_BUS_NAME, u->remove_path, SMIMED_CERTIFICATE_INTERFACE, "Status",
+                                        &e7, &status);
+        if (sd_bus_message_new_method_call(bus, &m1, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                            "ImportCertificates") >= 0 &&
             sd_bus_message_append_array(m1, 'y', u->pem, strlen(u->pem)) >= 0 &&
             sd_bus_message_append(m1, "a{sv}", 1, "trust", "b", 1) >= 0)
                 ri = sd_bus_call(bus, m1, 0, &e3, &r1);
-        if (sd_bus_message_new_method_call(bus, &m2, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+        if (sd_bus_message_new_method_call(bus, &m2, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                            "ImportCRL") >= 0 &&
             sd_bus_message_append_array(m2, 'y', u->crl_pem, strlen(u->crl_pem)) >= 0 &&
             sd_bus_message_append(m2, "a{sv}", 0) >= 0)
                 rx = sd_bus_call(bus, m2, 0, &e4, &r2);
-        rr = sd_bus_call_method(bus, "org.smimed1", u->remove_path, CERT_INTERFACE, "Remove", &e5, &r3, NULL);
-        rt = sd_bus_call_method(bus, "org.smimed1", u->trust_path, CERT_INTERFACE, "SetTrusted", &e6, &r4, "b", 0);
+        rr = sd_bus_call_method(bus, SMIMED_BUS_NAME, u->remove_path, SMIMED_CERTIFICATE_INTERFACE, "Remove", &e5, &r3,
+                                NULL);
+        rt = sd_bus_call_method(bus, SMIMED_BUS_NAME, u->trust_path, SMIMED_CERTIFICATE_INTERFACE, "SetTrusted", &e6,
+                                &r4, "b", 0);
 
         snprintf(out, size,
                  "lookup=%s %zu\ncapabilities=%s\nstatus=%s %s\nimport=%s\nimportcrl=%s\nremove=%s\n"
@@ -1667,18 +1676,18 @@ static void test_certificate_introspection_matches_xml(void **state) {
         const char *xml;
 
         (void) state;
-        if (sd_bus_call_method(bus, "org.smimed1", leaves[ALICE].path, "org.freedesktop.DBus.Introspectable",
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, leaves[ALICE].path, "org.freedesktop.DBus.Introspectable",
                                "Introspect", &e, &reply, NULL) < 0)
                 fail_msg("Introspect %s failed: %s: %s", leaves[ALICE].path, e.name, e.message);
         assert_int_equal(sd_bus_message_read(reply, "s", &xml), 1);
 
         file = harness_read_file(SMIMED_SOURCE_ROOT "/dbus/org.smimed1.Certificate.xml");
         assert_non_null(file);
-        want = xml_canonical_element(file, "interface", CERT_INTERFACE);
-        have = xml_canonical_element(xml, "interface", CERT_INTERFACE);
+        want = xml_canonical_element(file, "interface", SMIMED_CERTIFICATE_INTERFACE);
+        have = xml_canonical_element(xml, "interface", SMIMED_CERTIFICATE_INTERFACE);
         assert_non_null(want);
         if (!have)
-                fail_msg("%s does not serve " CERT_INTERFACE ":\n%s", leaves[ALICE].path, xml);
+                fail_msg("%s does not serve " SMIMED_CERTIFICATE_INTERFACE ":\n%s", leaves[ALICE].path, xml);
         if (!streq(want, have))
                 fail_msg("dbus/org.smimed1.Certificate.xml does not match what smimed serves.\n"
                          "--- file ---\n%s--- served ---\n%s",

@@ -43,9 +43,9 @@
 #include "cms-edit.h"
 #include "harness.h"
 #include "pki.h"
+#include "smimed-bus-names.h"
 #include "smimed-errors.h"
 
-#define MANAGER_INTERFACE "org.smimed1.Manager"
 #define SUPPORT "support@example.com"
 #define FRANK "frank@example.org"
 #define CALL_TIMEOUT_USEC (4 * HARNESS_TIMEOUT_USEC)
@@ -87,8 +87,8 @@ static void import_pem(const char *pem, bool trust) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-        assert_true(sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE,
-                                                   "ImportCertificates") >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
         assert_true(sd_bus_message_append_array(m, 'y', pem, strlen(pem)) >= 0);
         assert_true(sd_bus_message_append(m, "a{sv}", 1, "trust", "b", (int) trust) >= 0);
         if (sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &e, &reply) < 0)
@@ -246,8 +246,8 @@ static void wait_reply(sd_bus *b, const Reply *r) {
 static sd_bus_message *message_call(sd_bus *b, const char *method, int input, int output) {
         sd_bus_message *m = NULL;
 
-        assert_true(sd_bus_message_new_method_call(b, &m, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, method) >=
-                    0);
+        assert_true(sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, method) >= 0);
         if (streq(method, "Sign"))
                 assert_true(sd_bus_message_append(m, "shha{sv}", SUPPORT, input, output, 0) >= 0);
         else if (streq(method, "Encrypt"))
@@ -274,8 +274,8 @@ static void get_capabilities_ok(sd_bus *b) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-        if (sd_bus_call_method(b, "org.smimed1", "/org/smimed1", MANAGER_INTERFACE, "GetCapabilities", &e, &reply,
-                               "sasa{sv}", SUPPORT, 1, SUPPORT, 0) < 0)
+        if (sd_bus_call_method(b, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "GetCapabilities",
+                               &e, &reply, "sasa{sv}", SUPPORT, 1, SUPPORT, 0) < 0)
                 fail_msg("GetCapabilities failed: %s: %s", e.name, e.message);
 }
 

@@ -20,6 +20,7 @@
 
 #include "harness.h"
 #include "pki.h"
+#include "smimed-bus-names.h"
 
 #define N_RECIPIENTS 50
 #define SMALL_STORE 100
@@ -59,7 +60,7 @@ static int import_pem(sd_bus *bus, const char *pem, size_t len, bool trust) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+        r = sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                            "ImportCertificates");
         if (r < 0)
                 return r;
@@ -120,7 +121,7 @@ static int64_t time_capabilities(sd_bus *bus) {
         }
         recipients[N_RECIPIENTS] = NULL;
 
-        r = sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+        r = sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                            "GetCapabilities");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", "");

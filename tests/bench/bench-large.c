@@ -18,6 +18,7 @@
 
 #include "harness.h"
 #include "pki.h"
+#include "smimed-bus-names.h"
 
 #define TARGET_GROWTH_KIB (16ULL * 1024ULL)
 
@@ -49,7 +50,7 @@ static int import_pem(sd_bus *bus, const char *pem, bool trust) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+        r = sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                            "ImportCertificates");
         if (r >= 0)
                 r = sd_bus_message_append_array(m, 'y', pem, strlen(pem));
@@ -95,7 +96,8 @@ static int64_t run(sd_bus *bus, const char *method, int message) {
         int r;
 
         lseek(message, 0, SEEK_SET);
-        r = sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", method);
+        r = sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                           method);
         if (r >= 0 && streq(method, "Sign"))
                 r = sd_bus_message_append(m, "shha{sv}", "bench@example.com", message, out, 0);
         else if (r >= 0)

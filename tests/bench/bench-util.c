@@ -16,6 +16,7 @@
 #include <openssl/rsa.h>
 
 #include "bench-util.h"
+#include "smimed-bus-names.h"
 
 #define CALL_TIMEOUT_USEC (120ULL * 1000000ULL)
 
@@ -47,7 +48,7 @@ int bench_import_pem(sd_bus *bus, const char *pem, bool trust) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+        r = sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                            "ImportCertificates");
         if (r >= 0)
                 r = sd_bus_message_append_array(m, 'y', pem, strlen(pem));
@@ -184,7 +185,7 @@ int bench_generate_key(sd_bus *bus, const char *address, const char *type, unsig
         BIO *bio;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+        r = sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                            "GenerateKey");
         if (r >= 0)
                 r = sd_bus_message_append(m, "sa{sv}", address, 1, "type", "s", type);
@@ -319,7 +320,8 @@ static int fd_call(sd_bus *bus, const char *method, const char *const *recipient
         if (ftruncate(output, 0) < 0 && errno != EINVAL)
                 return call_failed(method, NULL, -errno);
 
-        r = sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager", method);
+        r = sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                           method);
         if (r >= 0 && recipients)
                 r = sd_bus_message_append_strv(m, (char **) recipients);
         if (r >= 0 && sender)
@@ -354,7 +356,7 @@ int bench_encrypt(sd_bus *bus, const char *recipient, int input, int output) {
 
         if (lseek(input, 0, SEEK_SET) < 0)
                 return call_failed("Encrypt", NULL, -errno);
-        r = sd_bus_message_new_method_call(bus, &m, "org.smimed1", "/org/smimed1", "org.smimed1.Manager",
+        r = sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                            "Encrypt");
         if (r >= 0)
                 r = sd_bus_message_append_strv(m, (char **) recipients);
@@ -490,7 +492,7 @@ int bench_ping(sd_bus *bus) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(bus, "org.smimed1", "/org/smimed1", "org.freedesktop.DBus.Peer", "Ping", &e,
+        r = sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping", &e,
                                NULL, "");
         if (r < 0)
                 fprintf(stderr, "bench: Ping: %s\n", e.message ?: strerror(-r));
