@@ -31,7 +31,6 @@
 #include "sha256-fd.h"
 #include "key-op.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
 
 /* Everything that reads message bytes (MIME headers, CMS, signatures,
  * decryption, the audit digest, the result) runs on a worker; the loop

@@ -238,7 +238,6 @@ int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_si
         return 0;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 
 /* The URI of the token key for the certificate, or the error. */
 static int signing_key_uri(Manager *m, const CertInfo *info, char **ret, const char **ret_error_name,

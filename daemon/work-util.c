@@ -12,6 +12,8 @@ int work_fail(WorkerMessage *reply, int error, const char *error_name, const cha
         return 0;
 }
 
+static int work_fail_va(WorkerMessage *reply, int error, const char *error_name, const char *format, va_list ap)
+        _printf_(4, 0);
 static int work_fail_va(WorkerMessage *reply, int error, const char *error_name, const char *format,
                         va_list ap) {
         _cleanup_free_ char *text = NULL;

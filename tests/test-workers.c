@@ -420,7 +420,7 @@ static void kill_worker_during(const char *method, const char *text, int sig) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         _cleanup_(closep) int input = memfd_text(text), output = memfd_create("killed-output", MFD_CLOEXEC),
                               sock = -1;
-        _cleanup_free_ char *again = NULL, *log = NULL;
+        _cleanup_free_ char *again = NULL;
         size_t log_start = harness_smimed_log_size(harness);
         struct pollfd p = {.events = POLLIN};
         Waiting waiting;
