@@ -23,6 +23,7 @@
 #include "smime-open.h"
 #include "smime.h"
 #include "smimed-errors.h"
+#include "spool.h"
 #include "strv.h"
 #include "validate.h"
 #include "worker-pool.h"
@@ -1007,13 +1008,13 @@ int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool veri
         j->input = j->output = j->current = j->result_file = j->next = -1;
         j->done = done;
 
-        j->spool_dir = manager_spool_dir(m);
+        j->spool_dir = spool_dir_for(m->config->store_path);
         if (!j->spool_dir)
                 return -ENOMEM;
         j->output = fcntl(output_fd, F_DUPFD_CLOEXEC, 3);
         if (j->output < 0)
                 return -errno;
-        j->input = manager_tmpfile_sized(m, fd_size_hint(input_fd));
+        j->input = spool_tmpfile_for(m->config->store_path, fd_size_hint(input_fd));
         if (j->input < 0)
                 return j->input;
         r = client_charge_init(&j->charge, m->clients, j->caller.sender);

@@ -22,6 +22,7 @@
 #include "message.h"
 #include "mime.h"
 #include "smimed-errors.h"
+#include "spool.h"
 #include "strv.h"
 #include "worker-pool.h"
 #include "worker-run.h"
@@ -116,40 +117,6 @@ void manager_smime_jobs_free(Manager *m) {
                 m->smime_jobs = j->next;
                 smime_job_free(j);
         }
-}
-
-char *manager_spool_dir(Manager *m) {
-        _cleanup_free_ char *copy = strdup(m->config->store_path);
-
-        return copy ? strdup(dirname(copy)) : NULL;
-}
-
-int spool_tmpfile_sized(const char *dir, uint64_t size_hint) {
-        int fd = -1;
-
-        /* Small messages in memory (a file on disk costs more than the work);
-         * large or unknown ones on disk, so memory does not follow their size. */
-        if (size_hint <= SPOOL_MEMORY_MAX)
-                fd = memfd_create("smimed-spool", MFD_CLOEXEC);
-        if (fd < 0)
-                fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (fd < 0)
-                fd = memfd_create("smimed-spool", MFD_CLOEXEC);
-        return fd >= 0 ? fd : -errno;
-}
-
-int spool_tmpfile_in(const char *dir) {
-        return spool_tmpfile_sized(dir, UINT64_MAX);
-}
-
-int manager_tmpfile_sized(Manager *m, uint64_t size_hint) {
-        _cleanup_free_ char *dir = manager_spool_dir(m);
-
-        return dir ? spool_tmpfile_sized(dir, size_hint) : -ENOMEM;
-}
-
-int manager_tmpfile(Manager *m) {
-        return manager_tmpfile_sized(m, UINT64_MAX);
 }
 
 int manager_io_fail(Manager *m, int error, bool input, const char **ret_error_name, char **ret_message) {
@@ -362,7 +329,7 @@ static int plan_encrypt(SmimeJob *j, const char **ret_error_name, char **ret_mes
 static int job_plan(SmimeJob *j, const char **ret_error_name, char **ret_message) {
         int r;
 
-        j->plan.spool_dir = manager_spool_dir(j->manager);
+        j->plan.spool_dir = spool_dir_for(j->manager->config->store_path);
         if (!j->plan.spool_dir)
                 return -ENOMEM;
         if (j->request.sign_as) {
@@ -600,7 +567,7 @@ int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int out
         j->output = fcntl(output_fd, F_DUPFD_CLOEXEC, 3);
         if (j->output < 0)
                 return -errno;
-        j->input = manager_tmpfile_sized(m, fd_size_hint(input_fd));
+        j->input = spool_tmpfile_for(m->config->store_path, fd_size_hint(input_fd));
         if (j->input < 0)
                 return j->input;
         r = client_charge_init(&j->charge, m->clients, request->caller.sender);

@@ -68,15 +68,3 @@ unsigned manager_smime_jobs_cancel_sender(Manager *m, const char *sender);
  * IOTimeoutSec=) for -ETIMEDOUT, InvalidArgument otherwise. input: the fd
  * was being read, not written. Returns error. */
 int manager_io_fail(Manager *m, int error, bool input, const char **ret_error_name, char **ret_message);
-
-/* An empty temporary file in the state directory (or memory). */
-int manager_tmpfile(Manager *m);
-/* The directory spool files go to (beside the store), as a new string. */
-char *manager_spool_dir(Manager *m);
-/* An empty temporary file in dir (or memory); safe on any thread. */
-int spool_tmpfile_in(const char *dir);
-/* The same for content of about size_hint bytes: in memory up to
- * SPOOL_MEMORY_MAX, on disk above (UINT64_MAX: unknown). */
-#define SPOOL_MEMORY_MAX (1024ULL * 1024ULL)
-int spool_tmpfile_sized(const char *dir, uint64_t size_hint);
-int manager_tmpfile_sized(Manager *m, uint64_t size_hint);
