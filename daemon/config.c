@@ -214,6 +214,9 @@ static const ConfigKey config_keys[] = {
         { "Policy", "SpoolQuotaPerClient", parse_size, FIELD_U64, offsetof(Config, spool_quota_per_client) },
         { "Policy", "SpoolQuota", parse_size, FIELD_U64, offsetof(Config, spool_quota) },
         { "Policy", "MaxRecipients", parse_unsigned, FIELD_U64, offsetof(Config, max_recipients) },
+        { "Policy", "WorkerMemoryMax", parse_size, FIELD_U64, offsetof(Config, worker_memory_max) },
+        { "Policy", "WorkerCPUSec", parse_seconds, FIELD_U64, offsetof(Config, worker_cpu_usec) },
+        { "Policy", "WorkerTimeoutSec", parse_seconds, FIELD_U64, offsetof(Config, worker_timeout_usec) },
         { "Policy", "AutoImportCertificates", parse_bool_field, FIELD_BOOL, offsetof(Config, auto_import) },
         { "Policy", "RequireSenderMatch", parse_bool_field, FIELD_BOOL, offsetof(Config, require_sender_match) },
         { "Policy", "MinimumRSABits", parse_unsigned, FIELD_U64, offsetof(Config, minimum_rsa_bits) },
@@ -280,6 +283,9 @@ int config_new_default(Config **ret) {
         config->max_calls = CONFIG_DEFAULT_MAX_CALLS;
         config->spool_quota_per_client = CONFIG_DEFAULT_SPOOL_QUOTA_PER_CLIENT;
         config->spool_quota = CONFIG_DEFAULT_SPOOL_QUOTA;
+        config->worker_memory_max = CONFIG_DEFAULT_WORKER_MEMORY_MAX;
+        config->worker_cpu_usec = CONFIG_DEFAULT_WORKER_CPU_USEC;
+        config->worker_timeout_usec = CONFIG_DEFAULT_WORKER_TIMEOUT_USEC;
         config->max_recipients = CONFIG_DEFAULT_MAX_RECIPIENTS;
         config->auto_import = true;
         config->require_sender_match = true;

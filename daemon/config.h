@@ -21,6 +21,11 @@
 #define CONFIG_DEFAULT_MAX_CALLS 1024U
 #define CONFIG_DEFAULT_SPOOL_QUOTA_PER_CLIENT (256ULL * 1024ULL * 1024ULL)
 #define CONFIG_DEFAULT_SPOOL_QUOTA (1024ULL * 1024ULL * 1024ULL)
+/* A message of MaxMessageSize= (100 MiB) takes a few copies of itself in a
+ * worker at most; one that works longer than this is stuck. */
+#define CONFIG_DEFAULT_WORKER_MEMORY_MAX (2048ULL * 1024ULL * 1024ULL)
+#define CONFIG_DEFAULT_WORKER_CPU_USEC (300ULL * 1000000ULL)
+#define CONFIG_DEFAULT_WORKER_TIMEOUT_USEC (600ULL * 1000000ULL)
 #define CONFIG_DEFAULT_MAX_RECIPIENTS 1000U
 
 typedef struct Config {
@@ -43,6 +48,9 @@ typedef struct Config {
         uint64_t spool_quota_per_client; /* bytes of messages in progress of one connection */
         uint64_t spool_quota;            /* … of everyone */
         uint64_t max_recipients;         /* addresses in one GetCapabilities or Encrypt */
+        uint64_t worker_memory_max;      /* a smimed-worker's address space */
+        uint64_t worker_cpu_usec;        /* … CPU time for one request */
+        uint64_t worker_timeout_usec;    /* … time to answer one request */
         bool auto_import;                /* store the signer of a valid signature */
         bool require_sender_match;       /* From must be an address of the signer */
         uint64_t minimum_rsa_bits;

@@ -45,6 +45,19 @@ static void manager_apply_policy(Manager *m) {
                                                     .spool_quota = m->config->spool_quota,
                                             });
         certificate_view_done(&m->view);
+
+        /* Workers under other limits are replaced: the spares now, the
+         * threads' own before their next request. */
+        if (worker_run_set_limits(&(WorkerLimits) {
+                    .memory_max = m->config->worker_memory_max,
+                    .cpu_seconds = (unsigned) ((m->config->worker_cpu_usec + 999999ULL) / 1000000ULL),
+                    .timeout_usec = m->config->worker_timeout_usec,
+            }) > 0 &&
+            m->workers) {
+                worker_run_stop_spares();
+                if (worker_run_start_spares(worker_pool_size(m->workers)) < 0)
+                        log_warning("Cannot start the worker processes ahead; they start with the next calls.");
+        }
 }
 
 int manager_new(const char *config_path, Config *config, Manager **ret) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,28 +12,44 @@
 #include "smimed-error.h"
 #include "worker-run.h"
 
-/* A message of [Policy] MaxMessageSize= (100 MiB) needs a few copies of
- * itself at most; a worker that takes longer than this is stuck. */
-#define WORKER_MEMORY_MAX_DEFAULT (2048ULL * 1024ULL * 1024ULL)
-#define WORKER_CPU_SECONDS_DEFAULT 300U
-#define WORKER_TIMEOUT_USEC_DEFAULT (600ULL * 1000000ULL)
+/* The limits of the workers started from now on, and their generation:
+ * a thread whose worker was started under older limits replaces it. */
+static pthread_mutex_t limits_lock = PTHREAD_MUTEX_INITIALIZER;
+static WorkerLimits limits;
+static uint64_t limits_generation;
 
-static WorkerLimits limits = {
-        .memory_max = WORKER_MEMORY_MAX_DEFAULT,
-        .cpu_seconds = WORKER_CPU_SECONDS_DEFAULT,
-        .timeout_usec = WORKER_TIMEOUT_USEC_DEFAULT,
-};
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t key;
 static __thread WorkerProcess *thread_worker;
+static __thread uint64_t thread_worker_generation;
 
-/* Started ahead, for threads that have none yet. */
+/* Started ahead, for threads that have none yet; all of the current
+ * generation (a change of limits starts them again). */
 static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
 static WorkerProcess **spares;
 static size_t n_spares;
 
-void worker_run_set_limits(const WorkerLimits *l) {
-        limits = *l;
+static uint64_t current_limits(WorkerLimits *ret) {
+        uint64_t generation;
+
+        pthread_mutex_lock(&limits_lock);
+        *ret = limits;
+        generation = limits_generation;
+        pthread_mutex_unlock(&limits_lock);
+        return generation;
+}
+
+int worker_run_set_limits(const WorkerLimits *l) {
+        bool changed;
+
+        pthread_mutex_lock(&limits_lock);
+        changed = memcmp(&limits, l, sizeof(*l)) != 0;
+        if (changed) {
+                limits = *l;
+                limits_generation++;
+        }
+        pthread_mutex_unlock(&limits_lock);
+        return changed;
 }
 
 /* A thread that ends takes its worker process with it. */
@@ -52,8 +69,10 @@ static void set_thread_worker(WorkerProcess *w) {
 
 int worker_run_start_spares(unsigned n) {
         WorkerProcess **more;
+        WorkerLimits l;
         int r = 0;
 
+        (void) current_limits(&l);
         pthread_mutex_lock(&spare_lock);
         more = reallocarray(spares, n_spares + n, sizeof(WorkerProcess *));
         if (!more)
@@ -61,7 +80,7 @@ int worker_run_start_spares(unsigned n) {
         else
                 spares = more;
         for (unsigned i = 0; r >= 0 && i < n; i++) {
-                r = worker_process_new(&limits, &spares[n_spares]);
+                r = worker_process_new(&l, &spares[n_spares]);
                 if (r >= 0)
                         n_spares++;
         }
@@ -138,17 +157,22 @@ int worker_run(WorkerMessage *request, const WorkerCallbacks *cb, int input, Wor
         _cleanup_free_ char *error_name = NULL, *message = NULL;
         _cleanup_(run_context_done) RunContext context = {.cb = cb};
         const WorkerCallbacks run_cb = {.key_op = run_key_op, .spool = run_spool, .userdata = &context};
+        uint64_t generation;
+        WorkerLimits l;
         int error = 0, r;
 
         *ret_error_name = NULL;
         (void) pthread_once(&key_once, key_create);
-        if (thread_worker && !worker_process_alive(thread_worker))
+        generation = current_limits(&l);
+        if (thread_worker && (!worker_process_alive(thread_worker) || thread_worker_generation != generation))
                 set_thread_worker(worker_process_free(thread_worker));
         if (!thread_worker) {
+                /* A spare is of the current generation (or gone, and one is started here). */
                 WorkerProcess *w = take_spare();
 
-                r = w ? 0 : worker_process_new(&limits, &w);
+                r = w ? 0 : worker_process_new(&l, &w);
                 set_thread_worker(w);
+                thread_worker_generation = generation;
                 if (r < 0) {
                         *ret_error_name = SMIMED_ERROR_WORKER_FAILED;
                         return message_fail(ret_message, r, "Cannot start a worker process: %m");

@@ -9,9 +9,10 @@
  * needs one and again after one died, and stopped when the thread ends.
  * Never on the event loop. */
 
-/* The limits of the worker processes started from now on. Call from the
- * loop while no work runs (at start and after a reload). */
-void worker_run_set_limits(const WorkerLimits *limits);
+/* The limits of the worker processes started from now on; a thread
+ * replaces a worker started under other limits before its next request.
+ * Returns whether they changed (then restart the spares). */
+int worker_run_set_limits(const WorkerLimits *limits);
 
 /* Starts n worker processes ahead, for the threads to take when they first
  * need one (so that smimed's fds do not change with the first calls), and

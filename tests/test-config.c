@@ -294,10 +294,28 @@ static void test_client_limits(void **state) {
         parse_fails("[Token]\nMaxRecipients=3\n", 2, "Token", "MaxRecipients", "unknown key");
 }
 
+static void test_worker_limits(void **state) {
+        _cleanup_(config_freep) Config *a = parse_ok("[Policy]\nWorkerMemoryMax=512M\nWorkerCPUSec=30\n"
+                                                     "WorkerTimeoutSec=45.5\n");
+        _cleanup_(config_freep) Config *c = parse_ok("");
+
+        (void) state;
+        assert_int_equal(a->worker_memory_max, 512ULL * 1024 * 1024);
+        assert_int_equal(a->worker_cpu_usec, 30ULL * 1000000ULL);
+        assert_int_equal(a->worker_timeout_usec, 45500000ULL);
+        assert_int_equal(c->worker_memory_max, 2048ULL * 1024 * 1024);
+        assert_int_equal(c->worker_cpu_usec, 300ULL * 1000000ULL);
+        assert_int_equal(c->worker_timeout_usec, 600ULL * 1000000ULL);
+        parse_fails("[Policy]\nWorkerMemoryMax=0\n", 2, "Policy", "WorkerMemoryMax", "greater than zero");
+        parse_fails("[Policy]\nWorkerCPUSec=never\n", 2, "Policy", "WorkerCPUSec", "seconds");
+        parse_fails("[Token]\nWorkerTimeoutSec=3\n", 2, "Token", "WorkerTimeoutSec", "unknown key");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_client_limits),
+                cmocka_unit_test(test_worker_limits),
                 cmocka_unit_test(test_full_file),
                 cmocka_unit_test(test_booleans),
                 cmocka_unit_test(test_last_wins_and_empty_resets),

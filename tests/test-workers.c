@@ -527,6 +527,64 @@ static void test_crashing_message_fails_only_its_call(void **state) {
         assert_int_not_equal(the_worker(), worker);
 }
 
+/* ---- 3b. the limits of [Policy] ---- */
+
+/* The worker's address space limit, from /proc/PID/limits. */
+static uint64_t worker_memory_limit(pid_t worker) {
+        _cleanup_free_ char *line = proc_field(worker, "limits", "Max address space");
+        unsigned long long soft = 0;
+
+        assert_int_equal(sscanf(line, "%llu", &soft), 1);
+        return soft;
+}
+
+/* WorkerTimeoutSec= fails a call whose worker does not answer (stopped
+ * here) and replaces the worker; WorkerMemoryMax= is the worker's address
+ * space, and a Reload that changes it replaces the worker before its next
+ * call. */
+static void test_worker_limits_from_config(void **state) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL, reload_error = SD_BUS_ERROR_NULL;
+        _cleanup_(closep) int input = memfd_text(PLAIN), output = memfd_create("limits-output", MFD_CLOEXEC);
+        _cleanup_free_ char *plain = NULL, *text = NULL, *config = NULL;
+        pid_t worker, next;
+
+        (void) state;
+        start_smimed("limits", "WorkerTimeoutSec=2\nWorkerMemoryMax=768M\n", NULL);
+        worker = the_worker();
+#ifndef __SANITIZE_ADDRESS__
+        /* (an ASan worker keeps no address space limit: ASan maps terabytes) */
+        assert_int_equal(worker_memory_limit(worker), 768ULL * 1024 * 1024);
+#endif
+
+        assert_int_equal(kill(worker, SIGSTOP), 0);
+        m = message_call(bus, "Verify", input, output);
+        assert_true(sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &e, &reply) < 0);
+        assert_string_equal(e.name, SMIMED_ERROR_WORKER_FAILED);
+        assert_non_null(strstr(e.message, "did not finish within 2.0 s"));
+        plain = call_ok(bus, "Verify", PLAIN);
+        next = the_worker();
+        assert_int_not_equal(next, worker);
+
+        /* Reload with another limit: the next call has a worker under it. */
+        assert_true(asprintf(&text,
+                             "[Token]\nWorkers=1\nRescanIntervalSec=86400\n[Store]\nPath=%s/limits.db\n[Policy]\n"
+                             "IOTimeoutSec=600\nWorkerTimeoutSec=2\nWorkerMemoryMax=640M\n",
+                             harness->state_dir) > 0);
+        config = harness_config_text(harness, text);
+        assert_non_null(config);
+        free(harness_write_file(harness, "limits.conf", config, 0644));
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Reload",
+                               &reload_error, NULL, NULL) < 0)
+                fail_msg("Reload failed: %s: %s", reload_error.name, reload_error.message);
+        free(call_ok(bus, "Verify", PLAIN));
+        worker = the_worker();
+        assert_int_not_equal(worker, next);
+#ifndef __SANITIZE_ADDRESS__
+        assert_int_equal(worker_memory_limit(worker), 640ULL * 1024 * 1024);
+#endif
+}
+
 /* ---- 4. the loop answers while large messages are worked on ---- */
 
 static unsigned big_mib(void) {
@@ -725,6 +783,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_worker_holds_no_token, stop_smimed),
                 cmocka_unit_test_teardown(test_worker_killed_mid_call, stop_smimed),
                 cmocka_unit_test_teardown(test_crashing_message_fails_only_its_call, stop_smimed),
+                cmocka_unit_test_teardown(test_worker_limits_from_config, stop_smimed),
                 cmocka_unit_test_teardown(test_loop_answers_during_big_messages, stop_smimed),
         };
 
