@@ -69,7 +69,9 @@
 /* The fair-turns tests. */
 #define FLOOD_CALLS 64U
 #define FLOOD_RECIPIENTS 1000U
-#define MANY_CERTIFICATES 2000U
+/* The object-walk test's store (SMIMED_TEST_MANY_CERTS overrides it: the
+ * valgrind and asan setups take 500, where each walk costs seconds). */
+#define MANY_CERTIFICATES_DEFAULT 2000U
 #define OBJECT_WALKS 5U
 /* The large message, in MiB (SMIMED_TEST_BIG_MIB overrides it). */
 #define BIG_MIB_DEFAULT 40U
@@ -1324,26 +1326,34 @@ static void test_fair_turns_capabilities(void **state) {
 
 /* GetManagedObjects over ~2,000 certificate objects: B's GetCapabilities is
  * answered before A's fifth walk. */
+static unsigned many_certificates(void) {
+        const char *e = getenv("SMIMED_TEST_MANY_CERTS");
+        unsigned long n = e ? strtoul(e, NULL, 10) : MANY_CERTIFICATES_DEFAULT;
+
+        return n >= 100 && n <= 100000 ? (unsigned) n : MANY_CERTIFICATES_DEFAULT;
+}
+
 static void test_fair_turns_object_walks(void **state) {
         const FairPlan plan = {.object_walks = true, .calls = OBJECT_WALKS};
+        const unsigned many = many_certificates();
         _cleanup_free_ char *out = NULL, *before = NULL, *pem = NULL, *expected = NULL;
-        PkiCert **certs = calloc(MANY_CERTIFICATES, sizeof(PkiCert *));
+        PkiCert **certs = calloc(many, sizeof(PkiCert *));
         EVP_PKEY *key = pki_key_rsa(2048);
         uint64_t count;
 
         (void) state;
         assert_non_null(certs);
         assert_non_null(key);
-        for (unsigned i = 0; i < MANY_CERTIFICATES; i++) {
+        for (unsigned i = 0; i < many; i++) {
                 char address[64];
                 const char *addresses[] = {address, NULL};
 
                 snprintf(address, sizeof(address), "many-%u@example.com", i);
                 certs[i] = leaf_for(key, address, addresses);
         }
-        pem = pki_certs_pem((const PkiCert *const *) certs, MANY_CERTIFICATES);
+        pem = pki_certs_pem((const PkiCert *const *) certs, many);
         assert_non_null(pem);
-        for (unsigned i = 0; i < MANY_CERTIFICATES; i++)
+        for (unsigned i = 0; i < many; i++)
                 pki_cert_free(certs[i]);
         free(certs);
         EVP_PKEY_free(key);
@@ -1352,7 +1362,7 @@ static void test_fair_turns_object_walks(void **state) {
         import_anchors();
         count = certificate_count();
         import_pem(pem, false);
-        assert_int_equal(certificate_count(), count + MANY_CERTIFICATES);
+        assert_int_equal(certificate_count(), count + many);
 
         assert_int_equal(harness_run_as_test_user(harness, fair_child, (void *) &plan, &out), 0);
         fprintf(stderr, "# %s", out);
