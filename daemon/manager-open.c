@@ -278,6 +278,8 @@ static int work_layer(OpenJob *j) {
         worker_message_put_x509(&request, j->phase == PHASE_VERIFY_AGAIN ? j->stored_signer : NULL);
         worker_message_put_x509_stack(&request, j->recipients);
         r = worker_message_put_fd(&request, j->current);
+        if (r >= 0)
+                r = worker_run_put_spool(&request, j->spool_dir, fd_size_hint(j->current));
         if (r < 0)
                 return r;
         r = open_run(j, &request, &reply);
@@ -352,6 +354,8 @@ static int work_decrypt(OpenJob *j) {
         r = worker_message_put_fd(&request, j->current);
         if (r >= 0)
                 r = worker_message_put_fd(&request, j->input);
+        if (r >= 0)
+                r = worker_run_put_spool(&request, j->spool_dir, fd_size_hint(j->current));
         if (r < 0)
                 return r;
         r = open_run(j, &request, &reply);
@@ -393,6 +397,8 @@ static int work_assemble(OpenJob *j) {
         r = worker_message_put_fd(&request, j->input);
         if (r >= 0)
                 r = worker_message_put_fd(&request, j->current);
+        if (r >= 0)
+                r = worker_run_put_spool(&request, j->spool_dir, fd_size_hint(j->input));
         if (r < 0)
                 return r;
         r = open_run(j, &request, &reply);

@@ -398,6 +398,9 @@ static int job_execute(void *userdata) {
         worker_message_init(&request, WORK_SMIME_OUT);
         put_sign_request(j, &request);
         r = worker_message_put_fd(&request, j->input);
+        /* The spool files it needs: the result, the entity, the signed entity. */
+        for (unsigned i = 0; r >= 0 && i < (j->request.sign_as && j->request.recipients ? 3U : 2U); i++)
+                r = worker_run_put_spool(&request, j->plan.spool_dir, fd_size_hint(j->input));
         if (r < 0)
                 return r;
         r = worker_run(&request, &cb, j->input, &reply, &error, &j->error_name, &j->error_message);

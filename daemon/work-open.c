@@ -152,7 +152,7 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
                         if (smime_is_recipient(cms, sk_X509_value(recipients, i)))
                                 matches[n_matches++] = (uint32_t) i;
         } else if (layer == SMIME_LAYER_SIGNED && verify) {
-                next = worker_session_spool(s, fd_size_hint(layer_fd));
+                next = work_spool(s, request, 1, fd_size_hint(layer_fd));
                 if (next < 0)
                         return work_fail_errno(reply, next, "Cannot create a spool file: %m");
                 r = smime_verify(cms, content, note_signer, &note, next, &check, &message);
@@ -201,7 +201,7 @@ int work_open_decrypt(WorkerSession *s, WorkerMessage *request, WorkerMessage *r
         key = worker_session_remote_key(s, certificate);
         if (!key)
                 return work_fail(reply, -ENOMEM, NULL, "Cannot stand in for the key.");
-        next = worker_session_spool(s, fd_size_hint(layer_fd));
+        next = work_spool(s, request, 2, fd_size_hint(layer_fd));
         if (next < 0)
                 return work_fail_errno(reply, next, "Cannot create a spool file: %m");
         r = smime_decrypt(cms, key, certificate, next, &message);
@@ -254,7 +254,7 @@ int work_open_assemble(WorkerSession *s, WorkerMessage *request, WorkerMessage *
         if (r < 0)
                 return work_fail(reply, r, SMIMED_ERROR_INVALID_MESSAGE, message);
 
-        result = worker_session_spool(s, fd_size_hint(input));
+        result = work_spool(s, request, 2, fd_size_hint(input));
         if (result < 0)
                 return work_fail_errno(reply, result, "Cannot create a spool file: %m");
         writer_init(w, result);

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+/* The spool files a request needs come with it (a worker asks for more
+ * only in rare cases): each is a round trip less. */
+
 /* The requests smimed's worker threads send to a smimed-worker process for
  * the message work of a job, and the fields of each (in this order, with
  * worker-protocol.h's put/get functions). Every request is stateless: all it
@@ -15,7 +18,7 @@
  *   request: bool verify, bool decrypt, u32 depth,
  *            x509 stored_signer (the store's, for a signer the message lacks; or NULL),
  *            x509_stack recipients (the certificates of the token's keys; NULL without decrypt),
- *            fd 0: the layer
+ *            fd 0: the layer, fd 1: a spool file for the content
  *   reply:   u32 layer (SmimeLayer),
  *            strv from, bool from_unreadable, string message_id (depth 0 only, else empty, false, NULL),
  *            u32 n, then n × u32: the indices of recipients the message is encrypted to,
@@ -27,13 +30,13 @@
 /* Decrypt: the enveloped layer with the key of certificate (its private
  * operation asked of smimed), and the digest of the whole input for the
  * audit trail.
- *   request: x509 certificate, fd 0: the layer, fd 1: the whole input
+ *   request: x509 certificate, fd 0: the layer, fd 1: the whole input, fd 2: a spool file
  *   reply:   string input_sha256, fd 0: the content */
 #define WORK_OPEN_DECRYPT 102U
 
 /* Decrypt and Verify: the result, the outer header fields of the input
  * before the innermost content.
- *   request: fd 0: the whole input, fd 1: the innermost content
+ *   request: fd 0: the whole input, fd 1: the innermost content, fd 2: a spool file
  *   reply:   u64 size, fd 0: the result */
 #define WORK_OPEN_ASSEMBLE 103U
 
@@ -42,6 +45,6 @@
  *   request: bool sign, bool opaque, string digest, bool pss, x509 signer, x509_stack extras,
  *            strv signer_addresses (From: and Sender: may name only these),
  *            bool encrypt, x509_stack recipients, string cipher, bool oaep,
- *            fd 0: the input
+ *            fd 0: the input, fds 1, 2 (and 3 to sign and encrypt): spool files
  *   reply:   u64 size, string input_sha256, fd 0: the result */
 #define WORK_SMIME_OUT 104U

@@ -145,8 +145,8 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
                                          message);
         }
 
-        result = worker_session_spool(s, (uint64_t) st.st_size);
-        entity = worker_session_spool(s, (uint64_t) st.st_size);
+        result = work_spool(s, request, 1, (uint64_t) st.st_size);
+        entity = work_spool(s, request, 2, (uint64_t) st.st_size);
         if (result < 0 || entity < 0)
                 return work_fail_errno(reply, result < 0 ? result : entity, "Cannot create a spool file: %m");
 
@@ -164,7 +164,7 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
 
         if (o.sign && o.encrypt) {
                 /* Sign first, then encrypt the signed entity. */
-                signed_entity = worker_session_spool(s, (uint64_t) st.st_size);
+                signed_entity = work_spool(s, request, 3, (uint64_t) st.st_size);
                 if (signed_entity < 0)
                         return work_fail_errno(reply, signed_entity, "Cannot create a spool file: %m");
                 r = out_sign(s, &o, entity, signed_entity, reply);

@@ -47,3 +47,9 @@ int work_fail_message(WorkerMessage *reply, int error, const char *error_name, c
 int work_reply_done(WorkerMessage *reply) {
         return reply->error < 0 ? reply->error : 0;
 }
+
+int work_spool(WorkerSession *s, WorkerMessage *request, unsigned index, uint64_t size_hint) {
+        int fd = worker_message_take_fd(request, index);
+
+        return fd >= 0 ? fd : worker_session_spool(s, size_hint);
+}

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "macro.h"
+#include "worker-ops.h"
 #include "worker-protocol.h"
 
 /* For smimed-worker's handlers (worker-ops.h): an outcome for the person
@@ -14,6 +15,10 @@ int work_fail(WorkerMessage *reply, int error, const char *error_name, const cha
 int work_fail_errno(WorkerMessage *reply, int error, const char *format, ...) _printf_(3, 4);
 int work_fail_message(WorkerMessage *reply, int error, const char *error_name, const char *format, ...)
         _printf_(4, 5);
+
+/* The spool file smimed sent with the request as its fd index, else a new
+ * one asked of smimed (a round trip) for about size_hint bytes. */
+int work_spool(WorkerSession *s, WorkerMessage *request, unsigned index, uint64_t size_hint);
 
 /* The end of a handler that put its fields: 0, or the error a put ran into. */
 int work_reply_done(WorkerMessage *reply);

@@ -10,6 +10,7 @@
 #include "message.h"
 #include "sha256-fd.h"
 #include "smimed-error.h"
+#include "spool.h"
 #include "worker-run.h"
 
 /* The limits of the workers started from now on, and their generation:
@@ -108,6 +109,14 @@ static WorkerProcess *take_spare(void) {
         }
         pthread_mutex_unlock(&spare_lock);
         return w;
+}
+
+int worker_run_put_spool(WorkerMessage *request, const char *dir, uint64_t size_hint) {
+        _cleanup_(closep) int fd = spool_tmpfile_sized(dir, size_hint);
+
+        if (fd < 0)
+                return fd;
+        return worker_message_put_fd(request, fd);
 }
 
 /* The worker's error name when it is one of smimed's, as our own string. */

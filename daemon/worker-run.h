@@ -20,6 +20,10 @@ int worker_run_set_limits(const WorkerLimits *limits);
 int worker_run_start_spares(unsigned n);
 void worker_run_stop_spares(void);
 
+/* Puts a new spool file for about size_hint bytes in dir into request (the
+ * worker uses it instead of asking for one: a round trip less). */
+int worker_run_put_spool(WorkerMessage *request, const char *dir, uint64_t size_hint);
+
 /* Runs request on this thread's worker process (see worker_process_call()).
  * On success the reply's status is read: *ret_error is its error (0 or a
  * negative errno), *ret_error_name one of smimed's D-Bus error names (the
