@@ -1175,6 +1175,7 @@ static void test_spool_quotas(void **state) {
 typedef struct FairPlan {
         bool object_walks; /* A sends GetManagedObjects, else GetCapabilities with many recipients */
         unsigned calls;
+        int all_sent_fd; /* >= 0: written to once every call (B's too) has reached the bus */
 } FairPlan;
 
 static int wait_two(sd_bus *a, sd_bus *b) {
@@ -1257,6 +1258,12 @@ static int fair_child(char *out, size_t size, void *userdata) {
                 r = sd_bus_call_async(b, &b_slot, mb, on_reply, &b_reply, CALL_TIMEOUT_USEC);
         if (r >= 0)
                 r = sd_bus_flush(b);
+        /* Answered once the bus has put B's call in line for smimed, behind A's. */
+        if (r >= 0 && plan->all_sent_fd >= 0)
+                r = sd_bus_call_method(b, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.Peer",
+                                       "Ping", NULL, NULL, NULL);
+        if (r >= 0 && plan->all_sent_fd >= 0 && write(plan->all_sent_fd, "x", 1) != 1)
+                r = -errno;
         if (r < 0) {
                 report(out, size, "error=B's call: %s\n", strerror(-r));
                 return 1;
@@ -1299,21 +1306,47 @@ static int fair_child(char *out, size_t size, void *userdata) {
         return 0;
 }
 
-/* 64 GetCapabilities of 1,000 recipients each from A; B's one is answered
- * after at most an eighth of them. In turns, with the bus read before each
- * turn, B's came after 0 to 3 of A's (also with the CPUs busy). Served in
- * arrival order, B's waits for all 64; in turns but with one message read
- * per turn (B's call is in line only once all of A's are), it did too. */
+/* 64 GetCapabilities of 1,000 recipients each from A, then B's one, all
+ * sent while smimed is stopped (SIGSTOP), so that all of them wait for it in
+ * the one stream the bus sends it: B's is answered after at most an eighth
+ * of A's. In turns, with the bus read before each turn, B's came after 1 or
+ * 2 of A's. Served in arrival order, B's waits for all 64; in turns but with
+ * one message read per turn (B's call is in line only once all of A's are),
+ * it did too. (With smimed running while the calls come, how many of A's it
+ * answers before B's call even reaches it depends on the machine: 1 to 3 on
+ * two cores, 18 on a faster one.) */
 static void test_fair_turns_capabilities(void **state) {
-        const FairPlan plan = {.object_walks = false, .calls = FLOOD_CALLS};
+        FairPlan plan = {.object_walks = false, .calls = FLOOD_CALLS};
         _cleanup_free_ char *out = NULL, *before = NULL;
         _cleanup_free_ char *max = NULL;
+        int all_sent[2];
+        pid_t waker;
+        char c;
 
         (void) state;
         assert_true(asprintf(&max, "MaxCallsPerClient=%u\n", FLOOD_CALLS) > 0);
         start_smimed("fair-capabilities", max);
         import_anchors();
+
+        /* The waker continues smimed once the child says all calls are in line
+         * (or is gone: then the pipe ends). */
+        assert_int_equal(pipe2(all_sent, O_CLOEXEC), 0);
+        assert_int_equal(kill(harness->smimed_pid, SIGSTOP), 0);
+        waker = fork();
+        assert_true(waker >= 0);
+        if (waker == 0) {
+                close(all_sent[1]);
+                (void) !read(all_sent[0], &c, 1);
+                _exit(kill(harness->smimed_pid, SIGCONT) < 0);
+        }
+        running_child = waker;
+        close(all_sent[0]);
+        plan.all_sent_fd = all_sent[1];
         assert_int_equal(harness_run_as_test_user(harness, fair_child, (void *) &plan, &out), 0);
+        close(all_sent[1]);
+        assert_int_equal(waitpid(waker, NULL, 0), waker);
+        running_child = -1;
+
         fprintf(stderr, "# %s", out);
         report_expect(out, "b", "ok");
         report_expect(out, "answered", "64");
@@ -1334,7 +1367,7 @@ static unsigned many_certificates(void) {
 }
 
 static void test_fair_turns_object_walks(void **state) {
-        const FairPlan plan = {.object_walks = true, .calls = OBJECT_WALKS};
+        const FairPlan plan = {.object_walks = true, .calls = OBJECT_WALKS, .all_sent_fd = -1};
         const unsigned many = many_certificates();
         _cleanup_free_ char *out = NULL, *before = NULL, *pem = NULL, *expected = NULL;
         PkiCert **certs = calloc(many, sizeof(PkiCert *));
