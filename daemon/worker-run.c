@@ -40,11 +40,17 @@ static uint64_t current_limits(WorkerLimits *ret) {
         return generation;
 }
 
+static bool limits_equal(const WorkerLimits *a, const WorkerLimits *b) {
+        /* Field by field: the padding of a compound literal is undefined. */
+        return a->memory_max == b->memory_max && a->cpu_seconds == b->cpu_seconds &&
+               a->timeout_usec == b->timeout_usec;
+}
+
 int worker_run_set_limits(const WorkerLimits *l) {
         bool changed;
 
         pthread_mutex_lock(&limits_lock);
-        changed = memcmp(&limits, l, sizeof(*l)) != 0;
+        changed = !limits_equal(&limits, l);
         if (changed) {
                 limits = *l;
                 limits_generation++;
