@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "worker-protocol.h"
+#include "x509-cache.h"
 
 #define WORKER_MESSAGE_MAGIC 0x31574d53U /* "SMW1" */
 
@@ -438,7 +439,7 @@ int worker_message_get_strv(WorkerMessage *m, char ***ret) {
 
 /* A length-prefixed DER certificate; NULL for length 0 when allowed. */
 static int get_der(WorkerMessage *m, bool null_allowed, X509 **ret) {
-        const uint8_t *p, *q;
+        const uint8_t *p;
         uint32_t n = 0;
         X509 *x;
         int r;
@@ -457,10 +458,8 @@ static int get_der(WorkerMessage *m, bool null_allowed, X509 **ret) {
         p = take(m, n);
         if (!p)
                 return m->error;
-        q = p;
-        x = d2i_X509(NULL, &q, (long) n);
-        if (!x || q != p + n) {
-                X509_free(x);
+        x = x509_cache_parse(p, n);
+        if (!x) {
                 fail(m, -EBADMSG);
                 return m->error;
         }
