@@ -32,6 +32,22 @@ static Der der_of(const PkiCert *c) {
         return (Der) {.bytes = p, .size = (size_t) n};
 }
 
+/* Self-signed, all with one EC key: RSA key generation would take most
+ * of the test's time (minutes under valgrind). */
+static EVP_PKEY *shared_key;
+
+static PkiCert *cert_named(const char *name) {
+        PkiCertOptions o;
+
+        if (!shared_key)
+                shared_key = pki_key_ec();
+        assert_non_null(shared_key);
+        pki_cert_options_init(&o);
+        o.common_name = name;
+        o.key = shared_key;
+        return pki_cert_new(&o, NULL);
+}
+
 static void der_done(Der *d) {
         OPENSSL_free(d->bytes);
 }
@@ -43,7 +59,7 @@ static int clear(void **state) {
 }
 
 static void test_hit_is_the_same_certificate(void **state) {
-        _cleanup_(pki_cert_freep) PkiCert *a = pki_root_ca("Cache A"), *b = pki_root_ca("Cache B");
+        _cleanup_(pki_cert_freep) PkiCert *a = cert_named("Cache A"), *b = cert_named("Cache B");
         _cleanup_(der_done) Der da = der_of(a), db = der_of(b);
         _cleanup_(X509_freep) X509 *x1 = NULL, *x2 = NULL, *y = NULL;
         uint64_t hits = x509_cache_hits();
@@ -67,7 +83,7 @@ static void test_hit_is_the_same_certificate(void **state) {
 /* A copy with one byte changed is not the cached one (here: not a valid
  * certificate at all, or another one), and the cached one stays as it was. */
 static void test_only_exact_der_hits(void **state) {
-        _cleanup_(pki_cert_freep) PkiCert *a = pki_root_ca("Cache exact");
+        _cleanup_(pki_cert_freep) PkiCert *a = cert_named("Cache exact");
         _cleanup_(der_done) Der da = der_of(a);
         _cleanup_(X509_freep) X509 *x = NULL, *again = NULL;
         _cleanup_free_ uint8_t *longer = malloc(da.size + 1), *changed = malloc(da.size);
@@ -106,7 +122,7 @@ static void test_oldest_goes_first(void **state) {
                 char name[32];
 
                 snprintf(name, sizeof(name), "Cache %zu", i);
-                certs[i] = pki_root_ca(name);
+                certs[i] = cert_named(name);
                 assert_non_null(certs[i]);
                 ders[i] = der_of(certs[i]);
         }
@@ -142,7 +158,7 @@ static void test_oldest_goes_first(void **state) {
 
 /* A certificate handed out stays valid after the cache let it go. */
 static void test_reference_outlives_the_entry(void **state) {
-        _cleanup_(pki_cert_freep) PkiCert *a = pki_root_ca("Cache kept");
+        _cleanup_(pki_cert_freep) PkiCert *a = cert_named("Cache kept");
         _cleanup_(der_done) Der da = der_of(a);
         _cleanup_(X509_freep) X509 *x = NULL;
 
@@ -188,7 +204,7 @@ static void test_threads(void **state) {
                 char name[32];
 
                 snprintf(name, sizeof(name), "Cache thread %zu", i);
-                certs[i] = pki_root_ca(name);
+                certs[i] = cert_named(name);
                 ders[i] = der_of(certs[i]);
                 expected[i] = certs[i]->x509;
         }
@@ -215,5 +231,8 @@ int main(void) {
                 cmocka_unit_test_setup(test_threads, clear),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        int r = cmocka_run_group_tests(tests, NULL, NULL);
+
+        EVP_PKEY_free(shared_key);
+        return r;
 }
