@@ -32,6 +32,7 @@ typedef struct SmimeOut {
         bool oaep;
         int input;
         uint64_t input_size;
+        WorkerSession *session;
 } SmimeOut;
 
 static void smime_out_done(SmimeOut *o) {
@@ -74,10 +75,12 @@ static int smime_out_read(WorkerMessage *request, SmimeOut *o) {
         return 0;
 }
 
+/* For a body that must be re-encoded: never larger than the input (and
+ * so, for most mail, in memory rather than a new file on disk). */
 static int out_tmpfile(void *userdata) {
-        WorkerSession *s = userdata;
+        const SmimeOut *o = userdata;
 
-        return worker_session_spool(s, UINT64_MAX);
+        return worker_session_spool(o->session, o->input_size);
 }
 
 static int out_sign(WorkerSession *s, const SmimeOut *o, int entity, int out, WorkerMessage *reply) {
@@ -125,6 +128,8 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
                 return work_fail_errno(reply, -errno, "The message cannot be read: %m");
         if (st.st_size == 0)
                 return work_fail(reply, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE, "The message is empty.");
+        o.input_size = (uint64_t) st.st_size;
+        o.session = s;
         if (o.sign)
                 input_sha256 = sha256_fd(o.input);
 
@@ -151,7 +156,7 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
                 return work_fail_errno(reply, result < 0 ? result : entity, "Cannot create a spool file: %m");
 
         writer_init(writer, entity);
-        r = mime_write_canonical_entity(reader, &content, writer, out_tmpfile, s, &message);
+        r = mime_write_canonical_entity(reader, &content, writer, out_tmpfile, &o, &message);
         if (r < 0)
                 return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL, message);
 
