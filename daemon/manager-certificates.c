@@ -77,29 +77,6 @@ int manager_open_store(Manager *m, const char *path, char **ret_message) {
         return 0;
 }
 
-void manager_refresh_keys(Manager *m) {
-        int r;
-
-        token_keys_free(m->keys, m->n_keys);
-        m->keys = NULL;
-        m->n_keys = 0;
-        m->key_spkis = strv_free(m->key_spkis);
-        certificate_view_done(&m->view); /* HasPrivateKey may have changed */
-
-        if (token_get_state(m->token) != TOKEN_STATE_READY)
-                return;
-
-        r = token_list_keys(m->token, &m->keys, &m->n_keys);
-        if (r < 0) {
-                log_warning_errno(r, "Cannot list the keys in the token: %m");
-                return;
-        }
-        m->key_spkis = calloc(1, sizeof(char *));
-        for (size_t i = 0; m->key_spkis && i < m->n_keys; i++)
-                if (m->keys[i].spki_sha256[0] && strv_extend(&m->key_spkis, m->keys[i].spki_sha256) < 0)
-                        break;
-}
-
 void manager_capability_context(Manager *m, CapabilityContext *ret) {
         *ret = (CapabilityContext) {
                 .lookup = store_capability_lookup(m->store),

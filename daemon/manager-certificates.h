@@ -33,5 +33,3 @@ int manager_set_certificate_trusted(Manager *m, const char *fingerprint, bool tr
 
 void manager_capability_context(Manager *m, CapabilityContext *ret);
 
-/* Re-reads the private keys of the token (after it opened or changed). */
-void manager_refresh_keys(Manager *m);

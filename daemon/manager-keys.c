@@ -12,12 +12,14 @@
 
 #include "message.h"
 #include "certificate-parse.h"
+#include "certificate-request.h"
 #include "key-bus.h"
 #include "log.h"
 #include "manager-bus.h"
 #include "manager-certificates.h"
 #include "manager-keys.h"
 #include "manager.h"
+#include "openssl-util.h"
 #include "strv.h"
 #include "worker-pool.h"
 
@@ -53,6 +55,29 @@ void manager_keys_changed(Manager *m) {
                 manager_bus_emit_changed(m, "KeyCount");
 }
 
+void manager_refresh_keys(Manager *m) {
+        int r;
+
+        token_keys_free(m->keys, m->n_keys);
+        m->keys = NULL;
+        m->n_keys = 0;
+        m->key_spkis = strv_free(m->key_spkis);
+        certificate_view_done(&m->view); /* HasPrivateKey may have changed */
+
+        if (token_get_state(m->token) != TOKEN_STATE_READY)
+                return;
+
+        r = token_list_keys(m->token, &m->keys, &m->n_keys);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot list the keys in the token: %m");
+                return;
+        }
+        m->key_spkis = calloc(1, sizeof(char *));
+        for (size_t i = 0; m->key_spkis && i < m->n_keys; i++)
+                if (m->keys[i].spki_sha256[0] && strv_extend(&m->key_spkis, m->keys[i].spki_sha256) < 0)
+                        break;
+}
+
 void manager_bind_certificates(Manager *m, CertInfo **infos, size_t n) {
         if (token_get_state(m->token) != TOKEN_STATE_READY)
                 return;
@@ -73,14 +98,6 @@ void manager_bind_certificates(Manager *m, CertInfo **infos, size_t n) {
                                          key->id);
                 }
 }
-
-static void x509_stack_freep(STACK_OF(X509) **s) {
-        sk_X509_pop_free(*s, X509_free);
-}
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509_REQ *, X509_REQ_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(X509_NAME *, X509_NAME_free);
 
 /* The label of a key: its certificate's first mail address, else its CN. */
 static char *key_label(X509 *certificate) {
@@ -167,7 +184,7 @@ static int pkcs12_read_work(void *userdata) {
 /* On the loop: the key into the token, its certificates into the store,
  * both or neither. */
 static int pkcs12_enroll(Manager *m, Pkcs12Job *j, char **ret_key_id, char ***ret_fingerprints, char **ret_message) {
-        _cleanup_(x509_stack_freep) STACK_OF(X509) *all = NULL;
+        _cleanup_(sk_X509_free_allp) STACK_OF(X509) *all = NULL;
         _cleanup_free_ char *label = NULL, *id = NULL;
         bool created = false;
         int r;
@@ -289,118 +306,6 @@ void manager_pkcs12_jobs_free(Manager *m) {
         }
 }
 
-/* One RDN after another: "CN=Alice,O=Example" (RFC 4514 order is ignored:
- * entries are taken as written) or "/CN=Alice/O=Example". A backslash quotes
- * the next character. */
-int parse_distinguished_name(const char *s, X509_NAME **ret) {
-        _cleanup_(X509_NAME_freep) X509_NAME *name = X509_NAME_new();
-        _cleanup_free_ char *buf = NULL;
-        char separator = ',';
-        const char *p = s;
-
-        if (!name)
-                return -ENOMEM;
-        if (*p == '/') {
-                separator = '/';
-                p++;
-        }
-        buf = malloc(strlen(s) + 1);
-        if (!buf)
-                return -ENOMEM;
-
-        while (*p) {
-                char *type, *value, *eq, *end;
-                size_t n = 0;
-
-                while (isspace((unsigned char) *p))
-                        p++;
-                for (; *p && *p != separator; p++) {
-                        if (*p == '\\' && p[1])
-                                p++;
-                        buf[n++] = *p;
-                }
-                buf[n] = '\0';
-                if (*p == separator)
-                        p++;
-
-                eq = strchr(buf, '=');
-                if (!eq || eq == buf)
-                        return -EINVAL;
-                *eq = '\0';
-                type = buf;
-                value = eq + 1;
-                for (end = eq; end > type && isspace((unsigned char) end[-1]); end--)
-                        end[-1] = '\0';
-                if (value[0] == '\0' || OBJ_txt2nid(type) == NID_undef)
-                        return -EINVAL;
-                if (!X509_NAME_add_entry_by_txt(name, type, MBSTRING_UTF8, (const unsigned char *) value, -1, -1, 0))
-                        return -EINVAL;
-        }
-        if (X509_NAME_entry_count(name) == 0)
-                return -EINVAL;
-
-        *ret = TAKE_PTR(name);
-        return 0;
-}
-
-static int add_extension(X509V3_CTX *ctx, STACK_OF(X509_EXTENSION) *exts, int nid, const char *value) {
-        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-
-        if (!ext || !sk_X509_EXTENSION_push(exts, ext)) {
-                X509_EXTENSION_free(ext);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-/* A PKCS#10 request for the token key, signed by it through the engine. */
-static int make_csr(EVP_PKEY *key, const char *address, X509_NAME *subject, char **ret_pem) {
-        _cleanup_(X509_REQ_freep) X509_REQ *req = X509_REQ_new();
-        STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-        _cleanup_free_ char *san = NULL;
-        X509V3_CTX ctx;
-        BIO *bio = NULL;
-        char *data;
-        long len;
-        int r = 0;
-
-        if (!req || !exts || asprintf(&san, "email:%s", address) < 0) {
-                sk_X509_EXTENSION_free(exts);
-                return -ENOMEM;
-        }
-
-        X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
-        r = add_extension(&ctx, exts, NID_subject_alt_name, san);
-        if (r >= 0)
-                r = add_extension(&ctx, exts, NID_key_usage,
-                                  EVP_PKEY_get_base_id(key) == EVP_PKEY_EC
-                                          ? "critical,digitalSignature,nonRepudiation,keyAgreement"
-                                          : "critical,digitalSignature,nonRepudiation,keyEncipherment");
-        if (r >= 0)
-                r = add_extension(&ctx, exts, NID_ext_key_usage, "emailProtection");
-
-        if (r >= 0 && (!X509_REQ_set_version(req, X509_REQ_VERSION_1) || !X509_REQ_set_subject_name(req, subject) ||
-                       !X509_REQ_set_pubkey(req, key) || !X509_REQ_add_extensions(req, exts)))
-                r = -ENOMEM;
-        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-        if (r < 0)
-                return r;
-
-        /* The private-key operation runs in the token. */
-        if (X509_REQ_sign(req, key, EVP_sha256()) <= 0)
-                return -EIO;
-
-        bio = BIO_new(BIO_s_mem());
-        if (!bio || !PEM_write_bio_X509_REQ(bio, req)) {
-                BIO_free(bio);
-                return -ENOMEM;
-        }
-        len = BIO_get_mem_data(bio, &data);
-        *ret_pem = strndup(data, (size_t) len);
-        BIO_free(bio);
-        return *ret_pem ? 0 : -ENOMEM;
-}
-
 static const char *const key_types[] = { "rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384" };
 
 typedef struct GenerateJob {
@@ -448,7 +353,7 @@ static int generate_work(void *userdata) {
         if (r >= 0)
                 r = token_load_private_key(token, uri, &key);
         if (r >= 0)
-                r = make_csr(key, j->address, j->subject, &j->csr);
+                r = certificate_request_pem(key, j->address, j->subject, &j->csr);
         if (r < 0) {
                 token_forget_keys(token);
                 if (token_remove_key(token, j->id) < 0)

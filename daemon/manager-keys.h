@@ -55,9 +55,10 @@ int manager_remove_key(Manager *m, const char *id, char **ret_message);
 
 const TokenKey *manager_find_key(Manager *m, const char *id);
 
+/* Re-reads the private keys of the token (after it opened or changed). */
+void manager_refresh_keys(Manager *m);
+
 /* Writes a certificate object into the token next to each key that one of
  * these certificates belongs to and that has none yet. */
 void manager_bind_certificates(Manager *m, CertInfo **infos, size_t n);
 
-/* Parses a distinguished name: "CN=Alice,O=Example" or "/CN=Alice/O=Example". */
-int parse_distinguished_name(const char *s, X509_NAME **ret);

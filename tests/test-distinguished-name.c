@@ -10,7 +10,9 @@
 #include <cmocka.h>
 #include <openssl/x509.h>
 
-#include "manager-keys.h"
+#include "certificate-request.h"
+#include "macro.h"
+#include "openssl-util.h"
 
 static char *oneline(const char *s) {
         X509_NAME *name = NULL;
