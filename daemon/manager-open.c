@@ -21,7 +21,7 @@
 #include "message.h"
 #include "mime.h"
 #include "smime-open.h"
-#include "smime.h"
+#include "smime-out.h"
 #include "smimed-errors.h"
 #include "spool.h"
 #include "strv.h"

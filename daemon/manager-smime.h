@@ -5,13 +5,13 @@
 #include <stdint.h>
 
 #include "audit.h"
-#include "smime.h"
+#include "smime-out.h"
 
 typedef struct Manager Manager;
 
 /* Sign and Encrypt as jobs: the input fd is spooled to a temporary file on
  * the event loop (never more than [Policy] MaxMessageSize), the message is
- * split and made canonical (mime.c), signed and/or encrypted (smime-sign.c)
+ * split and made canonical (mime.c), signed and/or encrypted (smime-out.c)
  * into a second file, and that is copied to the output fd on the event loop.
  * Memory does not grow with the message. No D-Bus types: the bus layer gets
  * done() with the outcome and replies. */

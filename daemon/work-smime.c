@@ -13,7 +13,7 @@
 #include "openssl-util.h"
 #include "mime.h"
 #include "sha256-fd.h"
-#include "smime.h"
+#include "smime-out.h"
 #include "smimed-errors.h"
 #include "strv.h"
 #include "work-requests.h"

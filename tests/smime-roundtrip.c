@@ -17,7 +17,7 @@
 #include "macro.h"
 #include "smime-open.h"
 #include "smime-roundtrip.h"
-#include "smime.h"
+#include "smime-out.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(CMS_ContentInfo *, CMS_ContentInfo_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);

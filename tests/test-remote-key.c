@@ -39,7 +39,7 @@
 #include "pki.h"
 #include "remote-key.h"
 #include "smime-open.h"
-#include "smime.h"
+#include "smime-out.h"
 #include "worker-protocol.h"
 #include "worker-session.h"
 

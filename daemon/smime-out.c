@@ -12,7 +12,7 @@
 #include "bio-fd.h"
 #include "macro.h"
 #include "message.h"
-#include "smime.h"
+#include "smime-out.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(CMS_ContentInfo *, CMS_ContentInfo_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free_all);
