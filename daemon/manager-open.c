@@ -268,7 +268,7 @@ static int work_layer(OpenJob *j) {
         _cleanup_free_ uint8_t *issuer = NULL;
         uint32_t layer = 0, integrity = 0, digest_nid = 0;
         uint32_t n_recipients = j->recipients ? (uint32_t) sk_X509_num(j->recipients) : 0;
-        bool has_next = false;
+        bool has_next = false, assembled = false;
         int r;
 
         worker_message_init(&request, WORK_OPEN_LAYER);
@@ -280,6 +280,11 @@ static int work_layer(OpenJob *j) {
         r = worker_message_put_fd(&request, j->current);
         if (r >= 0)
                 r = worker_run_put_spool(&request, j->spool_dir, fd_size_hint(j->current));
+        /* Below a layer, the content may be the innermost: then the result comes at once. */
+        if (r >= 0 && j->depth > 0)
+                r = worker_message_put_fd(&request, j->input);
+        if (r >= 0 && j->depth > 0)
+                r = worker_run_put_spool(&request, j->spool_dir, fd_size_hint(j->input));
         if (r < 0)
                 return r;
         r = open_run(j, &request, &reply);
@@ -325,7 +330,14 @@ static int work_layer(OpenJob *j) {
         worker_message_get_bool(&reply, &has_next);
         if (has_next)
                 j->next = worker_message_take_fd(&reply, 0);
-        if (reply.error < 0 || layer > SMIME_LAYER_CMS || integrity > SIGNATURE_BROKEN || (has_next && j->next < 0))
+        worker_message_get_bool(&reply, &assembled);
+        if (assembled) {
+                worker_message_get_u64(&reply, &j->status.size);
+                closep(&j->result_file);
+                j->result_file = worker_message_take_fd(&reply, has_next ? 1 : 0);
+        }
+        if (reply.error < 0 || layer > SMIME_LAYER_CMS || integrity > SIGNATURE_BROKEN || (has_next && j->next < 0) ||
+            (assembled && j->result_file < 0))
                 return -EBADMSG;
         j->layer = (SmimeLayer) layer;
         j->check.integrity = (SignatureIntegrity) integrity;
@@ -382,16 +394,6 @@ static int work_decrypt(OpenJob *j) {
 static int work_assemble(OpenJob *j) {
         _cleanup_(worker_message_done) WorkerMessage request = {}, reply = {};
         int r;
-
-        if (!j->with_content || j->depth == 0) {
-                j->result_file = j->with_content ? fcntl(j->input, F_DUPFD_CLOEXEC, 3)
-                                                 : spool_tmpfile_sized(j->spool_dir, 0);
-                if (j->result_file < 0)
-                        return message_fail(&j->worker_message, j->with_content ? -errno : j->result_file,
-                                            "The result cannot be written: %m");
-                j->status.size = j->with_content ? fd_size_hint(j->input) : 0;
-                return 0;
-        }
 
         worker_message_init(&request, WORK_OPEN_ASSEMBLE);
         r = worker_message_put_fd(&request, j->input);
@@ -585,13 +587,41 @@ static void next_layer(OpenJob *j) {
         open_job_submit(j, PHASE_LAYER);
 }
 
+static void assembled(OpenJob *j);
+
+/* The result: the message as it came when it was not S/MIME, nothing when
+ * its content could not be opened (both made here: no message bytes are
+ * read), what the worker assembled with the last layer, or else the outer
+ * fields put back in front of the innermost content by a worker. */
+static void finish(OpenJob *j) {
+        _cleanup_free_ char *message = NULL;
+
+        if (j->result_file < 0 && (!j->with_content || j->depth == 0)) {
+                j->result_file = j->with_content ? fcntl(j->input, F_DUPFD_CLOEXEC, 3)
+                                                 : spool_tmpfile_sized(j->spool_dir, 0);
+                if (j->result_file < 0) {
+                        int r = message_fail(&message, j->with_content ? -errno : j->result_file,
+                                             "The result cannot be written: %m");
+
+                        open_job_finish(j, r, NULL, message);
+                        return;
+                }
+                j->status.size = j->with_content ? fd_size_hint(j->input) : 0;
+        }
+        if (j->result_file >= 0)
+                assembled(j);
+        else
+                open_job_submit(j, PHASE_ASSEMBLE);
+}
+
 static void finish_without_content(OpenJob *j) {
         if (!j->status.signature) {
                 j->status.signature = "not-signed";
                 set_text(&j->status.signature_message, "Not known: the content could not be opened.");
         }
         j->with_content = false;
-        open_job_submit(j, PHASE_ASSEMBLE);
+        closep(&j->result_file); /* not what a worker may have assembled */
+        finish(j);
 }
 
 static void finish_with_content(OpenJob *j) {
@@ -604,7 +634,7 @@ static void finish_with_content(OpenJob *j) {
                 set_text(&j->status.signature_message, "The message was not signed.");
         }
         j->with_content = true;
-        open_job_submit(j, PHASE_ASSEMBLE);
+        finish(j);
 }
 
 static void signed_layer_checked(OpenJob *j) {

@@ -85,6 +85,65 @@ static int read_outer(const MimeHeaders *headers, char ***ret_from, bool *ret_fr
         return 0;
 }
 
+static int copy_fd(int from, int to) {
+        char buf[65536];
+        ssize_t n;
+
+        if (lseek(from, 0, SEEK_SET) < 0)
+                return -errno;
+        while ((n = read(from, buf, sizeof(buf))) > 0)
+                for (char *p = buf; n > 0;) {
+                        ssize_t k = write(to, p, (size_t) n);
+
+                        if (k < 0)
+                                return -errno;
+                        p += k;
+                        n -= k;
+                }
+        return n < 0 ? -errno : 0;
+}
+
+/* The result of a Decrypt or Verify: the outer fields of input in front of
+ * current, the innermost content, in the request's spool file at
+ * spool_index. On failure the reply says why. */
+static int assemble(WorkerSession *s, WorkerMessage *request, unsigned spool_index, int input, int current,
+                    int *ret_result, uint64_t *ret_size, WorkerMessage *reply) {
+        _cleanup_free_ LineReader *lines = malloc(sizeof(LineReader));
+        _cleanup_free_ Writer *w = malloc(sizeof(Writer));
+        _cleanup_(mime_headers_done) MimeHeaders all = {}, outer = {}, content = {};
+        _cleanup_free_ char *message = NULL;
+        _cleanup_(closep) int result = -1;
+        struct stat st;
+        int r;
+
+        if (!lines || !w)
+                return -ENOMEM;
+        if (lseek(input, 0, SEEK_SET) < 0)
+                return work_fail_errno(reply, -errno, "The message cannot be read: %m");
+        line_reader_init(lines, input);
+        r = mime_headers_read(lines, &all, &message);
+        if (r >= 0)
+                r = mime_headers_split(&all, &outer, &content);
+        if (r < 0)
+                return work_fail(reply, r, SMIMED_ERROR_INVALID_MESSAGE, message);
+
+        result = work_spool(s, request, spool_index, fd_size_hint(input));
+        if (result < 0)
+                return work_fail_errno(reply, result, "Cannot create a spool file: %m");
+        writer_init(w, result);
+        mime_headers_write(w, &outer);
+        r = writer_flush(w);
+        if (r >= 0)
+                r = copy_fd(current, result);
+        if (r >= 0 && fstat(result, &st) < 0)
+                r = -errno;
+        if (r < 0)
+                return work_fail_errno(reply, r, "The result cannot be written: %m");
+        *ret_size = (uint64_t) st.st_size;
+        *ret_result = TAKE_FD(result);
+        return 0;
+}
+
 int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *reply) {
         _cleanup_free_ LineReader *lines = malloc(sizeof(LineReader));
         _cleanup_(mime_headers_done) MimeHeaders headers = {};
@@ -96,9 +155,10 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
         _cleanup_(strv_freep) char **from = NULL;
         _cleanup_free_ char *message_id = NULL, *message = NULL;
         _cleanup_free_ uint32_t *matches = NULL;
-        _cleanup_(closep) int layer_fd = -1, next = -1;
+        _cleanup_(closep) int layer_fd = -1, next = -1, input = -1, result = -1;
         bool verify = false, decrypt = false, from_unreadable = false;
         uint32_t depth = 0, n_matches = 0;
+        uint64_t result_size = 0;
         SmimeLayer layer = SMIME_LAYER_NONE;
         int r;
 
@@ -111,6 +171,7 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
         if (request->error < 0 || layer_fd < 0 || !lines)
                 return work_fail(reply, request->error < 0 ? request->error : -EBADMSG, NULL,
                                  "The request cannot be read.");
+        input = worker_message_take_fd(request, 2); /* optional */
 
         if (lseek(layer_fd, 0, SEEK_SET) < 0)
                 return work_fail_errno(reply, -errno, "The message cannot be read: %m");
@@ -160,6 +221,14 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
                         return work_fail(reply, r, SMIMED_ERROR_INVALID_MESSAGE, message);
         }
 
+        /* The innermost content, below an S/MIME layer: the result at once,
+         * rather than in a request of its own. */
+        if (input >= 0 && depth > 0 && (layer == SMIME_LAYER_NONE || (layer == SMIME_LAYER_SIGNED && !verify))) {
+                r = assemble(s, request, 3, input, layer_fd, &result, &result_size, reply);
+                if (r < 0)
+                        return r;
+        }
+
         worker_message_put_u32(reply, (uint32_t) layer);
         worker_message_put_strv(reply, from);
         worker_message_put_bool(reply, from_unreadable);
@@ -176,6 +245,11 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
         worker_message_put_bool(reply, next >= 0);
         if (next >= 0)
                 worker_message_put_fd(reply, next);
+        worker_message_put_bool(reply, result >= 0);
+        if (result >= 0) {
+                worker_message_put_u64(reply, result_size);
+                worker_message_put_fd(reply, result);
+        }
         return work_reply_done(reply);
 }
 
@@ -213,61 +287,20 @@ int work_open_decrypt(WorkerSession *s, WorkerMessage *request, WorkerMessage *r
         return work_reply_done(reply);
 }
 
-static int copy_fd(int from, int to) {
-        char buf[65536];
-        ssize_t n;
-
-        if (lseek(from, 0, SEEK_SET) < 0)
-                return -errno;
-        while ((n = read(from, buf, sizeof(buf))) > 0)
-                for (char *p = buf; n > 0;) {
-                        ssize_t k = write(to, p, (size_t) n);
-
-                        if (k < 0)
-                                return -errno;
-                        p += k;
-                        n -= k;
-                }
-        return n < 0 ? -errno : 0;
-}
-
 int work_open_assemble(WorkerSession *s, WorkerMessage *request, WorkerMessage *reply) {
-        _cleanup_free_ LineReader *lines = malloc(sizeof(LineReader));
-        _cleanup_free_ Writer *w = malloc(sizeof(Writer));
-        _cleanup_(mime_headers_done) MimeHeaders all = {}, outer = {}, content = {};
-        _cleanup_free_ char *message = NULL;
         _cleanup_(closep) int input = -1, current = -1, result = -1;
-        struct stat st;
+        uint64_t size = 0;
         int r;
 
         input = worker_message_take_fd(request, 0);
         current = worker_message_take_fd(request, 1);
-        if (request->error < 0 || input < 0 || current < 0 || !lines || !w)
+        if (request->error < 0 || input < 0 || current < 0)
                 return work_fail(reply, -EBADMSG, NULL, "The request cannot be read.");
-
-        if (lseek(input, 0, SEEK_SET) < 0)
-                return work_fail_errno(reply, -errno, "The message cannot be read: %m");
-        line_reader_init(lines, input);
-        r = mime_headers_read(lines, &all, &message);
-        if (r >= 0)
-                r = mime_headers_split(&all, &outer, &content);
+        r = assemble(s, request, 2, input, current, &result, &size, reply);
         if (r < 0)
-                return work_fail(reply, r, SMIMED_ERROR_INVALID_MESSAGE, message);
+                return r;
 
-        result = work_spool(s, request, 2, fd_size_hint(input));
-        if (result < 0)
-                return work_fail_errno(reply, result, "Cannot create a spool file: %m");
-        writer_init(w, result);
-        mime_headers_write(w, &outer);
-        r = writer_flush(w);
-        if (r >= 0)
-                r = copy_fd(current, result);
-        if (r >= 0 && fstat(result, &st) < 0)
-                r = -errno;
-        if (r < 0)
-                return work_fail_errno(reply, r, "The result cannot be written: %m");
-
-        worker_message_put_u64(reply, (uint64_t) st.st_size);
+        worker_message_put_u64(reply, size);
         worker_message_put_fd(reply, result);
         return work_reply_done(reply);
 }

@@ -18,13 +18,17 @@
  *   request: bool verify, bool decrypt, u32 depth,
  *            x509 stored_signer (the store's, for a signer the message lacks; or NULL),
  *            x509_stack recipients (the certificates of the token's keys; NULL without decrypt),
- *            fd 0: the layer, fd 1: a spool file for the content
+ *            fd 0: the layer, fd 1: a spool file for the content,
+ *            below the top (depth > 0): fd 2: the whole input, fd 3: a spool file for the result
  *   reply:   u32 layer (SmimeLayer),
  *            strv from, bool from_unreadable, string message_id (depth 0 only, else empty, false, NULL),
  *            u32 n, then n × u32: the indices of recipients the message is encrypted to,
  *            u32 integrity (SignatureIntegrity), x509 signer, x509_stack certificates, u32 digest_nid,
  *            blob signer_issuer, string signer_serial (a signer the message lacks: look in the store),
- *            bool has_next, fd 0: the content of a signed layer when has_next */
+ *            bool has_next, fd 0: the content of a signed layer when has_next,
+ *            bool assembled, then u64 size, fd (after the content's): the result, as
+ *            WORK_OPEN_ASSEMBLE makes it, when the layer is the innermost content (not S/MIME,
+ *            or signed and not verified) and the request carried the input */
 #define WORK_OPEN_LAYER 101U
 
 /* Decrypt: the enveloped layer with the key of certificate (its private
