@@ -9,26 +9,15 @@
 #include "log.h"
 #include "store.h"
 #include "strv.h"
+#include "x509-cache.h"
 
-/* Parsed certificates by fingerprint. d2i_X509 is the dearest part of a
- * lookup (OpenSSL 3 decodes the public key through its decoder framework),
- * and every Sign and Encrypt looks its certificates up again. A fingerprint
- * is the SHA-256 of the DER, so an entry can never be stale; the table is
- * direct-mapped, a collision replaces the entry. */
-#define X509_CACHE_SIZE 256
 #define STATEMENT_CACHE_SIZE 48
-
-typedef struct X509CacheEntry {
-        char fingerprint[SHA256_HEX_SIZE];
-        X509 *x509;
-} X509CacheEntry;
 
 struct Store {
         sqlite3 *db;
         char *path;
         uint64_t generation;
         bool in_transaction;
-        X509CacheEntry x509_cache[X509_CACHE_SIZE];
 
         /* Every statement store.c runs, prepared once: parsing the SQL cost
          * more than running it. Keyed by the text, which is always one of
@@ -266,8 +255,6 @@ Store *store_free(Store *store) {
                 sqlite3_finalize(store->statements[i].stmt);
         sqlite3_close(store->db);
         free(store->path);
-        for (size_t i = 0; i < X509_CACHE_SIZE; i++)
-                X509_free(store->x509_cache[i].x509);
         return mfree(store);
 }
 
@@ -416,47 +403,20 @@ int store_count_certificates(Store *store, uint64_t *ret) {
         return 0;
 }
 
+/* The certificate in column of s. d2i_X509 is the dearest part of a
+ * lookup (OpenSSL 3 decodes the public key through its decoder framework),
+ * and every Sign and Encrypt looks its certificates up again: parsed
+ * through the cache the worker protocol uses too. */
 static int column_x509(sqlite3_stmt *s, int column, X509 **ret) {
-        const unsigned char *der = sqlite3_column_blob(s, column), *p = der;
+        const unsigned char *der = sqlite3_column_blob(s, column);
         int size = sqlite3_column_bytes(s, column);
         X509 *x;
 
         if (!der || size <= 0)
                 return -EBADMSG;
-        x = d2i_X509(NULL, &p, size);
+        x = x509_cache_parse(der, (size_t) size);
         if (!x)
                 return -EBADMSG;
-        *ret = x;
-        return 0;
-}
-
-static X509CacheEntry *x509_cache_slot(Store *store, const char *fingerprint) {
-        unsigned h = 0;
-
-        for (size_t i = 0; i < 4 && fingerprint[i]; i++)
-                h = h * 31 + (unsigned char) fingerprint[i];
-        return &store->x509_cache[h % X509_CACHE_SIZE];
-}
-
-/* The certificate in column of s, whose fingerprint is fingerprint: from the
- * cache, or parsed and remembered. */
-static int column_x509_cached(Store *store, sqlite3_stmt *s, int column, const char *fingerprint, X509 **ret) {
-        X509CacheEntry *e = x509_cache_slot(store, fingerprint);
-        X509 *x;
-        int r;
-
-        if (e->x509 && streq(e->fingerprint, fingerprint) && X509_up_ref(e->x509)) {
-                *ret = e->x509;
-                return 0;
-        }
-        r = column_x509(s, column, &x);
-        if (r < 0)
-                return r;
-        if (strlen(fingerprint) < sizeof(e->fingerprint) && X509_up_ref(x)) {
-                X509_free(e->x509);
-                e->x509 = x;
-                strcpy(e->fingerprint, fingerprint);
-        }
         *ret = x;
         return 0;
 }
@@ -476,7 +436,7 @@ int store_get_certificate(Store *store, const char *fingerprint, X509 **ret, boo
                 return store_error(store, rc, "reading a certificate");
         if (ret_trusted)
                 *ret_trusted = sqlite3_column_int(s, 1);
-        return ret ? column_x509_cached(store, s, 0, fingerprint, ret) : 0;
+        return ret ? column_x509(s, 0, ret) : 0;
 }
 
 /* The first column of every row of s, as a strv. */

@@ -9,12 +9,12 @@
 /* Parsed certificates by their DER. d2i_X509() costs 100–200 µs in
  * OpenSSL 3.0 (its decoders set up the public key every time), and the same
  * few certificates (a signer and its chain, the token's certificates, the
- * usual recipients) cross between smimed and its workers with every
- * message. The last X509_CACHE_ENTRIES parsed are kept; a hit returns a new
+ * usual recipients) are read from the store and cross between smimed and
+ * its workers with every message. The last X509_CACHE_ENTRIES parsed are kept; a hit returns a new
  * reference to the same X509, so nobody may change one it got from here.
  * Thread-safe. No bus, no token. */
 
-#define X509_CACHE_ENTRIES 64U
+#define X509_CACHE_ENTRIES 256U
 
 /* The certificate that is exactly the size bytes at der (all of them,
  * nothing after it), or NULL when they are not one (or out of memory). */
