@@ -51,21 +51,6 @@ const void *fd_reader_data(const FdReader *r, size_t *ret_size) {
         return r->data ? (const void *) r->data : (const void *) "";
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 /* The same as fd_reader_pull(), into the sink file through a fixed buffer. */
 static int fd_reader_pull_to_sink(FdReader *r, unsigned max_chunks) {
         unsigned char buf[READ_CHUNK];
@@ -88,7 +73,7 @@ static int fd_reader_pull_to_sink(FdReader *r, unsigned max_chunks) {
                         if (k < 0)
                                 return k;
                 }
-                k = write_all(r->sink, buf, (size_t) n);
+                k = fd_write_all(r->sink, buf, (size_t) n);
                 if (k < 0)
                         return k;
         }

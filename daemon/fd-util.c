@@ -220,3 +220,40 @@ uint64_t fd_size_hint(int fd) {
                 return UINT64_MAX;
         return (uint64_t) st.st_size;
 }
+
+int fd_write_all(int fd, const void *p, size_t n) {
+        const char *q = p;
+
+        while (n > 0) {
+                ssize_t k = write(fd, q, n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                q += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+int fd_copy_all(int from, int to) {
+        char buf[65536];
+        ssize_t n;
+
+        if (lseek(from, 0, SEEK_SET) < 0)
+                return -errno;
+        for (;;) {
+                int r;
+
+                n = read(from, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return n < 0 ? -errno : 0;
+                r = fd_write_all(to, buf, (size_t) n);
+                if (r < 0)
+                        return r;
+        }
+}

@@ -61,3 +61,9 @@ ssize_t fd_io_write_from(FdIo *io, int source, off_t *offset, size_t size);
 
 /* The size of a regular file, UINT64_MAX for anything else. */
 uint64_t fd_size_hint(int fd);
+
+/* Blocking, for files and the worker's own fds: writes all n bytes at p
+ * (again after EINTR), or copies all of from, from its start, to the end
+ * of to. 0 or a negative errno. */
+int fd_write_all(int fd, const void *p, size_t n);
+int fd_copy_all(int from, int to);

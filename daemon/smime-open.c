@@ -9,6 +9,7 @@
 #include <openssl/pem.h>
 
 #include "bio-fd.h"
+#include "fd-util.h"
 #include "message.h"
 #include "smime-limits.h"
 #include "smime-open.h"
@@ -316,14 +317,10 @@ static int copy_bio(BIO *from, int fd) {
 
         (void) BIO_reset(from);
         while ((n = BIO_read(from, buf, sizeof(buf))) > 0) {
-                for (const char *p = buf; n > 0;) {
-                        ssize_t k = write(fd, p, (size_t) n);
+                int r = fd_write_all(fd, buf, (size_t) n);
 
-                        if (k < 0)
-                                return -errno;
-                        p += k;
-                        n -= (int) k;
-                }
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
@@ -407,18 +404,9 @@ int smime_verify(CMS_ContentInfo *cms, BIO *content, SignerLookup lookup, void *
         else {
                 ASN1_OCTET_STRING **embedded = CMS_get0_content(cms);
 
-                r = 0;
-                if (embedded && *embedded)
-                        for (const unsigned char *p = ASN1_STRING_get0_data(*embedded),
-                                                 *end = p + ASN1_STRING_length(*embedded);
-                             r >= 0 && p < end;) {
-                                ssize_t k = write(out_fd, p, (size_t) (end - p));
-
-                                if (k < 0)
-                                        r = -errno;
-                                else
-                                        p += k;
-                        }
+                r = embedded && *embedded ? fd_write_all(out_fd, ASN1_STRING_get0_data(*embedded),
+                                                         (size_t) ASN1_STRING_length(*embedded))
+                                          : 0;
         }
         if (r < 0) {
                 signature_check_done(&c);

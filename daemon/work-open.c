@@ -85,24 +85,6 @@ static int read_outer(const MimeHeaders *headers, char ***ret_from, bool *ret_fr
         return 0;
 }
 
-static int copy_fd(int from, int to) {
-        char buf[65536];
-        ssize_t n;
-
-        if (lseek(from, 0, SEEK_SET) < 0)
-                return -errno;
-        while ((n = read(from, buf, sizeof(buf))) > 0)
-                for (char *p = buf; n > 0;) {
-                        ssize_t k = write(to, p, (size_t) n);
-
-                        if (k < 0)
-                                return -errno;
-                        p += k;
-                        n -= k;
-                }
-        return n < 0 ? -errno : 0;
-}
-
 /* The result of a Decrypt or Verify: the outer fields of input in front of
  * current, the innermost content, in the request's spool file at
  * spool_index. On failure the reply says why. */
@@ -134,7 +116,7 @@ static int assemble(WorkerSession *s, WorkerMessage *request, unsigned spool_ind
         mime_headers_write(w, &outer);
         r = writer_flush(w);
         if (r >= 0)
-                r = copy_fd(current, result);
+                r = fd_copy_all(current, result);
         if (r >= 0 && fstat(result, &st) < 0)
                 r = -errno;
         if (r < 0)

@@ -7,6 +7,7 @@
 
 #include <openssl/rsa.h>
 
+#include "fd-util.h"
 #include "worker-selftest.h"
 #include "worker-session.h"
 
@@ -77,13 +78,9 @@ static int handle_spool(WorkerSession *s, WorkerMessage *request, WorkerMessage 
         if (fd < 0)
                 return fd;
         n = text ? strlen(text) : 0;
-        for (size_t done = 0; done < n;) {
-                ssize_t k = write(fd, text + done, n - done);
-
-                if (k < 0)
-                        return -errno;
-                done += (size_t) k;
-        }
+        r = fd_write_all(fd, text, n);
+        if (r < 0)
+                return r;
         worker_message_put_u64(reply, n);
         return 0;
 }
