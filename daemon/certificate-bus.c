@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit.h"
 #include "bus-call.h"
+#include "certificate.h"
 #include "certificate-bus.h"
 #include "log.h"
 #include "manager-bus.h"
@@ -12,15 +15,39 @@
 #include "manager.h"
 #include "smimed-bus-names.h"
 #include "strv.h"
+#include "validate.h"
 
 #define USEC_PER_SEC 1000000ULL
 
-void certificate_view_done(CertificateView *view) {
+/* What the certificate objects show, for the one certificate last asked
+ * about: GetAll reads many properties of one object in a row. It is good for
+ * one store generation and one second (statuses depend on the clock), and
+ * until the core says certificates are stale. Validations are made when a
+ * property needs them. */
+typedef struct CertificateView {
+        CertInfo *info;
+        bool trusted;
+        time_t loaded_at;
+        uint64_t store_generation;
+        bool validated;
+        Validation validation[3]; /* by CertPurpose */
+} CertificateView;
+
+static void certificate_view_done(CertificateView *view) {
         cert_info_free(view->info);
         for (size_t i = 0; i < ELEMENTSOF(view->validation); i++)
                 validation_done(&view->validation[i]);
         *view = (CertificateView) {};
 }
+
+static CertificateView *certificate_view_free(CertificateView *view) {
+        if (!view)
+                return NULL;
+        certificate_view_done(view);
+        return mfree(view);
+}
+
+#define VIEW(m) (((Manager *) (m))->certificate_view)
 
 char *certificate_bus_path(const char *fingerprint) {
         char *path;
@@ -39,9 +66,9 @@ static bool is_fingerprint(const char *s) {
         return true;
 }
 
-/* Loads the certificate of path into m->view. 1: found, 0: no such object. */
+/* Loads the certificate of path into the view. 1: found, 0: no such object. */
 static int certificate_view_load(Manager *m, const char *path) {
-        CertificateView *view = &m->view;
+        CertificateView *view;
         const char *fingerprint;
         X509 *x509 = NULL;
         bool trusted;
@@ -53,6 +80,12 @@ static int certificate_view_load(Manager *m, const char *path) {
         if (!is_fingerprint(fingerprint))
                 return 0;
 
+        if (!m->certificate_view) {
+                m->certificate_view = calloc(1, sizeof(CertificateView));
+                if (!m->certificate_view)
+                        return -ENOMEM;
+        }
+        view = m->certificate_view;
         /* Status depends on the clock: a view is reused within the same second only. */
         if (view->info && streq(view->info->fingerprint, fingerprint) &&
             view->store_generation == store_generation(m->store) && view->loaded_at == time(NULL))
@@ -75,7 +108,7 @@ static int certificate_view_load(Manager *m, const char *path) {
 }
 
 static const Validation *certificate_view_validation(Manager *m, CertPurpose purpose) {
-        CertificateView *view = &m->view;
+        CertificateView *view = VIEW(m);
         int r;
 
         static const CertPurpose purposes[] = { CERT_PURPOSE_ANY, CERT_PURPOSE_SIGN, CERT_PURPOSE_ENCRYPT };
@@ -124,7 +157,6 @@ static int certificate_enumerate(sd_bus *bus, const char *path, void *userdata, 
         return 0;
 }
 
-#define VIEW(m) (&((Manager *) (m))->view)
 
 static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
@@ -241,7 +273,7 @@ static int property_get_der(sd_bus *bus, const char *path, const char *interface
 
 /* The details a polkit rule can scope on. */
 static int certificate_check(Manager *m, sd_bus_message *message, sd_bus_error *error) {
-        const CertInfo *info = m->view.info;
+        const CertInfo *info = VIEW(m)->info;
         const char *details[] = {
                 "fingerprint", info->fingerprint,
                 "address", info->addresses[0] ? info->addresses[0] : "",
@@ -260,7 +292,7 @@ static int method_remove(sd_bus_message *message, void *userdata, sd_bus_error *
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        fingerprint = strdup(m->view.info->fingerprint);
+        fingerprint = strdup(VIEW(m)->info->fingerprint);
         if (!fingerprint)
                 return -ENOMEM;
         r = manager_remove_certificate(m, fingerprint, &reason);
@@ -283,7 +315,7 @@ static int method_set_trusted(sd_bus_message *message, void *userdata, sd_bus_er
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        fingerprint = strdup(m->view.info->fingerprint);
+        fingerprint = strdup(VIEW(m)->info->fingerprint);
         if (!fingerprint)
                 return -ENOMEM;
         r = manager_set_certificate_trusted(m, fingerprint, trusted, &reason);
@@ -340,42 +372,46 @@ int certificate_bus_register(Manager *m) {
         return 0;
 }
 
-typedef enum CertificateEvent {
-        CERTIFICATE_ADDED,
-        CERTIFICATE_REMOVED,
-        CERTIFICATE_TRUST_CHANGED,
-} CertificateEvent;
+void certificate_bus_on_event(Manager *m, const ManagerEvent *event) {
+        int r = 0;
 
-static void certificate_bus_emit(Manager *m, const char *fingerprint, CertificateEvent event) {
-        _cleanup_free_ char *path = certificate_bus_path(fingerprint);
-        int r;
-
-        if (!path || !m->certificate_slot)
+        if (event->type == MANAGER_EVENT_CERTIFICATES_STALE) {
+                if (m->certificate_view)
+                        certificate_view_done(m->certificate_view);
                 return;
-        switch (event) {
-        case CERTIFICATE_ADDED:
-                r = sd_bus_emit_interfaces_added(m->bus, path, SMIMED_CERTIFICATE_INTERFACE, NULL);
-                break;
-        case CERTIFICATE_REMOVED:
-                r = sd_bus_emit_interfaces_removed(m->bus, path, SMIMED_CERTIFICATE_INTERFACE, NULL);
-                break;
-        default:
-                r = sd_bus_emit_properties_changed(m->bus, path, SMIMED_CERTIFICATE_INTERFACE, "Trusted", NULL);
         }
-        if (r < 0)
-                log_warning_errno(r, "Failed to announce a change of certificate %s: %m", fingerprint);
+        if (!m->certificate_slot)
+                return;
+        for (char *const *f = event->names; f && *f; f++) {
+                _cleanup_free_ char *path = certificate_bus_path(*f);
+
+                if (!path) {
+                        log_oom();
+                        return;
+                }
+                switch (event->type) {
+                case MANAGER_EVENT_CERTIFICATE_ADDED:
+                        r = sd_bus_emit_interfaces_added(m->bus, path, SMIMED_CERTIFICATE_INTERFACE, NULL);
+                        break;
+                case MANAGER_EVENT_CERTIFICATE_REMOVED:
+                        r = sd_bus_emit_interfaces_removed(m->bus, path, SMIMED_CERTIFICATE_INTERFACE, NULL);
+                        break;
+                case MANAGER_EVENT_CERTIFICATE_TRUST:
+                        r = sd_bus_emit_properties_changed(m->bus, path, SMIMED_CERTIFICATE_INTERFACE, "Trusted",
+                                                           NULL);
+                        break;
+                default:
+                        return;
+                }
+                if (r < 0)
+                        log_warning_errno(r, "Failed to announce a change of certificate %s: %m", *f);
+        }
 }
 
-void certificate_bus_emit_added(Manager *m, const char *fingerprint) {
-        certificate_bus_emit(m, fingerprint, CERTIFICATE_ADDED);
-}
-
-void certificate_bus_emit_removed(Manager *m, const char *fingerprint) {
-        certificate_bus_emit(m, fingerprint, CERTIFICATE_REMOVED);
-}
-
-void certificate_bus_emit_trusted_changed(Manager *m, const char *fingerprint) {
-        certificate_bus_emit(m, fingerprint, CERTIFICATE_TRUST_CHANGED);
+void certificate_bus_done(Manager *m) {
+        m->certificate_slot = sd_bus_slot_unref(m->certificate_slot);
+        m->certificate_enumerator_slot = sd_bus_slot_unref(m->certificate_enumerator_slot);
+        m->certificate_view = certificate_view_free(m->certificate_view);
 }
 
 int bus_append_certificate_paths(sd_bus_message *reply, char **fingerprints) {

@@ -144,22 +144,27 @@ int key_bus_register(Manager *m) {
         return 0;
 }
 
-static void emit(Manager *m, const char *id, bool added) {
-        _cleanup_free_ char *path = key_bus_path(id);
+void key_bus_on_event(Manager *m, const ManagerEvent *event) {
+        bool added = event->type == MANAGER_EVENT_KEY_ADDED;
         int r;
 
-        if (!path || !m->key_slot)
+        if (!m->key_slot)
                 return;
-        r = added ? sd_bus_emit_interfaces_added(m->bus, path, SMIMED_KEY_INTERFACE, NULL)
-                  : sd_bus_emit_interfaces_removed(m->bus, path, SMIMED_KEY_INTERFACE, NULL);
-        if (r < 0)
-                log_warning_errno(r, "Failed to announce key %s: %m", id);
+        for (char *const *id = event->names; id && *id; id++) {
+                _cleanup_free_ char *path = key_bus_path(*id);
+
+                if (!path) {
+                        log_oom();
+                        return;
+                }
+                r = added ? sd_bus_emit_interfaces_added(m->bus, path, SMIMED_KEY_INTERFACE, NULL)
+                          : sd_bus_emit_interfaces_removed(m->bus, path, SMIMED_KEY_INTERFACE, NULL);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to announce key %s: %m", *id);
+        }
 }
 
-void key_bus_emit_added(Manager *m, const char *id) {
-        emit(m, id, true);
-}
-
-void key_bus_emit_removed(Manager *m, const char *id) {
-        emit(m, id, false);
+void key_bus_done(Manager *m) {
+        m->key_slot = sd_bus_slot_unref(m->key_slot);
+        m->key_enumerator_slot = sd_bus_slot_unref(m->key_enumerator_slot);
 }

@@ -1224,6 +1224,33 @@ static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus
         return 0;
 }
 
+/* What the core says changed, shown on the bus. */
+static void manager_bus_on_event(Manager *m, const ManagerEvent *event, void *userdata) {
+        int r;
+
+        (void) userdata;
+        switch (event->type) {
+        case MANAGER_EVENT_CERTIFICATE_ADDED:
+        case MANAGER_EVENT_CERTIFICATE_REMOVED:
+        case MANAGER_EVENT_CERTIFICATE_TRUST:
+        case MANAGER_EVENT_CERTIFICATES_STALE:
+                certificate_bus_on_event(m, event);
+                break;
+        case MANAGER_EVENT_KEY_ADDED:
+        case MANAGER_EVENT_KEY_REMOVED:
+                key_bus_on_event(m, event);
+                break;
+        case MANAGER_EVENT_PROPERTIES_CHANGED:
+                r = sd_bus_emit_properties_changed_strv(m->bus, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                                        (char **) event->names);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to emit PropertiesChanged of the manager: %m");
+                break;
+        default:
+                break;
+        }
+}
+
 int manager_bus_register(Manager *m) {
         int r;
 
@@ -1253,45 +1280,26 @@ int manager_bus_register(Manager *m) {
                 return log_error_errno(r, "Failed to serve the object manager: %m");
 
         r = certificate_bus_register(m);
+        if (r >= 0)
+                r = key_bus_register(m);
         if (r < 0)
                 return r;
-        return key_bus_register(m);
+
+        manager_set_event_handler(m, manager_bus_on_event, NULL);
+        return 0;
 }
 
-void manager_bus_emit_changed(Manager *m, const char *property) {
-        int r;
-
-        if (!m->manager_slot) /* not served yet: nobody to tell */
-                return;
-        r = sd_bus_emit_properties_changed(m->bus, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, property, NULL);
-        if (r < 0)
-                log_warning_errno(r, "Failed to emit PropertiesChanged for %s: %m", property);
-}
-
-void manager_bus_emit_token_changes(Manager *m, TokenState old_state, const char *old_label,
-                                    const char *old_reason, uint64_t old_key_count) {
-        const char *changed[5];
-        size_t n = 0;
-        int r;
-
-        if (!m->manager_slot)
-                return;
-
-        if (token_get_state(m->token) != old_state)
-                changed[n++] = "TokenState";
-        if (!streq_ptr(token_get_state_reason(m->token), old_reason))
-                changed[n++] = "TokenStateReason";
-        if (!streq_ptr(strempty(token_get_label(m->token)), old_label))
-                changed[n++] = "TokenLabel";
-        if (m->n_keys != old_key_count)
-                changed[n++] = "KeyCount";
-        changed[n] = NULL;
-
-        if (n == 0)
-                return;
-
-        r = sd_bus_emit_properties_changed_strv(m->bus, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
-                                                (char **) changed);
-        if (r < 0)
-                log_warning_errno(r, "Failed to emit PropertiesChanged for the token: %m");
+void manager_bus_done(Manager *m) {
+        manager_set_event_handler(m, NULL, NULL);
+        certificate_bus_done(m);
+        key_bus_done(m);
+        m->manager_slot = sd_bus_slot_unref(m->manager_slot);
+        m->object_manager_slot = sd_bus_slot_unref(m->object_manager_slot);
+        m->name_owner_slot = sd_bus_slot_unref(m->name_owner_slot);
+        m->filter_slot = sd_bus_slot_unref(m->filter_slot);
+        for (size_t i = 0; i < m->n_admitted; i++)
+                sd_bus_message_unref(m->admitted[i]);
+        m->admitted = mfree(m->admitted);
+        m->n_admitted = 0;
+        m->bus = sd_bus_flush_close_unref(m->bus);
 }

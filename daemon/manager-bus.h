@@ -5,12 +5,11 @@
 
 #include <systemd/sd-bus.h>
 
-#include "token.h"
-
 typedef struct Manager Manager;
 
 /* The D-Bus face of the manager: org.smimed1.Manager and the ObjectManager
- * on /org/smimed1 (see dbus/org.smimed1.Manager.xml). */
+ * on /org/smimed1 (see dbus/org.smimed1.Manager.xml), the certificate and
+ * key objects, and the core's events shown as signals. */
 int manager_bus_register(Manager *m);
 
 /* Turns an error of manager-certificates.c or manager-keys.c into its
@@ -21,9 +20,6 @@ int manager_bus_register(Manager *m);
  * errno's text. */
 int bus_error_set_from_manager(sd_bus_error *error, int r, const char *message);
 
-void manager_bus_emit_changed(Manager *m, const char *property);
-
-/* Emits PropertiesChanged for each token property that differs from the
- * values given. */
-void manager_bus_emit_token_changes(Manager *m, TokenState old_state, const char *old_label,
-                                    const char *old_reason, uint64_t old_key_count);
+/* Stops serving, forgets the calls waiting for their turn and closes the
+ * connection. */
+void manager_bus_done(Manager *m);

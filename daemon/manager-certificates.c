@@ -7,10 +7,8 @@
 #include <openssl/x509.h>
 
 #include "message.h"
-#include "certificate-bus.h"
 #include "certificate-parse.h"
 #include "log.h"
-#include "manager-bus.h"
 #include "manager-certificates.h"
 #include "manager-keys.h"
 #include "manager.h"
@@ -48,7 +46,7 @@ static void manager_update_certificate_count(Manager *m) {
         if (count == m->certificate_count)
                 return;
         m->certificate_count = count;
-        manager_bus_emit_changed(m, "CertificateCount");
+        manager_notify_one(m, MANAGER_EVENT_PROPERTIES_CHANGED, "CertificateCount");
 }
 
 int manager_open_store(Manager *m, const char *path, char **ret_message) {
@@ -70,7 +68,7 @@ int manager_open_store(Manager *m, const char *path, char **ret_message) {
         store_free(m->store);
         m->validator = validator;
         m->store = TAKE_PTR(store);
-        certificate_view_done(&m->view);
+        manager_notify(m, MANAGER_EVENT_CERTIFICATES_STALE, NULL);
         m->certificate_count = UINT64_MAX; /* makes the next count announce itself */
         manager_update_certificate_count(m);
         log_info("Certificate store %s: %" PRIu64 " certificates.", path, m->certificate_count);
@@ -155,14 +153,13 @@ int manager_store_certificates(Manager *m, STACK_OF(X509) *certs, bool trust, ch
 
         log_info("Imported %zu certificates (%zu new)%s.", strv_length(fingerprints), strv_length(added),
                  trust ? ", CA certificates trusted" : "");
-        certificate_view_done(&m->view);
         manager_bind_certificates(m, infos.items, infos.n);
         for (char **f = added; *f; f++)
-                certificate_bus_emit_added(m, *f);
+                manager_notify_one(m, MANAGER_EVENT_CERTIFICATE_ADDED, *f);
         if (trust)
                 for (char **f = fingerprints; *f; f++)
                         if (!strv_contains(added, *f))
-                                certificate_bus_emit_trusted_changed(m, *f);
+                                manager_notify_one(m, MANAGER_EVENT_CERTIFICATE_TRUST, *f);
         manager_update_certificate_count(m);
 
         if (ret_fingerprints)
@@ -260,7 +257,6 @@ int manager_import_crls(Manager *m, const void *data, size_t size, unsigned *ret
         }
 
         log_info("Imported %u of %zu CRLs (the others were not newer than the stored ones).", stored, n);
-        certificate_view_done(&m->view);
         *ret_count = stored;
         return 0;
 }
@@ -275,8 +271,7 @@ int manager_remove_certificate(Manager *m, const char *fingerprint, char **ret_m
                 return message_fail(ret_message, r, "The certificate store cannot be written: %m");
 
         log_info("Removed certificate %s.", fingerprint);
-        certificate_view_done(&m->view);
-        certificate_bus_emit_removed(m, fingerprint);
+        manager_notify_one(m, MANAGER_EVENT_CERTIFICATE_REMOVED, fingerprint);
         manager_update_certificate_count(m);
         return 0;
 }
@@ -291,7 +286,6 @@ int manager_set_certificate_trusted(Manager *m, const char *fingerprint, bool tr
                 return message_fail(ret_message, r, "The certificate store cannot be written: %m");
 
         log_info("Certificate %s is %s.", fingerprint, trusted ? "now a trust anchor" : "no longer a trust anchor");
-        certificate_view_done(&m->view);
-        certificate_bus_emit_trusted_changed(m, fingerprint);
+        manager_notify_one(m, MANAGER_EVENT_CERTIFICATE_TRUST, fingerprint);
         return 0;
 }

@@ -13,9 +13,7 @@
 #include "message.h"
 #include "certificate-parse.h"
 #include "certificate-request.h"
-#include "key-bus.h"
 #include "log.h"
-#include "manager-bus.h"
 #include "manager-certificates.h"
 #include "manager-keys.h"
 #include "manager.h"
@@ -47,12 +45,12 @@ void manager_keys_changed(Manager *m) {
 
         for (size_t i = 0; i < m->n_keys; i++)
                 if (!strv_contains(before, m->keys[i].id))
-                        key_bus_emit_added(m, m->keys[i].id);
+                        manager_notify_one(m, MANAGER_EVENT_KEY_ADDED, m->keys[i].id);
         for (char **id = before; id && *id; id++)
                 if (!manager_find_key(m, *id))
-                        key_bus_emit_removed(m, *id);
+                        manager_notify_one(m, MANAGER_EVENT_KEY_REMOVED, *id);
         if (old_count != m->n_keys)
-                manager_bus_emit_changed(m, "KeyCount");
+                manager_notify_one(m, MANAGER_EVENT_PROPERTIES_CHANGED, "KeyCount");
 }
 
 void manager_refresh_keys(Manager *m) {
@@ -62,7 +60,7 @@ void manager_refresh_keys(Manager *m) {
         m->keys = NULL;
         m->n_keys = 0;
         m->key_spkis = strv_free(m->key_spkis);
-        certificate_view_done(&m->view); /* HasPrivateKey may have changed */
+        manager_notify(m, MANAGER_EVENT_CERTIFICATES_STALE, NULL); /* HasPrivateKey may have changed */
 
         if (token_get_state(m->token) != TOKEN_STATE_READY)
                 return;

@@ -44,7 +44,7 @@ static void manager_apply_policy(Manager *m) {
                                                     .spool_quota_per_client = m->config->spool_quota_per_client,
                                                     .spool_quota = m->config->spool_quota,
                                             });
-        certificate_view_done(&m->view);
+        manager_notify(m, MANAGER_EVENT_CERTIFICATES_STALE, NULL);
 
         /* Workers under other limits are replaced: the spares now, the
          * threads' own before their next request. */
@@ -112,19 +112,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->trim_source); /* after the jobs: an ending job may ask for one */
         polkit_registry_free(m->polkit);
         client_table_free(m->clients); /* after everything that ends calls */
-        sd_bus_slot_unref(m->manager_slot);
-        sd_bus_slot_unref(m->object_manager_slot);
-        sd_bus_slot_unref(m->name_owner_slot);
-        sd_bus_slot_unref(m->filter_slot);
-        for (size_t i = 0; i < m->n_admitted; i++)
-                sd_bus_message_unref(m->admitted[i]);
-        free(m->admitted);
-        sd_bus_slot_unref(m->certificate_slot);
-        sd_bus_slot_unref(m->certificate_enumerator_slot);
-        sd_bus_slot_unref(m->key_slot);
-        sd_bus_slot_unref(m->key_enumerator_slot);
-        sd_bus_flush_close_unref(m->bus);
-        certificate_view_done(&m->view);
+        manager_bus_done(m);
         token_keys_free(m->keys, m->n_keys);
         strv_free(m->key_spkis);
         token_free(m->token);
@@ -158,6 +146,39 @@ TokenState manager_token_state(const Manager *m) {
         return token_get_state(m->token);
 }
 
+void manager_set_event_handler(Manager *m, ManagerEventHandler handler, void *userdata) {
+        m->event_handler = handler;
+        m->event_userdata = userdata;
+}
+
+void manager_notify(Manager *m, ManagerEventType type, char *const *names) {
+        if (m->event_handler)
+                m->event_handler(m, &(ManagerEvent) { .type = type, .names = names }, m->event_userdata);
+}
+
+void manager_notify_one(Manager *m, ManagerEventType type, const char *name) {
+        manager_notify(m, type, (char *const[]) { (char *) name, NULL });
+}
+
+/* The Manager properties of the token that changed, in one event. */
+static void manager_notify_token_changes(Manager *m, TokenState old_state, const char *old_label,
+                                         const char *old_reason, uint64_t old_key_count) {
+        char *changed[5];
+        size_t n = 0;
+
+        if (token_get_state(m->token) != old_state)
+                changed[n++] = (char *) "TokenState";
+        if (!streq_ptr(token_get_state_reason(m->token), old_reason))
+                changed[n++] = (char *) "TokenStateReason";
+        if (!streq_ptr(strempty(token_get_label(m->token)), old_label))
+                changed[n++] = (char *) "TokenLabel";
+        if (m->n_keys != old_key_count)
+                changed[n++] = (char *) "KeyCount";
+        changed[n] = NULL;
+        if (n > 0)
+                manager_notify(m, MANAGER_EVENT_PROPERTIES_CHANGED, changed);
+}
+
 /* Opens the token (first putting replacement in its place, when given) and
  * tells bus clients what changed. */
 static void manager_token_open(Manager *m, Token *replacement) {
@@ -189,7 +210,7 @@ static void manager_token_open(Manager *m, Token *replacement) {
                                     token_get_state_reason(m->token));
         }
 
-        manager_bus_emit_token_changes(m, old_state, old_label, old_reason, old_key_count);
+        manager_notify_token_changes(m, old_state, old_label, old_reason, old_key_count);
         manager_token_schedule_rescan(m);
 }
 
@@ -345,7 +366,7 @@ int manager_reload(Manager *m, char **ret_message) {
         log_info("Configuration reloaded from %s.", m->config_path);
 
         if (enabled_changed)
-                manager_bus_emit_changed(m, "Enabled");
+                manager_notify_one(m, MANAGER_EVENT_PROPERTIES_CHANGED, "Enabled");
         if (token)
                 manager_token_open(m, TAKE_PTR(token));
         return 0;

@@ -8,9 +8,9 @@
 #include <systemd/sd-event.h>
 
 #include "bus-polkit.h"
-#include "certificate-bus.h"
 #include "client.h"
 #include "config.h"
+#include "manager-events.h"
 #include "store.h"
 #include "token.h"
 #include "validate.h"
@@ -27,6 +27,9 @@ typedef struct Manager {
         size_t n_admitted;
         PolkitRegistry *polkit;
         ClientTable *clients;                 /* per-client limits and turns */
+        ManagerEventHandler event_handler;    /* who shows what changed: the bus layer */
+        void *event_userdata;
+        struct CertificateView *certificate_view; /* the bus layer's: the certificate object last asked about */
 
         char *config_path;
         Config *config;
@@ -45,7 +48,6 @@ typedef struct Manager {
         Validator *validator;         /* over the store, with its cache of results */
         uint64_t certificate_count;
         ValidationPolicy policy;
-        CertificateView view;         /* the certificate object last asked about */
         sd_bus_slot *certificate_slot;
         sd_bus_slot *certificate_enumerator_slot;
         sd_bus_slot *key_slot;
