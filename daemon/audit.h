@@ -4,8 +4,6 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include <systemd/sd-bus.h>
-
 /* The audit trail: every use of a private key, every change to keys, trust
  * or the store, and every denied call, as a journal entry with a MESSAGE_ID
  * per kind of event and fields for who, what and how it went. When stderr
@@ -24,15 +22,13 @@ typedef enum AuditEvent {
         _AUDIT_EVENT_MAX,
 } AuditEvent;
 
-/* Who called: read from the bus when the call arrives. */
+/* Who called: read from the bus when the call arrives (bus-audit.h). */
 typedef struct AuditCaller {
         uid_t uid;
         pid_t pid;
         char unit[256];
         char sender[64];
 } AuditCaller;
-
-void audit_caller_from_message(sd_bus_message *message, AuditCaller *ret);
 
 typedef struct AuditRecord {
         AuditEvent event;
@@ -47,8 +43,3 @@ typedef struct AuditRecord {
 } AuditRecord;
 
 void audit_log(const AuditCaller *caller, const AuditRecord *record);
-
-/* audit_log() for the caller of message, with outcome from r (>= 0 success,
- * < 0 failed) and detail the failure's message. */
-void audit_call(sd_bus_message *message, AuditEvent event, const char *operation, int r, const char *fingerprint,
-                const char *key, const char *address, const char *detail);

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "audit.h"
+#include "bus-audit.h"
 #include "bus-call.h"
 #include "smimed-errors.h"
 

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "audit.h"
+#include "bus-audit.h"
 #include "bus-polkit.h"
 #include "log.h"
 

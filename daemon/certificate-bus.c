@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "audit.h"
+#include "bus-audit.h"
 #include "bus-call.h"
 #include "certificate.h"
 #include "certificate-bus.h"

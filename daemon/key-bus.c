@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "audit.h"
+#include "bus-audit.h"
 #include "bus-call.h"
 #include "certificate-bus.h"
 #include "key-bus.h"

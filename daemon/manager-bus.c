@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <string.h>
 
-#include "audit.h"
+#include "bus-audit.h"
 #include "bus-call.h"
 #include "capabilities.h"
 #include "certificate-bus.h"

@@ -7,7 +7,7 @@
 
 #include <openssl/x509.h>
 
-#include "audit.h"
+#include "bus-audit.h"
 #include "bus-polkit.h"
 #include "fd-reader.h"
 #include "fd-util.h"
