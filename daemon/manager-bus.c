@@ -16,7 +16,7 @@
 #include "manager-keys.h"
 #include "manager-open.h"
 #include "manager-smime.h"
-#include "pending-call.h"
+#include "bus-pending-call.h"
 #include "manager.h"
 #include "smimed-bus-names.h"
 #include "smimed-error.h"
@@ -1211,6 +1211,7 @@ static void read_bus(unsigned budget, void *userdata) {
 static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         const char *name, *old_owner, *new_owner;
         Manager *m = userdata;
+        unsigned n;
         int r;
 
         (void) error;
@@ -1219,8 +1220,15 @@ static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus
                 log_debug_errno(r, "Ignoring a malformed NameOwnerChanged: %m");
                 return 0;
         }
-        if (name[0] == ':' && new_owner[0] == '\0')
-                manager_client_gone(m, name);
+        if (name[0] != ':' || new_owner[0] != '\0')
+                return 0;
+        /* Its calls still waiting for polkit or for their input are dropped
+         * here; the core drops its jobs and its share of the limits. */
+        n = polkit_registry_cancel_sender(m->polkit, name);
+        n += pending_calls_cancel_sender(m, name);
+        if (n > 0)
+                log_debug("Client %s went away: dropped %u of its calls waiting on the bus side.", name, n);
+        manager_client_gone(m, name);
         return 0;
 }
 
@@ -1291,6 +1299,7 @@ int manager_bus_register(Manager *m) {
 
 void manager_bus_done(Manager *m) {
         manager_set_event_handler(m, NULL, NULL);
+        pending_calls_free(m);
         certificate_bus_done(m);
         key_bus_done(m);
         m->manager_slot = sd_bus_slot_unref(m->manager_slot);

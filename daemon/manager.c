@@ -16,7 +16,6 @@
 #include "manager-keys.h"
 #include "manager-open.h"
 #include "manager-smime.h"
-#include "pending-call.h"
 #include "manager.h"
 #include "smimed-bus-names.h"
 #include "strv.h"
@@ -106,7 +105,6 @@ Manager *manager_free(Manager *m) {
         worker_run_stop_spares();
         manager_generate_jobs_free(m);
         manager_pkcs12_jobs_free(m);
-        pending_calls_free(m);
         manager_smime_jobs_free(m);
         manager_open_jobs_free(m);
         sd_event_source_disable_unref(m->trim_source); /* after the jobs: an ending job may ask for one */
@@ -131,9 +129,7 @@ void manager_client_gone(Manager *m, const char *sender) {
         /* Its messages no worker has started on yet are not done at all. */
         if (m->workers && id > 0)
                 (void) worker_pool_cancel_owner(m->workers, id);
-        n = polkit_registry_cancel_sender(m->polkit, sender);
-        n += pending_calls_cancel_sender(m, sender);
-        n += manager_smime_jobs_cancel_sender(m, sender);
+        n = manager_smime_jobs_cancel_sender(m, sender);
         n += manager_open_jobs_cancel_sender(m, sender);
         n += manager_generate_jobs_cancel_sender(m, sender);
         n += manager_pkcs12_jobs_cancel_sender(m, sender);

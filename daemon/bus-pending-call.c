@@ -5,7 +5,7 @@
 #include "config.h"
 #include "fd-reader.h"
 #include "manager.h"
-#include "pending-call.h"
+#include "bus-pending-call.h"
 
 struct PendingCall {
         Manager *manager;
