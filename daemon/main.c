@@ -5,9 +5,11 @@
 #include <stdio.h>
 
 #include <openssl/provider.h>
+#include <systemd/sd-daemon.h>
 
 #include "config.h"
 #include "log.h"
+#include "manager-bus.h"
 #include "manager.h"
 #include "smimed-bus-names.h"
 
@@ -121,8 +123,17 @@ static int load_config(const char *path, bool explicit, Config **ret) {
         return 0;
 }
 
+/* The bus side first: it holds calls that refer to the manager. */
+static Manager *daemon_free(Manager *m) {
+        if (!m)
+                return NULL;
+        manager_bus_done(m);
+        return manager_free(m);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, daemon_free);
+
 int main(int argc, char *argv[]) {
-        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_(daemon_freep) Manager *m = NULL;
         _cleanup_(config_freep) Config *config = NULL;
         const char *config_path = CONFIG_DEFAULT_PATH;
         bool explicit = false;
@@ -166,11 +177,19 @@ int main(int argc, char *argv[]) {
         TAKE_PTR(config); /* the manager owns it now */
 
         r = manager_start(m);
+        if (r >= 0)
+                r = manager_bus_start(m);
         if (r < 0)
                 return 1;
+        manager_start_token(m);
+        r = manager_bus_request_name(m);
+        if (r < 0)
+                return 1;
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Token %s", token_state_to_string(manager_token_state(m)));
+        log_info("smimed " SMIMED_VERSION " is serving " SMIMED_BUS_NAME ".");
 
         r = manager_run(m);
-        m = manager_free(m);
+        m = daemon_free(m);
         openssl_teardown();
         return r == 0 ? 0 : 1;
 }

@@ -5,6 +5,7 @@
 
 #include "bus-audit.h"
 #include "bus-call.h"
+#include "bus-error-map.h"
 #include "capabilities.h"
 #include "certificate-bus.h"
 #include "certificate-parse.h"
@@ -1232,6 +1233,25 @@ static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus
         return 0;
 }
 
+static int manager_connect_bus(Manager *m) {
+        int r;
+
+        r = sd_bus_open_system_with_description(&m->bus, "smimed");
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+
+        /* Without the bus there is nothing to serve. */
+        r = sd_bus_set_exit_on_disconnect(m->bus, true);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make a lost bus stop the daemon: %m");
+
+        return 0;
+}
+
 /* What the core says changed, shown on the bus. */
 static void manager_bus_on_event(Manager *m, const ManagerEvent *event, void *userdata) {
         int r;
@@ -1259,7 +1279,7 @@ static void manager_bus_on_event(Manager *m, const ManagerEvent *event, void *us
         }
 }
 
-int manager_bus_register(Manager *m) {
+static int manager_bus_register(Manager *m) {
         int r;
 
         /* One match for every disconnect, installed before the name is taken: a
@@ -1311,4 +1331,25 @@ void manager_bus_done(Manager *m) {
         m->admitted = mfree(m->admitted);
         m->n_admitted = 0;
         m->bus = sd_bus_flush_close_unref(m->bus);
+}
+
+int manager_bus_start(Manager *m) {
+        int r;
+
+        r = smimed_bus_error_map_register();
+        if (r < 0)
+                return log_error_errno(r, "Failed to register the D-Bus error names: %m");
+        r = manager_connect_bus(m);
+        if (r < 0)
+                return r;
+        return manager_bus_register(m);
+}
+
+int manager_bus_request_name(Manager *m) {
+        int r;
+
+        r = sd_bus_request_name(m->bus, SMIMED_BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to take the bus name " SMIMED_BUS_NAME ": %m");
+        return 0;
 }

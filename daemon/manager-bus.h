@@ -10,7 +10,11 @@ typedef struct Manager Manager;
 /* The D-Bus face of the manager: org.smimed1.Manager and the ObjectManager
  * on /org/smimed1 (see dbus/org.smimed1.Manager.xml), the certificate and
  * key objects, and the core's events shown as signals. */
-int manager_bus_register(Manager *m);
+/* Connects to the system bus and serves the objects; from then on the
+ * core's events are shown as signals. */
+int manager_bus_start(Manager *m);
+/* Takes org.smimed1: clients (and D-Bus activation) find smimed from now. */
+int manager_bus_request_name(Manager *m);
 
 /* Turns an error of manager-certificates.c or manager-keys.c into its
  * org.smimed1.Error.* by the table of common/smimed-error.c (e.g. -EBADE

@@ -9,15 +9,12 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "bus-error-map.h"
 #include "log.h"
-#include "manager-bus.h"
 #include "manager-certificates.h"
 #include "manager-keys.h"
 #include "manager-open.h"
 #include "manager-smime.h"
 #include "manager.h"
-#include "smimed-bus-names.h"
 #include "strv.h"
 #include "worker-pool.h"
 #include "worker-run.h"
@@ -110,7 +107,6 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->trim_source); /* after the jobs: an ending job may ask for one */
         polkit_registry_free(m->polkit);
         client_table_free(m->clients); /* after everything that ends calls */
-        manager_bus_done(m);
         token_keys_free(m->keys, m->n_keys);
         strv_free(m->key_spkis);
         token_free(m->token);
@@ -368,25 +364,6 @@ int manager_reload(Manager *m, char **ret_message) {
         return 0;
 }
 
-static int manager_connect_bus(Manager *m) {
-        int r;
-
-        r = sd_bus_open_system_with_description(&m->bus, "smimed");
-        if (r < 0)
-                return log_error_errno(r, "Failed to connect to the system bus: %m");
-
-        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
-
-        /* Without the bus there is nothing to serve. */
-        r = sd_bus_set_exit_on_disconnect(m->bus, true);
-        if (r < 0)
-                return log_error_errno(r, "Failed to make a lost bus stop the daemon: %m");
-
-        return 0;
-}
-
 /* SIGTERM or SIGINT. A key generation cannot be interrupted inside the
  * token, and its caller should learn how it ended: smimed waits for those
  * in progress (manager_job_ended() ends the loop after the last one). A
@@ -458,19 +435,11 @@ int manager_start(Manager *m) {
 
         manager_fit_fd_limit(m);
 
-        r = smimed_bus_error_map_register();
-        if (r < 0)
-                return log_error_errno(r, "Failed to register the D-Bus error names: %m");
-
         r = manager_watch_stop_signal(m, SIGTERM);
         if (r >= 0)
                 r = manager_watch_stop_signal(m, SIGINT);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch SIGTERM and SIGINT: %m");
-
-        r = manager_connect_bus(m);
-        if (r < 0)
-                return r;
 
         {
                 _cleanup_free_ char *message = NULL;
@@ -488,19 +457,11 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to start the worker processes: %m");
 
-        r = manager_bus_register(m);
-        if (r < 0)
-                return r;
-
-        manager_token_open(m, NULL);
-
-        r = sd_bus_request_name(m->bus, SMIMED_BUS_NAME, 0);
-        if (r < 0)
-                return log_error_errno(r, "Failed to take the bus name " SMIMED_BUS_NAME ": %m");
-
-        (void) sd_notifyf(false, "READY=1\nSTATUS=Token %s", token_state_to_string(token_get_state(m->token)));
-        log_info("smimed " SMIMED_VERSION " is serving " SMIMED_BUS_NAME ".");
         return 0;
+}
+
+void manager_start_token(Manager *m) {
+        manager_token_open(m, NULL);
 }
 
 int manager_run(Manager *m) {

@@ -66,9 +66,11 @@ int manager_new(const char *config_path, Config *config, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
-/* Connects to the system bus, serves the objects, opens the token, takes the
- * bus name and tells the service manager it is ready. */
+/* Opens the store and starts the workers; then the bus layer serves the
+ * objects (manager_bus_start()), and manager_start_token() opens the token,
+ * so that its state is announced to whoever already listens. */
 int manager_start(Manager *m);
+void manager_start_token(Manager *m);
 /* Runs until SIGTERM/SIGINT (returns 0) or the bus goes away (returns > 0). */
 int manager_run(Manager *m);
 
