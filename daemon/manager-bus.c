@@ -19,6 +19,7 @@
 #include "manager-smime.h"
 #include "bus-pending-call.h"
 #include "manager.h"
+#include "policy.h"
 #include "smimed-bus-names.h"
 #include "smimed-error.h"
 #include "strv.h"
@@ -840,25 +841,12 @@ static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, Smime
 }
 
 static int read_sign_options(Manager *m, const char *digest, SignOptions *o, sd_bus_error *error) {
-        static const char *const canonical[] = { "sha-256", "sha-384", "sha-512" };
+        _cleanup_free_ char *message = NULL;
+        int r;
 
-        if (!digest) {
-                /* The first allowed of the usual ones. */
-                for (size_t i = 0; !digest && i < ELEMENTSOF(canonical); i++)
-                        if (config_digest_allowed(m->config, canonical[i]))
-                                digest = canonical[i];
-                if (!digest)
-                        return sd_bus_error_set(error, SMIMED_ERROR_POLICY_VIOLATION,
-                                                "No digest smimed signs with is allowed by [Policy] AllowedDigests=.");
-        }
-        o->digest = smime_digest_from_name(digest);
-        if (!o->digest)
-                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
-                                         "Unknown digest \"%s\" (expected sha-256, sha-384 or sha-512).", digest);
-        if (!config_digest_allowed(m->config, digest))
-                return sd_bus_error_setf(error, SMIMED_ERROR_POLICY_VIOLATION,
-                                         "The digest %s is not allowed by policy ([Policy] AllowedDigests=%s).", digest,
-                                         m->config->allowed_digests);
+        r = policy_sign_digest(m->config, digest, &o->digest, &message);
+        if (r < 0)
+                return bus_error_set_from_manager(error, r, message);
         return 0;
 }
 
@@ -944,12 +932,13 @@ static int method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error 
                 if (r < 0)
                         return r;
         }
-        request.cipher = smime_cipher_from_name(cipher ?: m->config->default_cipher);
-        if (!request.cipher)
-                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
-                                         "Unknown cipher \"%s\" (expected aes-256-cbc, aes-128-cbc, aes-256-gcm or "
-                                         "aes-128-gcm).",
-                                         cipher);
+        {
+                _cleanup_free_ char *text = NULL;
+
+                r = policy_cipher(m->config, cipher, &request.cipher, &text);
+                if (r < 0)
+                        return bus_error_set_from_manager(error, r, text);
+        }
         request.oaep = oaep;
         r = read_sign_options(m, digest, &request.sign, error);
         if (r < 0)

@@ -18,10 +18,10 @@
 #include "manager-open.h"
 #include "manager-smime.h"
 #include "manager.h"
+#include "policy.h"
 #include "message.h"
 #include "mime.h"
 #include "smime-open.h"
-#include "smime-out.h"
 #include "smimed-errors.h"
 #include "spool.h"
 #include "strv.h"
@@ -441,16 +441,6 @@ static int signature_rank(const char *s) {
         return (int) ELEMENTSOF(signature_precedence);
 }
 
-/* MD5 never passes; SHA-1 only with AllowSHA1Signatures=yes; the rest as
- * AllowedDigests= says. */
-static bool is_weak_digest(int nid, const Config *config) {
-        const char *name = smime_digest_name(nid);
-
-        if (nid == NID_sha1)
-                return !config->allow_sha1_signatures;
-        return !name || !config_digest_allowed(config, name);
-}
-
 static const char *signature_from_validation(CertStatus s) {
         switch (s) {
         case CERT_STATUS_VALID:
@@ -541,7 +531,7 @@ static int judge_signature(OpenJob *j, SignatureCheck *check) {
 
                 if (v.status != CERT_STATUS_VALID)
                         r = set_text(&text, "Sign: %s", v.message);
-                else if (is_weak_digest(check->digest_nid, m->config)) {
+                else if (policy_digest_is_weak(m->config, check->digest_nid)) {
                         verdict = "weak-algorithm";
                         r = set_text(&text, "Sign: The signature uses %s, which is no longer safe.",
                                      OBJ_nid2sn(check->digest_nid));
