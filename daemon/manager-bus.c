@@ -538,10 +538,10 @@ static int reply_read_error(Manager *m, sd_bus_message *call, int error) {
                                                   PKCS12_MAX_SIZE / 1024);
         if (error == -ETIMEDOUT) {
                 _cleanup_free_ char *message = NULL;
-                const char *name = NULL;
+                SmimedError code = 0;
 
-                manager_io_fail(m, error, true, &name, &message);
-                return sd_bus_reply_method_errorf(call, name, "%s", strempty(message));
+                manager_io_fail(m, error, true, &code, &message);
+                return sd_bus_reply_method_errorf(call, smimed_error_to_name(code), "%s", strempty(message));
         }
         return sd_bus_reply_method_errnof(call, error, "Reading the file descriptor failed: %m");
 }
@@ -728,13 +728,15 @@ static int method_generate_key(sd_bus_message *message, void *userdata, sd_bus_e
         return 1; /* the reply comes when the worker is done */
 }
 
-static void smime_done(SmimeJob *job, int error, const char *error_name, const char *message,
+static void smime_done(SmimeJob *job, int error, SmimedError error_code, const char *message,
                        const SmimeResult *result, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         sd_bus_message *call = ((BusCall *) userdata)->call;
         int r;
 
         if (error < 0) {
+                const char *error_name = smimed_error_to_name(error_code);
+
                 if (error_name)
                         r = sd_bus_reply_method_errorf(call, error_name, "%s", strempty(message));
                 else
@@ -796,7 +798,7 @@ static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, Smime
                        int output, sd_bus_error *error) {
         _cleanup_free_ char *fingerprint = NULL, *reason = NULL;
         _cleanup_(strv_freep) char **addresses = NULL;
-        const char *error_name = NULL;
+        SmimedError error_code = 0;
         BusCall *taken;
         int r;
 
@@ -805,10 +807,13 @@ static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, Smime
                 return r;
 
         audit_caller_from_message(message, &request->caller);
-        r = manager_smime_prepare(m, request, &fingerprint, &addresses, &error_name, &reason);
-        if (r < 0)
+        r = manager_smime_prepare(m, request, &fingerprint, &addresses, &error_code, &reason);
+        if (r < 0) {
+                const char *error_name = smimed_error_to_name(error_code);
+
                 return error_name ? sd_bus_error_set(error, error_name, reason)
                                   : sd_bus_error_set_errnof(error, r, "%s", strempty(reason));
+        }
 
         if (request->sign_as) {
                 /* The address asked for first (the one polkit's agent names), then the
@@ -975,13 +980,15 @@ static int append_signer(sd_bus_message *reply, const CertInfo *signer) {
         return r;
 }
 
-static void open_done(OpenJob *job, int error, const char *error_name, const char *message, const OpenStatus *s,
+static void open_done(OpenJob *job, int error, SmimedError error_code, const char *message, const OpenStatus *s,
                       void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         sd_bus_message *call = ((BusCall *) userdata)->call;
         int r;
 
         if (error < 0) {
+                const char *error_name = smimed_error_to_name(error_code) ?: manager_open_job_polkit_error(job);
+
                 if (error_name)
                         r = sd_bus_reply_method_errorf(call, error_name, "%s", strempty(message));
                 else

@@ -22,7 +22,7 @@
 #include "message.h"
 #include "mime.h"
 #include "smime-open.h"
-#include "smimed-errors.h"
+#include "smimed-error.h"
 #include "spool.h"
 #include "strv.h"
 #include "validate.h"
@@ -83,7 +83,7 @@ struct OpenJob {
         char *signer_serial;
         X509 *stored_signer;       /* PHASE_VERIFY_AGAIN: found in the store */
         bool with_content;         /* PHASE_ASSEMBLE */
-        const char *worker_error_name;
+        SmimedError worker_error_code;
         char *worker_message;
         bool token_failed;         /* the failure was the token's, not the message's */
         EVP_PKEY *key;             /* PHASE_DECRYPT: the token's key, for the worker process's asks */
@@ -101,6 +101,7 @@ struct OpenJob {
         size_t address;            /* and which of its addresses */
         char *denied_name;         /* what polkit said to the last refused */
         char *denied_message;
+        bool denied;               /* polkit allowed none: the job ends with denied_name */
 
         OpenStatus status;
         AuditCaller caller;
@@ -185,7 +186,11 @@ void manager_open_jobs_free(Manager *m) {
         }
 }
 
-static void open_job_finish(OpenJob *j, int error, const char *error_name, const char *message) {
+const char *manager_open_job_polkit_error(const OpenJob *job) {
+        return job->denied ? (job->denied_name ?: SD_BUS_ERROR_ACCESS_DENIED) : NULL;
+}
+
+static void open_job_finish(OpenJob *j, int error, SmimedError error_code, const char *message) {
         Manager *m = j->manager;
 
         for (OpenJob **i = &j->manager->open_jobs; *i; i = &(*i)->next_job)
@@ -193,7 +198,7 @@ static void open_job_finish(OpenJob *j, int error, const char *error_name, const
                         *i = j->next_job;
                         break;
                 }
-        j->done(j, error, error_name, message, &j->status, j->userdata);
+        j->done(j, error, error_code, message, &j->status, j->userdata);
         open_job_free(j);
         manager_job_ended(m);
 }
@@ -228,7 +233,7 @@ static void open_job_submit(OpenJob *j, OpenPhase phase) {
                                open_worked, j);
         if (r < 0) {
                 j->on_worker = false;
-                open_job_finish(j, r, NULL, "Cannot hand the message to a worker.");
+                open_job_finish(j, r, 0, "Cannot hand the message to a worker.");
         }
 }
 
@@ -259,7 +264,7 @@ static int open_run(OpenJob *j, WorkerMessage *request, WorkerMessage *reply) {
 
         free(j->worker_message);
         j->worker_message = NULL;
-        r = worker_run(request, &cb, j->input, reply, &error, &j->worker_error_name, &j->worker_message);
+        r = worker_run(request, &cb, j->input, reply, &error, &j->worker_error_code, &j->worker_message);
         return r < 0 ? r : error;
 }
 
@@ -384,7 +389,7 @@ static int work_decrypt(OpenJob *j) {
         /* A message that does not decrypt and a token that stopped answering
          * look alike from here; the token tells which. Reopening it waits
          * for the workers, so nothing changes the token under this call. */
-        if (r < 0 && !streq_ptr(j->worker_error_name, SMIMED_ERROR_WORKER_FAILED) && token_probe(j->manager->token, NULL) < 0)
+        if (r < 0 && j->worker_error_code != SMIMED_ERR_WORKER_FAILED && token_probe(j->manager->token, NULL) < 0)
                 j->token_failed = true;
         return r;
 }
@@ -593,7 +598,7 @@ static void finish(OpenJob *j) {
                         int r = message_fail(&message, j->with_content ? -errno : j->result_file,
                                              "The result cannot be written: %m");
 
-                        open_job_finish(j, r, NULL, message);
+                        open_job_finish(j, r, 0, message);
                         return;
                 }
                 j->status.size = j->with_content ? fd_size_hint(j->input) : 0;
@@ -651,7 +656,7 @@ static void signed_layer_checked(OpenJob *j) {
         signature_check_done(&j->check);
         if (r < 0) {
                 (void) message_fail(&message, r, "The signature cannot be judged: %m");
-                open_job_finish(j, r, NULL, message);
+                open_job_finish(j, r, 0, message);
                 return;
         }
         next_layer(j);
@@ -727,7 +732,7 @@ static void decrypt_with_candidate(OpenJob *j) {
         free(j->status.key_certificate);
         j->status.key_certificate = strdup(c->fingerprint);
         if (!j->status.key_certificate) {
-                open_job_finish(j, -ENOMEM, NULL, "Out of memory.");
+                open_job_finish(j, -ENOMEM, 0, "Out of memory.");
                 return;
         }
         log_debug("Decrypt for %s: key %s, handing it to a worker.", j->caller.sender, c->key);
@@ -773,7 +778,7 @@ static void decrypt_authorize_next(OpenJob *j) {
                 r = bus_polkit_check_callback(j->manager->polkit, j->call, POLKIT_ACTION_DECRYPT, details,
                                               on_decrypt_answer, j);
                 if (r < 0) {
-                        open_job_finish(j, r, NULL, "Cannot ask polkit.");
+                        open_job_finish(j, r, 0, "Cannot ask polkit.");
                         return;
                 }
                 if (r == 0)
@@ -790,7 +795,8 @@ static void decrypt_authorize_next(OpenJob *j) {
                                     "of them: %s",
                                     j->n_candidates, j->n_candidates == 1 ? "" : "s",
                                     strempty(j->denied_message));
-                open_job_finish(j, -EACCES, j->denied_name ?: SD_BUS_ERROR_ACCESS_DENIED, text);
+                j->denied = true;
+                open_job_finish(j, -EACCES, 0, text);
         }
 }
 
@@ -800,7 +806,7 @@ static void enveloped_layer_read(OpenJob *j) {
         candidates_free(j);
         r = find_candidates(j);
         if (r < 0) {
-                open_job_finish(j, r, NULL, "Out of memory.");
+                open_job_finish(j, r, 0, "Out of memory.");
                 return;
         }
         if (j->n_candidates == 0 && token_get_state(j->manager->token) != TOKEN_STATE_READY) {
@@ -811,7 +817,7 @@ static void enveloped_layer_read(OpenJob *j) {
                                     "The message is encrypted and the token is %s (%s); try again when it is ready.",
                                     token_state_to_string(token_get_state(j->manager->token)),
                                     strempty(token_get_state_reason(j->manager->token)));
-                open_job_finish(j, -ENODEV, SMIMED_ERROR_TOKEN_UNAVAILABLE, text);
+                open_job_finish(j, -ENODEV, SMIMED_ERR_TOKEN_UNAVAILABLE, text);
                 return;
         }
         if (j->n_candidates == 0) {
@@ -853,7 +859,7 @@ static void decrypted(OpenJob *j, int r, const char *message) {
 
                         (void) message_fail(&text, r, "Decryption with the key of %s failed in the token: %s",
                                             c->fingerprint, message ? message : strerror(-r));
-                        open_job_finish(j, r, SMIMED_ERROR_TOKEN_UNAVAILABLE, text);
+                        open_job_finish(j, r, SMIMED_ERR_TOKEN_UNAVAILABLE, text);
                         return;
                 }
                 j->status.encryption = "failed";
@@ -877,14 +883,14 @@ static void decrypted(OpenJob *j, int r, const char *message) {
 static void on_written(FdWriter *writer, int error, void *userdata) {
         OpenJob *j = userdata;
         _cleanup_free_ char *message = NULL;
-        const char *error_name = NULL;
+        SmimedError error_code = 0;
 
         if (error < 0) {
-                manager_io_fail(j->manager, error, false, &error_name, &message);
-                open_job_finish(j, error, error_name, message);
+                manager_io_fail(j->manager, error, false, &error_code, &message);
+                open_job_finish(j, error, error_code, message);
                 return;
         }
-        open_job_finish(j, 0, NULL, NULL);
+        open_job_finish(j, 0, 0, NULL);
 }
 
 static void assembled(OpenJob *j) {
@@ -896,7 +902,7 @@ static void assembled(OpenJob *j) {
                           on_written, j, &j->writer);
         if (r < 0) {
                 message_fail(&message, r, "The output cannot be written: %m");
-                open_job_finish(j, r, SMIMED_ERROR_INVALID_ARGUMENT, message);
+                open_job_finish(j, r, SMIMED_ERR_INVALID_ARGUMENT, message);
         }
 }
 
@@ -910,7 +916,7 @@ static void open_worked(int r, void *userdata) {
         if (j->phase == PHASE_DECRYPT && r != -ECANCELED)
                 audit_decryption(j, r, message);
         if (j->client_gone) {
-                open_job_finish(j, -ECONNRESET, NULL, "The client went away before the result was written.");
+                open_job_finish(j, -ECONNRESET, 0, "The client went away before the result was written.");
                 return;
         }
 
@@ -950,7 +956,7 @@ static void open_worked(int r, void *userdata) {
                 return;
         }
 
-        open_job_finish(j, r, j->worker_error_name, message ? message : strerror(-r));
+        open_job_finish(j, r, j->worker_error_code, message ? message : strerror(-r));
 }
 
 /* ---- input ---- */
@@ -970,33 +976,33 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
         if (error == -EFBIG) {
                 message_fail(&message, error, "The message is larger than [Policy] MaxMessageSize= (%llu bytes).",
                              (unsigned long long) j->manager->config->max_message_size);
-                open_job_finish(j, error, SMIMED_ERROR_INVALID_MESSAGE, message);
+                open_job_finish(j, error, SMIMED_ERR_INVALID_MESSAGE, message);
                 return;
         }
         if (error == -EDQUOT) {
-                open_job_finish(j, error, SMIMED_ERROR_LIMITS_EXCEEDED, j->charge.message);
+                open_job_finish(j, error, SMIMED_ERR_LIMITS_EXCEEDED, j->charge.message);
                 return;
         }
         if (error < 0) {
-                const char *error_name = NULL;
+                SmimedError error_code = 0;
 
-                manager_io_fail(j->manager, error, true, &error_name, &message);
-                open_job_finish(j, error, error_name, message);
+                manager_io_fail(j->manager, error, true, &error_code, &message);
+                open_job_finish(j, error, error_code, message);
                 return;
         }
         if (fstat(j->input, &st) < 0 || st.st_size == 0) {
-                open_job_finish(j, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE, "The message is empty.");
+                open_job_finish(j, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE, "The message is empty.");
                 return;
         }
         /* The header block is the worker process's to read, with the rest. */
         if (j->decrypt && collect_recipients(j) < 0) {
-                open_job_finish(j, -ENOMEM, NULL, "Out of memory.");
+                open_job_finish(j, -ENOMEM, 0, "Out of memory.");
                 return;
         }
 
         j->current = fcntl(j->input, F_DUPFD_CLOEXEC, 3);
         if (j->current < 0) {
-                open_job_finish(j, -errno, NULL, "Cannot duplicate a file descriptor.");
+                open_job_finish(j, -errno, 0, "Cannot duplicate a file descriptor.");
                 return;
         }
         open_job_submit(j, PHASE_LAYER);
@@ -1013,7 +1019,7 @@ unsigned manager_open_jobs_cancel_sender(Manager *m, const char *sender) {
                 if (j->on_worker)
                         j->client_gone = true; /* a worker holds it: open_worked() finishes it */
                 else
-                        open_job_finish(j, -ECONNRESET, NULL, "The client went away.");
+                        open_job_finish(j, -ECONNRESET, 0, "The client went away.");
         }
         return n;
 }

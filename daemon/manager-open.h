@@ -7,6 +7,7 @@
 #include <systemd/sd-bus.h>
 
 #include "certificate.h"
+#include "smimed-error.h"
 #include "work-requests.h"
 
 typedef struct Manager Manager;
@@ -39,14 +40,23 @@ typedef struct OpenStatus {
 void open_status_done(OpenStatus *s);
 
 /* error < 0 only for requests that could not be handled at all (bad input,
- * denied); an undecryptable or badly signed message is a status. */
-typedef void (*OpenJobDone)(OpenJob *job, int error, const char *error_name, const char *message,
+ * denied), with error_code (an SMIMED_ERR_*, or 0 for a generic one,
+ * derived from error) and message; an undecryptable or badly signed message
+ * is a status. */
+typedef void (*OpenJobDone)(OpenJob *job, int error, SmimedError error_code, const char *message,
                             const OpenStatus *status, void *userdata);
 
 /* call is the method call, for polkit's subject. On success the job owns
  * userdata. */
 int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool verify, int input_fd, int output_fd,
                        OpenJobDone done, void *userdata, void (*free_userdata)(void *));
+
+/* For done(): polkit's error name (bus-polkit.h: AccessDenied or
+ * InteractiveAuthorizationRequired) when the job ended with -EACCES because
+ * polkit allowed the caller none of the keys the message is encrypted to;
+ * NULL otherwise. polkit's answer is a D-Bus error already: it goes back as
+ * it came. */
+const char *manager_open_job_polkit_error(const OpenJob *job);
 
 void manager_open_jobs_free(Manager *m);
 /* The client sender went away: its jobs finish with -ECONNRESET (a

@@ -21,7 +21,7 @@
 #include "manager.h"
 #include "message.h"
 #include "mime.h"
-#include "smimed-errors.h"
+#include "smimed-error.h"
 #include "spool.h"
 #include "strv.h"
 #include "worker-pool.h"
@@ -56,7 +56,7 @@ struct SmimeJob {
                 STACK_OF(X509) *recipients;
         } plan;
         /* how the worker failed */
-        const char *error_name;
+        SmimedError error_code;
         char *error_message;
         SmimeJobDone done;
         void *userdata;
@@ -119,33 +119,33 @@ void manager_smime_jobs_free(Manager *m) {
         }
 }
 
-int manager_io_fail(Manager *m, int error, bool input, const char **ret_error_name, char **ret_message) {
+int manager_io_fail(Manager *m, int error, bool input, SmimedError *ret_error_code, char **ret_message) {
         uint64_t usec = m->config->io_timeout_usec;
 
         if (error == -ETIMEDOUT) {
-                *ret_error_name = SMIMED_ERROR_TIMEOUT;
+                *ret_error_code = SMIMED_ERR_TIMEOUT;
                 return message_fail(ret_message, error,
                                     input ? "The input did not reach its end within [Policy] IOTimeoutSec=%llu.%06llu."
                                           : "The output was not taken within [Policy] IOTimeoutSec=%llu.%06llu.",
                                     (unsigned long long) (usec / 1000000ULL), (unsigned long long) (usec % 1000000ULL));
         }
-        *ret_error_name = SMIMED_ERROR_INVALID_ARGUMENT;
+        *ret_error_code = SMIMED_ERR_INVALID_ARGUMENT;
         return message_fail(ret_message, error, input ? "The input cannot be read: %m" : "The output cannot be written: %m");
 }
 
-static const char *capability_error_name(const char *reason) {
+static SmimedError capability_error_code(const char *reason) {
         if (streq(reason, "no-certificate"))
-                return SMIMED_ERROR_NO_CERTIFICATE;
+                return SMIMED_ERR_NO_CERTIFICATE;
         if (streq(reason, "no-private-key"))
-                return SMIMED_ERROR_NO_PRIVATE_KEY;
+                return SMIMED_ERR_NO_PRIVATE_KEY;
         if (streq(reason, "token-unavailable"))
-                return SMIMED_ERROR_TOKEN_UNAVAILABLE;
-        return SMIMED_ERROR_CERTIFICATE_INVALID;
+                return SMIMED_ERR_TOKEN_UNAVAILABLE;
+        return SMIMED_ERR_CERTIFICATE_INVALID;
 }
 
 /* The certificate to use for address, or the error GetCapabilities would
  * have given as its reason. */
-static int resolve(Manager *m, const char *address, CertPurpose purpose, Capability *ret, const char **ret_error_name,
+static int resolve(Manager *m, const char *address, CertPurpose purpose, Capability *ret, SmimedError *ret_error_code,
                    char **ret_message) {
         _cleanup_(capability_done) Capability c = {};
         CapabilityContext ctx;
@@ -154,11 +154,11 @@ static int resolve(Manager *m, const char *address, CertPurpose purpose, Capabil
         manager_capability_context(m, &ctx);
         r = capability_for(&ctx, address, purpose, &c);
         if (r < 0) {
-                *ret_error_name = SMIMED_ERROR_STORE_FAILED;
+                *ret_error_code = SMIMED_ERR_STORE_FAILED;
                 return message_fail(ret_message, r, "The certificate store cannot be read: %m");
         }
         if (!c.possible) {
-                *ret_error_name = capability_error_name(c.reason);
+                *ret_error_code = capability_error_code(c.reason);
                 return message_fail(ret_message, -EKEYREJECTED, "Cannot %s %s: %s (%s)",
                                     purpose == CERT_PURPOSE_SIGN ? "sign as" : "encrypt to", address, c.message,
                                     c.reason);
@@ -169,18 +169,18 @@ static int resolve(Manager *m, const char *address, CertPurpose purpose, Capabil
 }
 
 int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_signer_fingerprint,
-                          char ***ret_signer_addresses, const char **ret_error_name, char **ret_message) {
+                          char ***ret_signer_addresses, SmimedError *ret_error_code, char **ret_message) {
         int r;
 
         if (!m->config->policy_enabled) {
-                *ret_error_name = SMIMED_ERROR_DISABLED;
+                *ret_error_code = SMIMED_ERR_DISABLED;
                 return message_fail(ret_message, -ESHUTDOWN, "S/MIME is turned off by policy ([Policy] Enabled=no).");
         }
 
         if (request->sign_as) {
                 _cleanup_(capability_done) Capability c = {};
 
-                r = resolve(m, request->sign_as, CERT_PURPOSE_SIGN, &c, ret_error_name, ret_message);
+                r = resolve(m, request->sign_as, CERT_PURPOSE_SIGN, &c, ret_error_code, ret_message);
                 if (r < 0)
                         return r;
                 if (ret_signer_fingerprint) {
@@ -198,7 +198,7 @@ int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_si
         for (char **a = request->recipients; a && *a; a++) {
                 _cleanup_(capability_done) Capability c = {};
 
-                r = resolve(m, *a, CERT_PURPOSE_ENCRYPT, &c, ret_error_name, ret_message);
+                r = resolve(m, *a, CERT_PURPOSE_ENCRYPT, &c, ret_error_code, ret_message);
                 if (r < 0)
                         return r;
         }
@@ -207,7 +207,7 @@ int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_si
 
 
 /* The URI of the token key for the certificate, or the error. */
-static int signing_key_uri(Manager *m, const CertInfo *info, char **ret, const char **ret_error_name,
+static int signing_key_uri(Manager *m, const CertInfo *info, char **ret, SmimedError *ret_error_code,
                            char **ret_message) {
         int r;
 
@@ -217,10 +217,10 @@ static int signing_key_uri(Manager *m, const CertInfo *info, char **ret, const c
                 r = token_key_uri(m->token, m->keys[i].id, ret);
                 if (r >= 0)
                         return 0;
-                *ret_error_name = SMIMED_ERROR_TOKEN_UNAVAILABLE;
+                *ret_error_code = SMIMED_ERR_TOKEN_UNAVAILABLE;
                 return message_fail(ret_message, r, "The token cannot name the key of %s: %m", info->fingerprint);
         }
-        *ret_error_name = SMIMED_ERROR_NO_PRIVATE_KEY;
+        *ret_error_code = SMIMED_ERR_NO_PRIVATE_KEY;
         return message_fail(ret_message, -ENOKEY, "The private key of %s is not in the token.", info->fingerprint);
 }
 
@@ -253,15 +253,15 @@ static int chain_extras(Manager *m, X509 *leaf, STACK_OF(X509) **ret) {
 
 /* What the loop decides before a worker does the work: who signs with which
  * key and chain, who gets it. */
-static int plan_sign(SmimeJob *j, const char **ret_error_name, char **ret_message) {
+static int plan_sign(SmimeJob *j, SmimedError *ret_error_code, char **ret_message) {
         _cleanup_(capability_done) Capability c = {};
         Manager *m = j->manager;
         int r;
 
-        r = resolve(m, j->request.sign_as, CERT_PURPOSE_SIGN, &c, ret_error_name, ret_message);
+        r = resolve(m, j->request.sign_as, CERT_PURPOSE_SIGN, &c, ret_error_code, ret_message);
         if (r < 0)
                 return r;
-        r = signing_key_uri(m, c.info, &j->plan.key_uri, ret_error_name, ret_message);
+        r = signing_key_uri(m, c.info, &j->plan.key_uri, ret_error_code, ret_message);
         if (r < 0)
                 return r;
         r = chain_extras(m, c.info->x509, &j->plan.extras);
@@ -287,7 +287,7 @@ static int plan_add_recipient(SmimeJob *j, const CertInfo *info) {
         return 0;
 }
 
-static int plan_encrypt(SmimeJob *j, const char **ret_error_name, char **ret_message) {
+static int plan_encrypt(SmimeJob *j, SmimedError *ret_error_code, char **ret_message) {
         Manager *m = j->manager;
         int r;
 
@@ -299,7 +299,7 @@ static int plan_encrypt(SmimeJob *j, const char **ret_error_name, char **ret_mes
         for (char **a = j->request.recipients; *a; a++) {
                 _cleanup_(capability_done) Capability c = {};
 
-                r = resolve(m, *a, CERT_PURPOSE_ENCRYPT, &c, ret_error_name, ret_message);
+                r = resolve(m, *a, CERT_PURPOSE_ENCRYPT, &c, ret_error_code, ret_message);
                 if (r >= 0)
                         r = plan_add_recipient(j, c.info);
                 if (r < 0)
@@ -326,19 +326,19 @@ static int plan_encrypt(SmimeJob *j, const char **ret_error_name, char **ret_mes
         return 0;
 }
 
-static int job_plan(SmimeJob *j, const char **ret_error_name, char **ret_message) {
+static int job_plan(SmimeJob *j, SmimedError *ret_error_code, char **ret_message) {
         int r;
 
         j->plan.spool_dir = spool_dir_for(j->manager->config->store_path);
         if (!j->plan.spool_dir)
                 return -ENOMEM;
         if (j->request.sign_as) {
-                r = plan_sign(j, ret_error_name, ret_message);
+                r = plan_sign(j, ret_error_code, ret_message);
                 if (r < 0)
                         return r;
         }
         if (j->request.recipients) {
-                r = plan_encrypt(j, ret_error_name, ret_message);
+                r = plan_encrypt(j, ret_error_code, ret_message);
                 if (r < 0)
                         return r;
         }
@@ -390,7 +390,7 @@ static int job_execute(void *userdata) {
         if (j->request.sign_as) {
                 r = token_load_private_key(j->manager->token, j->plan.key_uri, &j->key);
                 if (r < 0) {
-                        j->error_name = SMIMED_ERROR_TOKEN_UNAVAILABLE;
+                        j->error_code = SMIMED_ERR_TOKEN_UNAVAILABLE;
                         return message_fail(&j->error_message, r, "The token cannot use the signing key: %m");
                 }
         }
@@ -403,7 +403,7 @@ static int job_execute(void *userdata) {
                 r = worker_run_put_spool(&request, j->plan.spool_dir, fd_size_hint(j->input));
         if (r < 0)
                 return r;
-        r = worker_run(&request, &cb, j->input, &reply, &error, &j->error_name, &j->error_message);
+        r = worker_run(&request, &cb, j->input, &reply, &error, &j->error_code, &j->error_message);
         j->key = (EVP_PKEY_free(j->key), NULL);
         if (r >= 0)
                 r = error;
@@ -420,7 +420,7 @@ static int job_execute(void *userdata) {
         return r;
 }
 
-static void job_finish(SmimeJob *j, int error, const char *error_name, const char *message) {
+static void job_finish(SmimeJob *j, int error, SmimedError error_code, const char *message) {
         Manager *m = j->manager;
 
         /* Every use of a private key is on record, the failed ones too. */
@@ -435,7 +435,7 @@ static void job_finish(SmimeJob *j, int error, const char *error_name, const cha
                                                       .detail = error < 0 ? message : NULL,
                                               });
         smime_job_unlink(j);
-        j->done(j, error, error_name, message, &j->result, j->userdata);
+        j->done(j, error, error_code, message, &j->result, j->userdata);
         smime_job_free(j);
         manager_job_ended(m);
 }
@@ -443,14 +443,14 @@ static void job_finish(SmimeJob *j, int error, const char *error_name, const cha
 static void on_written(FdWriter *writer, int error, void *userdata) {
         SmimeJob *j = userdata;
         _cleanup_free_ char *message = NULL;
-        const char *error_name = NULL;
+        SmimedError error_code = 0;
 
         if (error < 0) {
-                manager_io_fail(j->manager, error, false, &error_name, &message);
-                job_finish(j, error, error_name, message);
+                manager_io_fail(j->manager, error, false, &error_code, &message);
+                job_finish(j, error, error_code, message);
                 return;
         }
-        job_finish(j, 0, NULL, NULL);
+        job_finish(j, 0, 0, NULL);
 }
 
 static void job_executed(int r, void *userdata);
@@ -464,7 +464,7 @@ static int charge_input(size_t n, void *userdata) {
 static void on_spooled(FdReader *reader, int error, void *userdata) {
         SmimeJob *j = userdata;
         _cleanup_free_ char *message = NULL;
-        const char *error_name = NULL;
+        SmimedError error_code = 0;
         int r;
 
         j->reader = fd_reader_free(j->reader);
@@ -472,24 +472,24 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
         if (error == -EFBIG) {
                 message_fail(&message, error, "The message is larger than [Policy] MaxMessageSize= (%llu bytes).",
                              (unsigned long long) j->manager->config->max_message_size);
-                job_finish(j, error, SMIMED_ERROR_INVALID_MESSAGE, message);
+                job_finish(j, error, SMIMED_ERR_INVALID_MESSAGE, message);
                 return;
         }
         if (error == -EDQUOT) {
-                job_finish(j, error, SMIMED_ERROR_LIMITS_EXCEEDED, j->charge.message);
+                job_finish(j, error, SMIMED_ERR_LIMITS_EXCEEDED, j->charge.message);
                 return;
         }
         if (error < 0) {
-                manager_io_fail(j->manager, error, true, &error_name, &message);
-                job_finish(j, error, error_name, message);
+                manager_io_fail(j->manager, error, true, &error_code, &message);
+                job_finish(j, error, error_code, message);
                 return;
         }
 
-        r = job_plan(j, &error_name, &message);
+        r = job_plan(j, &error_code, &message);
         if (r < 0) {
                 if (!message)
                         message_fail(&message, r, "S/MIME failed: %m");
-                job_finish(j, r, error_name, message);
+                job_finish(j, r, error_code, message);
                 return;
         }
 
@@ -501,7 +501,7 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
         if (r < 0) {
                 j->on_worker = false;
                 message_fail(&message, r, "Cannot hand the work to a worker: %m");
-                job_finish(j, r, NULL, message);
+                job_finish(j, r, 0, message);
         }
 }
 
@@ -513,16 +513,16 @@ static void job_executed(int r, void *userdata) {
         j->on_worker = false;
         if (j->client_gone) {
                 /* Nobody to write the result to; the audit trail still records the key's use. */
-                job_finish(j, -ECONNRESET, NULL, "The client went away before the result was written.");
+                job_finish(j, -ECONNRESET, 0, "The client went away before the result was written.");
                 return;
         }
 
         if (r < 0) {
                 if (!j->error_message)
                         message_fail(&j->error_message, r, "S/MIME failed: %m");
-                if (streq_ptr(j->error_name, SMIMED_ERROR_TOKEN_UNAVAILABLE))
+                if (j->error_code == SMIMED_ERR_TOKEN_UNAVAILABLE)
                         manager_token_check_later(j->manager);
-                job_finish(j, r, j->error_name, j->error_message);
+                job_finish(j, r, j->error_code, j->error_message);
                 return;
         }
 
@@ -533,7 +533,7 @@ static void job_executed(int r, void *userdata) {
                           &j->writer);
         if (r < 0) {
                 message_fail(&message, r, "The output cannot be written: %m");
-                job_finish(j, r, SMIMED_ERROR_INVALID_ARGUMENT, message);
+                job_finish(j, r, SMIMED_ERR_INVALID_ARGUMENT, message);
         }
 }
 
@@ -548,7 +548,7 @@ unsigned manager_smime_jobs_cancel_sender(Manager *m, const char *sender) {
                 if (j->on_worker)
                         j->client_gone = true; /* a worker holds it: job_executed() finishes it */
                 else
-                        job_finish(j, -ECONNRESET, NULL, "The client went away.");
+                        job_finish(j, -ECONNRESET, 0, "The client went away.");
         }
         return n;
 }

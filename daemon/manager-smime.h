@@ -6,6 +6,7 @@
 
 #include "audit.h"
 #include "smime-out.h"
+#include "smimed-error.h"
 
 typedef struct Manager Manager;
 
@@ -42,8 +43,9 @@ typedef struct SmimeResult {
 void smime_result_done(SmimeResult *r);
 
 /* Called once: error 0 with result filled, or a negative errno with
- * error_name (an org.smimed1.Error.* or NULL for a generic one) and message. */
-typedef void (*SmimeJobDone)(SmimeJob *job, int error, const char *error_name, const char *message,
+ * error_code (an SMIMED_ERR_*, or 0 for a generic one, derived from error)
+ * and message. */
+typedef void (*SmimeJobDone)(SmimeJob *job, int error, SmimedError error_code, const char *message,
                              const SmimeResult *result, void *userdata);
 
 /* Checks what can be checked before reading anything (the certificates and
@@ -52,7 +54,7 @@ typedef void (*SmimeJobDone)(SmimeJob *job, int error, const char *error_name, c
  * must be allowed to sign as each address of the certificate, since the
  * signature vouches for all of them. Errors as for SmimeJobDone. */
 int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_signer_fingerprint,
-                          char ***ret_signer_addresses, const char **ret_error_name, char **ret_message);
+                          char ***ret_signer_addresses, SmimedError *ret_error_code, char **ret_message);
 
 /* On success the job owns request (emptied) and userdata; on failure the
  * caller keeps both. */
@@ -67,4 +69,4 @@ unsigned manager_smime_jobs_cancel_sender(Manager *m, const char *sender);
 /* The error of a client fd that failed: Timeout (naming [Policy]
  * IOTimeoutSec=) for -ETIMEDOUT, InvalidArgument otherwise. input: the fd
  * was being read, not written. Returns error. */
-int manager_io_fail(Manager *m, int error, bool input, const char **ret_error_name, char **ret_message);
+int manager_io_fail(Manager *m, int error, bool input, SmimedError *ret_error_code, char **ret_message);

@@ -207,7 +207,7 @@ static int check_probes(int socket_fd) {
                 close(fd);
         }
         worker_message_done(&m);
-        worker_reply_init(&m, 0, NULL, "probed");
+        worker_reply_init(&m, 0, 0, "probed");
         report_errno("sendmsg", worker_message_send(socket_fd, &m));
         return fflush(stdout) == 0 ? 0 : -EIO;
 }

@@ -16,7 +16,7 @@
 #include "mime.h"
 #include "sha256-fd.h"
 #include "smime-open.h"
-#include "smimed-errors.h"
+#include "smimed-error.h"
 #include "strv.h"
 #include "work-open.h"
 #include "work-requests.h"
@@ -107,7 +107,7 @@ static int assemble(WorkerSession *s, WorkerMessage *request, unsigned spool_ind
         if (r >= 0)
                 r = mime_headers_split(&all, &outer, &content);
         if (r < 0)
-                return work_fail(reply, r, SMIMED_ERROR_INVALID_MESSAGE, message);
+                return work_fail(reply, r, SMIMED_ERR_INVALID_MESSAGE, message);
 
         result = work_spool(s, request, spool_index, fd_size_hint(input));
         if (result < 0)
@@ -151,7 +151,7 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
         worker_message_get_x509_stack(request, &recipients);
         layer_fd = worker_message_take_fd(request, 0);
         if (request->error < 0 || layer_fd < 0 || !lines)
-                return work_fail(reply, request->error < 0 ? request->error : -EBADMSG, NULL,
+                return work_fail(reply, request->error < 0 ? request->error : -EBADMSG, 0,
                                  "The request cannot be read.");
         input = worker_message_take_fd(request, 2); /* optional */
 
@@ -164,15 +164,15 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
         if (r >= 0)
                 r = smime_classify(&headers, &layer, &message);
         if (r < 0)
-                return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL, message);
+                return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERR_INVALID_MESSAGE : 0, message);
 
         if (layer != SMIME_LAYER_NONE && !(layer == SMIME_LAYER_SIGNED && !verify)) {
                 if (depth >= WORK_OPEN_MAX_LAYERS)
-                        return work_fail_message(reply, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE,
+                        return work_fail_message(reply, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE,
                                                  "S/MIME layers are nested deeper than smimed opens (%u).",
                                                  WORK_OPEN_MAX_LAYERS);
                 if (layer == SMIME_LAYER_ENVELOPED && !decrypt)
-                        return work_fail(reply, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE,
+                        return work_fail(reply, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE,
                                          "The message is encrypted; open it with Decrypt.");
 
                 /* One parse per layer: a .p7m's kind is read from the CMS itself. */
@@ -180,9 +180,9 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
                 if (r >= 0 && layer == SMIME_LAYER_CMS)
                         r = smime_cms_layer(cms, &layer, &message);
                 if (r < 0)
-                        return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL, message);
+                        return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERR_INVALID_MESSAGE : 0, message);
                 if (layer == SMIME_LAYER_ENVELOPED && !decrypt)
-                        return work_fail(reply, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE,
+                        return work_fail(reply, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE,
                                          "The message is encrypted; open it with Decrypt.");
         }
 
@@ -200,7 +200,7 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
                         return work_fail_errno(reply, next, "Cannot create a spool file: %m");
                 r = smime_verify(cms, content, note_signer, &note, next, &check, &message);
                 if (r < 0)
-                        return work_fail(reply, r, SMIMED_ERROR_INVALID_MESSAGE, message);
+                        return work_fail(reply, r, SMIMED_ERR_INVALID_MESSAGE, message);
         }
 
         /* The innermost content, below an S/MIME layer: the result at once,
@@ -248,21 +248,21 @@ int work_open_decrypt(WorkerSession *s, WorkerMessage *request, WorkerMessage *r
         layer_fd = worker_message_take_fd(request, 0);
         input = worker_message_take_fd(request, 1);
         if (request->error < 0 || !certificate || layer_fd < 0 || input < 0)
-                return work_fail(reply, -EBADMSG, NULL, "The request cannot be read.");
+                return work_fail(reply, -EBADMSG, 0, "The request cannot be read.");
 
         input_sha256 = sha256_fd(input);
         r = smime_read(layer_fd, &cms, &content, &message);
         if (r < 0)
-                return work_fail(reply, r, SMIMED_ERROR_INVALID_MESSAGE, message);
+                return work_fail(reply, r, SMIMED_ERR_INVALID_MESSAGE, message);
         key = worker_session_remote_key(s, certificate);
         if (!key)
-                return work_fail(reply, -ENOMEM, NULL, "Cannot stand in for the key.");
+                return work_fail(reply, -ENOMEM, 0, "Cannot stand in for the key.");
         next = work_spool(s, request, 2, fd_size_hint(layer_fd));
         if (next < 0)
                 return work_fail_errno(reply, next, "Cannot create a spool file: %m");
         r = smime_decrypt(cms, key, certificate, next, &message);
         if (r < 0)
-                return work_fail(reply, r, NULL, message);
+                return work_fail(reply, r, 0, message);
 
         worker_message_put_string(reply, input_sha256);
         worker_message_put_fd(reply, next);
@@ -277,7 +277,7 @@ int work_open_assemble(WorkerSession *s, WorkerMessage *request, WorkerMessage *
         input = worker_message_take_fd(request, 0);
         current = worker_message_take_fd(request, 1);
         if (request->error < 0 || input < 0 || current < 0)
-                return work_fail(reply, -EBADMSG, NULL, "The request cannot be read.");
+                return work_fail(reply, -EBADMSG, 0, "The request cannot be read.");
         r = assemble(s, request, 2, input, current, &result, &size, reply);
         if (r < 0)
                 return r;

@@ -14,7 +14,7 @@
 #include "mime.h"
 #include "sha256-fd.h"
 #include "smime-out.h"
-#include "smimed-errors.h"
+#include "smimed-error.h"
 #include "strv.h"
 #include "work-requests.h"
 #include "work-smime.h"
@@ -89,12 +89,11 @@ static int out_sign(WorkerSession *s, const SmimeOut *o, int entity, int out, Wo
         int r;
 
         if (!key)
-                return work_fail(reply, -ENOMEM, NULL, "Cannot stand in for the signing key.");
+                return work_fail(reply, -ENOMEM, 0, "Cannot stand in for the signing key.");
         r = smime_sign(entity, out, o->signer, key, o->extras, &o->options, &message);
         if (r < 0)
                 /* -EINVAL: an option the key cannot do (RSA-PSS with an EC key). */
-                return work_fail(reply, r,
-                                 r == -EINVAL ? SMIMED_ERROR_INVALID_ARGUMENT : SMIMED_ERROR_TOKEN_UNAVAILABLE,
+                return work_fail(reply, r, r == -EINVAL ? SMIMED_ERR_INVALID_ARGUMENT : SMIMED_ERR_TOKEN_UNAVAILABLE,
                                  message);
         return 0;
 }
@@ -105,7 +104,7 @@ static int out_encrypt(const SmimeOut *o, int entity, int out, WorkerMessage *re
 
         r = smime_encrypt(entity, out, o->recipients, o->cipher, o->oaep, &message);
         if (r < 0)
-                return work_fail(reply, r, SMIMED_ERROR_CERTIFICATE_INVALID, message);
+                return work_fail(reply, r, SMIMED_ERR_CERTIFICATE_INVALID, message);
         return 0;
 }
 
@@ -123,11 +122,11 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
                 return -ENOMEM;
         r = smime_out_read(request, &o);
         if (r < 0)
-                return work_fail(reply, r, NULL, "The request cannot be read.");
+                return work_fail(reply, r, 0, "The request cannot be read.");
         if (lseek(o.input, 0, SEEK_SET) < 0 || fstat(o.input, &st) < 0)
                 return work_fail_errno(reply, -errno, "The message cannot be read: %m");
         if (st.st_size == 0)
-                return work_fail(reply, -EBADMSG, SMIMED_ERROR_INVALID_MESSAGE, "The message is empty.");
+                return work_fail(reply, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE, "The message is empty.");
         o.input_size = (uint64_t) st.st_size;
         o.session = s;
         if (o.sign)
@@ -138,15 +137,15 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
         if (r >= 0)
                 r = mime_headers_split(&all, &outer, &content);
         if (r < 0)
-                return work_fail(reply, r, SMIMED_ERROR_INVALID_MESSAGE, message);
+                return work_fail(reply, r, SMIMED_ERR_INVALID_MESSAGE, message);
         if (o.sign) {
                 /* What the signature vouches for: the sender fields must be the certificate's. */
                 r = mail_check_senders(&outer, o.signer_addresses, &message);
                 if (r < 0)
                         return work_fail(reply, r,
-                                         r == -EPERM    ? SMIMED_ERROR_POLICY_VIOLATION
-                                         : r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE
-                                                         : NULL,
+                                         r == -EPERM     ? SMIMED_ERR_POLICY_VIOLATION
+                                         : r == -EBADMSG ? SMIMED_ERR_INVALID_MESSAGE
+                                                         : 0,
                                          message);
         }
 
@@ -158,7 +157,7 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
         writer_init(writer, entity);
         r = mime_write_canonical_entity(reader, &content, writer, out_tmpfile, &o, &message);
         if (r < 0)
-                return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERROR_INVALID_MESSAGE : NULL, message);
+                return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERR_INVALID_MESSAGE : 0, message);
 
         /* The outer headers stay outside, in their order. */
         writer_init(writer, result);

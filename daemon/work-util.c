@@ -7,21 +7,20 @@
 
 #include "work-util.h"
 
-int work_fail(WorkerMessage *reply, int error, const char *error_name, const char *message) {
-        worker_reply_init(reply, error, error_name, message ? message : strerror(-error));
+int work_fail(WorkerMessage *reply, int error, SmimedError error_code, const char *message) {
+        worker_reply_init(reply, error, error_code, message ? message : strerror(-error));
         return 0;
 }
 
-static int work_fail_va(WorkerMessage *reply, int error, const char *error_name, const char *format, va_list ap)
+static int work_fail_va(WorkerMessage *reply, int error, SmimedError error_code, const char *format, va_list ap)
         _printf_(4, 0);
-static int work_fail_va(WorkerMessage *reply, int error, const char *error_name, const char *format,
-                        va_list ap) {
+static int work_fail_va(WorkerMessage *reply, int error, SmimedError error_code, const char *format, va_list ap) {
         _cleanup_free_ char *text = NULL;
 
         errno = -error;
         if (vasprintf(&text, format, ap) < 0)
                 text = NULL;
-        return work_fail(reply, error, error_name, text);
+        return work_fail(reply, error, error_code, text);
 }
 
 int work_fail_errno(WorkerMessage *reply, int error, const char *format, ...) {
@@ -29,17 +28,17 @@ int work_fail_errno(WorkerMessage *reply, int error, const char *format, ...) {
         int r;
 
         va_start(ap, format);
-        r = work_fail_va(reply, error, NULL, format, ap);
+        r = work_fail_va(reply, error, 0, format, ap);
         va_end(ap);
         return r;
 }
 
-int work_fail_message(WorkerMessage *reply, int error, const char *error_name, const char *format, ...) {
+int work_fail_message(WorkerMessage *reply, int error, SmimedError error_code, const char *format, ...) {
         va_list ap;
         int r;
 
         va_start(ap, format);
-        r = work_fail_va(reply, error, error_name, format, ap);
+        r = work_fail_va(reply, error, error_code, format, ap);
         va_end(ap);
         return r;
 }

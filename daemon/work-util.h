@@ -8,13 +8,12 @@
 /* For smimed-worker's handlers (worker-ops.h): an outcome for the person
  * in the reply. Each returns 0, what the handler then returns. */
 
-/* error (a negative errno), error_name (one of smimed's, or NULL) and
- * message (NULL: the errno's words). */
-int work_fail(WorkerMessage *reply, int error, const char *error_name, const char *message);
-/* The same without an error name, the message formatted ("%m": error). */
+/* error (a negative errno), error_code (an SMIMED_ERR_*, or 0 for one
+ * derived from error) and message (NULL: the errno's words). */
+int work_fail(WorkerMessage *reply, int error, SmimedError error_code, const char *message);
+/* The same without an error code, the message formatted ("%m": error). */
 int work_fail_errno(WorkerMessage *reply, int error, const char *format, ...) _printf_(3, 4);
-int work_fail_message(WorkerMessage *reply, int error, const char *error_name, const char *format, ...)
-        _printf_(4, 5);
+int work_fail_message(WorkerMessage *reply, int error, SmimedError error_code, const char *format, ...) _printf_(4, 5);
 
 /* The spool file smimed sent with the request as its fd index, else a new
  * one asked of smimed (a round trip) for about size_hint bytes. */

@@ -22,16 +22,16 @@
 typedef struct WorkerSession WorkerSession;
 
 /* The handler contract. The dispatcher has initialized reply with
- * worker_reply_init(reply, 0, NULL, NULL) before calling the handler.
+ * worker_reply_init(reply, 0, 0, NULL) before calling the handler.
  *  - Success: the handler appends its request-specific fields to reply and
  *    returns 0.
  *  - An outcome for the person (a broken message, a refused key): the
  *    handler calls worker_reply_init(reply, -EBADMSG,
- *    SMIMED_ERROR_INVALID_MESSAGE, "The message …") (which discards what
+ *    SMIMED_ERR_INVALID_MESSAGE, "The message …") (which discards what
  *    it had put), may append fields after it, and returns 0.
  *  - A failure without words of its own (-ENOMEM, a request of the wrong
  *    shape, smimed gone): the handler returns a negative errno; reply is
- *    replaced with that error, no error name and a generic sentence.
+ *    replaced with that error, no error code and a generic sentence.
  * fds the handler takes from request (worker_message_take_fd()) are its
  * own; the rest are closed after the reply. When smimed is gone (a call
  * failed with -ECONNRESET or -EPIPE) the worker exits after the handler. */

@@ -774,17 +774,17 @@ int worker_message_receive(int sock, WorkerMessage *ret) {
 
 /* ---- WORKER_REPLY ---- */
 
-void worker_reply_init(WorkerMessage *m, int error, const char *error_name, const char *message) {
+void worker_reply_init(WorkerMessage *m, int error, SmimedError error_code, const char *message) {
         worker_message_done(m);
         worker_message_init(m, WORKER_REPLY);
         worker_message_put_i32(m, error > 0 ? -error : error);
-        worker_message_put_string(m, error_name);
+        worker_message_put_i32(m, error_code);
         worker_message_put_string(m, message);
 }
 
-int worker_reply_read_status(WorkerMessage *reply, int *ret_error, char **ret_error_name, char **ret_message) {
-        _cleanup_free_ char *name = NULL, *message = NULL;
-        int32_t error;
+int worker_reply_read_status(WorkerMessage *reply, int *ret_error, SmimedError *ret_error_code, char **ret_message) {
+        _cleanup_free_ char *message = NULL;
+        int32_t error, code = 0;
         int r;
 
         if (reply->type != WORKER_REPLY)
@@ -793,7 +793,7 @@ int worker_reply_read_status(WorkerMessage *reply, int *ret_error, char **ret_er
         reply->error = 0;
         r = worker_message_get_i32(reply, &error);
         if (r >= 0)
-                r = worker_message_get_string(reply, &name);
+                r = worker_message_get_i32(reply, &code);
         if (r >= 0)
                 r = worker_message_get_string(reply, &message);
         if (r < 0)
@@ -802,8 +802,9 @@ int worker_reply_read_status(WorkerMessage *reply, int *ret_error, char **ret_er
                 return -EBADMSG;
 
         *ret_error = error;
-        if (ret_error_name)
-                *ret_error_name = TAKE_PTR(name);
+        if (ret_error_code)
+                /* Only one of ours; anything else is no error code at all. */
+                *ret_error_code = smimed_error_to_name(code) ? (SmimedError) code : 0;
         if (ret_message)
                 *ret_message = TAKE_PTR(message);
         return 0;

@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 
 #include "macro.h"
+#include "smimed-error.h"
 
 /* The messages smimed and its smimed-worker processes exchange over an
  * AF_UNIX SOCK_STREAM socketpair. A frame is a fixed header (magic, type,
@@ -113,10 +114,13 @@ uint64_t worker_now_usec(void);
 /* ---- WORKER_REPLY ---- */
 
 /* (Re)initializes m as a WORKER_REPLY carrying error (0 or a negative
- * errno), error_name (an org.smimed1.Error name, or NULL) and message (a
- * sentence for a person, or NULL); whatever m held before is released. */
-void worker_reply_init(WorkerMessage *m, int error, const char *error_name, const char *message);
+ * errno), error_code (an SMIMED_ERR_*, or 0 for none; sent as an i32, by
+ * the numbering of this build, which smimed and smimed-worker share) and
+ * message (a sentence for a person, or NULL); whatever m held before is
+ * released. */
+void worker_reply_init(WorkerMessage *m, int error, SmimedError error_code, const char *message);
 /* Reads that status from the start of reply (and leaves the cursor after
- * it for the request-specific fields). ret_error_name and ret_message may
- * be NULL. -EBADMSG when reply is not a WORKER_REPLY. */
-int worker_reply_read_status(WorkerMessage *reply, int *ret_error, char **ret_error_name, char **ret_message);
+ * it for the request-specific fields). ret_error_code and ret_message may
+ * be NULL; an error code that is not one of SmimedError's comes back as 0
+ * (the worker is not trusted). -EBADMSG when reply is not a WORKER_REPLY. */
+int worker_reply_read_status(WorkerMessage *reply, int *ret_error, SmimedError *ret_error_code, char **ret_message);

@@ -125,11 +125,6 @@ int worker_run_put_spool(WorkerMessage *request, const char *dir, uint64_t size_
         return worker_message_put_fd(request, fd);
 }
 
-/* The worker's error name when it is one of smimed's, as our own string. */
-static const char *known_error_name(const char *name) {
-        return smimed_error_to_name(smimed_error_from_name(name));
-}
-
 /* The spool files the worker asked for: it sends those it keeps back in
  * its reply (as new fds), so smimed's copies close after the call. */
 typedef struct RunContext {
@@ -167,16 +162,16 @@ static int run_key_op(const KeyOpRequest *request, uint8_t **ret, size_t *ret_si
         return c->cb->key_op ? c->cb->key_op(request, ret, ret_size, c->cb->userdata) : -EPERM;
 }
 
-int worker_run(WorkerMessage *request, const WorkerCallbacks *cb, int input, WorkerMessage *ret_reply,
-               int *ret_error, const char **ret_error_name, char **ret_message) {
-        _cleanup_free_ char *error_name = NULL, *message = NULL;
+int worker_run(WorkerMessage *request, const WorkerCallbacks *cb, int input, WorkerMessage *ret_reply, int *ret_error,
+               SmimedError *ret_error_code, char **ret_message) {
+        _cleanup_free_ char *message = NULL;
         _cleanup_(run_context_done) RunContext context = {.cb = cb};
         const WorkerCallbacks run_cb = {.key_op = run_key_op, .spool = run_spool, .userdata = &context};
         uint64_t generation;
         WorkerLimits l;
         int error = 0, r;
 
-        *ret_error_name = NULL;
+        *ret_error_code = 0;
         (void) pthread_once(&key_once, key_create);
         generation = current_limits(&l);
         if (thread_worker && (!worker_process_alive(thread_worker) || thread_worker_generation != generation))
@@ -189,7 +184,7 @@ int worker_run(WorkerMessage *request, const WorkerCallbacks *cb, int input, Wor
                 set_thread_worker(w);
                 thread_worker_generation = generation;
                 if (r < 0) {
-                        *ret_error_name = SMIMED_ERROR_WORKER_FAILED;
+                        *ret_error_code = SMIMED_ERR_WORKER_FAILED;
                         return message_fail(ret_message, r, "Cannot start a worker process: %m");
                 }
         }
@@ -202,7 +197,7 @@ int worker_run(WorkerMessage *request, const WorkerCallbacks *cb, int input, Wor
                         set_thread_worker(worker_process_free(thread_worker));
                 log_warning("A worker process failed on a message (SHA-256 %s): %s", sha256 ? sha256 : "unknown",
                             message ? message : strerror(-r));
-                *ret_error_name = SMIMED_ERROR_WORKER_FAILED;
+                *ret_error_code = SMIMED_ERR_WORKER_FAILED;
                 if (message) {
                         *ret_message = TAKE_PTR(message);
                         return r;
@@ -210,13 +205,12 @@ int worker_run(WorkerMessage *request, const WorkerCallbacks *cb, int input, Wor
                 return message_fail(ret_message, r, "The worker process handling the message failed: %m");
         }
 
-        r = worker_reply_read_status(ret_reply, &error, &error_name, &message);
+        r = worker_reply_read_status(ret_reply, &error, ret_error_code, &message);
         if (r < 0) {
-                *ret_error_name = SMIMED_ERROR_WORKER_FAILED;
+                *ret_error_code = SMIMED_ERR_WORKER_FAILED;
                 return message_fail(ret_message, r, "The worker process's answer cannot be read.");
         }
         *ret_error = error;
-        *ret_error_name = known_error_name(error_name);
         *ret_message = TAKE_PTR(message);
         return 0;
 }

@@ -26,11 +26,11 @@ int worker_run_put_spool(WorkerMessage *request, const char *dir, uint64_t size_
 
 /* Runs request on this thread's worker process (see worker_process_call()).
  * On success the reply's status is read: *ret_error is its error (0 or a
- * negative errno), *ret_error_name one of smimed's D-Bus error names (the
- * worker's, when it is one of ours; else NULL), *ret_message its words;
- * the reply's fields follow. A worker that died or overran its limits gives
- * -ECHILD or -ETIME (the call fails, not the thread), with
- * SMIMED_ERROR_WORKER_FAILED and what happened; input, when not negative,
- * is the message whose digest is logged with it. */
-int worker_run(WorkerMessage *request, const WorkerCallbacks *cb, int input, WorkerMessage *ret_reply,
-               int *ret_error, const char **ret_error_name, char **ret_message);
+ * negative errno), *ret_error_code its SMIMED_ERR_* (0 when it gave none,
+ * or one that is not ours), *ret_message its words; the reply's fields
+ * follow. A worker that died or overran its limits gives -ECHILD or -ETIME
+ * (the call fails, not the thread), with SMIMED_ERR_WORKER_FAILED and what
+ * happened; input, when not negative, is the message whose digest is
+ * logged with it. */
+int worker_run(WorkerMessage *request, const WorkerCallbacks *cb, int input, WorkerMessage *ret_reply, int *ret_error,
+               SmimedError *ret_error_code, char **ret_message);

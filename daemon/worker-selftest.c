@@ -55,7 +55,7 @@ static int handle_sign(WorkerSession *s, WorkerMessage *request, WorkerMessage *
         if (!signature)
                 return -ENOMEM;
         if (EVP_PKEY_sign(ctx, signature, &n, digest, digest_size) <= 0) {
-                worker_reply_init(reply, -EIO, NULL, "The remote key did not sign.");
+                worker_reply_init(reply, -EIO, 0, "The remote key did not sign.");
                 return 0;
         }
         worker_message_put_blob(reply, signature, n);

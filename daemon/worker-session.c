@@ -137,7 +137,7 @@ static void reply_failure(WorkerMessage *reply, int error, const char *what) {
         char message[256];
 
         (void) snprintf(message, sizeof(message), "The worker process failed %s: %s.", what, strerror(-error));
-        worker_reply_init(reply, error, NULL, message);
+        worker_reply_init(reply, error, 0, message);
 }
 
 /* One request: its reply in *reply. */
@@ -145,14 +145,14 @@ static void dispatch(WorkerSession *s, WorkerMessage *request, WorkerMessage *re
         const WorkerOp *op = find_op(request->type);
         int r;
 
-        worker_reply_init(reply, 0, NULL, NULL);
+        worker_reply_init(reply, 0, 0, NULL);
         s->key_op_error = 0;
         if (!op) {
                 char message[128];
 
                 (void) snprintf(message, sizeof(message), "The worker process does not know request type %u.",
                                 request->type);
-                worker_reply_init(reply, -EOPNOTSUPP, NULL, message);
+                worker_reply_init(reply, -EOPNOTSUPP, 0, message);
                 return;
         }
         r = op->handler(s, request, reply);

@@ -316,30 +316,68 @@ static void test_untaken_fds_closed(void **state) {
 
 static void test_reply_status(void **state) {
         _cleanup_(worker_message_done) WorkerMessage m = {}, r = {};
-        _cleanup_free_ char *name = NULL, *message = NULL, *extra = NULL;
+        _cleanup_free_ char *message = NULL, *extra = NULL;
+        SmimedError code;
         int error;
 
         (void) state;
         worker_message_init(&m, 55);
         worker_message_put_u32(&m, 1);
         /* Re-initialization discards what was there. */
-        worker_reply_init(&m, -EBADMSG, "org.smimed1.Error.InvalidMessage", "Broken.");
+        worker_reply_init(&m, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE, "Broken.");
         worker_message_put_string(&m, "extra");
         pass(&m, &r);
         assert_int_equal(r.type, WORKER_REPLY);
-        assert_int_equal(worker_reply_read_status(&r, &error, &name, &message), 0);
+        assert_int_equal(worker_reply_read_status(&r, &error, &code, &message), 0);
         assert_int_equal(error, -EBADMSG);
-        assert_string_equal(name, "org.smimed1.Error.InvalidMessage");
+        assert_int_equal(code, SMIMED_ERR_INVALID_MESSAGE);
         assert_string_equal(message, "Broken.");
         assert_int_equal(worker_message_get_string(&r, &extra), 0);
         assert_string_equal(extra, "extra");
 
         worker_message_done(&m);
         worker_message_done(&r);
-        worker_reply_init(&m, 0, NULL, NULL);
+        worker_reply_init(&m, 0, 0, NULL);
         pass(&m, &r);
-        assert_int_equal(worker_reply_read_status(&r, &error, NULL, NULL), 0);
+        code = SMIMED_ERR_TIMEOUT;
+        assert_int_equal(worker_reply_read_status(&r, &error, &code, NULL), 0);
         assert_int_equal(error, 0);
+        assert_int_equal(code, 0);
+
+        /* The last of the codes comes through; one the daemon does not know (a
+         * worker is not trusted) is no code at all, and the message still reads. */
+        worker_message_done(&m);
+        worker_message_done(&r);
+        worker_reply_init(&m, -ECHILD, _SMIMED_ERROR_MAX - 1, NULL);
+        pass(&m, &r);
+        assert_int_equal(worker_reply_read_status(&r, &error, &code, NULL), 0);
+        assert_int_equal(code, _SMIMED_ERROR_MAX - 1);
+        static const int32_t unknown[] = {_SMIMED_ERROR_MAX, -1, INT32_MIN, INT32_MAX};
+        for (size_t i = 0; i < ELEMENTSOF(unknown); i++) {
+                worker_message_done(&m);
+                worker_message_done(&r);
+                worker_message_init(&m, WORKER_REPLY);
+                worker_message_put_i32(&m, -EIO);
+                worker_message_put_i32(&m, unknown[i]);
+                worker_message_put_string(&m, "Odd.");
+                pass(&m, &r);
+                code = SMIMED_ERR_TIMEOUT;
+                message = mfree(message);
+                assert_int_equal(worker_reply_read_status(&r, &error, &code, &message), 0);
+                assert_int_equal(error, -EIO);
+                assert_int_equal(code, 0);
+                assert_string_equal(message, "Odd.");
+        }
+
+        /* The name string the status used to carry is not an error code. */
+        worker_message_done(&m);
+        worker_message_done(&r);
+        worker_message_init(&m, WORKER_REPLY);
+        worker_message_put_i32(&m, -EBADMSG);
+        worker_message_put_string(&m, "org.smimed1.Error.InvalidMessage");
+        worker_message_put_string(&m, "Broken.");
+        pass(&m, &r);
+        assert_int_equal(worker_reply_read_status(&r, &error, &code, NULL), -EBADMSG);
 
         /* Not a reply. */
         worker_message_done(&m);
