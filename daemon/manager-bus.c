@@ -465,7 +465,7 @@ static int get_capabilities(Manager *m, sd_bus_message *message, sd_bus_error *e
         if (r < 0)
                 return r;
 
-        if (!m->config->policy_enabled)
+        if (policy_check_enabled(m->config, NULL) < 0)
                 return reply_capabilities_disabled(reply, raw_sender, recipients);
 
         if (sender[0]) {
@@ -1042,9 +1042,13 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool ve
         if (r < 0)
                 return r;
 
-        if (!m->config->policy_enabled)
-                return sd_bus_error_set(error, SMIMED_ERROR_DISABLED,
-                                        "S/MIME is turned off by policy ([Policy] Enabled=no).");
+        {
+                _cleanup_free_ char *text = NULL;
+
+                r = policy_check_enabled(m->config, &text);
+                if (r < 0)
+                        return bus_error_set_from_manager(error, r, text);
+        }
         r = check_message_fds(input, output, error);
         if (r < 0)
                 return r;

@@ -19,6 +19,7 @@
 #include "manager-certificates.h"
 #include "manager-smime.h"
 #include "manager.h"
+#include "policy.h"
 #include "message.h"
 #include "mime.h"
 #include "smimed-error.h"
@@ -172,9 +173,10 @@ int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_si
                           char ***ret_signer_addresses, SmimedError *ret_error_code, char **ret_message) {
         int r;
 
-        if (!m->config->policy_enabled) {
+        r = policy_check_enabled(m->config, ret_message);
+        if (r < 0) {
                 *ret_error_code = SMIMED_ERR_DISABLED;
-                return message_fail(ret_message, -ESHUTDOWN, "S/MIME is turned off by policy ([Policy] Enabled=no).");
+                return r;
         }
 
         if (request->sign_as) {
