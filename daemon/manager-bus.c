@@ -980,14 +980,61 @@ static int append_signer(sd_bus_message *reply, const CertInfo *signer) {
         return r;
 }
 
+/* A Decrypt or Verify in the core's hands: its call, and what polkit said
+ * when it last refused a key (AccessDenied or InteractiveAuthorizationRequired),
+ * which is the reply when it refuses them all. */
+typedef struct OpenCall {
+        BusCall call;
+        PolkitRegistry *polkit;
+        OpenJob *job;
+        char *refused_name;
+} OpenCall;
+
+static void open_call_free(void *userdata) {
+        OpenCall *c = userdata;
+        sd_bus_message *call;
+
+        if (!c)
+                return;
+        polkit_registry_cancel(c->polkit, c);
+        free(c->refused_name);
+        call = c->call.call;
+        bus_call_end(&c->call);
+        sd_bus_message_unref(call);
+        free(c);
+}
+
+static void on_decrypt_answer(int r, const sd_bus_error *error, void *userdata) {
+        OpenCall *c = userdata;
+
+        if (r <= 0) {
+                free(c->refused_name);
+                c->refused_name = strdup(error && error->name ? error->name : SD_BUS_ERROR_ACCESS_DENIED);
+        }
+        manager_open_job_authorized(c->job, r > 0, error ? error->message : NULL);
+}
+
+static int open_authorize(OpenJob *job, const char *address, const char *fingerprint, void *userdata) {
+        const char *details[] = { "address", address, "fingerprint", fingerprint, NULL };
+        OpenCall *c = userdata;
+
+        c->job = job;
+        return bus_polkit_check_callback(c->polkit, c->call.call, POLKIT_ACTION_DECRYPT, details, on_decrypt_answer,
+                                         c);
+}
+
 static void open_done(OpenJob *job, int error, SmimedError error_code, const char *message, const OpenStatus *s,
                       void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        sd_bus_message *call = ((BusCall *) userdata)->call;
+        OpenCall *c = userdata;
+        sd_bus_message *call = c->call.call;
         int r;
 
         if (error < 0) {
-                const char *error_name = smimed_error_to_name(error_code) ?: manager_open_job_polkit_error(job);
+                const char *error_name = smimed_error_to_name(error_code);
+
+                if (!error_name && error == -EACCES)
+                        error_name = c->refused_name; /* polkit's own answer goes back as it came */
 
                 if (error_name)
                         r = sd_bus_reply_method_errorf(call, error_name, "%s", strempty(message));
@@ -1021,8 +1068,14 @@ static void open_done(OpenJob *job, int error, SmimedError error_code, const cha
 }
 
 static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool verify, sd_bus_error *error) {
+        static const OpenJobHooks hooks = {
+                .done = open_done,
+                .authorize = open_authorize,
+                .free_userdata = open_call_free,
+        };
         _cleanup_(bus_call_end) BusCall call = {};
-        BusCall *taken;
+        OpenRequest request;
+        OpenCall *c;
         int input, output, r;
 
         r = bus_call_begin(m->clients, message, &call, error);
@@ -1053,12 +1106,23 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool ve
         if (r < 0)
                 return r;
 
-        taken = bus_call_take(&call);
-        if (!taken)
+        c = calloc(1, sizeof(OpenCall));
+        if (!c)
                 return -ENOMEM;
-        r = manager_open_start(m, message, decrypt, verify, input, output, open_done, taken, bus_call_free);
+        c->polkit = m->polkit;
+        c->call = call;
+        c->call.call = sd_bus_message_ref(message);
+        call.call = NULL;
+        request = (OpenRequest) {
+                .decrypt = decrypt,
+                .verify = verify,
+                .input_fd = input,
+                .output_fd = output,
+        };
+        audit_caller_from_message(message, &request.caller);
+        r = manager_open_start(m, &request, &hooks, c);
         if (r < 0) {
-                bus_call_free(taken);
+                open_call_free(c);
                 return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The input or output cannot be used: %s",
                                          fd_error_to_string(r));
         }

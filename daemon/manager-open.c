@@ -7,8 +7,7 @@
 
 #include <openssl/x509.h>
 
-#include "bus-audit.h"
-#include "bus-polkit.h"
+#include "audit.h"
 #include "fd-reader.h"
 #include "fd-util.h"
 #include "fd-writer.h"
@@ -55,7 +54,6 @@ typedef struct DecryptCandidate {
 
 struct OpenJob {
         Manager *manager;
-        sd_bus_message *call;
         bool decrypt;
         bool verify;
         char *spool_dir;
@@ -99,18 +97,15 @@ struct OpenJob {
         size_t n_candidates;
         size_t candidate;          /* the one polkit is asked about */
         size_t address;            /* and which of its addresses */
-        char *denied_name;         /* what polkit said to the last refused */
-        char *denied_message;
-        bool denied;               /* polkit allowed none: the job ends with denied_name */
+        char *refusal;             /* why the last one asked about was refused */
 
         OpenStatus status;
         AuditCaller caller;
         ClientCharge charge;       /* the input's bytes, against the spool quotas */
         FdReader *reader;
         FdWriter *writer;
-        OpenJobDone done;
+        OpenJobHooks hooks;
         void *userdata;
-        void (*free_userdata)(void *);
         OpenJob *next_job;
 };
 
@@ -143,10 +138,8 @@ static void signer_request_clear(OpenJob *j) {
 static void open_job_free(OpenJob *j) {
         if (!j)
                 return;
-        polkit_registry_cancel(j->manager->polkit, j);
         fd_reader_free(j->reader);
         fd_writer_free(j->writer);
-        sd_bus_message_unref(j->call);
         client_charge_done(&j->charge);
         free(j->spool_dir);
         closep(&j->input);
@@ -167,11 +160,10 @@ static void open_job_free(OpenJob *j) {
         free(j->worker_message);
         free(j->input_sha256);
         candidates_free(j);
-        free(j->denied_name);
-        free(j->denied_message);
+        free(j->refusal);
         open_status_done(&j->status);
-        if (j->free_userdata)
-                j->free_userdata(j->userdata);
+        if (j->userdata && j->hooks.free_userdata)
+                j->hooks.free_userdata(j->userdata);
         free(j);
 }
 
@@ -186,10 +178,6 @@ void manager_open_jobs_free(Manager *m) {
         }
 }
 
-const char *manager_open_job_polkit_error(const OpenJob *job) {
-        return job->denied ? (job->denied_name ?: SD_BUS_ERROR_ACCESS_DENIED) : NULL;
-}
-
 static void open_job_finish(OpenJob *j, int error, SmimedError error_code, const char *message) {
         Manager *m = j->manager;
 
@@ -198,7 +186,7 @@ static void open_job_finish(OpenJob *j, int error, SmimedError error_code, const
                         *i = j->next_job;
                         break;
                 }
-        j->done(j, error, error_code, message, &j->status, j->userdata);
+        j->hooks.done(j, error, error_code, message, &j->status, j->userdata);
         open_job_free(j);
         manager_job_ended(m);
 }
@@ -739,65 +727,49 @@ static void decrypt_with_candidate(OpenJob *j) {
         open_job_submit(j, PHASE_DECRYPT);
 }
 
-static void on_decrypt_answer(int r, const sd_bus_error *error, void *userdata) {
-        OpenJob *j = userdata;
-
-        if (r > 0)
+void manager_open_job_authorized(OpenJob *j, bool allowed, const char *refusal) {
+        if (allowed)
                 j->address++;
         else {
                 /* Not this key: the next one the message is encrypted to may be the caller's. */
-                free(j->denied_name);
-                free(j->denied_message);
-                j->denied_name = strdup(error && error->name ? error->name : SD_BUS_ERROR_ACCESS_DENIED);
-                j->denied_message = strdup(error && error->message ? error->message : "Not authorized.");
+                free(j->refusal);
+                j->refusal = strdup(refusal ?: "Not authorized.");
                 j->candidate++;
                 j->address = 0;
         }
         decrypt_authorize_next(j);
 }
 
-/* polkit is asked about each candidate in turn, for every address of its
- * certificate (a key speaks for all of them); the first candidate
+/* The caller is asked about each candidate in turn, for every address of
+ * its certificate (a key speaks for all of them); the first candidate
  * authorized for all decrypts. */
 static void decrypt_authorize_next(OpenJob *j) {
+        _cleanup_free_ char *text = NULL;
         int r;
 
         while (j->candidate < j->n_candidates) {
                 const DecryptCandidate *c = &j->candidates[j->candidate];
                 const char *address = c->addresses[0] ? c->addresses[j->address] : (j->address == 0 ? "" : NULL);
-                const char *details[5] = {};
 
                 if (!address) {
                         decrypt_with_candidate(j);
                         return;
                 }
-                details[0] = "address";
-                details[1] = address;
-                details[2] = "fingerprint";
-                details[3] = c->fingerprint;
-                r = bus_polkit_check_callback(j->manager->polkit, j->call, POLKIT_ACTION_DECRYPT, details,
-                                              on_decrypt_answer, j);
+                r = j->hooks.authorize(j, address, c->fingerprint, j->userdata);
                 if (r < 0) {
-                        open_job_finish(j, r, 0, "Cannot ask polkit.");
+                        open_job_finish(j, r, 0, "Cannot ask whether the caller may use the key.");
                         return;
                 }
                 if (r == 0)
-                        return; /* on_decrypt_answer() goes on */
+                        return; /* manager_open_job_authorized() goes on */
                 j->address++;
         }
 
-        /* Keys matched, polkit allowed none of them. */
-        {
-                _cleanup_free_ char *text = NULL;
-
-                (void) message_fail(&text, -EACCES,
-                                    "The message is encrypted to %zu key%s of smimed, and this caller may use none "
-                                    "of them: %s",
-                                    j->n_candidates, j->n_candidates == 1 ? "" : "s",
-                                    strempty(j->denied_message));
-                j->denied = true;
-                open_job_finish(j, -EACCES, 0, text);
-        }
+        /* Keys matched, the caller may use none of them. */
+        (void) message_fail(&text, -EACCES,
+                            "The message is encrypted to %zu key%s of smimed, and this caller may use none of them: %s",
+                            j->n_candidates, j->n_candidates == 1 ? "" : "s", strempty(j->refusal));
+        open_job_finish(j, -EACCES, 0, text);
 }
 
 static void enveloped_layer_read(OpenJob *j) {
@@ -1024,8 +996,7 @@ unsigned manager_open_jobs_cancel_sender(Manager *m, const char *sender) {
         return n;
 }
 
-int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool verify, int input_fd, int output_fd,
-                       OpenJobDone done, void *userdata, void (*free_userdata)(void *)) {
+int manager_open_start(Manager *m, const OpenRequest *request, const OpenJobHooks *hooks, void *userdata) {
         _cleanup_(open_job_freep) OpenJob *j = NULL;
         int r;
 
@@ -1033,32 +1004,30 @@ int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool veri
         if (!j)
                 return -ENOMEM;
         j->manager = m;
-        j->call = sd_bus_message_ref(call);
-        audit_caller_from_message(call, &j->caller);
-        j->decrypt = decrypt;
-        j->verify = verify;
+        j->caller = request->caller;
+        j->decrypt = request->decrypt;
+        j->verify = request->verify;
         j->input = j->output = j->current = j->result_file = j->next = -1;
-        j->done = done;
+        j->hooks = *hooks;
 
         j->spool_dir = spool_dir_for(m->config->store_path);
         if (!j->spool_dir)
                 return -ENOMEM;
-        j->output = fcntl(output_fd, F_DUPFD_CLOEXEC, 3);
+        j->output = fcntl(request->output_fd, F_DUPFD_CLOEXEC, 3);
         if (j->output < 0)
                 return -errno;
-        j->input = spool_tmpfile_for(m->config->store_path, fd_size_hint(input_fd));
+        j->input = spool_tmpfile_for(m->config->store_path, fd_size_hint(request->input_fd));
         if (j->input < 0)
                 return j->input;
         r = client_charge_init(&j->charge, m->clients, j->caller.sender);
         if (r < 0)
                 return r;
-        r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size,
+        r = fd_reader_new_to_file(m->event, request->input_fd, j->input, m->config->max_message_size,
                                   m->config->io_timeout_usec, charge_input, on_spooled, j, &j->reader);
         if (r < 0)
                 return r;
 
         j->userdata = userdata;
-        j->free_userdata = free_userdata;
         j->next_job = m->open_jobs;
         m->open_jobs = TAKE_PTR(j);
         manager_job_started(m);

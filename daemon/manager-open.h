@@ -4,8 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <systemd/sd-bus.h>
-
+#include "audit.h"
 #include "certificate.h"
 #include "smimed-error.h"
 #include "work-requests.h"
@@ -42,21 +41,38 @@ void open_status_done(OpenStatus *s);
 /* error < 0 only for requests that could not be handled at all (bad input,
  * denied), with error_code (an SMIMED_ERR_*, or 0 for a generic one,
  * derived from error) and message; an undecryptable or badly signed message
- * is a status. */
+ * is a status. A caller that may use none of the keys the message is
+ * encrypted to is -EACCES with code 0. */
 typedef void (*OpenJobDone)(OpenJob *job, int error, SmimedError error_code, const char *message,
                             const OpenStatus *status, void *userdata);
 
-/* call is the method call, for polkit's subject. On success the job owns
- * userdata. */
-int manager_open_start(Manager *m, sd_bus_message *call, bool decrypt, bool verify, int input_fd, int output_fd,
-                       OpenJobDone done, void *userdata, void (*free_userdata)(void *));
+/* Whether the caller may decrypt with the key of the certificate
+ * fingerprint, which speaks for address (the only question the job asks of
+ * whoever started it, on the loop). 1: yes, at once; 0: the answer comes
+ * later, through manager_open_job_authorized(); < 0: it cannot be asked. */
+typedef int (*OpenAuthorize)(OpenJob *job, const char *address, const char *fingerprint, void *userdata);
 
-/* For done(): polkit's error name (bus-polkit.h: AccessDenied or
- * InteractiveAuthorizationRequired) when the job ended with -EACCES because
- * polkit allowed the caller none of the keys the message is encrypted to;
- * NULL otherwise. polkit's answer is a D-Bus error already: it goes back as
- * it came. */
-const char *manager_open_job_polkit_error(const OpenJob *job);
+typedef struct OpenJobHooks {
+        OpenJobDone done;
+        OpenAuthorize authorize;
+        /* The job is freed: its userdata too, and with it any question still open. */
+        void (*free_userdata)(void *userdata);
+} OpenJobHooks;
+
+typedef struct OpenRequest {
+        bool decrypt;
+        bool verify;
+        int input_fd;           /* the caller's; duplicated */
+        int output_fd;
+        AuditCaller caller;     /* who asked; its sender names the client for limits and cancellation */
+} OpenRequest;
+
+/* On success the job owns userdata. */
+int manager_open_start(Manager *m, const OpenRequest *request, const OpenJobHooks *hooks, void *userdata);
+
+/* The answer to an authorize() that returned 0: refusal is the reason
+ * given, for the message when no key is allowed. */
+void manager_open_job_authorized(OpenJob *job, bool allowed, const char *refusal);
 
 void manager_open_jobs_free(Manager *m);
 /* The client sender went away: its jobs finish with -ECONNRESET (a
