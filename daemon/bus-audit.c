@@ -27,7 +27,7 @@ void audit_caller_from_message(sd_bus_message *message, AuditCaller *ret) {
         const char *unit = NULL, *sender;
         const AuditCaller *cached;
 
-        *ret = (AuditCaller) { .uid = (uid_t) -1, .pid = 0 };
+        *ret = (AuditCaller){.uid = (uid_t) -1, .pid = 0};
         sender = sd_bus_message_get_sender(message);
         snprintf(ret->sender, sizeof(ret->sender), "%s", strempty(sender));
 
@@ -38,8 +38,8 @@ void audit_caller_from_message(sd_bus_message *message, AuditCaller *ret) {
                 return;
         }
 
-        if (sd_bus_query_sender_creds(message, SD_BUS_CREDS_PID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_UNIT |
-                                                       SD_BUS_CREDS_AUGMENT,
+        if (sd_bus_query_sender_creds(message,
+                                      SD_BUS_CREDS_PID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_UNIT | SD_BUS_CREDS_AUGMENT,
                                       &creds) < 0)
                 return;
         (void) sd_bus_creds_get_euid(creds, &ret->uid);
@@ -58,7 +58,7 @@ void audit_call(sd_bus_message *message, AuditEvent event, const char *operation
         AuditCaller caller;
 
         audit_caller_from_message(message, &caller);
-        audit_log(&caller, &(AuditRecord) {
+        audit_log(&caller, &(AuditRecord){
                                    .event = event,
                                    .operation = operation,
                                    .outcome = r < 0 ? "failed" : "success",

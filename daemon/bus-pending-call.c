@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "fd-reader.h"
+#include "manager-bus.h"
 #include "manager.h"
 #include "bus-pending-call.h"
 
@@ -28,7 +29,7 @@ static void pending_call_free(PendingCall *p) {
 }
 
 static void pending_call_unlink(Manager *m, PendingCall *p) {
-        for (PendingCall **i = &m->pending_calls; *i; i = &(*i)->next)
+        for (PendingCall **i = &m->bus->pending_calls; *i; i = &(*i)->next)
                 if (*i == p) {
                         *i = p->next;
                         return;
@@ -46,8 +47,8 @@ static void on_read(FdReader *reader, int error, void *userdata) {
         pending_call_free(p);
 }
 
-int pending_call_start(Manager *m, sd_bus_message *call, int fd, size_t max_size, PendingCallDone done,
-                       void *userdata, void (*free_userdata)(void *)) {
+int pending_call_start(Manager *m, sd_bus_message *call, int fd, size_t max_size, PendingCallDone done, void *userdata,
+                       void (*free_userdata)(void *)) {
         PendingCall *p;
         int r;
 
@@ -68,15 +69,15 @@ int pending_call_start(Manager *m, sd_bus_message *call, int fd, size_t max_size
                 pending_call_free(p);
                 return r;
         }
-        p->next = m->pending_calls;
-        m->pending_calls = p;
+        p->next = m->bus->pending_calls;
+        m->bus->pending_calls = p;
         return 0;
 }
 
 unsigned pending_calls_cancel_sender(Manager *m, const char *sender) {
         unsigned n = 0;
 
-        for (PendingCall *p = m->pending_calls, *next; p; p = next) {
+        for (PendingCall *p = m->bus->pending_calls, *next; p; p = next) {
                 next = p->next;
                 if (!streq_ptr(sd_bus_message_get_sender(p->call), sender))
                         continue;
@@ -89,10 +90,10 @@ unsigned pending_calls_cancel_sender(Manager *m, const char *sender) {
 }
 
 void pending_calls_free(Manager *m) {
-        while (m->pending_calls) {
-                PendingCall *p = m->pending_calls;
+        while (m->bus->pending_calls) {
+                PendingCall *p = m->bus->pending_calls;
 
-                m->pending_calls = p->next;
+                m->bus->pending_calls = p->next;
                 pending_call_free(p);
         }
 }

@@ -17,8 +17,8 @@ typedef void (*PendingCallDone)(Manager *m, sd_bus_message *call, const void *da
 
 typedef struct PendingCall PendingCall;
 
-int pending_call_start(Manager *m, sd_bus_message *call, int fd, size_t max_size, PendingCallDone done,
-                       void *userdata, void (*free_userdata)(void *));
+int pending_call_start(Manager *m, sd_bus_message *call, int fd, size_t max_size, PendingCallDone done, void *userdata,
+                       void (*free_userdata)(void *));
 /* The client sender went away: done runs with -ECONNRESET for each of its
  * calls, which are then dropped. Returns how many. */
 unsigned pending_calls_cancel_sender(Manager *m, const char *sender);

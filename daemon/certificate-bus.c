@@ -47,7 +47,7 @@ static CertificateView *certificate_view_free(CertificateView *view) {
         return mfree(view);
 }
 
-#define VIEW(m) (((Manager *) (m))->certificate_view)
+#define VIEW(m) (((Manager *) (m))->bus->certificate_view)
 
 char *certificate_bus_path(const char *fingerprint) {
         char *path;
@@ -80,12 +80,12 @@ static int certificate_view_load(Manager *m, const char *path) {
         if (!is_fingerprint(fingerprint))
                 return 0;
 
-        if (!m->certificate_view) {
-                m->certificate_view = calloc(1, sizeof(CertificateView));
-                if (!m->certificate_view)
+        if (!m->bus->certificate_view) {
+                m->bus->certificate_view = calloc(1, sizeof(CertificateView));
+                if (!m->bus->certificate_view)
                         return -ENOMEM;
         }
-        view = m->certificate_view;
+        view = m->bus->certificate_view;
         /* Status depends on the clock: a view is reused within the same second only. */
         if (view->info && streq(view->info->fingerprint, fingerprint) &&
             view->store_generation == store_generation(m->store) && view->loaded_at == time(NULL))
@@ -156,7 +156,6 @@ static int certificate_enumerate(sd_bus *bus, const char *path, void *userdata, 
         *nodes = TAKE_PTR(paths);
         return 0;
 }
-
 
 static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
@@ -280,7 +279,8 @@ static int certificate_check(Manager *m, sd_bus_message *message, sd_bus_error *
                 NULL,
         };
 
-        return bus_call_authorize(m->clients, m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, details, error);
+        return bus_call_authorize(m->clients, m->bus->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, details,
+                                  error);
 }
 
 static int method_remove(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -360,13 +360,13 @@ static const sd_bus_vtable certificate_vtable[] = {
 int certificate_bus_register(Manager *m) {
         int r;
 
-        r = sd_bus_add_fallback_vtable(m->bus, &m->certificate_slot, SMIMED_CERTIFICATE_PATH_PREFIX,
+        r = sd_bus_add_fallback_vtable(m->bus->connection, &m->bus->certificate_slot, SMIMED_CERTIFICATE_PATH_PREFIX,
                                        SMIMED_CERTIFICATE_INTERFACE, certificate_vtable, certificate_find, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to serve " SMIMED_CERTIFICATE_INTERFACE ": %m");
 
-        r = sd_bus_add_node_enumerator(m->bus, &m->certificate_enumerator_slot, SMIMED_CERTIFICATE_PATH_PREFIX,
-                                       certificate_enumerate, m);
+        r = sd_bus_add_node_enumerator(m->bus->connection, &m->bus->certificate_enumerator_slot,
+                                       SMIMED_CERTIFICATE_PATH_PREFIX, certificate_enumerate, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to enumerate certificate objects: %m");
         return 0;
@@ -376,11 +376,11 @@ void certificate_bus_on_event(Manager *m, const ManagerEvent *event) {
         int r = 0;
 
         if (event->type == MANAGER_EVENT_CERTIFICATES_STALE) {
-                if (m->certificate_view)
-                        certificate_view_done(m->certificate_view);
+                if (m->bus->certificate_view)
+                        certificate_view_done(m->bus->certificate_view);
                 return;
         }
-        if (!m->certificate_slot)
+        if (!m->bus->certificate_slot)
                 return;
         for (char *const *f = event->names; f && *f; f++) {
                 _cleanup_free_ char *path = certificate_bus_path(*f);
@@ -391,14 +391,15 @@ void certificate_bus_on_event(Manager *m, const ManagerEvent *event) {
                 }
                 switch (event->type) {
                 case MANAGER_EVENT_CERTIFICATE_ADDED:
-                        r = sd_bus_emit_interfaces_added(m->bus, path, SMIMED_CERTIFICATE_INTERFACE, NULL);
+                        r = sd_bus_emit_interfaces_added(m->bus->connection, path, SMIMED_CERTIFICATE_INTERFACE, NULL);
                         break;
                 case MANAGER_EVENT_CERTIFICATE_REMOVED:
-                        r = sd_bus_emit_interfaces_removed(m->bus, path, SMIMED_CERTIFICATE_INTERFACE, NULL);
+                        r = sd_bus_emit_interfaces_removed(m->bus->connection, path, SMIMED_CERTIFICATE_INTERFACE,
+                                                           NULL);
                         break;
                 case MANAGER_EVENT_CERTIFICATE_TRUST:
-                        r = sd_bus_emit_properties_changed(m->bus, path, SMIMED_CERTIFICATE_INTERFACE, "Trusted",
-                                                           NULL);
+                        r = sd_bus_emit_properties_changed(m->bus->connection, path, SMIMED_CERTIFICATE_INTERFACE,
+                                                           "Trusted", NULL);
                         break;
                 default:
                         return;
@@ -409,9 +410,9 @@ void certificate_bus_on_event(Manager *m, const ManagerEvent *event) {
 }
 
 void certificate_bus_done(Manager *m) {
-        m->certificate_slot = sd_bus_slot_unref(m->certificate_slot);
-        m->certificate_enumerator_slot = sd_bus_slot_unref(m->certificate_enumerator_slot);
-        m->certificate_view = certificate_view_free(m->certificate_view);
+        m->bus->certificate_slot = sd_bus_slot_unref(m->bus->certificate_slot);
+        m->bus->certificate_enumerator_slot = sd_bus_slot_unref(m->bus->certificate_enumerator_slot);
+        m->bus->certificate_view = certificate_view_free(m->bus->certificate_view);
 }
 
 int bus_append_certificate_paths(sd_bus_message *reply, char **fingerprints) {

@@ -103,7 +103,7 @@ static int method_remove(sd_bus_message *message, void *userdata, sd_bus_error *
         const char *details[] = { "key", key->id, "address", key->label, NULL };
         int r;
 
-        r = bus_call_authorize(m->clients, m->polkit, message, POLKIT_ACTION_MANAGE_KEYS, details, error);
+        r = bus_call_authorize(m->clients, m->bus->polkit, message, POLKIT_ACTION_MANAGE_KEYS, details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -134,11 +134,12 @@ static const sd_bus_vtable key_vtable[] = {
 int key_bus_register(Manager *m) {
         int r;
 
-        r = sd_bus_add_fallback_vtable(m->bus, &m->key_slot, SMIMED_KEY_PATH_PREFIX, SMIMED_KEY_INTERFACE, key_vtable,
-                                       key_find, m);
+        r = sd_bus_add_fallback_vtable(m->bus->connection, &m->bus->key_slot, SMIMED_KEY_PATH_PREFIX,
+                                       SMIMED_KEY_INTERFACE, key_vtable, key_find, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to serve " SMIMED_KEY_INTERFACE ": %m");
-        r = sd_bus_add_node_enumerator(m->bus, &m->key_enumerator_slot, SMIMED_KEY_PATH_PREFIX, key_enumerate, m);
+        r = sd_bus_add_node_enumerator(m->bus->connection, &m->bus->key_enumerator_slot, SMIMED_KEY_PATH_PREFIX,
+                                       key_enumerate, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to enumerate key objects: %m");
         return 0;
@@ -148,7 +149,7 @@ void key_bus_on_event(Manager *m, const ManagerEvent *event) {
         bool added = event->type == MANAGER_EVENT_KEY_ADDED;
         int r;
 
-        if (!m->key_slot)
+        if (!m->bus->key_slot)
                 return;
         for (char *const *id = event->names; id && *id; id++) {
                 _cleanup_free_ char *path = key_bus_path(*id);
@@ -157,14 +158,14 @@ void key_bus_on_event(Manager *m, const ManagerEvent *event) {
                         log_oom();
                         return;
                 }
-                r = added ? sd_bus_emit_interfaces_added(m->bus, path, SMIMED_KEY_INTERFACE, NULL)
-                          : sd_bus_emit_interfaces_removed(m->bus, path, SMIMED_KEY_INTERFACE, NULL);
+                r = added ? sd_bus_emit_interfaces_added(m->bus->connection, path, SMIMED_KEY_INTERFACE, NULL)
+                          : sd_bus_emit_interfaces_removed(m->bus->connection, path, SMIMED_KEY_INTERFACE, NULL);
                 if (r < 0)
                         log_warning_errno(r, "Failed to announce key %s: %m", *id);
         }
 }
 
 void key_bus_done(Manager *m) {
-        m->key_slot = sd_bus_slot_unref(m->key_slot);
-        m->key_enumerator_slot = sd_bus_slot_unref(m->key_enumerator_slot);
+        m->bus->key_slot = sd_bus_slot_unref(m->bus->key_slot);
+        m->bus->key_enumerator_slot = sd_bus_slot_unref(m->bus->key_enumerator_slot);
 }

@@ -85,7 +85,7 @@ static int method_reload(sd_bus_message *message, void *userdata, sd_bus_error *
         Manager *m = userdata;
         int r;
 
-        r = bus_call_authorize(m->clients, m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
+        r = bus_call_authorize(m->clients, m->bus->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -205,7 +205,7 @@ static int method_import_certificates(sd_bus_message *message, void *userdata, s
         int trust = false, r;
         BusOption options[] = { { "trust", 'b', &trust } };
 
-        r = bus_call_authorize(m->clients, m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
+        r = bus_call_authorize(m->clients, m->bus->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -233,7 +233,7 @@ static int method_import_crl(sd_bus_message *message, void *userdata, sd_bus_err
         size_t size;
         int r;
 
-        r = bus_call_authorize(m->clients, m->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
+        r = bus_call_authorize(m->clients, m->bus->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -611,7 +611,7 @@ static int method_import_pkcs12(sd_bus_message *message, void *userdata, sd_bus_
         r = bus_call_begin(m->clients, message, &call, error);
         if (r < 0)
                 return r;
-        r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_KEYS, NULL, error);
+        r = bus_polkit_check(m->bus->polkit, message, POLKIT_ACTION_MANAGE_KEYS, NULL, error);
         if (r == 0)
                 bus_call_keep(&call);
         if (r <= 0)
@@ -702,7 +702,7 @@ static int method_generate_key(sd_bus_message *message, void *userdata, sd_bus_e
         if (r < 0)
                 return r;
         details[1] = address;
-        r = bus_polkit_check(m->polkit, message, POLKIT_ACTION_MANAGE_KEYS, details, error);
+        r = bus_polkit_check(m->bus->polkit, message, POLKIT_ACTION_MANAGE_KEYS, details, error);
         if (r == 0)
                 bus_call_keep(&call);
         if (r <= 0)
@@ -826,7 +826,8 @@ static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, Smime
                                 r = strv_extend(&ordered, *a);
                 if (r < 0)
                         return r;
-                r = bus_polkit_check_addresses(m->polkit, message, POLKIT_ACTION_SIGN, ordered, fingerprint, error);
+                r = bus_polkit_check_addresses(m->bus->polkit, message, POLKIT_ACTION_SIGN, ordered, fingerprint,
+                                               error);
                 if (r == 0)
                         bus_call_keep(call);
                 if (r <= 0)
@@ -1015,7 +1016,7 @@ static void on_decrypt_answer(int r, const sd_bus_error *error, void *userdata) 
 }
 
 static int open_authorize(OpenJob *job, const char *address, const char *fingerprint, void *userdata) {
-        const char *details[] = { "address", address, "fingerprint", fingerprint, NULL };
+        const char *details[] = {"address", address, "fingerprint", fingerprint, NULL};
         OpenCall *c = userdata;
 
         c->job = job;
@@ -1109,11 +1110,11 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool ve
         c = calloc(1, sizeof(OpenCall));
         if (!c)
                 return -ENOMEM;
-        c->polkit = m->polkit;
+        c->polkit = m->bus->polkit;
         c->call = call;
         c->call.call = sd_bus_message_ref(message);
         call.call = NULL;
-        request = (OpenRequest) {
+        request = (OpenRequest){
                 .decrypt = decrypt,
                 .verify = verify,
                 .input_fd = input,
@@ -1206,18 +1207,18 @@ static void admit_call(void *userdata) {
         sd_bus_message **more;
         int r;
 
-        more = reallocarray(m->admitted, m->n_admitted + 1, sizeof(sd_bus_message *));
+        more = reallocarray(m->bus->admitted, m->bus->n_admitted + 1, sizeof(sd_bus_message *));
         if (!more) {
                 (void) sd_bus_reply_method_errno(a->call->call, ENOMEM, NULL);
                 return;
         }
-        m->admitted = more;
-        r = sd_bus_enqueue_for_read(m->bus, a->call->call);
+        m->bus->admitted = more;
+        r = sd_bus_enqueue_for_read(m->bus->connection, a->call->call);
         if (r < 0) {
                 (void) sd_bus_reply_method_errnof(a->call->call, r, "Cannot dispatch the call: %m");
                 return;
         }
-        m->admitted[m->n_admitted++] = sd_bus_message_ref(a->call->call);
+        m->bus->admitted[m->bus->n_admitted++] = sd_bus_message_ref(a->call->call);
 }
 
 static int on_incoming(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
@@ -1230,9 +1231,9 @@ static int on_incoming(sd_bus_message *message, void *userdata, sd_bus_error *re
         (void) ret_error;
         if (!is_object_walk(message) || !sd_bus_message_get_sender(message))
                 return 0;
-        for (size_t i = 0; i < m->n_admitted; i++)
-                if (m->admitted[i] == message) {
-                        m->admitted[i] = m->admitted[--m->n_admitted];
+        for (size_t i = 0; i < m->bus->n_admitted; i++)
+                if (m->bus->admitted[i] == message) {
+                        m->bus->admitted[i] = m->bus->admitted[--m->bus->n_admitted];
                         sd_bus_message_unref(message); /* the queue holds it */
                         return 0; /* its turn came: sd-bus answers it now */
                 }
@@ -1263,7 +1264,7 @@ static void read_bus(unsigned budget, void *userdata) {
         Manager *m = userdata;
 
         for (unsigned i = 0; i < budget; i++) {
-                int r = sd_bus_process(m->bus, NULL);
+                int r = sd_bus_process(m->bus->connection, NULL);
 
                 if (r < 0)
                         log_debug_errno(r, "Failed to process the bus: %m");
@@ -1289,7 +1290,7 @@ static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus
                 return 0;
         /* Its calls still waiting for polkit or for their input are dropped
          * here; the core drops its jobs and its share of the limits. */
-        n = polkit_registry_cancel_sender(m->polkit, name);
+        n = polkit_registry_cancel_sender(m->bus->polkit, name);
         n += pending_calls_cancel_sender(m, name);
         if (n > 0)
                 log_debug("Client %s went away: dropped %u of its calls waiting on the bus side.", name, n);
@@ -1300,16 +1301,16 @@ static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus
 static int manager_connect_bus(Manager *m) {
         int r;
 
-        r = sd_bus_open_system_with_description(&m->bus, "smimed");
+        r = sd_bus_open_system_with_description(&m->bus->connection, "smimed");
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the system bus: %m");
 
-        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        r = sd_bus_attach_event(m->bus->connection, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
 
         /* Without the bus there is nothing to serve. */
-        r = sd_bus_set_exit_on_disconnect(m->bus, true);
+        r = sd_bus_set_exit_on_disconnect(m->bus->connection, true);
         if (r < 0)
                 return log_error_errno(r, "Failed to make a lost bus stop the daemon: %m");
 
@@ -1333,8 +1334,8 @@ static void manager_bus_on_event(Manager *m, const ManagerEvent *event, void *us
                 key_bus_on_event(m, event);
                 break;
         case MANAGER_EVENT_PROPERTIES_CHANGED:
-                r = sd_bus_emit_properties_changed_strv(m->bus, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
-                                                        (char **) event->names);
+                r = sd_bus_emit_properties_changed_strv(m->bus->connection, SMIMED_MANAGER_PATH,
+                                                        SMIMED_MANAGER_INTERFACE, (char **) event->names);
                 if (r < 0)
                         log_warning_errno(r, "Failed to emit PropertiesChanged of the manager: %m");
                 break;
@@ -1349,7 +1350,7 @@ static int manager_bus_register(Manager *m) {
         /* One match for every disconnect, installed before the name is taken: a
          * call is always dispatched before its client's NameOwnerChanged, so no
          * client can leave unnoticed while its call is in progress. */
-        r = sd_bus_add_match(m->bus, &m->name_owner_slot,
+        r = sd_bus_add_match(m->bus->connection, &m->bus->name_owner_slot,
                              "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
                              "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg2=''",
                              on_name_owner_changed, m);
@@ -1358,16 +1359,16 @@ static int manager_bus_register(Manager *m) {
 
         client_table_set_before_turn(m->clients, read_bus, m);
 
-        r = sd_bus_add_filter(m->bus, &m->filter_slot, on_incoming, m);
+        r = sd_bus_add_filter(m->bus->connection, &m->bus->filter_slot, on_incoming, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to install the filter for object walks: %m");
 
-        r = sd_bus_add_object_vtable(m->bus, &m->manager_slot, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
-                                     manager_vtable, m);
+        r = sd_bus_add_object_vtable(m->bus->connection, &m->bus->manager_slot, SMIMED_MANAGER_PATH,
+                                     SMIMED_MANAGER_INTERFACE, manager_vtable, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to serve " SMIMED_MANAGER_INTERFACE ": %m");
 
-        r = sd_bus_add_object_manager(m->bus, &m->object_manager_slot, SMIMED_MANAGER_PATH);
+        r = sd_bus_add_object_manager(m->bus->connection, &m->bus->object_manager_slot, SMIMED_MANAGER_PATH);
         if (r < 0)
                 return log_error_errno(r, "Failed to serve the object manager: %m");
 
@@ -1382,23 +1383,35 @@ static int manager_bus_register(Manager *m) {
 }
 
 void manager_bus_done(Manager *m) {
+        ManagerBus *b = m->bus;
+
+        if (!b)
+                return;
         manager_set_event_handler(m, NULL, NULL);
         pending_calls_free(m);
         certificate_bus_done(m);
         key_bus_done(m);
-        m->manager_slot = sd_bus_slot_unref(m->manager_slot);
-        m->object_manager_slot = sd_bus_slot_unref(m->object_manager_slot);
-        m->name_owner_slot = sd_bus_slot_unref(m->name_owner_slot);
-        m->filter_slot = sd_bus_slot_unref(m->filter_slot);
-        for (size_t i = 0; i < m->n_admitted; i++)
-                sd_bus_message_unref(m->admitted[i]);
-        m->admitted = mfree(m->admitted);
-        m->n_admitted = 0;
-        m->bus = sd_bus_flush_close_unref(m->bus);
+        sd_bus_slot_unref(b->manager_slot);
+        sd_bus_slot_unref(b->object_manager_slot);
+        sd_bus_slot_unref(b->name_owner_slot);
+        sd_bus_slot_unref(b->filter_slot);
+        for (size_t i = 0; i < b->n_admitted; i++)
+                sd_bus_message_unref(b->admitted[i]);
+        free(b->admitted);
+        sd_bus_flush_close_unref(b->connection);
+        polkit_registry_free(b->polkit);
+        m->bus = mfree(b);
 }
 
 int manager_bus_start(Manager *m) {
         int r;
+
+        m->bus = calloc(1, sizeof(ManagerBus));
+        if (!m->bus)
+                return log_oom();
+        r = polkit_registry_new(&m->bus->polkit);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up asking polkit: %m");
 
         r = smimed_bus_error_map_register();
         if (r < 0)
@@ -1412,7 +1425,7 @@ int manager_bus_start(Manager *m) {
 int manager_bus_request_name(Manager *m) {
         int r;
 
-        r = sd_bus_request_name(m->bus, SMIMED_BUS_NAME, 0);
+        r = sd_bus_request_name(m->bus->connection, SMIMED_BUS_NAME, 0);
         if (r < 0)
                 return log_error_errno(r, "Failed to take the bus name " SMIMED_BUS_NAME ": %m");
         return 0;

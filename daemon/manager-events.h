@@ -9,15 +9,15 @@
 typedef struct Manager Manager;
 
 typedef enum ManagerEventType {
-        MANAGER_EVENT_CERTIFICATE_ADDED,     /* names: its fingerprint */
-        MANAGER_EVENT_CERTIFICATE_REMOVED,   /* names: its fingerprint */
-        MANAGER_EVENT_CERTIFICATE_TRUST,     /* names: its fingerprint; its trust flag changed */
-        MANAGER_EVENT_CERTIFICATES_STALE,    /* no names: what any certificate shows may have changed
-                                              * without a change of the store (keys re-read, validation
-                                              * policy changed, another store opened) */
-        MANAGER_EVENT_KEY_ADDED,             /* names: its id */
-        MANAGER_EVENT_KEY_REMOVED,           /* names: its id */
-        MANAGER_EVENT_PROPERTIES_CHANGED,    /* names: the Manager properties whose value changed */
+        MANAGER_EVENT_CERTIFICATE_ADDED,   /* names: its fingerprint */
+        MANAGER_EVENT_CERTIFICATE_REMOVED, /* names: its fingerprint */
+        MANAGER_EVENT_CERTIFICATE_TRUST,   /* names: its fingerprint; its trust flag changed */
+        MANAGER_EVENT_CERTIFICATES_STALE,  /* no names: what any certificate shows may have changed
+                                            * without a change of the store (keys re-read, validation
+                                            * policy changed, another store opened) */
+        MANAGER_EVENT_KEY_ADDED,           /* names: its id */
+        MANAGER_EVENT_KEY_REMOVED,         /* names: its id */
+        MANAGER_EVENT_PROPERTIES_CHANGED,  /* names: the Manager properties whose value changed */
         _MANAGER_EVENT_TYPE_MAX,
 } ManagerEventType;
 

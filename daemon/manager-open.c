@@ -766,9 +766,10 @@ static void decrypt_authorize_next(OpenJob *j) {
         }
 
         /* Keys matched, the caller may use none of them. */
-        (void) message_fail(&text, -EACCES,
-                            "The message is encrypted to %zu key%s of smimed, and this caller may use none of them: %s",
-                            j->n_candidates, j->n_candidates == 1 ? "" : "s", strempty(j->refusal));
+        (void) message_fail(
+                &text, -EACCES,
+                "The message is encrypted to %zu key%s of smimed, and this caller may use none of them: %s",
+                j->n_candidates, j->n_candidates == 1 ? "" : "s", strempty(j->refusal));
         open_job_finish(j, -EACCES, 0, text);
 }
 

@@ -62,9 +62,9 @@ typedef struct OpenJobHooks {
 typedef struct OpenRequest {
         bool decrypt;
         bool verify;
-        int input_fd;           /* the caller's; duplicated */
+        int input_fd; /* the caller's; duplicated */
         int output_fd;
-        AuditCaller caller;     /* who asked; its sender names the client for limits and cancellation */
+        AuditCaller caller; /* who asked; its sender names the client for limits and cancellation */
 } OpenRequest;
 
 /* On success the job owns userdata. */

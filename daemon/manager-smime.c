@@ -207,7 +207,6 @@ int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_si
         return 0;
 }
 
-
 /* The URI of the token key for the certificate, or the error. */
 static int signing_key_uri(Manager *m, const CertInfo *info, char **ret, SmimedError *ret_error_code,
                            char **ret_message) {

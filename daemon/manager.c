@@ -72,10 +72,6 @@ int manager_new(const char *config_path, Config *config, Manager **ret) {
         if (r < 0)
                 return r;
 
-        r = polkit_registry_new(&m->polkit);
-        if (r < 0)
-                return r;
-
         r = sd_event_default(&m->event);
         if (r < 0)
                 return r;
@@ -105,8 +101,7 @@ Manager *manager_free(Manager *m) {
         manager_smime_jobs_free(m);
         manager_open_jobs_free(m);
         sd_event_source_disable_unref(m->trim_source); /* after the jobs: an ending job may ask for one */
-        polkit_registry_free(m->polkit);
-        client_table_free(m->clients); /* after everything that ends calls */
+        client_table_free(m->clients);                 /* after everything that ends calls */
         token_keys_free(m->keys, m->n_keys);
         strv_free(m->key_spkis);
         token_free(m->token);
@@ -145,11 +140,11 @@ void manager_set_event_handler(Manager *m, ManagerEventHandler handler, void *us
 
 void manager_notify(Manager *m, ManagerEventType type, char *const *names) {
         if (m->event_handler)
-                m->event_handler(m, &(ManagerEvent) { .type = type, .names = names }, m->event_userdata);
+                m->event_handler(m, &(ManagerEvent){.type = type, .names = names}, m->event_userdata);
 }
 
 void manager_notify_one(Manager *m, ManagerEventType type, const char *name) {
-        manager_notify(m, type, (char *const[]) { (char *) name, NULL });
+        manager_notify(m, type, (char *const[]){(char *) name, NULL});
 }
 
 /* The Manager properties of the token that changed, in one event. */

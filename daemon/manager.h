@@ -4,10 +4,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include "bus-polkit.h"
 #include "client.h"
 #include "config.h"
 #include "manager-events.h"
@@ -18,18 +16,10 @@
 /* The daemon's state: configuration, token, bus and event loop. */
 typedef struct Manager {
         sd_event *event;
-        sd_bus *bus;
-        sd_bus_slot *manager_slot;
-        sd_bus_slot *object_manager_slot;
-        sd_bus_slot *name_owner_slot;         /* clients that disconnect */
-        sd_bus_slot *filter_slot;             /* object walks wait for their turn */
-        sd_bus_message **admitted;            /* walks whose turn came, dispatched again */
-        size_t n_admitted;
-        PolkitRegistry *polkit;
+        struct ManagerBus *bus;               /* the bus layer's (manager-bus.h); NULL until it serves */
         ClientTable *clients;                 /* per-client limits and turns */
         ManagerEventHandler event_handler;    /* who shows what changed: the bus layer */
         void *event_userdata;
-        struct CertificateView *certificate_view; /* the bus layer's: the certificate object last asked about */
 
         char *config_path;
         Config *config;
@@ -48,11 +38,6 @@ typedef struct Manager {
         Validator *validator;         /* over the store, with its cache of results */
         uint64_t certificate_count;
         ValidationPolicy policy;
-        sd_bus_slot *certificate_slot;
-        sd_bus_slot *certificate_enumerator_slot;
-        sd_bus_slot *key_slot;
-        sd_bus_slot *key_enumerator_slot;
-        struct PendingCall *pending_calls;   /* calls waiting for their input fd */
         struct SmimeJob *smime_jobs;          /* Sign and Encrypt in progress */
         struct OpenJob *open_jobs;            /* Decrypt and Verify in progress */
         struct GenerateJob *generate_jobs;    /* GenerateKey in progress, on workers */

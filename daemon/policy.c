@@ -15,7 +15,7 @@ int policy_check_enabled(const Config *config, char **ret_message) {
 }
 
 int policy_sign_digest(const Config *config, const char *asked, const EVP_MD **ret, char **ret_message) {
-        static const char *const usual[] = { "sha-256", "sha-384", "sha-512" };
+        static const char *const usual[] = {"sha-256", "sha-384", "sha-512"};
         const EVP_MD *md;
 
         if (!asked) {

@@ -78,8 +78,7 @@ static void test_cipher(void **state) {
 }
 
 static void test_weak_digest(void **state) {
-        _cleanup_(config_freep) Config *dflt = parse(""),
-                                       *sha1 = parse("[Policy]\nAllowSHA1Signatures=yes\n"),
+        _cleanup_(config_freep) Config *dflt = parse(""), *sha1 = parse("[Policy]\nAllowSHA1Signatures=yes\n"),
                                        *strong = parse("[Policy]\nAllowedDigests=sha-384 sha-512\n");
 
         assert_true(policy_digest_is_weak(dflt, NID_md5));
