@@ -12,6 +12,7 @@
 #include "fd-util.h"
 #include "log.h"
 #include "manager-bus.h"
+#include "job.h"
 #include "key-bus.h"
 #include "manager-certificates.h"
 #include "manager-keys.h"
@@ -540,7 +541,7 @@ static int reply_read_error(Manager *m, sd_bus_message *call, int error) {
                 _cleanup_free_ char *message = NULL;
                 SmimedError code = 0;
 
-                manager_io_fail(m, error, true, &code, &message);
+                job_io_fail(m, error, true, &code, &message);
                 return sd_bus_reply_method_errorf(call, smimed_error_to_name(code), "%s", strempty(message));
         }
         return sd_bus_reply_method_errnof(call, error, "Reading the file descriptor failed: %m");

@@ -8,14 +8,12 @@
 #include <openssl/x509.h>
 
 #include "audit.h"
-#include "fd-reader.h"
+#include "job.h"
 #include "fd-util.h"
-#include "fd-writer.h"
 #include "log.h"
 #include "mail-address.h"
 #include "manager-certificates.h"
 #include "manager-open.h"
-#include "manager-smime.h"
 #include "manager.h"
 #include "policy.h"
 #include "message.h"
@@ -53,15 +51,11 @@ typedef struct DecryptCandidate {
 } DecryptCandidate;
 
 struct OpenJob {
-        Manager *manager;
+        Job job; /* first: the path it takes */
         bool decrypt;
         bool verify;
-        char *spool_dir;
 
-        int input;                 /* the spooled message */
-        int output;                /* the client's output fd (a duplicate) */
-        int current;               /* the layer being opened */
-        int result_file;
+        int current; /* the layer being opened */
         unsigned depth;
         char **from;               /* its From addresses, normalized */
         bool from_unreadable;      /* a From: that is not a list of addresses */
@@ -69,8 +63,6 @@ struct OpenJob {
 
         /* between the loop and a worker */
         OpenPhase phase;
-        bool on_worker;            /* a worker has it, or will */
-        bool client_gone;          /* finish when the worker is done, without the output */
         SmimeLayer layer;          /* what PHASE_LAYER found */
         uint32_t *matches;         /* an enveloped layer: the indices of recipients it is for */
         uint32_t n_matches;
@@ -100,13 +92,8 @@ struct OpenJob {
         char *refusal;             /* why the last one asked about was refused */
 
         OpenStatus status;
-        AuditCaller caller;
-        ClientCharge charge;       /* the input's bytes, against the spool quotas */
-        FdReader *reader;
-        FdWriter *writer;
         OpenJobHooks hooks;
         void *userdata;
-        OpenJob *next_job;
 };
 
 void open_status_done(OpenStatus *s) {
@@ -138,14 +125,8 @@ static void signer_request_clear(OpenJob *j) {
 static void open_job_free(OpenJob *j) {
         if (!j)
                 return;
-        fd_reader_free(j->reader);
-        fd_writer_free(j->writer);
-        client_charge_done(&j->charge);
-        free(j->spool_dir);
-        closep(&j->input);
-        closep(&j->output);
+        job_done(&j->job);
         closep(&j->current);
-        closep(&j->result_file);
         closep(&j->next);
         strv_free(j->from);
         free(j->message_id);
@@ -169,26 +150,18 @@ static void open_job_free(OpenJob *j) {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(OpenJob *, open_job_free);
 
-void manager_open_jobs_free(Manager *m) {
-        while (m->open_jobs) {
-                OpenJob *j = m->open_jobs;
-
-                m->open_jobs = j->next_job;
-                open_job_free(j);
-        }
+static OpenJob *open_job(Job *job) {
+        return (OpenJob *) job;
 }
 
 static void open_job_finish(OpenJob *j, int error, SmimedError error_code, const char *message) {
-        Manager *m = j->manager;
+        job_finish(&j->job, error, error_code, message);
+}
 
-        for (OpenJob **i = &j->manager->open_jobs; *i; i = &(*i)->next_job)
-                if (*i == j) {
-                        *i = j->next_job;
-                        break;
-                }
+static void open_finished(Job *job, int error, SmimedError error_code, const char *message) {
+        OpenJob *j = open_job(job);
+
         j->hooks.done(j, error, error_code, message, &j->status, j->userdata);
-        open_job_free(j);
-        manager_job_ended(m);
 }
 
 static int set_text(char **field, const char *format, ...) _printf_(2, 3);
@@ -209,20 +182,9 @@ static int set_text(char **field, const char *format, ...) {
 
 /* ---- handing steps to a worker ---- */
 
-static int open_work(void *userdata);
-static void open_worked(int r, void *userdata);
-
 static void open_job_submit(OpenJob *j, OpenPhase phase) {
-        int r;
-
         j->phase = phase;
-        j->on_worker = true;
-        r = worker_pool_submit(j->manager->workers, client_id(j->manager->clients, j->caller.sender), open_work,
-                               open_worked, j);
-        if (r < 0) {
-                j->on_worker = false;
-                open_job_finish(j, r, 0, "Cannot hand the message to a worker.");
-        }
+        job_submit(&j->job);
 }
 
 /* ---- on a worker thread: the worker process does the message work ---- */
@@ -230,7 +192,7 @@ static void open_job_submit(OpenJob *j, OpenPhase phase) {
 static int open_spool(uint64_t size_hint, void *userdata) {
         OpenJob *j = userdata;
 
-        return spool_tmpfile_sized(j->spool_dir, size_hint);
+        return spool_tmpfile_sized(j->job.spool_dir, size_hint);
 }
 
 /* The worker process asks for the private-key operation of PHASE_DECRYPT:
@@ -252,7 +214,7 @@ static int open_run(OpenJob *j, WorkerMessage *request, WorkerMessage *reply) {
 
         free(j->worker_message);
         j->worker_message = NULL;
-        r = worker_run(request, &cb, j->input, reply, &error, &j->worker_error_code, &j->worker_message);
+        r = worker_run(request, &cb, j->job.input, reply, &error, &j->worker_error_code, &j->worker_message);
         return r < 0 ? r : error;
 }
 
@@ -272,12 +234,12 @@ static int work_layer(OpenJob *j) {
         worker_message_put_x509_stack(&request, j->recipients);
         r = worker_message_put_fd(&request, j->current);
         if (r >= 0)
-                r = worker_run_put_spool(&request, j->spool_dir, fd_size_hint(j->current));
+                r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->current));
         /* Below a layer, the content may be the innermost: then the result comes at once. */
         if (r >= 0 && j->depth > 0)
-                r = worker_message_put_fd(&request, j->input);
+                r = worker_message_put_fd(&request, j->job.input);
         if (r >= 0 && j->depth > 0)
-                r = worker_run_put_spool(&request, j->spool_dir, fd_size_hint(j->input));
+                r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->job.input));
         if (r < 0)
                 return r;
         r = open_run(j, &request, &reply);
@@ -326,11 +288,11 @@ static int work_layer(OpenJob *j) {
         worker_message_get_bool(&reply, &assembled);
         if (assembled) {
                 worker_message_get_u64(&reply, &j->status.size);
-                closep(&j->result_file);
-                j->result_file = worker_message_take_fd(&reply, has_next ? 1 : 0);
+                closep(&j->job.result);
+                j->job.result = worker_message_take_fd(&reply, has_next ? 1 : 0);
         }
         if (reply.error < 0 || layer > SMIME_LAYER_CMS || integrity > SIGNATURE_BROKEN || (has_next && j->next < 0) ||
-            (assembled && j->result_file < 0))
+            (assembled && j->job.result < 0))
                 return -EBADMSG;
         j->layer = (SmimeLayer) layer;
         j->check.integrity = (SignatureIntegrity) integrity;
@@ -346,9 +308,9 @@ static int work_decrypt(OpenJob *j) {
         _cleanup_free_ char *uri = NULL;
         int r;
 
-        r = token_key_uri(j->manager->token, c->key, &uri);
+        r = token_key_uri(j->job.manager->token, c->key, &uri);
         if (r >= 0)
-                r = token_load_private_key(j->manager->token, uri, &j->key);
+                r = token_load_private_key(j->job.manager->token, uri, &j->key);
         if (r < 0) {
                 j->token_failed = true;
                 return message_fail(&j->worker_message, r, "The token cannot use the key: %m");
@@ -358,9 +320,9 @@ static int work_decrypt(OpenJob *j) {
         worker_message_put_x509(&request, c->certificate);
         r = worker_message_put_fd(&request, j->current);
         if (r >= 0)
-                r = worker_message_put_fd(&request, j->input);
+                r = worker_message_put_fd(&request, j->job.input);
         if (r >= 0)
-                r = worker_run_put_spool(&request, j->spool_dir, fd_size_hint(j->current));
+                r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->current));
         if (r < 0)
                 return r;
         r = open_run(j, &request, &reply);
@@ -373,11 +335,11 @@ static int work_decrypt(OpenJob *j) {
                         r = -EBADMSG;
         }
         if (!j->input_sha256)
-                j->input_sha256 = sha256_fd(j->input);
+                j->input_sha256 = sha256_fd(j->job.input);
         /* A message that does not decrypt and a token that stopped answering
          * look alike from here; the token tells which. Reopening it waits
          * for the workers, so nothing changes the token under this call. */
-        if (r < 0 && j->worker_error_code != SMIMED_ERR_WORKER_FAILED && token_probe(j->manager->token, NULL) < 0)
+        if (r < 0 && j->worker_error_code != SMIMED_ERR_WORKER_FAILED && token_probe(j->job.manager->token, NULL) < 0)
                 j->token_failed = true;
         return r;
 }
@@ -389,23 +351,23 @@ static int work_assemble(OpenJob *j) {
         int r;
 
         worker_message_init(&request, WORK_OPEN_ASSEMBLE);
-        r = worker_message_put_fd(&request, j->input);
+        r = worker_message_put_fd(&request, j->job.input);
         if (r >= 0)
                 r = worker_message_put_fd(&request, j->current);
         if (r >= 0)
-                r = worker_run_put_spool(&request, j->spool_dir, fd_size_hint(j->input));
+                r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->job.input));
         if (r < 0)
                 return r;
         r = open_run(j, &request, &reply);
         if (r < 0)
                 return r;
         worker_message_get_u64(&reply, &j->status.size);
-        j->result_file = worker_message_take_fd(&reply, 0);
-        return reply.error < 0 || j->result_file < 0 ? -EBADMSG : 0;
+        j->job.result = worker_message_take_fd(&reply, 0);
+        return reply.error < 0 || j->job.result < 0 ? -EBADMSG : 0;
 }
 
-static int open_work(void *userdata) {
-        OpenJob *j = userdata;
+static int open_work(Job *job) {
+        OpenJob *j = open_job(job);
 
         switch (j->phase) {
         case PHASE_LAYER:
@@ -467,34 +429,34 @@ static void auto_import(OpenJob *j, STACK_OF(X509) *chain) {
         _cleanup_free_ char *message = NULL;
         int r;
 
-        if (!j->manager->config->auto_import)
+        if (!j->job.manager->config->auto_import)
                 return;
-        r = manager_store_certificates(j->manager, chain, false, NULL, &added, &message);
+        r = manager_store_certificates(j->job.manager, chain, false, NULL, &added, &message);
         if (r < 0) {
                 log_warning("Cannot store the certificate of a verified signer: %s", strempty(message));
-                audit_log(&j->caller, &(AuditRecord) {
-                                              .event = AUDIT_CERTIFICATE_IMPORT,
-                                              .operation = "auto-import",
-                                              .outcome = "failed",
-                                              .mail_message_id = j->message_id,
-                                              .detail = message,
-                                      });
+                audit_log(&j->job.caller, &(AuditRecord){
+                                                  .event = AUDIT_CERTIFICATE_IMPORT,
+                                                  .operation = "auto-import",
+                                                  .outcome = "failed",
+                                                  .mail_message_id = j->message_id,
+                                                  .detail = message,
+                                          });
                 return;
         }
         for (char **f = added; f && *f; f++)
-                audit_log(&j->caller, &(AuditRecord) {
-                                              .event = AUDIT_CERTIFICATE_IMPORT,
-                                              .operation = "auto-import",
-                                              .outcome = "success",
-                                              .fingerprint = *f,
-                                              .mail_message_id = j->message_id,
-                                              .detail = "the signer (or its chain) of a valid signature",
-                                      });
+                audit_log(&j->job.caller, &(AuditRecord){
+                                                  .event = AUDIT_CERTIFICATE_IMPORT,
+                                                  .operation = "auto-import",
+                                                  .outcome = "success",
+                                                  .fingerprint = *f,
+                                                  .mail_message_id = j->message_id,
+                                                  .detail = "the signer (or its chain) of a valid signature",
+                                          });
 }
 
 /* Judges one signed layer; the worst judgement over all layers is kept. */
 static int judge_signature(OpenJob *j, SignatureCheck *check) {
-        Manager *m = j->manager;
+        Manager *m = j->job.manager;
         const char *verdict;
         _cleanup_free_ char *text = NULL;
         _cleanup_(cert_info_freep) CertInfo *signer = NULL;
@@ -579,19 +541,19 @@ static void assembled(OpenJob *j);
 static void finish(OpenJob *j) {
         _cleanup_free_ char *message = NULL;
 
-        if (j->result_file < 0 && (!j->with_content || j->depth == 0)) {
-                j->result_file = j->with_content ? fcntl(j->input, F_DUPFD_CLOEXEC, 3)
-                                                 : spool_tmpfile_sized(j->spool_dir, 0);
-                if (j->result_file < 0) {
-                        int r = message_fail(&message, j->with_content ? -errno : j->result_file,
+        if (j->job.result < 0 && (!j->with_content || j->depth == 0)) {
+                j->job.result = j->with_content ? fcntl(j->job.input, F_DUPFD_CLOEXEC, 3)
+                                                : spool_tmpfile_sized(j->job.spool_dir, 0);
+                if (j->job.result < 0) {
+                        int r = message_fail(&message, j->with_content ? -errno : j->job.result,
                                              "The result cannot be written: %m");
 
                         open_job_finish(j, r, 0, message);
                         return;
                 }
-                j->status.size = j->with_content ? fd_size_hint(j->input) : 0;
+                j->status.size = j->with_content ? fd_size_hint(j->job.input) : 0;
         }
-        if (j->result_file >= 0)
+        if (j->job.result >= 0)
                 assembled(j);
         else
                 open_job_submit(j, PHASE_ASSEMBLE);
@@ -603,7 +565,7 @@ static void finish_without_content(OpenJob *j) {
                 set_text(&j->status.signature_message, "Not known: the content could not be opened.");
         }
         j->with_content = false;
-        closep(&j->result_file); /* not what a worker may have assembled */
+        closep(&j->job.result); /* not what a worker may have assembled */
         finish(j);
 }
 
@@ -628,7 +590,7 @@ static void signed_layer_checked(OpenJob *j) {
         if (j->check.integrity == SIGNATURE_NO_CERTIFICATE && j->signer_issuer && !j->stored_signer) {
                 X509 *x = NULL;
 
-                (void) store_find_by_issuer_serial(j->manager->store, j->signer_issuer, j->signer_issuer_size,
+                (void) store_find_by_issuer_serial(j->job.manager->store, j->signer_issuer, j->signer_issuer_size,
                                                    j->signer_serial, &x);
                 signer_request_clear(j);
                 if (x) {
@@ -687,7 +649,7 @@ static int find_candidates(OpenJob *j) {
 /* Every certificate in the store of a key in the token: an enveloped layer
  * may be for any of them. */
 static int collect_recipients(OpenJob *j) {
-        Manager *m = j->manager;
+        Manager *m = j->job.manager;
 
         j->recipients = sk_X509_new_null();
         if (!j->recipients)
@@ -723,7 +685,7 @@ static void decrypt_with_candidate(OpenJob *j) {
                 open_job_finish(j, -ENOMEM, 0, "Out of memory.");
                 return;
         }
-        log_debug("Decrypt for %s: key %s, handing it to a worker.", j->caller.sender, c->key);
+        log_debug("Decrypt for %s: key %s, handing it to a worker.", j->job.caller.sender, c->key);
         open_job_submit(j, PHASE_DECRYPT);
 }
 
@@ -782,14 +744,14 @@ static void enveloped_layer_read(OpenJob *j) {
                 open_job_finish(j, r, 0, "Out of memory.");
                 return;
         }
-        if (j->n_candidates == 0 && token_get_state(j->manager->token) != TOKEN_STATE_READY) {
+        if (j->n_candidates == 0 && token_get_state(j->job.manager->token) != TOKEN_STATE_READY) {
                 _cleanup_free_ char *text = NULL;
 
                 /* The key may well be in the token; smimed cannot see it now. */
                 (void) message_fail(&text, -ENODEV,
                                     "The message is encrypted and the token is %s (%s); try again when it is ready.",
-                                    token_state_to_string(token_get_state(j->manager->token)),
-                                    strempty(token_get_state_reason(j->manager->token)));
+                                    token_state_to_string(token_get_state(j->job.manager->token)),
+                                    strempty(token_get_state_reason(j->job.manager->token)));
                 open_job_finish(j, -ENODEV, SMIMED_ERR_TOKEN_UNAVAILABLE, text);
                 return;
         }
@@ -808,17 +770,17 @@ static void audit_decryption(OpenJob *j, int r, const char *message) {
         const DecryptCandidate *c = &j->candidates[j->candidate];
         _cleanup_free_ char *addresses = strv_join(c->addresses, ", ");
 
-        audit_log(&j->caller, &(AuditRecord) {
-                                      .event = AUDIT_DECRYPT,
-                                      .operation = "decrypt",
-                                      .outcome = r < 0 ? "failed" : "success",
-                                      .fingerprint = c->fingerprint,
-                                      .key = c->key,
-                                      .address = addresses,
-                                      .input_sha256 = j->input_sha256,
-                                      .mail_message_id = j->message_id,
-                                      .detail = r < 0 ? message : NULL,
-                              });
+        audit_log(&j->job.caller, &(AuditRecord){
+                                          .event = AUDIT_DECRYPT,
+                                          .operation = "decrypt",
+                                          .outcome = r < 0 ? "failed" : "success",
+                                          .fingerprint = c->fingerprint,
+                                          .key = c->key,
+                                          .address = addresses,
+                                          .input_sha256 = j->input_sha256,
+                                          .mail_message_id = j->message_id,
+                                          .detail = r < 0 ? message : NULL,
+                                  });
 }
 
 static void decrypted(OpenJob *j, int r, const char *message) {
@@ -826,7 +788,7 @@ static void decrypted(OpenJob *j, int r, const char *message) {
 
         if (r < 0) {
                 closep(&j->next);
-                manager_token_check_later(j->manager);
+                manager_token_check_later(j->job.manager);
                 if (j->token_failed) {
                         _cleanup_free_ char *text = NULL;
 
@@ -853,45 +815,21 @@ static void decrypted(OpenJob *j, int r, const char *message) {
 
 /* ---- output ---- */
 
-static void on_written(FdWriter *writer, int error, void *userdata) {
-        OpenJob *j = userdata;
-        _cleanup_free_ char *message = NULL;
-        SmimedError error_code = 0;
-
-        if (error < 0) {
-                manager_io_fail(j->manager, error, false, &error_code, &message);
-                open_job_finish(j, error, error_code, message);
-                return;
-        }
-        open_job_finish(j, 0, 0, NULL);
-}
-
 static void assembled(OpenJob *j) {
-        _cleanup_free_ char *message = NULL;
-        int r;
-
         j->status.has_content = j->with_content;
-        r = fd_writer_new(j->manager->event, j->result_file, j->output, j->manager->config->io_timeout_usec,
-                          on_written, j, &j->writer);
-        if (r < 0) {
-                message_fail(&message, r, "The output cannot be written: %m");
-                open_job_finish(j, r, SMIMED_ERR_INVALID_ARGUMENT, message);
-        }
+        job_write_result(&j->job);
 }
 
 /* Back on the loop after each step. */
-static void open_worked(int r, void *userdata) {
-        OpenJob *j = userdata;
+static void open_worked(Job *job, int r) {
+        OpenJob *j = open_job(job);
         _cleanup_free_ char *message = TAKE_PTR(j->worker_message);
 
-        j->on_worker = false;
         /* Also for a client that left; not for work cancelled before it began. */
         if (j->phase == PHASE_DECRYPT && r != -ECANCELED)
                 audit_decryption(j, r, message);
-        if (j->client_gone) {
-                open_job_finish(j, -ECONNRESET, 0, "The client went away before the result was written.");
+        if (job_abandoned(job))
                 return;
-        }
 
         switch (j->phase) {
         case PHASE_LAYER:
@@ -934,36 +872,11 @@ static void open_worked(int r, void *userdata) {
 
 /* ---- input ---- */
 
-static int charge_input(size_t n, void *userdata) {
-        OpenJob *j = userdata;
-
-        return client_charge_add(&j->charge, n);
-}
-
-static void on_spooled(FdReader *reader, int error, void *userdata) {
-        OpenJob *j = userdata;
-        _cleanup_free_ char *message = NULL;
+static void open_spooled(Job *job) {
+        OpenJob *j = open_job(job);
         struct stat st;
 
-        j->reader = fd_reader_free(j->reader);
-        if (error == -EFBIG) {
-                message_fail(&message, error, "The message is larger than [Policy] MaxMessageSize= (%llu bytes).",
-                             (unsigned long long) j->manager->config->max_message_size);
-                open_job_finish(j, error, SMIMED_ERR_INVALID_MESSAGE, message);
-                return;
-        }
-        if (error == -EDQUOT) {
-                open_job_finish(j, error, SMIMED_ERR_LIMITS_EXCEEDED, j->charge.message);
-                return;
-        }
-        if (error < 0) {
-                SmimedError error_code = 0;
-
-                manager_io_fail(j->manager, error, true, &error_code, &message);
-                open_job_finish(j, error, error_code, message);
-                return;
-        }
-        if (fstat(j->input, &st) < 0 || st.st_size == 0) {
+        if (fstat(j->job.input, &st) < 0 || st.st_size == 0) {
                 open_job_finish(j, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE, "The message is empty.");
                 return;
         }
@@ -973,7 +886,7 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 return;
         }
 
-        j->current = fcntl(j->input, F_DUPFD_CLOEXEC, 3);
+        j->current = fcntl(j->job.input, F_DUPFD_CLOEXEC, 3);
         if (j->current < 0) {
                 open_job_finish(j, -errno, 0, "Cannot duplicate a file descriptor.");
                 return;
@@ -981,21 +894,27 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
         open_job_submit(j, PHASE_LAYER);
 }
 
-unsigned manager_open_jobs_cancel_sender(Manager *m, const char *sender) {
-        unsigned n = 0;
-
-        for (OpenJob *j = m->open_jobs, *next; j; j = next) {
-                next = j->next_job;
-                if (!streq(j->caller.sender, sender))
-                        continue;
-                n++;
-                if (j->on_worker)
-                        j->client_gone = true; /* a worker holds it: open_worked() finishes it */
-                else
-                        open_job_finish(j, -ECONNRESET, 0, "The client went away.");
-        }
-        return n;
+static void open_free(Job *job) {
+        open_job_free(open_job(job));
 }
+
+static const JobType decrypt_job_type = {
+        .name = "Decrypt",
+        .spooled = open_spooled,
+        .work = open_work,
+        .worked = open_worked,
+        .finished = open_finished,
+        .free = open_free,
+};
+
+static const JobType verify_job_type = {
+        .name = "Verify",
+        .spooled = open_spooled,
+        .work = open_work,
+        .worked = open_worked,
+        .finished = open_finished,
+        .free = open_free,
+};
 
 int manager_open_start(Manager *m, const OpenRequest *request, const OpenJobHooks *hooks, void *userdata) {
         _cleanup_(open_job_freep) OpenJob *j = NULL;
@@ -1004,33 +923,16 @@ int manager_open_start(Manager *m, const OpenRequest *request, const OpenJobHook
         j = calloc(1, sizeof(OpenJob));
         if (!j)
                 return -ENOMEM;
-        j->manager = m;
-        j->caller = request->caller;
+        j->current = j->next = -1;
+        r = job_start(&j->job, m, request->decrypt ? &decrypt_job_type : &verify_job_type, &request->caller,
+                      request->input_fd, request->output_fd);
+        if (r < 0)
+                return r;
+
         j->decrypt = request->decrypt;
         j->verify = request->verify;
-        j->input = j->output = j->current = j->result_file = j->next = -1;
         j->hooks = *hooks;
-
-        j->spool_dir = spool_dir_for(m->config->store_path);
-        if (!j->spool_dir)
-                return -ENOMEM;
-        j->output = fcntl(request->output_fd, F_DUPFD_CLOEXEC, 3);
-        if (j->output < 0)
-                return -errno;
-        j->input = spool_tmpfile_for(m->config->store_path, fd_size_hint(request->input_fd));
-        if (j->input < 0)
-                return j->input;
-        r = client_charge_init(&j->charge, m->clients, j->caller.sender);
-        if (r < 0)
-                return r;
-        r = fd_reader_new_to_file(m->event, request->input_fd, j->input, m->config->max_message_size,
-                                  m->config->io_timeout_usec, charge_input, on_spooled, j, &j->reader);
-        if (r < 0)
-                return r;
-
         j->userdata = userdata;
-        j->next_job = m->open_jobs;
-        m->open_jobs = TAKE_PTR(j);
-        manager_job_started(m);
+        TAKE_PTR(j);
         return 0;
 }

@@ -73,9 +73,3 @@ int manager_open_start(Manager *m, const OpenRequest *request, const OpenJobHook
 /* The answer to an authorize() that returned 0: refusal is the reason
  * given, for the message when no key is allowed. */
 void manager_open_job_authorized(OpenJob *job, bool allowed, const char *refusal);
-
-void manager_open_jobs_free(Manager *m);
-/* The client sender went away: its jobs finish with -ECONNRESET (a
- * decryption on a worker when that returns) and write no output. Returns
- * how many. */
-unsigned manager_open_jobs_cancel_sender(Manager *m, const char *sender);

@@ -11,9 +11,8 @@
 #include <openssl/x509v3.h>
 
 #include "capabilities.h"
-#include "fd-reader.h"
+#include "job.h"
 #include "fd-util.h"
-#include "fd-writer.h"
 #include "log.h"
 #include "mail-address.h"
 #include "manager-certificates.h"
@@ -32,24 +31,14 @@
 #include "key-op.h"
 
 struct SmimeJob {
-        Manager *manager;
+        Job job; /* first: the path it takes */
         SmimeRequest request;
-        int input;               /* the spooled input */
-        int output;              /* the client's output fd (a duplicate) */
-        int result_file;         /* what goes to output */
-        ClientCharge charge;     /* the input's bytes, against the spool quotas */
-        FdReader *reader;
-        FdWriter *writer;
         SmimeResult result;
         char *input_sha256;
-        EVP_PKEY *key;           /* the token's signing key, for the worker process's ask */
-        bool on_worker;          /* job_execute() runs or waits for a worker */
-        bool client_gone;        /* finish when the worker is done, without the output */
+        EVP_PKEY *key; /* the token's signing key, for the worker process's ask */
 
         /* decided on the loop, for the worker */
         struct {
-                char *spool_dir;
-                uint64_t input_size;
                 char *key_uri;
                 X509 *signer;
                 char **signer_addresses;  /* From: and Sender: must name only these */
@@ -62,7 +51,6 @@ struct SmimeJob {
         SmimeJobDone done;
         void *userdata;
         void (*free_userdata)(void *);
-        SmimeJob *next;
 };
 
 void smime_request_done(SmimeRequest *r) {
@@ -81,17 +69,11 @@ void smime_result_done(SmimeResult *r) {
 static void smime_job_free(SmimeJob *j) {
         if (!j)
                 return;
-        fd_reader_free(j->reader);
-        fd_writer_free(j->writer);
-        client_charge_done(&j->charge);
-        closep(&j->input);
-        closep(&j->output);
-        closep(&j->result_file);
+        job_done(&j->job);
         smime_request_done(&j->request);
         smime_result_done(&j->result);
         free(j->input_sha256);
         EVP_PKEY_free(j->key);
-        free(j->plan.spool_dir);
         free(j->plan.key_uri);
         X509_free(j->plan.signer);
         strv_free(j->plan.signer_addresses);
@@ -103,35 +85,10 @@ static void smime_job_free(SmimeJob *j) {
         free(j);
 }
 
-static void smime_job_unlink(SmimeJob *j) {
-        for (SmimeJob **i = &j->manager->smime_jobs; *i; i = &(*i)->next)
-                if (*i == j) {
-                        *i = j->next;
-                        return;
-                }
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(SmimeJob *, smime_job_free);
 
-void manager_smime_jobs_free(Manager *m) {
-        while (m->smime_jobs) {
-                SmimeJob *j = m->smime_jobs;
-
-                m->smime_jobs = j->next;
-                smime_job_free(j);
-        }
-}
-
-int manager_io_fail(Manager *m, int error, bool input, SmimedError *ret_error_code, char **ret_message) {
-        uint64_t usec = m->config->io_timeout_usec;
-
-        if (error == -ETIMEDOUT) {
-                *ret_error_code = SMIMED_ERR_TIMEOUT;
-                return message_fail(ret_message, error,
-                                    input ? "The input did not reach its end within [Policy] IOTimeoutSec=%llu.%06llu."
-                                          : "The output was not taken within [Policy] IOTimeoutSec=%llu.%06llu.",
-                                    (unsigned long long) (usec / 1000000ULL), (unsigned long long) (usec % 1000000ULL));
-        }
-        *ret_error_code = SMIMED_ERR_INVALID_ARGUMENT;
-        return message_fail(ret_message, error, input ? "The input cannot be read: %m" : "The output cannot be written: %m");
+static SmimeJob *smime_job(Job *job) {
+        return (SmimeJob *) job;
 }
 
 static SmimedError capability_error_code(const char *reason) {
@@ -256,7 +213,7 @@ static int chain_extras(Manager *m, X509 *leaf, STACK_OF(X509) **ret) {
  * key and chain, who gets it. */
 static int plan_sign(SmimeJob *j, SmimedError *ret_error_code, char **ret_message) {
         _cleanup_(capability_done) Capability c = {};
-        Manager *m = j->manager;
+        Manager *m = j->job.manager;
         int r;
 
         r = resolve(m, j->request.sign_as, CERT_PURPOSE_SIGN, &c, ret_error_code, ret_message);
@@ -289,7 +246,7 @@ static int plan_add_recipient(SmimeJob *j, const CertInfo *info) {
 }
 
 static int plan_encrypt(SmimeJob *j, SmimedError *ret_error_code, char **ret_message) {
-        Manager *m = j->manager;
+        Manager *m = j->job.manager;
         int r;
 
         j->plan.recipients = sk_X509_new_null();
@@ -330,9 +287,6 @@ static int plan_encrypt(SmimeJob *j, SmimedError *ret_error_code, char **ret_mes
 static int job_plan(SmimeJob *j, SmimedError *ret_error_code, char **ret_message) {
         int r;
 
-        j->plan.spool_dir = spool_dir_for(j->manager->config->store_path);
-        if (!j->plan.spool_dir)
-                return -ENOMEM;
         if (j->request.sign_as) {
                 r = plan_sign(j, ret_error_code, ret_message);
                 if (r < 0)
@@ -351,7 +305,7 @@ static int job_plan(SmimeJob *j, SmimedError *ret_error_code, char **ret_message
 static int job_spool(uint64_t size_hint, void *userdata) {
         SmimeJob *j = userdata;
 
-        return spool_tmpfile_sized(j->plan.spool_dir, size_hint);
+        return spool_tmpfile_sized(j->job.spool_dir, size_hint);
 }
 
 /* The worker process asks for the signature: only that, only with the key
@@ -382,14 +336,14 @@ static void put_sign_request(SmimeJob *j, WorkerMessage *m) {
 
 /* Split, canonicalize, sign and/or encrypt: input → result_file, in the
  * worker process; the signature in the token, on this thread. */
-static int job_execute(void *userdata) {
-        SmimeJob *j = userdata;
+static int smime_work(Job *job) {
+        SmimeJob *j = smime_job(job);
         const WorkerCallbacks cb = {.key_op = job_key_op, .spool = job_spool, .userdata = j};
         _cleanup_(worker_message_done) WorkerMessage request = {}, reply = {};
         int error = 0, r;
 
         if (j->request.sign_as) {
-                r = token_load_private_key(j->manager->token, j->plan.key_uri, &j->key);
+                r = token_load_private_key(j->job.manager->token, j->plan.key_uri, &j->key);
                 if (r < 0) {
                         j->error_code = SMIMED_ERR_TOKEN_UNAVAILABLE;
                         return message_fail(&j->error_message, r, "The token cannot use the signing key: %m");
@@ -398,31 +352,31 @@ static int job_execute(void *userdata) {
 
         worker_message_init(&request, WORK_SMIME_OUT);
         put_sign_request(j, &request);
-        r = worker_message_put_fd(&request, j->input);
+        r = worker_message_put_fd(&request, j->job.input);
         /* The spool files it needs: the result, the entity, the signed entity. */
         for (unsigned i = 0; r >= 0 && i < (j->request.sign_as && j->request.recipients ? 3U : 2U); i++)
-                r = worker_run_put_spool(&request, j->plan.spool_dir, fd_size_hint(j->input));
+                r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->job.input));
         if (r < 0)
                 return r;
-        r = worker_run(&request, &cb, j->input, &reply, &error, &j->error_code, &j->error_message);
+        r = worker_run(&request, &cb, j->job.input, &reply, &error, &j->error_code, &j->error_message);
         j->key = (EVP_PKEY_free(j->key), NULL);
         if (r >= 0)
                 r = error;
         if (r >= 0) {
                 worker_message_get_u64(&reply, &j->result.size);
                 worker_message_get_string(&reply, &j->input_sha256);
-                j->result_file = worker_message_take_fd(&reply, 0);
-                if (reply.error < 0 || j->result_file < 0)
+                j->job.result = worker_message_take_fd(&reply, 0);
+                if (reply.error < 0 || j->job.result < 0)
                         r = -EBADMSG;
         }
         /* Every use of a private key is on record with the message's digest. */
         if (j->request.sign_as && !j->input_sha256)
-                j->input_sha256 = sha256_fd(j->input);
+                j->input_sha256 = sha256_fd(j->job.input);
         return r;
 }
 
-static void job_finish(SmimeJob *j, int error, SmimedError error_code, const char *message) {
-        Manager *m = j->manager;
+static void smime_finished(Job *job, int error, SmimedError error_code, const char *message) {
+        SmimeJob *j = smime_job(job);
 
         /* Every use of a private key is on record, the failed ones too. */
         if (j->request.sign_as)
@@ -435,126 +389,67 @@ static void job_finish(SmimeJob *j, int error, SmimedError error_code, const cha
                                                       .input_sha256 = j->input_sha256,
                                                       .detail = error < 0 ? message : NULL,
                                               });
-        smime_job_unlink(j);
         j->done(j, error, error_code, message, &j->result, j->userdata);
-        smime_job_free(j);
-        manager_job_ended(m);
 }
 
-static void on_written(FdWriter *writer, int error, void *userdata) {
-        SmimeJob *j = userdata;
-        _cleanup_free_ char *message = NULL;
-        SmimedError error_code = 0;
-
-        if (error < 0) {
-                manager_io_fail(j->manager, error, false, &error_code, &message);
-                job_finish(j, error, error_code, message);
-                return;
-        }
-        job_finish(j, 0, 0, NULL);
-}
-
-static void job_executed(int r, void *userdata);
-
-static int charge_input(size_t n, void *userdata) {
-        SmimeJob *j = userdata;
-
-        return client_charge_add(&j->charge, n);
-}
-
-static void on_spooled(FdReader *reader, int error, void *userdata) {
-        SmimeJob *j = userdata;
+static void smime_spooled(Job *job) {
+        SmimeJob *j = smime_job(job);
         _cleanup_free_ char *message = NULL;
         SmimedError error_code = 0;
         int r;
-
-        j->reader = fd_reader_free(j->reader);
-
-        if (error == -EFBIG) {
-                message_fail(&message, error, "The message is larger than [Policy] MaxMessageSize= (%llu bytes).",
-                             (unsigned long long) j->manager->config->max_message_size);
-                job_finish(j, error, SMIMED_ERR_INVALID_MESSAGE, message);
-                return;
-        }
-        if (error == -EDQUOT) {
-                job_finish(j, error, SMIMED_ERR_LIMITS_EXCEEDED, j->charge.message);
-                return;
-        }
-        if (error < 0) {
-                manager_io_fail(j->manager, error, true, &error_code, &message);
-                job_finish(j, error, error_code, message);
-                return;
-        }
 
         r = job_plan(j, &error_code, &message);
         if (r < 0) {
                 if (!message)
                         message_fail(&message, r, "S/MIME failed: %m");
-                job_finish(j, r, error_code, message);
+                job_finish(job, r, error_code, message);
                 return;
         }
-
-        /* The worker owns the job's insides from here on: everything the loop says about it first. */
-        log_debug("%s for %s: %" PRIu64 " bytes read, handing it to a worker.",
-                  j->request.recipients ? "Encrypt" : "Sign", j->request.caller.sender, fd_size_hint(j->input));
-        j->on_worker = true;
-        r = worker_pool_submit(j->manager->workers, client_id(j->manager->clients, j->request.caller.sender), job_execute, job_executed, j);
-        if (r < 0) {
-                j->on_worker = false;
-                message_fail(&message, r, "Cannot hand the work to a worker: %m");
-                job_finish(j, r, 0, message);
-        }
+        job_submit(job);
 }
 
 /* Back on the loop. */
-static void job_executed(int r, void *userdata) {
-        SmimeJob *j = userdata;
-        _cleanup_free_ char *message = NULL;
+static void smime_worked(Job *job, int r) {
+        SmimeJob *j = smime_job(job);
 
-        j->on_worker = false;
-        if (j->client_gone) {
-                /* Nobody to write the result to; the audit trail still records the key's use. */
-                job_finish(j, -ECONNRESET, 0, "The client went away before the result was written.");
+        /* Nobody to write the result to; the audit trail still records the key's use. */
+        if (job_abandoned(job))
                 return;
-        }
-
         if (r < 0) {
                 if (!j->error_message)
                         message_fail(&j->error_message, r, "S/MIME failed: %m");
                 if (j->error_code == SMIMED_ERR_TOKEN_UNAVAILABLE)
-                        manager_token_check_later(j->manager);
-                job_finish(j, r, j->error_code, j->error_message);
+                        manager_token_check_later(job->manager);
+                job_finish(job, r, j->error_code, j->error_message);
                 return;
         }
-
         if (j->request.sign_as)
                 log_info("Signed a message as %s with the key of certificate %s.", j->request.sign_as,
                          j->result.signer);
-        r = fd_writer_new(j->manager->event, j->result_file, j->output, j->manager->config->io_timeout_usec, on_written, j,
-                          &j->writer);
-        if (r < 0) {
-                message_fail(&message, r, "The output cannot be written: %m");
-                job_finish(j, r, SMIMED_ERR_INVALID_ARGUMENT, message);
-        }
+        job_write_result(job);
 }
 
-unsigned manager_smime_jobs_cancel_sender(Manager *m, const char *sender) {
-        unsigned n = 0;
-
-        for (SmimeJob *j = m->smime_jobs, *next; j; j = next) {
-                next = j->next;
-                if (!streq(j->request.caller.sender, sender))
-                        continue;
-                n++;
-                if (j->on_worker)
-                        j->client_gone = true; /* a worker holds it: job_executed() finishes it */
-                else
-                        job_finish(j, -ECONNRESET, 0, "The client went away.");
-        }
-        return n;
+static void smime_free(Job *job) {
+        smime_job_free(smime_job(job));
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(SmimeJob *, smime_job_free);
+static const JobType sign_job_type = {
+        .name = "Sign",
+        .spooled = smime_spooled,
+        .work = smime_work,
+        .worked = smime_worked,
+        .finished = smime_finished,
+        .free = smime_free,
+};
+
+static const JobType encrypt_job_type = {
+        .name = "Encrypt",
+        .spooled = smime_spooled,
+        .work = smime_work,
+        .worked = smime_worked,
+        .finished = smime_finished,
+        .free = smime_free,
+};
 
 int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int output_fd, SmimeJobDone done,
                         void *userdata, void (*free_userdata)(void *)) {
@@ -564,31 +459,17 @@ int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int out
         j = calloc(1, sizeof(SmimeJob));
         if (!j)
                 return -ENOMEM;
-        j->manager = m;
-        j->input = j->output = j->result_file = -1;
-        j->done = done;
-
-        j->output = fcntl(output_fd, F_DUPFD_CLOEXEC, 3);
-        if (j->output < 0)
-                return -errno;
-        j->input = spool_tmpfile_for(m->config->store_path, fd_size_hint(input_fd));
-        if (j->input < 0)
-                return j->input;
-        r = client_charge_init(&j->charge, m->clients, request->caller.sender);
-        if (r < 0)
-                return r;
-        r = fd_reader_new_to_file(m->event, input_fd, j->input, m->config->max_message_size,
-                                  m->config->io_timeout_usec, charge_input, on_spooled, j, &j->reader);
+        r = job_start(&j->job, m, request->recipients ? &encrypt_job_type : &sign_job_type, &request->caller, input_fd,
+                      output_fd);
         if (r < 0)
                 return r;
 
         /* From here on the job owns the request and the caller's userdata. */
         j->request = *request;
         *request = (SmimeRequest) {};
+        j->done = done;
         j->userdata = userdata;
         j->free_userdata = free_userdata;
-        j->next = m->smime_jobs;
-        m->smime_jobs = TAKE_PTR(j);
-        manager_job_started(m);
+        TAKE_PTR(j);
         return 0;
 }

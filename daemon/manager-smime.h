@@ -60,13 +60,3 @@ int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_si
  * caller keeps both. */
 int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int output_fd, SmimeJobDone done,
                         void *userdata, void (*free_userdata)(void *));
-
-void manager_smime_jobs_free(Manager *m);
-/* The client sender went away: its jobs finish with -ECONNRESET (a job on a
- * worker when that returns) and write no output. Returns how many. */
-unsigned manager_smime_jobs_cancel_sender(Manager *m, const char *sender);
-
-/* The error of a client fd that failed: Timeout (naming [Policy]
- * IOTimeoutSec=) for -ETIMEDOUT, InvalidArgument otherwise. input: the fd
- * was being read, not written. Returns error. */
-int manager_io_fail(Manager *m, int error, bool input, SmimedError *ret_error_code, char **ret_message);

@@ -9,6 +9,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "job.h"
 #include "log.h"
 #include "manager-certificates.h"
 #include "manager-keys.h"
@@ -98,8 +99,7 @@ Manager *manager_free(Manager *m) {
         worker_run_stop_spares();
         manager_generate_jobs_free(m);
         manager_pkcs12_jobs_free(m);
-        manager_smime_jobs_free(m);
-        manager_open_jobs_free(m);
+        jobs_free(m);
         sd_event_source_disable_unref(m->trim_source); /* after the jobs: an ending job may ask for one */
         client_table_free(m->clients);                 /* after everything that ends calls */
         token_keys_free(m->keys, m->n_keys);
@@ -120,8 +120,7 @@ void manager_client_gone(Manager *m, const char *sender) {
         /* Its messages no worker has started on yet are not done at all. */
         if (m->workers && id > 0)
                 (void) worker_pool_cancel_owner(m->workers, id);
-        n = manager_smime_jobs_cancel_sender(m, sender);
-        n += manager_open_jobs_cancel_sender(m, sender);
+        n = jobs_cancel_sender(m, sender);
         n += manager_generate_jobs_cancel_sender(m, sender);
         n += manager_pkcs12_jobs_cancel_sender(m, sender);
         n += client_table_forget(m->clients, sender);

@@ -38,8 +38,7 @@ typedef struct Manager {
         Validator *validator;         /* over the store, with its cache of results */
         uint64_t certificate_count;
         ValidationPolicy policy;
-        struct SmimeJob *smime_jobs;          /* Sign and Encrypt in progress */
-        struct OpenJob *open_jobs;            /* Decrypt and Verify in progress */
+        struct Job *jobs;                     /* Sign, Encrypt, Decrypt and Verify in progress (job.h) */
         struct GenerateJob *generate_jobs;    /* GenerateKey in progress, on workers */
         struct Pkcs12Job *pkcs12_jobs;        /* ImportPKCS12 files being read, on workers */
         bool stopping;                        /* SIGTERM came: the loop ends after the last generation */
