@@ -143,6 +143,16 @@ int capability_for(const CapabilityContext *ctx, const char *address, CertPurpos
         if (!cap.address)
                 return -ENOMEM;
 
+        if (ctx->disabled) {
+                cap.reason = "feature-disabled";
+                r = set_message(&cap, "S/MIME is turned off by the administrator ([Policy] Enabled=no).");
+                if (r < 0)
+                        return r;
+                *ret = cap;
+                cap = (Capability){};
+                return 0;
+        }
+
         r = candidates_load(ctx, address, purpose, &c);
         if (r < 0)
                 return r;

@@ -31,6 +31,7 @@ typedef struct CapabilityContext {
         bool token_ready;
         const char *token_problem;   /* why the token is not ready */
         char **key_spkis;            /* SPKI hashes of the token's private keys */
+        bool disabled;               /* [Policy] Enabled=no: nothing is possible */
 } CapabilityContext;
 
 typedef struct Capability {
@@ -43,7 +44,9 @@ typedef struct Capability {
 
 void capability_done(Capability *c);
 
-/* address must be normalized (address_normalize()). */
+/* address must be normalized (address_normalize()). With ctx->disabled the
+ * answer is "feature-disabled" for every address, and a mail app hides its
+ * buttons. */
 int capability_for(const CapabilityContext *ctx, const char *address, CertPurpose purpose, Capability *ret);
 
 /* Fingerprints of the certificates for address ("" = all): usable for

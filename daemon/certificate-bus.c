@@ -8,6 +8,7 @@
 #include "bus-audit.h"
 #include "bus-call.h"
 #include "certificate.h"
+#include "bus-util.h"
 #include "certificate-bus.h"
 #include "log.h"
 #include "manager-bus.h"

@@ -5,6 +5,7 @@
 
 #include "bus-audit.h"
 #include "bus-call.h"
+#include "bus-util.h"
 #include "certificate-bus.h"
 #include "key-bus.h"
 #include "log.h"

@@ -36,14 +36,6 @@ int manager_bus_start(Manager *m);
 /* Takes org.smimed1: clients (and D-Bus activation) find smimed from now. */
 int manager_bus_request_name(Manager *m);
 
-/* Turns an error of manager-certificates.c or manager-keys.c into its
- * org.smimed1.Error.* by the table of common/smimed-error.c (e.g. -EBADE
- * BadPassphrase, -ENOKEY NoPrivateKey, -ENODEV TokenUnavailable), except that
- * -EBADMSG/-EFBIG/-E2BIG are InvalidFormat and -EOPNOTSUPP InvalidArgument
- * there; anything the table does not know is StoreFailed. message NULL: the
- * errno's text. */
-int bus_error_set_from_manager(sd_bus_error *error, int r, const char *message);
-
 /* Stops serving, forgets the calls waiting for their turn and closes the
  * connection. */
 void manager_bus_done(Manager *m);

@@ -12,6 +12,7 @@
 #include "manager-certificates.h"
 #include "manager-keys.h"
 #include "manager.h"
+#include "policy.h"
 #include "store-lookup.h"
 #include "strv.h"
 
@@ -76,7 +77,7 @@ int manager_open_store(Manager *m, const char *path, char **ret_message) {
 }
 
 void manager_capability_context(Manager *m, CapabilityContext *ret) {
-        *ret = (CapabilityContext) {
+        *ret = (CapabilityContext){
                 .lookup = store_capability_lookup(m->store),
                 .validator = m->validator,
                 .policy = &m->policy,
@@ -84,6 +85,7 @@ void manager_capability_context(Manager *m, CapabilityContext *ret) {
                 .token_ready = token_get_state(m->token) == TOKEN_STATE_READY,
                 .token_problem = token_get_state_reason(m->token),
                 .key_spkis = m->key_spkis,
+                .disabled = policy_check_enabled(m->config, NULL) < 0,
         };
 }
 

@@ -169,6 +169,26 @@ static void test_no_certificate(void **state) {
         assert_null(c.info);
 }
 
+/* [Policy] Enabled=no: no button, whatever the store holds. */
+static void test_disabled(void **state) {
+        _cleanup_(world_done) World w;
+
+        (void) state;
+        world_init(&w);
+        world_add(&w, &(Leaf){.address = "alice@example.com", .in_token = true});
+        w.ctx.disabled = true;
+        for (CertPurpose p = CERT_PURPOSE_SIGN; p <= CERT_PURPOSE_ENCRYPT; p++) {
+                _cleanup_(capability_done) Capability c = {};
+
+                assert_int_equal(capability_for(&w.ctx, "alice@example.com", p, &c), 0);
+                assert_false(c.possible);
+                assert_string_equal(c.reason, "feature-disabled");
+                assert_string_equal(c.address, "alice@example.com");
+                assert_non_null(strstr(c.message, "Enabled=no"));
+                assert_null(c.info);
+        }
+}
+
 static void test_valid_beats_expired(void **state) {
         _cleanup_(world_done) World w;
         const PkiCert *valid, *expired;
@@ -492,6 +512,7 @@ static void test_vanished_certificate(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_no_certificate),
+                cmocka_unit_test(test_disabled),
                 cmocka_unit_test(test_valid_beats_expired),
                 cmocka_unit_test(test_newer_beats_older),
                 cmocka_unit_test(test_sign_prefers_key_in_token),

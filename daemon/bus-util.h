@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <systemd/sd-bus.h>
+
+#include "bus-call.h"
+
+typedef struct Manager Manager;
+
+/* What the org.smimed1.Manager methods (manager-*-bus.c) share: reading
+ * their arguments, their turn, and the core's errors as D-Bus errors. */
+
+/* Turns an error of manager-certificates.c or manager-keys.c into its
+ * org.smimed1.Error.* by the table of common/smimed-error.c (e.g. -EBADE
+ * BadPassphrase, -ENOKEY NoPrivateKey, -ENODEV TokenUnavailable), except that
+ * -EBADMSG/-EFBIG/-E2BIG are InvalidFormat and -EOPNOTSUPP InvalidArgument
+ * there; anything the table does not know is StoreFailed. message NULL: the
+ * errno's text. */
+int bus_error_set_from_manager(sd_bus_error *error, int r, const char *message);
+/* The same, sent as the reply to call. */
+int bus_reply_manager_error(sd_bus_message *call, int r, const char *message);
+
+/* Reads an a{sv} of options: each key must be one of names, with the type
+ * given; values are stored through the pointers in the same order. An
+ * unknown key or a value of another type is InvalidArgument. */
+typedef struct BusOption {
+        const char *name;
+        char type;   /* 'b' or 's' */
+        void *value; /* int * or const char ** */
+} BusOption;
+
+int bus_read_options(sd_bus_message *message, BusOption *options, size_t n, sd_bus_error *error);
+
+/* A mail address as the core wants it (address_normalize()), or
+ * InvalidArgument naming it; allow_empty: "" stays "". */
+int bus_read_address(const char *address, bool allow_empty, char **ret, sd_bus_error *error);
+
+/* More recipients than [Policy] MaxRecipients= is LimitsExceeded. */
+int bus_check_recipient_count(Manager *m, size_t n, sd_bus_error *error);
+
+/* A call that does its work on the loop waits for its client's turn
+ * (client.c): the handler runs then, from the start of the message, and
+ * replies; an error it returns is the reply. bus_queue_call() takes the
+ * call and returns 1. */
+typedef int (*QueuedHandler)(Manager *m, sd_bus_message *message, sd_bus_error *error);
+
+int bus_queue_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedHandler handler);

@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include "bus-audit.h"
+
+#include "bus-util.h"
+#include "fd-util.h"
+#include "log.h"
+#include "manager-bus.h"
+#include "manager-methods-bus.h"
+#include "manager-open.h"
+#include "manager-smime.h"
+#include "manager.h"
+#include "policy.h"
+#include "smimed-error.h"
+
+#include "strv.h"
+
+/* org.smimed1.Manager's message methods: Sign, Encrypt, Decrypt, Verify.
+ * Each reads its request, asks polkit where the plan says so, and hands it
+ * to the core's job (manager-smime.c, manager-open.c); the job's end is the
+ * reply. */
+
+static void smime_done(SmimeJob *job, int error, SmimedError error_code, const char *message,
+                       const SmimeResult *result, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_message *call = ((BusCall *) userdata)->call;
+        int r;
+
+        if (error < 0) {
+                const char *error_name = smimed_error_to_name(error_code);
+
+                if (error_name)
+                        r = sd_bus_reply_method_errorf(call, error_name, "%s", strempty(message));
+                else
+                        r = sd_bus_reply_method_errnof(call, error, "%s", strempty(message));
+                if (r < 0)
+                        log_debug_errno(r, "Failed to send an error reply: %m");
+                return;
+        }
+
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r >= 0 && result->signer)
+                r = sd_bus_message_append(reply, "{sv}", "signer", "s", result->signer);
+        if (r >= 0 && result->recipients) {
+                r = sd_bus_message_open_container(reply, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "s", "recipients");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(reply, 'v', "as");
+                if (r >= 0)
+                        r = sd_bus_message_append_strv(reply, result->recipients);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "{sv}", "sender_included", "b", result->sender_included);
+        }
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "{sv}", "size", "t", result->size);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        if (r < 0)
+                log_warning_errno(r, "Failed to reply to %s: %m", strempty(sd_bus_message_get_member(call)));
+}
+
+/* The common part of Sign and Encrypt once the request is read: checks,
+ * polkit for signing, then the job. */
+/* Before polkit or the token are asked: a caller's fd that cannot be used
+ * as it was opened is refused at once. */
+static int check_message_fds(int input, int output, sd_bus_error *error) {
+        int r;
+
+        r = fd_classify(input, O_RDONLY, NULL);
+        if (r < 0)
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The input cannot be used: %s",
+                                         fd_error_to_string(r));
+        r = fd_classify(output, O_WRONLY, NULL);
+        if (r < 0)
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The output cannot be used: %s",
+                                         fd_error_to_string(r));
+        return 0;
+}
+
+static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, SmimeRequest *request, int input,
+                       int output, sd_bus_error *error) {
+        _cleanup_free_ char *fingerprint = NULL, *reason = NULL;
+        _cleanup_(strv_freep) char **addresses = NULL;
+        SmimedError error_code = 0;
+        BusCall *taken;
+        int r;
+
+        r = check_message_fds(input, output, error);
+        if (r < 0)
+                return r;
+
+        audit_caller_from_message(message, &request->caller);
+        r = manager_smime_prepare(m, request, &fingerprint, &addresses, &error_code, &reason);
+        if (r < 0) {
+                const char *error_name = smimed_error_to_name(error_code);
+
+                return error_name ? sd_bus_error_set(error, error_name, reason)
+                                  : sd_bus_error_set_errnof(error, r, "%s", strempty(reason));
+        }
+
+        if (request->sign_as) {
+                /* The address asked for first (the one polkit's agent names), then the
+                 * certificate's others: the signature vouches for each of them. */
+                _cleanup_(strv_freep) char **ordered = NULL;
+
+                r = strv_extend(&ordered, request->sign_as);
+                for (char **a = addresses; r >= 0 && *a; a++)
+                        if (!streq(*a, request->sign_as))
+                                r = strv_extend(&ordered, *a);
+                if (r < 0)
+                        return r;
+                r = bus_polkit_check_addresses(m->bus->polkit, message, POLKIT_ACTION_SIGN, ordered, fingerprint,
+                                               error);
+                if (r == 0)
+                        bus_call_keep(call);
+                if (r <= 0)
+                        return r < 0 ? r : 1;
+        }
+
+        taken = bus_call_take(call);
+        if (!taken)
+                return -ENOMEM;
+        r = manager_smime_start(m, request, input, output, smime_done, taken, bus_call_free);
+        if (r < 0) {
+                bus_call_free(taken);
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
+                                         "The input or output cannot be used: %s", fd_error_to_string(r));
+        }
+        return 1; /* the reply comes when the output is written */
+}
+
+static int read_sign_options(Manager *m, const char *digest, SignOptions *o, sd_bus_error *error) {
+        _cleanup_free_ char *message = NULL;
+        int r;
+
+        r = policy_sign_digest(m->config, digest, &o->digest, &message);
+        if (r < 0)
+                return bus_error_set_from_manager(error, r, message);
+        return 0;
+}
+
+int manager_method_sign(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(smime_request_done) SmimeRequest request = {};
+        _cleanup_(bus_call_end) BusCall call = {};
+        Manager *m = userdata;
+        const char *sender, *digest = NULL;
+        int input, output, opaque = false, pss = false, r;
+        BusOption options[] = {
+                {"opaque", 'b', &opaque},
+                {"digest", 's', &digest},
+                {"pss", 'b', &pss},
+        };
+
+        r = bus_call_begin(m->clients, message, &call, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(message, "shh", &sender, &input, &output);
+        if (r < 0)
+                return r;
+        r = bus_read_options(message, options, ELEMENTSOF(options), error);
+        if (r < 0)
+                return r;
+        r = bus_read_address(sender, false, &request.sign_as, error);
+        if (r < 0)
+                return r;
+        r = read_sign_options(m, digest, &request.sign, error);
+        if (r < 0)
+                return r;
+        request.sign.opaque = opaque;
+        request.sign.pss = pss;
+
+        return smime_begin(m, message, &call, &request, input, output, error);
+}
+
+int manager_method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(smime_request_done) SmimeRequest request = {};
+        _cleanup_(strv_freep) char **recipients = NULL;
+        _cleanup_(bus_call_end) BusCall call = {};
+        Manager *m = userdata;
+        const char *cipher = NULL, *sign_as = NULL, *sender = NULL, *digest = NULL;
+        int input, output, oaep = false, opaque = false, pss = false, r;
+        BusOption options[] = {
+                {"cipher", 's', &cipher}, {"oaep", 'b', &oaep},     {"sign_as", 's', &sign_as},
+                {"sender", 's', &sender}, {"opaque", 'b', &opaque}, {"digest", 's', &digest},
+                {"pss", 'b', &pss},
+        };
+
+        r = bus_call_begin(m->clients, message, &call, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_strv(message, &recipients);
+        if (r < 0)
+                return r;
+        r = bus_check_recipient_count(m, strv_length(recipients), error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(message, "hh", &input, &output);
+        if (r < 0)
+                return r;
+        r = bus_read_options(message, options, ELEMENTSOF(options), error);
+        if (r < 0)
+                return r;
+
+        if (strv_length(recipients) == 0)
+                return sd_bus_error_set(error, SMIMED_ERROR_INVALID_ARGUMENT, "No recipients given.");
+        request.recipients = calloc(strv_length(recipients) + 1, sizeof(char *));
+        if (!request.recipients)
+                return -ENOMEM;
+        for (size_t i = 0; recipients[i]; i++) {
+                r = bus_read_address(recipients[i], false, &request.recipients[i], error);
+                if (r < 0)
+                        return r;
+        }
+        if (sign_as) {
+                r = bus_read_address(sign_as, false, &request.sign_as, error);
+                if (r < 0)
+                        return r;
+        }
+        if (sender || sign_as) {
+                r = bus_read_address(sender ?: sign_as, false, &request.sender, error);
+                if (r < 0)
+                        return r;
+        }
+        {
+                _cleanup_free_ char *text = NULL;
+
+                r = policy_cipher(m->config, cipher, &request.cipher, &text);
+                if (r < 0)
+                        return bus_error_set_from_manager(error, r, text);
+        }
+        request.oaep = oaep;
+        r = read_sign_options(m, digest, &request.sign, error);
+        if (r < 0)
+                return r;
+        request.sign.opaque = opaque;
+        request.sign.pss = pss;
+
+        return smime_begin(m, message, &call, &request, input, output, error);
+}
+
+static int append_signer(sd_bus_message *reply, const CertInfo *signer) {
+        _cleanup_free_ char *summary = cert_info_summary(signer);
+        int r;
+
+        if (!summary)
+                return -ENOMEM;
+        r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", "signer");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', "a{sv}");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "a{sv}", 7, "fingerprint", "s", signer->fingerprint, "subject", "s",
+                                          signer->subject, "issuer", "s", signer->issuer, "address", "s",
+                                          signer->addresses[0] ? signer->addresses[0] : "", "not_before", "t",
+                                          (uint64_t) (signer->not_before > 0 ? signer->not_before : 0) * 1000000ULL,
+                                          "not_after", "t",
+                                          (uint64_t) (signer->not_after > 0 ? signer->not_after : 0) * 1000000ULL,
+                                          "summary", "s", summary);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r;
+}
+
+/* A Decrypt or Verify in the core's hands: its call, and what polkit said
+ * when it last refused a key (AccessDenied or InteractiveAuthorizationRequired),
+ * which is the reply when it refuses them all. */
+typedef struct OpenCall {
+        BusCall call;
+        PolkitRegistry *polkit;
+        OpenJob *job;
+        char *refused_name;
+} OpenCall;
+
+static void open_call_free(void *userdata) {
+        OpenCall *c = userdata;
+        sd_bus_message *call;
+
+        if (!c)
+                return;
+        polkit_registry_cancel(c->polkit, c);
+        free(c->refused_name);
+        call = c->call.call;
+        bus_call_end(&c->call);
+        sd_bus_message_unref(call);
+        free(c);
+}
+
+static void on_decrypt_answer(int r, const sd_bus_error *error, void *userdata) {
+        OpenCall *c = userdata;
+
+        if (r <= 0) {
+                free(c->refused_name);
+                c->refused_name = strdup(error && error->name ? error->name : SD_BUS_ERROR_ACCESS_DENIED);
+        }
+        manager_open_job_authorized(c->job, r > 0, error ? error->message : NULL);
+}
+
+static int open_authorize(OpenJob *job, const char *address, const char *fingerprint, void *userdata) {
+        const char *details[] = {"address", address, "fingerprint", fingerprint, NULL};
+        OpenCall *c = userdata;
+
+        c->job = job;
+        return bus_polkit_check_callback(c->polkit, c->call.call, POLKIT_ACTION_DECRYPT, details, on_decrypt_answer,
+                                         c);
+}
+
+static void open_done(OpenJob *job, int error, SmimedError error_code, const char *message, const OpenStatus *s,
+                      void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        OpenCall *c = userdata;
+        sd_bus_message *call = c->call.call;
+        int r;
+
+        if (error < 0) {
+                const char *error_name = smimed_error_to_name(error_code);
+
+                if (!error_name && error == -EACCES)
+                        error_name = c->refused_name; /* polkit's own answer goes back as it came */
+
+                if (error_name)
+                        r = sd_bus_reply_method_errorf(call, error_name, "%s", strempty(message));
+                else
+                        r = sd_bus_reply_method_errnof(call, error, "%s", strempty(message));
+                if (r < 0)
+                        log_debug_errno(r, "Failed to send an error reply: %m");
+                return;
+        }
+
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}", "encryption", "s", s->encryption,
+                                          "encryption_message", "s", strempty(s->encryption_message), "signature", "s",
+                                          s->signature, "signature_message", "s", strempty(s->signature_message),
+                                          "content", "b", s->has_content, "size", "t", s->size);
+        if (r >= 0 && s->key)
+                r = sd_bus_message_append(reply, "{sv}{sv}", "key", "s", s->key, "key_certificate", "s",
+                                          strempty(s->key_certificate));
+        if (r >= 0 && s->signer)
+                r = append_signer(reply, s->signer);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        if (r < 0)
+                log_warning_errno(r, "Failed to reply to %s: %m", strempty(sd_bus_message_get_member(call)));
+}
+
+static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool verify, sd_bus_error *error) {
+        static const OpenJobHooks hooks = {
+                .done = open_done,
+                .authorize = open_authorize,
+                .free_userdata = open_call_free,
+        };
+        _cleanup_(bus_call_end) BusCall call = {};
+        OpenRequest request;
+        OpenCall *c;
+        int input, output, r;
+
+        r = bus_call_begin(m->clients, message, &call, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(message, "hh", &input, &output);
+        if (r < 0)
+                return r;
+        if (decrypt) {
+                int v = verify;
+                BusOption options[] = {{"verify", 'b', &v}};
+
+                r = bus_read_options(message, options, ELEMENTSOF(options), error);
+                verify = v;
+        } else
+                r = bus_read_options(message, NULL, 0, error);
+        if (r < 0)
+                return r;
+
+        {
+                _cleanup_free_ char *text = NULL;
+
+                r = policy_check_enabled(m->config, &text);
+                if (r < 0)
+                        return bus_error_set_from_manager(error, r, text);
+        }
+        r = check_message_fds(input, output, error);
+        if (r < 0)
+                return r;
+
+        c = calloc(1, sizeof(OpenCall));
+        if (!c)
+                return -ENOMEM;
+        c->polkit = m->bus->polkit;
+        c->call = call;
+        c->call.call = sd_bus_message_ref(message);
+        call.call = NULL;
+        request = (OpenRequest){
+                .decrypt = decrypt,
+                .verify = verify,
+                .input_fd = input,
+                .output_fd = output,
+        };
+        audit_caller_from_message(message, &request.caller);
+        r = manager_open_start(m, &request, &hooks, c);
+        if (r < 0) {
+                open_call_free(c);
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
+                                         "The input or output cannot be used: %s", fd_error_to_string(r));
+        }
+        return 1;
+}
+
+int manager_method_decrypt(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return open_begin(userdata, message, true, true, error);
+}
+
+int manager_method_verify(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return open_begin(userdata, message, false, true, error);
+}
