@@ -89,11 +89,11 @@ static int certificate_view_load(Manager *m, const char *path) {
         view = m->bus->certificate_view;
         /* Status depends on the clock: a view is reused within the same second only. */
         if (view->info && streq(view->info->fingerprint, fingerprint) &&
-            view->store_generation == store_generation(m->store) && view->loaded_at == time(NULL))
+            view->store_generation == manager_store_generation(m) && view->loaded_at == time(NULL))
                 return 1;
 
         certificate_view_done(view);
-        r = store_get_certificate(m->store, fingerprint, &x509, &trusted);
+        r = manager_load_certificate(m, fingerprint, &x509, &trusted);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -104,7 +104,7 @@ static int certificate_view_load(Manager *m, const char *path) {
                 return r;
         view->trusted = trusted;
         view->loaded_at = time(NULL);
-        view->store_generation = store_generation(m->store);
+        view->store_generation = manager_store_generation(m);
         return 1;
 }
 
@@ -115,8 +115,8 @@ static const Validation *certificate_view_validation(Manager *m, CertPurpose pur
         static const CertPurpose purposes[] = { CERT_PURPOSE_ANY, CERT_PURPOSE_SIGN, CERT_PURPOSE_ENCRYPT };
 
         if (!view->validated) {
-                r = validate_certificate_purposes(m->validator, view->info->x509, &m->policy, view->loaded_at,
-                                                  purposes, ELEMENTSOF(purposes), view->validation);
+                r = manager_validate_certificate(m, view->info->x509, view->loaded_at, purposes, ELEMENTSOF(purposes),
+                                                 view->validation);
                 if (r < 0) {
                         log_warning_errno(r, "Cannot validate certificate %s: %m", view->info->fingerprint);
                         return NULL;
@@ -143,7 +143,7 @@ static int certificate_enumerate(sd_bus *bus, const char *path, void *userdata, 
         Manager *m = userdata;
         int r;
 
-        r = store_find_by_address(m->store, NULL, &fingerprints);
+        r = manager_list_certificates(m, &fingerprints);
         if (r < 0)
                 return r;
         paths = calloc(strv_length(fingerprints) + 1, sizeof(char *));

@@ -77,7 +77,7 @@ static int property_get_uri(sd_bus *bus, const char *path, const char *interface
         _cleanup_free_ char *uri = NULL;
         int r;
 
-        r = token_key_uri(((Manager *) userdata)->token, key->id, &uri);
+        r = manager_key_uri(userdata, key->id, &uri);
         if (r < 0)
                 return r;
         return sd_bus_message_append(reply, "s", uri);
@@ -89,11 +89,9 @@ static int property_get_certificates(sd_bus *bus, const char *path, const char *
         _cleanup_(strv_freep) char **fingerprints = NULL;
         int r;
 
-        if (key->spki_sha256[0]) {
-                r = store_find_by_spki(((Manager *) userdata)->store, key->spki_sha256, &fingerprints);
-                if (r < 0)
-                        return r;
-        }
+        r = manager_key_certificates(userdata, key, &fingerprints);
+        if (r < 0)
+                return r;
         return bus_append_certificate_paths(reply, fingerprints);
 }
 

@@ -89,6 +89,23 @@ void manager_capability_context(Manager *m, CapabilityContext *ret) {
         };
 }
 
+uint64_t manager_store_generation(Manager *m) {
+        return store_generation(m->store);
+}
+
+int manager_load_certificate(Manager *m, const char *fingerprint, X509 **ret, bool *ret_trusted) {
+        return store_get_certificate(m->store, fingerprint, ret, ret_trusted);
+}
+
+int manager_list_certificates(Manager *m, char ***ret_fingerprints) {
+        return store_find_by_address(m->store, NULL, ret_fingerprints);
+}
+
+int manager_validate_certificate(Manager *m, X509 *x509, time_t at, const CertPurpose *purposes, size_t n,
+                                 Validation *ret) {
+        return validate_certificate_purposes(m->validator, x509, &m->policy, at, purposes, n, ret);
+}
+
 static int read_certificates(STACK_OF(X509) *certs, CertInfos *ret, char **ret_message) {
         CertInfos infos = {};
         size_t n = (size_t) sk_X509_num(certs);

@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 
 #include "capabilities.h"
+#include "validate.h"
 
 typedef struct Manager Manager;
 
@@ -33,3 +34,16 @@ int manager_set_certificate_trusted(Manager *m, const char *fingerprint, bool tr
 
 void manager_capability_context(Manager *m, CapabilityContext *ret);
 
+/* Bumped by every change of the store: what was read from it before is good
+ * as long as this stays the same. */
+uint64_t manager_store_generation(Manager *m);
+/* The certificate with this fingerprint and whether it is a trust anchor
+ * (either return may be NULL); -ENOENT when the store has none. */
+int manager_load_certificate(Manager *m, const char *fingerprint, X509 **ret, bool *ret_trusted);
+/* Fingerprints of every certificate in the store, newest NotBefore first,
+ * as a strv. */
+int manager_list_certificates(Manager *m, char ***ret_fingerprints);
+/* Validates x509 as of at for each of the n purposes, under the daemon's
+ * policy: ret[i] is the result for purposes[i]. */
+int manager_validate_certificate(Manager *m, X509 *x509, time_t at, const CertPurpose *purposes, size_t n,
+                                 Validation *ret);

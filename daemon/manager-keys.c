@@ -33,6 +33,18 @@ const TokenKey *manager_find_key(Manager *m, const char *id) {
         return NULL;
 }
 
+int manager_key_uri(Manager *m, const char *id, char **ret) {
+        return token_key_uri(m->token, id, ret);
+}
+
+int manager_key_certificates(Manager *m, const TokenKey *key, char ***ret_fingerprints) {
+        if (!key->spki_sha256[0]) {
+                *ret_fingerprints = NULL;
+                return 0;
+        }
+        return store_find_by_spki(m->store, key->spki_sha256, ret_fingerprints);
+}
+
 /* Re-reads the keys and tells bus clients about keys that came or went. */
 void manager_keys_changed(Manager *m) {
         _cleanup_(strv_freep) char **before = NULL;

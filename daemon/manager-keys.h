@@ -55,6 +55,12 @@ int manager_remove_key(Manager *m, const char *id, char **ret_message);
 
 const TokenKey *manager_find_key(Manager *m, const char *id);
 
+/* The RFC 7512 URI of the private key with this id. */
+int manager_key_uri(Manager *m, const char *id, char **ret);
+/* Fingerprints of the certificates in the store for this key's public key,
+ * as a strv; NULL when the key's public key is not known. */
+int manager_key_certificates(Manager *m, const TokenKey *key, char ***ret_fingerprints);
+
 /* Re-reads the private keys of the token (after it opened or changed). */
 void manager_refresh_keys(Manager *m);
 
