@@ -33,6 +33,7 @@ void capability_done(Capability *c) {
         free(c->address);
         free(c->message);
         cert_info_free(c->info);
+        sk_X509_pop_free(c->chain, X509_free);
         *c = (Capability) {};
 }
 
@@ -165,6 +166,7 @@ int capability_for(const CapabilityContext *ctx, const char *address, CertPurpos
                 candidates_sort(&c);
                 best = &c.items[0];
                 cap.info = TAKE_PTR(best->info);
+                cap.chain = TAKE_PTR(best->validation.chain);
 
                 if (best->validation.status != CERT_STATUS_VALID) {
                         cap.reason = cert_status_to_string(best->validation.status);

@@ -40,6 +40,7 @@ typedef struct Capability {
         const char *reason;          /* "" when possible */
         char *message;
         CertInfo *info;              /* the certificate chosen or considered, or NULL */
+        STACK_OF(X509) * chain;      /* with info: its chain as validated, from it upwards */
 } Capability;
 
 void capability_done(Capability *c);

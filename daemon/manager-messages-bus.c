@@ -90,8 +90,7 @@ static int check_message_fds(int input, int output, sd_bus_error *error) {
 
 static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, SmimeRequest *request, int input,
                        int output, sd_bus_error *error) {
-        _cleanup_free_ char *fingerprint = NULL, *reason = NULL;
-        _cleanup_(strv_freep) char **addresses = NULL;
+        _cleanup_free_ char *reason = NULL;
         SmimedError error_code = 0;
         BusCall *taken;
         int r;
@@ -101,7 +100,7 @@ static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, Smime
                 return r;
 
         audit_caller_from_message(message, &request->caller);
-        r = manager_smime_prepare(m, request, &fingerprint, &addresses, &error_code, &reason);
+        r = manager_smime_prepare(m, request, &error_code, &reason);
         if (r < 0) {
                 const char *error_name = smimed_error_to_name(error_code);
 
@@ -114,14 +113,16 @@ static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, Smime
                  * certificate's others: the signature vouches for each of them. */
                 _cleanup_(strv_freep) char **ordered = NULL;
 
+                const CertInfo *signer = request->signer.info;
+
                 r = strv_extend(&ordered, request->sign_as);
-                for (char **a = addresses; r >= 0 && *a; a++)
+                for (char **a = signer->addresses; r >= 0 && *a; a++)
                         if (!streq(*a, request->sign_as))
                                 r = strv_extend(&ordered, *a);
                 if (r < 0)
                         return r;
-                r = bus_polkit_check_addresses(m->bus->polkit, message, POLKIT_ACTION_SIGN, ordered, fingerprint,
-                                               error);
+                r = bus_polkit_check_addresses(m->bus->polkit, message, POLKIT_ACTION_SIGN, ordered,
+                                               signer->fingerprint, error);
                 if (r == 0)
                         bus_call_keep(call);
                 if (r <= 0)

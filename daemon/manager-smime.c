@@ -54,6 +54,12 @@ struct SmimeJob {
 };
 
 void smime_request_done(SmimeRequest *r) {
+        size_t n = strv_length(r->recipients);
+
+        for (size_t i = 0; r->recipient_certificates && i < n; i++)
+                capability_done(&r->recipient_certificates[i]);
+        free(r->recipient_certificates);
+        capability_done(&r->signer);
         free(r->sign_as);
         strv_free(r->recipients);
         free(r->sender);
@@ -126,8 +132,8 @@ static int resolve(Manager *m, const char *address, CertPurpose purpose, Capabil
         return 0;
 }
 
-int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_signer_fingerprint,
-                          char ***ret_signer_addresses, SmimedError *ret_error_code, char **ret_message) {
+int manager_smime_prepare(Manager *m, SmimeRequest *request, SmimedError *ret_error_code, char **ret_message) {
+        size_t n = strv_length(request->recipients);
         int r;
 
         r = policy_check_enabled(m->config, ret_message);
@@ -136,28 +142,23 @@ int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_si
                 return r;
         }
 
+        /* A call polkit asked about comes again: it is prepared anew. */
+        capability_done(&request->signer);
         if (request->sign_as) {
-                _cleanup_(capability_done) Capability c = {};
-
-                r = resolve(m, request->sign_as, CERT_PURPOSE_SIGN, &c, ret_error_code, ret_message);
+                r = resolve(m, request->sign_as, CERT_PURPOSE_SIGN, &request->signer, ret_error_code, ret_message);
                 if (r < 0)
                         return r;
-                if (ret_signer_fingerprint) {
-                        *ret_signer_fingerprint = strdup(c.info->fingerprint);
-                        if (!*ret_signer_fingerprint)
-                                return -ENOMEM;
-                }
-                if (ret_signer_addresses) {
-                        *ret_signer_addresses = strv_copy(c.info->addresses);
-                        if (!*ret_signer_addresses)
-                                return -ENOMEM;
-                }
         }
 
-        for (char **a = request->recipients; a && *a; a++) {
-                _cleanup_(capability_done) Capability c = {};
-
-                r = resolve(m, *a, CERT_PURPOSE_ENCRYPT, &c, ret_error_code, ret_message);
+        if (!request->recipient_certificates && n > 0) {
+                request->recipient_certificates = calloc(n, sizeof(Capability));
+                if (!request->recipient_certificates)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                capability_done(&request->recipient_certificates[i]);
+                r = resolve(m, request->recipients[i], CERT_PURPOSE_ENCRYPT, &request->recipient_certificates[i],
+                            ret_error_code, ret_message);
                 if (r < 0)
                         return r;
         }
@@ -182,18 +183,14 @@ static int signing_key_uri(Manager *m, const CertInfo *info, char **ret, SmimedE
         return message_fail(ret_message, -ENOKEY, "The private key of %s is not in the token.", info->fingerprint);
 }
 
-/* The intermediate CA certificates above leaf (not the leaf, not a root). */
-static int chain_extras(Manager *m, X509 *leaf, STACK_OF(X509) **ret) {
-        Validation v = {};
-        STACK_OF(X509) *extras;
-        int r;
+/* The intermediate CA certificates of a validated chain (not the leaf, not
+ * a root). */
+static int chain_extras(STACK_OF(X509) * chain, STACK_OF(X509) * *ret) {
+        STACK_OF(X509) * extras;
 
-        r = validate_certificate(m->validator, leaf, CERT_PURPOSE_SIGN, &m->policy, time(NULL), &v);
-        if (r < 0)
-                return r;
         extras = sk_X509_new_null();
-        for (int i = 1; extras && i < sk_X509_num(v.chain); i++) {
-                X509 *x = sk_X509_value(v.chain, i);
+        for (int i = 1; extras && i < sk_X509_num(chain); i++) {
+                X509 *x = sk_X509_value(chain, i);
 
                 if (X509_check_issued(x, x) == X509_V_OK)
                         continue; /* the root: the recipient must have it already */
@@ -202,7 +199,6 @@ static int chain_extras(Manager *m, X509 *leaf, STACK_OF(X509) **ret) {
                         extras = NULL;
                 }
         }
-        validation_done(&v);
         if (!extras)
                 return -ENOMEM;
         *ret = extras;
@@ -212,24 +208,21 @@ static int chain_extras(Manager *m, X509 *leaf, STACK_OF(X509) **ret) {
 /* What the loop decides before a worker does the work: who signs with which
  * key and chain, who gets it. */
 static int plan_sign(SmimeJob *j, SmimedError *ret_error_code, char **ret_message) {
-        _cleanup_(capability_done) Capability c = {};
-        Manager *m = j->job.manager;
+        const Capability *c = &j->request.signer;
         int r;
 
-        r = resolve(m, j->request.sign_as, CERT_PURPOSE_SIGN, &c, ret_error_code, ret_message);
+        /* The key is looked up now: the token may have changed while the message was read. */
+        r = signing_key_uri(j->job.manager, c->info, &j->plan.key_uri, ret_error_code, ret_message);
         if (r < 0)
                 return r;
-        r = signing_key_uri(m, c.info, &j->plan.key_uri, ret_error_code, ret_message);
+        r = chain_extras(c->chain, &j->plan.extras);
         if (r < 0)
                 return r;
-        r = chain_extras(m, c.info->x509, &j->plan.extras);
-        if (r < 0)
-                return r;
-        j->plan.signer_addresses = strv_copy(c.info->addresses);
-        if (!j->plan.signer_addresses || !X509_up_ref(c.info->x509))
+        j->plan.signer_addresses = strv_copy(c->info->addresses);
+        if (!j->plan.signer_addresses || !X509_up_ref(c->info->x509))
                 return -ENOMEM;
-        j->plan.signer = c.info->x509;
-        j->result.signer = strdup(c.info->fingerprint);
+        j->plan.signer = c->info->x509;
+        j->result.signer = strdup(c->info->fingerprint);
         return j->result.signer ? 0 : -ENOMEM;
 }
 
@@ -254,12 +247,8 @@ static int plan_encrypt(SmimeJob *j, SmimedError *ret_error_code, char **ret_mes
         if (!j->plan.recipients || !j->result.recipients)
                 return -ENOMEM;
 
-        for (char **a = j->request.recipients; *a; a++) {
-                _cleanup_(capability_done) Capability c = {};
-
-                r = resolve(m, *a, CERT_PURPOSE_ENCRYPT, &c, ret_error_code, ret_message);
-                if (r >= 0)
-                        r = plan_add_recipient(j, c.info);
+        for (size_t i = 0; j->request.recipients[i]; i++) {
+                r = plan_add_recipient(j, j->request.recipient_certificates[i].info);
                 if (r < 0)
                         return r;
         }
@@ -456,6 +445,8 @@ int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int out
         _cleanup_(smime_job_freep) SmimeJob *j = NULL;
         int r;
 
+        if ((request->sign_as && !request->signer.info) || (request->recipients && !request->recipient_certificates))
+                return -EINVAL; /* not prepared */
         j = calloc(1, sizeof(SmimeJob));
         if (!j)
                 return -ENOMEM;

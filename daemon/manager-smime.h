@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "audit.h"
+#include "capabilities.h"
 #include "smime-out.h"
 #include "smimed-error.h"
 
@@ -29,6 +30,10 @@ typedef struct SmimeRequest {
         char *sender;            /* also encrypt to this address, so the sent copy stays readable */
         const EVP_CIPHER *cipher;
         bool oaep;
+        /* filled by manager_smime_prepare(): the certificates checked, which
+         * the job uses as they are (polkit is asked about this signer) */
+        Capability signer;
+        Capability *recipient_certificates; /* one for each of recipients */
 } SmimeRequest;
 
 void smime_request_done(SmimeRequest *r);
@@ -48,15 +53,16 @@ void smime_result_done(SmimeResult *r);
 typedef void (*SmimeJobDone)(SmimeJob *job, int error, SmimedError error_code, const char *message,
                              const SmimeResult *result, void *userdata);
 
-/* Checks what can be checked before reading anything (the certificates and
- * keys of every address, policy) and fills *ret_signer_fingerprint and
- * *ret_signer_addresses with the signer's, for the polkit check: the caller
- * must be allowed to sign as each address of the certificate, since the
- * signature vouches for all of them. Errors as for SmimeJobDone. */
-int manager_smime_prepare(Manager *m, const SmimeRequest *request, char **ret_signer_fingerprint,
-                          char ***ret_signer_addresses, SmimedError *ret_error_code, char **ret_message);
+/* Checks what can be checked before reading anything (policy, the
+ * certificates and keys of every address) and fills request->signer and
+ * request->recipient_certificates with the certificates chosen: the job
+ * signs with that signer and encrypts to those, however the store changes
+ * meanwhile. For the polkit check: the caller must be allowed to sign as
+ * each address of request->signer.info, since the signature vouches for
+ * all of them. Errors as for SmimeJobDone. */
+int manager_smime_prepare(Manager *m, SmimeRequest *request, SmimedError *ret_error_code, char **ret_message);
 
-/* On success the job owns request (emptied) and userdata; on failure the
+/* request must be prepared. On success the job owns request (emptied) and userdata; on failure the
  * caller keeps both. */
 int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int output_fd, SmimeJobDone done,
                         void *userdata, void (*free_userdata)(void *));

@@ -485,6 +485,120 @@ static void test_client_pipes_stay_blocking(void **state) {
         close(out[1]);
 }
 
+typedef struct SignAnswer {
+        bool done;
+        int r;
+        char signer[65];
+} SignAnswer;
+
+static int on_sign_answer(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        SignAnswer *a = userdata;
+        const char *k, *v;
+
+        (void) ret_error;
+        a->done = true;
+        a->r = sd_bus_message_is_method_error(reply, NULL) ? -sd_bus_message_get_errno(reply) : 0;
+        if (a->r < 0 || sd_bus_message_enter_container(reply, 'a', "{sv}") <= 0)
+                return 0;
+        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                sd_bus_message_read(reply, "s", &k);
+                if (streq(k, "signer") && sd_bus_message_read(reply, "v", "s", &v) > 0)
+                        snprintf(a->signer, sizeof(a->signer), "%s", v);
+                else
+                        sd_bus_message_skip(reply, "v");
+                sd_bus_message_exit_container(reply);
+        }
+        return 0;
+}
+
+/* The certificate polkit was asked about is the one that signs: a newer
+ * certificate for the sender imported while the message is still being
+ * read does not take its place. */
+static void test_signer_fixed_when_asked(void **state) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *imported = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_free_ char *head = NULL, *newer_pem = NULL;
+        const char *addresses[] = {"support@example.com", NULL};
+        char leaf_fingerprint[65], newer_fingerprint[65];
+        const char *newer_path;
+        SignAnswer answer = {};
+        PkiCertOptions o;
+        PkiCert *newer;
+        size_t size = 128 * 1024;
+        int in[2], out = memfd_create("out", MFD_CLOEXEC);
+
+        (void) state;
+        pki_cert_options_init(&o);
+        o.common_name = "Support, newer";
+        o.san_emails = addresses;
+        o.not_before_days = 0;
+        o.key = pki_public_key_from_pem_file(harness->key_pem);
+        newer = pki_cert_new(&o, root);
+        EVP_PKEY_free(o.key);
+        assert_non_null(newer);
+        assert_int_equal(pki_cert_fingerprint(leaf, leaf_fingerprint), 0);
+        assert_int_equal(pki_cert_fingerprint(newer, newer_fingerprint), 0);
+
+        /* Sign starts, and reads the first part of the message (more than a
+         * pipe holds: the write returns only once smimed reads). */
+        assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+        assert_true(out >= 0);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "Sign") >= 0);
+        assert_true(sd_bus_message_append(m, "shha{sv}", "support@example.com", in[0], out, 0) >= 0);
+        assert_true(sd_bus_call_async(bus, &slot, m, on_sign_answer, &answer, 0) >= 0);
+        assert_true(sd_bus_flush(bus) >= 0);
+        close(in[0]);
+        head = malloc(size);
+        assert_non_null(head);
+        strcpy(head, "Subject: fixed signer\r\n\r\n");
+        for (size_t i = strlen(head); i < size; i++)
+                head[i] = (i % 64 == 62) ? '\r' : (i % 64 == 63) ? '\n' : 'x';
+        assert_int_equal(write(in[1], head, size), (ssize_t) size);
+
+        /* Meanwhile a newer certificate for the sender, with the same key. */
+        newer_pem = pki_cert_pem(newer);
+        assert_true(sd_bus_message_new_method_call(bus, &imported, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
+        sd_bus_message_unref(m);
+        m = imported;
+        imported = NULL;
+        assert_true(sd_bus_message_append_array(m, 'y', newer_pem, strlen(newer_pem)) >= 0);
+        assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
+        assert_true(sd_bus_call(bus, m, 0, NULL, &imported) >= 0);
+        assert_true(sd_bus_message_read(imported, "ao", 1, &newer_path) >= 0);
+
+        close(in[1]);
+        while (!answer.done) {
+                int r = sd_bus_process(bus, NULL);
+
+                assert_true(r >= 0);
+                if (r == 0)
+                        assert_true(sd_bus_wait(bus, UINT64_MAX) >= 0);
+        }
+        assert_int_equal(answer.r, 0);
+        assert_string_equal(answer.signer, leaf_fingerprint);
+
+        /* Asked now, the newer one signs: the test would see a swap. */
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                int in2 = memfd_with(message_text, strlen(message_text)), out2 = memfd_create("out", MFD_CLOEXEC);
+                SignAnswer later = {};
+
+                assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                               "Sign", NULL, &reply, "shha{sv}", "support@example.com", in2, out2,
+                                               0) >= 0);
+                on_sign_answer(reply, &later, NULL);
+                assert_string_equal(later.signer, newer_fingerprint);
+                close(in2);
+                close(out2);
+        }
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, newer_path, SMIMED_CERTIFICATE_INTERFACE, "Remove", NULL,
+                                       NULL, NULL) >= 0);
+        close(out);
+        pki_cert_free(newer);
+}
+
 static void test_max_message_size(void **state) {
         char *big = malloc(200 * 1024);
         Outcome refused;
@@ -515,6 +629,7 @@ int main(void) {
                 cmocka_unit_test(test_client_pipes_stay_blocking),
                 cmocka_unit_test(test_decrypt_without_verifying),
                 cmocka_unit_test(test_max_message_size),
+                cmocka_unit_test(test_signer_fixed_when_asked),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
