@@ -22,6 +22,21 @@
  * to the core's job (manager-smime.c, manager-open.c); the job's end is the
  * reply. */
 
+/* A job's failure as the reply to its call: the error's own name, or
+ * fallback_name (polkit's answer), or the errno's. */
+static void reply_job_error(sd_bus_message *call, int error, SmimedError error_code, const char *fallback_name,
+                            const char *message) {
+        const char *error_name = smimed_error_to_name(error_code) ?: fallback_name;
+        int r;
+
+        if (error_name)
+                r = sd_bus_reply_method_errorf(call, error_name, "%s", strempty(message));
+        else
+                r = sd_bus_reply_method_errnof(call, error, "%s", strempty(message));
+        if (r < 0)
+                log_debug_errno(r, "Failed to send an error reply: %m");
+}
+
 static void smime_done(SmimeJob *job, int error, SmimedError error_code, const char *message,
                        const SmimeResult *result, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -29,14 +44,7 @@ static void smime_done(SmimeJob *job, int error, SmimedError error_code, const c
         int r;
 
         if (error < 0) {
-                const char *error_name = smimed_error_to_name(error_code);
-
-                if (error_name)
-                        r = sd_bus_reply_method_errorf(call, error_name, "%s", strempty(message));
-                else
-                        r = sd_bus_reply_method_errnof(call, error, "%s", strempty(message));
-                if (r < 0)
-                        log_debug_errno(r, "Failed to send an error reply: %m");
+                reply_job_error(call, error, error_code, NULL, message);
                 return;
         }
 
@@ -141,13 +149,18 @@ static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, Smime
         return 1; /* the reply comes when the output is written */
 }
 
-static int read_sign_options(Manager *m, const char *digest, SignOptions *o, sd_bus_error *error) {
+/* The options "digest" (checked by policy), "opaque" and "pss" of a Sign,
+ * or of the signature of an Encrypt. */
+static int set_sign_options(Manager *m, const char *digest, bool opaque, bool pss, SignOptions *o,
+                            sd_bus_error *error) {
         _cleanup_free_ char *message = NULL;
         int r;
 
         r = policy_sign_digest(m->config, digest, &o->digest, &message);
         if (r < 0)
                 return bus_error_set_from_manager(error, r, message);
+        o->opaque = opaque;
+        o->pss = pss;
         return 0;
 }
 
@@ -175,11 +188,9 @@ int manager_method_sign(sd_bus_message *message, void *userdata, sd_bus_error *e
         r = bus_read_address(sender, false, &request.sign_as, error);
         if (r < 0)
                 return r;
-        r = read_sign_options(m, digest, &request.sign, error);
+        r = set_sign_options(m, digest, opaque, pss, &request.sign, error);
         if (r < 0)
                 return r;
-        request.sign.opaque = opaque;
-        request.sign.pss = pss;
 
         return smime_begin(m, message, &call, &request, input, output, error);
 }
@@ -241,11 +252,9 @@ int manager_method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error
                         return bus_error_set_from_manager(error, r, text);
         }
         request.oaep = oaep;
-        r = read_sign_options(m, digest, &request.sign, error);
+        r = set_sign_options(m, digest, opaque, pss, &request.sign, error);
         if (r < 0)
                 return r;
-        request.sign.opaque = opaque;
-        request.sign.pss = pss;
 
         return smime_begin(m, message, &call, &request, input, output, error);
 }
@@ -327,17 +336,8 @@ static void open_done(OpenJob *job, int error, SmimedError error_code, const cha
         int r;
 
         if (error < 0) {
-                const char *error_name = smimed_error_to_name(error_code);
-
-                if (!error_name && error == -EACCES)
-                        error_name = c->refused_name; /* polkit's own answer goes back as it came */
-
-                if (error_name)
-                        r = sd_bus_reply_method_errorf(call, error_name, "%s", strempty(message));
-                else
-                        r = sd_bus_reply_method_errnof(call, error, "%s", strempty(message));
-                if (r < 0)
-                        log_debug_errno(r, "Failed to send an error reply: %m");
+                /* polkit's own answer goes back as it came */
+                reply_job_error(call, error, error_code, error == -EACCES ? c->refused_name : NULL, message);
                 return;
         }
 
