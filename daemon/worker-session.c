@@ -16,6 +16,13 @@ struct WorkerSession {
         int fd;
         bool broken;    /* the connection failed during a call: smimed is gone or confused */
         int key_op_error; /* the first failed key operation of the request */
+        /* The remote key last made, and its certificate: OpenSSL prepares a
+         * key (e.g. exports it to its provider) the first time it is used,
+         * which costs more than an ECDSA signature; the next job that signs
+         * with the same certificate gets the same key. Which key a job may
+         * use is smimed's decision, made for each key operation. */
+        X509 *remote_key_certificate;
+        EVP_PKEY *remote_key;
 };
 
 int worker_session_new(int fd, WorkerSession **ret) {
@@ -29,6 +36,10 @@ int worker_session_new(int fd, WorkerSession **ret) {
 }
 
 WorkerSession *worker_session_free(WorkerSession *s) {
+        if (!s)
+                return NULL;
+        X509_free(s->remote_key_certificate);
+        EVP_PKEY_free(s->remote_key);
         free(s);
         return NULL;
 }
@@ -118,7 +129,22 @@ static int remote_key_call(const KeyOpRequest *request, uint8_t **ret, size_t *r
 }
 
 EVP_PKEY *worker_session_remote_key(WorkerSession *s, X509 *certificate) {
-        return remote_key_new(certificate, remote_key_call, s);
+        EVP_PKEY *key;
+
+        if (!certificate)
+                return NULL;
+        if (!s->remote_key_certificate || X509_cmp(s->remote_key_certificate, certificate) != 0) {
+                key = remote_key_new(certificate, remote_key_call, s);
+                if (!key || !X509_up_ref(certificate)) {
+                        EVP_PKEY_free(key);
+                        return NULL;
+                }
+                X509_free(s->remote_key_certificate);
+                EVP_PKEY_free(s->remote_key);
+                s->remote_key_certificate = certificate;
+                s->remote_key = key;
+        }
+        return EVP_PKEY_up_ref(s->remote_key) ? s->remote_key : NULL;
 }
 
 /* ---- the loop ---- */
