@@ -199,30 +199,31 @@ static int parse_cipher(const char *value, void *field, char **ret_message) {
 }
 
 static const ConfigKey config_keys[] = {
-        { "Token", "Module", parse_absolute_path, FIELD_STRING, offsetof(Config, token_module) },
-        { "Token", "URI", parse_pkcs11_uri, FIELD_STRING, offsetof(Config, token_uri) },
-        { "Token", "PINFile", parse_absolute_path, FIELD_STRING, offsetof(Config, token_pin_file) },
-        { "Token", "RescanIntervalSec", parse_seconds, FIELD_U64, offsetof(Config, token_rescan_usec) },
-        { "Token", "Workers", parse_unsigned, FIELD_U64, offsetof(Config, token_workers) },
-        { "Store", "Path", parse_absolute_path, FIELD_STRING, offsetof(Config, store_path) },
-        { "Policy", "Enabled", parse_bool_field, FIELD_BOOL, offsetof(Config, policy_enabled) },
-        { "Policy", "MaxMessageSize", parse_size, FIELD_U64, offsetof(Config, max_message_size) },
-        { "Policy", "IOTimeoutSec", parse_seconds, FIELD_U64, offsetof(Config, io_timeout_usec) },
-        { "Policy", "MaxCallsPerClient", parse_unsigned, FIELD_U64, offsetof(Config, max_calls_per_client) },
-        { "Policy", "MaxCallsPerUser", parse_unsigned, FIELD_U64, offsetof(Config, max_calls_per_user) },
-        { "Policy", "MaxCalls", parse_unsigned, FIELD_U64, offsetof(Config, max_calls) },
-        { "Policy", "SpoolQuotaPerClient", parse_size, FIELD_U64, offsetof(Config, spool_quota_per_client) },
-        { "Policy", "SpoolQuota", parse_size, FIELD_U64, offsetof(Config, spool_quota) },
-        { "Policy", "MaxRecipients", parse_unsigned, FIELD_U64, offsetof(Config, max_recipients) },
-        { "Policy", "WorkerMemoryMax", parse_size, FIELD_U64, offsetof(Config, worker_memory_max) },
-        { "Policy", "WorkerCPUSec", parse_seconds, FIELD_U64, offsetof(Config, worker_cpu_usec) },
-        { "Policy", "WorkerTimeoutSec", parse_seconds, FIELD_U64, offsetof(Config, worker_timeout_usec) },
-        { "Policy", "AutoImportCertificates", parse_bool_field, FIELD_BOOL, offsetof(Config, auto_import) },
-        { "Policy", "RequireSenderMatch", parse_bool_field, FIELD_BOOL, offsetof(Config, require_sender_match) },
-        { "Policy", "MinimumRSABits", parse_unsigned, FIELD_U64, offsetof(Config, minimum_rsa_bits) },
-        { "Policy", "AllowSHA1Signatures", parse_bool_field, FIELD_BOOL, offsetof(Config, allow_sha1_signatures) },
-        { "Policy", "AllowedDigests", parse_digests, FIELD_STRING, offsetof(Config, allowed_digests) },
-        { "Policy", "DefaultCipher", parse_cipher, FIELD_STRING, offsetof(Config, default_cipher) },
+        {"Token", "Module", parse_absolute_path, FIELD_STRING, offsetof(Config, token_module)},
+        {"Token", "URI", parse_pkcs11_uri, FIELD_STRING, offsetof(Config, token_uri)},
+        {"Token", "PINFile", parse_absolute_path, FIELD_STRING, offsetof(Config, token_pin_file)},
+        {"Token", "RescanIntervalSec", parse_seconds, FIELD_U64, offsetof(Config, token_rescan_usec)},
+        {"Token", "Workers", parse_unsigned, FIELD_U64, offsetof(Config, token_workers)},
+        {"Store", "Path", parse_absolute_path, FIELD_STRING, offsetof(Config, store_path)},
+        {"Policy", "Enabled", parse_bool_field, FIELD_BOOL, offsetof(Config, policy_enabled)},
+        {"Policy", "MaxMessageSize", parse_size, FIELD_U64, offsetof(Config, max_message_size)},
+        {"Policy", "MaxDataSize", parse_size, FIELD_U64, offsetof(Config, max_data_size)},
+        {"Policy", "IOTimeoutSec", parse_seconds, FIELD_U64, offsetof(Config, io_timeout_usec)},
+        {"Policy", "MaxCallsPerClient", parse_unsigned, FIELD_U64, offsetof(Config, max_calls_per_client)},
+        {"Policy", "MaxCallsPerUser", parse_unsigned, FIELD_U64, offsetof(Config, max_calls_per_user)},
+        {"Policy", "MaxCalls", parse_unsigned, FIELD_U64, offsetof(Config, max_calls)},
+        {"Policy", "SpoolQuotaPerClient", parse_size, FIELD_U64, offsetof(Config, spool_quota_per_client)},
+        {"Policy", "SpoolQuota", parse_size, FIELD_U64, offsetof(Config, spool_quota)},
+        {"Policy", "MaxRecipients", parse_unsigned, FIELD_U64, offsetof(Config, max_recipients)},
+        {"Policy", "WorkerMemoryMax", parse_size, FIELD_U64, offsetof(Config, worker_memory_max)},
+        {"Policy", "WorkerCPUSec", parse_seconds, FIELD_U64, offsetof(Config, worker_cpu_usec)},
+        {"Policy", "WorkerTimeoutSec", parse_seconds, FIELD_U64, offsetof(Config, worker_timeout_usec)},
+        {"Policy", "AutoImportCertificates", parse_bool_field, FIELD_BOOL, offsetof(Config, auto_import)},
+        {"Policy", "RequireSenderMatch", parse_bool_field, FIELD_BOOL, offsetof(Config, require_sender_match)},
+        {"Policy", "MinimumRSABits", parse_unsigned, FIELD_U64, offsetof(Config, minimum_rsa_bits)},
+        {"Policy", "AllowSHA1Signatures", parse_bool_field, FIELD_BOOL, offsetof(Config, allow_sha1_signatures)},
+        {"Policy", "AllowedDigests", parse_digests, FIELD_STRING, offsetof(Config, allowed_digests)},
+        {"Policy", "DefaultCipher", parse_cipher, FIELD_STRING, offsetof(Config, default_cipher)},
 };
 
 static bool section_is_known(const char *section) {
@@ -277,6 +278,7 @@ int config_new_default(Config **ret) {
         config->token_rescan_usec = CONFIG_DEFAULT_RESCAN_USEC;
         config->policy_enabled = true;
         config->max_message_size = CONFIG_DEFAULT_MAX_MESSAGE_SIZE;
+        config->max_data_size = CONFIG_DEFAULT_MAX_DATA_SIZE;
         config->io_timeout_usec = CONFIG_DEFAULT_IO_TIMEOUT_USEC;
         config->max_calls_per_client = CONFIG_DEFAULT_MAX_CALLS_PER_CLIENT;
         config->max_calls_per_user = CONFIG_DEFAULT_MAX_CALLS_PER_USER;

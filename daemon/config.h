@@ -15,6 +15,10 @@
 #define CONFIG_DEFAULT_RESCAN_USEC (5ULL * 1000000ULL)
 #define CONFIG_MAX_SIZE (1024U * 1024U)
 #define CONFIG_DEFAULT_MAX_MESSAGE_SIZE (100ULL * 1024ULL * 1024ULL)
+/* SignData and the other byte-array methods carry the message in the D-Bus
+ * message itself: dbus-daemon's system bus takes at most 32 MiB, and an
+ * encrypted result is a third larger than its input in base64. */
+#define CONFIG_DEFAULT_MAX_DATA_SIZE (16ULL * 1024ULL * 1024ULL)
 #define CONFIG_DEFAULT_IO_TIMEOUT_USEC (60ULL * 1000000ULL)
 #define CONFIG_DEFAULT_MAX_CALLS_PER_CLIENT 16U
 #define CONFIG_DEFAULT_MAX_CALLS_PER_USER 256U
@@ -41,6 +45,7 @@ typedef struct Config {
 
         bool policy_enabled;
         uint64_t max_message_size;
+        uint64_t max_data_size;          /* of SignData, EncryptData, DecryptData, VerifyData, ImportPKCS12Data */
         uint64_t io_timeout_usec;        /* how long a client fd may take to reach EOF or be drained */
         uint64_t max_calls_per_client;   /* calls in flight of one bus connection */
         uint64_t max_calls_per_user;     /* … of all connections of one uid */

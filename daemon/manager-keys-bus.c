@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bus-audit.h"
@@ -14,6 +15,7 @@
 #include "manager-bus.h"
 #include "manager-methods-bus.h"
 #include "manager.h"
+#include "smimed-errors.h"
 
 /* org.smimed1.Manager's key methods: ImportPKCS12, GenerateKey. */
 
@@ -215,4 +217,46 @@ int manager_method_generate_key(sd_bus_message *message, void *userdata, sd_bus_
                 return bus_error_set_from_manager(error, r, reason);
         }
         return 1; /* the reply comes when the worker is done */
+}
+
+/* ImportPKCS12 with the file's bytes in the call, for clients that cannot
+ * pass file descriptors. */
+int manager_method_import_pkcs12_data(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_call_end) BusCall call = {};
+        Manager *m = userdata;
+        const char *passphrase;
+        const void *data;
+        size_t size;
+        int r;
+
+        r = bus_call_begin(m->clients, message, &call, error);
+        if (r < 0)
+                return r;
+        r = bus_polkit_check(m->bus->polkit, message, POLKIT_ACTION_MANAGE_KEYS, NULL, error);
+        if (r == 0)
+                bus_call_keep(&call);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = sd_bus_message_read_array(message, 'y', &data, &size);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(message, "s", &passphrase);
+        if (r < 0)
+                return r;
+        r = bus_read_options(message, NULL, 0, error);
+        if (r < 0)
+                return r;
+        if (size > PKCS12_MAX_SIZE)
+                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_FORMAT, "The file is larger than %u KiB.",
+                                         PKCS12_MAX_SIZE / 1024);
+        if (size > m->config->max_data_size)
+                return sd_bus_error_setf(error, SMIMED_ERROR_LIMITS_EXCEEDED,
+                                         "The file is %zu bytes; ImportPKCS12Data takes at most %" PRIu64
+                                         " ([Policy] MaxDataSize=).",
+                                         size, m->config->max_data_size);
+
+        bus_call_keep(&call); /* import_pkcs12_read() ends it */
+        import_pkcs12_read(m, message, data, size, 0, (void *) passphrase);
+        return 1;
 }

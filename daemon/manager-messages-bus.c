@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
-#include "bus-audit.h"
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "bus-audit.h"
 #include "bus-util.h"
 #include "fd-util.h"
 #include "log.h"
@@ -17,7 +21,9 @@
 
 #include "strv.h"
 
-/* org.smimed1.Manager's message methods: Sign, Encrypt, Decrypt, Verify.
+/* org.smimed1.Manager's message methods: Sign, Encrypt, Decrypt, Verify,
+ * and the same with the message as bytes: SignData, EncryptData,
+ * DecryptData, VerifyData.
  * Each reads its request, asks polkit where the plan says so, and hands it
  * to the core's job (manager-smime.c, manager-open.c); the job's end is the
  * reply. */
@@ -37,10 +43,119 @@ static void reply_job_error(sd_bus_message *call, int error, SmimedError error_c
                 log_debug_errno(r, "Failed to send an error reply: %m");
 }
 
+/* Where a call's message comes from and its result goes: the caller's fds
+ * (Sign, Encrypt, Decrypt, Verify), or, for the *Data methods, whose
+ * callers cannot pass fds (ruby-dbus, busctl), two memfds of smimed's own:
+ * the bytes of the call in, the result read back into the reply. */
+typedef struct MessageIO {
+        int input, output; /* what the job reads and writes */
+        int data_input;    /* *Data: the memfds, owned */
+        int data_output;
+        uint64_t max_result; /* *Data: the largest result the reply may carry */
+} MessageIO;
+
+#define MESSAGE_IO_NULL ((MessageIO){.input = -1, .output = -1, .data_input = -1, .data_output = -1})
+
+static void message_io_done(MessageIO *io) {
+        closep(&io->data_input);
+        closep(&io->data_output);
+        *io = MESSAGE_IO_NULL;
+}
+
+/* Reads the message arguments of a call: "hh" (input, output), or with
+ * data "ay", which is at most [Policy] MaxDataSize=. */
+static int message_io_read(Manager *m, sd_bus_message *message, bool data, MessageIO *ret, sd_bus_error *error) {
+        _cleanup_(message_io_done) MessageIO io = MESSAGE_IO_NULL;
+        const char *member = sd_bus_message_get_member(message);
+        const void *bytes;
+        size_t size;
+        int r;
+
+        if (!data) {
+                r = sd_bus_message_read(message, "hh", &io.input, &io.output);
+                if (r < 0)
+                        return r;
+                *ret = io;
+                return 0;
+        }
+
+        r = sd_bus_message_read_array(message, 'y', &bytes, &size);
+        if (r < 0)
+                return r;
+        if (size > m->config->max_data_size)
+                return sd_bus_error_setf(error, SMIMED_ERROR_LIMITS_EXCEEDED,
+                                         "The message is %zu bytes; %s takes at most %" PRIu64
+                                         " ([Policy] MaxDataSize=). Pass larger messages as file descriptors (%.*s).",
+                                         size, member, m->config->max_data_size,
+                                         (int) (strlen(member) - strlen("Data")), member);
+        io.data_input = memfd_create("smimed-data-input", MFD_CLOEXEC);
+        io.data_output = memfd_create("smimed-data-output", MFD_CLOEXEC);
+        if (io.data_input < 0 || io.data_output < 0)
+                return -errno;
+        r = fd_write_all(io.data_input, bytes, size);
+        if (r < 0)
+                return r;
+        if (lseek(io.data_input, 0, SEEK_SET) < 0)
+                return -errno;
+        io.input = io.data_input;
+        io.output = io.data_output;
+        /* Room for base64 and the CMS structure around a message of the limit. */
+        io.max_result = m->config->max_data_size * 2;
+        *ret = io;
+        io = MESSAGE_IO_NULL;
+        return 0;
+}
+
+/* For a *Data call, the result as the reply's first argument. */
+static int message_io_append_result(const MessageIO *io, sd_bus_message *reply) {
+        off_t size;
+        void *p;
+
+        if (io->data_output < 0)
+                return 0;
+        size = lseek(io->data_output, 0, SEEK_END);
+        if (size < 0)
+                return -errno;
+        if ((uint64_t) size > io->max_result)
+                return -EFBIG;
+        if (sd_bus_message_append_array_space(reply, 'y', (size_t) size, &p) < 0)
+                return -ENOMEM;
+        if (size > 0 && pread(io->data_output, p, (size_t) size, 0) != size)
+                return errno > 0 ? -errno : -EIO;
+        return 0;
+}
+
+/* A result too large for the reply of a *Data call. */
+static void reply_result_too_large(sd_bus_message *call, const MessageIO *io) {
+        int r = sd_bus_reply_method_errorf(call, SMIMED_ERROR_LIMITS_EXCEEDED,
+                                           "The result is larger than %" PRIu64
+                                           " bytes, too large for a reply. Pass file descriptors instead.",
+                                           io->max_result);
+        if (r < 0)
+                log_debug_errno(r, "Failed to send an error reply: %m");
+}
+
+/* A Sign or Encrypt in the core's hands. */
+typedef struct SmimeCall {
+        BusCall *call;
+        MessageIO io;
+} SmimeCall;
+
+static void smime_call_free(void *userdata) {
+        SmimeCall *c = userdata;
+
+        if (!c)
+                return;
+        bus_call_free(c->call);
+        message_io_done(&c->io);
+        free(c);
+}
+
 static void smime_done(SmimeJob *job, int error, SmimedError error_code, const char *message,
                        const SmimeResult *result, void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        sd_bus_message *call = ((BusCall *) userdata)->call;
+        SmimeCall *c = userdata;
+        sd_bus_message *call = c->call->call;
         int r;
 
         if (error < 0) {
@@ -49,6 +164,11 @@ static void smime_done(SmimeJob *job, int error, SmimedError error_code, const c
         }
 
         r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0) {
+                r = message_io_append_result(&c->io, reply);
+                if (r == -EFBIG)
+                        return reply_result_too_large(call, &c->io);
+        }
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r >= 0 && result->signer)
@@ -96,14 +216,14 @@ static int check_message_fds(int input, int output, sd_bus_error *error) {
         return 0;
 }
 
-static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, SmimeRequest *request, int input,
-                       int output, sd_bus_error *error) {
+static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, SmimeRequest *request, MessageIO *io,
+                       sd_bus_error *error) {
         _cleanup_free_ char *reason = NULL;
         SmimedError error_code = 0;
-        BusCall *taken;
+        SmimeCall *c;
         int r;
 
-        r = check_message_fds(input, output, error);
+        r = check_message_fds(io->input, io->output, error);
         if (r < 0)
                 return r;
 
@@ -137,12 +257,19 @@ static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, Smime
                         return r < 0 ? r : 1;
         }
 
-        taken = bus_call_take(call);
-        if (!taken)
+        c = calloc(1, sizeof(SmimeCall));
+        if (!c)
                 return -ENOMEM;
-        r = manager_smime_start(m, request, input, output, smime_done, taken, bus_call_free);
+        c->io = *io;
+        *io = MESSAGE_IO_NULL;
+        c->call = bus_call_take(call);
+        if (!c->call) {
+                smime_call_free(c);
+                return -ENOMEM;
+        }
+        r = manager_smime_start(m, request, c->io.input, c->io.output, smime_done, c, smime_call_free);
         if (r < 0) {
-                bus_call_free(taken);
+                smime_call_free(c);
                 return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
                                          "The input or output cannot be used: %s", fd_error_to_string(r));
         }
@@ -164,12 +291,13 @@ static int set_sign_options(Manager *m, const char *digest, bool opaque, bool ps
         return 0;
 }
 
-int manager_method_sign(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+/* Sign (data false) and SignData. */
+static int sign(Manager *m, sd_bus_message *message, bool data, sd_bus_error *error) {
         _cleanup_(smime_request_done) SmimeRequest request = {};
+        _cleanup_(message_io_done) MessageIO io = MESSAGE_IO_NULL;
         _cleanup_(bus_call_end) BusCall call = {};
-        Manager *m = userdata;
         const char *sender, *digest = NULL;
-        int input, output, opaque = false, pss = false, r;
+        int opaque = false, pss = false, r;
         BusOption options[] = {
                 {"opaque", 'b', &opaque},
                 {"digest", 's', &digest},
@@ -179,7 +307,10 @@ int manager_method_sign(sd_bus_message *message, void *userdata, sd_bus_error *e
         r = bus_call_begin(m->clients, message, &call, error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(message, "shh", &sender, &input, &output);
+        r = sd_bus_message_read(message, "s", &sender);
+        if (r < 0)
+                return r;
+        r = message_io_read(m, message, data, &io, error);
         if (r < 0)
                 return r;
         r = bus_read_options(message, options, ELEMENTSOF(options), error);
@@ -192,16 +323,25 @@ int manager_method_sign(sd_bus_message *message, void *userdata, sd_bus_error *e
         if (r < 0)
                 return r;
 
-        return smime_begin(m, message, &call, &request, input, output, error);
+        return smime_begin(m, message, &call, &request, &io, error);
 }
 
-int manager_method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+int manager_method_sign(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return sign(userdata, message, false, error);
+}
+
+int manager_method_sign_data(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return sign(userdata, message, true, error);
+}
+
+/* Encrypt (data false) and EncryptData. */
+static int encrypt(Manager *m, sd_bus_message *message, bool data, sd_bus_error *error) {
         _cleanup_(smime_request_done) SmimeRequest request = {};
+        _cleanup_(message_io_done) MessageIO io = MESSAGE_IO_NULL;
         _cleanup_(strv_freep) char **recipients = NULL;
         _cleanup_(bus_call_end) BusCall call = {};
-        Manager *m = userdata;
         const char *cipher = NULL, *sign_as = NULL, *sender = NULL, *digest = NULL;
-        int input, output, oaep = false, opaque = false, pss = false, r;
+        int oaep = false, opaque = false, pss = false, r;
         BusOption options[] = {
                 {"cipher", 's', &cipher}, {"oaep", 'b', &oaep},     {"sign_as", 's', &sign_as},
                 {"sender", 's', &sender}, {"opaque", 'b', &opaque}, {"digest", 's', &digest},
@@ -217,7 +357,7 @@ int manager_method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error
         r = bus_check_recipient_count(m, strv_length(recipients), error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(message, "hh", &input, &output);
+        r = message_io_read(m, message, data, &io, error);
         if (r < 0)
                 return r;
         r = bus_read_options(message, options, ELEMENTSOF(options), error);
@@ -256,7 +396,15 @@ int manager_method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error
         if (r < 0)
                 return r;
 
-        return smime_begin(m, message, &call, &request, input, output, error);
+        return smime_begin(m, message, &call, &request, &io, error);
+}
+
+int manager_method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return encrypt(userdata, message, false, error);
+}
+
+int manager_method_encrypt_data(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return encrypt(userdata, message, true, error);
 }
 
 static int append_signer(sd_bus_message *reply, const CertInfo *signer) {
@@ -290,6 +438,7 @@ static int append_signer(sd_bus_message *reply, const CertInfo *signer) {
  * which is the reply when it refuses them all. */
 typedef struct OpenCall {
         BusCall call;
+        MessageIO io;
         PolkitRegistry *polkit;
         OpenJob *job;
         char *refused_name;
@@ -302,6 +451,7 @@ static void open_call_free(void *userdata) {
         if (!c)
                 return;
         polkit_registry_cancel(c->polkit, c);
+        message_io_done(&c->io);
         free(c->refused_name);
         call = c->call.call;
         bus_call_end(&c->call);
@@ -342,6 +492,11 @@ static void open_done(OpenJob *job, int error, SmimedError error_code, const cha
         }
 
         r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0) {
+                r = message_io_append_result(&c->io, reply);
+                if (r == -EFBIG)
+                        return reply_result_too_large(call, &c->io);
+        }
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (r >= 0)
@@ -362,21 +517,23 @@ static void open_done(OpenJob *job, int error, SmimedError error_code, const cha
                 log_warning_errno(r, "Failed to reply to %s: %m", strempty(sd_bus_message_get_member(call)));
 }
 
-static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool verify, sd_bus_error *error) {
+static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool data, sd_bus_error *error) {
         static const OpenJobHooks hooks = {
                 .done = open_done,
                 .authorize = open_authorize,
                 .free_userdata = open_call_free,
         };
+        _cleanup_(message_io_done) MessageIO io = MESSAGE_IO_NULL;
         _cleanup_(bus_call_end) BusCall call = {};
         OpenRequest request;
+        bool verify = true;
         OpenCall *c;
-        int input, output, r;
+        int r;
 
         r = bus_call_begin(m->clients, message, &call, error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(message, "hh", &input, &output);
+        r = message_io_read(m, message, data, &io, error);
         if (r < 0)
                 return r;
         if (decrypt) {
@@ -397,13 +554,15 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool ve
                 if (r < 0)
                         return bus_error_set_from_manager(error, r, text);
         }
-        r = check_message_fds(input, output, error);
+        r = check_message_fds(io.input, io.output, error);
         if (r < 0)
                 return r;
 
         c = calloc(1, sizeof(OpenCall));
         if (!c)
                 return -ENOMEM;
+        c->io = io;
+        io = MESSAGE_IO_NULL;
         c->polkit = m->bus->polkit;
         c->call = call;
         c->call.call = sd_bus_message_ref(message);
@@ -411,8 +570,8 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool ve
         request = (OpenRequest){
                 .decrypt = decrypt,
                 .verify = verify,
-                .input_fd = input,
-                .output_fd = output,
+                .input_fd = c->io.input,
+                .output_fd = c->io.output,
         };
         audit_caller_from_message(message, &request.caller);
         r = manager_open_start(m, &request, &hooks, c);
@@ -425,9 +584,17 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool ve
 }
 
 int manager_method_decrypt(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return open_begin(userdata, message, true, false, error);
+}
+
+int manager_method_decrypt_data(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         return open_begin(userdata, message, true, true, error);
 }
 
 int manager_method_verify(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return open_begin(userdata, message, false, false, error);
+}
+
+int manager_method_verify_data(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         return open_begin(userdata, message, false, true, error);
 }

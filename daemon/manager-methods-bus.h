@@ -20,9 +20,14 @@ int manager_method_get_capabilities(sd_bus_message *message, void *userdata, sd_
 /* manager-keys-bus.c */
 int manager_method_import_pkcs12(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int manager_method_generate_key(sd_bus_message *message, void *userdata, sd_bus_error *error);
+int manager_method_import_pkcs12_data(sd_bus_message *message, void *userdata, sd_bus_error *error);
 
 /* manager-messages-bus.c */
 int manager_method_sign(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int manager_method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int manager_method_decrypt(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int manager_method_verify(sd_bus_message *message, void *userdata, sd_bus_error *error);
+int manager_method_sign_data(sd_bus_message *message, void *userdata, sd_bus_error *error);
+int manager_method_encrypt_data(sd_bus_message *message, void *userdata, sd_bus_error *error);
+int manager_method_decrypt_data(sd_bus_message *message, void *userdata, sd_bus_error *error);
+int manager_method_verify_data(sd_bus_message *message, void *userdata, sd_bus_error *error);

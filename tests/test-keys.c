@@ -560,6 +560,49 @@ static void test_import_from_a_pipe(void **state) {
         close(fds[0]);
 }
 
+/* ImportPKCS12Data: the file's bytes in the call, for clients without fds.
+ * A wrong passphrase is BadPassphrase and enrolls nothing; the right one
+ * enrolls the key with its certificate. */
+static void test_import_pkcs12_data(void **state) {
+        _cleanup_free_ char *p12 = make_pkcs12("data.p12", "data.user@example.com", "rsa", false);
+        _cleanup_free_ char *data = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL, *bad = NULL;
+        _cleanup_(strv_freep) char **certificates = NULL;
+        uint64_t before = key_count();
+        const char *key;
+        struct stat st;
+        FILE *f;
+
+        (void) state;
+        assert_int_equal(stat(p12, &st), 0);
+        data = malloc((size_t) st.st_size);
+        f = fopen(p12, "re");
+        assert_int_equal(fread(data, 1, (size_t) st.st_size, f), (size_t) st.st_size);
+        fclose(f);
+
+        assert_true(sd_bus_message_new_method_call(bus, &bad, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportPKCS12Data") >= 0);
+        assert_true(sd_bus_message_append_array(bad, 'y', data, (size_t) st.st_size) >= 0);
+        assert_true(sd_bus_message_append(bad, "sa{sv}", "wrong passphrase", 0) >= 0);
+        assert_true(sd_bus_call(bus, bad, 0, &e, NULL) < 0);
+        assert_string_equal(e.name, SMIMED_ERROR_BAD_PASSPHRASE);
+        assert_int_equal(key_count(), before);
+
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportPKCS12Data") >= 0);
+        assert_true(sd_bus_message_append_array(m, 'y', data, (size_t) st.st_size) >= 0);
+        assert_true(sd_bus_message_append(m, "sa{sv}", "p12 secret", 0) >= 0);
+        sd_bus_error_free(&e);
+        if (sd_bus_call(bus, m, 0, &e, &reply) < 0)
+                fail_msg("ImportPKCS12Data failed: %s: %s", e.name, e.message);
+        assert_true(sd_bus_message_read(reply, "o", &key) > 0);
+        assert_int_equal(strncmp(key, SMIMED_KEY_PATH_PREFIX "/", strlen(SMIMED_KEY_PATH_PREFIX) + 1), 0);
+        assert_true(sd_bus_message_read_strv(reply, &certificates) >= 0);
+        assert_true(strv_length(certificates) >= 1);
+        assert_int_equal(key_count(), before + 1);
+}
+
 /* Generate in the token, have the CA sign the request, import: the address
  * can sign. */
 static void generate_and_enroll(const char *address, const char *type, CK_KEY_TYPE ck_type) {
@@ -803,6 +846,7 @@ int main(void) {
                 cmocka_unit_test(test_import_failures_change_nothing),
                 cmocka_unit_test(test_wrong_passphrase_through_the_client),
                 cmocka_unit_test(test_import_from_a_pipe),
+                cmocka_unit_test(test_import_pkcs12_data),
                 cmocka_unit_test(test_generate_rsa),
                 cmocka_unit_test(test_generate_ec),
                 cmocka_unit_test(test_generate_bad_arguments),

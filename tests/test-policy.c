@@ -205,6 +205,68 @@ static Outcome call_smime(sd_bus *b, const char *method, const char *sender, con
         return o;
 }
 
+typedef struct DataAnswer {
+        int r;
+        char error_name[128];
+        char error_message[512];
+        char *result; /* NUL-terminated copy */
+        size_t size;
+        char signer[65];     /* SignData: info "signer" */
+        char encryption[32]; /* DecryptData, VerifyData: status */
+        char signature[32];
+} DataAnswer;
+
+static void data_answer_done(DataAnswer *a) {
+        free(a->result);
+}
+
+/* method with "ay" message and "a{sv}" options after first (a sender, or a
+ * recipient for EncryptData; NULL: none), on b. */
+static DataAnswer call_data(sd_bus *b, const char *method, const char *first, const void *message, size_t size) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        DataAnswer a = {};
+        const void *bytes;
+        const char *k, *v;
+        size_t n;
+
+        assert_true(sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, method) >= 0);
+        if (streq(method, "SignData"))
+                assert_true(sd_bus_message_append(m, "s", first) >= 0);
+        else if (streq(method, "EncryptData"))
+                assert_true(sd_bus_message_append(m, "as", 1, first) >= 0);
+        assert_true(sd_bus_message_append_array(m, 'y', message, size) >= 0);
+        assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
+        a.r = sd_bus_call(b, m, 0, &e, &reply);
+        if (a.r >= 0)
+                a.r = 0;
+        if (a.r < 0) {
+                snprintf(a.error_name, sizeof(a.error_name), "%s", strempty(e.name));
+                snprintf(a.error_message, sizeof(a.error_message), "%s", strempty(e.message));
+                return a;
+        }
+        assert_true(sd_bus_message_read_array(reply, 'y', &bytes, &n) >= 0);
+        a.result = calloc(1, n + 1);
+        assert_non_null(a.result);
+        memcpy(a.result, bytes, n);
+        a.size = n;
+        assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") > 0);
+        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                assert_true(sd_bus_message_read(reply, "s", &k) > 0);
+                if (streq(k, "signer") && streq(method, "SignData") && sd_bus_message_read(reply, "v", "s", &v) > 0)
+                        snprintf(a.signer, sizeof(a.signer), "%s", v);
+                else if (streq(k, "encryption") && sd_bus_message_read(reply, "v", "s", &v) > 0)
+                        snprintf(a.encryption, sizeof(a.encryption), "%s", v);
+                else if (streq(k, "signature") && sd_bus_message_read(reply, "v", "s", &v) > 0)
+                        snprintf(a.signature, sizeof(a.signature), "%s", v);
+                else
+                        assert_true(sd_bus_message_skip(reply, "v") >= 0);
+                assert_true(sd_bus_message_exit_container(reply) >= 0);
+        }
+        return a;
+}
+
 /* ---- polkit rules, as the unprivileged test user ---- */
 
 static int as_test_user(char *out, size_t size, void *userdata) {
@@ -218,6 +280,14 @@ static int as_test_user(char *out, size_t size, void *userdata) {
                 return 2;
         support = call_smime(b, "Sign", "support@example.com", message_text, NULL, NULL, false);
         alice = call_smime(b, "Sign", "alice@example.com", message_text, NULL, NULL, false);
+        {
+                /* The bytes method is the same action. */
+                _cleanup_(data_answer_done) DataAnswer alice_data =
+                        call_data(b, "SignData", "alice@example.com", message_text, strlen(message_text));
+
+                if (!streq(alice_data.error_name, alice.error_name))
+                        return 3;
+        }
         interactive = call_smime(b, "Sign", "interactive@example.com", message_text, NULL, NULL, false);
         r = sd_bus_call_method(b, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "GenerateKey", &e,
                                NULL, "sa{sv}", "support@example.com", 0);
@@ -615,6 +685,71 @@ static void test_max_message_size(void **state) {
         free(big);
 }
 
+/* ---- SignData, EncryptData, DecryptData, VerifyData: no fds ---- */
+
+/* A message signed with SignData verifies with openssl cms, and with
+ * VerifyData; one encrypted with EncryptData decrypts with DecryptData:
+ * the same jobs as the fd methods, with the bytes in the calls. */
+static void test_data_methods(void **state) {
+        _cleanup_(data_answer_done) DataAnswer signed_msg = {}, verified = {}, encrypted = {}, decrypted = {};
+        _cleanup_free_ char *signed_file = NULL, *root_file = NULL, *root_pem = NULL, *content = NULL;
+        char leaf_fingerprint[65];
+        char *argv[] = {(char *) "openssl", (char *) "cms", (char *) "-verify",  (char *) "-in", NULL,
+                        (char *) "-CAfile", NULL,           (char *) "-purpose", (char *) "any", NULL};
+
+        (void) state;
+        assert_int_equal(pki_cert_fingerprint(leaf, leaf_fingerprint), 0);
+
+        signed_msg = call_data(bus, "SignData", "support@example.com", message_text, strlen(message_text));
+        if (signed_msg.r < 0)
+                fail_msg("SignData: %s: %s", signed_msg.error_name, signed_msg.error_message);
+        assert_string_equal(signed_msg.signer, leaf_fingerprint);
+        assert_non_null(strstr(signed_msg.result, "multipart/signed"));
+
+        signed_file = harness_write_file(harness, "data-signed.eml", signed_msg.result, 0644);
+        root_pem = pki_cert_pem(root);
+        root_file = harness_write_file(harness, "data-root.pem", root_pem, 0644);
+        assert_non_null(signed_file);
+        assert_non_null(root_file);
+        argv[4] = signed_file;
+        argv[6] = root_file;
+        assert_int_equal(harness_run(harness, argv, false, &content, NULL), 0);
+        assert_non_null(strstr(content, "Hello."));
+
+        verified = call_data(bus, "VerifyData", NULL, signed_msg.result, signed_msg.size);
+        assert_int_equal(verified.r, 0);
+        assert_string_equal(verified.signature, "valid");
+        assert_non_null(strstr(verified.result, "Hello."));
+
+        encrypted = call_data(bus, "EncryptData", "support@example.com", message_text, strlen(message_text));
+        assert_int_equal(encrypted.r, 0);
+        assert_non_null(strstr(encrypted.result, "application/pkcs7-mime"));
+        assert_null(strstr(encrypted.result, "Hello."));
+        decrypted = call_data(bus, "DecryptData", NULL, encrypted.result, encrypted.size);
+        assert_int_equal(decrypted.r, 0);
+        assert_string_equal(decrypted.encryption, "encrypted");
+        assert_non_null(strstr(decrypted.result, "Hello."));
+}
+
+/* Bytes over [Policy] MaxDataSize= are refused before anything is done,
+ * with the limit named. */
+static void test_max_data_size(void **state) {
+        _cleanup_(data_answer_done) DataAnswer refused = {}, taken = {};
+        char big[3000];
+
+        (void) state;
+        reload_with("MaxDataSize=2K\n");
+        memset(big, 'x', sizeof(big));
+        memcpy(big, "Subject: big\r\n\r\n", 16);
+        refused = call_data(bus, "SignData", "support@example.com", big, sizeof(big));
+        assert_string_equal(refused.error_name, SMIMED_ERROR_LIMITS_EXCEEDED);
+        assert_non_null(strstr(refused.error_message, "MaxDataSize="));
+        assert_non_null(strstr(refused.error_message, "(Sign)"));
+        taken = call_data(bus, "SignData", "support@example.com", message_text, strlen(message_text));
+        assert_int_equal(taken.r, 0);
+        reload_with(NULL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rule_scopes_service_user_to_one_address),
@@ -630,6 +765,8 @@ int main(void) {
                 cmocka_unit_test(test_decrypt_without_verifying),
                 cmocka_unit_test(test_max_message_size),
                 cmocka_unit_test(test_signer_fixed_when_asked),
+                cmocka_unit_test(test_data_methods),
+                cmocka_unit_test(test_max_data_size),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
