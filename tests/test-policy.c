@@ -750,6 +750,34 @@ static void test_max_data_size(void **state) {
         reload_with(NULL);
 }
 
+/* A Ruby mail app: ruby-dbus passes no fds, so it signs, verifies and
+ * encrypts with the *Data methods, as the unprivileged test user (whom the
+ * harness's rule lets sign as support@). */
+static void test_ruby_dbus_client(void **state) {
+        _cleanup_free_ char *message_file = NULL, *out = NULL, *err = NULL, *signer_line = NULL;
+        char leaf_fingerprint[65];
+        char *argv[] = {(char *) "ruby", (char *) SMIMED_SOURCE_ROOT "/tests/ruby/smimed-data.rb",
+                        (char *) "support@example.com", NULL, NULL};
+        int r;
+
+        (void) state;
+        assert_int_equal(pki_cert_fingerprint(leaf, leaf_fingerprint), 0);
+        message_file = harness_write_file(harness, "ruby-message.eml", message_text, 0644);
+        assert_non_null(message_file);
+        argv[3] = message_file;
+        r = harness_run(harness, argv, true, &out, &err);
+        if (r != 0)
+                fail_msg("ruby exited with %d: %s%s", r, strempty(out), strempty(err));
+        assert_true(asprintf(&signer_line, "signer: %s\n", leaf_fingerprint) > 0);
+        assert_non_null(strstr(out, signer_line));
+        assert_non_null(strstr(out, "signed-type: Content-Type: multipart/signed\n"));
+        assert_non_null(strstr(out, "signature: valid\n"));
+        assert_non_null(strstr(out, "content-matches: true\n"));
+        assert_non_null(strstr(out, "recipients: 1\n"));
+        assert_non_null(strstr(out, "encrypted-type: Content-Type: application/pkcs7-mime\n"));
+        assert_non_null(strstr(out, "error: " SMIMED_ERROR_NO_CERTIFICATE "\n"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rule_scopes_service_user_to_one_address),
@@ -767,6 +795,7 @@ int main(void) {
                 cmocka_unit_test(test_signer_fixed_when_asked),
                 cmocka_unit_test(test_data_methods),
                 cmocka_unit_test(test_max_data_size),
+                cmocka_unit_test(test_ruby_dbus_client),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
