@@ -527,6 +527,7 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool da
         _cleanup_(bus_call_end) BusCall call = {};
         OpenRequest request;
         bool verify = true;
+        const char *key = NULL;
         OpenCall *c;
         int r;
 
@@ -538,7 +539,7 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool da
                 return r;
         if (decrypt) {
                 int v = verify;
-                BusOption options[] = {{"verify", 'b', &v}};
+                BusOption options[] = {{"verify", 'b', &v}, {"key", 's', &key}};
 
                 r = bus_read_options(message, options, ELEMENTSOF(options), error);
                 verify = v;
@@ -570,6 +571,7 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool da
         request = (OpenRequest){
                 .decrypt = decrypt,
                 .verify = verify,
+                .key = key && key[0] ? key : NULL,
                 .input_fd = c->io.input,
                 .output_fd = c->io.output,
         };

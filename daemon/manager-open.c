@@ -54,6 +54,7 @@ struct OpenJob {
         Job job; /* first: the path it takes */
         bool decrypt;
         bool verify;
+        char *only_key; /* the "key" option: decrypt with this key or not at all */
 
         int current; /* the layer being opened */
         unsigned depth;
@@ -126,6 +127,7 @@ static void open_job_free(OpenJob *j) {
         if (!j)
                 return;
         job_done(&j->job);
+        free(j->only_key);
         closep(&j->current);
         closep(&j->next);
         strv_free(j->from);
@@ -628,6 +630,8 @@ static int find_candidates(OpenJob *j) {
                         known = known || streq(j->candidates[n].key, j->recipient_keys[k]);
                 if (known)
                         continue; /* one certificate per key */
+                if (j->only_key && !streq(j->only_key, j->recipient_keys[k]))
+                        continue;
                 more = reallocarray(j->candidates, j->n_candidates + 1, sizeof(DecryptCandidate));
                 if (!more)
                         return -ENOMEM;
@@ -757,7 +761,11 @@ static void enveloped_layer_read(OpenJob *j) {
         }
         if (j->n_candidates == 0) {
                 j->status.encryption = "no-private-key";
-                set_text(&j->status.encryption_message, "Encryption: Unable to find private key to decrypt.");
+                if (j->only_key)
+                        set_text(&j->status.encryption_message, "Encryption: The message is not encrypted to key %s.",
+                                 j->only_key);
+                else
+                        set_text(&j->status.encryption_message, "Encryption: Unable to find private key to decrypt.");
                 finish_without_content(j);
                 return;
         }
@@ -924,6 +932,11 @@ int manager_open_start(Manager *m, const OpenRequest *request, const OpenJobHook
         if (!j)
                 return -ENOMEM;
         j->current = j->next = -1;
+        if (request->key) {
+                j->only_key = strdup(request->key);
+                if (!j->only_key)
+                        return -ENOMEM;
+        }
         r = job_start(&j->job, m, request->decrypt ? &decrypt_job_type : &verify_job_type, &request->caller,
                       request->input_fd, request->output_fd);
         if (r < 0)

@@ -62,6 +62,7 @@ typedef struct OpenJobHooks {
 typedef struct OpenRequest {
         bool decrypt;
         bool verify;
+        const char *key; /* NULL, or decrypt only with this key (its id, as the status's "key") */
         int input_fd; /* the caller's; duplicated */
         int output_fd;
         AuditCaller caller; /* who asked; its sender names the client for limits and cancellation */

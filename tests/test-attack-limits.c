@@ -199,7 +199,7 @@ typedef struct Status {
         char error_message[512];
         char encryption[32];
         char signature[32];
-        char key[32];
+        char key[80];
         int content; /* -1: not in the status */
 } Status;
 
@@ -269,7 +269,8 @@ static int on_open_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 }
 
 /* Decrypt or Verify of input (from its start) to output. */
-static Status open_call(sd_bus *b, const char *method, int input, int output) {
+/* key: NULL, or Decrypt's "key" option. */
+static Status open_call_key(sd_bus *b, const char *method, int input, int output, const char *key) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         Status s = {.content = -1};
@@ -279,7 +280,8 @@ static Status open_call(sd_bus *b, const char *method, int input, int output) {
         r = sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
                                            method);
         if (r >= 0)
-                r = sd_bus_message_append(m, "hha{sv}", input, output, 0);
+                r = key ? sd_bus_message_append(m, "hha{sv}", input, output, 1, "key", "s", key)
+                        : sd_bus_message_append(m, "hha{sv}", input, output, 0);
         if (r >= 0)
                 r = sd_bus_call(b, m, CALL_TIMEOUT_USEC, &e, &reply);
         if (r >= 0)
@@ -289,6 +291,10 @@ static Status open_call(sd_bus *b, const char *method, int input, int output) {
         else
                 s.r = 0;
         return s;
+}
+
+static Status open_call(sd_bus *b, const char *method, int input, int output) {
+        return open_call_key(b, method, input, output, NULL);
 }
 
 static Status open_text(sd_bus *b, const char *method, const char *text) {
@@ -1630,6 +1636,27 @@ static void test_decrypt_scope(void **state) {
         assert_true(asprintf(&decrypted, "AUDIT decrypt outcome=success uid=%u ", (unsigned) harness->test_uid) > 0);
         assert_int_equal(lines_with(log, decrypted, "key=" HARNESS_KEY_ID_HEX " address=" SUPPORT " ", NULL), 2);
         assert_int_equal(lines_with(log, decrypted, NULL), 2);
+
+        /* The "key" option: root, who may use both keys, decrypts the message
+         * encrypted to support@ first with the CEO's key when asked to, and
+         * a key the message is not encrypted to is no-private-key. */
+        {
+                const char *ceo_key = strrchr(key_path, '/') + 1;
+                _cleanup_(closep) int input = memfd_text(support_first), o1 = memfd_create("o", MFD_CLOEXEC),
+                                      o2 = memfd_create("o", MFD_CLOEXEC), o3 = memfd_create("o", MFD_CLOEXEC);
+                Status first, asked, absent;
+
+                first = open_call_key(bus, "Decrypt", input, o1, NULL);
+                asked = open_call_key(bus, "Decrypt", input, o2, ceo_key);
+                absent = open_call_key(bus, "Decrypt", input, o3, "00ff00ff");
+                assert_int_equal(first.r, 0);
+                assert_string_equal(first.key, HARNESS_KEY_ID_HEX);
+                assert_int_equal(asked.r, 0);
+                assert_string_equal(asked.encryption, "encrypted");
+                assert_string_equal(asked.key, ceo_key);
+                assert_int_equal(absent.r, 0);
+                assert_string_equal(absent.encryption, "no-private-key");
+        }
 }
 
 /* ---- 5. the audit trail of an auto-import ---- */
