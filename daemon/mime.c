@@ -222,6 +222,8 @@ int mime_headers_read(LineReader *r, MimeHeaders *ret, char **ret_message) {
                 }
 
                 name_len = field_name_length(line, content);
+                if (name_len == 0 && line_number == 1 && content >= 5 && memcmp(line, "From ", 5) == 0)
+                        continue; /* an mbox envelope line ("From sender date"), as mail tools leave it: dropped */
                 if (name_len == 0)
                         return message_fail(ret_message, -EBADMSG, "line %u is not a header field (Name: value)",
                                             line_number);

@@ -82,6 +82,25 @@ static Result canonicalize(const char *input) {
         return canonicalize_len(input, strlen(input));
 }
 
+/* A message saved from an mbox starts with its envelope line: dropped. Only
+ * the first line: later, "From " is not a header field. */
+static void test_mbox_envelope_line_dropped(void **state) {
+        Result r = canonicalize("From alice@example.com Sat Nov 28 10:00:00 2026\n"
+                                "From: Alice <alice@example.com>\n"
+                                "Subject: Hello\n"
+                                "\n"
+                                "Hi.\n");
+        Result later = canonicalize("Subject: Hello\nFrom alice@example.com Sat Nov 28 10:00:00 2026\n\nHi.\n");
+
+        (void) state;
+        assert_int_equal(r.r, 0);
+        assert_string_equal(r.outer, "From: Alice <alice@example.com>\r\nSubject: Hello\r\n");
+        assert_int_equal(later.r, -EBADMSG);
+        assert_non_null(strstr(later.message, "line 2 is not a header field"));
+        result_done(&r);
+        result_done(&later);
+}
+
 static void test_split_keeps_outer_headers_in_order(void **state) {
         Result r = canonicalize("From: Alice <alice@example.com>\n"
                                 "To: bob@example.com,\n"
@@ -281,6 +300,7 @@ static void test_parameters(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_split_keeps_outer_headers_in_order),
+                cmocka_unit_test(test_mbox_envelope_line_dropped),
                 cmocka_unit_test(test_8bit_text_becomes_base64),
                 cmocka_unit_test(test_no_content_type),
                 cmocka_unit_test(test_multipart_with_8bit_part_and_binary_attachment),

@@ -721,6 +721,20 @@ static void test_data_methods(void **state) {
         assert_string_equal(verified.signature, "valid");
         assert_non_null(strstr(verified.result, "Hello."));
 
+        /* The same saved from an mbox, with its envelope line first. */
+        {
+                _cleanup_(data_answer_done) DataAnswer from_mbox = {};
+                _cleanup_free_ char *mbox = NULL;
+
+                assert_true(asprintf(&mbox, "From support@example.com Sat Dec  5 10:00:00 2026\n%s",
+                                     signed_msg.result) > 0);
+                from_mbox = call_data(bus, "VerifyData", NULL, mbox, strlen(mbox));
+                if (from_mbox.r < 0)
+                        fail_msg("VerifyData with an mbox line: %s: %s", from_mbox.error_name,
+                                 from_mbox.error_message);
+                assert_string_equal(from_mbox.signature, "valid");
+        }
+
         encrypted = call_data(bus, "EncryptData", "support@example.com", message_text, strlen(message_text));
         assert_int_equal(encrypted.r, 0);
         assert_non_null(strstr(encrypted.result, "application/pkcs7-mime"));
