@@ -179,6 +179,26 @@ static size_t field_name_length(const char *line, size_t len) {
         return i > 0 && i < len && line[i] == ':' ? i : 0;
 }
 
+int mime_fd_starts_with_header(int fd) {
+        char line[1024]; /* enough to see a field name and its colon */
+        ssize_t n;
+        size_t len;
+        const char *end;
+
+        n = pread(fd, line, sizeof(line), 0);
+        if (n < 0)
+                return -errno;
+        if (n == 0)
+                return 1; /* empty: no header section to miss */
+        end = memchr(line, '\n', (size_t) n);
+        len = content_length(line, end ? (size_t) (end - line) + 1 : (size_t) n);
+        if (len == 0)
+                return 1;
+        if (len >= 5 && memcmp(line, "From ", 5) == 0)
+                return 1; /* an mbox envelope line, which mime_headers_read() drops */
+        return field_name_length(line, len) > 0;
+}
+
 int mime_headers_read(LineReader *r, MimeHeaders *ret, char **ret_message) {
         _cleanup_(mime_headers_done) MimeHeaders h = {};
         size_t total = 0;

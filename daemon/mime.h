@@ -59,6 +59,12 @@ void mime_headers_done(MimeHeaders *h);
  * EOF). -EBADMSG when a line is not a header field, with *ret_message. */
 int mime_headers_read(LineReader *r, MimeHeaders *ret, char **ret_message);
 
+/* Whether the entity in fd (read from offset 0) starts with a header
+ * section: a header field, or the empty line of an empty one (1); 0 when
+ * its first line is text, as in content that gateways and openssl cms
+ * without -text encrypt; or a negative errno. */
+int mime_fd_starts_with_header(int fd);
+
 /* The unfolded, trimmed value of the first field called name (any case),
  * or NULL. */
 char *mime_headers_get(const MimeHeaders *h, const char *name);

@@ -89,7 +89,7 @@ static int read_outer(const MimeHeaders *headers, char ***ret_from, bool *ret_fr
  * current, the innermost content, in the request's spool file at
  * spool_index. On failure the reply says why. */
 static int assemble(WorkerSession *s, WorkerMessage *request, unsigned spool_index, int input, int current,
-                    int *ret_result, uint64_t *ret_size, WorkerMessage *reply) {
+                    bool headerless, int *ret_result, uint64_t *ret_size, WorkerMessage *reply) {
         _cleanup_free_ LineReader *lines = malloc(sizeof(LineReader));
         _cleanup_free_ Writer *w = malloc(sizeof(Writer));
         _cleanup_(mime_headers_done) MimeHeaders all = {}, outer = {}, content = {};
@@ -114,6 +114,8 @@ static int assemble(WorkerSession *s, WorkerMessage *request, unsigned spool_ind
                 return work_fail_errno(reply, result, "Cannot create a spool file: %m");
         writer_init(w, result);
         mime_headers_write(w, &outer);
+        if (headerless)
+                writer_put(w, "\r\n", 2); /* a body without a header section is text/plain by default */
         r = writer_flush(w);
         if (r >= 0)
                 r = fd_copy_all(current, result);
@@ -138,7 +140,7 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
         _cleanup_free_ char *message_id = NULL, *message = NULL;
         _cleanup_free_ uint32_t *matches = NULL;
         _cleanup_(closep) int layer_fd = -1, next = -1, input = -1, result = -1;
-        bool verify = false, decrypt = false, from_unreadable = false;
+        bool verify = false, decrypt = false, from_unreadable = false, headerless = false;
         uint32_t depth = 0, n_matches = 0;
         uint64_t result_size = 0;
         SmimeLayer layer = SMIME_LAYER_NONE;
@@ -158,10 +160,19 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
         if (lseek(layer_fd, 0, SEEK_SET) < 0)
                 return work_fail_errno(reply, -errno, "The message cannot be read: %m");
         line_reader_init(lines, layer_fd);
-        r = mime_headers_read(lines, &headers, &message);
+        if (depth > 0) {
+                /* Decrypted or signed content without a header section (openssl
+                 * cms without -text, some gateways): a text/plain body, as mail
+                 * readers take it. */
+                r = mime_fd_starts_with_header(layer_fd);
+                if (r < 0)
+                        return work_fail_errno(reply, r, "The message cannot be read: %m");
+                headerless = r == 0;
+        }
+        r = headerless ? 0 : mime_headers_read(lines, &headers, &message);
         if (r >= 0 && depth == 0)
                 r = read_outer(&headers, &from, &from_unreadable, &message_id, &message);
-        if (r >= 0)
+        if (r >= 0 && !headerless)
                 r = smime_classify(&headers, &layer, &message);
         if (r < 0)
                 return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERR_INVALID_MESSAGE : 0, message);
@@ -206,7 +217,7 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
         /* The innermost content, below an S/MIME layer: the result at once,
          * rather than in a request of its own. */
         if (input >= 0 && depth > 0 && (layer == SMIME_LAYER_NONE || (layer == SMIME_LAYER_SIGNED && !verify))) {
-                r = assemble(s, request, 3, input, layer_fd, &result, &result_size, reply);
+                r = assemble(s, request, 3, input, layer_fd, headerless, &result, &result_size, reply);
                 if (r < 0)
                         return r;
         }
@@ -278,7 +289,7 @@ int work_open_assemble(WorkerSession *s, WorkerMessage *request, WorkerMessage *
         current = worker_message_take_fd(request, 1);
         if (request->error < 0 || input < 0 || current < 0)
                 return work_fail(reply, -EBADMSG, 0, "The request cannot be read.");
-        r = assemble(s, request, 2, input, current, &result, &size, reply);
+        r = assemble(s, request, 2, input, current, false, &result, &size, reply);
         if (r < 0)
                 return r;
 

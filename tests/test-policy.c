@@ -792,6 +792,50 @@ static void test_ruby_dbus_client(void **state) {
         assert_non_null(strstr(out, "error: " SMIMED_ERROR_NO_CERTIFICATE "\n"));
 }
 
+/* openssl cms -encrypt without -text encrypts a body without a header
+ * section: it decrypts as a text/plain body, not as an invalid message. */
+static void test_headerless_content(void **state) {
+        _cleanup_(data_answer_done) DataAnswer decrypted = {};
+        _cleanup_free_ char *plain = NULL, *leaf_file = NULL, *leaf_pem = NULL, *out = NULL, *err = NULL,
+                            *encrypted = NULL;
+        char *argv[] = {(char *) "openssl",
+                        (char *) "cms",
+                        (char *) "-encrypt",
+                        (char *) "-aes-256-cbc",
+                        (char *) "-in",
+                        NULL,
+                        (char *) "-out",
+                        NULL,
+                        NULL,
+                        NULL};
+        const char *body;
+
+        (void) state;
+        plain = harness_write_file(harness, "headerless.txt", "Just a line of text.\nAnd another.\n", 0644);
+        leaf_pem = pki_cert_pem(leaf);
+        leaf_file = harness_write_file(harness, "support.pem", leaf_pem, 0644);
+        assert_true(asprintf(&out, "%s/headerless.eml", harness->dir) > 0);
+        argv[5] = plain;
+        argv[7] = out;
+        argv[8] = leaf_file;
+        if (harness_run(harness, argv, false, NULL, &err) != 0)
+                fail_msg("openssl cms -encrypt failed: %s", strempty(err));
+        encrypted = harness_read_file(out);
+        assert_non_null(encrypted);
+
+        decrypted = call_data(bus, "DecryptData", NULL, encrypted, strlen(encrypted));
+        if (decrypted.r < 0)
+                fail_msg("DecryptData: %s: %s", decrypted.error_name, decrypted.error_message);
+        assert_string_equal(decrypted.encryption, "encrypted");
+        /* The outer header fields (here none), the empty line, then the text as it was. */
+        body = strncmp(decrypted.result, "\r\n", 2) == 0 ? decrypted.result : strstr(decrypted.result, "\r\n\r\n");
+        if (!body)
+                fail_msg("no header section in: %s", decrypted.result);
+        assert_non_null(strstr(body, "Just a line of text."));
+        assert_non_null(strstr(body, "And another."));
+        assert_null(strstr(decrypted.result, "application/pkcs7-mime"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rule_scopes_service_user_to_one_address),
@@ -810,6 +854,7 @@ int main(void) {
                 cmocka_unit_test(test_data_methods),
                 cmocka_unit_test(test_max_data_size),
                 cmocka_unit_test(test_ruby_dbus_client),
+                cmocka_unit_test(test_headerless_content),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
