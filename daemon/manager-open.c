@@ -293,8 +293,8 @@ static int work_layer(OpenJob *j) {
                 closep(&j->job.result);
                 j->job.result = worker_message_take_fd(&reply, has_next ? 1 : 0);
         }
-        if (reply.error < 0 || layer > SMIME_LAYER_CMS || integrity > SIGNATURE_BROKEN || (has_next && j->next < 0) ||
-            (assembled && j->job.result < 0))
+        if (reply.error < 0 || layer > SMIME_LAYER_CERTS || integrity > SIGNATURE_BROKEN ||
+            (has_next && j->next < 0) || (assembled && j->job.result < 0))
                 return -EBADMSG;
         j->layer = (SmimeLayer) layer;
         j->check.integrity = (SignatureIntegrity) integrity;
@@ -425,8 +425,8 @@ static const char *from_not_of(char **from, const CertInfo *signer) {
 
 /* Stores the signer and its chain, so that a reply can be encrypted to it;
  * each certificate that is new to the store is on the audit trail with the
- * caller and the mail that brought it. */
-static void auto_import(OpenJob *j, STACK_OF(X509) *chain) {
+ * caller and the mail that brought it, and why (detail). */
+static void auto_import(OpenJob *j, STACK_OF(X509) * chain, const char *detail) {
         _cleanup_(strv_freep) char **added = NULL;
         _cleanup_free_ char *message = NULL;
         int r;
@@ -452,8 +452,40 @@ static void auto_import(OpenJob *j, STACK_OF(X509) *chain) {
                                                   .outcome = "success",
                                                   .fingerprint = *f,
                                                   .mail_message_id = j->message_id,
-                                                  .detail = "the signer (or its chain) of a valid signature",
+                                                  .detail = detail,
                                           });
+}
+
+/* A certs-only message (a correspondent's certificates, sent to be written
+ * to): each certificate that validates, with its chain, is stored as a
+ * signer's would be; the others are left out. The message itself comes
+ * back as it is, neither encrypted nor signed. */
+static int import_carried_certificates(OpenJob *j) {
+        Manager *m = j->job.manager;
+        unsigned valid = 0;
+        int r;
+
+        for (int i = 0; i < sk_X509_num(j->check.certificates); i++) {
+                X509 *x = sk_X509_value(j->check.certificates, i);
+                CertPurpose purpose = CERT_PURPOSE_ANY;
+                Validation v = {};
+
+                if (X509_check_ca(x) > 0)
+                        continue; /* a CA comes in with the chain of a certificate it issued */
+                r = validate_certificate_extra(m->validator, x, j->check.certificates, &m->policy, time(NULL),
+                                               &purpose, 1, &v);
+                if (r < 0)
+                        return r;
+                if (v.status == CERT_STATUS_VALID) {
+                        auto_import(j, v.chain, "a certificate of a certs-only message, valid");
+                        valid++;
+                } else
+                        log_info("A certs-only message carries a certificate that is not stored: %s", v.message);
+                validation_done(&v);
+        }
+        log_info("A certs-only message carried %d certificates, %u of them valid.", sk_X509_num(j->check.certificates),
+                 valid);
+        return 0;
 }
 
 /* Judges one signed layer; the worst judgement over all layers is kept. */
@@ -507,7 +539,7 @@ static int judge_signature(OpenJob *j, SignatureCheck *check) {
                         _cleanup_free_ char *summary = cert_info_summary(signer);
 
                         r = set_text(&text, "Signed by %s.", strempty(summary));
-                        auto_import(j, v.chain);
+                        auto_import(j, v.chain, "the signer (or its chain) of a valid signature");
                 }
         }
         validation_done(&v);
@@ -844,6 +876,14 @@ static void open_worked(Job *job, int r) {
                 if (r < 0)
                         break;
                 if (j->layer == SMIME_LAYER_NONE) {
+                        finish_with_content(j);
+                        return;
+                }
+                if (j->layer == SMIME_LAYER_CERTS) {
+                        r = import_carried_certificates(j);
+                        signature_check_done(&j->check);
+                        if (r < 0)
+                                break;
                         finish_with_content(j);
                         return;
                 }

@@ -52,6 +52,8 @@ int smime_classify(const MimeHeaders *headers, SmimeLayer *ret, char **ret_messa
                         *ret = SMIME_LAYER_ENVELOPED;
                 else if (strcasecmp(smime_type, "signed-data") == 0)
                         *ret = SMIME_LAYER_SIGNED;
+                else if (strcasecmp(smime_type, "certs-only") == 0)
+                        *ret = SMIME_LAYER_CERTS;
                 else
                         return message_fail(ret_message, -EBADMSG, "S/MIME type \"%s\" is not supported.",
                                             smime_type);
@@ -77,7 +79,8 @@ int smime_cms_layer(CMS_ContentInfo *cms, SmimeLayer *ret, char **ret_message) {
                 *ret = SMIME_LAYER_ENVELOPED;
                 return 0;
         case NID_pkcs7_signed:
-                *ret = SMIME_LAYER_SIGNED;
+                /* No signer: a certs-only bundle, whatever its label says. */
+                *ret = sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) > 0 ? SMIME_LAYER_SIGNED : SMIME_LAYER_CERTS;
                 return 0;
         default:
                 return message_fail(ret_message, -EBADMSG, "A CMS structure of type %s is not a message smimed opens.",

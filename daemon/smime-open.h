@@ -14,14 +14,15 @@
  * integrity. Trust in the signer is validate.c's business. No bus. */
 
 typedef enum SmimeLayer {
-        SMIME_LAYER_NONE,          /* not S/MIME: the content itself */
-        SMIME_LAYER_ENVELOPED,     /* enveloped-data or authEnveloped-data */
-        SMIME_LAYER_SIGNED,        /* multipart/signed or signed-data */
-        SMIME_LAYER_CMS,           /* a .p7m of a kind only the CMS itself tells */
+        SMIME_LAYER_NONE,      /* not S/MIME: the content itself */
+        SMIME_LAYER_ENVELOPED, /* enveloped-data or authEnveloped-data */
+        SMIME_LAYER_SIGNED,    /* multipart/signed or signed-data */
+        SMIME_LAYER_CMS,       /* a .p7m of a kind only the CMS itself tells */
+        SMIME_LAYER_CERTS,     /* certs-only: signed-data with certificates and no signer */
 } SmimeLayer;
 
 /* Looks at an entity's Content-* fields. -EBADMSG with *ret_message for an
- * S/MIME type smimed does not handle (compressed-data, certs-only, …). */
+ * S/MIME type smimed does not handle (compressed-data, …). */
 int smime_classify(const MimeHeaders *headers, SmimeLayer *ret, char **ret_message);
 
 /* The kind a parsed CMS structure is (SIGNED or ENVELOPED), -EBADMSG

@@ -188,7 +188,7 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
 
                 /* One parse per layer: a .p7m's kind is read from the CMS itself. */
                 r = smime_read(layer_fd, &cms, &content, &message);
-                if (r >= 0 && layer == SMIME_LAYER_CMS)
+                if (r >= 0 && (layer == SMIME_LAYER_CMS || layer == SMIME_LAYER_CERTS))
                         r = smime_cms_layer(cms, &layer, &message);
                 if (r < 0)
                         return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERR_INVALID_MESSAGE : 0, message);
@@ -197,7 +197,14 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
                                          "The message is encrypted; open it with Decrypt.");
         }
 
-        if (layer == SMIME_LAYER_ENVELOPED) {
+        if (layer == SMIME_LAYER_CERTS) {
+                /* Certificates someone sends to be written to: smimed judges them. */
+                check.certificates = CMS_get1_certs(cms);
+                if (!check.certificates)
+                        check.certificates = sk_X509_new_null();
+                if (!check.certificates)
+                        return -ENOMEM;
+        } else if (layer == SMIME_LAYER_ENVELOPED) {
                 /* Which of the token's keys the message is for: smimed picks and asks polkit. */
                 matches = calloc((size_t) sk_X509_num(recipients) + 1, sizeof(uint32_t));
                 if (!matches)

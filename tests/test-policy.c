@@ -836,6 +836,96 @@ static void test_headerless_content(void **state) {
         assert_null(strstr(decrypted.result, "application/pkcs7-mime"));
 }
 
+static size_t lookup_count(const char *address) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *path;
+        size_t n = 0;
+
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                       "LookupCertificates", NULL, &reply, "sa{sv}", address, 0) >= 0);
+        assert_true(sd_bus_message_enter_container(reply, 'a', "o") > 0);
+        while (sd_bus_message_read(reply, "o", &path) > 0)
+                n++;
+        return n;
+}
+
+/* application/pkcs7-mime; smime-type=certs-only: a correspondent's
+ * certificates, sent to be written to. The one that validates is stored
+ * (and on the audit trail), a self-signed stranger is not; the message
+ * comes back neither encrypted nor signed. */
+static void test_certs_only(void **state) {
+        _cleanup_(data_answer_done) DataAnswer opened = {};
+        _cleanup_(pki_cert_freep) PkiCert *carrier = NULL, *stranger = NULL;
+        _cleanup_free_ char *bundle_pem = NULL, *pem1 = NULL, *pem2 = NULL, *bundle_file = NULL, *der_file = NULL,
+                            *base64 = NULL, *message = NULL, *err = NULL, *log = NULL;
+        const char *carrier_addresses[] = {"carrier@example.org", NULL};
+        const char *stranger_addresses[] = {"stranger@example.org", NULL};
+        char *crl2pkcs7[] = {(char *) "openssl",
+                             (char *) "crl2pkcs7",
+                             (char *) "-nocrl",
+                             (char *) "-certfile",
+                             NULL,
+                             (char *) "-outform",
+                             (char *) "DER",
+                             (char *) "-out",
+                             NULL,
+                             NULL};
+        char *b64[] = {(char *) "openssl", (char *) "base64", (char *) "-in", NULL, NULL};
+        char carrier_fingerprint[65];
+        size_t log_start = harness_smimed_log_size(harness);
+        PkiCertOptions o;
+
+        (void) state;
+        pki_cert_options_init(&o);
+        o.common_name = "Carrier";
+        o.san_emails = carrier_addresses;
+        carrier = pki_cert_new(&o, root);
+        pki_cert_options_init(&o);
+        o.common_name = "Stranger";
+        o.san_emails = stranger_addresses;
+        o.key = pki_key_ec();
+        stranger = pki_cert_new(&o, NULL);
+        EVP_PKEY_free(o.key);
+        assert_non_null(carrier);
+        assert_non_null(stranger);
+        assert_int_equal(pki_cert_fingerprint(carrier, carrier_fingerprint), 0);
+        assert_int_equal(lookup_count("carrier@example.org"), 0);
+
+        pem1 = pki_cert_pem(carrier);
+        pem2 = pki_cert_pem(stranger);
+        assert_true(asprintf(&bundle_pem, "%s%s", pem1, pem2) > 0);
+        bundle_file = harness_write_file(harness, "certs-only.pem", bundle_pem, 0644);
+        assert_true(asprintf(&der_file, "%s/certs-only.p7c", harness->dir) > 0);
+        crl2pkcs7[4] = bundle_file;
+        crl2pkcs7[8] = der_file;
+        if (harness_run(harness, crl2pkcs7, false, NULL, &err) != 0)
+                fail_msg("openssl crl2pkcs7 failed: %s", strempty(err));
+        b64[3] = der_file;
+        assert_int_equal(harness_run(harness, b64, false, &base64, NULL), 0);
+        assert_true(asprintf(&message,
+                             "From: carrier@example.org\n"
+                             "Subject: my certificate\n"
+                             "MIME-Version: 1.0\n"
+                             "Content-Type: application/pkcs7-mime; smime-type=certs-only; name=smime.p7c\n"
+                             "Content-Transfer-Encoding: base64\n"
+                             "Content-Disposition: attachment; filename=smime.p7c\n"
+                             "\n%s",
+                             base64) > 0);
+
+        opened = call_data(bus, "VerifyData", NULL, message, strlen(message));
+        if (opened.r < 0)
+                fail_msg("VerifyData of a certs-only message: %s: %s", opened.error_name, opened.error_message);
+        assert_string_equal(opened.signature, "not-signed");
+        assert_non_null(strstr(opened.result, "certs-only"));
+        assert_int_equal(lookup_count("carrier@example.org"), 1);
+        assert_int_equal(lookup_count("stranger@example.org"), 0);
+
+        log = harness_read_file(harness->smimed_log);
+        assert_non_null(log);
+        assert_non_null(strstr(log + log_start, "AUDIT auto-import outcome=success"));
+        assert_non_null(strstr(log + log_start, carrier_fingerprint));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rule_scopes_service_user_to_one_address),
@@ -855,6 +945,7 @@ int main(void) {
                 cmocka_unit_test(test_max_data_size),
                 cmocka_unit_test(test_ruby_dbus_client),
                 cmocka_unit_test(test_headerless_content),
+                cmocka_unit_test(test_certs_only),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
