@@ -1538,6 +1538,7 @@ static char *encrypted_file(const char *name, const char *entity, const char *co
 
 typedef struct DecryptPlan {
         int only_ceo, ceo_first, support_first; /* memfds */
+        const char *ceo_key;                    /* the id of the key whose certificate names ceo@ */
 } DecryptPlan;
 
 static int decrypt_child(char *out, size_t size, void *userdata) {
@@ -1563,6 +1564,16 @@ static int decrypt_child(char *out, size_t size, void *userdata) {
                         report(out, size, "%s=%s\n", cases[i].name, status_outcome(&s, buf, sizeof(buf)));
                 else
                         report(out, size, "%s=%s,%s\n", cases[i].name, s.encryption, s.key);
+        }
+        /* Asking for a key by its id does not get around polkit. */
+        {
+                _cleanup_(closep) int output = memfd_create("attack-output", MFD_CLOEXEC);
+                Status s = open_call_key(b, "Decrypt", plan->support_first, output, plan->ceo_key);
+
+                if (s.r < 0)
+                        report(out, size, "asked_ceo=%s\n", status_outcome(&s, buf, sizeof(buf)));
+                else
+                        report(out, size, "asked_ceo=%s,%s\n", s.encryption, s.key);
         }
         sd_bus_flush_close_unref(b);
         return 0;
@@ -1612,6 +1623,7 @@ static void test_decrypt_scope(void **state) {
                 .only_ceo = memfd_text(only_ceo),
                 .ceo_first = memfd_text(ceo_first),
                 .support_first = memfd_text(support_first),
+                .ceo_key = strrchr(key_path, '/') + 1,
         };
         assert_true(plan.only_ceo >= 0 && plan.ceo_first >= 0 && plan.support_first >= 0);
 
@@ -1626,6 +1638,7 @@ static void test_decrypt_scope(void **state) {
         /* The key the caller may use decrypts, whichever comes first in the message. */
         report_expect(out, "ceo_first", "encrypted," HARNESS_KEY_ID_HEX);
         report_expect(out, "support_first", "encrypted," HARNESS_KEY_ID_HEX);
+        report_expect_error(out, "asked_ceo", SD_BUS_ERROR_ACCESS_DENIED, NULL);
 
         log = smimed_log_from(log_start);
         assert_true(asprintf(&denied, "AUDIT org.smimed1.decrypt outcome=denied uid=%u ",
