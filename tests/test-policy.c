@@ -3,6 +3,7 @@
  * authorization, and every [Policy] key of smimed.conf, applied by Reload()
  * on one smimed without dropping its clients. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -926,6 +927,69 @@ static void test_certs_only(void **state) {
         assert_non_null(strstr(log + log_start, carrier_fingerprint));
 }
 
+typedef struct PipeDrain {
+        int fd;
+        size_t size;
+} PipeDrain;
+
+static void *drain_pipe(void *userdata) {
+        PipeDrain *d = userdata;
+        char buf[65536];
+        ssize_t n;
+
+        while ((n = read(d->fd, buf, sizeof(buf))) > 0)
+                d->size += (size_t) n;
+        return NULL;
+}
+
+/* A blocking client that reads its output pipe while it waits for the
+ * reply (a thread here) gets a result of more than a MiB: smimed writes
+ * during the call, not after it. */
+static void test_pipe_output_read_during_call(void **state) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        size_t size = 1024 * 1024 + 17;
+        _cleanup_free_ char *text = malloc(size + 64);
+        PipeDrain drain = {};
+        pthread_t reader;
+        int in, out[2];
+
+        (void) state;
+        assert_non_null(text);
+        strcpy(text, "Subject: big\r\n\r\n");
+        for (size_t i = strlen(text); i < size; i++)
+                text[i] = (i % 70 == 68) ? '\r' : (i % 70 == 69) ? '\n' : 'y';
+        in = memfd_with(text, size);
+        assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+        drain.fd = out[0];
+        assert_int_equal(pthread_create(&reader, NULL, drain_pipe, &drain), 0);
+
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Sign", &e, &reply,
+                               "shha{sv}", "support@example.com", in, out[1], 0) < 0)
+                fail_msg("Sign to a pipe: %s: %s", e.name, e.message);
+        close(out[1]); /* smimed's copy is closed with the job: the reader sees the end */
+        assert_int_equal(pthread_join(reader, NULL), 0);
+        close(out[0]);
+        close(in);
+        assert_true(drain.size > size);
+        /* Every byte smimed says it wrote came through the pipe. */
+        {
+                const char *k;
+                uint64_t written = 0;
+
+                assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") > 0);
+                while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                        assert_true(sd_bus_message_read(reply, "s", &k) > 0);
+                        if (streq(k, "size"))
+                                assert_true(sd_bus_message_read(reply, "v", "t", &written) > 0);
+                        else
+                                assert_true(sd_bus_message_skip(reply, "v") >= 0);
+                        assert_true(sd_bus_message_exit_container(reply) >= 0);
+                }
+                assert_int_equal(drain.size, written);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rule_scopes_service_user_to_one_address),
@@ -946,6 +1010,7 @@ int main(void) {
                 cmocka_unit_test(test_ruby_dbus_client),
                 cmocka_unit_test(test_headerless_content),
                 cmocka_unit_test(test_certs_only),
+                cmocka_unit_test(test_pipe_output_read_during_call),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
