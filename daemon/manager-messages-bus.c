@@ -43,6 +43,13 @@ static void reply_job_error(sd_bus_message *call, int error, SmimedError error_c
                 log_debug_errno(r, "Failed to send an error reply: %m");
 }
 
+/* The reply could not be built or sent (a *Data result over the bus's
+ * limit, say): the caller gets an error instead of waiting for its timeout. */
+static void reply_failed(sd_bus_message *call, int error) {
+        log_warning_errno(error, "Failed to reply to %s: %m", strempty(sd_bus_message_get_member(call)));
+        (void) sd_bus_reply_method_errnof(call, error, "The reply cannot be sent: %m");
+}
+
 /* Where a call's message comes from and its result goes: the caller's fds
  * (Sign, Encrypt, Decrypt, Verify), or, for the *Data methods, whose
  * callers cannot pass fds (ruby-dbus, busctl), two memfds of smimed's own:
@@ -99,8 +106,9 @@ static int message_io_read(Manager *m, sd_bus_message *message, bool data, Messa
                 return -errno;
         io.input = io.data_input;
         io.output = io.data_output;
-        /* Room for base64 and the CMS structure around a message of the limit. */
-        io.max_result = m->config->max_data_size * 2;
+        /* Room for base64 (4/3) and the CMS structure around a message of the
+         * limit, and still under the bus's limit for a limit chosen so. */
+        io.max_result = m->config->max_data_size / 2 * 3 + 1024 * 1024;
         *ret = io;
         io = MESSAGE_IO_NULL;
         return 0;
@@ -195,7 +203,7 @@ static void smime_done(SmimeJob *job, int error, SmimedError error_code, const c
         if (r >= 0)
                 r = sd_bus_send(NULL, reply, NULL);
         if (r < 0)
-                log_warning_errno(r, "Failed to reply to %s: %m", strempty(sd_bus_message_get_member(call)));
+                reply_failed(call, r);
 }
 
 /* The common part of Sign and Encrypt once the request is read: checks,
@@ -514,7 +522,7 @@ static void open_done(OpenJob *job, int error, SmimedError error_code, const cha
         if (r >= 0)
                 r = sd_bus_send(NULL, reply, NULL);
         if (r < 0)
-                log_warning_errno(r, "Failed to reply to %s: %m", strempty(sd_bus_message_get_member(call)));
+                reply_failed(call, r);
 }
 
 static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool data, sd_bus_error *error) {
