@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <openssl/x509.h>
@@ -106,13 +107,24 @@ void open_status_done(OpenStatus *s) {
         *s = (OpenStatus) {};
 }
 
+static void decrypt_candidate_done(DecryptCandidate *c) {
+        free(c->key);
+        X509_free(c->certificate);
+        free(c->fingerprint);
+        strv_free(c->addresses);
+        *c = (DecryptCandidate){};
+}
+
+static bool decrypt_candidate_has_address(const DecryptCandidate *c, const char *address) {
+        for (char **a = c->addresses; a && *a; a++)
+                if (strcasecmp(*a, address) == 0)
+                        return true;
+        return false;
+}
+
 static void candidates_free(OpenJob *j) {
-        for (size_t i = 0; i < j->n_candidates; i++) {
-                free(j->candidates[i].key);
-                X509_free(j->candidates[i].certificate);
-                free(j->candidates[i].fingerprint);
-                strv_free(j->candidates[i].addresses);
-        }
+        for (size_t i = 0; i < j->n_candidates; i++)
+                decrypt_candidate_done(&j->candidates[i]);
         j->candidates = mfree(j->candidates);
         j->n_candidates = j->candidate = j->address = 0;
 }
@@ -662,7 +674,7 @@ static int find_candidates(OpenJob *j) {
                         known = known || streq(j->candidates[n].key, j->recipient_keys[k]);
                 if (known)
                         continue; /* one certificate per key */
-                if (j->only_key && !streq(j->only_key, j->recipient_keys[k]))
+                if (j->only_key && !strchr(j->only_key, '@') && !streq(j->only_key, j->recipient_keys[k]))
                         continue;
                 more = reallocarray(j->candidates, j->n_candidates + 1, sizeof(DecryptCandidate));
                 if (!more)
@@ -678,6 +690,9 @@ static int find_candidates(OpenJob *j) {
                 c->fingerprint = strdup(j->recipient_fingerprints[k]);
                 if (!c->key || !c->fingerprint || certificate_addresses(c->certificate, &c->addresses) < 0)
                         return -ENOMEM;
+                /* "key" given as an address: the keys whose certificate names it. */
+                if (j->only_key && strchr(j->only_key, '@') && !decrypt_candidate_has_address(c, j->only_key))
+                        decrypt_candidate_done(&j->candidates[--j->n_candidates]);
         }
         return 0;
 }

@@ -22,6 +22,7 @@
  * calls). Nothing in a child uses cmocka: it reports as text and the parent
  * asserts. Every wait is on an event (a reply, a Ping round trip, a signal,
  * a child's report); the one timing assertion is a ratio. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1575,6 +1576,16 @@ static int decrypt_child(char *out, size_t size, void *userdata) {
                 else
                         report(out, size, "asked_ceo=%s,%s\n", s.encryption, s.key);
         }
+        /* Nor asking for it by its certificate's address. */
+        {
+                _cleanup_(closep) int output = memfd_create("attack-output", MFD_CLOEXEC);
+                Status s = open_call_key(b, "Decrypt", plan->support_first, output, CEO);
+
+                if (s.r < 0)
+                        report(out, size, "asked_ceo_address=%s\n", status_outcome(&s, buf, sizeof(buf)));
+                else
+                        report(out, size, "asked_ceo_address=%s,%s\n", s.encryption, s.key);
+        }
         sd_bus_flush_close_unref(b);
         return 0;
 }
@@ -1639,6 +1650,7 @@ static void test_decrypt_scope(void **state) {
         report_expect(out, "ceo_first", "encrypted," HARNESS_KEY_ID_HEX);
         report_expect(out, "support_first", "encrypted," HARNESS_KEY_ID_HEX);
         report_expect_error(out, "asked_ceo", SD_BUS_ERROR_ACCESS_DENIED, NULL);
+        report_expect_error(out, "asked_ceo_address", SD_BUS_ERROR_ACCESS_DENIED, NULL);
 
         log = smimed_log_from(log_start);
         assert_true(asprintf(&denied, "AUDIT org.smimed1.decrypt outcome=denied uid=%u ",
@@ -1669,6 +1681,30 @@ static void test_decrypt_scope(void **state) {
                 assert_string_equal(asked.key, ceo_key);
                 assert_int_equal(absent.r, 0);
                 assert_string_equal(absent.encryption, "no-private-key");
+        }
+        /* ... and by address: the key whose certificate names it (any case),
+         * no-private-key for an address no key of the message has. */
+        {
+                const char *ceo_key = strrchr(key_path, '/') + 1;
+                _cleanup_(closep) int input = memfd_text(ceo_first), o1 = memfd_create("o", MFD_CLOEXEC),
+                                      o2 = memfd_create("o", MFD_CLOEXEC), o3 = memfd_create("o", MFD_CLOEXEC);
+                _cleanup_free_ char *upper = strdup(CEO);
+                Status ceo_asked, support_asked, stranger;
+
+                assert_non_null(upper);
+                for (char *c = upper; *c; c++)
+                        *c = (char) toupper((unsigned char) *c);
+                ceo_asked = open_call_key(bus, "Decrypt", input, o1, upper);
+                support_asked = open_call_key(bus, "Decrypt", input, o2, SUPPORT);
+                stranger = open_call_key(bus, "Decrypt", input, o3, "nobody@example.com");
+                assert_int_equal(ceo_asked.r, 0);
+                assert_string_equal(ceo_asked.encryption, "encrypted");
+                assert_string_equal(ceo_asked.key, ceo_key);
+                assert_int_equal(support_asked.r, 0);
+                assert_string_equal(support_asked.encryption, "encrypted");
+                assert_string_equal(support_asked.key, HARNESS_KEY_ID_HEX);
+                assert_int_equal(stranger.r, 0);
+                assert_string_equal(stranger.encryption, "no-private-key");
         }
 }
 
