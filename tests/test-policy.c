@@ -765,32 +765,80 @@ static void test_max_data_size(void **state) {
         reload_with(NULL);
 }
 
-/* A Ruby mail app: ruby-dbus passes no fds, so it signs, verifies and
- * encrypts with the *Data methods, as the unprivileged test user (whom the
- * harness's rule lets sign as support@). */
-static void test_ruby_dbus_client(void **state) {
-        _cleanup_free_ char *message_file = NULL, *out = NULL, *err = NULL, *signer_line = NULL;
+/* The examples a mail app developer starts from (examples/), run as the
+ * unprivileged test user (whom the harness's rule lets sign and decrypt as
+ * support@): capabilities, sign and verify, encrypt to support@ and a
+ * customer, decrypt; Ruby through the *Data methods (ruby-dbus passes no
+ * fds), Python with fds. */
+static void run_example(const char *interpreter, const char *script) {
+        static const char *const customer_addresses[] = {"customer@example.net", NULL};
+        static bool customer_imported;
+        _cleanup_free_ char *message_file = NULL, *out = NULL, *err = NULL, *signer_line = NULL, *key_line = NULL;
         char leaf_fingerprint[65];
-        char *argv[] = {(char *) "ruby", (char *) SMIMED_SOURCE_ROOT "/tests/ruby/smimed-data.rb",
-                        (char *) "support@example.com", NULL, NULL};
+        char *argv[] = {(char *) interpreter,
+                        (char *) script,
+                        (char *) "support@example.com",
+                        NULL,
+                        (char *) "support@example.com",
+                        (char *) "customer@example.net",
+                        NULL};
         int r;
 
-        (void) state;
+        if (!customer_imported) {
+                _cleanup_(pki_cert_freep) PkiCert *customer = NULL;
+                _cleanup_free_ char *pem = NULL;
+                PkiCertOptions o;
+
+                pki_cert_options_init(&o);
+                o.common_name = "Customer";
+                o.san_emails = (const char **) customer_addresses;
+                o.key = pki_key_ec();
+                customer = pki_cert_new(&o, root);
+                EVP_PKEY_free(o.key);
+                assert_non_null(customer);
+                pem = pki_cert_pem(customer);
+                assert_true(import_pem(pem, false) >= 0);
+                customer_imported = true;
+        }
+
         assert_int_equal(pki_cert_fingerprint(leaf, leaf_fingerprint), 0);
-        message_file = harness_write_file(harness, "ruby-message.eml", message_text, 0644);
+        message_file = harness_write_file(harness, "example-message.eml", message_text, 0644);
         assert_non_null(message_file);
         argv[3] = message_file;
         r = harness_run(harness, argv, true, &out, &err);
         if (r != 0)
-                fail_msg("ruby exited with %d: %s%s", r, strempty(out), strempty(err));
+                fail_msg("%s exited with %d: %s%s", script, r, strempty(out), strempty(err));
         assert_true(asprintf(&signer_line, "signer: %s\n", leaf_fingerprint) > 0);
-        assert_non_null(strstr(out, signer_line));
-        assert_non_null(strstr(out, "signed-type: Content-Type: multipart/signed\n"));
-        assert_non_null(strstr(out, "signature: valid\n"));
-        assert_non_null(strstr(out, "content-matches: true\n"));
-        assert_non_null(strstr(out, "recipients: 1\n"));
-        assert_non_null(strstr(out, "encrypted-type: Content-Type: application/pkcs7-mime\n"));
-        assert_non_null(strstr(out, "error: " SMIMED_ERROR_NO_CERTIFICATE "\n"));
+        assert_true(asprintf(&key_line, "decrypted-with: %s\n", HARNESS_KEY_ID_HEX) > 0);
+        const char *expected[] = {
+                "can-sign: true\n",
+                "can-encrypt: support@example.com true \n",
+                "can-encrypt: customer@example.net true \n",
+                signer_line,
+                "signed-type: Content-Type: multipart/signed\n",
+                "signature: valid\n",
+                "content-matches: true\n",
+                "recipients: 2\n",
+                "encrypted-type: Content-Type: application/pkcs7-mime\n",
+                "encryption: encrypted\n",
+                key_line,
+                "decrypted-matches: true\n",
+                "error: " SMIMED_ERROR_NO_CERTIFICATE "\n",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(expected); i++)
+                if (!strstr(out, expected[i]))
+                        fail_msg("%s: no line \"%.*s\" in:\n%s%s", script, (int) strlen(expected[i]) - 1, expected[i],
+                                 out, strempty(err));
+}
+
+static void test_ruby_example(void **state) {
+        (void) state;
+        run_example("ruby", SMIMED_SOURCE_ROOT "/examples/smimed-data.rb");
+}
+
+static void test_python_example(void **state) {
+        (void) state;
+        run_example("python3", SMIMED_SOURCE_ROOT "/examples/smimed-fds.py");
 }
 
 /* openssl cms -encrypt without -text encrypts a body without a header
@@ -1007,7 +1055,8 @@ int main(void) {
                 cmocka_unit_test(test_signer_fixed_when_asked),
                 cmocka_unit_test(test_data_methods),
                 cmocka_unit_test(test_max_data_size),
-                cmocka_unit_test(test_ruby_dbus_client),
+                cmocka_unit_test(test_ruby_example),
+                cmocka_unit_test(test_python_example),
                 cmocka_unit_test(test_headerless_content),
                 cmocka_unit_test(test_certs_only),
                 cmocka_unit_test(test_pipe_output_read_during_call),
