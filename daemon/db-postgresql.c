@@ -53,8 +53,6 @@ static int sqlstate_errno(const char *state) {
                 return -EIO;
         if (streq(state, "23505"))
                 return -EEXIST;
-        if (strncmp(state, "23", 2) == 0)
-                return -EINVAL;
         if (strncmp(state, "08", 2) == 0 || streq(state, "57P01") || streq(state, "57P02") || streq(state, "57P03"))
                 return -ENOTCONN;
         if (streq(state, "40001") || streq(state, "40P01") || streq(state, "55P03"))
@@ -384,9 +382,19 @@ static int pg_get_schema_version(Db *db, int *ret) {
         _cleanup_(db_statement_resetp) DbStatement *s = NULL;
         int r;
 
-        r = db_exec(db, "CREATE TABLE IF NOT EXISTS smimed_schema (version BIGINT NOT NULL)");
+        /* An empty database has no table yet; it is made under the migration lock. */
+        r = db_prepare(db, "SELECT to_regclass('smimed_schema') IS NOT NULL", &s);
         if (r < 0)
                 return r;
+        r = db_step(s, "looking for the schema version");
+        if (r < 0)
+                return r;
+        if (r == 0 || db_column_int64(s, 0) == 0) {
+                *ret = 0;
+                return 0;
+        }
+        db_statement_resetp(&s);
+        s = NULL;
         r = db_prepare(db, "SELECT max(version) FROM smimed_schema", &s);
         if (r < 0)
                 return r;
@@ -398,9 +406,12 @@ static int pg_get_schema_version(Db *db, int *ret) {
 }
 
 static int pg_set_schema_version(Db *db, int version) {
-        char sql[128];
+        char sql[256];
 
-        snprintf(sql, sizeof(sql), "DELETE FROM smimed_schema; INSERT INTO smimed_schema VALUES (%d)", version);
+        snprintf(sql, sizeof(sql),
+                 "CREATE TABLE IF NOT EXISTS smimed_schema (version BIGINT NOT NULL);"
+                 " DELETE FROM smimed_schema; INSERT INTO smimed_schema VALUES (%d)",
+                 version);
         return db_exec(db, sql);
 }
 

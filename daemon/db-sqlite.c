@@ -48,7 +48,7 @@ static int sqlite_errno(int rc) {
         case SQLITE_NOTADB:
                 return -EBADMSG;
         case SQLITE_CONSTRAINT:
-                return rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE ? -EEXIST : -EINVAL;
+                return rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE ? -EEXIST : -EIO;
         default:
                 return -EIO;
         }

@@ -143,6 +143,10 @@ void db_statement_resetp(DbStatement **s) {
         (*s)->in_use = false;
 }
 
+void db_reset(DbStatement *s) {
+        s->db->ops->statement_reset(s);
+}
+
 int db_bind_text(DbStatement *s, unsigned i, const char *value) {
         return value ? s->db->ops->bind_text(s, i, value) : db_bind_null(s, i);
 }

@@ -16,7 +16,7 @@
  *   - nothing else that differs: ON CONFLICT … DO NOTHING, RETURNING,
  *     lower(), LIMIT/OFFSET mean the same in both.
  * Errors are negative errno, logged with the database's own message:
- * -EEXIST a unique or primary key violated, -ENOTCONN the server is gone
+ * -EEXIST a unique or primary key violated (other constraints: -EIO), -ENOTCONN the server is gone
  * (the connection is reset on the next call), -EBUSY locked, -ENOSPC,
  * -EROFS, -EBADMSG a corrupt file, -EIO anything else. */
 
@@ -69,6 +69,8 @@ int db_set_schema_version(Db *db, int version);
  * used twice at once. */
 int db_prepare(Db *db, const char *sql, DbStatement **ret);
 void db_statement_resetp(DbStatement **s);
+/* Drops the bindings and rows, to run the statement again. */
+void db_reset(DbStatement *s);
 
 /* Parameters count from 1. Text and blobs are not copied: they must live
  * until the statement is reset. */

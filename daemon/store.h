@@ -7,9 +7,11 @@
 #include <openssl/x509.h>
 
 #include "certificate.h"
+#include "db.h"
 #include "macro.h"
 
-/* The certificate store: an SQLite database (WAL, versioned schema) of
+/* The certificate store: an SQL database (db.h: SQLite, WAL, or
+ * PostgreSQL; a versioned schema) of
  * certificates (DER, indexed by SHA-256 fingerprint, lower-cased mail
  * address, subject and issuer name, public key hash), trust-anchor flags and
  * the newest CRL of each issuer. Writes go through store_begin() /
@@ -17,7 +19,10 @@
 
 typedef struct Store Store;
 
+/* The SQLite store at path, made when missing. */
 int store_open(const char *path, Store **ret, char **ret_message);
+/* The store in db (taken, closed on failure too), its schema migrated. */
+int store_open_db(Db *db, Store **ret, char **ret_message);
 Store *store_free(Store *store);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
 

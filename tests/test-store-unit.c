@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of daemon/store.c on temporary SQLite files, without a bus:
+/* Unit tests of daemon/store.c on temporary SQLite files and on databases
+ * of a private PostgreSQL server (tests/pg-server.c), without a bus:
  * migrations and reopening, the generation counter, all-or-nothing batches,
  * every lookup, CRLs, and what two handles on one file see of each other.
  *
@@ -25,14 +26,17 @@
 #include <cmocka.h>
 
 #include <openssl/err.h>
-#include <sqlite3.h>
 
 #include "certificate.h"
+#include "db.h"
+#include "pg-server.h"
 #include "pki.h"
 #include "store.h"
 #include "strv.h"
 
 static char dir[] = "/tmp/smimed-store-test.XXXXXX";
+static DbBackend backend;
+static PgServer *server;
 static PkiCert *root, *intermediate;
 static EVP_PKEY *leaf_key;
 
@@ -43,6 +47,8 @@ static int setup(void **state) {
         root = pki_root_ca("Store Root");
         intermediate = root ? pki_intermediate_ca("Store Intermediate", root) : NULL;
         leaf_key = pki_key_ec(); /* fast to sign with, and certificates need not differ in keys */
+        if (pg_server_start(&server) < 0)
+                return -1;
         return intermediate && leaf_key ? 0 : -1;
 }
 
@@ -50,6 +56,7 @@ static int teardown(void **state) {
         char cmd[256];
 
         (void) state;
+        server = pg_server_free(server);
         root = pki_cert_free(root);
         intermediate = pki_cert_free(intermediate);
         EVP_PKEY_free(leaf_key);
@@ -57,13 +64,60 @@ static int teardown(void **state) {
         return system(cmd) == 0 ? 0 : -1;
 }
 
-/* A new file name in the scratch directory for each use. */
+/* The backend the running test uses: each test runs on an SQLite file and
+ * on a database of a PostgreSQL server of this test's own. */
+static int on_sqlite(void **state) {
+        (void) state;
+        backend = DB_SQLITE;
+        return 0;
+}
+
+static int on_postgresql(void **state) {
+        (void) state;
+        backend = DB_POSTGRESQL;
+        return 0;
+}
+
+static bool is_conninfo(const char *where) {
+        return strncmp(where, "host=", 5) == 0;
+}
+
+static int open_db(const char *where, Db **ret, char **ret_message) {
+        if (is_conninfo(where))
+                return db_open_postgresql(where, NULL, ret, ret_message);
+        return db_open_sqlite(where, ret, ret_message);
+}
+
+/* A new, empty store for each use: a file name in the scratch directory,
+ * or a new database's connection string. */
 static char *new_path(const char *name) {
         static unsigned counter;
         char *path;
 
+        if (backend == DB_POSTGRESQL) {
+                _cleanup_(db_closep) Db *admin = NULL;
+                _cleanup_free_ char *message = NULL, *create = NULL;
+
+                assert_int_equal(db_open_postgresql(server->conninfo, NULL, &admin, &message), 0);
+                assert_true(asprintf(&create, "CREATE DATABASE %s_%u", name, counter) > 0);
+                assert_int_equal(db_exec(admin, create), 0);
+                assert_true(asprintf(&path, "host=%s dbname=%s_%u user=postgres", server->dir, name, counter++) > 0);
+                return path;
+        }
         assert_true(asprintf(&path, "%s/%s-%u.db", dir, name, counter++) > 0);
         return path;
+}
+
+static int open_store_at(const char *path, Store **ret, char **ret_message) {
+        Db *db = NULL;
+        int r;
+
+        if (!is_conninfo(path))
+                return store_open(path, ret, ret_message);
+        r = open_db(path, &db, ret_message);
+        if (r < 0)
+                return r;
+        return store_open_db(db, ret, ret_message);
 }
 
 static Store *open_store(const char *path) {
@@ -71,7 +125,7 @@ static Store *open_store(const char *path) {
         Store *s = NULL;
         int r;
 
-        r = store_open(path, &s, &message);
+        r = open_store_at(path, &s, &message);
         if (r < 0)
                 fail_msg("store_open(%s): %s", path, strempty(message));
         assert_null(message);
@@ -79,25 +133,23 @@ static Store *open_store(const char *path) {
 }
 
 static int schema_version(const char *path) {
-        sqlite3 *db;
-        sqlite3_stmt *s;
-        int v;
+        _cleanup_(db_closep) Db *db = NULL;
+        _cleanup_free_ char *message = NULL;
+        int v = -1;
 
-        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-        v = sqlite3_column_int(s, 0);
-        sqlite3_finalize(s);
-        sqlite3_close(db);
+        assert_int_equal(open_db(path, &db, &message), 0);
+        assert_int_equal(db_get_schema_version(db, &v), 0);
         return v;
 }
 
-static void sql(const char *path, const char *statement) {
-        sqlite3 *db;
+static void set_schema_version(const char *path, int version) {
+        _cleanup_(db_closep) Db *db = NULL;
+        _cleanup_free_ char *message = NULL;
 
-        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, statement, NULL, NULL, NULL), SQLITE_OK);
-        sqlite3_close(db);
+        assert_int_equal(open_db(path, &db, &message), 0);
+        assert_int_equal(db_begin(db), 0);
+        assert_int_equal(db_set_schema_version(db, version), 0);
+        assert_int_equal(db_commit(db), 0);
 }
 
 /* A leaf for addresses (NULL-terminated), issued by the intermediate,
@@ -175,8 +227,10 @@ static void test_migrations_and_reopen(void **state) {
         int version;
 
         (void) state;
-        /* An empty file, as the tmpfiles snippet or an admin may leave it. */
-        assert_int_equal(pki_write_file(path, "", 0), 0);
+        /* An empty file, as the tmpfiles snippet or an admin may leave it;
+         * an empty database. */
+        if (backend == DB_SQLITE)
+                assert_int_equal(pki_write_file(path, "", 0), 0);
         {
                 _cleanup_(store_freep) Store *s = open_store(path);
 
@@ -202,17 +256,19 @@ static void test_open_refusals(void **state) {
 
         (void) state;
         /* A schema newer than this smimed knows. */
-        sql(future, "PRAGMA user_version = 9999");
+        set_schema_version(future, 9999);
         {
                 _cleanup_free_ char *message = NULL;
                 Store *s = NULL;
 
-                assert_int_equal(store_open(future, &s, &message), -EPROTONOSUPPORT);
+                assert_int_equal(open_store_at(future, &s, &message), -EPROTONOSUPPORT);
                 assert_null(s);
                 assert_non_null(message);
                 assert_non_null(strstr(message, "schema version 9999, newer than this smimed knows"));
         }
         assert_int_equal(schema_version(future), 9999);
+        if (backend != DB_SQLITE)
+                return;
 
         /* Not a database. */
         assert_int_equal(pki_write_file(garbage, "this is not an SQLite database, not at all, no.\n", 48), 0);
@@ -677,7 +733,7 @@ static void *write_batches(void *userdata) {
         _cleanup_(store_freep) Store *s = NULL;
         int r;
 
-        r = store_open(w->path, &s, &message);
+        r = open_store_at(w->path, &s, &message);
         for (size_t b = 0; r >= 0 && b < BATCHES; b++) {
                 r = store_begin(s);
                 for (size_t i = 0; r >= 0 && i < BATCH_SIZE; i++) {
@@ -777,18 +833,30 @@ static void test_writers_take_turns(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_migrations_and_reopen),
-                cmocka_unit_test(test_open_refusals),
-                cmocka_unit_test(test_generation),
-                cmocka_unit_test(test_batch_all_or_nothing),
-                cmocka_unit_test(test_add_again_and_trust),
-                cmocka_unit_test(test_lookups),
-                cmocka_unit_test(test_foreach_by_subject),
-                cmocka_unit_test(test_remove),
-                cmocka_unit_test(test_crls),
-                cmocka_unit_test(test_two_handles),
-                cmocka_unit_test(test_reader_during_writes),
-                cmocka_unit_test(test_writers_take_turns),
+                cmocka_unit_test_setup(test_migrations_and_reopen, on_sqlite),
+                cmocka_unit_test_setup(test_open_refusals, on_sqlite),
+                cmocka_unit_test_setup(test_generation, on_sqlite),
+                cmocka_unit_test_setup(test_batch_all_or_nothing, on_sqlite),
+                cmocka_unit_test_setup(test_add_again_and_trust, on_sqlite),
+                cmocka_unit_test_setup(test_lookups, on_sqlite),
+                cmocka_unit_test_setup(test_foreach_by_subject, on_sqlite),
+                cmocka_unit_test_setup(test_remove, on_sqlite),
+                cmocka_unit_test_setup(test_crls, on_sqlite),
+                cmocka_unit_test_setup(test_two_handles, on_sqlite),
+                cmocka_unit_test_setup(test_reader_during_writes, on_sqlite),
+                cmocka_unit_test_setup(test_writers_take_turns, on_sqlite),
+                cmocka_unit_test_setup(test_migrations_and_reopen, on_postgresql),
+                cmocka_unit_test_setup(test_open_refusals, on_postgresql),
+                cmocka_unit_test_setup(test_generation, on_postgresql),
+                cmocka_unit_test_setup(test_batch_all_or_nothing, on_postgresql),
+                cmocka_unit_test_setup(test_add_again_and_trust, on_postgresql),
+                cmocka_unit_test_setup(test_lookups, on_postgresql),
+                cmocka_unit_test_setup(test_foreach_by_subject, on_postgresql),
+                cmocka_unit_test_setup(test_remove, on_postgresql),
+                cmocka_unit_test_setup(test_crls, on_postgresql),
+                cmocka_unit_test_setup(test_two_handles, on_postgresql),
+                cmocka_unit_test_setup(test_reader_during_writes, on_postgresql),
+                cmocka_unit_test_setup(test_writers_take_turns, on_postgresql),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
