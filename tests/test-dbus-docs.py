@@ -103,9 +103,9 @@ def check_documented(xml, interface, entry):
         if not words(doc):
             fail(f'{xml}: {iname}: {kind} {name} has no doc text (a comment "{name}:" just before it)')
         documented_args = {}
-        for entry_ in section.findall("variablelist[@role='params']/varlistentry"):
-            parameter = entry_.find('term/literal/parameter')
-            listitem = entry_.find('listitem')
+        for item in section.findall("variablelist[@role='params']/varlistentry"):
+            parameter = item.find('term/literal/parameter')
+            listitem = item.find('listitem')
             if parameter is not None and listitem is not None:
                 documented_args[parameter.text] = words(''.join(listitem.itertext()))
         for arg in m.findall('arg'):
