@@ -39,6 +39,10 @@ for f in \
         usr/share/bash-completion/completions/smimectl; do
         [ -e "$dest/$f" ] || fail "not installed: /$f"
 done
+# org.smimed1(5), unless the build left it out (-Dman=disabled).
+if [ -e "$build/docs/org.smimed1.5" ]; then
+        [ -s "$dest/usr/share/man/man5/org.smimed1.5" ] || fail "not installed: /usr/share/man/man5/org.smimed1.5"
+fi
 [ -x "$dest/usr/libexec/smimed" ] || fail "smimed is not executable"
 [ -x "$dest/usr/libexec/smimed-worker" ] || fail "smimed-worker is not executable"
 echo "ok: every file where it belongs"

@@ -51,6 +51,29 @@ static void test_differences_show(void **state) {
         assert_string_not_equal(ca, cc);
 }
 
+/* What a file says only to code generators is not compared: no server serves it. */
+static void test_codegen_hints_dropped(void **state) {
+        const char *file = "<node><interface name=\"x.Y\"><method name=\"M\">"
+                           "<annotation name=\"org.gtk.GDBus.C.UnixFD\" value=\"true\"/>"
+                           "<annotation name=\"org.gtk.GDBus.DocString\" value=\"d\"><x/></annotation>"
+                           "<arg type=\"h\" name=\"fd\" direction=\"in\"/></method></interface></node>";
+        const char *served = "<node><interface name=\"x.Y\"><method name=\"M\">"
+                             "<arg type=\"h\" name=\"fd\" direction=\"in\"/></method></interface></node>";
+        const char *other = "<node><interface name=\"x.Y\"><method name=\"M\">"
+                            "<annotation name=\"org.freedesktop.DBus.Deprecated\" value=\"true\"/>"
+                            "<arg type=\"h\" name=\"fd\" direction=\"in\"/></method></interface></node>";
+        _cleanup_free_ char *cf = xml_canonical_element(file, "interface", "x.Y");
+        _cleanup_free_ char *cs = xml_canonical_element(served, "interface", "x.Y");
+        _cleanup_free_ char *co = xml_canonical_element(other, "interface", "x.Y");
+
+        (void) state;
+        assert_non_null(cf);
+        assert_non_null(cs);
+        assert_non_null(co);
+        assert_string_equal(cf, cs);
+        assert_string_not_equal(co, cs);
+}
+
 static void test_missing_or_malformed(void **state) {
         (void) state;
         assert_null(xml_canonical_element("<node></node>", "interface", "x.Y"));
@@ -62,6 +85,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_layout_does_not_matter),
                 cmocka_unit_test(test_differences_show),
+                cmocka_unit_test(test_codegen_hints_dropped),
                 cmocka_unit_test(test_missing_or_malformed),
         };
 

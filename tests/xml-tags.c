@@ -107,6 +107,14 @@ static const char *tag_attr(const Tag *t, const char *name) {
         return NULL;
 }
 
+/* org.gtk.GDBus.* annotations (C.UnixFD, DocString, …) are hints for code
+ * generators that no server serves: not part of the interface. */
+static bool is_codegen_hint(const Tag *t) {
+        const char *name = tag_attr(t, "name");
+
+        return streq(t->name, "annotation") && name && strncmp(name, "org.gtk.GDBus.", 14) == 0;
+}
+
 static void write_open(FILE *f, Tag *t) {
         qsort(t->attrs, t->n_attrs, sizeof(Attr), attr_compare);
         fprintf(f, "<%s", t->name);
@@ -119,7 +127,7 @@ char *xml_canonical_element(const char *xml, const char *tag, const char *name) 
         char *out = NULL;
         size_t out_size = 0;
         FILE *f;
-        int depth = 0, capture_depth = -1;
+        int depth = 0, capture_depth = -1, skip_depth = -1;
         bool done = false, bad = false;
         const char *p = xml;
 
@@ -154,10 +162,21 @@ char *xml_canonical_element(const char *xml, const char *tag, const char *name) 
 
                 if (t.closing) {
                         depth--;
-                        if (capture_depth >= 0)
-                                fprintf(f, "</%s>\n", t.name);
-                        if (depth == capture_depth)
-                                done = true;
+                        if (skip_depth >= 0) {
+                                if (depth == skip_depth)
+                                        skip_depth = -1;
+                        } else {
+                                if (capture_depth >= 0)
+                                        fprintf(f, "</%s>\n", t.name);
+                                if (depth == capture_depth)
+                                        done = true;
+                        }
+                } else if (skip_depth >= 0 || is_codegen_hint(&t)) {
+                        if (!t.self_closing) {
+                                if (skip_depth < 0)
+                                        skip_depth = depth;
+                                depth++;
+                        }
                 } else {
                         if (capture_depth < 0 && streq(t.name, tag) && streq_ptr(tag_attr(&t, "name"), name))
                                 capture_depth = depth;
