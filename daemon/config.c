@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <libpq-fe.h>
 #include <p11-kit/uri.h>
 
 #include "config.h"
@@ -198,6 +199,40 @@ static int parse_cipher(const char *value, void *field, char **ret_message) {
         return free_and_strdup(field, value);
 }
 
+static int parse_store_backend(const char *value, void *field, char **ret_message) {
+        if (!streq(value, "sqlite") && !streq(value, "postgresql"))
+                return set_message(ret_message, "unknown backend \"%s\" (known: sqlite, postgresql)", value);
+        return free_and_strdup(field, value);
+}
+
+/* A libpq connection string or URI, parsed by libpq; never one with a
+ * password in it (that is PasswordFile='s or the credential's). */
+static int parse_store_connection(const char *value, void *field, char **ret_message) {
+        PQconninfoOption *options;
+        char *error = NULL;
+        bool password = false;
+
+        options = PQconninfoParse(value, &error);
+        if (!options) {
+                /* libpq's message quotes the string; not when a secret may be in it. */
+                bool secret = strstr(value, "password") || strchr(value, '@');
+                int r = error && !secret ? set_message(ret_message, "not a PostgreSQL connection string (%.*s)",
+                                                       (int) strcspn(error, "\n"), error)
+                                         : set_message(ret_message, "not a PostgreSQL connection string");
+
+                PQfreemem(error);
+                return r;
+        }
+        for (PQconninfoOption *o = options; o->keyword; o++)
+                if (streq(o->keyword, "password") && o->val && o->val[0])
+                        password = true;
+        PQconninfoFree(options);
+        if (password)
+                return set_message(ret_message, "holds a password: put it in PasswordFile= or the credential "
+                                                "store-password instead");
+        return free_and_strdup(field, value);
+}
+
 static const ConfigKey config_keys[] = {
         {"Token", "Module", parse_absolute_path, FIELD_STRING, offsetof(Config, token_module)},
         {"Token", "URI", parse_pkcs11_uri, FIELD_STRING, offsetof(Config, token_uri)},
@@ -205,6 +240,9 @@ static const ConfigKey config_keys[] = {
         {"Token", "RescanIntervalSec", parse_seconds, FIELD_U64, offsetof(Config, token_rescan_usec)},
         {"Token", "Workers", parse_unsigned, FIELD_U64, offsetof(Config, token_workers)},
         {"Store", "Path", parse_absolute_path, FIELD_STRING, offsetof(Config, store_path)},
+        {"Store", "Backend", parse_store_backend, FIELD_STRING, offsetof(Config, store_backend)},
+        {"Store", "Connection", parse_store_connection, FIELD_STRING, offsetof(Config, store_connection)},
+        {"Store", "PasswordFile", parse_absolute_path, FIELD_STRING, offsetof(Config, store_password_file)},
         {"Policy", "Enabled", parse_bool_field, FIELD_BOOL, offsetof(Config, policy_enabled)},
         {"Policy", "MaxMessageSize", parse_size, FIELD_U64, offsetof(Config, max_message_size)},
         {"Policy", "MaxDataSize", parse_size, FIELD_U64, offsetof(Config, max_data_size)},
@@ -273,7 +311,8 @@ int config_new_default(Config **ret) {
                 return -ENOMEM;
 
         config->store_path = strdup(CONFIG_DEFAULT_STORE_PATH);
-        if (!config->store_path)
+        config->store_backend = strdup("sqlite");
+        if (!config->store_path || !config->store_backend)
                 return -ENOMEM;
         config->token_rescan_usec = CONFIG_DEFAULT_RESCAN_USEC;
         config->policy_enabled = true;
@@ -309,6 +348,9 @@ Config *config_free(Config *config) {
         free(config->token_uri);
         free(config->token_pin_file);
         free(config->store_path);
+        free(config->store_backend);
+        free(config->store_connection);
+        free(config->store_password_file);
         free(config->allowed_digests);
         free(config->default_cipher);
         return mfree(config);

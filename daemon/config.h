@@ -41,7 +41,10 @@ typedef struct Config {
         uint64_t token_rescan_usec;
         uint64_t token_workers;  /* 0: one per CPU */
 
-        char *store_path;
+        char *store_path;          /* SQLite's file; its directory holds the spool on every backend */
+        char *store_backend;       /* "sqlite" or "postgresql" */
+        char *store_connection;    /* libpq's connection string, never with a password */
+        char *store_password_file; /* NULL: $CREDENTIALS_DIRECTORY/store-password when there */
 
         bool policy_enabled;
         uint64_t max_message_size;

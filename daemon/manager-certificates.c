@@ -3,12 +3,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/x509.h>
 
 #include "message.h"
 #include "certificate-parse.h"
 #include "log.h"
+#include "pin-file.h"
 #include "manager-certificates.h"
 #include "manager-keys.h"
 #include "manager.h"
@@ -50,20 +52,64 @@ static void manager_update_certificate_count(Manager *m) {
         manager_notify_one(m, MANAGER_EVENT_PROPERTIES_CHANGED, "CertificateCount");
 }
 
-int manager_open_store(Manager *m, const char *path, char **ret_message) {
+/* The store's password: PasswordFile=, else the credential store-password
+ * when it was passed, else none (trust, peer or a client certificate). */
+static int read_store_password(const Config *config, char **ret_password, char **ret_message) {
+        _cleanup_free_ char *credential = NULL;
+        const char *path = config->store_password_file, *credentials;
+
+        *ret_password = NULL;
+        if (!path) {
+                credentials = getenv("CREDENTIALS_DIRECTORY");
+                if (!credentials)
+                        return 0;
+                if (asprintf(&credential, "%s/store-password", credentials) < 0)
+                        return -ENOMEM;
+                if (access(credential, F_OK) < 0)
+                        return 0;
+                path = credential;
+        }
+        return pin_file_read(path, ret_password, ret_message);
+}
+
+static int open_store_db(const Config *config, Db **ret, char **ret_message) {
+        _cleanup_(erase_and_freep) char *password = NULL;
+        int r;
+
+        if (streq(config->store_backend, "sqlite"))
+                return db_open_sqlite(config->store_path, ret, ret_message);
+        if (!config->store_connection)
+                return message_fail(ret_message, -EINVAL, "[Store] Backend=postgresql needs Connection=.");
+        r = read_store_password(config, &password, ret_message);
+        if (r < 0)
+                return r;
+        return db_open_postgresql(config->store_connection, password, ret, ret_message);
+}
+
+bool manager_store_config_changed(const Config *a, const Config *b) {
+        return !streq(a->store_path, b->store_path) || !streq(a->store_backend, b->store_backend) ||
+               !streq_ptr(a->store_connection, b->store_connection) ||
+               !streq_ptr(a->store_password_file, b->store_password_file);
+}
+
+int manager_open_store(Manager *m, const Config *config, char **ret_message) {
         _cleanup_(store_freep) Store *store = NULL;
         Validator *validator = NULL;
         ValidationLookup lookup;
+        Db *db = NULL;
         int r;
 
-        r = store_open(path, &store, ret_message);
+        r = open_store_db(config, &db, ret_message);
+        if (r < 0)
+                return r;
+        r = store_open_db(db, &store, ret_message);
         if (r < 0)
                 return r;
         /* A new store, a new validator: no result of the old store's is kept. */
         lookup = store_validation_lookup(store);
         r = validator_new(&lookup, &validator);
         if (r < 0)
-                return message_fail(ret_message, r, "Cannot open the certificate store %s: %m", path);
+                return message_fail(ret_message, r, "Cannot open the certificate store %s: %m", store_name(store));
 
         validator_free(m->validator);
         store_free(m->store);
@@ -72,7 +118,7 @@ int manager_open_store(Manager *m, const char *path, char **ret_message) {
         manager_notify(m, MANAGER_EVENT_CERTIFICATES_STALE, NULL);
         m->certificate_count = UINT64_MAX; /* makes the next count announce itself */
         manager_update_certificate_count(m);
-        log_info("Certificate store %s: %" PRIu64 " certificates.", path, m->certificate_count);
+        log_info("Certificate store %s: %" PRIu64 " certificates.", store_name(m->store), m->certificate_count);
         return 0;
 }
 

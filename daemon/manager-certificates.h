@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 
 #include "capabilities.h"
+#include "config.h"
 #include "validate.h"
 
 typedef struct Manager Manager;
@@ -20,7 +21,11 @@ typedef struct Manager Manager;
  * does not verify, -EINVAL a malformed address, anything else a failure of
  * the store. *ret_message says what happened in words. */
 
-int manager_open_store(Manager *m, const char *path, char **ret_message);
+/* Opens the store config names ([Store] Backend=, Path=, Connection=,
+ * PasswordFile=) and puts it, with a new validator, in place of the old one. */
+int manager_open_store(Manager *m, const Config *config, char **ret_message);
+/* Whether a and b name different stores. */
+bool manager_store_config_changed(const Config *a, const Config *b);
 
 int manager_import_certificates(Manager *m, const void *data, size_t size, bool trust, char ***ret_fingerprints,
                                 char **ret_message);

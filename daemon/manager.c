@@ -338,9 +338,9 @@ int manager_reload(Manager *m, char **ret_message) {
                         token_inherit_refused_pins(token, m->token);
         }
 
-        /* A new store path: open it now, so that a bad one refuses the reload. */
-        if (!streq(m->config->store_path, config->store_path)) {
-                r = manager_open_store(m, config->store_path, ret_message);
+        /* Another store: open it now, so that a bad one refuses the reload. */
+        if (manager_store_config_changed(m->config, config)) {
+                r = manager_open_store(m, config, ret_message);
                 if (r < 0)
                         return r;
         }
@@ -438,7 +438,7 @@ int manager_start(Manager *m) {
         {
                 _cleanup_free_ char *message = NULL;
 
-                r = manager_open_store(m, m->config->store_path, &message);
+                r = manager_open_store(m, m->config, &message);
                 if (r < 0)
                         return log_error_errno(r, "%s", message ?: "Cannot open the certificate store.");
         }

@@ -58,6 +58,10 @@ static const char *const migrations[] = {
         ");",
 };
 
+const char *store_name(const Store *store) {
+        return db_name(store->db);
+}
+
 uint64_t store_generation(const Store *store) {
         return store->generation;
 }

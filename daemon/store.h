@@ -26,6 +26,9 @@ int store_open_db(Db *db, Store **ret, char **ret_message);
 Store *store_free(Store *store);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
 
+/* For messages: the file, or the PostgreSQL database and host. */
+const char *store_name(const Store *store);
+
 /* Bumped by every committed change; lets callers cache what they read. */
 uint64_t store_generation(const Store *store);
 

@@ -28,6 +28,7 @@
 #include <openssl/rsa.h>
 
 #include "harness.h"
+#include "pg-server.h"
 #include "smimed-bus-names.h"
 
 #define POLKIT_ACTIONS_DIR "/usr/share/polkit-1/actions"
@@ -580,6 +581,13 @@ int harness_new(Harness **ret) {
         if (r < 0)
                 return r;
 
+        /* SMIMED_TEST_STORE=postgresql: the store on a PostgreSQL server of the harness's own. */
+        if (streq_ptr(getenv("SMIMED_TEST_STORE"), "postgresql")) {
+                r = pg_server_start(&h->store_server);
+                if (r < 0)
+                        return r;
+        }
+
         /* As StateDirectory=smimed with StateDirectoryMode=0700: the store, and spool files beside it. */
         h->state_dir = path_join(h->dir, "state");
         if (!h->state_dir)
@@ -620,6 +628,7 @@ Harness *harness_free(Harness *h) {
 
         stop_process(&h->smimed_pid);
         stop_process(&h->dbus_pid);
+        h->store_server = pg_server_free(h->store_server);
         /* polkitd has left with its bus; reap it (it is our child). */
         if (h->polkit_pid > 0) {
                 kill(h->polkit_pid, SIGTERM);
@@ -873,21 +882,35 @@ int harness_start_bus(Harness *h) {
         return start_polkitd(h);
 }
 
-char *harness_config_text(Harness *h, const char *extra) {
+char *harness_store_section(Harness *h) {
         char *text;
 
+        if (h->store_server) {
+                if (asprintf(&text, "[Store]\nPath=%s/store.db\nBackend=postgresql\nConnection=%s\n", h->state_dir,
+                             h->store_server->conninfo) < 0)
+                        return NULL;
+        } else if (asprintf(&text, "[Store]\nPath=%s/store.db\n", h->state_dir) < 0)
+                return NULL;
+        return text;
+}
+
+char *harness_config_text(Harness *h, const char *extra) {
+        _cleanup_free_ char *store = harness_store_section(h);
+        char *text;
+
+        if (!store)
+                return NULL;
         if (asprintf(&text,
                      "# written by the smimed test harness\n"
                      "[Token]\n"
                      "Module=" SOFTHSM_MODULE "\n"
                      "URI=pkcs11:token=" HARNESS_TOKEN_LABEL "\n"
                      "PINFile=%s\n"
-                     "[Store]\n"
-                     "Path=%s/store.db\n"
+                     "%s"
                      "[Policy]\n"
                      "Enabled=yes\n"
                      "%s",
-                     h->pin_file, h->state_dir, strempty(extra)) < 0)
+                     h->pin_file, store, strempty(extra)) < 0)
                 return NULL;
         return text;
 }

@@ -51,6 +51,8 @@ typedef struct Harness {
         char *smimed_log;
         unsigned n_configs;
 
+        struct PgServer *store_server; /* SMIMED_TEST_STORE=postgresql: the store's server */
+
         uid_t test_uid;
         gid_t test_gid;
 
@@ -79,6 +81,9 @@ int harness_start_bus(Harness *h);
 
 /* The [Token], [Store] and [Policy] sections that make smimed use the
  * harness token. extra is appended (later keys win). */
+/* The [Store] section of the harness's configs: SQLite in the state
+ * directory, or with SMIMED_TEST_STORE=postgresql the harness's PostgreSQL. */
+char *harness_store_section(Harness *h);
 char *harness_config_text(Harness *h, const char *extra);
 /* Writes text to a new file in the scratch directory; returns its path. */
 char *harness_write_file(Harness *h, const char *name, const char *text, mode_t mode);

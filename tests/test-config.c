@@ -61,6 +61,9 @@ static void test_defaults(void **state) {
         assert_null(config->token_pin_file);
         assert_int_equal(config->token_rescan_usec, CONFIG_DEFAULT_RESCAN_USEC);
         assert_string_equal(config->store_path, CONFIG_DEFAULT_STORE_PATH);
+        assert_string_equal(config->store_backend, "sqlite");
+        assert_null(config->store_connection);
+        assert_null(config->store_password_file);
         assert_true(config->policy_enabled);
         assert_string_equal(config->path, "test.conf");
 }
@@ -311,6 +314,41 @@ static void test_worker_limits(void **state) {
         parse_fails("[Token]\nWorkerTimeoutSec=3\n", 2, "Token", "WorkerTimeoutSec", "unknown key");
 }
 
+/* [Store] on PostgreSQL: the connection string is libpq's to judge, and a
+ * password in it is refused without being repeated. */
+static void test_store_backend(void **state) {
+        _cleanup_(config_freep) Config *config =
+                parse_ok("[Store]\nBackend=postgresql\nConnection=host=/run/postgresql dbname=smimed user=smimed\n"
+                         "PasswordFile=/etc/smimed/store-password\n");
+
+        (void) state;
+        assert_string_equal(config->store_backend, "postgresql");
+        assert_string_equal(config->store_connection, "host=/run/postgresql dbname=smimed user=smimed");
+        assert_string_equal(config->store_password_file, "/etc/smimed/store-password");
+        config = config_free(config);
+        config = parse_ok("[Store]\nConnection=postgresql://smimed@db.example.com/smimed?sslmode=verify-full\n");
+        assert_string_equal(config->store_connection, "postgresql://smimed@db.example.com/smimed?sslmode=verify-full");
+
+        parse_fails("[Store]\nBackend=mysql\n", 2, "Store", "Backend",
+                    "unknown backend \"mysql\" (known: sqlite, postgresql)");
+        parse_fails("[Store]\nConnection=host=a dbname\n", 2, "Store", "Connection",
+                    "not a PostgreSQL connection string");
+        parse_fails("[Store]\nConnection=host=a password=hunter2\n", 2, "Store", "Connection", "holds a password");
+        parse_fails("[Store]\nConnection=postgresql://smimed:hunter2@db/smimed\n", 2, "Store", "Connection",
+                    "holds a password");
+        parse_fails("[Store]\nPasswordFile=store-password\n", 2, "Store", "PasswordFile", "absolute path");
+        {
+                _cleanup_(config_error_done) ConfigError error = {};
+                _cleanup_free_ char *text = NULL;
+                Config *c = NULL;
+
+                assert_true(config_parse("[Store]\nConnection=host=a password=hunter2\n", "test.conf", &c, &error) <
+                            0);
+                text = config_error_to_string(&error);
+                assert_null(strstr(text, "hunter2"));
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
@@ -335,6 +373,7 @@ int main(void) {
                 cmocka_unit_test(test_load_file),
                 cmocka_unit_test(test_sizes),
                 cmocka_unit_test(test_io_timeout),
+                cmocka_unit_test(test_store_backend),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2178,7 +2178,7 @@ static void test_smimectl_usage_errors(void **state) {
 /* ---- token-unavailable, then a clean stop ---- */
 
 static void test_token_unavailable(void **state) {
-        _cleanup_free_ char *text = NULL, *absent = NULL;
+        _cleanup_free_ char *text = NULL, *absent = NULL, *store = NULL;
         Capability sign, *enc = NULL;
         int status;
 
@@ -2188,10 +2188,12 @@ static void test_token_unavailable(void **state) {
                 fail_msg("smimed exited with %d, see %s", status, harness->smimed_log);
 
         /* Same store, a token that is not there. */
+        store = harness_store_section(harness);
+        assert_non_null(store);
         assert_true(asprintf(&text,
                              "[Token]\nModule=/usr/lib/softhsm/libsofthsm2.so\nURI=pkcs11:token=no-such-token\n"
-                             "PINFile=%s\n[Store]\nPath=%s/store.db\n",
-                             harness->pin_file, harness->state_dir) > 0);
+                             "PINFile=%s\n%s",
+                             harness->pin_file, store) > 0);
         absent = harness_write_file(harness, "absent.conf", text, 0644);
         assert_non_null(absent);
         assert_int_equal(harness_start_smimed(harness, absent, NULL), 0);
