@@ -34,6 +34,11 @@ typedef struct DbOps {
         int64_t (*column_int64)(DbStatement *s, unsigned i);
 
         int (*lock_transaction)(Db *db, int64_t key);
+        int (*notify)(Db *db, const char *channel, const char *payload);
+        int (*listen)(Db *db, const char *channel);
+        int (*fd)(Db *db);
+        int (*sender_id)(Db *db);
+        int (*read_notifications)(Db *db, DbNotificationHandler handler, void *userdata);
         int (*get_schema_version)(Db *db, int *ret);
         int (*set_schema_version)(Db *db, int version);
 } DbOps;

@@ -415,6 +415,60 @@ static int pg_set_schema_version(Db *db, int version) {
         return db_exec(db, sql);
 }
 
+static int pg_notify(Db *db, const char *channel, const char *payload) {
+        _cleanup_(db_statement_resetp) DbStatement *s = NULL;
+        int r;
+
+        r = db_prepare(db, "SELECT pg_notify($1, $2)", &s);
+        if (r < 0)
+                return r;
+        db_bind_text(s, 1, channel);
+        db_bind_text(s, 2, payload);
+        r = db_step(s, "announcing a change");
+        return r < 0 ? r : 0;
+}
+
+static int pg_listen(Db *db, const char *channel) {
+        _cleanup_free_ char *sql = NULL;
+        char *quoted;
+
+        quoted = PQescapeIdentifier(conn_of(db), channel, strlen(channel));
+        if (!quoted)
+                return -ENOMEM;
+        if (asprintf(&sql, "LISTEN %s", quoted) < 0)
+                sql = NULL;
+        PQfreemem(quoted);
+        if (!sql)
+                return -ENOMEM;
+        return db_exec(db, sql);
+}
+
+static int pg_fd(Db *db) {
+        int fd = PQsocket(conn_of(db));
+
+        return fd < 0 ? -ENOTCONN : fd;
+}
+
+static int pg_sender_id(Db *db) {
+        return PQbackendPID(conn_of(db));
+}
+
+static int pg_read_notifications(Db *db, DbNotificationHandler handler, void *userdata) {
+        PGnotify *n;
+
+        if (!PQconsumeInput(conn_of(db)) || PQstatus(conn_of(db)) != CONNECTION_OK)
+                return log_warning_errno(-ENOTCONN,
+                                         "Certificate store %s: lost the connection that hears of "
+                                         "changes: %.*s",
+                                         db->name, (int) strcspn(PQerrorMessage(conn_of(db)), "\n"),
+                                         PQerrorMessage(conn_of(db)));
+        while ((n = PQnotifies(conn_of(db)))) {
+                handler(n->relname, n->extra, n->be_pid, userdata);
+                PQfreemem(n);
+        }
+        return 0;
+}
+
 static void ignore_notice(void *userdata, const char *message) {
         (void) userdata;
         (void) message;
@@ -440,6 +494,11 @@ static const DbOps pg_ops = {
         .column_blob = pg_column_blob,
         .column_int64 = pg_column_int64,
         .lock_transaction = pg_lock_transaction,
+        .notify = pg_notify,
+        .listen = pg_listen,
+        .fd = pg_fd,
+        .sender_id = pg_sender_id,
+        .read_notifications = pg_read_notifications,
         .get_schema_version = pg_get_schema_version,
         .set_schema_version = pg_set_schema_version,
 };

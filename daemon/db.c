@@ -195,3 +195,23 @@ const void *db_column_blob(DbStatement *s, unsigned i, size_t *ret_size) {
 int64_t db_column_int64(DbStatement *s, unsigned i) {
         return s->db->ops->column_int64(s, i);
 }
+
+int db_notify(Db *db, const char *channel, const char *payload) {
+        return db->ops->notify ? db->ops->notify(db, channel, payload) : 0;
+}
+
+int db_listen(Db *db, const char *channel) {
+        return db->ops->listen ? db->ops->listen(db, channel) : -EOPNOTSUPP;
+}
+
+int db_fd(Db *db) {
+        return db->ops->fd ? db->ops->fd(db) : -EOPNOTSUPP;
+}
+
+int db_sender_id(Db *db) {
+        return db->ops->sender_id ? db->ops->sender_id(db) : 0;
+}
+
+int db_read_notifications(Db *db, DbNotificationHandler handler, void *userdata) {
+        return db->ops->read_notifications ? db->ops->read_notifications(db, handler, userdata) : -EOPNOTSUPP;
+}

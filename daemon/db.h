@@ -93,3 +93,18 @@ bool db_column_is_null(DbStatement *s, unsigned i);
 const char *db_column_text(DbStatement *s, unsigned i);
 const void *db_column_blob(DbStatement *s, unsigned i, size_t *ret_size);
 int64_t db_column_int64(DbStatement *s, unsigned i);
+
+/* Notifications between the connections of one database (PostgreSQL's
+ * NOTIFY/LISTEN; SQLite has none: db_notify does nothing there and
+ * db_listen is -EOPNOTSUPP). A notification is sent when the transaction
+ * it is part of commits, and not at all when it rolls back. */
+int db_notify(Db *db, const char *channel, const char *payload);
+int db_listen(Db *db, const char *channel);
+/* The connection's socket, to poll for notifications, or -EOPNOTSUPP. */
+int db_fd(Db *db);
+/* The server process of this connection: notifications name the sender's. */
+int db_sender_id(Db *db);
+typedef void (*DbNotificationHandler)(const char *channel, const char *payload, int sender, void *userdata);
+/* Reads what arrived on db_fd() and calls handler for each notification;
+ * -ENOTCONN when the connection is gone (open a new one and db_listen again). */
+int db_read_notifications(Db *db, DbNotificationHandler handler, void *userdata);

@@ -3,6 +3,7 @@
  * on SQLite and on a real PostgreSQL server of the test's own: the same
  * SQL must mean the same on both. */
 #include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -298,6 +299,67 @@ static void test_no_server(void **state) {
         assert_null(strstr(message, "secret-password"));
 }
 
+typedef struct Heard {
+        char payload[64];
+        int sender;
+        unsigned n;
+} Heard;
+
+static void on_notification(const char *channel, const char *payload, int sender, void *userdata) {
+        Heard *h = userdata;
+
+        assert_string_equal(channel, "smimed_test");
+        snprintf(h->payload, sizeof(h->payload), "%s", payload);
+        h->sender = sender;
+        h->n++;
+}
+
+/* Waits (poll on the socket, up to 10 s) until a notification arrives. */
+static void wait_heard(Db *listener, Heard *heard) {
+        unsigned before = heard->n;
+
+        while (heard->n == before) {
+                struct pollfd p = {.fd = db_fd(listener), .events = POLLIN};
+
+                assert_true(p.fd >= 0);
+                assert_int_equal(poll(&p, 1, 10000), 1);
+                assert_int_equal(db_read_notifications(listener, on_notification, heard), 0);
+        }
+}
+
+/* PostgreSQL: a notification reaches another connection when its
+ * transaction commits, never when it rolls back, naming its sender. */
+static void test_notifications(void **state) {
+        _cleanup_(db_closep) Db *sender = open_db(state), *listener = NULL;
+        _cleanup_free_ char *message = NULL;
+        Heard heard = {};
+
+        assert_int_equal(db_open_postgresql(server->conninfo, NULL, &listener, &message), 0);
+        assert_int_equal(db_listen(listener, "smimed_test"), 0);
+
+        assert_int_equal(db_begin(sender), 0);
+        assert_int_equal(db_notify(sender, "smimed_test", "rolled back"), 0);
+        db_rollback(sender);
+        assert_int_equal(db_begin(sender), 0);
+        assert_int_equal(db_notify(sender, "smimed_test", "added 00ff"), 0);
+        assert_int_equal(db_commit(sender), 0);
+
+        wait_heard(listener, &heard);
+        assert_int_equal(heard.n, 1);
+        assert_string_equal(heard.payload, "added 00ff");
+        assert_int_equal(heard.sender, db_sender_id(sender));
+        assert_true(heard.sender != db_sender_id(listener));
+}
+
+/* SQLite has no notifications: announcing is harmless, listening refused. */
+static void test_no_notifications_on_sqlite(void **state) {
+        _cleanup_(db_closep) Db *db = open_db(state);
+
+        assert_int_equal(db_notify(db, "smimed_test", "added 00ff"), 0);
+        assert_int_equal(db_listen(db, "smimed_test"), -EOPNOTSUPP);
+        assert_int_equal(db_fd(db), -EOPNOTSUPP);
+}
+
 static int setup(void **state) {
         (void) state;
         if (!mkdtemp(scratch))
@@ -327,6 +389,8 @@ int main(void) {
                 cmocka_unit_test_prestate(test_lock_excludes_others, (void *) &postgresql_backend),
                 cmocka_unit_test_prestate(test_reconnect, (void *) &postgresql_backend),
                 cmocka_unit_test(test_no_server),
+                cmocka_unit_test_prestate(test_notifications, (void *) &postgresql_backend),
+                cmocka_unit_test_prestate(test_no_notifications_on_sqlite, (void *) &sqlite_backend),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
