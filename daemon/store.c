@@ -20,6 +20,12 @@
 struct Store {
         Db *db;
         uint64_t generation;
+
+        /* While nothing tells this handle of other handles' commits (a node
+         * whose notification connection is down), store_generation() reads
+         * the shared generation, and moves when it did. */
+        bool check_shared;
+        int64_t shared_seen;
 };
 
 /* Each entry takes the schema from version i to i + 1. Append, never edit.
@@ -56,14 +62,93 @@ static const char *const migrations[] = {
         "  next_update INTEGER,"
         "  der BLOB NOT NULL"
         ");",
+        /* 1 → 2: the generation, shared by every smimed on the store. */
+        "CREATE TABLE generation (value INTEGER NOT NULL);"
+        "INSERT INTO generation (value) VALUES (0);",
 };
+
+Db *store_db(Store *store) {
+        return store->db;
+}
 
 const char *store_name(const Store *store) {
         return db_name(store->db);
 }
 
-uint64_t store_generation(const Store *store) {
+static int read_shared_generation(Store *store, int64_t *ret) {
+        _cleanup_(db_statement_resetp) DbStatement *s = NULL;
+        int r;
+
+        r = db_prepare(store->db, "SELECT value FROM generation", &s);
+        if (r < 0)
+                return r;
+        r = db_step(s, "reading the generation");
+        if (r < 0)
+                return r;
+        *ret = r > 0 ? db_column_int64(s, 0) : 0;
+        return 0;
+}
+
+uint64_t store_generation(Store *store) {
+        int64_t shared;
+
+        /* A store that cannot be read counts as changed: nothing cached is trusted. */
+        if (store->check_shared && (read_shared_generation(store, &shared) < 0 || shared != store->shared_seen)) {
+                store->shared_seen = shared;
+                store->generation++;
+        }
         return store->generation;
+}
+
+void store_changed_elsewhere(Store *store) {
+        store->generation++;
+}
+
+int store_check_shared_generation(Store *store, bool check) {
+        int r = 0;
+
+        if (check && !store->check_shared)
+                r = read_shared_generation(store, &store->shared_seen);
+        store->check_shared = check;
+        return r;
+}
+
+int store_announce(Store *store, StoreChange change, const char *fingerprint) {
+        static const char *const words[_STORE_CHANGE_MAX] = {
+                [STORE_CHANGE_ADDED] = "added", [STORE_CHANGE_REMOVED] = "removed", [STORE_CHANGE_TRUST] = "trust",
+                [STORE_CHANGE_CRL] = "crl",     [STORE_CHANGE_KEYS] = "keys",
+        };
+        _cleanup_free_ char *payload = NULL;
+
+        if (asprintf(&payload, "%s%s%s", words[change], fingerprint ? " " : "", strempty(fingerprint)) < 0)
+                return -ENOMEM;
+        return db_notify(store->db, STORE_CHANNEL, payload);
+}
+
+int store_parse_change(const char *payload, StoreChange *ret_change, const char **ret_fingerprint) {
+        static const struct {
+                const char *word;
+                StoreChange change;
+                bool fingerprint;
+        } table[] = {
+                {"added ", STORE_CHANGE_ADDED, true}, {"removed ", STORE_CHANGE_REMOVED, true},
+                {"trust ", STORE_CHANGE_TRUST, true}, {"crl", STORE_CHANGE_CRL, false},
+                {"keys", STORE_CHANGE_KEYS, false},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                size_t n = strlen(table[i].word);
+
+                if (table[i].fingerprint ? strncmp(payload, table[i].word, n) != 0 : !streq(payload, table[i].word))
+                        continue;
+                if (table[i].fingerprint &&
+                    (strlen(payload + n) != 64 || strspn(payload + n, "0123456789abcdef") != 64))
+                        return -EBADMSG;
+                *ret_change = table[i].change;
+                *ret_fingerprint = table[i].fingerprint ? payload + n : NULL;
+                return 0;
+        }
+        return -EBADMSG;
 }
 
 /* A store at the current version is only read (it may be read-only).
@@ -174,7 +259,9 @@ int store_begin(Store *store) {
 int store_commit(Store *store) {
         int r;
 
-        r = db_commit(store->db);
+        r = db_exec(store->db, "UPDATE generation SET value = value + 1");
+        if (r >= 0)
+                r = db_commit(store->db);
         if (r < 0)
                 return r;
         store->generation++;
@@ -217,12 +304,19 @@ int store_add_certificate(Store *store, const CertInfo *info, bool trusted, bool
         if (!*ret_added) {
                 if (!trusted)
                         return 0;
-                r = db_prepare(store->db, "UPDATE certificate SET trusted = 1 WHERE fingerprint = $1", &trust);
+                r = db_prepare(store->db, "UPDATE certificate SET trusted = 1 WHERE fingerprint = $1 AND trusted = 0",
+                               &trust);
                 if (r < 0)
                         return r;
                 db_bind_text(trust, 1, info->fingerprint);
-                return db_step_done(trust, "trusting a certificate");
+                r = db_step_done(trust, "trusting a certificate");
+                if (r < 0 || db_changes(trust) == 0)
+                        return r;
+                return store_announce(store, STORE_CHANGE_TRUST, info->fingerprint);
         }
+        r = store_announce(store, STORE_CHANGE_ADDED, info->fingerprint);
+        if (r < 0)
+                return r;
 
         r = db_prepare(store->db, "INSERT INTO address (address, fingerprint) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                        &address);
@@ -241,7 +335,8 @@ int store_add_certificate(Store *store, const CertInfo *info, bool trusted, bool
 
 /* Runs one statement that changes the row of fingerprint, in its own
  * transaction unless one is open. */
-static int store_change_one(Store *store, const char *sql, const char *fingerprint, int value, const char *what) {
+static int store_change_one(Store *store, const char *sql, const char *fingerprint, int value, StoreChange change,
+                            const char *what) {
         _cleanup_(db_statement_resetp) DbStatement *s = NULL;
         bool own = !db_in_transaction(store->db);
         int r;
@@ -260,6 +355,8 @@ static int store_change_one(Store *store, const char *sql, const char *fingerpri
         }
         if (r >= 0 && db_changes(s) == 0)
                 r = -ENOENT;
+        if (r >= 0)
+                r = store_announce(store, change, fingerprint);
         if (own) {
                 if (r >= 0)
                         r = store_commit(store);
@@ -271,12 +368,12 @@ static int store_change_one(Store *store, const char *sql, const char *fingerpri
 
 int store_remove_certificate(Store *store, const char *fingerprint) {
         return store_change_one(store, "DELETE FROM certificate WHERE fingerprint = $1", fingerprint, -1,
-                                "removing a certificate");
+                                STORE_CHANGE_REMOVED, "removing a certificate");
 }
 
 int store_set_trusted(Store *store, const char *fingerprint, bool trusted) {
         return store_change_one(store, "UPDATE certificate SET trusted = $2 WHERE fingerprint = $1", fingerprint,
-                                trusted, "changing trust");
+                                trusted, STORE_CHANGE_TRUST, "changing trust");
 }
 
 int store_count_certificates(Store *store, uint64_t *ret) {
@@ -461,6 +558,8 @@ int store_put_crl(Store *store, X509_CRL *crl, bool *ret_stored) {
                 r = db_step_done(s, "adding a CRL");
                 if (r >= 0)
                         *ret_stored = db_changes(s) > 0;
+                if (r >= 0 && *ret_stored)
+                        r = store_announce(store, STORE_CHANGE_CRL, NULL);
         }
         OPENSSL_free(name);
         OPENSSL_free(der);

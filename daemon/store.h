@@ -30,7 +30,36 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
 const char *store_name(const Store *store);
 
 /* Bumped by every committed change; lets callers cache what they read. */
-uint64_t store_generation(const Store *store);
+uint64_t store_generation(Store *store);
+
+/* Several smimed on one store (PostgreSQL) tell each other of their
+ * changes: every change is announced on STORE_CHANNEL in its transaction
+ * (so only when it commits) as "added FP", "removed FP", "trust FP", "crl"
+ * or "keys" (a key was enrolled in the shared token). */
+#define STORE_CHANNEL "smimed_store"
+
+typedef enum StoreChange {
+        STORE_CHANGE_ADDED,
+        STORE_CHANGE_REMOVED,
+        STORE_CHANGE_TRUST,
+        STORE_CHANGE_CRL,
+        STORE_CHANGE_KEYS,
+        _STORE_CHANGE_MAX,
+} StoreChange;
+
+int store_announce(Store *store, StoreChange change, const char *fingerprint);
+/* -EBADMSG for anything but the announcements above; *ret_fingerprint
+ * points into payload (NULL for crl and keys). */
+int store_parse_change(const char *payload, StoreChange *ret_change, const char **ret_fingerprint);
+/* Another smimed changed the store: what was read from it is stale. */
+void store_changed_elsewhere(Store *store);
+/* check: nothing announces other smimed's changes now, so
+ * store_generation() compares the generation in the store instead (a
+ * query each time); false again once announcements are heard. */
+int store_check_shared_generation(Store *store, bool check);
+/* The connection the store writes through, to tell its own announcements
+ * from others'. */
+Db *store_db(Store *store);
 
 int store_begin(Store *store);
 int store_commit(Store *store);

@@ -13,6 +13,7 @@
  * counts the changes committed through its own handle only; another
  * handle's commits do not move it. */
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -831,6 +832,139 @@ static void test_writers_take_turns(void **state) {
         store_rollback(second);
 }
 
+/* ---- several smimed on one store ---- */
+
+typedef struct Heard {
+        char **payloads;
+        Db *own;
+        unsigned from_own;
+} Heard;
+
+static void on_announcement(const char *channel, const char *payload, int sender, void *userdata) {
+        Heard *h = userdata;
+
+        assert_string_equal(channel, STORE_CHANNEL);
+        if (h->own && sender == db_sender_id(h->own))
+                h->from_own++;
+        assert_int_equal(strv_extend(&h->payloads, payload), 0);
+}
+
+/* Reads what arrived until want announcements are heard (poll, up to 10 s). */
+static void hear(Db *listener, Heard *h, size_t want) {
+        while (strv_length(h->payloads) < want) {
+                struct pollfd p = {.fd = db_fd(listener), .events = POLLIN};
+
+                assert_int_equal(poll(&p, 1, 10000), 1);
+                assert_int_equal(db_read_notifications(listener, on_announcement, h), 0);
+        }
+}
+
+/* PostgreSQL: every change is announced when its batch commits (a batch
+ * rolled back says nothing), and another connection hears it in order. */
+static void test_announcements(void **state) {
+        _cleanup_free_ char *path = new_path("announce"), *message = NULL, *added = NULL, *removed = NULL,
+                            *trusted = NULL;
+        _cleanup_(store_freep) Store *s = open_store(path);
+        _cleanup_(db_closep) Db *listener = NULL;
+        static const char *const addresses[] = {"alice@example.com", NULL};
+        _cleanup_(pki_cert_freep) PkiCert *leaf = make_leaf(addresses, -1, 0), *other = make_leaf(NULL, -1, 0);
+        _cleanup_(cert_info_freep) CertInfo *info = info_of(leaf), *other_info = info_of(other);
+        _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
+        PkiCrlOptions crl_options;
+        Heard heard = {.own = store_db(s)};
+        bool changed;
+
+        (void) state;
+        assert_int_equal(open_db(path, &listener, &message), 0);
+        assert_int_equal(db_listen(listener, STORE_CHANNEL), 0);
+
+        /* Rolled back: nothing. */
+        assert_int_equal(store_begin(s), 0);
+        assert_int_equal(store_add_certificate(s, other_info, false, &changed), 0);
+        store_rollback(s);
+
+        add_one(s, leaf, false);
+        assert_int_equal(store_set_trusted(s, info->fingerprint, true), 0);
+        pki_crl_options_init(&crl_options);
+        crl = pki_crl_new(intermediate, NULL, 0, &crl_options);
+        assert_int_equal(store_begin(s), 0);
+        assert_int_equal(store_put_crl(s, crl, &changed), 0);
+        assert_true(changed);
+        assert_int_equal(store_commit(s), 0);
+        assert_int_equal(store_remove_certificate(s, info->fingerprint), 0);
+
+        hear(listener, &heard, 4);
+        assert_true(asprintf(&added, "added %s", info->fingerprint) > 0);
+        assert_true(asprintf(&trusted, "trust %s", info->fingerprint) > 0);
+        assert_true(asprintf(&removed, "removed %s", info->fingerprint) > 0);
+        assert_int_equal(strv_length(heard.payloads), 4);
+        assert_string_equal(heard.payloads[0], added);
+        assert_string_equal(heard.payloads[1], trusted);
+        assert_string_equal(heard.payloads[2], "crl");
+        assert_string_equal(heard.payloads[3], removed);
+        assert_int_equal(heard.from_own, 4); /* the writer can tell its own */
+        strv_free(heard.payloads);
+}
+
+/* What the listener accepts: the five announcements, nothing else. */
+static void test_parse_change(void **state) {
+        static const char fp[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        _cleanup_free_ char *added = NULL, *short_fp = NULL;
+        const char *f = NULL;
+        StoreChange c;
+
+        (void) state;
+        assert_true(asprintf(&added, "added %s", fp) > 0);
+        assert_int_equal(store_parse_change(added, &c, &f), 0);
+        assert_int_equal(c, STORE_CHANGE_ADDED);
+        assert_string_equal(f, fp);
+        assert_int_equal(store_parse_change("crl", &c, &f), 0);
+        assert_int_equal(c, STORE_CHANGE_CRL);
+        assert_null(f);
+        assert_int_equal(store_parse_change("keys", &c, &f), 0);
+        assert_int_equal(c, STORE_CHANGE_KEYS);
+        assert_true(asprintf(&short_fp, "removed %.63s", fp) > 0);
+        assert_int_equal(store_parse_change(short_fp, &c, &f), -EBADMSG);
+        assert_int_equal(
+                store_parse_change("removed 0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", &c, &f),
+                -EBADMSG);
+        assert_int_equal(store_parse_change("crl extra", &c, &f), -EBADMSG);
+        assert_int_equal(store_parse_change("dropped everything", &c, &f), -EBADMSG);
+        assert_int_equal(store_parse_change("", &c, &f), -EBADMSG);
+}
+
+/* A handle that hears nothing of the others checks the shared generation:
+ * another handle's commit moves it, its own reads do not. */
+static void test_shared_generation(void **state) {
+        _cleanup_free_ char *path = new_path("shared");
+        _cleanup_(store_freep) Store *a = open_store(path), *b = open_store(path);
+        static const char *const addresses[] = {"alice@example.com", NULL};
+        _cleanup_(pki_cert_freep) PkiCert *leaf = make_leaf(addresses, -1, 0);
+        uint64_t g;
+
+        (void) state;
+        g = store_generation(b);
+        add_one(a, leaf, false);
+        assert_int_equal(store_generation(b), g); /* not checking: it cannot know */
+        assert_int_equal(store_check_shared_generation(b, true), 0);
+        g = store_generation(b);
+        assert_int_equal(store_generation(b), g);
+        assert_int_equal(count(b), 1);
+        assert_int_equal(store_generation(b), g);
+        {
+                char fingerprint[65];
+
+                assert_int_equal(pki_cert_fingerprint(leaf, fingerprint), 0);
+                assert_int_equal(store_remove_certificate(a, fingerprint), 0);
+        }
+        assert_true(store_generation(b) > g);
+        g = store_generation(b);
+        assert_int_equal(store_generation(b), g);
+        store_changed_elsewhere(b);
+        assert_int_equal(store_generation(b), g + 1);
+        assert_int_equal(store_check_shared_generation(b, false), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup(test_migrations_and_reopen, on_sqlite),
@@ -857,6 +991,10 @@ int main(void) {
                 cmocka_unit_test_setup(test_two_handles, on_postgresql),
                 cmocka_unit_test_setup(test_reader_during_writes, on_postgresql),
                 cmocka_unit_test_setup(test_writers_take_turns, on_postgresql),
+                cmocka_unit_test_setup(test_announcements, on_postgresql),
+                cmocka_unit_test(test_parse_change),
+                cmocka_unit_test_setup(test_shared_generation, on_sqlite),
+                cmocka_unit_test_setup(test_shared_generation, on_postgresql),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
