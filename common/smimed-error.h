@@ -31,6 +31,7 @@ typedef enum SmimedError {
         SMIMED_ERR_TIMEOUT,
         SMIMED_ERR_LIMITS_EXCEEDED,
         SMIMED_ERR_WORKER_FAILED,
+        SMIMED_ERR_STORE_UNAVAILABLE,
         _SMIMED_ERROR_MAX,
         _SMIMED_ERROR_INVALID = -EINVAL,
 } SmimedError;

@@ -28,3 +28,6 @@
  * resource limit, or did not answer in time: that call only; try again, or
  * report the message (smimed logged its SHA-256). */
 #define SMIMED_ERROR_WORKER_FAILED "org.smimed1.Error.WorkerFailed" /* -ECHILD */
+/* The certificate store's server (PostgreSQL) cannot be reached: nothing was
+ * changed; smimed connects again by itself, try later. */
+#define SMIMED_ERROR_STORE_UNAVAILABLE "org.smimed1.Error.StoreUnavailable" /* -ENOTCONN */

@@ -277,22 +277,40 @@ static int pg_bind_null(DbStatement *s, unsigned i) {
         return 0;
 }
 
+static bool pg_run(DbStatement *s) {
+        PgStatement *p = pg_statement(s);
+        ExecStatusType status;
+
+        p->result = PQexecPrepared(conn_of(s->db), p->name, p->n_parameters, p->values, p->lengths, p->formats, 1);
+        status = PQresultStatus(p->result);
+        return status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
+}
+
 static int pg_step(DbStatement *s, const char *what) {
         PgStatement *p = pg_statement(s);
         int r;
 
         if (!p->result) {
-                ExecStatusType status;
-
                 r = pg_ensure_connected(s->db);
                 if (r >= 0 && !p->prepared)
                         r = pg_prepare(s);
                 if (r < 0)
                         return r;
-                p->result =
-                        PQexecPrepared(conn_of(s->db), p->name, p->n_parameters, p->values, p->lengths, p->formats, 1);
-                status = PQresultStatus(p->result);
-                if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+                /* A connection the server dropped since the last statement
+                 * (a restart, a failover) shows only now. Outside a
+                 * transaction the statement runs again on a new one: nothing
+                 * of a transaction is lost, and a retried read or
+                 * announcement changes nothing. */
+                if (!pg_run(s) && PQstatus(conn_of(s->db)) == CONNECTION_BAD && !s->db->in_transaction) {
+                        p->result = (PQclear(p->result), NULL);
+                        r = pg_ensure_connected(s->db);
+                        if (r >= 0)
+                                r = pg_prepare(s);
+                        if (r < 0)
+                                return r;
+                        (void) pg_run(s);
+                }
+                if (PQresultStatus(p->result) != PGRES_TUPLES_OK && PQresultStatus(p->result) != PGRES_COMMAND_OK) {
                         r = pg_error(s->db, p->result, what);
                         p->result = (PQclear(p->result), NULL);
                         return r;

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "pin-file.h"
 #include "manager-certificates.h"
+#include "manager-cluster.h"
 #include "manager-keys.h"
 #include "manager.h"
 #include "policy.h"
@@ -37,7 +38,7 @@ static void cert_infos_done(CertInfos *c) {
         free(c->items);
 }
 
-static void manager_update_certificate_count(Manager *m) {
+void manager_update_certificate_count(Manager *m) {
         uint64_t count;
         int r;
 
@@ -72,7 +73,7 @@ static int read_store_password(const Config *config, char **ret_password, char *
         return pin_file_read(path, ret_password, ret_message);
 }
 
-static int open_store_db(const Config *config, Db **ret, char **ret_message) {
+int manager_open_db(const Config *config, Db **ret, char **ret_message) {
         _cleanup_(erase_and_freep) char *password = NULL;
         int r;
 
@@ -99,7 +100,7 @@ int manager_open_store(Manager *m, const Config *config, char **ret_message) {
         Db *db = NULL;
         int r;
 
-        r = open_store_db(config, &db, ret_message);
+        r = manager_open_db(config, &db, ret_message);
         if (r < 0)
                 return r;
         r = store_open_db(db, &store, ret_message);
@@ -115,6 +116,7 @@ int manager_open_store(Manager *m, const Config *config, char **ret_message) {
         store_free(m->store);
         m->validator = validator;
         m->store = TAKE_PTR(store);
+        manager_cluster_start(m, config);
         manager_notify(m, MANAGER_EVENT_CERTIFICATES_STALE, NULL);
         m->certificate_count = UINT64_MAX; /* makes the next count announce itself */
         manager_update_certificate_count(m);

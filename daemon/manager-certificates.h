@@ -8,6 +8,7 @@
 
 #include "capabilities.h"
 #include "config.h"
+#include "db.h"
 #include "validate.h"
 
 typedef struct Manager Manager;
@@ -24,6 +25,10 @@ typedef struct Manager Manager;
 /* Opens the store config names ([Store] Backend=, Path=, Connection=,
  * PasswordFile=) and puts it, with a new validator, in place of the old one. */
 int manager_open_store(Manager *m, const Config *config, char **ret_message);
+/* Counts the store's certificates; announces CertificateCount when it moved. */
+void manager_update_certificate_count(Manager *m);
+/* A new connection to the database config's [Store] names. */
+int manager_open_db(const Config *config, Db **ret, char **ret_message);
 /* Whether a and b name different stores. */
 bool manager_store_config_changed(const Config *a, const Config *b);
 

@@ -46,7 +46,7 @@ int manager_key_certificates(Manager *m, const TokenKey *key, char ***ret_finger
 }
 
 /* Re-reads the keys and tells bus clients about keys that came or went. */
-void manager_keys_changed(Manager *m) {
+void manager_keys_changed_elsewhere(Manager *m) {
         _cleanup_(strv_freep) char **before = NULL;
         size_t old_count = m->n_keys;
 
@@ -63,6 +63,16 @@ void manager_keys_changed(Manager *m) {
                         manager_notify_one(m, MANAGER_EVENT_KEY_REMOVED, *id);
         if (old_count != m->n_keys)
                 manager_notify_one(m, MANAGER_EVENT_PROPERTIES_CHANGED, "KeyCount");
+}
+
+void manager_keys_changed(Manager *m) {
+        int r;
+
+        manager_keys_changed_elsewhere(m);
+        /* Other nodes on a shared token re-read theirs. */
+        r = store_announce(m->store, STORE_CHANGE_KEYS, NULL);
+        if (r < 0)
+                log_warning_errno(r, "Cannot tell other nodes that the keys changed: %m");
 }
 
 void manager_refresh_keys(Manager *m) {

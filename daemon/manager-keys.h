@@ -50,6 +50,8 @@ void manager_generate_jobs_free(Manager *m);
 
 /* Re-reads the keys, tells bus clients about keys that came or went. */
 void manager_keys_changed(Manager *m);
+/* The same after another node changed the keys of the shared token: not announced again. */
+void manager_keys_changed_elsewhere(Manager *m);
 
 int manager_remove_key(Manager *m, const char *id, char **ret_message);
 

@@ -12,6 +12,7 @@
 #include "job.h"
 #include "log.h"
 #include "manager-certificates.h"
+#include "manager-cluster.h"
 #include "manager-keys.h"
 #include "manager-open.h"
 #include "manager-smime.h"
@@ -105,6 +106,7 @@ Manager *manager_free(Manager *m) {
         token_keys_free(m->keys, m->n_keys);
         strv_free(m->key_spkis);
         token_free(m->token);
+        manager_cluster_stop(m);
         validator_free(m->validator);
         store_free(m->store);
         config_free(m->config);

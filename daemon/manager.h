@@ -35,6 +35,9 @@ typedef struct Manager {
         char **key_spkis;             /* their public key hashes, to match certificates */
 
         Store *store;
+        struct Db *listener; /* hears other nodes' changes (manager-cluster.c) */
+        sd_event_source *listener_source;
+        sd_event_source *listener_retry_source;
         Validator *validator;         /* over the store, with its cache of results */
         uint64_t certificate_count;
         ValidationPolicy policy;

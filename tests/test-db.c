@@ -258,9 +258,9 @@ static int select_one(Db *db) {
 }
 
 /* PostgreSQL: the server ends the connection (an admin, a failover), or
- * stops and comes back: the call that finds the connection gone fails with
- * -ENOTCONN, and the next one works on a new connection, its statements
- * prepared again. */
+ * stops and comes back: a statement outside a transaction runs again on a
+ * new connection, its statements prepared again; inside one it fails with
+ * -ENOTCONN; while the server is down every call fails so, and none hangs. */
 static void test_reconnect(void **state) {
         _cleanup_(db_closep) Db *db = open_db(state), *admin = NULL;
         _cleanup_free_ char *message = NULL;
@@ -274,7 +274,18 @@ static void test_reconnect(void **state) {
                                         "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"),
                          0);
         admin = db_close(admin);
+        /* Outside a transaction: run again on a new connection, unnoticed. */
+        assert_int_equal(select_one(db), 5);
+
+        /* Inside one: the transaction is gone, and the caller hears so. */
+        assert_int_equal(db_begin(db), 0);
+        assert_int_equal(db_open_postgresql(server->conninfo, NULL, &admin, &message), 0);
+        assert_int_equal(db_exec(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                        "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"),
+                         0);
+        admin = db_close(admin);
         assert_int_equal(select_one(db), -ENOTCONN);
+        db_rollback(db);
         assert_int_equal(select_one(db), 5);
 
         assert_int_equal(pg_server_stop(server), 0);
