@@ -114,6 +114,15 @@ static int pg_exec(Db *db, const char *sql) {
         if (r < 0)
                 return r;
         result = PQexec(conn_of(db), sql);
+        /* As pg_step(): outside a transaction, once more on a new connection. */
+        if (PQresultStatus(result) != PGRES_COMMAND_OK && PQresultStatus(result) != PGRES_TUPLES_OK &&
+            PQstatus(conn_of(db)) == CONNECTION_BAD && !db->in_transaction) {
+                PQclear(result);
+                r = pg_ensure_connected(db);
+                if (r < 0)
+                        return r;
+                result = PQexec(conn_of(db), sql);
+        }
         if (PQresultStatus(result) != PGRES_COMMAND_OK && PQresultStatus(result) != PGRES_TUPLES_OK)
                 r = pg_error(db, result, sql);
         PQclear(result);

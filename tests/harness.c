@@ -629,6 +629,7 @@ Harness *harness_free(Harness *h) {
         stop_process(&h->smimed_pid);
         stop_process(&h->dbus_pid);
         h->store_server = pg_server_free(h->store_server);
+        free(h->store_connection);
         /* polkitd has left with its bus; reap it (it is our child). */
         if (h->polkit_pid > 0) {
                 kill(h->polkit_pid, SIGTERM);
@@ -885,9 +886,11 @@ int harness_start_bus(Harness *h) {
 char *harness_store_section(Harness *h) {
         char *text;
 
-        if (h->store_server) {
+        const char *connection = h->store_connection ?: (h->store_server ? h->store_server->conninfo : NULL);
+
+        if (connection) {
                 if (asprintf(&text, "[Store]\nPath=%s/store.db\nBackend=postgresql\nConnection=%s\n", h->state_dir,
-                             h->store_server->conninfo) < 0)
+                             connection) < 0)
                         return NULL;
         } else if (asprintf(&text, "[Store]\nPath=%s/store.db\n", h->state_dir) < 0)
                 return NULL;

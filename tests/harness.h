@@ -52,6 +52,7 @@ typedef struct Harness {
         unsigned n_configs;
 
         struct PgServer *store_server; /* SMIMED_TEST_STORE=postgresql: the store's server */
+        char *store_connection;        /* set: the store on this PostgreSQL (a test's shared server) */
 
         uid_t test_uid;
         gid_t test_gid;
@@ -82,7 +83,8 @@ int harness_start_bus(Harness *h);
 /* The [Token], [Store] and [Policy] sections that make smimed use the
  * harness token. extra is appended (later keys win). */
 /* The [Store] section of the harness's configs: SQLite in the state
- * directory, or with SMIMED_TEST_STORE=postgresql the harness's PostgreSQL. */
+ * directory, or PostgreSQL: store_connection's, or with
+ * SMIMED_TEST_STORE=postgresql the harness's own server. */
 char *harness_store_section(Harness *h);
 char *harness_config_text(Harness *h, const char *extra);
 /* Writes text to a new file in the scratch directory; returns its path. */
