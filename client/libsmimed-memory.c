@@ -16,8 +16,10 @@
  * while the call is in progress. */
 
 void memory_io_done(MemoryIO *io) {
+        /* closep() leaves the number behind: this may run twice on one io. */
         closep(&io->input);
         closep(&io->output);
+        *io = (MemoryIO){.input = -1, .output = -1};
 }
 
 int memory_io_open(const void *input, size_t size, MemoryIO *io, smimed_error *error) {

@@ -489,6 +489,40 @@ static void test_async_encrypt_then_decrypt(void **state) {
         assert_non_null(strstr(dec.output, "Subject: async message"));
 }
 
+/* A call started from another's handler: the library lets go of the first
+ * call's memfds after its handler without touching the second's (their
+ * numbers are reused). */
+typedef struct Chain {
+        Outcome first, second;
+} Chain;
+
+static void on_signed_then_verify(smimed *s, int r, const smimed_error *error, const smimed_result *result,
+                                  const void *output, size_t size, void *userdata) {
+        Chain *c = userdata;
+        _cleanup_(smimed_error_done) smimed_error e = {};
+
+        on_result(s, r, error, result, output, size, &c->first);
+        if (r < 0)
+                return;
+        assert_int_equal(smimed_verify_async(s, output, size, NULL, on_status, &c->second, NULL, &e), 0);
+}
+
+static void test_async_chained(void **state) {
+        _cleanup_(smimed_error_done) smimed_error e = {};
+        Chain c = {};
+
+        (void) state;
+        assert_int_equal(
+                smimed_sign_async(client, ALICE, message, strlen(message), NULL, on_signed_then_verify, &c, NULL, &e),
+                0);
+        run_until(&c.second.done, "async Verify started from the Sign handler");
+        expect_ok(&c.first, "async Sign");
+        expect_ok(&c.second, "async Verify started from the Sign handler");
+        assert_string_equal(c.second.signature, "valid");
+        outcome_done(&c.first);
+        outcome_done(&c.second);
+}
+
 /* A result of megabytes, more than any pipe holds: it comes back whole,
  * with nothing read while the call was in progress. */
 static void test_async_large_result(void **state) {
@@ -733,6 +767,7 @@ int main(void) {
                 cmocka_unit_test(test_async_capabilities),
                 cmocka_unit_test(test_async_sign_then_verify),
                 cmocka_unit_test(test_async_encrypt_then_decrypt),
+                cmocka_unit_test(test_async_chained),
                 cmocka_unit_test(test_async_large_result),
                 cmocka_unit_test(test_async_errors),
                 cmocka_unit_test(test_async_cancel),
