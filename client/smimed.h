@@ -215,7 +215,15 @@ void smimed_capabilities_done(smimed_capabilities *c);
  * message from memory (passed as a sealed memfd) and return the result in
  * *ret_output, malloc'd and NUL-terminated (not counted in *ret_size); each
  * ret_ pointer may be NULL. A call waits up to 10 minutes: messages may be large (at most
- * [Policy] MaxMessageSize= of smimed.conf(5)). */
+ * [Policy] MaxMessageSize= of smimed.conf(5)).
+ *
+ * The pipe trap: smimed writes the output during the call and replies after
+ * the last byte. An output pipe whose read end the caller reads only after
+ * the call returned blocks smimed once it holds 64 KiB, and the call never
+ * returns (smimed fails it with SMIMED_ERROR_TIMEOUT after IOTimeoutSec=).
+ * Pass a file or memfd, read the pipe from another thread or process while
+ * the call runs, or use the functions without _fd or the async ones: they
+ * give smimed memfds, never pipes. */
 
 /* Legacy option structs, kept for existing callers: they cannot grow
  * without breaking the ABI. New code uses smimed_options and the
