@@ -15,7 +15,7 @@
 
 /* ---- driving the connection ---- */
 
-_public_ int smimed_attach_event(smimed *s, sd_event *event, int priority) {
+_public_ int smimed_attach_event(smimed *s, struct sd_event *event, int priority) {
         if (!s)
                 return -EINVAL;
         return sd_bus_attach_event(s->bus, event, priority);

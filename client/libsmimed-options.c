@@ -148,8 +148,12 @@ _public_ int smimed_options_set_timeout(smimed_options *o, uint64_t usec) {
         return 0;
 }
 
+static bool has_setter(const char *name);
+
+/* A name as smimed's options have them, and not one with a setter here
+ * (which checks its value). */
 static bool is_option_name(const char *name) {
-        if (!name || !name[0])
+        if (!name || !name[0] || has_setter(name))
                 return false;
         for (const char *p = name; *p; p++)
                 if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789_", *p))
@@ -221,6 +225,13 @@ static const struct {
         {OPTION_CIPHER, "cipher"}, {OPTION_OAEP, "oaep"},     {OPTION_SIGN_AS, "sign_as"},
         {OPTION_SENDER, "sender"}, {OPTION_VERIFY, "verify"}, {OPTION_KEY, "key"},
 };
+
+static bool has_setter(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(option_names); i++)
+                if (streq(option_names[i].name, name))
+                        return true;
+        return false;
+}
 
 int options_check(const smimed_options *o, unsigned takes, const char *method, smimed_error *error) {
         _cleanup_free_ char *message = NULL;

@@ -368,7 +368,8 @@ int smimed_options_set_interactive(smimed_options *o, bool allow);
 int smimed_options_set_timeout(smimed_options *o, uint64_t usec);
 /* An option of a smimed newer than this library, passed as it is to
  * every call (smimed refuses names it does not know with
- * SMIMED_ERROR_INVALID_ARGUMENT). name: [a-z0-9_]+. */
+ * SMIMED_ERROR_INVALID_ARGUMENT). name: [a-z0-9_]+, and not one of the
+ * options above (-EINVAL: use its setter). */
 int smimed_options_set_string(smimed_options *o, const char *name, const char *value);
 int smimed_options_set_bool(smimed_options *o, const char *name, bool value);
 
@@ -401,10 +402,10 @@ int smimed_verify_fd_with_options(smimed *s, int input_fd, int output_fd, const 
  * calls smimed_process() until it returns 0. These mirror sd_bus's
  * functions of the same names; blocking calls still work on the same
  * connection meanwhile. */
-typedef struct sd_event sd_event;
+struct sd_event; /* sd_event of <systemd/sd-event.h> */
 
 /* event NULL: the thread's default sd-event loop. */
-int smimed_attach_event(smimed *s, sd_event *event, int priority);
+int smimed_attach_event(smimed *s, struct sd_event *event, int priority);
 int smimed_detach_event(smimed *s);
 int smimed_get_fd(smimed *s);
 int smimed_get_events(smimed *s);
@@ -419,7 +420,9 @@ int smimed_wait(smimed *s, uint64_t timeout_usec);
  * (then the result is NULL). The output of sign, encrypt, decrypt and
  * verify is passed in memory, NUL-terminated (not counted in size), valid
  * until the handler returns. Messages and results travel in memfds, never
- * pipes: nothing has to be read while the call is in progress.
+ * pipes: nothing has to be read while the call is in progress. A handler
+ * may start and cancel calls; it must not smimed_close() the connection
+ * that is dispatching it (quit the loop, then close).
  *
  * smimed_call_cancel() drops the call: its handler is never called after
  * cancel returns (smimed still finishes the work; its reply is ignored).

@@ -291,6 +291,9 @@ static void test_options_setters(void **state) {
         assert_int_equal(smimed_options_set_string(o, "", "x"), -EINVAL);
         assert_int_equal(smimed_options_set_string(o, "name", NULL), -EINVAL);
         assert_int_equal(smimed_options_set_bool(o, NULL, true), -EINVAL);
+        /* Options with a setter take their value through it, checked. */
+        assert_int_equal(smimed_options_set_string(o, "digest", "md5"), -EINVAL);
+        assert_int_equal(smimed_options_set_bool(o, "verify", false), -EINVAL);
         /* No object at all. */
         assert_int_equal(smimed_options_set_opaque(NULL, true), -EINVAL);
         assert_int_equal(smimed_options_set_digest(NULL, "sha-256"), -EINVAL);
