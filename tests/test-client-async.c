@@ -170,6 +170,20 @@ static void expect_ok(const Outcome *o, const char *what) {
         assert_int_equal(o->calls, 1);
 }
 
+typedef struct Changes {
+        unsigned n;
+        smimed_change kinds[64];
+        char *ids[64];
+} Changes;
+
+static void changes_done(Changes *c) {
+        for (unsigned i = 0; i < c->n; i++)
+                free(c->ids[i]);
+        *c = (Changes){};
+}
+
+static Changes floating_seen;
+
 /* ---- setup ---- */
 
 static char *make_message(const char *from, const char *to, const char *tag, size_t filler) {
@@ -266,6 +280,7 @@ static int teardown(void **state) {
         leaf = pki_cert_free(leaf);
         bob = pki_cert_free(bob);
         message = mfree(message);
+        changes_done(&floating_seen);
         return 0;
 }
 
@@ -660,18 +675,6 @@ static void test_async_foreign_loop(void **state) {
 
 /* ---- change notifications ---- */
 
-typedef struct Changes {
-        unsigned n;
-        smimed_change kinds[64];
-        char *ids[64];
-} Changes;
-
-static void changes_done(Changes *c) {
-        for (unsigned i = 0; i < c->n; i++)
-                free(c->ids[i]);
-        *c = (Changes){};
-}
-
 static void on_change(smimed *s, smimed_change kind, const char *id, void *userdata) {
         Changes *c = userdata;
 
@@ -752,13 +755,51 @@ static void test_changes(void **state) {
         /* Nothing about a certificate no one touched. */
         assert_false(changes_have(&seen, SMIMED_CHANGE_CERTIFICATE_ADDED, dave_fp));
 
-        /* A floating subscription (no slot) lasts as long as the connection. */
-        assert_int_equal(smimed_subscribe_changes(client, on_change, &seen, NULL, &e), 0);
+        /* A floating subscription (no slot) lasts as long as the connection:
+         * its userdata too. */
+        assert_int_equal(smimed_subscribe_changes(client, on_change, &floating_seen, NULL, &e), 0);
         assert_null(smimed_slot_unref(slot));
         assert_int_equal(import(other, dave, false), 0);
-        wait_change(&seen, SMIMED_CHANGE_CERTIFICATE_ADDED, dave_fp, "ImportCertificates, floating subscription");
+        wait_change(&floating_seen, SMIMED_CHANGE_CERTIFICATE_ADDED, dave_fp,
+                    "ImportCertificates, floating subscription");
+        assert_false(changes_have(&seen, SMIMED_CHANGE_CERTIFICATE_ADDED, dave_fp));
+
+        /* A key made in the token, and removed again. */
+        {
+                _cleanup_free_ char *key_id = NULL;
+
+                if (smimed_generate_key(other, "erin@example.com", "ec-p256", NULL, &key_id, NULL, &e) < 0)
+                        fail_msg("GenerateKey: %s: %s", strempty(e.name), strempty(e.message));
+                wait_change(&floating_seen, SMIMED_CHANGE_KEY_ADDED, key_id, "GenerateKey");
+                assert_int_equal(smimed_remove_key(other, key_id, &e), 0);
+                wait_change(&floating_seen, SMIMED_CHANGE_KEY_REMOVED, key_id, "RemoveKey");
+        }
 
         assert_null(smimed_close(other));
+}
+
+/* smimed leaving the bus is a change of state (no id); a call in progress
+ * then ends with an error, not silence. Last: smimed stays down. */
+static void test_changes_smimed_leaves(void **state) {
+        _cleanup_(changes_done) Changes seen = {};
+        _cleanup_(smimed_error_done) smimed_error e = {};
+        smimed_slot *slot = NULL;
+
+        (void) state;
+        assert_int_equal(smimed_subscribe_changes(client, on_change, &seen, &slot, &e), 0);
+        assert_int_equal(harness_stop_smimed(harness), 0);
+        wait_change(&seen, SMIMED_CHANGE_STATE, NULL, "smimed stopped");
+        assert_null(smimed_slot_unref(slot));
+
+        {
+                _cleanup_(outcome_done) Outcome o = {};
+
+                assert_int_equal(
+                        smimed_sign_async(client, ALICE, message, strlen(message), NULL, on_result, &o, NULL, &e), 0);
+                run_until(&o.done, "async Sign without smimed");
+                assert_true(o.r < 0);
+                assert_true(smimed_error_is_unreachable(&(smimed_error){.name = o.error_name}));
+        }
 }
 
 int main(void) {
@@ -777,6 +818,7 @@ int main(void) {
                 cmocka_unit_test(test_async_close_cancels),
                 cmocka_unit_test(test_async_foreign_loop),
                 cmocka_unit_test(test_changes),
+                cmocka_unit_test(test_changes_smimed_leaves),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
