@@ -115,8 +115,10 @@ static void on_decrypted(smimed *s, int r, const smimed_error *error, const smim
 
         (void) s;
         (void) size;
-        if (r < 0)
-                return example_fail(x, "Decrypt", error);
+        if (r < 0) {
+                example_fail(x, "Decrypt", error);
+                return;
+        }
         g_print("decrypted: encryption=%s signature=%s\n", st->encryption, st->signature);
         g_print("content-matches: %s\n", strstr(output, "Hello from the smimed async example.") ? "yes" : "no");
         x->status = strcmp(st->encryption, "encrypted") == 0 && strstr(output, "Hello from") ? 0 : 1;
@@ -128,8 +130,10 @@ static void on_encrypted(smimed *s, int r, const smimed_error *error, const smim
         Example *x = userdata;
         smimed_error e = {};
 
-        if (r < 0)
-                return example_fail(x, "Encrypt", error);
+        if (r < 0) {
+                example_fail(x, "Encrypt", error);
+                return;
+        }
         g_print("encrypted: %zu bytes, sender can read it: %s\n", size, result->sender_included ? "yes" : "no");
         /* The output is ours only until we return: keep a copy to decrypt. */
         x->encrypted = g_memdup2(output, size);
@@ -149,7 +153,8 @@ static void on_signed(smimed *s, int r, const smimed_error *error, const smimed_
         (void) output;
         if (r < 0) {
                 smimed_options_free(o);
-                return example_fail(x, "Sign", error);
+                example_fail(x, "Sign", error);
+                return;
         }
         g_print("signed: %zu bytes by %s\n", size, result->signer);
         /* Sign as the sender, then encrypt to the recipient and the sender. */
@@ -166,8 +171,10 @@ static void on_capabilities(smimed *s, int r, const smimed_error *error, const s
         Example *x = userdata;
         smimed_error e = {};
 
-        if (r < 0)
-                return example_fail(x, "GetCapabilities", error);
+        if (r < 0) {
+                example_fail(x, "GetCapabilities", error);
+                return;
+        }
         g_print("can-sign: %s%s%s\n", caps->sign.possible ? "yes" : "no (",
                 caps->sign.possible ? "" : caps->sign.reason, caps->sign.possible ? "" : ")");
         g_print("can-encrypt %s: %s%s%s\n", x->recipient, caps->encrypt[0].possible ? "yes" : "no (",

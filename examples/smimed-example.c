@@ -12,6 +12,9 @@
  * worked, 1 when one failed (with the reason on stderr).
  *
  * Build: cc smimed-example.c $(pkg-config --cflags --libs smimed) */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* asprintf() */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
