@@ -113,31 +113,38 @@ static int capabilities_read(sd_bus_message *m, smimed_capabilities *caps) {
         return sd_bus_message_exit_container(m);
 }
 
-_public_ int smimed_get_capabilities(smimed *s, const char *sender, const char *const *recipients,
-                                     smimed_capabilities *ret, smimed_error *error) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        _cleanup_(smimed_capabilities_done) smimed_capabilities caps = {};
+int capabilities_call_new(smimed *s, const char *sender, const char *const *recipients, const smimed_options *o,
+                          sd_bus_message **ret, smimed_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        if (!s || !ret)
+        if (!s)
                 return error_set(error, -EINVAL, NULL, "Invalid argument.");
+        r = options_check(o, 0, "GetCapabilities", error);
+        if (r < 0)
+                return r;
 
         r = sd_bus_message_new_method_call(s->bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
                                            SMIMED_MANAGER_INTERFACE, "GetCapabilities");
+        if (r >= 0)
+                r = options_prepare_call(o, m);
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", strempty(sender));
         if (r >= 0)
                 /* sd-bus does not change the strings; it only lacks a const signature. */
                 r = sd_bus_message_append_strv(m, (char **) recipients);
         if (r >= 0)
-                r = sd_bus_message_append(m, "a{sv}", 0);
+                r = options_append(o, m);
         if (r < 0)
                 return error_set(error, r, NULL, strerror(-r));
 
-        r = sd_bus_call(s->bus, m, 0, &e, &reply);
-        if (r < 0)
-                return error_from_bus(error, r, &e);
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int capabilities_read_reply(sd_bus_message *reply, smimed_capabilities *ret, smimed_error *error) {
+        _cleanup_(smimed_capabilities_done) smimed_capabilities caps = {};
+        int r;
 
         r = capabilities_read(reply, &caps);
         if (r < 0)
@@ -146,4 +153,24 @@ _public_ int smimed_get_capabilities(smimed *s, const char *sender, const char *
         *ret = caps;
         caps = (smimed_capabilities) {};
         return 0;
+}
+
+_public_ int smimed_get_capabilities(smimed *s, const char *sender, const char *const *recipients,
+                                     smimed_capabilities *ret, smimed_error *error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        int r;
+
+        if (!s || !ret)
+                return error_set(error, -EINVAL, NULL, "Invalid argument.");
+
+        r = capabilities_call_new(s, sender, recipients, NULL, &m, error);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_call(s->bus, m, 0, &e, &reply);
+        if (r < 0)
+                return error_from_bus(error, r, &e);
+
+        return capabilities_read_reply(reply, ret, error);
 }

@@ -12,10 +12,6 @@
 #include "macro.h"
 #include "strv.h"
 
-/* smimed replies once the output is written; a message may be 100 MiB, and
- * polkit may ask someone for a password first. */
-#define MESSAGE_TIMEOUT_USEC (10 * 60 * USEC_PER_SEC)
-
 _public_ void smimed_result_done(smimed_result *r) {
         if (!r)
                 return;
@@ -184,38 +180,15 @@ static int status_read(sd_bus_message *reply, smimed_message_status *st) {
 
 /* ---- calls ---- */
 
-static int new_call(smimed *s, const char *method, sd_bus_message **ret, smimed_error *error) {
-        int r;
-
-        r = sd_bus_message_new_method_call(s->bus, ret, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
-                                           SMIMED_MANAGER_INTERFACE, method);
-        if (r < 0)
-                return error_set(error, r, NULL, strerror(-r));
-        return 0;
-}
-
-/* sd-bus sends duplicates of the fds: they stay the caller's. */
-static int append_fds(sd_bus_message *m, int input_fd, int output_fd, smimed_error *error) {
-        int r;
-
-        r = sd_bus_message_append(m, "hh", input_fd, output_fd);
-        if (r < 0)
-                return error_set(error, r, NULL, "Cannot pass the file descriptors.");
-        return 0;
-}
-
-/* Only what differs from smimed's defaults. */
-static int append_sign_options(sd_bus_message *m, bool opaque, const char *digest, bool pss) {
-        int r = 0;
-
-        if (opaque)
-                r = sd_bus_message_append(m, "{sv}", "opaque", "b", true);
-        if (r >= 0 && digest && digest[0])
-                r = sd_bus_message_append(m, "{sv}", "digest", "s", digest);
-        if (r >= 0 && pss)
-                r = sd_bus_message_append(m, "{sv}", "pss", "b", true);
-        return r;
-}
+static const struct {
+        const char *name;
+        unsigned takes; /* OPTION_* */
+} message_methods[] = {
+        [MESSAGE_SIGN] = {"Sign", OPTIONS_SIGN},
+        [MESSAGE_ENCRYPT] = {"Encrypt", OPTIONS_ENCRYPT},
+        [MESSAGE_DECRYPT] = {"Decrypt", OPTIONS_DECRYPT},
+        [MESSAGE_VERIFY] = {"Verify", 0},
+};
 
 /* The text for a failure to build a call: what sd-bus refuses is text that
  * is not UTF-8. */
@@ -225,21 +198,54 @@ static int append_failed(smimed_error *error, int r) {
         return error_set(error, r, NULL, strerror(-r));
 }
 
-/* smimed uses the fds as they are and leaves their flags alone (blocking
- * stays blocking); the output goes through a memfd when smimed cannot
- * write it itself. */
-static int message_call(smimed *s, sd_bus_message *m, OutputRelay *relay, sd_bus_message **ret_reply,
-                        smimed_error *error) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        int r;
-
-        r = sd_bus_call(s->bus, m, MESSAGE_TIMEOUT_USEC, &e, ret_reply);
-        if (r < 0)
-                return error_from_bus(error, r, &e);
-        return output_relay_finish(relay, error);
+int message_check_arguments(smimed *s, MessageMethod method, const char *sender, const char *const *recipients,
+                            const smimed_options *o, smimed_error *error) {
+        if (!s)
+                return error_set(error, -EINVAL, NULL, "Invalid argument.");
+        if (method == MESSAGE_SIGN && (!sender || !sender[0]))
+                return error_set(error, -EINVAL, NULL, "No sender given.");
+        if (method == MESSAGE_ENCRYPT && (!recipients || !recipients[0]))
+                return error_set(error, -EINVAL, NULL, "No recipients given.");
+        return options_check(o, message_methods[method].takes, message_methods[method].name, error);
 }
 
-static int read_result(sd_bus_message *reply, smimed_result *ret, smimed_error *error) {
+int message_call_new(smimed *s, MessageMethod method, const char *sender, const char *const *recipients, int input_fd,
+                     int output_fd, const smimed_options *o, sd_bus_message **ret, smimed_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        const char *name = message_methods[method].name;
+        int r;
+
+        r = message_check_arguments(s, method, sender, recipients, o, error);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_new_method_call(s->bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                           name);
+        if (r >= 0)
+                r = options_prepare_call(o, m);
+        if (r < 0)
+                return error_set(error, r, NULL, strerror(-r));
+
+        if (method == MESSAGE_SIGN)
+                r = sd_bus_message_append(m, "s", sender);
+        else if (method == MESSAGE_ENCRYPT)
+                /* sd-bus does not change the strings; it only lacks a const signature. */
+                r = sd_bus_message_append_strv(m, (char **) recipients);
+        if (r < 0)
+                return append_failed(error, r);
+        /* sd-bus sends duplicates of the fds: they stay the caller's. */
+        r = sd_bus_message_append(m, "hh", input_fd, output_fd);
+        if (r < 0)
+                return error_set(error, r, NULL, "Cannot pass the file descriptors.");
+        r = options_append(o, m);
+        if (r < 0)
+                return append_failed(error, r);
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int message_read_result(sd_bus_message *reply, smimed_result *ret, smimed_error *error) {
         _cleanup_(smimed_result_done) smimed_result res = {};
         int r;
 
@@ -253,7 +259,7 @@ static int read_result(sd_bus_message *reply, smimed_result *ret, smimed_error *
         return 0;
 }
 
-static int read_status(sd_bus_message *reply, smimed_message_status *ret, smimed_error *error) {
+int message_read_status(sd_bus_message *reply, smimed_message_status *ret, smimed_error *error) {
         _cleanup_(smimed_message_status_done) smimed_message_status st = {};
         int r;
 
@@ -267,285 +273,124 @@ static int read_status(sd_bus_message *reply, smimed_message_status *ret, smimed
         return 0;
 }
 
-_public_ int smimed_sign_fd(smimed *s, const char *sender, int input_fd, int output_fd,
-                            const smimed_sign_options *o, smimed_result *ret, smimed_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+/* One blocking call on the caller's fds. smimed uses them as they are and
+ * leaves their flags alone (blocking stays blocking); the output goes
+ * through a memfd when smimed cannot write it itself. The reply is left in
+ * *ret_reply for the caller to read. */
+static int message_call_fd(smimed *s, MessageMethod method, const char *sender, const char *const *recipients,
+                           int input_fd, int output_fd, const smimed_options *o, sd_bus_message **ret_reply,
+                           smimed_error *error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_(output_relay_done) OutputRelay relay = { -1, -1 };
         int r;
 
-        if (!s)
-                return error_set(error, -EINVAL, NULL, "Invalid argument.");
-        if (!sender || !sender[0])
-                return error_set(error, -EINVAL, NULL, "No sender given.");
-        r = fd_check_input(input_fd, error);
+        r = message_check_arguments(s, method, sender, recipients, o, error);
+        if (r >= 0)
+                r = fd_check_input(input_fd, error);
         if (r >= 0)
                 r = fd_check_output(output_fd, error);
         if (r >= 0)
                 r = output_relay_open(&relay, output_fd, error);
         if (r >= 0)
-                r = new_call(s, "Sign", &m, error);
+                r = message_call_new(s, method, sender, recipients, input_fd, relay.fd, o, &m, error);
         if (r < 0)
                 return r;
 
-        r = sd_bus_message_append(m, "s", sender);
+        r = sd_bus_call(s->bus, m, options_timeout(o, MESSAGE_TIMEOUT_USEC), &e, ret_reply);
         if (r < 0)
-                return append_failed(error, r);
-        r = append_fds(m, input_fd, relay.fd, error);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && o)
-                r = append_sign_options(m, o->opaque, o->digest, o->pss);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return append_failed(error, r);
+                return error_from_bus(error, r, &e);
+        return output_relay_finish(&relay, error);
+}
 
-        r = message_call(s, m, &relay, &reply, error);
+_public_ int smimed_sign_fd_with_options(smimed *s, const char *sender, int input_fd, int output_fd,
+                                         const smimed_options *o, smimed_result *ret, smimed_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = message_call_fd(s, MESSAGE_SIGN, sender, NULL, input_fd, output_fd, o, &reply, error);
         if (r < 0)
                 return r;
-        return read_result(reply, ret, error);
+        return message_read_result(reply, ret, error);
+}
+
+_public_ int smimed_encrypt_fd_with_options(smimed *s, const char *const *recipients, int input_fd, int output_fd,
+                                            const smimed_options *o, smimed_result *ret, smimed_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = message_call_fd(s, MESSAGE_ENCRYPT, NULL, recipients, input_fd, output_fd, o, &reply, error);
+        if (r < 0)
+                return r;
+        return message_read_result(reply, ret, error);
+}
+
+_public_ int smimed_decrypt_fd_with_options(smimed *s, int input_fd, int output_fd, const smimed_options *o,
+                                            smimed_message_status *ret, smimed_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = message_call_fd(s, MESSAGE_DECRYPT, NULL, NULL, input_fd, output_fd, o, &reply, error);
+        if (r < 0)
+                return r;
+        return message_read_status(reply, ret, error);
+}
+
+_public_ int smimed_verify_fd_with_options(smimed *s, int input_fd, int output_fd, const smimed_options *o,
+                                           smimed_message_status *ret, smimed_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = message_call_fd(s, MESSAGE_VERIFY, NULL, NULL, input_fd, output_fd, o, &reply, error);
+        if (r < 0)
+                return r;
+        return message_read_status(reply, ret, error);
+}
+
+/* ---- the legacy option structs ---- */
+
+static int legacy_failed(smimed_error *error, int r) {
+        return error_set(error, r, NULL, strerror(-r));
+}
+
+_public_ int smimed_sign_fd(smimed *s, const char *sender, int input_fd, int output_fd,
+                            const smimed_sign_options *legacy, smimed_result *ret, smimed_error *error) {
+        _cleanup_(smimed_options_freep) smimed_options *o = NULL;
+        int r;
+
+        r = options_from_sign(legacy, &o);
+        if (r < 0)
+                return legacy_failed(error, r);
+        return smimed_sign_fd_with_options(s, sender, input_fd, output_fd, o, ret, error);
 }
 
 _public_ int smimed_encrypt_fd(smimed *s, const char *const *recipients, int input_fd, int output_fd,
-                               const smimed_encrypt_options *o, smimed_result *ret, smimed_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        _cleanup_(output_relay_done) OutputRelay relay = { -1, -1 };
+                               const smimed_encrypt_options *legacy, smimed_result *ret, smimed_error *error) {
+        _cleanup_(smimed_options_freep) smimed_options *o = NULL;
         int r;
 
-        if (!s)
-                return error_set(error, -EINVAL, NULL, "Invalid argument.");
-        if (!recipients || !recipients[0])
-                return error_set(error, -EINVAL, NULL, "No recipients given.");
-        r = fd_check_input(input_fd, error);
-        if (r >= 0)
-                r = fd_check_output(output_fd, error);
-        if (r >= 0)
-                r = output_relay_open(&relay, output_fd, error);
-        if (r >= 0)
-                r = new_call(s, "Encrypt", &m, error);
+        r = options_from_encrypt(legacy, &o);
         if (r < 0)
-                return r;
-
-        /* sd-bus does not change the strings; it only lacks a const signature. */
-        r = sd_bus_message_append_strv(m, (char **) recipients);
-        if (r < 0)
-                return append_failed(error, r);
-        r = append_fds(m, input_fd, relay.fd, error);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && o && o->cipher && o->cipher[0])
-                r = sd_bus_message_append(m, "{sv}", "cipher", "s", o->cipher);
-        if (r >= 0 && o && o->oaep)
-                r = sd_bus_message_append(m, "{sv}", "oaep", "b", true);
-        if (r >= 0 && o && o->sign_as && o->sign_as[0])
-                r = sd_bus_message_append(m, "{sv}", "sign_as", "s", o->sign_as);
-        if (r >= 0 && o && o->sender && o->sender[0])
-                r = sd_bus_message_append(m, "{sv}", "sender", "s", o->sender);
-        if (r >= 0 && o)
-                r = append_sign_options(m, o->opaque, o->digest, o->pss);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return append_failed(error, r);
-
-        r = message_call(s, m, &relay, &reply, error);
-        if (r < 0)
-                return r;
-        return read_result(reply, ret, error);
-}
-
-/* Decrypt (with its "verify" option) or Verify. */
-static int open_fd(smimed *s, const char *method, int input_fd, int output_fd, bool verify,
-                   smimed_message_status *ret, smimed_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        _cleanup_(output_relay_done) OutputRelay relay = { -1, -1 };
-        int r;
-
-        if (!s)
-                return error_set(error, -EINVAL, NULL, "Invalid argument.");
-        r = fd_check_input(input_fd, error);
-        if (r >= 0)
-                r = fd_check_output(output_fd, error);
-        if (r >= 0)
-                r = output_relay_open(&relay, output_fd, error);
-        if (r >= 0)
-                r = new_call(s, method, &m, error);
-        if (r >= 0)
-                r = append_fds(m, input_fd, relay.fd, error);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && !verify)
-                r = sd_bus_message_append(m, "{sv}", "verify", "b", false);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return error_set(error, r, NULL, strerror(-r));
-
-        r = message_call(s, m, &relay, &reply, error);
-        if (r < 0)
-                return r;
-        return read_status(reply, ret, error);
+                return legacy_failed(error, r);
+        return smimed_encrypt_fd_with_options(s, recipients, input_fd, output_fd, o, ret, error);
 }
 
 _public_ int smimed_decrypt_fd(smimed *s, int input_fd, int output_fd, bool verify, smimed_message_status *ret,
                                smimed_error *error) {
-        return open_fd(s, "Decrypt", input_fd, output_fd, verify, ret, error);
+        _cleanup_(smimed_options_freep) smimed_options *o = NULL;
+        int r;
+
+        r = options_from_verify(verify, &o);
+        if (r < 0)
+                return legacy_failed(error, r);
+        return smimed_decrypt_fd_with_options(s, input_fd, output_fd, o, ret, error);
 }
 
 _public_ int smimed_verify_fd(smimed *s, int input_fd, int output_fd, smimed_message_status *ret,
                               smimed_error *error) {
-        return open_fd(s, "Verify", input_fd, output_fd, true, ret, error);
+        return smimed_verify_fd_with_options(s, input_fd, output_fd, NULL, ret, error);
 }
 
-_public_ int smimed_open_fd(smimed *s, int input_fd, int output_fd, smimed_message_status *ret,
-                            smimed_error *error) {
-        return open_fd(s, "Decrypt", input_fd, output_fd, true, ret, error);
-}
-
-/* ---- from and to memory ---- */
-
-/* The input in a sealed memfd and an empty memfd for the output. */
-typedef struct MemoryIO {
-        int input, output;
-} MemoryIO;
-
-static void memory_io_done(MemoryIO *io) {
-        closep(&io->input);
-        closep(&io->output);
-}
-
-static int memory_io_open(const void *input, size_t size, MemoryIO *io, smimed_error *error) {
-        *io = (MemoryIO) { .input = -1, .output = -1 };
-
-        if (!input)
-                return error_set(error, -EINVAL, NULL, "No message given.");
-        if (size == 0)
-                return error_set(error, -EINVAL, NULL, "The message is empty.");
-
-        io->input = memfd_from_data("smimed-input", input, size);
-        if (io->input < 0)
-                return error_set(error, io->input, NULL, strerror(-io->input));
-        io->output = memfd_create("smimed-output", MFD_CLOEXEC);
-        if (io->output < 0)
-                return error_set(error, -errno, NULL, strerror(errno));
-        return 0;
-}
-
-/* Reads the output memfd back, NUL-terminated. */
-static int memory_io_read_output(MemoryIO *io, void **ret, size_t *ret_size, smimed_error *error) {
-        _cleanup_free_ char *buf = NULL;
-        struct stat st;
-        size_t size = 0;
-
-        if (!ret && !ret_size)
-                return 0;
-        if (fstat(io->output, &st) < 0)
-                return error_set(error, -errno, NULL, strerror(errno));
-        if ((uintmax_t) st.st_size >= SIZE_MAX)
-                return error_set(error, -EFBIG, NULL, strerror(EFBIG));
-        if (!ret) {
-                *ret_size = (size_t) st.st_size;
-                return 0;
-        }
-
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
-                return error_set(error, -ENOMEM, NULL, strerror(ENOMEM));
-        while (size < (size_t) st.st_size) {
-                ssize_t n = pread(io->output, buf + size, (size_t) st.st_size - size, (off_t) size);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return error_set(error, -errno, NULL, strerror(errno));
-                if (n == 0)
-                        break;
-                size += (size_t) n;
-        }
-        buf[size] = '\0';
-
-        *ret = TAKE_PTR(buf);
-        if (ret_size)
-                *ret_size = size;
-        return 0;
-}
-
-_public_ int smimed_sign(smimed *s, const char *sender, const void *input, size_t size,
-                         const smimed_sign_options *o, void **ret_output, size_t *ret_size, smimed_result *ret,
-                         smimed_error *error) {
-        _cleanup_(memory_io_done) MemoryIO io = { -1, -1 };
-        _cleanup_(smimed_result_done) smimed_result res = {};
-        int r;
-
-        r = memory_io_open(input, size, &io, error);
-        if (r >= 0)
-                r = smimed_sign_fd(s, sender, io.input, io.output, o, &res, error);
-        if (r >= 0)
-                r = memory_io_read_output(&io, ret_output, ret_size, error);
-        if (r < 0)
-                return r;
-        if (ret) {
-                *ret = res;
-                res = (smimed_result) {};
-        }
-        return 0;
-}
-
-_public_ int smimed_encrypt(smimed *s, const char *const *recipients, const void *input, size_t size,
-                            const smimed_encrypt_options *o, void **ret_output, size_t *ret_size,
-                            smimed_result *ret, smimed_error *error) {
-        _cleanup_(memory_io_done) MemoryIO io = { -1, -1 };
-        _cleanup_(smimed_result_done) smimed_result res = {};
-        int r;
-
-        r = memory_io_open(input, size, &io, error);
-        if (r >= 0)
-                r = smimed_encrypt_fd(s, recipients, io.input, io.output, o, &res, error);
-        if (r >= 0)
-                r = memory_io_read_output(&io, ret_output, ret_size, error);
-        if (r < 0)
-                return r;
-        if (ret) {
-                *ret = res;
-                res = (smimed_result) {};
-        }
-        return 0;
-}
-
-static int open_memory(smimed *s, const char *method, const void *input, size_t size, bool verify,
-                       void **ret_output, size_t *ret_size, smimed_message_status *ret, smimed_error *error) {
-        _cleanup_(memory_io_done) MemoryIO io = { -1, -1 };
-        _cleanup_(smimed_message_status_done) smimed_message_status st = {};
-        int r;
-
-        r = memory_io_open(input, size, &io, error);
-        if (r >= 0)
-                r = open_fd(s, method, io.input, io.output, verify, &st, error);
-        if (r >= 0)
-                r = memory_io_read_output(&io, ret_output, ret_size, error);
-        if (r < 0)
-                return r;
-        if (ret) {
-                *ret = st;
-                st = (smimed_message_status) {};
-        }
-        return 0;
-}
-
-_public_ int smimed_decrypt(smimed *s, const void *input, size_t size, bool verify, void **ret_output,
-                            size_t *ret_size, smimed_message_status *ret, smimed_error *error) {
-        return open_memory(s, "Decrypt", input, size, verify, ret_output, ret_size, ret, error);
-}
-
-_public_ int smimed_verify(smimed *s, const void *input, size_t size, void **ret_output, size_t *ret_size,
-                           smimed_message_status *ret, smimed_error *error) {
-        return open_memory(s, "Verify", input, size, true, ret_output, ret_size, ret, error);
-}
-
-_public_ int smimed_open(smimed *s, const void *input, size_t size, void **ret_output, size_t *ret_size,
-                         smimed_message_status *ret, smimed_error *error) {
-        return open_memory(s, "Decrypt", input, size, true, ret_output, ret_size, ret, error);
+_public_ int smimed_open_fd(smimed *s, int input_fd, int output_fd, smimed_message_status *ret, smimed_error *error) {
+        return smimed_decrypt_fd_with_options(s, input_fd, output_fd, NULL, ret, error);
 }

@@ -109,6 +109,9 @@ _public_ int smimed_connect_address(const char *address, smimed **ret, smimed_er
 _public_ smimed *smimed_close(smimed *s) {
         if (!s)
                 return NULL;
+        /* Calls and subscriptions hold the bus: let go of them first. */
+        calls_disconnect_all(s);
+        slots_disconnect_all(s);
         sd_bus_flush_close_unref(s->bus);
         free(s);
         return NULL;

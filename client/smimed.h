@@ -215,9 +215,20 @@ void smimed_capabilities_done(smimed_capabilities *c);
  * message from memory (passed as a sealed memfd) and return the result in
  * *ret_output, malloc'd and NUL-terminated (not counted in *ret_size); each
  * ret_ pointer may be NULL. A call waits up to 10 minutes: messages may be large (at most
- * [Policy] MaxMessageSize= of smimed.conf(5)). */
+ * [Policy] MaxMessageSize= of smimed.conf(5)).
+ *
+ * The pipe trap: smimed writes the output during the call and replies after
+ * the last byte. An output pipe whose read end the caller reads only after
+ * the call returned blocks smimed once it holds 64 KiB, and the call never
+ * returns (smimed fails it with SMIMED_ERROR_TIMEOUT after IOTimeoutSec=).
+ * Pass a file or memfd, read the pipe from another thread or process while
+ * the call runs, or use the functions without _fd or the async ones: they
+ * give smimed memfds, never pipes. */
 
-/* NULL options are smimed's defaults. digest: NULL (the first of sha-256,
+/* Legacy option structs, kept for existing callers: they cannot grow
+ * without breaking the ABI. New code uses smimed_options and the
+ * *_with_options() and *_async() functions below.
+ * NULL options are smimed's defaults. digest: NULL (the first of sha-256,
  * sha-384, sha-512 the policy allows), "sha-256", "sha-384" or "sha-512". */
 typedef struct smimed_sign_options {
         bool opaque;            /* application/pkcs7-mime signed-data instead of multipart/signed */
@@ -317,6 +328,166 @@ int smimed_verify(smimed *s, const void *input, size_t size, void **ret_output, 
 int smimed_open(smimed *s, const void *input, size_t size, void **ret_output, size_t *ret_size,
                 smimed_message_status *ret, smimed_error *error);
 int smimed_open_fd(smimed *s, int input_fd, int output_fd, smimed_message_status *ret, smimed_error *error);
+
+/* ---- Options ----
+ *
+ * An opaque set of options for one or more calls: new options come as new
+ * setters, so that a program built against this version keeps working with
+ * later ones. An option not set is smimed's default. Setters return 0, or
+ * -EINVAL for a value smimed cannot take (nothing is changed then); a
+ * string setter given NULL unsets the option. A call given an option its
+ * method does not take fails with -EINVAL and says which, before anything
+ * is sent; call options (interactive, timeout) and the generic ones apply
+ * to every call. */
+typedef struct smimed_options smimed_options;
+
+smimed_options *smimed_options_new(void);
+smimed_options *smimed_options_free(smimed_options *o);
+
+/* Sign, and Encrypt with sign_as: application/pkcs7-mime signed-data
+ * instead of multipart/signed (detached); the digest ("sha-256", "sha-384",
+ * "sha-512"); RSA-PSS instead of PKCS#1 v1.5. */
+int smimed_options_set_opaque(smimed_options *o, bool opaque);
+int smimed_options_set_digest(smimed_options *o, const char *digest);
+int smimed_options_set_pss(smimed_options *o, bool pss);
+/* Encrypt: the cipher ("aes-256-cbc", "aes-128-cbc", "aes-256-gcm",
+ * "aes-128-gcm"); RSA-OAEP; sign first as this address (polkit action
+ * org.smimed1.sign); also encrypt to this address (the sent copy). */
+int smimed_options_set_cipher(smimed_options *o, const char *cipher);
+int smimed_options_set_oaep(smimed_options *o, bool oaep);
+int smimed_options_set_sign_as(smimed_options *o, const char *address);
+int smimed_options_set_sender(smimed_options *o, const char *address);
+/* Decrypt: verify inner signatures (default true); use only this key (a
+ * key id, hex). */
+int smimed_options_set_verify(smimed_options *o, bool verify);
+int smimed_options_set_key(smimed_options *o, const char *key_id);
+/* Every call: let polkit ask the user through an agent (overrides
+ * smimed_set_allow_interactive_authorization() for this call); how long to
+ * wait for the reply, in µs (0: the call's default). */
+int smimed_options_set_interactive(smimed_options *o, bool allow);
+int smimed_options_set_timeout(smimed_options *o, uint64_t usec);
+/* An option of a smimed newer than this library, passed as it is to
+ * every call (smimed refuses names it does not know with
+ * SMIMED_ERROR_INVALID_ARGUMENT). name: [a-z0-9_]+, and not one of the
+ * options above (-EINVAL: use its setter). */
+int smimed_options_set_string(smimed_options *o, const char *name, const char *value);
+int smimed_options_set_bool(smimed_options *o, const char *name, bool value);
+
+/* The message calls with an options object (NULL: the defaults); otherwise
+ * as the functions above. */
+int smimed_sign_with_options(smimed *s, const char *sender, const void *input, size_t size, const smimed_options *o,
+                             void **ret_output, size_t *ret_size, smimed_result *ret, smimed_error *error);
+int smimed_sign_fd_with_options(smimed *s, const char *sender, int input_fd, int output_fd, const smimed_options *o,
+                                smimed_result *ret, smimed_error *error);
+int smimed_encrypt_with_options(smimed *s, const char *const *recipients, const void *input, size_t size,
+                                const smimed_options *o, void **ret_output, size_t *ret_size, smimed_result *ret,
+                                smimed_error *error);
+int smimed_encrypt_fd_with_options(smimed *s, const char *const *recipients, int input_fd, int output_fd,
+                                   const smimed_options *o, smimed_result *ret, smimed_error *error);
+int smimed_decrypt_with_options(smimed *s, const void *input, size_t size, const smimed_options *o, void **ret_output,
+                                size_t *ret_size, smimed_message_status *ret, smimed_error *error);
+int smimed_decrypt_fd_with_options(smimed *s, int input_fd, int output_fd, const smimed_options *o,
+                                   smimed_message_status *ret, smimed_error *error);
+int smimed_verify_with_options(smimed *s, const void *input, size_t size, const smimed_options *o, void **ret_output,
+                               size_t *ret_size, smimed_message_status *ret, smimed_error *error);
+int smimed_verify_fd_with_options(smimed *s, int input_fd, int output_fd, const smimed_options *o,
+                                  smimed_message_status *ret, smimed_error *error);
+
+/* ---- Asynchronous calls ----
+ *
+ * A connection runs its asynchronous calls and change notifications from
+ * an event loop: either an sd-event loop it is attached to, or any other
+ * main loop that polls smimed_get_fd() for smimed_get_events() until
+ * smimed_get_timeout() (CLOCK_MONOTONIC, µs; UINT64_MAX: none) and then
+ * calls smimed_process() until it returns 0. These mirror sd_bus's
+ * functions of the same names; blocking calls still work on the same
+ * connection meanwhile. */
+struct sd_event; /* sd_event of <systemd/sd-event.h> */
+
+/* event NULL: the thread's default sd-event loop. */
+int smimed_attach_event(smimed *s, struct sd_event *event, int priority);
+int smimed_detach_event(smimed *s);
+int smimed_get_fd(smimed *s);
+int smimed_get_events(smimed *s);
+int smimed_get_timeout(smimed *s, uint64_t *ret_usec);
+/* Dispatches at most one event; > 0 when it did something (call again). */
+int smimed_process(smimed *s);
+/* Waits for something to process, at most timeout_usec (UINT64_MAX: no limit). */
+int smimed_wait(smimed *s, uint64_t timeout_usec);
+
+/* One call in progress. Its handler is called once, from smimed_process()
+ * (or the event loop): r is 0, or a negative errno with error saying why
+ * (then the result is NULL). The output of sign, encrypt, decrypt and
+ * verify is passed in memory, NUL-terminated (not counted in size), valid
+ * until the handler returns. Messages and results travel in memfds, never
+ * pipes: nothing has to be read while the call is in progress. A handler
+ * may start and cancel calls; it must not smimed_close() the connection
+ * that is dispatching it (quit the loop, then close).
+ *
+ * smimed_call_cancel() drops the call: its handler is never called after
+ * cancel returns (smimed still finishes the work; its reply is ignored).
+ * Calls are reference counted; dropping the last reference of a call in
+ * progress cancels it. With ret_call NULL the call is "floating": it runs
+ * to its end on its own. smimed_close() cancels the calls in progress. */
+typedef struct smimed_call smimed_call;
+
+typedef void (*smimed_capabilities_handler)(smimed *s, int r, const smimed_error *error,
+                                            const smimed_capabilities *caps, void *userdata);
+typedef void (*smimed_result_handler)(smimed *s, int r, const smimed_error *error, const smimed_result *result,
+                                      const void *output, size_t size, void *userdata);
+typedef void (*smimed_status_handler)(smimed *s, int r, const smimed_error *error, const smimed_message_status *status,
+                                      const void *output, size_t size, void *userdata);
+
+/* Each returns 0 once the call is sent, or fails at once (with error
+ * filled in, the handler never called) for arguments it can check. */
+int smimed_get_capabilities_async(smimed *s, const char *sender, const char *const *recipients,
+                                  const smimed_options *o, smimed_capabilities_handler handler, void *userdata,
+                                  smimed_call **ret_call, smimed_error *error);
+int smimed_sign_async(smimed *s, const char *sender, const void *input, size_t size, const smimed_options *o,
+                      smimed_result_handler handler, void *userdata, smimed_call **ret_call, smimed_error *error);
+int smimed_encrypt_async(smimed *s, const char *const *recipients, const void *input, size_t size,
+                         const smimed_options *o, smimed_result_handler handler, void *userdata,
+                         smimed_call **ret_call, smimed_error *error);
+int smimed_decrypt_async(smimed *s, const void *input, size_t size, const smimed_options *o,
+                         smimed_status_handler handler, void *userdata, smimed_call **ret_call, smimed_error *error);
+int smimed_verify_async(smimed *s, const void *input, size_t size, const smimed_options *o,
+                        smimed_status_handler handler, void *userdata, smimed_call **ret_call, smimed_error *error);
+
+smimed_call *smimed_call_ref(smimed_call *c);
+smimed_call *smimed_call_unref(smimed_call *c);
+/* 1 when the call was in progress and is now cancelled, 0 when it had
+ * already ended (or was cancelled). */
+int smimed_call_cancel(smimed_call *c);
+bool smimed_call_is_pending(const smimed_call *c);
+
+/* ---- Change notifications ----
+ *
+ * What makes a composer look at its Sign and Encrypt buttons again, from
+ * the signals smimed sends (no polling). Handlers run from
+ * smimed_process() (or the event loop). id is the certificate's
+ * fingerprint, the key's id, or for SMIMED_CHANGE_STATE the manager
+ * property that changed ("Enabled", "TokenState", …; NULL when smimed
+ * started, restarted or left the bus). Treat a kind this list does not
+ * know as "something changed". */
+typedef enum smimed_change {
+        SMIMED_CHANGE_CERTIFICATE_ADDED = 1,
+        SMIMED_CHANGE_CERTIFICATE_REMOVED,
+        SMIMED_CHANGE_TRUST, /* a certificate became a trust anchor, or stopped being one */
+        SMIMED_CHANGE_KEY_ADDED,
+        SMIMED_CHANGE_KEY_REMOVED,
+        SMIMED_CHANGE_STATE, /* smimed's state: enabled, token state, … */
+} smimed_change;
+
+typedef void (*smimed_change_handler)(smimed *s, smimed_change kind, const char *id, void *userdata);
+
+/* A subscription; smimed_slot_unref() ends it. Returns once the bus has
+ * the match rules, so no change after the return is missed. With ret_slot
+ * NULL it lasts as long as the connection. */
+typedef struct smimed_slot smimed_slot;
+
+int smimed_subscribe_changes(smimed *s, smimed_change_handler handler, void *userdata, smimed_slot **ret_slot,
+                             smimed_error *error);
+smimed_slot *smimed_slot_unref(smimed_slot *slot);
 
 #ifdef __cplusplus
 }
