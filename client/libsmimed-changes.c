@@ -145,6 +145,9 @@ static void emit_property(smimed_slot *slot, const char *path, const char *inter
             (id = path_id(path, SMIMED_CERTIFICATE_PATH_PREFIX)))
                 slot_emit(slot, SMIMED_CHANGE_TRUST, id);
         else if (streq(interface, SMIMED_MANAGER_INTERFACE) && streq(path, SMIMED_MANAGER_PATH) &&
+                 streq(name, "CRLUpdated"))
+                slot_emit(slot, SMIMED_CHANGE_CRL, NULL);
+        else if (streq(interface, SMIMED_MANAGER_INTERFACE) && streq(path, SMIMED_MANAGER_PATH) &&
                  /* the counts change with the objects, announced on their own */
                  !streq(name, "CertificateCount") && !streq(name, "KeyCount"))
                 slot_emit(slot, SMIMED_CHANGE_STATE, name);

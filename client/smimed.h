@@ -476,6 +476,7 @@ typedef enum smimed_change {
         SMIMED_CHANGE_KEY_ADDED,
         SMIMED_CHANGE_KEY_REMOVED,
         SMIMED_CHANGE_STATE, /* smimed's state: enabled, token state, … */
+        SMIMED_CHANGE_CRL,   /* a newer CRL was stored: any certificate may be revoked now (id NULL) */
 } smimed_change;
 
 typedef void (*smimed_change_handler)(smimed *s, smimed_change kind, const char *id, void *userdata);

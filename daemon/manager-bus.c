@@ -73,6 +73,14 @@ static int property_get_key_count(sd_bus *bus, const char *path, const char *int
         return sd_bus_message_append(reply, "t", (uint64_t) m->n_keys);
 }
 
+static int property_get_crl_updated(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        (void) bus, (void) path, (void) interface, (void) property, (void) error;
+        return sd_bus_message_append(reply, "t", m->crl_updated_usec);
+}
+
 int manager_method_reload(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_free_ char *reason = NULL;
         Manager *m = userdata;
@@ -104,6 +112,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("CertificateCount", "t", property_get_certificate_count, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("KeyCount", "t", property_get_key_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CRLUpdated", "t", property_get_crl_updated, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, manager_method_reload,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ImportCertificates", SD_BUS_ARGS("ay", data, "a{sv}", options),

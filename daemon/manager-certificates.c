@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
@@ -36,6 +37,15 @@ static void cert_infos_done(CertInfos *c) {
         for (size_t i = 0; i < c->n; i++)
                 cert_info_free(c->items[i]);
         free(c->items);
+}
+
+void manager_crls_changed(Manager *m) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        m->crl_updated_usec = (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+        manager_notify(m, MANAGER_EVENT_CERTIFICATES_STALE, NULL); /* statuses may say revoked now */
+        manager_notify_one(m, MANAGER_EVENT_PROPERTIES_CHANGED, "CRLUpdated");
 }
 
 void manager_update_certificate_count(Manager *m) {
@@ -324,6 +334,8 @@ int manager_import_crls(Manager *m, const void *data, size_t size, unsigned *ret
         }
 
         log_info("Imported %u of %zu CRLs (the others were not newer than the stored ones).", stored, n);
+        if (stored > 0)
+                manager_crls_changed(m);
         *ret_count = stored;
         return 0;
 }

@@ -25,6 +25,8 @@ typedef struct Manager Manager;
 /* Opens the store config names ([Store] Backend=, Path=, Connection=,
  * PasswordFile=) and puts it, with a new validator, in place of the old one. */
 int manager_open_store(Manager *m, const Config *config, char **ret_message);
+/* A newer CRL was stored (here or by another node): CRLUpdated moves. */
+void manager_crls_changed(Manager *m);
 /* Counts the store's certificates; announces CertificateCount when it moved. */
 void manager_update_certificate_count(Manager *m);
 /* A new connection to the database config's [Store] names. */

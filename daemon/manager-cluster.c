@@ -43,7 +43,7 @@ static void on_announcement(const char *channel, const char *payload, int sender
                 manager_notify(m, MANAGER_EVENT_CERTIFICATES_STALE, NULL); /* chains through it */
                 break;
         case STORE_CHANGE_CRL:
-                manager_notify(m, MANAGER_EVENT_CERTIFICATES_STALE, NULL);
+                manager_crls_changed(m);
                 break;
         case STORE_CHANGE_KEYS:
                 manager_keys_changed_elsewhere(m);

@@ -791,6 +791,32 @@ static void test_changes(void **state) {
                 wait_change(&floating_seen, SMIMED_CHANGE_KEY_REMOVED, key_id, "RemoveKey");
         }
 
+        /* A CRL: any certificate may be revoked now. Once, not again for
+         * the same CRL (nothing newer was stored). */
+        {
+                PkiCrlOptions o;
+                _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
+                _cleanup_free_ char *pem = NULL;
+                unsigned count = 0, n_crl = 0;
+
+                pki_crl_options_init(&o);
+                crl = pki_crl_new(root, NULL, 0, &o);
+                pem = crl ? pki_crl_pem(crl) : NULL;
+                assert_non_null(pem);
+                if (smimed_import_crl(other, pem, strlen(pem), &count, &e) < 0)
+                        fail_msg("ImportCRL: %s: %s", strempty(e.name), strempty(e.message));
+                assert_int_equal(count, 1);
+                wait_change(&floating_seen, SMIMED_CHANGE_CRL, NULL, "ImportCRL");
+                assert_int_equal(smimed_import_crl(other, pem, strlen(pem), &count, &e), 0);
+                assert_int_equal(count, 0);
+                /* A change after it, to know the second import's would have come by now. */
+                assert_int_equal(smimed_set_certificate_trusted(other, dave_fp, true, &e), 0);
+                wait_change(&floating_seen, SMIMED_CHANGE_TRUST, dave_fp, "SetTrusted after the CRLs");
+                for (unsigned i = 0; i < floating_seen.n; i++)
+                        n_crl += floating_seen.kinds[i] == SMIMED_CHANGE_CRL;
+                assert_int_equal(n_crl, 1);
+        }
+
         assert_null(smimed_close(other));
 }
 
