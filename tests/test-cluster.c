@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Two smimed nodes on one certificate store (issue "Cluster"): a real
+ * PostgreSQL of the test's own (tests/pg-server.c) and two harnesses, each
+ * with its own bus, polkitd, token and smimed, whose [Store] is that
+ * server. What one node changes, the other shows with its own D-Bus
+ * signals and answers (waited for on its bus, never slept for); a store
+ * server that stops fails calls with StoreUnavailable and is used again by
+ * itself once it is back; two nodes importing one certificate at once both
+ * succeed and it is there once. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "pg-server.h"
+#include "pki.h"
+#include "smimed-bus-names.h"
+#include "smimed-errors.h"
+#include "strv.h"
+
+#define N_NODES 2
+#define CALL_TIMEOUT_USEC (60ULL * 1000000ULL)
+
+typedef struct Node {
+        Harness *harness;
+        char *config;
+        sd_bus *bus;
+} Node;
+
+static PgServer *server;
+static Node nodes[N_NODES];
+static PkiCert *root;
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+/* A client of one node's bus (the harness's DBUS_SYSTEM_BUS_ADDRESS is the
+ * last node's). */
+static int node_bus_open(Harness *h, sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, h->bus_address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, 1);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+static PkiCert *leaf(const char *name, const char *address) {
+        const char *addresses[] = {address, NULL};
+        PkiCertOptions o;
+        PkiCert *c;
+
+        pki_cert_options_init(&o);
+        o.common_name = name;
+        o.san_emails = addresses;
+        o.key = pki_key_ec();
+        c = pki_cert_new(&o, root);
+        EVP_PKEY_free(o.key);
+        assert_non_null(c);
+        return c;
+}
+
+static char *path_of(const PkiCert *c) {
+        char fingerprint[65];
+        char *path;
+
+        assert_int_equal(pki_cert_fingerprint(c, fingerprint), 0);
+        assert_true(asprintf(&path, SMIMED_CERTIFICATE_PATH_PREFIX "/%s", fingerprint) > 0);
+        return path;
+}
+
+static int import_pem(Node *n, const char *pem, bool trust, sd_bus_error *e) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+
+        assert_true(sd_bus_message_new_method_call(n->bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
+        assert_true(sd_bus_message_append_array(m, 'y', pem, strlen(pem)) >= 0);
+        assert_true(sd_bus_message_append(m, "a{sv}", 1, "trust", "b", (int) trust) >= 0);
+        return sd_bus_call(n->bus, m, CALL_TIMEOUT_USEC, e, NULL);
+}
+
+static void import_ok(Node *n, const PkiCert *c, bool trust) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *pem = pki_cert_pem(c);
+
+        if (import_pem(n, pem, trust, &e) < 0)
+                fail_msg("ImportCertificates: %s: %s", e.name, e.message);
+}
+
+/* The encrypt verdict of one node for address: "" when possible, else the reason. */
+static char *encrypt_reason(Node *n, const char *address) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        const char *reason = NULL;
+        int r;
+
+        r = sd_bus_call_method(n->bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                               "GetCapabilities", &e, &reply, "sasa{sv}", "", 1, address, 0);
+        if (r < 0)
+                return strdup(e.name);
+        assert_true(sd_bus_message_skip(reply, "a{sv}") >= 0);
+        assert_true(sd_bus_message_enter_container(reply, 'a', "a{sv}") > 0);
+        assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") > 0);
+        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                const char *key;
+
+                assert_true(sd_bus_message_read(reply, "s", &key) >= 0);
+                if (strcmp(key, "reason") == 0)
+                        assert_true(sd_bus_message_read(reply, "v", "s", &reason) >= 0);
+                else
+                        assert_true(sd_bus_message_skip(reply, "v") >= 0);
+                assert_true(sd_bus_message_exit_container(reply) >= 0);
+        }
+        assert_non_null(reason);
+        return strdup(reason);
+}
+
+static void expect_reason(Node *n, const char *address, const char *want) {
+        _cleanup_free_ char *got = encrypt_reason(n, address);
+
+        if (strcmp(got, want) != 0)
+                fail_msg("encrypt to %s on node %ld: \"%s\", expected \"%s\"", address, (long) (n - nodes), got, want);
+}
+
+/* ---- waiting for a node's signals ---- */
+
+typedef struct Watch {
+        const char *path; /* the object the signal must be about */
+        bool seen;
+} Watch;
+
+static int on_object_signal(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Watch *w = userdata;
+        const char *path;
+
+        (void) error;
+        if (sd_bus_message_read(m, "o", &path) >= 0 && strcmp(path, w->path) == 0)
+                w->seen = true;
+        return 0;
+}
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Watch *w = userdata;
+
+        (void) m;
+        (void) error;
+        w->seen = true;
+        return 0;
+}
+
+static void wait_seen(Node *n, Watch *w, const char *what) {
+        uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
+
+        while (!w->seen) {
+                int r = sd_bus_process(n->bus, NULL);
+
+                assert_true(r >= 0);
+                if (r > 0)
+                        continue;
+                if (now_usec() >= deadline)
+                        fail_msg("node %ld never showed %s for %s", (long) (n - nodes), what, w->path);
+                assert_true(sd_bus_wait(n->bus, deadline - now_usec()) >= 0);
+        }
+}
+
+/* A match for InterfacesAdded or InterfacesRemoved of path on node n. */
+static sd_bus_slot *watch_object(Node *n, const char *member, Watch *w) {
+        sd_bus_slot *slot = NULL;
+
+        assert_true(sd_bus_match_signal(n->bus, &slot, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                        "org.freedesktop.DBus.ObjectManager", member, on_object_signal, w) >= 0);
+        return slot;
+}
+
+/* ---- the tests ---- */
+
+/* Imported on node 0: node 1 announces the object and can encrypt to it. */
+static void test_import_seen_elsewhere(void **state) {
+        _cleanup_(pki_cert_freep) PkiCert *alice = leaf("Alice", "alice@example.com");
+        _cleanup_free_ char *path = path_of(alice);
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        Watch w = {.path = path};
+
+        (void) state;
+        expect_reason(&nodes[1], "alice@example.com", "no-certificate");
+        slot = watch_object(&nodes[1], "InterfacesAdded", &w);
+        import_ok(&nodes[0], alice, false);
+        wait_seen(&nodes[1], &w, "InterfacesAdded");
+        expect_reason(&nodes[1], "alice@example.com", "");
+        expect_reason(&nodes[0], "alice@example.com", "");
+}
+
+/* A trust anchor set on node 0 makes the chain valid on node 1. */
+static void test_trust_seen_elsewhere(void **state) {
+        _cleanup_(pki_cert_freep) PkiCert *other_root = pki_root_ca("Other Root"), *bob = NULL;
+        _cleanup_free_ char *root_path = path_of(other_root), *bob_path = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *added = NULL, *changed = NULL;
+        const char *addresses[] = {"bob@example.com", NULL};
+        PkiCertOptions o;
+        Watch seen_bob = {}, seen_trust = {.path = root_path};
+
+        (void) state;
+        pki_cert_options_init(&o);
+        o.common_name = "Bob";
+        o.san_emails = addresses;
+        o.key = pki_key_ec();
+        bob = pki_cert_new(&o, other_root);
+        EVP_PKEY_free(o.key);
+        bob_path = path_of(bob);
+        seen_bob.path = bob_path;
+
+        added = watch_object(&nodes[1], "InterfacesAdded", &seen_bob);
+        import_ok(&nodes[0], other_root, false);
+        import_ok(&nodes[0], bob, false);
+        wait_seen(&nodes[1], &seen_bob, "InterfacesAdded");
+        expect_reason(&nodes[1], "bob@example.com", "untrusted");
+
+        assert_true(sd_bus_match_signal(nodes[1].bus, &changed, SMIMED_BUS_NAME, root_path,
+                                        "org.freedesktop.DBus.Properties", "PropertiesChanged", on_properties_changed,
+                                        &seen_trust) >= 0);
+        if (sd_bus_call_method(nodes[0].bus, SMIMED_BUS_NAME, root_path, SMIMED_CERTIFICATE_INTERFACE, "SetTrusted",
+                               &e, NULL, "b", 1) < 0)
+                fail_msg("SetTrusted: %s: %s", e.name, e.message);
+        wait_seen(&nodes[1], &seen_trust, "PropertiesChanged (Trusted)");
+        expect_reason(&nodes[1], "bob@example.com", "");
+}
+
+/* A CRL imported on node 0 revokes on node 1: a certificate imported after
+ * it shows on node 1, so the CRL's announcement (before it) was heard. */
+static void test_crl_seen_elsewhere(void **state) {
+        _cleanup_(pki_cert_freep) PkiCert *carol = leaf("Carol", "carol@example.com"),
+                                          *marker = leaf("Marker", "marker@example.com");
+        _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
+        _cleanup_free_ char *crl_pem = NULL, *marker_path = path_of(marker);
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        uint64_t serial = pki_cert_serial(carol);
+        Watch w = {.path = marker_path};
+        PkiCrlOptions o;
+
+        (void) state;
+        import_ok(&nodes[0], carol, false);
+        expect_reason(&nodes[1], "carol@example.com", ""); /* read from the store: no wait */
+
+        pki_crl_options_init(&o);
+        crl = pki_crl_new(root, &serial, 1, &o);
+        crl_pem = pki_crl_pem(crl);
+        assert_non_null(crl_pem);
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+
+                assert_true(sd_bus_message_new_method_call(nodes[0].bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                           SMIMED_MANAGER_INTERFACE, "ImportCRL") >= 0);
+                assert_true(sd_bus_message_append_array(m, 'y', crl_pem, strlen(crl_pem)) >= 0);
+                assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
+                if (sd_bus_call(nodes[0].bus, m, CALL_TIMEOUT_USEC, &e, NULL) < 0)
+                        fail_msg("ImportCRL: %s: %s", e.name, e.message);
+        }
+        slot = watch_object(&nodes[1], "InterfacesAdded", &w);
+        import_ok(&nodes[0], marker, false);
+        wait_seen(&nodes[1], &w, "InterfacesAdded");
+        expect_reason(&nodes[1], "carol@example.com", "revoked");
+        expect_reason(&nodes[0], "carol@example.com", "revoked");
+}
+
+/* Removed on node 0: node 1 announces it gone and finds it no more. */
+static void test_remove_seen_elsewhere(void **state) {
+        _cleanup_(pki_cert_freep) PkiCert *dora = leaf("Dora", "dora@example.com");
+        _cleanup_free_ char *path = path_of(dora);
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *added = NULL, *removed = NULL;
+        Watch seen_added = {.path = path}, seen_removed = {.path = path};
+
+        (void) state;
+        added = watch_object(&nodes[1], "InterfacesAdded", &seen_added);
+        removed = watch_object(&nodes[1], "InterfacesRemoved", &seen_removed);
+        import_ok(&nodes[0], dora, false);
+        wait_seen(&nodes[1], &seen_added, "InterfacesAdded");
+        if (sd_bus_call_method(nodes[0].bus, SMIMED_BUS_NAME, path, SMIMED_CERTIFICATE_INTERFACE, "Remove", &e, NULL,
+                               NULL) < 0)
+                fail_msg("Remove: %s: %s", e.name, e.message);
+        wait_seen(&nodes[1], &seen_removed, "InterfacesRemoved");
+        expect_reason(&nodes[1], "dora@example.com", "no-certificate");
+}
+
+static uint64_t certificate_count(Node *n) {
+        _cleanup_free_ char *value = NULL;
+
+        assert_int_equal(harness_get_manager_property(n->bus, "CertificateCount", &value), 0);
+        return strtoull(value, NULL, 10);
+}
+
+typedef struct Reply {
+        bool done;
+        char *error;
+} Reply;
+
+static int on_import_reply(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Reply *r = userdata;
+
+        (void) error;
+        r->done = true;
+        if (sd_bus_message_is_method_error(m, NULL))
+                r->error = strdup(sd_bus_message_get_error(m)->name);
+        return 0;
+}
+
+/* Both nodes import one certificate at the same moment: both succeed, and
+ * the store holds it once. */
+static void test_same_import_at_once(void **state) {
+        _cleanup_(pki_cert_freep) PkiCert *erin = leaf("Erin", "erin@example.com");
+        _cleanup_free_ char *pem = pki_cert_pem(erin);
+        sd_bus_slot *slots[N_NODES] = {};
+        Reply replies[N_NODES] = {};
+        uint64_t before = certificate_count(&nodes[0]), deadline = now_usec() + HARNESS_TIMEOUT_USEC;
+
+        (void) state;
+        for (size_t i = 0; i < N_NODES; i++) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+
+                assert_true(sd_bus_message_new_method_call(nodes[i].bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                           SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
+                assert_true(sd_bus_message_append_array(m, 'y', pem, strlen(pem)) >= 0);
+                assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
+                assert_true(sd_bus_call_async(nodes[i].bus, &slots[i], m, on_import_reply, &replies[i],
+                                              CALL_TIMEOUT_USEC) >= 0);
+                assert_true(sd_bus_flush(nodes[i].bus) >= 0);
+        }
+        for (size_t i = 0; i < N_NODES; i++)
+                while (!replies[i].done) {
+                        int r = sd_bus_process(nodes[i].bus, NULL);
+
+                        assert_true(r >= 0);
+                        if (r > 0)
+                                continue;
+                        assert_true(now_usec() < deadline);
+                        assert_true(sd_bus_wait(nodes[i].bus, deadline - now_usec()) >= 0);
+                }
+        for (size_t i = 0; i < N_NODES; i++) {
+                if (replies[i].error)
+                        fail_msg("node %zu: ImportCertificates failed: %s", i, replies[i].error);
+                sd_bus_slot_unref(slots[i]);
+        }
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                _cleanup_(strv_freep) char **paths = NULL;
+
+                assert_true(sd_bus_call_method(nodes[1].bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                               SMIMED_MANAGER_INTERFACE, "LookupCertificates", &e, &reply, "sa{sv}",
+                                               "erin@example.com", 0) >= 0);
+                assert_true(sd_bus_message_read_strv(reply, &paths) >= 0);
+                assert_int_equal(strv_length(paths), 1);
+        }
+        assert_int_equal(certificate_count(&nodes[0]), before + 1);
+}
+
+/* The store's server stops: a call that needs the store fails with
+ * StoreUnavailable, and smimed stays up. It comes back: the next call on
+ * node 1 sees what node 0 imported meanwhile, whether or not node 1's
+ * notification connection is back yet. */
+static void test_store_server_restarts(void **state) {
+        _cleanup_(pki_cert_freep) PkiCert *frank = leaf("Frank", "frank@example.com");
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *pem = pki_cert_pem(frank);
+
+        (void) state;
+        expect_reason(&nodes[1], "frank@example.com", "no-certificate");
+        assert_int_equal(pg_server_stop(server), 0);
+
+        assert_true(import_pem(&nodes[0], pem, false, &e) < 0);
+        assert_string_equal(e.name, SMIMED_ERROR_STORE_UNAVAILABLE);
+        sd_bus_error_free(&e);
+        expect_reason(&nodes[1], "frank@example.com", SMIMED_ERROR_STORE_UNAVAILABLE);
+
+        assert_int_equal(pg_server_resume(server), 0);
+        import_ok(&nodes[0], frank, false);
+        expect_reason(&nodes[1], "frank@example.com", "");
+}
+
+/* ---- setup ---- */
+
+static int start_node(Node *n) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        r = harness_new(&n->harness);
+        if (r < 0)
+                return r;
+        n->harness->store_connection = strdup(server->conninfo);
+        if (!n->harness->store_connection)
+                return -ENOMEM;
+        r = harness_start_bus(n->harness);
+        if (r < 0)
+                return r;
+        text = harness_config_text(n->harness, NULL);
+        n->config = text ? harness_write_file(n->harness, "smimed.conf", text, 0644) : NULL;
+        if (!n->config)
+                return -ENOMEM;
+        r = harness_start_smimed(n->harness, n->config, NULL);
+        if (r < 0)
+                return r;
+        return node_bus_open(n->harness, &n->bus);
+}
+
+static int setup(void **state) {
+        _cleanup_free_ char *pem = NULL;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r;
+
+        (void) state;
+        r = pg_server_start(&server);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < N_NODES; i++) {
+                r = start_node(&nodes[i]);
+                if (r < 0) {
+                        fprintf(stderr, "node %zu: %s\n", i, strerror(-r));
+                        return r;
+                }
+        }
+        root = pki_root_ca("Cluster Root");
+        pem = root ? pki_cert_pem(root) : NULL;
+        if (!pem)
+                return -ENOMEM;
+        r = import_pem(&nodes[0], pem, true, &e);
+        sd_bus_error_free(&e);
+        return r < 0 ? r : 0;
+}
+
+static int teardown(void **state) {
+        int failed = 0;
+
+        (void) state;
+        for (size_t i = 0; i < N_NODES; i++) {
+                nodes[i].bus = sd_bus_flush_close_unref(nodes[i].bus);
+                if (nodes[i].harness && nodes[i].harness->smimed_pid > 0 &&
+                    harness_stop_smimed(nodes[i].harness) != 0) {
+                        fprintf(stderr, "node %zu: smimed did not stop cleanly, see %s\n", i,
+                                nodes[i].harness->smimed_log);
+                        failed = -1;
+                }
+                nodes[i].harness = harness_free(nodes[i].harness);
+                free(nodes[i].config);
+        }
+        root = pki_cert_free(root);
+        server = pg_server_free(server);
+        return failed;
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_import_seen_elsewhere), cmocka_unit_test(test_trust_seen_elsewhere),
+                cmocka_unit_test(test_crl_seen_elsewhere),    cmocka_unit_test(test_remove_seen_elsewhere),
+                cmocka_unit_test(test_same_import_at_once),   cmocka_unit_test(test_store_server_restarts),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
