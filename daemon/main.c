@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include <openssl/provider.h>
 #include <systemd/sd-daemon.h>
@@ -10,7 +11,9 @@
 #include "config.h"
 #include "log.h"
 #include "manager-bus.h"
+#include "manager-certificates.h"
 #include "manager.h"
+#include "store-copy.h"
 #include "smimed-bus-names.h"
 
 static void help(void) {
@@ -22,6 +25,10 @@ static void help(void) {
                "\n"
                "  -c --config=FILE   Read the configuration from FILE\n"
                "                     (default: %s)\n"
+               "     --copy-store-from=PATH\n"
+               "                     Copy every certificate, trust flag and CRL of the\n"
+               "                     SQLite store at PATH into the store the configuration\n"
+               "                     names (e.g. [Store] Backend=postgresql), then exit\n"
                "  -h --help          Show this help\n"
                "     --version       Show the version\n"
                "\n"
@@ -31,13 +38,17 @@ static void help(void) {
 
 enum {
         ARG_VERSION = 0x100,
+        ARG_COPY_STORE_FROM,
 };
+
+static const char *arg_copy_store_from;
 
 static int parse_argv(int argc, char *argv[], const char **ret_config_path, bool *ret_explicit) {
         static const struct option options[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                {"config", required_argument, NULL, 'c'},
+                {"copy-store-from", required_argument, NULL, ARG_COPY_STORE_FROM},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
                 {},
         };
         int c;
@@ -54,6 +65,13 @@ static int parse_argv(int argc, char *argv[], const char **ret_config_path, bool
                 case ARG_VERSION:
                         printf("smimed %s\n", SMIMED_VERSION);
                         return 0;
+                case ARG_COPY_STORE_FROM:
+                        if (optarg[0] != '/') {
+                                log_error("--copy-store-from= takes an absolute path (got \"%s\").", optarg);
+                                return -EINVAL;
+                        }
+                        arg_copy_store_from = optarg;
+                        break;
                 case '?':
                         return -EINVAL;
                 default:
@@ -123,6 +141,39 @@ static int load_config(const char *path, bool explicit, Config **ret) {
         return 0;
 }
 
+/* smimed --copy-store-from=PATH: no bus, no token; the configuration's
+ * store is the target. */
+static int copy_store(const Config *config) {
+        _cleanup_(store_freep) Store *from = NULL, *to = NULL;
+        _cleanup_free_ char *message = NULL;
+        StoreCopied copied;
+        Db *db = NULL;
+        int r;
+
+        if (streq(config->store_backend, "sqlite") && streq(config->store_path, arg_copy_store_from))
+                return log_error_errno(-EINVAL, "%s is the store the configuration names already.",
+                                       arg_copy_store_from);
+        /* Not made when missing, as store_open() would. */
+        if (access(arg_copy_store_from, R_OK) < 0)
+                return log_error_errno(errno, "Cannot read %s: %m", arg_copy_store_from);
+        r = store_open(arg_copy_store_from, &from, &message);
+        if (r < 0)
+                return log_error_errno(r, "%s", message ?: "Cannot open the store to copy.");
+        r = manager_open_db(config, &db, &message);
+        if (r >= 0)
+                r = store_open_db(db, &to, &message);
+        if (r < 0)
+                return log_error_errno(r, "%s", message ?: "Cannot open the certificate store.");
+        r = store_copy(from, to, &copied, &message);
+        if (r < 0)
+                return log_error_errno(r, "%s", message);
+        /* An announcement per change went out with the commit: running
+         * nodes show what came. */
+        printf("Copied %u certificates (%u made trust anchors) and %u CRLs from %s into %s.\n", copied.certificates,
+               copied.trusted, copied.crls, store_name(from), store_name(to));
+        return 0;
+}
+
 /* The bus side first: it holds calls that refer to the manager. */
 static Manager *daemon_free(Manager *m) {
         if (!m)
@@ -149,6 +200,13 @@ int main(int argc, char *argv[]) {
         r = load_config(config_path, explicit, &config);
         if (r < 0)
                 return 1;
+
+        if (arg_copy_store_from) {
+                openssl_setup();
+                r = copy_store(config);
+                openssl_teardown();
+                return r < 0 ? 1 : 0;
+        }
 
         /* A client that closes its end of an output pipe must not kill us:
          * the write fails with EPIPE instead. */

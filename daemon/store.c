@@ -590,3 +590,48 @@ int store_get_crl(Store *store, const unsigned char *name_der, size_t size, X509
         *ret = crl;
         return 0;
 }
+
+int store_foreach_certificate(Store *store, StoreCertificateCallback cb, void *userdata) {
+        _cleanup_(db_statement_resetp) DbStatement *s = NULL;
+        int r;
+
+        r = db_prepare(store->db, "SELECT der, trusted FROM certificate ORDER BY fingerprint", &s);
+        if (r < 0)
+                return r;
+        while ((r = db_step(s, "reading every certificate")) > 0) {
+                X509 *x;
+
+                r = column_x509(s, 0, &x);
+                if (r < 0)
+                        return r;
+                r = cb(x, db_column_int64(s, 1) != 0, userdata);
+                X509_free(x);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+int store_foreach_crl(Store *store, StoreCrlCallback cb, void *userdata) {
+        _cleanup_(db_statement_resetp) DbStatement *s = NULL;
+        int r;
+
+        r = db_prepare(store->db, "SELECT der FROM crl ORDER BY issuer_name", &s);
+        if (r < 0)
+                return r;
+        while ((r = db_step(s, "reading every CRL")) > 0) {
+                const unsigned char *der, *p;
+                size_t size;
+                X509_CRL *crl;
+
+                der = p = db_column_blob(s, 0, &size);
+                crl = der && size <= LONG_MAX ? d2i_X509_CRL(NULL, &p, (long) size) : NULL;
+                if (!crl)
+                        return -EBADMSG;
+                r = cb(crl, userdata);
+                X509_CRL_free(crl);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}

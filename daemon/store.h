@@ -91,6 +91,11 @@ typedef int (*StoreCertificateCallback)(X509 *x509, bool trusted, void *userdata
 int store_foreach_by_subject(Store *store, const unsigned char *name_der, size_t size, StoreCertificateCallback cb,
                              void *userdata);
 
+/* Every certificate, and every CRL, in a stable order. */
+int store_foreach_certificate(Store *store, StoreCertificateCallback cb, void *userdata);
+typedef int (*StoreCrlCallback)(X509_CRL *crl, void *userdata);
+int store_foreach_crl(Store *store, StoreCrlCallback cb, void *userdata);
+
 /* Inside a transaction. Stores crl as the CRL of its issuer unless a CRL
  * that is not older is there; *ret_stored says which. */
 int store_put_crl(Store *store, X509_CRL *crl, bool *ret_stored);

@@ -21,7 +21,9 @@
 
 #include "harness.h"
 #include "pg-server.h"
+#include "certificate.h"
 #include "pki.h"
+#include "store.h"
 #include "smimed-bus-names.h"
 #include "smimed-errors.h"
 #include "strv.h"
@@ -385,8 +387,12 @@ static void test_store_server_restarts(void **state) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *pem = pki_cert_pem(frank);
 
+        size_t log_from[N_NODES];
+
         (void) state;
         expect_reason(&nodes[1], "frank@example.com", "no-certificate");
+        for (size_t i = 0; i < N_NODES; i++)
+                log_from[i] = harness_smimed_log_size(nodes[i].harness);
         assert_int_equal(pg_server_stop(server), 0);
 
         assert_true(import_pem(&nodes[0], pem, false, &e) < 0);
@@ -397,6 +403,101 @@ static void test_store_server_restarts(void **state) {
         assert_int_equal(pg_server_resume(server), 0);
         import_ok(&nodes[0], frank, false);
         expect_reason(&nodes[1], "frank@example.com", "");
+
+        /* Each node listens again by itself (it tries every second): the
+         * tests after this one rely on their signals again. */
+        for (size_t i = 0; i < N_NODES; i++)
+                assert_int_equal(
+                        harness_wait_smimed_log(nodes[i].harness, log_from[i], "listening for other nodes' changes"),
+                        0);
+}
+
+/* smimed --copy-store-from= moves an SQLite store into the shared one, all
+ * or nothing: its certificates, trust anchors and CRLs; the running nodes
+ * show what came; a second run copies nothing; a broken source copies
+ * nothing. */
+static void test_copy_store(void **state) {
+        _cleanup_(pki_cert_freep) PkiCert *old_root = pki_root_ca("Old Root"), *gina = NULL;
+        _cleanup_free_ char *dir = NULL, *store_path = NULL, *garbage = NULL, *out = NULL, *err = NULL,
+                            *gina_path = NULL, *want = NULL, *config_text = NULL, *config = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
+        const char *addresses[] = {"gina@example.com", NULL};
+        PkiCrlOptions crl_options;
+        PkiCertOptions o;
+        Watch w = {};
+        int r;
+
+        (void) state;
+        pki_cert_options_init(&o);
+        o.common_name = "Gina";
+        o.san_emails = addresses;
+        o.key = pki_key_ec();
+        gina = pki_cert_new(&o, old_root);
+        EVP_PKEY_free(o.key);
+        assert_non_null(gina);
+        gina_path = path_of(gina);
+        w.path = gina_path;
+        pki_crl_options_init(&crl_options);
+        crl = pki_crl_new(old_root, NULL, 0, &crl_options);
+        assert_non_null(crl);
+
+        /* The old node's SQLite store, as it had it. */
+        assert_true(asprintf(&store_path, "%s/old-store.db", nodes[0].harness->dir) > 0);
+        {
+                _cleanup_(store_freep) Store *old = NULL;
+                _cleanup_(cert_info_freep) CertInfo *root_info = NULL, *gina_info = NULL;
+                _cleanup_free_ char *message = NULL;
+                bool added;
+
+                assert_int_equal(store_open(store_path, &old, &message), 0);
+                assert_int_equal(cert_info_new(old_root->x509, &root_info), 0);
+                assert_int_equal(cert_info_new(gina->x509, &gina_info), 0);
+                assert_int_equal(store_begin(old), 0);
+                assert_int_equal(store_add_certificate(old, root_info, true, &added), 0);
+                assert_int_equal(store_add_certificate(old, gina_info, false, &added), 0);
+                assert_int_equal(store_put_crl(old, crl, &added), 0);
+                assert_int_equal(store_commit(old), 0);
+        }
+        expect_reason(&nodes[1], "gina@example.com", "no-certificate");
+
+        config_text = harness_config_text(nodes[0].harness, NULL);
+        config = harness_write_file(nodes[0].harness, "copy.conf", config_text, 0644);
+        assert_non_null(config);
+        slot = watch_object(&nodes[1], "InterfacesAdded", &w);
+        {
+                _cleanup_free_ char *config_arg = NULL, *from_arg = NULL;
+
+                assert_true(asprintf(&config_arg, "--config=%s", config) > 0);
+                assert_true(asprintf(&from_arg, "--copy-store-from=%s", store_path) > 0);
+                r = harness_run(nodes[0].harness, (char *const[]){(char *) SMIMED_BINARY, config_arg, from_arg, NULL},
+                                false, &out, &err);
+                if (r != 0)
+                        fail_msg("smimed --copy-store-from exited with %d: %s%s", r, strempty(out), strempty(err));
+                assert_non_null(strstr(out, "Copied 2 certificates (1 made trust anchors) and 1 CRLs from "));
+                out = mfree(out);
+                err = mfree(err);
+
+                wait_seen(&nodes[1], &w, "InterfacesAdded (copied)");
+                expect_reason(&nodes[1], "gina@example.com", "");
+
+                r = harness_run(nodes[0].harness, (char *const[]){(char *) SMIMED_BINARY, config_arg, from_arg, NULL},
+                                false, &out, &err);
+                assert_int_equal(r, 0);
+                assert_non_null(strstr(out, "Copied 0 certificates (0 made trust anchors) and 0 CRLs from "));
+                out = mfree(out);
+                err = mfree(err);
+
+                /* Not a store: an error, and nothing changes. */
+                assert_true(asprintf(&garbage, "%s/garbage.db", nodes[0].harness->dir) > 0);
+                assert_int_equal(pki_write_file(garbage, "not a database, not at all, no, it is not.\n", 44), 0);
+                from_arg = mfree(from_arg);
+                assert_true(asprintf(&from_arg, "--copy-store-from=%s", garbage) > 0);
+                r = harness_run(nodes[0].harness, (char *const[]){(char *) SMIMED_BINARY, config_arg, from_arg, NULL},
+                                false, &out, &err);
+                assert_int_equal(r, 1);
+                assert_non_null(strstr(err, garbage));
+        }
 }
 
 /* ---- setup ---- */
@@ -471,9 +572,13 @@ static int teardown(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_import_seen_elsewhere), cmocka_unit_test(test_trust_seen_elsewhere),
-                cmocka_unit_test(test_crl_seen_elsewhere),    cmocka_unit_test(test_remove_seen_elsewhere),
-                cmocka_unit_test(test_same_import_at_once),   cmocka_unit_test(test_store_server_restarts),
+                cmocka_unit_test(test_import_seen_elsewhere),
+                cmocka_unit_test(test_trust_seen_elsewhere),
+                cmocka_unit_test(test_crl_seen_elsewhere),
+                cmocka_unit_test(test_remove_seen_elsewhere),
+                cmocka_unit_test(test_same_import_at_once),
+                cmocka_unit_test(test_store_server_restarts),
+                cmocka_unit_test(test_copy_store),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
