@@ -15,11 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <cmocka.h>
 
 #include "harness.h"
+#include "p11-server.h"
 #include "pg-server.h"
 #include "certificate.h"
 #include "pki.h"
@@ -38,6 +44,7 @@ typedef struct Node {
 } Node;
 
 static PgServer *server;
+static P11Server *token_server;
 static Node nodes[N_NODES];
 static PkiCert *root;
 
@@ -189,8 +196,9 @@ static void wait_seen(Node *n, Watch *w, const char *what) {
 static sd_bus_slot *watch_object(Node *n, const char *member, Watch *w) {
         sd_bus_slot *slot = NULL;
 
-        assert_true(sd_bus_match_signal(n->bus, &slot, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
-                                        "org.freedesktop.DBus.ObjectManager", member, on_object_signal, w) >= 0);
+        /* From whichever ObjectManager the object is under. */
+        assert_true(sd_bus_match_signal(n->bus, &slot, SMIMED_BUS_NAME, NULL, "org.freedesktop.DBus.ObjectManager",
+                                        member, on_object_signal, w) >= 0);
         return slot;
 }
 
@@ -500,10 +508,102 @@ static void test_copy_store(void **state) {
         }
 }
 
+/* A key generated through node 0 in the shared token (p11-kit server):
+ * node 1 shows it at once (node 0 announced it through the store), and
+ * once its certificate is imported on node 0, node 1 signs with it. */
+static void test_key_enrolled_elsewhere(void **state) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *m = NULL, *signed_reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_(pki_cert_freep) PkiCert *hal = NULL;
+        _cleanup_(closep) int input = -1, output = -1;
+        static const char message[] = "From: hal@example.com\nTo: dave@example.com\nSubject: from node 1\n"
+                                      "Content-Type: text/plain\n\nSigned through the other node.\n";
+        const char *addresses[] = {"hal@example.com", NULL};
+        const char *key_path = NULL, *csr = NULL, *signer = NULL;
+        _cleanup_free_ char *key_path_copy = NULL;
+        char fingerprint[65], head[4096] = {};
+        Watch w = {};
+
+        (void) state;
+        if (sd_bus_call_method(nodes[0].bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                               "GenerateKey", &e, &reply, "sa{sv}", "hal@example.com", 1, "type", "s", "ec-p256") < 0)
+                fail_msg("GenerateKey: %s: %s", e.name, e.message);
+        assert_true(sd_bus_message_read(reply, "os", &key_path, &csr) > 0);
+        key_path_copy = strdup(key_path);
+        w.path = key_path_copy;
+        slot = watch_object(&nodes[1], "InterfacesAdded", &w);
+        /* It may have come before the match: then the object is there already. */
+        if (sd_bus_call_method(nodes[1].bus, SMIMED_BUS_NAME, key_path, "org.freedesktop.DBus.Properties", "GetAll",
+                               NULL, NULL, "s", SMIMED_KEY_INTERFACE) >= 0)
+                w.seen = true;
+        wait_seen(&nodes[1], &w, "the new key");
+
+        {
+                BIO *bio = BIO_new_mem_buf(csr, -1);
+                X509_REQ *req = bio ? PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL) : NULL;
+                PkiCertOptions o;
+
+                assert_non_null(req);
+                pki_cert_options_init(&o);
+                o.common_name = "Hal";
+                o.san_emails = addresses;
+                o.key = X509_REQ_get_pubkey(req);
+                hal = pki_cert_new(&o, root);
+                EVP_PKEY_free(o.key);
+                X509_REQ_free(req);
+                BIO_free(bio);
+        }
+        assert_non_null(hal);
+        import_ok(&nodes[0], hal, false);
+        assert_int_equal(pki_cert_fingerprint(hal, fingerprint), 0);
+
+        input = memfd_create("message", MFD_CLOEXEC);
+        output = memfd_create("signed", MFD_CLOEXEC);
+        assert_true(input >= 0 && output >= 0);
+        assert_int_equal(write(input, message, strlen(message)), (ssize_t) strlen(message));
+        assert_int_equal(lseek(input, 0, SEEK_SET), 0);
+        assert_true(sd_bus_message_new_method_call(nodes[1].bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "Sign") >= 0);
+        assert_true(sd_bus_message_append(m, "shha{sv}", "hal@example.com", input, output, 0) >= 0);
+        if (sd_bus_call(nodes[1].bus, m, CALL_TIMEOUT_USEC, &e, &signed_reply) < 0)
+                fail_msg("Sign on node 1: %s: %s", e.name, e.message);
+        assert_true(sd_bus_message_enter_container(signed_reply, 'a', "{sv}") > 0);
+        while (sd_bus_message_enter_container(signed_reply, 'e', "sv") > 0) {
+                const char *k;
+
+                assert_true(sd_bus_message_read(signed_reply, "s", &k) >= 0);
+                if (strcmp(k, "signer") == 0)
+                        assert_true(sd_bus_message_read(signed_reply, "v", "s", &signer) >= 0);
+                else
+                        assert_true(sd_bus_message_skip(signed_reply, "v") >= 0);
+                assert_true(sd_bus_message_exit_container(signed_reply) >= 0);
+        }
+        assert_non_null(signer);
+        assert_string_equal(signer, fingerprint);
+        assert_true(pread(output, head, sizeof(head) - 1, 0) > 0);
+        assert_non_null(strstr(head, "multipart/signed"));
+}
+
 /* ---- setup ---- */
 
+/* Node 0's harness token, served by p11-kit server to every node. */
+static int start_token_server(Harness *h) {
+        _cleanup_free_ char *socket_path = NULL, *conf = NULL;
+
+        /* Where smimed, as whom the server runs, may make it. */
+        if (asprintf(&socket_path, "%s/p11-kit.sock", h->state_dir) < 0 ||
+            asprintf(&conf, "SOFTHSM2_CONF=%s", h->softhsm_conf) < 0)
+                return -ENOMEM;
+        return p11_server_start("/usr/lib/softhsm/libsofthsm2.so", "pkcs11:token=" HARNESS_TOKEN_LABEL, socket_path,
+                                h->smimed_uid, h->smimed_gid, (char *const[]){conf, NULL}, &token_server);
+}
+
+/* Each node: its own bus, polkitd and smimed; the shared store and token.
+ * The token is not asked again by itself within a test's time: what a node
+ * knows of the others' keys is what they announced. */
 static int start_node(Node *n) {
-        _cleanup_free_ char *text = NULL;
+        _cleanup_free_ char *text = NULL, *store = NULL, *address = NULL;
         int r;
 
         r = harness_new(&n->harness);
@@ -512,14 +612,26 @@ static int start_node(Node *n) {
         n->harness->store_connection = strdup(server->conninfo);
         if (!n->harness->store_connection)
                 return -ENOMEM;
+        if (!token_server) {
+                r = start_token_server(n->harness);
+                if (r < 0)
+                        return r;
+        }
         r = harness_start_bus(n->harness);
         if (r < 0)
                 return r;
-        text = harness_config_text(n->harness, NULL);
-        n->config = text ? harness_write_file(n->harness, "smimed.conf", text, 0644) : NULL;
+        store = harness_store_section(n->harness);
+        if (!store || asprintf(&text,
+                               "[Token]\nModule=" P11_KIT_CLIENT_MODULE "\nURI=pkcs11:token=" HARNESS_TOKEN_LABEL
+                               "\nPINFile=%s\nRescanIntervalSec=86400\n%s[Policy]\nEnabled=yes\n",
+                               nodes[0].harness->pin_file, store) < 0)
+                return -ENOMEM;
+        n->config = harness_write_file(n->harness, "smimed.conf", text, 0644);
         if (!n->config)
                 return -ENOMEM;
-        r = harness_start_smimed(n->harness, n->config, NULL);
+        if (asprintf(&address, "P11_KIT_SERVER_ADDRESS=%s", token_server->address) < 0)
+                return -ENOMEM;
+        r = harness_start_smimed(n->harness, n->config, (char *const[]){address, NULL});
         if (r < 0)
                 return r;
         return node_bus_open(n->harness, &n->bus);
@@ -566,6 +678,7 @@ static int teardown(void **state) {
                 free(nodes[i].config);
         }
         root = pki_cert_free(root);
+        token_server = p11_server_free(token_server);
         server = pg_server_free(server);
         return failed;
 }
@@ -579,6 +692,7 @@ int main(void) {
                 cmocka_unit_test(test_same_import_at_once),
                 cmocka_unit_test(test_store_server_restarts),
                 cmocka_unit_test(test_copy_store),
+                cmocka_unit_test(test_key_enrolled_elsewhere),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
