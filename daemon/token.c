@@ -15,6 +15,7 @@
 #include "token-engine.h"
 #include "token-internal.h"
 #include "token-pin.h"
+#include "token-info.h"
 #include "token.h"
 
 static const char *const token_state_table[_TOKEN_STATE_MAX] = {
@@ -226,7 +227,7 @@ static int token_find(Token *token, CK_TOKEN_INFO *ret_info) {
                 for (CK_ULONG i = 0; i < n; i++) {
                         CK_TOKEN_INFO info;
 
-                        if (module->C_GetTokenInfo(slots[i], &info) != CKR_OK)
+                        if (token_get_info(module, slots[i], &info) != CKR_OK)
                                 continue;
                         if (!token_matches(token, module, slots[i], &info))
                                 continue;
@@ -347,7 +348,7 @@ int token_probe(Token *token, char **ret_message) {
         if (token->state != TOKEN_STATE_READY || !token->module)
                 return 0;
 
-        rv = token->module->C_GetTokenInfo(token->slot, &info);
+        rv = token_get_info(token->module, token->slot, &info);
         if (rv == CKR_OK && token->have_session)
                 rv = token->module->C_GetSessionInfo(token->session, &session_info);
         if (rv != CKR_OK)
