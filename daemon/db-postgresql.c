@@ -2,9 +2,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -24,6 +26,8 @@ typedef struct PgDb {
         Db db; /* first */
         PGconn *conn;
         unsigned next_statement;
+        uint64_t timeout_usec; /* for an answer; 0: wait */
+        bool broken;           /* an answer did not come in time: connect again */
 } PgDb;
 
 typedef struct PgStatement {
@@ -75,7 +79,7 @@ static int pg_error(Db *db, const PGresult *result, const char *what) {
 
         if (!message || !*message)
                 message = PQerrorMessage(conn_of(db));
-        if (PQstatus(conn_of(db)) == CONNECTION_BAD)
+        if (PQstatus(conn_of(db)) == CONNECTION_BAD || ((PgDb *) db)->broken)
                 r = -ENOTCONN;
         else
                 r = result ? sqlstate_errno(PQresultErrorField(result, PG_DIAG_SQLSTATE)) : -EIO;
@@ -87,8 +91,11 @@ static int pg_error(Db *db, const PGresult *result, const char *what) {
  * next statement; the server forgot the prepared statements, and any
  * transaction is gone (its COMMIT fails). */
 static int pg_ensure_connected(Db *db) {
-        if (PQstatus(conn_of(db)) == CONNECTION_OK)
+        PgDb *pg = (PgDb *) db;
+
+        if (PQstatus(conn_of(db)) == CONNECTION_OK && !pg->broken)
                 return 0;
+        pg->broken = false;
         for (size_t i = 0; i < db->n_statements; i++)
                 pg_statement(db->statements[i])->prepared = false;
         PQreset(conn_of(db));
@@ -97,6 +104,65 @@ static int pg_ensure_connected(Db *db) {
                                        (int) strcspn(PQerrorMessage(conn_of(db)), "\n"), PQerrorMessage(conn_of(db)));
         log_info("Certificate store %s: connected again.", db->name);
         return 0;
+}
+
+/* The result of what was just sent (sent: what PQsend*() returned), waiting
+ * at most the connection's timeout: a server that does not answer (stopped,
+ * a network that drops packets) must not hold the caller, who holds the
+ * event loop. Then the connection counts as broken (made again next time)
+ * and NULL comes back. Of several results (statements in one string), the
+ * first error, else the last. */
+static PGresult *pg_wait(Db *db, int sent) {
+        PgDb *pg = (PgDb *) db;
+        PGresult *result = NULL, *r;
+        uint64_t deadline = 0;
+
+        if (!sent)
+                return NULL;
+        if (pg->timeout_usec > 0) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                deadline = (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL + pg->timeout_usec;
+        }
+        while (PQisBusy(pg->conn)) {
+                struct pollfd p = {.fd = PQsocket(pg->conn), .events = POLLIN};
+                int timeout_ms = -1, k;
+
+                if (deadline > 0) {
+                        struct timespec ts;
+                        uint64_t now;
+
+                        clock_gettime(CLOCK_MONOTONIC, &ts);
+                        now = (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+                        timeout_ms = now >= deadline ? 0 : (int) ((deadline - now + 999) / 1000);
+                }
+                k = poll(&p, 1, timeout_ms);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0) {
+                        pg->broken = true;
+                        log_error("Certificate store %s: no answer within %" PRIu64 " ms; connecting again next time.",
+                                  db->name, pg->timeout_usec / 1000);
+                        return NULL;
+                }
+                if (!PQconsumeInput(pg->conn))
+                        break;
+        }
+        while ((r = PQgetResult(pg->conn))) {
+                ExecStatusType status = PQresultStatus(r);
+                bool failed = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
+
+                if (result && PQresultStatus(result) != PGRES_COMMAND_OK &&
+                    PQresultStatus(result) != PGRES_TUPLES_OK) {
+                        PQclear(r); /* keep the first error */
+                        continue;
+                }
+                PQclear(result);
+                result = r;
+                (void) failed;
+        }
+        return result;
 }
 
 static void pg_close(Db *db) {
@@ -108,20 +174,22 @@ static int pg_exec(Db *db, const char *sql) {
         PGresult *result;
         int r = 0;
 
-        if (streq(sql, "ROLLBACK") && PQtransactionStatus(conn_of(db)) == PQTRANS_IDLE)
+        /* Nothing to roll back where the server forgot the transaction
+         * (or will, with the connection made again). */
+        if (streq(sql, "ROLLBACK") && (PQtransactionStatus(conn_of(db)) == PQTRANS_IDLE || ((PgDb *) db)->broken))
                 return 0;
         r = pg_ensure_connected(db);
         if (r < 0)
                 return r;
-        result = PQexec(conn_of(db), sql);
+        result = pg_wait(db, PQsendQuery(conn_of(db), sql));
         /* As pg_step(): outside a transaction, once more on a new connection. */
         if (PQresultStatus(result) != PGRES_COMMAND_OK && PQresultStatus(result) != PGRES_TUPLES_OK &&
-            PQstatus(conn_of(db)) == CONNECTION_BAD && !db->in_transaction) {
+            PQstatus(conn_of(db)) == CONNECTION_BAD && !((PgDb *) db)->broken && !db->in_transaction) {
                 PQclear(result);
                 r = pg_ensure_connected(db);
                 if (r < 0)
                         return r;
-                result = PQexec(conn_of(db), sql);
+                result = pg_wait(db, PQsendQuery(conn_of(db), sql));
         }
         if (PQresultStatus(result) != PGRES_COMMAND_OK && PQresultStatus(result) != PGRES_TUPLES_OK)
                 r = pg_error(db, result, sql);
@@ -173,13 +241,13 @@ static int pg_prepare(DbStatement *s) {
         PGresult *result;
         int r = 0;
 
-        result = PQprepare(conn_of(s->db), p->name, s->sql, 0, NULL);
+        result = pg_wait(s->db, PQsendPrepare(conn_of(s->db), p->name, s->sql, 0, NULL));
         if (PQresultStatus(result) != PGRES_COMMAND_OK)
                 r = pg_error(s->db, result, "prepare");
         PQclear(result);
         if (r < 0)
                 return r;
-        result = PQdescribePrepared(conn_of(s->db), p->name);
+        result = pg_wait(s->db, PQsendDescribePrepared(conn_of(s->db), p->name));
         if (PQresultStatus(result) != PGRES_COMMAND_OK)
                 r = pg_error(s->db, result, "describing a statement");
         else
@@ -290,7 +358,8 @@ static bool pg_run(DbStatement *s) {
         PgStatement *p = pg_statement(s);
         ExecStatusType status;
 
-        p->result = PQexecPrepared(conn_of(s->db), p->name, p->n_parameters, p->values, p->lengths, p->formats, 1);
+        p->result = pg_wait(s->db, PQsendQueryPrepared(conn_of(s->db), p->name, p->n_parameters, p->values, p->lengths,
+                                                       p->formats, 1));
         status = PQresultStatus(p->result);
         return status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
 }
@@ -310,7 +379,8 @@ static int pg_step(DbStatement *s, const char *what) {
                  * transaction the statement runs again on a new one: nothing
                  * of a transaction is lost, and a retried read or
                  * announcement changes nothing. */
-                if (!pg_run(s) && PQstatus(conn_of(s->db)) == CONNECTION_BAD && !s->db->in_transaction) {
+                if (!pg_run(s) && PQstatus(conn_of(s->db)) == CONNECTION_BAD && !((PgDb *) s->db)->broken &&
+                    !s->db->in_transaction) {
                         p->result = (PQclear(p->result), NULL);
                         r = pg_ensure_connected(s->db);
                         if (r >= 0)
@@ -530,20 +600,27 @@ static const DbOps pg_ops = {
         .set_schema_version = pg_set_schema_version,
 };
 
-int db_open_postgresql(const char *conninfo, const char *password, Db **ret, char **ret_message) {
+int db_open_postgresql(const char *conninfo, const char *password, uint64_t timeout_usec, Db **ret,
+                       char **ret_message) {
         /* The password goes beside the connection string, never into it, so
          * no message that quotes the string shows it; "dbname" is the
          * string, expanded (the last argument), and may set an
          * application_name of its own. */
-        const char *keywords[4] = {"application_name", "dbname"}, *values[4] = {"smimed", conninfo};
+        const char *keywords[5] = {"application_name", "connect_timeout", "dbname"},
+                   *values[5] = {"smimed", NULL, conninfo};
         _cleanup_(db_closep) Db *db = NULL;
+        char connect_timeout[32];
         PgDb *pg;
         char *name;
 
         *ret_message = NULL;
+        /* libpq's connect_timeout is whole seconds, at least 2; the string may set its own. */
+        snprintf(connect_timeout, sizeof(connect_timeout), "%" PRIu64,
+                 timeout_usec > 0 ? (timeout_usec + 999999) / 1000000 : 0);
+        values[1] = connect_timeout;
         if (password) {
-                keywords[2] = "password";
-                values[2] = password;
+                keywords[3] = "password";
+                values[3] = password;
         }
         pg = calloc(1, sizeof(PgDb));
         if (!pg)
@@ -561,6 +638,7 @@ int db_open_postgresql(const char *conninfo, const char *password, Db **ret, cha
         }
         db_init(&pg->db, &pg_ops, name);
         db = &pg->db;
+        pg->timeout_usec = timeout_usec;
 
         if (PQstatus(pg->conn) != CONNECTION_OK) {
                 const char *message = PQerrorMessage(pg->conn);

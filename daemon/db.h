@@ -31,8 +31,12 @@ typedef enum DbBackend {
 /* path: the SQLite file, made when missing. */
 int db_open_sqlite(const char *path, Db **ret, char **ret_message);
 /* conninfo: a libpq connection string ("host=/run/postgresql dbname=smimed");
- * password: NULL, or the password (never logged, never in a message). */
-int db_open_postgresql(const char *conninfo, const char *password, Db **ret, char **ret_message);
+ * password: NULL, or the password (never logged, never in a message);
+ * timeout_usec: how long to wait for a connection or an answer (0: as long
+ * as it takes); past it the call fails with -ENOTCONN and the connection is
+ * made again on the next one. */
+int db_open_postgresql(const char *conninfo, const char *password, uint64_t timeout_usec, Db **ret,
+                       char **ret_message);
 Db *db_close(Db *db);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Db *, db_close);
 

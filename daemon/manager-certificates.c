@@ -94,7 +94,7 @@ int manager_open_db(const Config *config, Db **ret, char **ret_message) {
         r = read_store_password(config, &password, ret_message);
         if (r < 0)
                 return r;
-        return db_open_postgresql(config->store_connection, password, ret, ret_message);
+        return db_open_postgresql(config->store_connection, password, config->io_timeout_usec, ret, ret_message);
 }
 
 bool manager_store_config_changed(const Config *a, const Config *b) {

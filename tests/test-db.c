@@ -4,18 +4,23 @@
  * SQL must mean the same on both. */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "db.h"
 #include "pg-server.h"
+
+/* For a connection or an answer of the test's own server. */
+#define TIMEOUT_USEC (60ULL * 1000000ULL)
 
 static PgServer *server;
 static char scratch[] = "/tmp/smimed-test-db-XXXXXX";
@@ -34,7 +39,7 @@ static Db *open_db(void **state) {
                 assert_true(asprintf(&path, "%s/%u.sqlite", scratch, n_files++) > 0);
                 r = db_open_sqlite(path, &db, &message);
         } else
-                r = db_open_postgresql(server->conninfo, NULL, &db, &message);
+                r = db_open_postgresql(server->conninfo, NULL, TIMEOUT_USEC, &db, &message);
         if (r < 0)
                 fail_msg("cannot open the database: %s", message ?: strerror(-r));
         if (backend == DB_POSTGRESQL)
@@ -221,7 +226,7 @@ static void test_lock_excludes_others(void **state) {
         _cleanup_(db_closep) Db *a = open_db(state), *b = NULL;
         _cleanup_free_ char *message = NULL;
 
-        assert_int_equal(db_open_postgresql(server->conninfo, NULL, &b, &message), 0);
+        assert_int_equal(db_open_postgresql(server->conninfo, NULL, TIMEOUT_USEC, &b, &message), 0);
         assert_int_equal(db_begin(a), 0);
         assert_int_equal(db_lock_transaction(a, 7), 0);
         {
@@ -269,7 +274,7 @@ static void test_reconnect(void **state) {
         insert(db, "a", "x", 1, 5);
         assert_int_equal(select_one(db), 5);
 
-        assert_int_equal(db_open_postgresql(server->conninfo, NULL, &admin, &message), 0);
+        assert_int_equal(db_open_postgresql(server->conninfo, NULL, TIMEOUT_USEC, &admin, &message), 0);
         assert_int_equal(db_exec(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                         "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"),
                          0);
@@ -279,7 +284,7 @@ static void test_reconnect(void **state) {
 
         /* Inside one: the transaction is gone, and the caller hears so. */
         assert_int_equal(db_begin(db), 0);
-        assert_int_equal(db_open_postgresql(server->conninfo, NULL, &admin, &message), 0);
+        assert_int_equal(db_open_postgresql(server->conninfo, NULL, TIMEOUT_USEC, &admin, &message), 0);
         assert_int_equal(db_exec(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                         "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"),
                          0);
@@ -295,6 +300,37 @@ static void test_reconnect(void **state) {
         assert_int_equal(select_one(db), 5);
 }
 
+/* PostgreSQL: a server that takes the connection and never answers (here
+ * its process for this connection is stopped): the call fails with
+ * -ENOTCONN once the timeout has passed, and the next one, the server
+ * answering again, works on a new connection. */
+static void test_no_answer(void **state) {
+        _cleanup_(db_closep) Db *setup_db = open_db(state), *db = NULL;
+        _cleanup_free_ char *message = NULL;
+        struct timespec before, after;
+        pid_t backend;
+        long waited_ms;
+
+        assert_int_equal(db_exec_schema(setup_db, schema), 0);
+        insert(setup_db, "a", "x", 1, 5);
+        assert_int_equal(db_open_postgresql(server->conninfo, NULL, 1000000, &db, &message), 0);
+        assert_int_equal(select_one(db), 5);
+
+        backend = db_sender_id(db);
+        assert_true(backend > 0);
+        assert_int_equal(kill(backend, SIGSTOP), 0);
+        clock_gettime(CLOCK_MONOTONIC, &before);
+        assert_int_equal(select_one(db), -ENOTCONN);
+        clock_gettime(CLOCK_MONOTONIC, &after);
+        assert_int_equal(kill(backend, SIGCONT), 0);
+        waited_ms = (after.tv_sec - before.tv_sec) * 1000 + (after.tv_nsec - before.tv_nsec) / 1000000;
+        assert_true(waited_ms >= 900);      /* it did wait for its timeout */
+        assert_true(waited_ms < 30 * 1000); /* and not for ever */
+
+        assert_int_equal(select_one(db), 5);
+        assert_true(db_sender_id(db) != backend);
+}
+
 /* A server that is not there: a clear message, no connection. */
 static void test_no_server(void **state) {
         _cleanup_free_ char *message = NULL, *conninfo = NULL;
@@ -303,7 +339,7 @@ static void test_no_server(void **state) {
         (void) state;
         assert_true(asprintf(&conninfo, "host=%s/nowhere dbname=postgres user=postgres connect_timeout=2", scratch) >
                     0);
-        assert_int_equal(db_open_postgresql(conninfo, "secret-password", &db, &message), -ENOTCONN);
+        assert_int_equal(db_open_postgresql(conninfo, "secret-password", TIMEOUT_USEC, &db, &message), -ENOTCONN);
         assert_null(db);
         assert_non_null(message);
         assert_non_null(strstr(message, "Cannot connect to the certificate store"));
@@ -345,7 +381,7 @@ static void test_notifications(void **state) {
         _cleanup_free_ char *message = NULL;
         Heard heard = {};
 
-        assert_int_equal(db_open_postgresql(server->conninfo, NULL, &listener, &message), 0);
+        assert_int_equal(db_open_postgresql(server->conninfo, NULL, TIMEOUT_USEC, &listener, &message), 0);
         assert_int_equal(db_listen(listener, "smimed_test"), 0);
 
         assert_int_equal(db_begin(sender), 0);
@@ -399,6 +435,7 @@ int main(void) {
                 cmocka_unit_test_prestate(test_schema_version, (void *) &postgresql_backend),
                 cmocka_unit_test_prestate(test_lock_excludes_others, (void *) &postgresql_backend),
                 cmocka_unit_test_prestate(test_reconnect, (void *) &postgresql_backend),
+                cmocka_unit_test_prestate(test_no_answer, (void *) &postgresql_backend),
                 cmocka_unit_test(test_no_server),
                 cmocka_unit_test_prestate(test_notifications, (void *) &postgresql_backend),
                 cmocka_unit_test_prestate(test_no_notifications_on_sqlite, (void *) &sqlite_backend),

@@ -35,6 +35,9 @@
 #include "store.h"
 #include "strv.h"
 
+/* For a connection or an answer of the test's own server. */
+#define TIMEOUT_USEC (60ULL * 1000000ULL)
+
 static char dir[] = "/tmp/smimed-store-test.XXXXXX";
 static DbBackend backend;
 static PgServer *server;
@@ -85,7 +88,7 @@ static bool is_conninfo(const char *where) {
 
 static int open_db(const char *where, Db **ret, char **ret_message) {
         if (is_conninfo(where))
-                return db_open_postgresql(where, NULL, ret, ret_message);
+                return db_open_postgresql(where, NULL, TIMEOUT_USEC, ret, ret_message);
         return db_open_sqlite(where, ret, ret_message);
 }
 
@@ -99,7 +102,7 @@ static char *new_path(const char *name) {
                 _cleanup_(db_closep) Db *admin = NULL;
                 _cleanup_free_ char *message = NULL, *create = NULL;
 
-                assert_int_equal(db_open_postgresql(server->conninfo, NULL, &admin, &message), 0);
+                assert_int_equal(db_open_postgresql(server->conninfo, NULL, TIMEOUT_USEC, &admin, &message), 0);
                 assert_true(asprintf(&create, "CREATE DATABASE %s_%u", name, counter) > 0);
                 assert_int_equal(db_exec(admin, create), 0);
                 assert_true(asprintf(&path, "host=%s dbname=%s_%u user=postgres", server->dir, name, counter++) > 0);
