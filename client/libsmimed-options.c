@@ -132,7 +132,7 @@ _public_ int smimed_options_set_verify(smimed_options *o, bool verify) {
 }
 
 _public_ int smimed_options_set_key(smimed_options *o, const char *key_id) {
-        if (key_id && !is_hex(key_id))
+        if (key_id && !is_hex(key_id) && !strchr(key_id, '@'))
                 return -EINVAL;
         return set_string(o, OPTION_KEY, o ? &o->key : NULL, key_id);
 }

@@ -262,9 +262,18 @@ static int open_message(smimed *s, bool decrypt, int argc, char *argv[]) {
         if (r != 0)
                 return r;
 
-        if (decrypt)
-                r = smimed_decrypt_fd(s, in.fd, out.fd, !arg_no_verify, &st, &error);
-        else
+        if (decrypt) {
+                _cleanup_(smimed_options_freep) smimed_options *o = smimed_options_new();
+
+                if (!o)
+                        return fail("Out of memory.");
+                r = smimed_options_set_verify(o, !arg_no_verify);
+                if (r >= 0 && arg_key)
+                        r = smimed_options_set_key(o, arg_key);
+                if (r < 0)
+                        return fail("Invalid --key \"%s\".", arg_key);
+                r = smimed_decrypt_fd_with_options(s, in.fd, out.fd, o, &st, &error);
+        } else
                 r = smimed_verify_fd(s, in.fd, out.fd, &st, &error);
         if (r < 0)
                 return report_error(r, &error, "Cannot %s %s", verb, in.name);

@@ -34,6 +34,7 @@ const char *arg_sender = NULL;
 const char *arg_cipher = NULL;
 bool arg_oaep = false;
 bool arg_no_verify = false;
+const char *arg_key = NULL;
 static bool arg_ask_password = true;
 
 /* Options that only some verbs take. */
@@ -55,12 +56,14 @@ typedef enum VerbOption {
         OPTION_CIPHER = 1 << 14,
         OPTION_OAEP = 1 << 15,
         OPTION_NO_VERIFY = 1 << 16,
+        OPTION_KEY = 1 << 17,
 } VerbOption;
 
 /* Indexed by the bit number of each VerbOption. */
 static const char *const option_names[] = {
-        "--json", "--trust",  "--address", "--from",    "--to",     "--passphrase-file", "--type", "--subject", "-o",
-        "--opaque", "--digest", "--pss",   "--sign-as", "--sender", "--cipher",          "--oaep", "--no-verify",
+        "--json",    "--trust",   "--address", "--from",   "--to",        "--passphrase-file",
+        "--type",    "--subject", "-o",        "--opaque", "--digest",    "--pss",
+        "--sign-as", "--sender",  "--cipher",  "--oaep",   "--no-verify", "--key",
 };
 static unsigned arg_options = 0; /* VerbOption bits given on the command line */
 
@@ -160,43 +163,42 @@ static int verb_reload(smimed *s, int argc, char *argv[]) {
 }
 
 static const Verb verbs[] = {
-        { "status", 0, 0, OPTION_JSON, 0, verb_status, "status [--json]",
-          "Show the version, the token's state and the number of certificates and keys" },
-        { "reload", 0, 0, 0, 0, verb_reload, "reload", "Make smimed re-read its configuration" },
-        { "list", 0, 0, OPTION_ADDRESS | OPTION_JSON, 0, verb_list, "list [--address ADDR] [--json]",
-          "List the certificates in the store, or those of one address" },
-        { "show", 1, 1, OPTION_JSON, 0, verb_show, "show FINGERPRINT|ADDRESS [--json]",
-          "Show a certificate, or all of an address, with status and chain" },
-        { "import", 0, INT_MAX, OPTION_TRUST, 0, verb_import, "import [--trust] [FILE…]",
-          "Add certificates (PEM, DER, PKCS#7) from files or stdin" },
-        { "import-crl", 0, INT_MAX, 0, 0, verb_import_crl, "import-crl [FILE…]",
-          "Add certificate revocation lists from files or stdin" },
-        { "remove", 1, 1, 0, 0, verb_remove, "remove FINGERPRINT", "Remove a certificate from the store" },
-        { "coverage", 0, 0, OPTION_FROM | OPTION_TO | OPTION_JSON, OPTION_FROM | OPTION_TO, verb_coverage,
-          "coverage [--from ADDR] [--to ADDR…] [--json]",
-          "Can ADDR sign, and can each recipient be encrypted to?" },
-        { "keys", 0, 0, OPTION_JSON, 0, verb_keys, "keys [--json]", "List the private keys in the token" },
-        { "import-key", 1, 1, OPTION_PASSPHRASE_FILE, 0, verb_import_key, "import-key FILE.p12 [--passphrase-file F]",
-          "Enroll a key and its certificates from a PKCS#12 file" },
-        { "generate-key", 1, 1, OPTION_TYPE | OPTION_SUBJECT | OPTION_OUTPUT, 0, verb_generate_key,
-          "generate-key ADDRESS [--type T] [--subject DN] [-o CSR]",
-          "Make a key in the token and write a certificate request for it" },
-        { "remove-key", 1, 1, 0, 0, verb_remove_key, "remove-key ID", "Destroy a key in the token" },
-        { "sign", 0, 1, OPTION_FROM | OPTION_OPAQUE | OPTION_DIGEST | OPTION_PSS | OPTION_OUTPUT, OPTION_FROM,
-          verb_sign, "sign --from ADDR [--opaque] [--digest D] [--pss] [IN] [-o OUT]",
-          "Sign a message as ADDR", check_message_usage },
-        { "encrypt", 0, 1,
-          OPTION_TO | OPTION_SIGN_AS | OPTION_SENDER | OPTION_CIPHER | OPTION_OAEP | OPTION_OPAQUE | OPTION_DIGEST |
-                  OPTION_PSS | OPTION_OUTPUT,
-          OPTION_TO, verb_encrypt,
-          "encrypt --to ADDR… [--sign-as ADDR] [--sender ADDR] [--cipher C] [--oaep] [--opaque] [--digest D] [--pss] "
-          "[IN] [-o OUT]",
-          "Encrypt a message to the recipients (signed first with --sign-as)", check_encrypt_usage },
-        { "decrypt", 0, 1, OPTION_OUTPUT | OPTION_JSON | OPTION_NO_VERIFY, 0, verb_decrypt,
-          "decrypt [IN] [-o OUT] [--json] [--no-verify]",
-          "Open any incoming message: decrypt, verify; the status on stderr", check_open_usage },
-        { "verify", 0, 1, OPTION_OUTPUT | OPTION_JSON, 0, verb_verify, "verify [IN] [-o OUT] [--json]",
-          "Verify a signed message; exit 0 only when the signature is valid", check_open_usage },
+        {"status", 0, 0, OPTION_JSON, 0, verb_status, "status [--json]",
+         "Show the version, the token's state and the number of certificates and keys"},
+        {"reload", 0, 0, 0, 0, verb_reload, "reload", "Make smimed re-read its configuration"},
+        {"list", 0, 0, OPTION_ADDRESS | OPTION_JSON, 0, verb_list, "list [--address ADDR] [--json]",
+         "List the certificates in the store, or those of one address"},
+        {"show", 1, 1, OPTION_JSON, 0, verb_show, "show FINGERPRINT|ADDRESS [--json]",
+         "Show a certificate, or all of an address, with status and chain"},
+        {"import", 0, INT_MAX, OPTION_TRUST, 0, verb_import, "import [--trust] [FILE…]",
+         "Add certificates (PEM, DER, PKCS#7) from files or stdin"},
+        {"import-crl", 0, INT_MAX, 0, 0, verb_import_crl, "import-crl [FILE…]",
+         "Add certificate revocation lists from files or stdin"},
+        {"remove", 1, 1, 0, 0, verb_remove, "remove FINGERPRINT", "Remove a certificate from the store"},
+        {"coverage", 0, 0, OPTION_FROM | OPTION_TO | OPTION_JSON, OPTION_FROM | OPTION_TO, verb_coverage,
+         "coverage [--from ADDR] [--to ADDR…] [--json]", "Can ADDR sign, and can each recipient be encrypted to?"},
+        {"keys", 0, 0, OPTION_JSON, 0, verb_keys, "keys [--json]", "List the private keys in the token"},
+        {"import-key", 1, 1, OPTION_PASSPHRASE_FILE, 0, verb_import_key, "import-key FILE.p12 [--passphrase-file F]",
+         "Enroll a key and its certificates from a PKCS#12 file"},
+        {"generate-key", 1, 1, OPTION_TYPE | OPTION_SUBJECT | OPTION_OUTPUT, 0, verb_generate_key,
+         "generate-key ADDRESS [--type T] [--subject DN] [-o CSR]",
+         "Make a key in the token and write a certificate request for it"},
+        {"remove-key", 1, 1, 0, 0, verb_remove_key, "remove-key ID", "Destroy a key in the token"},
+        {"sign", 0, 1, OPTION_FROM | OPTION_OPAQUE | OPTION_DIGEST | OPTION_PSS | OPTION_OUTPUT, OPTION_FROM,
+         verb_sign, "sign --from ADDR [--opaque] [--digest D] [--pss] [IN] [-o OUT]", "Sign a message as ADDR",
+         check_message_usage},
+        {"encrypt", 0, 1,
+         OPTION_TO | OPTION_SIGN_AS | OPTION_SENDER | OPTION_CIPHER | OPTION_OAEP | OPTION_OPAQUE | OPTION_DIGEST |
+                 OPTION_PSS | OPTION_OUTPUT,
+         OPTION_TO, verb_encrypt,
+         "encrypt --to ADDR… [--sign-as ADDR] [--sender ADDR] [--cipher C] [--oaep] [--opaque] [--digest D] [--pss] "
+         "[IN] [-o OUT]",
+         "Encrypt a message to the recipients (signed first with --sign-as)", check_encrypt_usage},
+        {"decrypt", 0, 1, OPTION_OUTPUT | OPTION_JSON | OPTION_NO_VERIFY | OPTION_KEY, 0, verb_decrypt,
+         "decrypt [IN] [-o OUT] [--json] [--no-verify] [--key ID|ADDR]",
+         "Open any incoming message: decrypt, verify; the status on stderr", check_open_usage},
+        {"verify", 0, 1, OPTION_OUTPUT | OPTION_JSON, 0, verb_verify, "verify [IN] [-o OUT] [--json]",
+         "Verify a signed message; exit 0 only when the signature is valid", check_open_usage},
 };
 
 #define HELP_USAGE_WIDTH 22
@@ -238,6 +240,8 @@ static void help(void) {
                "                         aes-128-gcm (default: smimed's policy)\n"
                "  --oaep                 encrypt: RSA-OAEP for RSA recipients\n"
                "  --no-verify            decrypt: do not verify signatures\n"
+               "  --key ID|ADDR          decrypt: only with this key (its id, as in keys, or\n"
+               "                         the address of its certificate)\n"
                "  --no-ask-password      Do not let polkit ask for a password\n"
                "  -h --help              Show this help\n"
                "     --version           Show the version\n"
@@ -266,6 +270,7 @@ enum {
         ARG_CIPHER,
         ARG_OAEP,
         ARG_NO_VERIFY,
+        ARG_KEY,
 };
 
 /* Adds the comma-separated addresses of one --to to arg_to. */
@@ -301,26 +306,27 @@ static int usage_needs_value(const char *option, const char *what) {
 
 static int parse_argv(int argc, char *argv[]) {
         static const struct option options[] = {
-                { "json", no_argument, NULL, ARG_JSON },
-                { "trust", no_argument, NULL, ARG_TRUST },
-                { "address", required_argument, NULL, ARG_ADDRESS },
-                { "from", required_argument, NULL, ARG_FROM },
-                { "to", required_argument, NULL, ARG_TO },
-                { "passphrase-file", required_argument, NULL, ARG_PASSPHRASE_FILE },
-                { "type", required_argument, NULL, ARG_TYPE },
-                { "subject", required_argument, NULL, ARG_SUBJECT },
-                { "output", required_argument, NULL, 'o' },
-                { "opaque", no_argument, NULL, ARG_OPAQUE },
-                { "digest", required_argument, NULL, ARG_DIGEST },
-                { "pss", no_argument, NULL, ARG_PSS },
-                { "sign-as", required_argument, NULL, ARG_SIGN_AS },
-                { "sender", required_argument, NULL, ARG_SENDER },
-                { "cipher", required_argument, NULL, ARG_CIPHER },
-                { "oaep", no_argument, NULL, ARG_OAEP },
-                { "no-verify", no_argument, NULL, ARG_NO_VERIFY },
-                { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                {"json", no_argument, NULL, ARG_JSON},
+                {"trust", no_argument, NULL, ARG_TRUST},
+                {"address", required_argument, NULL, ARG_ADDRESS},
+                {"from", required_argument, NULL, ARG_FROM},
+                {"to", required_argument, NULL, ARG_TO},
+                {"passphrase-file", required_argument, NULL, ARG_PASSPHRASE_FILE},
+                {"type", required_argument, NULL, ARG_TYPE},
+                {"subject", required_argument, NULL, ARG_SUBJECT},
+                {"output", required_argument, NULL, 'o'},
+                {"opaque", no_argument, NULL, ARG_OPAQUE},
+                {"digest", required_argument, NULL, ARG_DIGEST},
+                {"pss", no_argument, NULL, ARG_PSS},
+                {"sign-as", required_argument, NULL, ARG_SIGN_AS},
+                {"sender", required_argument, NULL, ARG_SENDER},
+                {"cipher", required_argument, NULL, ARG_CIPHER},
+                {"oaep", no_argument, NULL, ARG_OAEP},
+                {"no-verify", no_argument, NULL, ARG_NO_VERIFY},
+                {"key", required_argument, NULL, ARG_KEY},
+                {"no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
                 {},
         };
         int c, r;
@@ -422,6 +428,13 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_NO_VERIFY:
                         arg_no_verify = true;
                         arg_options |= OPTION_NO_VERIFY;
+                        break;
+                case ARG_KEY:
+                        if (optarg[0] == '\0' ||
+                            (!strchr(optarg, '@') && optarg[strspn(optarg, "0123456789abcdefABCDEF")] != '\0'))
+                                return usage_needs_value("--key", "a key id (hex) or an address");
+                        arg_key = optarg;
+                        arg_options |= OPTION_KEY;
                         break;
                 case ARG_NO_ASK_PASSWORD:
                         arg_ask_password = false;

@@ -26,8 +26,10 @@ extern const char *arg_sender;
 extern const char *arg_cipher;
 extern bool arg_oaep;
 extern bool arg_no_verify;
+extern const char *arg_key;
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, smimed_strv_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(smimed_options *, smimed_options_free);
 
 /* "smimectl: <what>: <message> (<D-Bus error name>)" on stderr; returns 1. */
 _printf_(3, 4) int report_error(int r, const smimed_error *error, const char *format, ...);

@@ -358,7 +358,7 @@ int smimed_options_set_oaep(smimed_options *o, bool oaep);
 int smimed_options_set_sign_as(smimed_options *o, const char *address);
 int smimed_options_set_sender(smimed_options *o, const char *address);
 /* Decrypt: verify inner signatures (default true); use only this key (a
- * key id, hex). */
+ * key id, hex, or an address: the keys whose certificate names it). */
 int smimed_options_set_verify(smimed_options *o, bool verify);
 int smimed_options_set_key(smimed_options *o, const char *key_id);
 /* Every call: let polkit ask the user through an agent (overrides

@@ -1249,6 +1249,25 @@ static void test_ctl_encrypt_then_decrypt(void **state) {
         cleartext = read_path(clear);
         expect_cleartext(message, cleartext.data, cleartext.size, "smimectl decrypt");
 
+        /* --key: by address or id; a key that is not a recipient is not tried. */
+        {
+                _cleanup_free_ char *by_key = path("ctl-dec-key.eml");
+                _cleanup_(run_done) Run a = {}, i = {}, other = {}, bad = {};
+
+                a = CTL("decrypt", "--key", ALICE, enc, "-o", by_key);
+                expect_exit(&a, 0, "smimectl decrypt --key ADDRESS");
+                assert_string_equal(a.err, "🔒 Encrypted for you (key " HARNESS_KEY_ID_HEX ")\n➖ Not signed\n");
+                i = CTL("decrypt", "--key", HARNESS_KEY_ID_HEX, enc, "-o", by_key);
+                expect_exit(&i, 0, "smimectl decrypt --key ID");
+                other = CTL("decrypt", "--key", "7e57", enc, "-o", by_key);
+                expect_exit(&other, 1, "smimectl decrypt --key with a key that is not a recipient");
+                if (!strstr(other.err, "not encrypted to key 7e57"))
+                        fail_msg("decrypt --key 7e57: %s", other.err);
+                bad = CTL("decrypt", "--key", "not a key", enc);
+                expect_exit(&bad, 2, "smimectl decrypt --key with neither an id nor an address");
+                assert_non_null(strstr(bad.err, "--key needs"));
+        }
+
         /* Signed as well. */
         e2 = CTL("encrypt", "--to", ALICE, "--sign-as", ALICE, message_file, "-o", enc2);
         expect_exit(&e2, 0, "smimectl encrypt --sign-as");
