@@ -36,7 +36,9 @@ for f in \
         usr/share/man/man5/smimed.conf.5 \
         usr/share/man/man1/smimectl.1 \
         usr/share/man/man3/libsmimed.3 \
-        usr/share/bash-completion/completions/smimectl; do
+        usr/share/bash-completion/completions/smimectl \
+        usr/share/doc/smimed/examples/network-hsm.conf.example \
+        usr/share/doc/smimed/examples/cluster-node.conf.example; do
         [ -e "$dest/$f" ] || fail "not installed: /$f"
 done
 # org.smimed1(5), unless the build left it out (-Dman=disabled).
@@ -64,8 +66,10 @@ echo "ok: unit verifies, exposure $exposure"
 # The D-Bus activation file names the service and its user.
 grep -q '^Name=org.smimed1$' "$dest/usr/share/dbus-1/system-services/org.smimed1.service" || fail "activation Name"
 grep -q '^User=smimed$' "$dest/usr/share/dbus-1/system-services/org.smimed1.service" || fail "activation User"
-grep -q '^SystemdService=smimed.service$' "$dest/usr/share/dbus-1/system-services/org.smimed1.service" \
+# Activation follows enablement: the alias the unit installs, not the unit.
+grep -q '^SystemdService=dbus-org.smimed1.service$' "$dest/usr/share/dbus-1/system-services/org.smimed1.service" \
         || fail "activation SystemdService"
+grep -q '^Alias=dbus-org.smimed1.service$' "$dest/usr/lib/systemd/system/smimed.service" || fail "unit Alias"
 
 # XML: the polkit actions against polkit's DTD, the rest well formed, and
 # the bus policy says what it must: only smimed owns the name.
@@ -106,7 +110,9 @@ int main(void) { smimed_error e = {}; smimed_error_done(&e); return smimed_error
 C
 # A sanitizer build's library needs the same runtime in the program.
 sanitize=
-ldd "$dest/usr/lib/$libdir/libsmimed.so.1" | grep -q libasan && sanitize="-fsanitize=address,undefined"
+# (grep reads all of ldd's output: with -q, ldd could die of SIGPIPE and
+# pipefail would call the whole test a plain build.)
+ldd "$dest/usr/lib/$libdir/libsmimed.so.1" | grep libasan >/dev/null && sanitize="-fsanitize=address,undefined"
 PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_PATH="$dest/usr/lib/$libdir/pkgconfig" \
         cc $sanitize -o "$dest/client" "$dest/client.c" $(PKG_CONFIG_SYSROOT_DIR="$dest" \
         PKG_CONFIG_PATH="$dest/usr/lib/$libdir/pkgconfig" pkg-config --cflags --libs smimed) || fail "pkg-config build"
