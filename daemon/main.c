@@ -220,8 +220,9 @@ int main(int argc, char *argv[]) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
-                log_error_errno(errno, "Failed to block SIGTERM and SIGINT: %m");
+                log_error_errno(errno, "Failed to block SIGTERM, SIGINT and SIGHUP: %m");
                 return 1;
         }
 

@@ -360,6 +360,25 @@ int manager_reload(Manager *m, char **ret_message) {
         return 0;
 }
 
+/* SIGHUP, as systemctl reload sends it (ExecReload=): the same as the bus's
+ * Reload(), without polkit (only root and smimed's own user can signal it),
+ * with systemd told while it happens. A refused configuration is logged
+ * and the running one stays. */
+static int manager_on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        _cleanup_free_ char *message = NULL;
+        Manager *m = userdata;
+        struct timespec ts;
+
+        (void) s;
+        (void) si;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        (void) sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading the configuration\nMONOTONIC_USEC=%llu",
+                          (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000ULL);
+        (void) manager_reload(m, &message);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Token %s", token_state_to_string(manager_token_state(m)));
+        return 0;
+}
+
 /* SIGTERM or SIGINT. A key generation cannot be interrupted inside the
  * token, and its caller should learn how it ended: smimed waits for those
  * in progress (manager_job_ended() ends the loop after the last one). A
@@ -436,6 +455,9 @@ int manager_start(Manager *m) {
                 r = manager_watch_stop_signal(m, SIGINT);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch SIGTERM and SIGINT: %m");
+        r = sd_event_add_signal(m->event, NULL, SIGHUP, manager_on_reload_signal, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch SIGHUP: %m");
 
         {
                 _cleanup_free_ char *message = NULL;

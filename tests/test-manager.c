@@ -3,6 +3,7 @@
  * polkit, smimectl status. One smimed for the whole file. */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -155,6 +156,44 @@ static void test_reload_as_root_applies_config(void **state) {
         assert_int_equal(smimed_status(s, &info, &error), 0);
         assert_true(info.enabled);
         smimed_status_info_done(&info);
+        smimed_close(s);
+}
+
+/* SIGHUP, as systemctl reload sends it: the configuration is read again;
+ * a bad one is refused and smimed goes on with the running one. */
+static void sighup_and_expect_enabled(const char *extra, const char *want) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(property_watch_freep) PropertyWatch *watch = NULL;
+
+        write_config(extra);
+        assert_int_equal(harness_bus_open(&bus), 0);
+        assert_int_equal(harness_watch_manager_property(bus, "Enabled", &watch), 0);
+        assert_int_equal(kill(harness->smimed_pid, SIGHUP), 0);
+        assert_int_equal(harness_watch_wait(watch, want), 0);
+}
+
+static void test_reload_on_sighup(void **state) {
+        smimed_status_info info = {};
+        smimed_error error = {};
+        smimed *s = connect_smimed();
+
+        (void) state;
+        sighup_and_expect_enabled("Enabled=no\n", "false");
+
+        /* Refused: said in the log, Enabled=yes is not applied, smimed
+         * still answers. */
+        {
+                size_t from = harness_smimed_log_size(harness);
+
+                write_config("Enabled=yes\nColour=blue\n");
+                assert_int_equal(kill(harness->smimed_pid, SIGHUP), 0);
+                assert_int_equal(harness_wait_smimed_log(harness, from, "Reload refused"), 0);
+                assert_int_equal(smimed_status(s, &info, &error), 0);
+                assert_false(info.enabled);
+                smimed_status_info_done(&info);
+        }
+
+        sighup_and_expect_enabled(NULL, "true");
         smimed_close(s);
 }
 
@@ -404,6 +443,7 @@ int main(void) {
                 cmocka_unit_test(test_object_manager_answers),
                 cmocka_unit_test(test_reload_as_root_applies_config),
                 cmocka_unit_test(test_reload_refuses_bad_config),
+                cmocka_unit_test(test_reload_on_sighup),
                 cmocka_unit_test(test_reload_denied_for_unprivileged_user),
                 cmocka_unit_test(test_smimectl_status),
                 cmocka_unit_test(test_smimectl_help_lists_verbs),
