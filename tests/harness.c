@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/pidfd.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -20,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sched.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -33,6 +35,9 @@
 
 #define POLKIT_ACTIONS_DIR "/usr/share/polkit-1/actions"
 #define POLKIT_RULES_DIR "/etc/polkit-1/rules.d"
+/* Their stand-ins in the test's directory. */
+#define POLKIT_ACTIONS_NAME "polkit-actions"
+#define POLKIT_RULES_NAME "polkit-rules.d"
 #define POLKITD_PATH "/usr/lib/polkit-1/polkitd"
 #define SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
 
@@ -196,7 +201,19 @@ typedef struct SpawnOptions {
         const SpawnUser *user;  /* NULL: root, as the test */
         char *const *extra_env;
         uint64_t rlimit_fsize;  /* 0: inherited */
+        /* NULL, or pairs "source", "target", NULL: bound over the targets
+         * in a mount namespace of the child's own, nobody else sees them. */
+        const char *const *bind_mounts;
 } SpawnOptions;
+
+static int bind_privately(const char *const *mounts) {
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return -errno;
+        for (const char *const *m = mounts; m[0] && m[1]; m += 2)
+                if (mount(m[0], m[1], NULL, MS_BIND, NULL) < 0)
+                        return -errno;
+        return 0;
+}
 
 /* The soft limit only: a test may raise it again with prlimit(). */
 static int set_rlimit_fsize(uint64_t limit) {
@@ -232,6 +249,8 @@ static pid_t spawn(char *const *argv, const SpawnOptions *o) {
         for (char *const *e = o->extra_env; e && *e; e++)
                 if (putenv(*e) < 0)
                         _exit(127);
+        if (o->bind_mounts && bind_privately(o->bind_mounts) < 0)
+                _exit(127);
         if (o->user) {
                 if (o->user->umask >= 0)
                         umask((mode_t) o->user->umask);
@@ -682,9 +701,13 @@ static int install_file(const char *dir, const char *name, const char *content) 
 /* polkitd reads action files from one directory only; an action it does not
  * know is an error for every caller. The rules: the shipped example, made
  * for the test user (it may sign and decrypt as support@example.com only),
- * and one that wants authentication for interactive@example.com. They
- * concern the user smimed-test alone. */
-static int install_polkit_files(void) {
+ * and one that wants authentication for interactive@example.com. They go
+ * to the test's own directory, which the test's polkitd alone sees in
+ * place of the system's (start_polkitd): nothing is installed on the
+ * machine, and nothing is left behind. */
+static int install_polkit_files(Harness *h) {
+        _cleanup_free_ char *actions = path_join(h->dir, POLKIT_ACTIONS_NAME),
+                            *rules = path_join(h->dir, POLKIT_RULES_NAME);
         _cleanup_free_ char *policy = harness_read_file(SMIMED_SOURCE_ROOT "/policy/org.smimed1.policy");
         _cleanup_free_ char *example = harness_read_file(SMIMED_SOURCE_ROOT "/policy/smimed-helpdesk.rules.example");
         static const char interactive[] =
@@ -697,9 +720,11 @@ static int install_polkit_files(void) {
         char *p;
         int r;
 
+        if (!actions || !rules)
+                return -ENOMEM;
         if (!policy || !example)
                 return -ENOENT;
-        r = install_file(POLKIT_ACTIONS_DIR, "org.smimed1.policy", policy);
+        r = install_file(actions, "org.smimed1.policy", policy);
         if (r < 0)
                 return r;
 
@@ -713,10 +738,10 @@ static int install_polkit_files(void) {
                 free(example);
                 example = TAKE_PTR(edited);
         }
-        r = install_file(POLKIT_RULES_DIR, "50-smimed-test-helpdesk.rules", example);
+        r = install_file(rules, "50-smimed-test-helpdesk.rules", example);
         if (r < 0)
                 return r;
-        return install_file(POLKIT_RULES_DIR, "49-smimed-test-interactive.rules", interactive);
+        return install_file(rules, "49-smimed-test-interactive.rules", interactive);
 }
 
 static int start_dbus_daemon(Harness *h) {
@@ -844,10 +869,15 @@ static int wait_for_name(const char *name) {
 static int start_polkitd(Harness *h) {
         _cleanup_free_ char *log = path_join(h->dir, "polkitd.log");
         _cleanup_(closep) int log_fd = -1;
+        _cleanup_free_ char *actions = path_join(h->dir, POLKIT_ACTIONS_NAME),
+                            *rules = path_join(h->dir, POLKIT_RULES_NAME);
         char *const argv[] = { POLKITD_PATH, NULL };
-        SpawnOptions o = { .stdout_fd = -1 };
+        const char *mounts[] = {actions, POLKIT_ACTIONS_DIR, rules, POLKIT_RULES_DIR, NULL};
+        SpawnOptions o = {.stdout_fd = -1, .bind_mounts = mounts};
         int r;
 
+        if (!actions || !rules)
+                return -ENOMEM;
         log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (log_fd < 0)
                 return -errno;
@@ -869,10 +899,9 @@ static int start_polkitd(Harness *h) {
 int harness_start_bus(Harness *h) {
         int r;
 
-        r = install_polkit_files();
+        r = install_polkit_files(h);
         if (r < 0) {
-                fprintf(stderr, "harness: cannot install smimed's polkit action and test rules: %s\n",
-                        strerror(-r));
+                fprintf(stderr, "harness: cannot write smimed's polkit action and test rules: %s\n", strerror(-r));
                 return r;
         }
 

@@ -14,9 +14,11 @@
  *   harness_new()        a scratch directory and a SoftHSM2 token in it
  *                        ("smimed-test", a random PIN in a 0600 file, an
  *                        RSA-2048 key with CKA_ID 01 and label "test-key");
- *   harness_start_bus()  a private dbus-daemon and a real polkitd on it, with
- *                        policy/org.smimed1.policy installed where polkitd
- *                        reads actions; DBUS_SYSTEM_BUS_ADDRESS points at it;
+ *   harness_start_bus()  a private dbus-daemon and a real polkitd on it,
+ *                        which sees, in a mount namespace of its own, the
+ *                        test directory's actions (policy/org.smimed1.policy)
+ *                        and rules in place of the system's;
+ *                        DBUS_SYSTEM_BUS_ADDRESS points at it;
  *   harness_start_smimed() the built smimed on a config, waiting for READY=1.
  *
  * smimed runs as the system user "smimed", as under its unit (User=,
@@ -26,7 +28,8 @@
  * Children die with the test (PR_SET_PDEATHSIG; polkitd leaves with its bus),
  * and harness_free() stops them and removes the directory, also after a
  * failed test. Tests need root: they create the users "smimed" (the daemon's)
- * and "smimed-test" (for denial tests) and install the polkit action file. */
+ * and "smimed-test" (for denial tests) and mount in polkitd's namespace;
+ * nothing is installed on the machine. */
 
 #define HARNESS_TOKEN_LABEL "smimed-test"
 #define HARNESS_KEY_LABEL "test-key"
