@@ -7,6 +7,7 @@
 set -euo pipefail
 
 build=$1
+src=$(cd "$(dirname "$0")/.." && pwd)
 dest=$(mktemp -d /tmp/smimed-install.XXXXXX)
 trap 'rm -rf "$dest"' EXIT
 
@@ -38,7 +39,8 @@ for f in \
         usr/share/man/man3/libsmimed.3 \
         usr/share/bash-completion/completions/smimectl \
         usr/share/doc/smimed/examples/network-hsm.conf.example \
-        usr/share/doc/smimed/examples/cluster-node.conf.example; do
+        usr/share/doc/smimed/examples/cluster-node.conf.example \
+        usr/lib/systemd/catalog/smimed.catalog; do
         [ -e "$dest/$f" ] || fail "not installed: /$f"
 done
 # org.smimed1(5), unless the build left it out (-Dman=disabled).
@@ -70,6 +72,17 @@ grep -q '^User=smimed$' "$dest/usr/share/dbus-1/system-services/org.smimed1.serv
 grep -q '^SystemdService=dbus-org.smimed1.service$' "$dest/usr/share/dbus-1/system-services/org.smimed1.service" \
         || fail "activation SystemdService"
 grep -q '^Alias=dbus-org.smimed1.service$' "$dest/usr/lib/systemd/system/smimed.service" || fail "unit Alias"
+
+# The journal catalog: journalctl takes it, and it explains every
+# MESSAGE_ID the audit records carry.
+journalctl --root="$dest" --update-catalog || fail "journalctl --update-catalog"
+catalog=$(journalctl --root="$dest" --list-catalog)
+ids=$(sed -n 's/^ *\[AUDIT_[A-Z_]*\] = "\([0-9a-f]\{32\}\)",$/\1/p' "$src/daemon/audit.c")
+[ "$(echo $ids | wc -w)" -ge 8 ] || fail "no MESSAGE_IDs found in daemon/audit.c"
+for id in $ids; do
+        grep -q "^$id smimed: " <<< "$catalog" || fail "the catalog does not explain MESSAGE_ID $id"
+done
+echo "ok: journal catalog ($(echo $ids | wc -w) MESSAGE_IDs)"
 
 # XML: the polkit actions against polkit's DTD, the rest well formed, and
 # the bus policy says what it must: only smimed owns the name.
