@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <p11-kit/uri.h>
 
 #include "config.h"
+#include "strv.h"
 
 typedef int (*ConfigParser)(const char *value, void *field, char **ret_message);
 
@@ -465,22 +467,12 @@ static int config_parse_line(Config *config, char *line, char **section, const c
         return r;
 }
 
-int config_parse(const char *text, const char *name, Config **ret, ConfigError *error) {
-        _cleanup_(config_freep) Config *config = NULL;
+/* One file's text over what config holds; each file starts outside any section. */
+static int config_parse_into(Config *config, const char *text, const char *name, ConfigError *error) {
         _cleanup_free_ char *copy = NULL, *section = NULL;
         unsigned line_number = 0;
         char *p, *line;
         int r;
-
-        r = config_new_default(&config);
-        if (r < 0)
-                return r;
-
-        if (name) {
-                config->path = strdup(name);
-                if (!config->path)
-                        return -ENOMEM;
-        }
 
         if (strlen(text) > CONFIG_MAX_SIZE)
                 return config_error_set(error, -EFBIG, name, 0, NULL, NULL,
@@ -501,12 +493,41 @@ int config_parse(const char *text, const char *name, Config **ret, ConfigError *
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
 
+static int config_new_named(const char *name, Config **ret) {
+        _cleanup_(config_freep) Config *config = NULL;
+        int r;
+
+        r = config_new_default(&config);
+        if (r < 0)
+                return r;
+        if (name) {
+                config->path = strdup(name);
+                if (!config->path)
+                        return -ENOMEM;
+        }
         *ret = TAKE_PTR(config);
         return 0;
 }
 
-int config_load(const char *path, Config **ret, ConfigError *error) {
+int config_parse(const char *text, const char *name, Config **ret, ConfigError *error) {
+        _cleanup_(config_freep) Config *config = NULL;
+        int r;
+
+        r = config_new_named(name, &config);
+        if (r < 0)
+                return r;
+        r = config_parse_into(config, text, name, error);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(config);
+        return 0;
+}
+
+/* The text of the file at path, checked: a regular file, at most 1 MiB, no NUL. */
+static int config_read_file(const char *path, char **ret, ConfigError *error) {
         _cleanup_(closep) int fd = -1;
         _cleanup_free_ char *text = NULL;
         char *message = NULL;
@@ -545,7 +566,140 @@ int config_load(const char *path, Config **ret, ConfigError *error) {
         if (strlen(text) != done)
                 return config_error_set(error, -EINVAL, path, 0, NULL, NULL, strdup("file contains a NUL byte"));
 
-        return config_parse(text, path, ret, error);
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+int config_load(const char *path, Config **ret, ConfigError *error) {
+        return config_load_with_dropins(path, false, NULL, ret, error);
+}
+
+char **config_dropin_dirs(const char *path) {
+        _cleanup_(strv_freep) char **dirs = NULL;
+        _cleanup_free_ char *own = NULL;
+
+        if (streq(path, CONFIG_DEFAULT_PATH)) {
+                static const char *const system_dirs[] = {
+                        SMIMED_SYSCONFDIR "/smimed/smimed.conf.d",
+                        "/run/smimed/smimed.conf.d",
+                        "/usr/local/lib/smimed/smimed.conf.d",
+                        "/usr/lib/smimed/smimed.conf.d",
+                };
+
+                for (size_t i = 0; i < ELEMENTSOF(system_dirs); i++)
+                        if (strv_extend(&dirs, system_dirs[i]) < 0)
+                                return NULL;
+                return TAKE_PTR(dirs);
+        }
+        if (asprintf(&own, "%s.d", path) < 0 || strv_consume(&dirs, TAKE_PTR(own)) < 0)
+                return NULL;
+        return TAKE_PTR(dirs);
+}
+
+static void closedirp(DIR **d) {
+        if (*d)
+                (void) closedir(*d);
+}
+
+static int compare_basename(const void *a, const void *b) {
+        const char *x = *(const char *const *) a, *y = *(const char *const *) b;
+
+        return strcmp(strrchr(x, '/') + 1, strrchr(y, '/') + 1);
+}
+
+/* The drop-in files of dirs, by name; a name in an earlier directory hides
+ * it in the later ones. */
+static int config_list_dropins(char *const *dirs, char ***ret) {
+        _cleanup_(strv_freep) char **files = NULL;
+        size_t n;
+
+        for (char *const *d = dirs; d && *d; d++) {
+                _cleanup_(closedirp) DIR *dir = opendir(*d);
+                struct dirent *de;
+
+                if (!dir) {
+                        if (errno == ENOENT || errno == ENOTDIR)
+                                continue;
+                        return -errno;
+                }
+                while ((de = readdir(dir))) {
+                        size_t len = strlen(de->d_name);
+                        bool hidden = false;
+                        char *path;
+
+                        if (de->d_name[0] == '.' || len <= 5 || !streq(de->d_name + len - 5, ".conf"))
+                                continue;
+                        for (char **f = files; f && *f; f++)
+                                if (streq(strrchr(*f, '/') + 1, de->d_name))
+                                        hidden = true;
+                        if (hidden)
+                                continue;
+                        if (asprintf(&path, "%s/%s", *d, de->d_name) < 0 || strv_consume(&files, path) < 0)
+                                return -ENOMEM;
+                }
+        }
+        n = strv_length(files);
+        if (n > 1)
+                qsort(files, n, sizeof(char *), compare_basename);
+        *ret = TAKE_PTR(files);
+        return 0;
+}
+
+/* A drop-in that is a link to /dev/null (or empty) removes one of the same
+ * name further down, and says nothing itself. */
+static bool config_dropin_is_mask(const char *path) {
+        _cleanup_free_ char *target = realpath(path, NULL);
+        struct stat st;
+
+        if (target && streq(target, "/dev/null"))
+                return true;
+        return stat(path, &st) >= 0 && S_ISREG(st.st_mode) && st.st_size == 0;
+}
+
+int config_load_with_dropins(const char *path, bool missing_ok, char *const *dropin_dirs, Config **ret,
+                             ConfigError *error) {
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_(strv_freep) char **dropins = NULL;
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        r = config_new_named(path, &config);
+        if (r < 0)
+                return r;
+
+        r = config_read_file(path, &text, error);
+        if (r == -ENOENT && missing_ok)
+                config_error_done(error);
+        else if (r < 0)
+                return r;
+        else {
+                r = config_parse_into(config, text, path, error);
+                if (r < 0)
+                        return r;
+        }
+
+        r = config_list_dropins(dropin_dirs, &dropins);
+        if (r < 0) {
+                char *message = NULL;
+
+                set_message(&message, "cannot read a drop-in directory: %s", strerror(-r));
+                return config_error_set(error, r, path, 0, NULL, NULL, message);
+        }
+        for (char **f = dropins; f && *f; f++) {
+                _cleanup_free_ char *dropin_text = NULL;
+
+                if (config_dropin_is_mask(*f))
+                        continue;
+                r = config_read_file(*f, &dropin_text, error);
+                if (r < 0)
+                        return r;
+                r = config_parse_into(config, dropin_text, *f, error);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = TAKE_PTR(config);
+        return 0;
 }
 
 bool config_digest_allowed(const Config *config, const char *digest) {
@@ -559,4 +713,12 @@ bool config_digest_allowed(const Config *config, const char *digest) {
                         p++;
         }
         return false;
+}
+
+int config_load_with_own_dropins(const char *path, bool missing_ok, Config **ret, ConfigError *error) {
+        _cleanup_(strv_freep) char **dirs = config_dropin_dirs(path);
+
+        if (!dirs)
+                return -ENOMEM;
+        return config_load_with_dropins(path, missing_ok, dirs, ret, error);
 }

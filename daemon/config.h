@@ -87,6 +87,21 @@ int config_parse(const char *text, const char *name, Config **ret, ConfigError *
 /* Reads and parses path. A missing file is -ENOENT with error filled in. */
 int config_load(const char *path, Config **ret, ConfigError *error);
 
+/* Drop-ins, as systemd's: after path (which may be missing when
+ * missing_ok), every *.conf file in dropin_dirs (NULL-terminated, the most
+ * important first), in the order of the file names wherever they are; a
+ * name in an earlier directory hides the same name in later ones, and a
+ * drop-in that is empty or a link to /dev/null only hides. Each file
+ * starts outside any section; errors name the file that has them. */
+int config_load_with_dropins(const char *path, bool missing_ok, char *const *dropin_dirs, Config **ret,
+                             ConfigError *error);
+/* The drop-in directories of path: for CONFIG_DEFAULT_PATH
+ * /etc/smimed/smimed.conf.d, /run/…, /usr/local/lib/… and /usr/lib/…;
+ * for another file, that file's name with ".d". NULL when out of memory. */
+char **config_dropin_dirs(const char *path);
+/* config_load_with_dropins() with config_dropin_dirs(path): what smimed reads. */
+int config_load_with_own_dropins(const char *path, bool missing_ok, Config **ret, ConfigError *error);
+
 void config_error_done(ConfigError *error);
 
 /* "FILE:LINE: [Section] Key=: message", or shorter when parts do not apply.

@@ -129,11 +129,9 @@ static int load_config(const char *path, bool explicit, Config **ret) {
         _cleanup_free_ char *message = NULL;
         int r;
 
-        r = config_load(path, ret, &error);
-        if (r == -ENOENT && !explicit && error.line == 0) {
-                log_notice("No %s, running with the defaults.", path);
-                return config_new_default(ret);
-        }
+        if (!explicit && access(path, F_OK) < 0 && errno == ENOENT)
+                log_notice("No %s: running with the defaults and the drop-ins, if any.", path);
+        r = config_load_with_own_dropins(path, !explicit, ret, &error);
         if (r < 0) {
                 message = config_error_to_string(&error);
                 return log_error_errno(r, "Bad configuration: %s", message ?: "out of memory");

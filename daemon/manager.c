@@ -318,7 +318,7 @@ int manager_reload(Manager *m, char **ret_message) {
         bool enabled_changed;
         int r;
 
-        r = config_load(m->config_path, &config, &error);
+        r = config_load_with_own_dropins(m->config_path, streq(m->config_path, CONFIG_DEFAULT_PATH), &config, &error);
         if (r < 0) {
                 _cleanup_free_ char *message = config_error_to_string(&error);
 

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "strv.h"
 
 static Config *parse_ok(const char *text) {
         ConfigError error = {};
@@ -241,6 +242,97 @@ static void test_load_file(void **state) {
         assert_non_null(strstr(error.message, "cannot open"));
 }
 
+static void write_text(const char *dir, const char *name, const char *text) {
+        _cleanup_free_ char *path = NULL;
+        FILE *f;
+
+        assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(text, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* Drop-ins: in name order across the directories, an earlier directory
+ * hides a name in later ones, empty files and links to /dev/null only hide,
+ * each file starts outside any section, errors name the drop-in. */
+static void test_dropins(void **state) {
+        char top[] = "/tmp/smimed-config-test.XXXXXX";
+        _cleanup_free_ char *main_path = NULL, *etc = NULL, *run = NULL, *lib = NULL, *null_link = NULL,
+                            *cleanup = NULL;
+        _cleanup_(config_error_done) ConfigError error = {};
+        Config *config = NULL;
+
+        (void) state;
+        assert_non_null(mkdtemp(top));
+        assert_true(asprintf(&main_path, "%s/smimed.conf", top) > 0);
+        assert_true(asprintf(&etc, "%s/etc", top) > 0);
+        assert_true(asprintf(&run, "%s/run", top) > 0);
+        assert_true(asprintf(&lib, "%s/lib", top) > 0);
+        assert_int_equal(mkdir(etc, 0755), 0);
+        assert_int_equal(mkdir(lib, 0755), 0); /* run is missing: that is fine */
+        char *const dirs[] = {etc, run, lib, NULL};
+
+        write_text(top, "smimed.conf", "[Policy]\nMaxRecipients=10\nMinimumRSABits=3072\n");
+        /* 10-lib (only in lib) then 20-etc (etc) then 30-both (etc hides lib's). */
+        write_text(lib, "10-lib.conf", "[Policy]\nMaxRecipients=11\nMaxCalls=7\n");
+        write_text(etc, "20-etc.conf", "[Policy]\nMaxRecipients=12\n");
+        write_text(lib, "30-both.conf", "[Policy]\nMaxRecipients=99\n");
+        write_text(etc, "30-both.conf", "[Policy]\nMaxRecipients=13\n");
+        /* Masked: an empty file in etc, a link to /dev/null in etc. */
+        write_text(lib, "40-empty.conf", "[Policy]\nEnabled=no\n");
+        write_text(etc, "40-empty.conf", "");
+        write_text(lib, "50-null.conf", "[Policy]\nAutoImportCertificates=no\n");
+        assert_true(asprintf(&null_link, "%s/50-null.conf", etc) > 0);
+        assert_int_equal(symlink("/dev/null", null_link), 0);
+        /* Not drop-ins. */
+        write_text(etc, "60-other.txt", "[Policy]\nEnabled=no\n");
+        write_text(etc, ".70-hidden.conf", "[Policy]\nEnabled=no\n");
+
+        assert_int_equal(config_load_with_dropins(main_path, false, dirs, &config, &error), 0);
+        assert_int_equal(config->max_recipients, 13);
+        assert_int_equal(config->max_calls, 7);
+        assert_int_equal(config->minimum_rsa_bits, 3072);
+        assert_true(config->policy_enabled);
+        assert_true(config->auto_import);
+        assert_string_equal(config->path, main_path);
+        config = config_free(config);
+
+        /* Without the main file: an error, unless it may be missing. */
+        assert_int_equal(unlink(main_path), 0);
+        assert_int_equal(config_load_with_dropins(main_path, false, dirs, &config, &error), -ENOENT);
+        config_error_done(&error);
+        assert_int_equal(config_load_with_dropins(main_path, true, dirs, &config, &error), 0);
+        assert_int_equal(config->max_recipients, 13);
+        assert_int_equal(config->minimum_rsa_bits, 2048);
+        config = config_free(config);
+
+        /* A key outside a section in a drop-in, though the file before ended in one. */
+        write_text(etc, "80-bad.conf", "MaxCalls=3\n");
+        assert_int_equal(config_load_with_dropins(main_path, true, dirs, &config, &error), -EINVAL);
+        assert_null(config);
+        assert_non_null(strstr(error.file, "/etc/80-bad.conf"));
+        assert_int_equal(error.line, 1);
+        assert_non_null(strstr(error.message, "outside of any section"));
+
+        /* The directories smimed reads. */
+        {
+                _cleanup_(strv_freep) char **own = config_dropin_dirs("/srv/x/smimed.conf");
+                _cleanup_(strv_freep) char **system = config_dropin_dirs(CONFIG_DEFAULT_PATH);
+
+                assert_non_null(own);
+                assert_string_equal(own[0], "/srv/x/smimed.conf.d");
+                assert_null(own[1]);
+                assert_non_null(system);
+                assert_string_equal(system[0], SMIMED_SYSCONFDIR "/smimed/smimed.conf.d");
+                assert_string_equal(system[1], "/run/smimed/smimed.conf.d");
+                assert_string_equal(system[3], "/usr/lib/smimed/smimed.conf.d");
+        }
+
+        assert_true(asprintf(&cleanup, "rm -rf '%s'", top) > 0);
+        assert_int_equal(system(cleanup), 0);
+}
+
 static void test_sizes(void **state) {
         _cleanup_(config_freep) Config *a = parse_ok("[Policy]\nMaxMessageSize=25M\n");
         _cleanup_(config_freep) Config *b = parse_ok("[Policy]\nMaxMessageSize=4096\n");
@@ -371,6 +463,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_uri),
                 cmocka_unit_test(test_bad_seconds),
                 cmocka_unit_test(test_load_file),
+                cmocka_unit_test(test_dropins),
                 cmocka_unit_test(test_sizes),
                 cmocka_unit_test(test_io_timeout),
                 cmocka_unit_test(test_store_backend),

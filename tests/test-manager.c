@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -194,6 +196,39 @@ static void test_reload_on_sighup(void **state) {
         }
 
         sighup_and_expect_enabled(NULL, "true");
+        smimed_close(s);
+}
+
+/* smimed --config FILE reads the *.conf files in FILE.d after FILE, at start and on reload. */
+static void test_reload_reads_dropins(void **state) {
+        _cleanup_free_ char *dir = NULL, *dropin = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        smimed *s = connect_smimed();
+        smimed_error error = {};
+
+        (void) state;
+        write_config(NULL);
+        assert_true(asprintf(&dir, "%s.d", config_path) > 0);
+        assert_true(asprintf(&dropin, "%s/50-off.conf", dir) > 0);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        free(harness_write_file(harness, "smimed.conf.d/50-off.conf", "[Policy]\nEnabled=no\n", 0644));
+        assert_int_equal(harness_bus_open(&bus), 0);
+        {
+                _cleanup_(property_watch_freep) PropertyWatch *watch = NULL;
+
+                assert_int_equal(harness_watch_manager_property(bus, "Enabled", &watch), 0);
+                assert_int_equal(smimed_reload(s, &error), 0);
+                assert_int_equal(harness_watch_wait(watch, "false"), 0);
+        }
+        assert_int_equal(unlink(dropin), 0);
+        assert_int_equal(rmdir(dir), 0);
+        {
+                _cleanup_(property_watch_freep) PropertyWatch *watch = NULL;
+
+                assert_int_equal(harness_watch_manager_property(bus, "Enabled", &watch), 0);
+                assert_int_equal(smimed_reload(s, &error), 0);
+                assert_int_equal(harness_watch_wait(watch, "true"), 0);
+        }
         smimed_close(s);
 }
 
@@ -444,6 +479,7 @@ int main(void) {
                 cmocka_unit_test(test_reload_as_root_applies_config),
                 cmocka_unit_test(test_reload_refuses_bad_config),
                 cmocka_unit_test(test_reload_on_sighup),
+                cmocka_unit_test(test_reload_reads_dropins),
                 cmocka_unit_test(test_reload_denied_for_unprivileged_user),
                 cmocka_unit_test(test_smimectl_status),
                 cmocka_unit_test(test_smimectl_help_lists_verbs),
