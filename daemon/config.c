@@ -266,6 +266,38 @@ static const ConfigKey config_keys[] = {
         {"Policy", "DefaultCipher", parse_cipher, FIELD_STRING, offsetof(Config, default_cipher)},
 };
 
+size_t config_n_keys(void) {
+        return ELEMENTSOF(config_keys);
+}
+
+void config_key_name(size_t i, const char **ret_section, const char **ret_key) {
+        *ret_section = config_keys[i].section;
+        *ret_key = config_keys[i].key;
+}
+
+bool config_equal(const Config *a, const Config *b) {
+        for (size_t i = 0; i < ELEMENTSOF(config_keys); i++) {
+                const void *x = (const char *) a + config_keys[i].offset,
+                           *y = (const char *) b + config_keys[i].offset;
+
+                switch (config_keys[i].type) {
+                case FIELD_STRING:
+                        if (!streq_ptr(*(char *const *) x, *(char *const *) y))
+                                return false;
+                        break;
+                case FIELD_BOOL:
+                        if (*(const bool *) x != *(const bool *) y)
+                                return false;
+                        break;
+                case FIELD_U64:
+                        if (*(const uint64_t *) x != *(const uint64_t *) y)
+                                return false;
+                        break;
+                }
+        }
+        return true;
+}
+
 static bool section_is_known(const char *section) {
         for (size_t i = 0; i < ELEMENTSOF(config_keys); i++)
                 if (streq(config_keys[i].section, section))

@@ -110,5 +110,11 @@ char *config_error_to_string(const ConfigError *error);
 
 int parse_boolean(const char *value);
 
+/* The keys there are, for what must name them all (conf/smimed.conf). */
+size_t config_n_keys(void);
+void config_key_name(size_t i, const char **ret_section, const char **ret_key);
+/* Whether every key has the same value in a and b. */
+bool config_equal(const Config *a, const Config *b);
+
 /* Whether digest ("sha-256") is one of config's AllowedDigests=. */
 bool config_digest_allowed(const Config *config, const char *digest);

@@ -333,6 +333,57 @@ static void test_dropins(void **state) {
         assert_int_equal(system(cleanup), 0);
 }
 
+/* conf/smimed.conf, installed as /etc/smimed/smimed.conf: every key, each in
+ * its section, commented out with its default; as shipped and with every
+ * key uncommented, it reads as the defaults. */
+static void test_commented_default_file(void **state) {
+        _cleanup_(config_freep) Config *defaults = NULL, *as_shipped = NULL, *uncommented = NULL;
+        _cleanup_(config_error_done) ConfigError error = {};
+        _cleanup_free_ char *text = NULL, *all = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        (void) state;
+        f = fopen(SMIMED_SOURCE_ROOT "/conf/smimed.conf", "re");
+        assert_non_null(f);
+        text = calloc(1, 64 * 1024);
+        assert_non_null(text);
+        size = fread(text, 1, 64 * 1024 - 1, f);
+        fclose(f);
+        assert_true(size > 0);
+
+        assert_int_equal(config_new_default(&defaults), 0);
+        assert_int_equal(config_load(SMIMED_SOURCE_ROOT "/conf/smimed.conf", &as_shipped, &error), 0);
+        assert_true(config_equal(defaults, as_shipped));
+
+        /* Every "#Key=" line uncommented. */
+        all = strdup(text);
+        assert_non_null(all);
+        for (char *line = all; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+                if (line[0] == '#' && line[1] >= 'A' && line[1] <= 'Z' && strchr(line, '=') &&
+                    strchr(line, '=') < (strchr(line, '\n') ?: line + strlen(line)))
+                        line[0] = ' ';
+        if (config_parse(all, "smimed.conf uncommented", &uncommented, &error) < 0)
+                fail_msg("conf/smimed.conf uncommented: %s:%u %s", error.file, error.line, error.message);
+        if (!config_equal(defaults, uncommented))
+                fail_msg("conf/smimed.conf: a default shown is not the default");
+
+        for (size_t i = 0; i < config_n_keys(); i++) {
+                _cleanup_free_ char *header = NULL, *entry = NULL;
+                const char *section, *key, *start, *end;
+
+                config_key_name(i, &section, &key);
+                assert_true(asprintf(&header, "\n[%s]\n", section) > 0);
+                assert_true(asprintf(&entry, "\n#%s=", key) > 0);
+                start = strstr(text, header);
+                if (!start)
+                        fail_msg("conf/smimed.conf has no [%s]", section);
+                end = strstr(start + 1, "\n[") ?: text + size;
+                if (!strstr(start, entry) || strstr(start, entry) > end)
+                        fail_msg("conf/smimed.conf does not show [%s] %s=", section, key);
+        }
+}
+
 static void test_sizes(void **state) {
         _cleanup_(config_freep) Config *a = parse_ok("[Policy]\nMaxMessageSize=25M\n");
         _cleanup_(config_freep) Config *b = parse_ok("[Policy]\nMaxMessageSize=4096\n");
@@ -464,6 +515,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_seconds),
                 cmocka_unit_test(test_load_file),
                 cmocka_unit_test(test_dropins),
+                cmocka_unit_test(test_commented_default_file),
                 cmocka_unit_test(test_sizes),
                 cmocka_unit_test(test_io_timeout),
                 cmocka_unit_test(test_store_backend),

@@ -40,7 +40,8 @@ for f in \
         usr/share/bash-completion/completions/smimectl \
         usr/share/doc/smimed/examples/network-hsm.conf.example \
         usr/share/doc/smimed/examples/cluster-node.conf.example \
-        usr/lib/systemd/catalog/smimed.catalog; do
+        usr/lib/systemd/catalog/smimed.catalog \
+        etc/smimed/smimed.conf; do
         [ -e "$dest/$f" ] || fail "not installed: /$f"
 done
 # org.smimed1(5), unless the build left it out (-Dman=disabled).
