@@ -8,6 +8,7 @@
  * another connection. One smimed for the whole file; no sleeps: every wait
  * runs the event loop until what is awaited happened. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -583,19 +584,25 @@ static void test_async_errors(void **state) {
         assert_false(never.done);
 
         /* A reply later than the call's timeout: -ETIMEDOUT, blocking and async.
-         * The blocking call goes first, while no other reply is on its way:
-         * sd_bus_call() keeps reading as long as messages arrive, so a late
-         * reply to an earlier call arriving together with its own would let
-         * it see its answer in time. */
+         * The blocking call reads a pipe whose end of input never comes, so
+         * smimed cannot answer in time however fast it is (sd_bus_call() keeps
+         * reading while messages arrive, so a quick answer arriving behind
+         * other traffic could otherwise be seen before the deadline). */
         {
                 _cleanup_(smimed_options_freep) smimed_options *t = smimed_options_new();
                 _cleanup_(outcome_done) Outcome late = {};
+                int in[2], out[2];
 
                 assert_int_equal(smimed_options_set_timeout(t, 1), 0);
-                assert_int_equal(
-                        smimed_sign_with_options(client, ALICE, message, strlen(message), t, NULL, NULL, NULL, &e),
-                        -ETIMEDOUT);
+                assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+                assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+                assert_int_equal(write(in[1], message, strlen(message)), (ssize_t) strlen(message));
+                assert_int_equal(smimed_sign_fd_with_options(client, ALICE, in[0], out[1], t, NULL, &e), -ETIMEDOUT);
                 smimed_error_done(&e);
+                for (size_t i = 0; i < 2; i++) {
+                        close(in[i]);
+                        close(out[i]);
+                }
                 assert_int_equal(
                         smimed_sign_async(client, ALICE, message, strlen(message), t, on_result, &late, NULL, &e), 0);
                 run_until(&late.done, "async Sign with a timeout of 1 µs");
