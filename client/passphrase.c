@@ -13,7 +13,7 @@
 
 /* Reads the first line of fd. Reads in blocks (the rest of the input is not
  * wanted) into one buffer, which is wiped behind the line. */
-static int read_first_line(int fd, char **ret) {
+static int read_first_line(int fd, bool need_line, char **ret) {
         const size_t size = PASSPHRASE_MAX + 2; /* the line, "\n" or one byte too many, NUL */
         char *buf, *newline = NULL;
         size_t n = 0;
@@ -45,7 +45,9 @@ static int read_first_line(int fd, char **ret) {
 
                 if (line > 0 && buf[line - 1] == '\r')
                         line--;
-                if (line > PASSPHRASE_MAX)
+                if (n == 0 && need_line)
+                        r = -ENODATA;
+                else if (line > PASSPHRASE_MAX)
                         r = -E2BIG;
                 else if (memchr(buf, '\0', line))
                         r = -EBADMSG;
@@ -66,11 +68,11 @@ int passphrase_from_file(const char *path, char **ret) {
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
-        return read_first_line(fd, ret);
+        return read_first_line(fd, false, ret);
 }
 
 int passphrase_from_stdin(char **ret) {
-        return read_first_line(STDIN_FILENO, ret);
+        return read_first_line(STDIN_FILENO, true, ret);
 }
 
 /* What the signal handlers need to put the terminal back. */
@@ -137,7 +139,7 @@ int passphrase_prompt(const char *prompt, char **ret) {
         if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &prompt_quiet) < 0)
                 r = -errno;
         else
-                r = read_first_line(fd, ret);
+                r = read_first_line(fd, false, ret);
         /* TCSAFLUSH: what was typed beyond the line must not reach the shell. */
         (void) tcsetattr(fd, TCSAFLUSH, &prompt_saved);
         prompt_signals_set(old, false);

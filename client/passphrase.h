@@ -4,7 +4,9 @@
 /* Where smimectl gets a passphrase from; never from argv. Each returns the
  * first line (without its "\n" or "\r\n"), at most PASSPHRASE_MAX bytes, in
  * a buffer to free with erase_and_free(). Errors: -E2BIG (too long),
- * -EBADMSG (a NUL byte), -ENOTTY (no terminal), or what open/read said. */
+ * -EBADMSG (a NUL byte), -ENOTTY (no terminal), -ENODATA (standard input
+ * ended before anything was read: an empty passphrase is an empty line; an
+ * empty file is one), or what open/read said. */
 
 #define PASSPHRASE_MAX 1024
 

@@ -151,6 +151,9 @@ static const char *passphrase_strerror(int r) {
         }
         if (r == -EBADMSG)
                 return "it contains a NUL byte";
+        if (r == -ENODATA)
+                return "it is empty (give the passphrase on its first line, an empty line for none, or use "
+                       "--passphrase-file)";
         return strerror(-r);
 }
 

@@ -116,7 +116,7 @@ int verb_sign(smimed *s, int argc, char *argv[]) {
 
         r = smimed_sign_fd(s, arg_from, in.fd, out.fd, &o, NULL, &error);
         if (r < 0)
-                return report_error(r, &error, "Cannot sign %s as %s", in.name, arg_from);
+                return report_error_about(r, &error, in.name, "Cannot sign %s as %s", in.name, arg_from);
         return output_commit(&out);
 }
 
@@ -144,7 +144,7 @@ int verb_encrypt(smimed *s, int argc, char *argv[]) {
 
         r = smimed_encrypt_fd(s, (const char *const *) arg_to, in.fd, out.fd, &o, NULL, &error);
         if (r < 0)
-                return report_error(r, &error, "Cannot encrypt %s", in.name);
+                return report_error_about(r, &error, in.name, "Cannot encrypt %s", in.name);
         return output_commit(&out);
 }
 
@@ -276,7 +276,7 @@ static int open_message(smimed *s, bool decrypt, int argc, char *argv[]) {
         } else
                 r = smimed_verify_fd(s, in.fd, out.fd, &st, &error);
         if (r < 0)
-                return report_error(r, &error, "Cannot %s %s", verb, in.name);
+                return report_error_about(r, &error, in.name, "Cannot %s %s", verb, in.name);
 
         /* Without content an -o file stays as it was. */
         if (st.content) {

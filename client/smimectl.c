@@ -81,23 +81,48 @@ typedef struct Verb {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(smimed *, smimed_close);
 
-int report_error(int r, const smimed_error *error, const char *format, ...) {
-        va_list ap;
+/* ": <message> (<D-Bus error name>)" and the newline. */
+static void print_error_tail(int r, const smimed_error *error) {
+        fprintf(stderr, ": %s", error && error->message ? error->message : strerror(-r));
+        if (error && error->name)
+                fprintf(stderr, " (%s)", error->name);
+        fputc('\n', stderr);
+}
 
+static int report_error_va(int r, const smimed_error *error, const char *format, va_list ap) {
         if (smimed_error_is_unreachable(error)) {
                 fprintf(stderr, "smimectl: smimed is not reachable: %s\n",
                         error->message ? error->message : SMIMED_BUS_NAME " is not on the system bus");
                 return 1;
         }
         fputs("smimectl: ", stderr);
-        va_start(ap, format);
         vfprintf(stderr, format, ap);
-        va_end(ap);
-        fprintf(stderr, ": %s", error && error->message ? error->message : strerror(-r));
-        if (error && error->name)
-                fprintf(stderr, " (%s)", error->name);
-        fputc('\n', stderr);
+        print_error_tail(r, error);
         return 1;
+}
+
+int report_error(int r, const smimed_error *error, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        r = report_error_va(r, error, format, ap);
+        va_end(ap);
+        return r;
+}
+
+int report_error_about(int r, const smimed_error *error, const char *subject, const char *format, ...) {
+        va_list ap;
+
+        /* "Cannot sign as carol@…: …" from smimed already says what could
+         * not be done: then only what it was done to. */
+        if (error && error->message && strncmp(error->message, "Cannot ", 7) == 0 &&
+            !smimed_error_is_unreachable(error))
+                return report_error(r, error, "%s", subject);
+
+        va_start(ap, format);
+        r = report_error_va(r, error, format, ap);
+        va_end(ap);
+        return r;
 }
 
 int fail(const char *format, ...) {

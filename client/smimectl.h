@@ -33,6 +33,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(smimed_options *, smimed_options_free);
 
 /* "smimectl: <what>: <message> (<D-Bus error name>)" on stderr; returns 1. */
 _printf_(3, 4) int report_error(int r, const smimed_error *error, const char *format, ...);
+/* As report_error(), but when smimed's message already says what could not
+ * be done ("Cannot sign as …: …") only "smimectl: <subject>: <message>". */
+_printf_(4, 5) int report_error_about(int r, const smimed_error *error, const char *subject, const char *format, ...);
 /* "smimectl: <message>" on stderr; returns 1. */
 _printf_(1, 2) int fail(const char *format, ...);
 

@@ -153,6 +153,15 @@ static X509 *der_certificate(const unsigned char *der, long size, bool aux) {
         return x;
 }
 
+static bool is_der_pkcs12(const unsigned char *der, long size) {
+        const unsigned char *p = der;
+        PKCS12 *p12 = d2i_PKCS12(NULL, &p, size);
+        bool whole = p12 && p == der + size;
+
+        PKCS12_free(p12);
+        return whole;
+}
+
 static const char *pem_block_hint(const char *name) {
         if (strstr(name, "PRIVATE KEY"))
                 return "a private key, which smimed takes only through ImportPKCS12";
@@ -224,7 +233,11 @@ int certificates_parse(const void *data, size_t size, STACK_OF(X509) **ret, char
                         }
                 } else {
                         r = pkcs7_certificates(data, (long) size, out, &is_pkcs7);
-                        if (r == -EBADMSG)
+                        if (r == -EBADMSG && is_der_pkcs12(data, (long) size))
+                                r = message_fail(ret_message, r,
+                                                 "item 1 of 1: a PKCS#12 file, which holds a private key; enroll it "
+                                                 "with ImportPKCS12 (smimectl import-key)");
+                        else if (r == -EBADMSG)
                                 r = message_fail(ret_message, r,
                                          "item 1 of 1: neither PEM, nor a DER certificate, nor a DER PKCS#7 bundle");
                 }

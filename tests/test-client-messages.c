@@ -328,6 +328,9 @@ static void expect_one_error_line(const Run *r, const char *name, const char *me
                 fail_msg("%s: expected one line \"smimectl: …%s\" on stderr, got:\n%s", what, tail, r->err);
         if (mentions && !strstr(r->err, mentions))
                 fail_msg("%s: the error does not name %s: %s", what, mentions, r->err);
+        /* smimectl's own words and smimed's are not both "Cannot …". */
+        if (strstr(r->err, "Cannot ") && strstr(strstr(r->err, "Cannot ") + 1, "Cannot "))
+                fail_msg("%s: the error repeats itself: %s", what, r->err);
 }
 
 /* ---- setup ---- */
@@ -1644,6 +1647,8 @@ static void test_ctl_unknown_sender_and_recipient(void **state) {
         expect_exit(&s, 1, "smimectl sign as an unknown sender");
         assert_string_equal(s.out, "");
         expect_one_error_line(&s, SMIMED_ERROR_NO_CERTIFICATE, NOBODY, "smimectl sign as an unknown sender");
+        /* What it was about comes first: the file. */
+        assert_true(strncmp(s.err + strlen("smimectl: "), message_file, strlen(message_file)) == 0);
         assert_false(exists(out));
 
         e = CTL("encrypt", "--to", ALICE "," NOBODY, message_file);

@@ -535,6 +535,32 @@ static void test_wrong_passphrase_through_the_client(void **state) {
         assert_int_equal(key_count(), before);
 }
 
+/* What an admin gets wrong first: a PKCS#12 file given to import (told to
+ * use import-key), and import-key with nothing on standard input (told the
+ * passphrase is missing, not that it is wrong). Nothing is enrolled. */
+static void test_smimectl_pkcs12_mistakes(void **state) {
+        _cleanup_free_ char *p12 = make_pkcs12("mistake.p12", "mistake.user@example.com", "rsa", false);
+        _cleanup_free_ char *out = NULL, *err = NULL, *out2 = NULL, *err2 = NULL;
+        uint64_t before = key_count();
+        int r;
+
+        (void) state;
+        r = harness_run(harness, (char *[]){(char *) SMIMECTL_BINARY, (char *) "import", p12, NULL}, false, &out,
+                        &err);
+        assert_int_equal(r, 1);
+        if (!strstr(err, "PKCS#12") || !strstr(err, "smimectl import-key") ||
+            !strstr(err, SMIMED_ERROR_INVALID_FORMAT))
+                fail_msg("smimectl import of a PKCS#12 file: %s", err);
+
+        /* The harness runs it with /dev/null on standard input. */
+        r = harness_run(harness, (char *[]){(char *) SMIMECTL_BINARY, (char *) "import-key", p12, NULL}, false, &out2,
+                        &err2);
+        assert_int_equal(r, 1);
+        if (!strstr(err2, "passphrase from standard input: it is empty") || strstr(err2, SMIMED_ERROR_BAD_PASSPHRASE))
+                fail_msg("smimectl import-key with empty standard input: %s", err2);
+        assert_int_equal(key_count(), before);
+}
+
 static void test_import_from_a_pipe(void **state) {
         _cleanup_free_ char *p12 = make_pkcs12("pipe.p12", "pipe.user@example.com", "rsa", false);
         _cleanup_free_ char *data = NULL;
@@ -845,6 +871,7 @@ int main(void) {
                 cmocka_unit_test(test_import_ec_legacy_pkcs12),
                 cmocka_unit_test(test_import_failures_change_nothing),
                 cmocka_unit_test(test_wrong_passphrase_through_the_client),
+                cmocka_unit_test(test_smimectl_pkcs12_mistakes),
                 cmocka_unit_test(test_import_from_a_pipe),
                 cmocka_unit_test(test_import_pkcs12_data),
                 cmocka_unit_test(test_generate_rsa),
