@@ -34,6 +34,10 @@ const char *arg_sender = NULL;
 const char *arg_cipher = NULL;
 bool arg_oaep = false;
 bool arg_no_verify = false;
+uint32_t arg_limit = 0;
+uint64_t arg_offset = 0;
+const char *arg_status = NULL;
+int64_t arg_expiring_days = -1;
 static bool arg_ask_password = true;
 
 /* Options that only some verbs take. */
@@ -55,12 +59,17 @@ typedef enum VerbOption {
         OPTION_CIPHER = 1 << 14,
         OPTION_OAEP = 1 << 15,
         OPTION_NO_VERIFY = 1 << 16,
+        OPTION_LIMIT = 1 << 17,
+        OPTION_OFFSET = 1 << 18,
+        OPTION_STATUS = 1 << 19,
+        OPTION_EXPIRING = 1 << 20,
 } VerbOption;
 
 /* Indexed by the bit number of each VerbOption. */
 static const char *const option_names[] = {
-        "--json", "--trust",  "--address", "--from",    "--to",     "--passphrase-file", "--type", "--subject", "-o",
-        "--opaque", "--digest", "--pss",   "--sign-as", "--sender", "--cipher",          "--oaep", "--no-verify",
+        "--json",    "--trust", "--address",   "--from",   "--to",     "--passphrase-file", "--type",
+        "--subject", "-o",      "--opaque",    "--digest", "--pss",    "--sign-as",         "--sender",
+        "--cipher",  "--oaep",  "--no-verify", "--limit",  "--offset", "--status",          "--expiring",
 };
 static unsigned arg_options = 0; /* VerbOption bits given on the command line */
 
@@ -160,43 +169,43 @@ static int verb_reload(smimed *s, int argc, char *argv[]) {
 }
 
 static const Verb verbs[] = {
-        { "status", 0, 0, OPTION_JSON, 0, verb_status, "status [--json]",
-          "Show the version, the token's state and the number of certificates and keys" },
-        { "reload", 0, 0, 0, 0, verb_reload, "reload", "Make smimed re-read its configuration" },
-        { "list", 0, 0, OPTION_ADDRESS | OPTION_JSON, 0, verb_list, "list [--address ADDR] [--json]",
-          "List the certificates in the store, or those of one address" },
-        { "show", 1, 1, OPTION_JSON, 0, verb_show, "show FINGERPRINT|ADDRESS [--json]",
-          "Show a certificate, or all of an address, with status and chain" },
-        { "import", 0, INT_MAX, OPTION_TRUST, 0, verb_import, "import [--trust] [FILE…]",
-          "Add certificates (PEM, DER, PKCS#7) from files or stdin" },
-        { "import-crl", 0, INT_MAX, 0, 0, verb_import_crl, "import-crl [FILE…]",
-          "Add certificate revocation lists from files or stdin" },
-        { "remove", 1, 1, 0, 0, verb_remove, "remove FINGERPRINT", "Remove a certificate from the store" },
-        { "coverage", 0, 0, OPTION_FROM | OPTION_TO | OPTION_JSON, OPTION_FROM | OPTION_TO, verb_coverage,
-          "coverage [--from ADDR] [--to ADDR…] [--json]",
-          "Can ADDR sign, and can each recipient be encrypted to?" },
-        { "keys", 0, 0, OPTION_JSON, 0, verb_keys, "keys [--json]", "List the private keys in the token" },
-        { "import-key", 1, 1, OPTION_PASSPHRASE_FILE, 0, verb_import_key, "import-key FILE.p12 [--passphrase-file F]",
-          "Enroll a key and its certificates from a PKCS#12 file" },
-        { "generate-key", 1, 1, OPTION_TYPE | OPTION_SUBJECT | OPTION_OUTPUT, 0, verb_generate_key,
-          "generate-key ADDRESS [--type T] [--subject DN] [-o CSR]",
-          "Make a key in the token and write a certificate request for it" },
-        { "remove-key", 1, 1, 0, 0, verb_remove_key, "remove-key ID", "Destroy a key in the token" },
-        { "sign", 0, 1, OPTION_FROM | OPTION_OPAQUE | OPTION_DIGEST | OPTION_PSS | OPTION_OUTPUT, OPTION_FROM,
-          verb_sign, "sign --from ADDR [--opaque] [--digest D] [--pss] [IN] [-o OUT]",
-          "Sign a message as ADDR", check_message_usage },
-        { "encrypt", 0, 1,
-          OPTION_TO | OPTION_SIGN_AS | OPTION_SENDER | OPTION_CIPHER | OPTION_OAEP | OPTION_OPAQUE | OPTION_DIGEST |
-                  OPTION_PSS | OPTION_OUTPUT,
-          OPTION_TO, verb_encrypt,
-          "encrypt --to ADDR… [--sign-as ADDR] [--sender ADDR] [--cipher C] [--oaep] [--opaque] [--digest D] [--pss] "
-          "[IN] [-o OUT]",
-          "Encrypt a message to the recipients (signed first with --sign-as)", check_encrypt_usage },
-        { "decrypt", 0, 1, OPTION_OUTPUT | OPTION_JSON | OPTION_NO_VERIFY, 0, verb_decrypt,
-          "decrypt [IN] [-o OUT] [--json] [--no-verify]",
-          "Open any incoming message: decrypt, verify; the status on stderr", check_open_usage },
-        { "verify", 0, 1, OPTION_OUTPUT | OPTION_JSON, 0, verb_verify, "verify [IN] [-o OUT] [--json]",
-          "Verify a signed message; exit 0 only when the signature is valid", check_open_usage },
+        {"status", 0, 0, OPTION_JSON, 0, verb_status, "status [--json]",
+         "Show the version, the token's state and the number of certificates and keys"},
+        {"reload", 0, 0, 0, 0, verb_reload, "reload", "Make smimed re-read its configuration"},
+        {"list", 0, 0, OPTION_ADDRESS | OPTION_JSON | OPTION_LIMIT | OPTION_OFFSET | OPTION_STATUS | OPTION_EXPIRING,
+         0, verb_list, "list [--address PREFIX] [--status WORD] [--expiring DAYS] [--limit N] [--offset N] [--json]",
+         "List the certificates in the store (by expiry), or a page of those that match"},
+        {"show", 1, 1, OPTION_JSON, 0, verb_show, "show FINGERPRINT|ADDRESS [--json]",
+         "Show a certificate, or all of an address, with status and chain"},
+        {"import", 0, INT_MAX, OPTION_TRUST, 0, verb_import, "import [--trust] [FILE…]",
+         "Add certificates (PEM, DER, PKCS#7) from files or stdin"},
+        {"import-crl", 0, INT_MAX, 0, 0, verb_import_crl, "import-crl [FILE…]",
+         "Add certificate revocation lists from files or stdin"},
+        {"remove", 1, 1, 0, 0, verb_remove, "remove FINGERPRINT", "Remove a certificate from the store"},
+        {"coverage", 0, 0, OPTION_FROM | OPTION_TO | OPTION_JSON, OPTION_FROM | OPTION_TO, verb_coverage,
+         "coverage [--from ADDR] [--to ADDR…] [--json]", "Can ADDR sign, and can each recipient be encrypted to?"},
+        {"keys", 0, 0, OPTION_JSON, 0, verb_keys, "keys [--json]", "List the private keys in the token"},
+        {"import-key", 1, 1, OPTION_PASSPHRASE_FILE, 0, verb_import_key, "import-key FILE.p12 [--passphrase-file F]",
+         "Enroll a key and its certificates from a PKCS#12 file"},
+        {"generate-key", 1, 1, OPTION_TYPE | OPTION_SUBJECT | OPTION_OUTPUT, 0, verb_generate_key,
+         "generate-key ADDRESS [--type T] [--subject DN] [-o CSR]",
+         "Make a key in the token and write a certificate request for it"},
+        {"remove-key", 1, 1, 0, 0, verb_remove_key, "remove-key ID", "Destroy a key in the token"},
+        {"sign", 0, 1, OPTION_FROM | OPTION_OPAQUE | OPTION_DIGEST | OPTION_PSS | OPTION_OUTPUT, OPTION_FROM,
+         verb_sign, "sign --from ADDR [--opaque] [--digest D] [--pss] [IN] [-o OUT]", "Sign a message as ADDR",
+         check_message_usage},
+        {"encrypt", 0, 1,
+         OPTION_TO | OPTION_SIGN_AS | OPTION_SENDER | OPTION_CIPHER | OPTION_OAEP | OPTION_OPAQUE | OPTION_DIGEST |
+                 OPTION_PSS | OPTION_OUTPUT,
+         OPTION_TO, verb_encrypt,
+         "encrypt --to ADDR… [--sign-as ADDR] [--sender ADDR] [--cipher C] [--oaep] [--opaque] [--digest D] [--pss] "
+         "[IN] [-o OUT]",
+         "Encrypt a message to the recipients (signed first with --sign-as)", check_encrypt_usage},
+        {"decrypt", 0, 1, OPTION_OUTPUT | OPTION_JSON | OPTION_NO_VERIFY, 0, verb_decrypt,
+         "decrypt [IN] [-o OUT] [--json] [--no-verify]",
+         "Open any incoming message: decrypt, verify; the status on stderr", check_open_usage},
+        {"verify", 0, 1, OPTION_OUTPUT | OPTION_JSON, 0, verb_verify, "verify [IN] [-o OUT] [--json]",
+         "Verify a signed message; exit 0 only when the signature is valid", check_open_usage},
 };
 
 #define HELP_USAGE_WIDTH 22
@@ -220,7 +229,13 @@ static void help(void) {
                "  --json                 Print JSON instead of a table (decrypt, verify: the\n"
                "                         status on stdout, with -o OUT)\n"
                "  --trust                import: make the CA certificates trust anchors\n"
-               "  --address ADDR         list: only the certificates of ADDR\n"
+               "  --address PREFIX       list: only certificates with an address starting with\n"
+               "                         PREFIX (any case)\n"
+               "  --status WORD          list: only valid, expired, not-yet-valid, revoked,\n"
+               "                         untrusted, wrong-usage or weak certificates\n"
+               "  --expiring DAYS        list: only those whose validity ends within DAYS days\n"
+               "  --limit N              list: one page of at most N (1-1000), with \"N of TOTAL\"\n"
+               "  --offset N             list: skip the first N\n"
                "  --from ADDR            coverage: the sender; sign: sign as ADDR\n"
                "  --to ADDR[,ADDR…]      coverage, encrypt: recipients (may be repeated)\n"
                "  --passphrase-file F    import-key: the passphrase is the first line of F\n"
@@ -266,7 +281,26 @@ enum {
         ARG_CIPHER,
         ARG_OAEP,
         ARG_NO_VERIFY,
+        ARG_LIMIT,
+        ARG_OFFSET,
+        ARG_STATUS,
+        ARG_EXPIRING,
 };
+
+/* A decimal number from 0 to max, all of s. */
+static int parse_number(const char *option, const char *s, uint64_t max, uint64_t *ret) {
+        char *end;
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (!s[0] || *end || errno != 0 || s[0] == '-' || v > max) {
+                fprintf(stderr, "smimectl: %s needs a number from 0 to %llu.\n", option, (unsigned long long) max);
+                return -EINVAL;
+        }
+        *ret = v;
+        return 0;
+}
 
 /* Adds the comma-separated addresses of one --to to arg_to. */
 static int parse_to(const char *value) {
@@ -301,28 +335,33 @@ static int usage_needs_value(const char *option, const char *what) {
 
 static int parse_argv(int argc, char *argv[]) {
         static const struct option options[] = {
-                { "json", no_argument, NULL, ARG_JSON },
-                { "trust", no_argument, NULL, ARG_TRUST },
-                { "address", required_argument, NULL, ARG_ADDRESS },
-                { "from", required_argument, NULL, ARG_FROM },
-                { "to", required_argument, NULL, ARG_TO },
-                { "passphrase-file", required_argument, NULL, ARG_PASSPHRASE_FILE },
-                { "type", required_argument, NULL, ARG_TYPE },
-                { "subject", required_argument, NULL, ARG_SUBJECT },
-                { "output", required_argument, NULL, 'o' },
-                { "opaque", no_argument, NULL, ARG_OPAQUE },
-                { "digest", required_argument, NULL, ARG_DIGEST },
-                { "pss", no_argument, NULL, ARG_PSS },
-                { "sign-as", required_argument, NULL, ARG_SIGN_AS },
-                { "sender", required_argument, NULL, ARG_SENDER },
-                { "cipher", required_argument, NULL, ARG_CIPHER },
-                { "oaep", no_argument, NULL, ARG_OAEP },
-                { "no-verify", no_argument, NULL, ARG_NO_VERIFY },
-                { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                {"json", no_argument, NULL, ARG_JSON},
+                {"trust", no_argument, NULL, ARG_TRUST},
+                {"address", required_argument, NULL, ARG_ADDRESS},
+                {"from", required_argument, NULL, ARG_FROM},
+                {"to", required_argument, NULL, ARG_TO},
+                {"passphrase-file", required_argument, NULL, ARG_PASSPHRASE_FILE},
+                {"type", required_argument, NULL, ARG_TYPE},
+                {"subject", required_argument, NULL, ARG_SUBJECT},
+                {"output", required_argument, NULL, 'o'},
+                {"opaque", no_argument, NULL, ARG_OPAQUE},
+                {"digest", required_argument, NULL, ARG_DIGEST},
+                {"pss", no_argument, NULL, ARG_PSS},
+                {"sign-as", required_argument, NULL, ARG_SIGN_AS},
+                {"sender", required_argument, NULL, ARG_SENDER},
+                {"cipher", required_argument, NULL, ARG_CIPHER},
+                {"oaep", no_argument, NULL, ARG_OAEP},
+                {"no-verify", no_argument, NULL, ARG_NO_VERIFY},
+                {"limit", required_argument, NULL, ARG_LIMIT},
+                {"offset", required_argument, NULL, ARG_OFFSET},
+                {"status", required_argument, NULL, ARG_STATUS},
+                {"expiring", required_argument, NULL, ARG_EXPIRING},
+                {"no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
                 {},
         };
+        uint64_t number;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "ho:", options, NULL)) >= 0) {
@@ -338,6 +377,36 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_ADDRESS:
                         arg_address = optarg;
                         arg_options |= OPTION_ADDRESS;
+                        break;
+                case ARG_LIMIT:
+                        r = parse_number("--limit", optarg, 1000, &number);
+                        if (r < 0)
+                                return r;
+                        if (number == 0) {
+                                fprintf(stderr, "smimectl: --limit needs a number from 1 to 1000.\n");
+                                return -EINVAL;
+                        }
+                        arg_limit = (uint32_t) number;
+                        arg_options |= OPTION_LIMIT;
+                        break;
+                case ARG_OFFSET:
+                        r = parse_number("--offset", optarg, UINT64_MAX, &arg_offset);
+                        if (r < 0)
+                                return r;
+                        arg_options |= OPTION_OFFSET;
+                        break;
+                case ARG_STATUS:
+                        if (!optarg[0])
+                                return usage_needs_value("--status", "a status word");
+                        arg_status = optarg;
+                        arg_options |= OPTION_STATUS;
+                        break;
+                case ARG_EXPIRING:
+                        r = parse_number("--expiring", optarg, 100000, &number);
+                        if (r < 0)
+                                return r;
+                        arg_expiring_days = (int64_t) number;
+                        arg_options |= OPTION_EXPIRING;
                         break;
                 case ARG_FROM:
                         if (!optarg[0]) {

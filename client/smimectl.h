@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "macro.h"
 #include "smimed.h"
@@ -26,6 +27,10 @@ extern const char *arg_sender;
 extern const char *arg_cipher;
 extern bool arg_oaep;
 extern bool arg_no_verify;
+extern uint32_t arg_limit; /* 0: every certificate */
+extern uint64_t arg_offset;
+extern const char *arg_status;
+extern int64_t arg_expiring_days; /* < 0: none */
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, smimed_strv_free);
 

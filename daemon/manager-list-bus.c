@@ -52,14 +52,16 @@ static int parse_status(const char *word, CertStatus *ret, sd_bus_error *error) 
                                  word);
 }
 
-/* Lower-cased; any characters may start an address, but not control ones. */
+/* Lower-cased; white space and control characters start no address. */
 static int parse_address_prefix(const char *s, char **ret, sd_bus_error *error) {
         char *p;
 
         for (const char *c = s; *c; c++)
-                if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                if ((unsigned char) *c <= 0x20 || *c == 0x7f)
                         return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
-                                                 "The address filter contains a control character.");
+                                                 "\"%s\" does not start a mail address (it contains white space or "
+                                                 "a control character).",
+                                                 s);
         p = strdup(s);
         if (!p)
                 return -ENOMEM;
