@@ -186,8 +186,8 @@ _public_ int smimed_list_certificates(smimed *s, const smimed_list_filter *filte
         rows = calloc(1, sizeof(smimed_certificate_row *));
         if (!rows)
                 return error_set(error, -ENOMEM, NULL, strerror(ENOMEM));
-        r = sd_bus_message_enter_container(reply, 'a', "(ossasstsbbb)");
-        while (r > 0 && (r = sd_bus_message_enter_container(reply, 'r', "ossasstsbbb")) > 0) {
+        r = sd_bus_message_enter_container(reply, 'a', "(osassstsbbb)");
+        while (r > 0 && (r = sd_bus_message_enter_container(reply, 'r', "osassstsbbb")) > 0) {
                 smimed_certificate_row **more = reallocarray(rows, n + 2, sizeof(smimed_certificate_row *));
 
                 if (!more)

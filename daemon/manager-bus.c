@@ -124,7 +124,7 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_RESULT("ao", certificates), manager_method_lookup_certificates,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListCertificates", SD_BUS_ARGS("a{sv}", filter),
-                                SD_BUS_RESULT("a(ossasstsbbb)", certificates, "t", total),
+                                SD_BUS_RESULT("a(osassstsbbb)", certificates, "t", total),
                                 manager_method_list_certificates, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetCapabilities", SD_BUS_ARGS("s", sender, "as", recipients, "a{sv}", options),
                                 SD_BUS_RESULT("a{sv}", sign, "aa{sv}", encrypt), manager_method_get_capabilities,

@@ -14,7 +14,7 @@
 #include "smimed-errors.h"
 
 /* org.smimed1.Manager.ListCertificates(a{sv} filter) →
- * (a(ossasstsbbb) certificates, t total): a page of the store. The work is
+ * (a(osassstsbbb) certificates, t total): a page of the store. The work is
  * done in the client's turns (client.c), about LIST_TURN_USEC at a time, so
  * that a status filter over a large store does not hold up other callers. */
 
@@ -129,7 +129,7 @@ static int reply_list(sd_bus_message *call, const CertificateList *list) {
         r = sd_bus_message_new_method_return(call, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'a', "(ossasstsbbb)");
+        r = sd_bus_message_open_container(reply, 'a', "(osassstsbbb)");
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
@@ -138,7 +138,7 @@ static int reply_list(sd_bus_message *call, const CertificateList *list) {
 
                 if (!path)
                         return -ENOMEM;
-                r = sd_bus_message_open_container(reply, 'r', "ossasstsbbb");
+                r = sd_bus_message_open_container(reply, 'r', "osassstsbbb");
                 if (r >= 0)
                         r = sd_bus_message_append(reply, "os", path, e->fingerprint);
                 if (r >= 0)

@@ -107,9 +107,9 @@ static int list(void (*append)(sd_bus_message *m, void *userdata), void *userdat
         r = sd_bus_call(bus, m, 0, e, &reply);
         if (r < 0)
                 return r;
-        assert_true(sd_bus_message_has_signature(reply, "a(ossasstsbbb)t"));
-        assert_true(sd_bus_message_enter_container(reply, 'a', "(ossasstsbbb)") > 0);
-        while (sd_bus_message_enter_container(reply, 'r', "ossasstsbbb") > 0) {
+        assert_true(sd_bus_message_has_signature(reply, "a(osassstsbbb)t"));
+        assert_true(sd_bus_message_enter_container(reply, 'a', "(osassstsbbb)") > 0);
+        while (sd_bus_message_enter_container(reply, 'r', "osassstsbbb") > 0) {
                 const char *path, *fp, *subject, *issuer, *status;
                 Row *row;
 
@@ -139,7 +139,7 @@ typedef struct Filter {
         uint32_t limit;
         const char *status, *address;
         uint64_t expiring_before;
-        int ca; /* -1 none */
+        int ca; /* 0 none, 1 only CAs, 2 only others */
 } Filter;
 
 static void append_filter(sd_bus_message *m, void *userdata) {
@@ -155,8 +155,8 @@ static void append_filter(sd_bus_message *m, void *userdata) {
                 assert_true(sd_bus_message_append(m, "{sv}", "address", "s", f->address) >= 0);
         if (f->expiring_before)
                 assert_true(sd_bus_message_append(m, "{sv}", "expiring-before", "t", f->expiring_before) >= 0);
-        if (f->ca >= 0)
-                assert_true(sd_bus_message_append(m, "{sv}", "ca", "b", f->ca) >= 0);
+        if (f->ca > 0)
+                assert_true(sd_bus_message_append(m, "{sv}", "ca", "b", f->ca == 1) >= 0);
 }
 
 static void list_ok(Filter f, Page *ret) {
@@ -166,7 +166,7 @@ static void list_ok(Filter f, Page *ret) {
                 fail_msg("ListCertificates: %s: %s", e.name, e.message);
 }
 
-#define FILTER(...) ((Filter){.ca = -1, __VA_ARGS__})
+#define FILTER(...) ((Filter){__VA_ARGS__})
 
 static const Row *find(const Page *p, const char *fp) {
         for (size_t i = 0; i < p->n; i++)
