@@ -645,11 +645,12 @@ void store_list_rows_free(StoreListRow *rows, size_t n) {
 }
 
 /* The filters of StoreListFilter, as $1…$3; a NULL parameter lets every row
- * through. Shared by the page and the count. */
+ * through (the CASTs give PostgreSQL their types). Shared by the page and the
+ * count. */
 #define LIST_WHERE                                                                                                    \
-        " ($1 IS NULL OR c.not_after < $1)"                                                                           \
-        " AND ($2 IS NULL OR c.is_ca = $2)"                                                                           \
-        " AND ($3 IS NULL OR EXISTS (SELECT 1 FROM address a WHERE a.fingerprint = c.fingerprint"                     \
+        " (CAST($1 AS BIGINT) IS NULL OR c.not_after < $1)"                                                           \
+        " AND (CAST($2 AS BIGINT) IS NULL OR c.is_ca = $2)"                                                           \
+        " AND (CAST($3 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM address a WHERE a.fingerprint = c.fingerprint"       \
         " AND a.address LIKE $3 ESCAPE '!'))"
 
 /* A LIKE pattern for addresses starting with prefix (already lower-cased,
