@@ -197,10 +197,11 @@ _public_ int smimed_subscribe_changes(smimed *s, smimed_change_handler handler, 
                 const char *match;
                 sd_bus_message_handler_t callback;
         } matches[] = {
-                {"type='signal',sender='" SMIMED_BUS_NAME "',path='" SMIMED_MANAGER_PATH
+                /* From /org/smimed1 (certificates) and /org/smimed1/key (keys). */
+                {"type='signal',sender='" SMIMED_BUS_NAME "',path_namespace='" SMIMED_MANAGER_PATH
                  "',interface='" DBUS_OBJECT_MANAGER_INTERFACE "',member='InterfacesAdded'",
                  on_interfaces_added},
-                {"type='signal',sender='" SMIMED_BUS_NAME "',path='" SMIMED_MANAGER_PATH
+                {"type='signal',sender='" SMIMED_BUS_NAME "',path_namespace='" SMIMED_MANAGER_PATH
                  "',interface='" DBUS_OBJECT_MANAGER_INTERFACE "',member='InterfacesRemoved'",
                  on_interfaces_removed},
                 {"type='signal',sender='" SMIMED_BUS_NAME "',path_namespace='" SMIMED_MANAGER_PATH

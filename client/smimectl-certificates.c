@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <inttypes.h>
 
 #include "format-util.h"
 #include "json-writer.h"
@@ -143,27 +145,131 @@ static void print_table(const CertificateList *l) {
         }
 }
 
+/* A row as the table prints it. */
+static int certificate_from_row(const smimed_certificate_row *row, smimed_certificate *ret) {
+        *ret = (smimed_certificate){
+                .fingerprint = strdup(row->fingerprint),
+                .subject = strdup(row->subject),
+                .status = strdup(row->status),
+                .not_after = row->not_after,
+                .trusted = row->trusted,
+                .is_ca = row->is_ca,
+                .has_private_key = row->has_private_key,
+        };
+        if (!ret->fingerprint || !ret->subject || !ret->status)
+                return -ENOMEM;
+        for (char **a = row->addresses; a && *a; a++) {
+                char **more = reallocarray(ret->addresses, (size_t) (a - row->addresses) + 2, sizeof(char *));
+
+                if (!more)
+                        return -ENOMEM;
+                ret->addresses = more;
+                more[a - row->addresses] = strdup(*a);
+                more[a - row->addresses + 1] = NULL;
+                if (!more[a - row->addresses])
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static void list_filter_freep(smimed_list_filter **f) {
+        smimed_list_filter_free(*f);
+}
+
+static void rows_freep(smimed_certificate_row ***rows) {
+        smimed_certificate_rows_free(*rows);
+}
+
+static int list_filter_new(smimed_list_filter **ret) {
+        smimed_list_filter *f = smimed_list_filter_new();
+        int r = f ? 0 : -ENOMEM;
+
+        if (r >= 0 && arg_address && arg_address[0])
+                r = smimed_list_filter_set_address(f, arg_address);
+        if (r >= 0 && arg_status)
+                r = smimed_list_filter_set_status(f, arg_status);
+        if (r >= 0 && arg_expiring_days >= 0)
+                r = smimed_list_filter_set_expiring_before(
+                        f, (uint64_t) time(NULL) * 1000000ULL + (uint64_t) arg_expiring_days * 86400ULL * 1000000ULL);
+        if (r < 0) {
+                smimed_list_filter_free(f);
+                return r;
+        }
+        *ret = f;
+        return 0;
+}
+
+/* ListCertificates: the page --offset/--limit ask for, or without --limit
+ * every page. Rows go into l (as fingerprints only with want_fingerprints,
+ * for --json, which shows every property). */
 int verb_list(smimed *s, int argc, char *argv[]) {
-        _cleanup_(smimed_strv_freep) char **fingerprints = NULL;
         _cleanup_(smimed_error_done) smimed_error error = {};
         _cleanup_(certificate_list_done) CertificateList l = {};
+        _cleanup_(list_filter_freep) smimed_list_filter *f = NULL;
+        _cleanup_(smimed_strv_freep) char **fingerprints = NULL;
+        uint64_t offset = arg_offset, total = 0;
+        size_t n = 0;
         int r;
 
         (void) argc, (void) argv;
 
-        r = smimed_lookup_certificates(s, strempty(arg_address), NULL, false, &fingerprints, &error);
-        if (r < 0)
-                return arg_address && arg_address[0]
-                               ? report_error(r, &error, "Cannot look up the certificates of %s", arg_address)
-                               : report_error(r, &error, "Cannot list the certificates");
-        r = certificate_list_read(s, fingerprints, &l);
-        if (r != 0)
-                return r;
+        if (list_filter_new(&f) < 0)
+                return fail("%s", strerror(ENOMEM));
+        for (;;) {
+                _cleanup_(rows_freep) smimed_certificate_row **rows = NULL;
+                size_t got = 0;
 
-        if (arg_json)
+                smimed_list_filter_set_offset(f, offset);
+                smimed_list_filter_set_limit(f, arg_limit > 0 ? arg_limit : 1000);
+                r = smimed_list_certificates(s, f, &rows, &total, &error);
+                if (r < 0)
+                        return report_error(r, &error, "Cannot list the certificates");
+                for (smimed_certificate_row **row = rows; *row; row++, got++) {
+                        smimed_certificate *grown;
+
+                        if (arg_json) {
+                                char **more = reallocarray(fingerprints, n + 2, sizeof(char *));
+
+                                if (!more)
+                                        return fail("%s", strerror(ENOMEM));
+                                fingerprints = more;
+                                fingerprints[n + 1] = NULL;
+                                fingerprints[n] = strdup((*row)->fingerprint);
+                                if (!fingerprints[n])
+                                        return fail("%s", strerror(ENOMEM));
+                                n++;
+                                continue;
+                        }
+                        grown = reallocarray(l.items, l.n + 1, sizeof(smimed_certificate));
+                        if (!grown)
+                                return fail("%s", strerror(ENOMEM));
+                        l.items = grown;
+                        r = certificate_from_row(*row, &l.items[l.n]);
+                        l.n++;
+                        if (r < 0)
+                                return fail("%s", strerror(ENOMEM));
+                }
+                offset += got;
+                if (arg_limit > 0 || got == 0 || offset >= total)
+                        break;
+        }
+
+        if (arg_json) {
+                if (fingerprints) {
+                        r = certificate_list_read(s, fingerprints, &l);
+                        if (r != 0)
+                                return r;
+                }
                 json_certificates(&l, false);
-        else
+        } else
                 print_table(&l);
+        if (arg_limit > 0 || arg_offset > 0) {
+                size_t shown = arg_json ? n : l.n;
+
+                /* A page: how far through the whole it is. Not in the JSON. */
+                fprintf(arg_json ? stderr : stdout, "%zu of %" PRIu64 "%s\n", shown, total,
+                        shown > 0 ? "" : " (nothing on this page)");
+        }
         return 0;
 }
 

@@ -35,6 +35,10 @@ const char *arg_cipher = NULL;
 bool arg_oaep = false;
 bool arg_no_verify = false;
 const char *arg_key = NULL;
+uint32_t arg_limit = 0;
+uint64_t arg_offset = 0;
+const char *arg_status = NULL;
+int64_t arg_expiring_days = -1;
 static bool arg_ask_password = true;
 
 /* Options that only some verbs take. */
@@ -57,6 +61,10 @@ typedef enum VerbOption {
         OPTION_OAEP = 1 << 15,
         OPTION_NO_VERIFY = 1 << 16,
         OPTION_KEY = 1 << 17,
+        OPTION_LIMIT = 1 << 18,
+        OPTION_OFFSET = 1 << 19,
+        OPTION_STATUS = 1 << 20,
+        OPTION_EXPIRING = 1 << 21,
 } VerbOption;
 
 /* Indexed by the bit number of each VerbOption. */
@@ -64,6 +72,7 @@ static const char *const option_names[] = {
         "--json",    "--trust",   "--address", "--from",   "--to",        "--passphrase-file",
         "--type",    "--subject", "-o",        "--opaque", "--digest",    "--pss",
         "--sign-as", "--sender",  "--cipher",  "--oaep",   "--no-verify", "--key",
+        "--limit",   "--offset",  "--status",  "--expiring",
 };
 static unsigned arg_options = 0; /* VerbOption bits given on the command line */
 
@@ -191,8 +200,9 @@ static const Verb verbs[] = {
         {"status", 0, 0, OPTION_JSON, 0, verb_status, "status [--json]",
          "Show the version, the token's state and the number of certificates and keys"},
         {"reload", 0, 0, 0, 0, verb_reload, "reload", "Make smimed re-read its configuration"},
-        {"list", 0, 0, OPTION_ADDRESS | OPTION_JSON, 0, verb_list, "list [--address ADDR] [--json]",
-         "List the certificates in the store, or those of one address"},
+        {"list", 0, 0, OPTION_ADDRESS | OPTION_JSON | OPTION_LIMIT | OPTION_OFFSET | OPTION_STATUS | OPTION_EXPIRING,
+         0, verb_list, "list [--address PREFIX] [--status WORD] [--expiring DAYS] [--limit N] [--offset N] [--json]",
+         "List the certificates in the store (by expiry), or a page of those that match"},
         {"show", 1, 1, OPTION_JSON, 0, verb_show, "show FINGERPRINT|ADDRESS [--json]",
          "Show a certificate, or all of an address, with status and chain"},
         {"import", 0, INT_MAX, OPTION_TRUST, 0, verb_import, "import [--trust] [FILE…]",
@@ -247,7 +257,13 @@ static void help(void) {
                "  --json                 Print JSON instead of a table (decrypt, verify: the\n"
                "                         status on stdout, with -o OUT)\n"
                "  --trust                import: make the CA certificates trust anchors\n"
-               "  --address ADDR         list: only the certificates of ADDR\n"
+               "  --address PREFIX       list: only certificates with an address starting with\n"
+               "                         PREFIX (any case)\n"
+               "  --status WORD          list: only valid, expired, not-yet-valid, revoked,\n"
+               "                         untrusted, wrong-usage or weak certificates\n"
+               "  --expiring DAYS        list: only those whose validity ends within DAYS days\n"
+               "  --limit N              list: one page of at most N (1-1000), with \"N of TOTAL\"\n"
+               "  --offset N             list: skip the first N\n"
                "  --from ADDR            coverage: the sender; sign: sign as ADDR\n"
                "  --to ADDR[,ADDR…]      coverage, encrypt: recipients (may be repeated)\n"
                "  --passphrase-file F    import-key: the passphrase is the first line of F\n"
@@ -296,7 +312,26 @@ enum {
         ARG_OAEP,
         ARG_NO_VERIFY,
         ARG_KEY,
+        ARG_LIMIT,
+        ARG_OFFSET,
+        ARG_STATUS,
+        ARG_EXPIRING,
 };
+
+/* A decimal number from 0 to max, all of s. */
+static int parse_number(const char *option, const char *s, uint64_t max, uint64_t *ret) {
+        char *end;
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (!s[0] || *end || errno != 0 || s[0] == '-' || v > max) {
+                fprintf(stderr, "smimectl: %s needs a number from 0 to %llu.\n", option, (unsigned long long) max);
+                return -EINVAL;
+        }
+        *ret = v;
+        return 0;
+}
 
 /* Adds the comma-separated addresses of one --to to arg_to. */
 static int parse_to(const char *value) {
@@ -349,11 +384,16 @@ static int parse_argv(int argc, char *argv[]) {
                 {"oaep", no_argument, NULL, ARG_OAEP},
                 {"no-verify", no_argument, NULL, ARG_NO_VERIFY},
                 {"key", required_argument, NULL, ARG_KEY},
+                {"limit", required_argument, NULL, ARG_LIMIT},
+                {"offset", required_argument, NULL, ARG_OFFSET},
+                {"status", required_argument, NULL, ARG_STATUS},
+                {"expiring", required_argument, NULL, ARG_EXPIRING},
                 {"no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, ARG_VERSION},
                 {},
         };
+        uint64_t number;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "ho:", options, NULL)) >= 0) {
@@ -369,6 +409,36 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_ADDRESS:
                         arg_address = optarg;
                         arg_options |= OPTION_ADDRESS;
+                        break;
+                case ARG_LIMIT:
+                        r = parse_number("--limit", optarg, 1000, &number);
+                        if (r < 0)
+                                return r;
+                        if (number == 0) {
+                                fprintf(stderr, "smimectl: --limit needs a number from 1 to 1000.\n");
+                                return -EINVAL;
+                        }
+                        arg_limit = (uint32_t) number;
+                        arg_options |= OPTION_LIMIT;
+                        break;
+                case ARG_OFFSET:
+                        r = parse_number("--offset", optarg, UINT64_MAX, &arg_offset);
+                        if (r < 0)
+                                return r;
+                        arg_options |= OPTION_OFFSET;
+                        break;
+                case ARG_STATUS:
+                        if (!optarg[0])
+                                return usage_needs_value("--status", "a status word");
+                        arg_status = optarg;
+                        arg_options |= OPTION_STATUS;
+                        break;
+                case ARG_EXPIRING:
+                        r = parse_number("--expiring", optarg, 100000, &number);
+                        if (r < 0)
+                                return r;
+                        arg_expiring_days = (int64_t) number;
+                        arg_options |= OPTION_EXPIRING;
                         break;
                 case ARG_FROM:
                         if (!optarg[0]) {

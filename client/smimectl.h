@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "macro.h"
 #include "smimed.h"
@@ -27,6 +28,10 @@ extern const char *arg_cipher;
 extern bool arg_oaep;
 extern bool arg_no_verify;
 extern const char *arg_key;
+extern uint32_t arg_limit; /* 0: every certificate */
+extern uint64_t arg_offset;
+extern const char *arg_status;
+extern int64_t arg_expiring_days; /* < 0: none */
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, smimed_strv_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(smimed_options *, smimed_options_free);

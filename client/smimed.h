@@ -112,6 +112,48 @@ int smimed_import_crl(smimed *s, const void *data, size_t size, unsigned *ret_co
  * usable_only keeps only certificates valid for it. Usable ones come first. */
 int smimed_lookup_certificates(smimed *s, const char *address, const char *purpose, bool usable_only,
                                char ***ret_fingerprints, smimed_error *error);
+/* A page of the certificate store, for a table (ListCertificates): ordered
+ * by NotAfter, then fingerprint. The filter is opaque; NULL lists from the
+ * start with the daemon's default limit (100). Each setter returns 0 or
+ * -EINVAL/-ENOMEM. */
+typedef struct smimed_list_filter smimed_list_filter;
+
+smimed_list_filter *smimed_list_filter_new(void);
+smimed_list_filter *smimed_list_filter_free(smimed_list_filter *f);
+/* Rows to skip, and at most how many to return (1…1000; 0: the default). */
+int smimed_list_filter_set_offset(smimed_list_filter *f, uint64_t offset);
+int smimed_list_filter_set_limit(smimed_list_filter *f, uint32_t limit);
+/* Only this status: "valid", "expired", "not-yet-valid", "revoked",
+ * "untrusted", "wrong-usage" or "weak" (NULL: any). */
+int smimed_list_filter_set_status(smimed_list_filter *f, const char *status);
+/* Only certificates with an address starting with prefix, any case (NULL: any). */
+int smimed_list_filter_set_address(smimed_list_filter *f, const char *prefix);
+/* Only NotAfter before usec (µs since the epoch; 0: any). */
+int smimed_list_filter_set_expiring_before(smimed_list_filter *f, uint64_t usec);
+/* 1: only CA certificates, 0: only the others, -1: any. */
+int smimed_list_filter_set_ca(smimed_list_filter *f, int ca);
+
+/* One row. The library allocates rows; new fields may be appended. */
+typedef struct smimed_certificate_row {
+        char *fingerprint; /* SHA-256, lower-case hex */
+        char **addresses;
+        char *subject;
+        char *issuer;
+        uint64_t not_after; /* µs since the epoch */
+        char *status;       /* as smimed_list_filter_set_status() names them */
+        bool trusted;
+        bool is_ca;
+        bool has_private_key;
+} smimed_certificate_row;
+
+/* *ret_rows: a NULL-terminated array of rows, freed with
+ * smimed_certificate_rows_free(); *ret_total (may be NULL): how many
+ * certificates pass the filter, whatever its offset and limit. A bad
+ * filter (unknown status, limit over 1000) is org.smimed1.Error.InvalidArgument. */
+int smimed_list_certificates(smimed *s, const smimed_list_filter *filter, smimed_certificate_row ***ret_rows,
+                             uint64_t *ret_total, smimed_error *error);
+void smimed_certificate_rows_free(smimed_certificate_row **rows);
+
 /* Reads all properties of one certificate (fingerprint in any case). An
  * unknown fingerprint fails with org.freedesktop.DBus.Error.UnknownObject.
  * Free *ret with smimed_certificate_done(). */

@@ -141,6 +141,11 @@ int key_bus_register(Manager *m) {
                                        key_enumerate, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to enumerate key objects: %m");
+        /* GetManagedObjects here lists the keys alone, and their
+         * InterfacesAdded/Removed come from here. */
+        r = sd_bus_add_object_manager(m->bus->connection, &m->bus->key_object_manager_slot, SMIMED_KEY_PATH_PREFIX);
+        if (r < 0)
+                return log_error_errno(r, "Failed to serve the object manager of the keys: %m");
         return 0;
 }
 
@@ -167,4 +172,5 @@ void key_bus_on_event(Manager *m, const ManagerEvent *event) {
 void key_bus_done(Manager *m) {
         m->bus->key_slot = sd_bus_slot_unref(m->bus->key_slot);
         m->bus->key_enumerator_slot = sd_bus_slot_unref(m->bus->key_enumerator_slot);
+        m->bus->key_object_manager_slot = sd_bus_slot_unref(m->bus->key_object_manager_slot);
 }

@@ -22,6 +22,7 @@ typedef struct ManagerBus {
         sd_bus_slot *certificate_enumerator_slot;
         sd_bus_slot *key_slot;
         sd_bus_slot *key_enumerator_slot;
+        sd_bus_slot *key_object_manager_slot;     /* keys have their own: listing them sends no certificate */
         struct CertificateView *certificate_view; /* the certificate object last asked about */
         struct PendingCall *pending_calls;        /* calls waiting for their input fd */
         PolkitRegistry *polkit;

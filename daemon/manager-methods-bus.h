@@ -14,6 +14,9 @@ int manager_method_import_certificates(sd_bus_message *message, void *userdata, 
 int manager_method_import_crl(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int manager_method_lookup_certificates(sd_bus_message *message, void *userdata, sd_bus_error *error);
 
+/* manager-list-bus.c */
+int manager_method_list_certificates(sd_bus_message *message, void *userdata, sd_bus_error *error);
+
 /* manager-capabilities-bus.c */
 int manager_method_get_capabilities(sd_bus_message *message, void *userdata, sd_bus_error *error);
 

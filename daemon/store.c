@@ -65,6 +65,8 @@ static const char *const migrations[] = {
         /* 1 → 2: the generation, shared by every smimed on the store. */
         "CREATE TABLE generation (value INTEGER NOT NULL);"
         "INSERT INTO generation (value) VALUES (0);",
+        /* 2 → 3: ListCertificates pages by NotAfter, then fingerprint. */
+        "CREATE INDEX certificate_not_after ON certificate(not_after, fingerprint);",
 };
 
 Db *store_db(Store *store) {
@@ -634,4 +636,134 @@ int store_foreach_crl(Store *store, StoreCrlCallback cb, void *userdata) {
                         return r;
         }
         return r;
+}
+
+void store_list_rows_free(StoreListRow *rows, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                X509_free(rows[i].x509);
+        free(rows);
+}
+
+/* The filters of StoreListFilter, as $1…$3; a NULL parameter lets every row
+ * through (the CASTs give PostgreSQL their types). Shared by the page and the
+ * count. */
+#define LIST_WHERE                                                                                                    \
+        " (CAST($1 AS BIGINT) IS NULL OR c.not_after < $1)"                                                           \
+        " AND (CAST($2 AS BIGINT) IS NULL OR c.is_ca = $2)"                                                           \
+        " AND (CAST($3 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM address a WHERE a.fingerprint = c.fingerprint"       \
+        " AND a.address LIKE $3 ESCAPE '!'))"
+
+/* A LIKE pattern for addresses starting with prefix (already lower-cased,
+ * as the address table is): its wildcards escaped. */
+static char *address_pattern(const char *prefix) {
+        char *pattern = malloc(strlen(prefix) * 2 + 2), *p = pattern;
+
+        if (!pattern)
+                return NULL;
+        for (const char *c = prefix; *c; c++) {
+                if (*c == '%' || *c == '_' || *c == '!')
+                        *p++ = '!';
+                *p++ = *c;
+        }
+        *p++ = '%';
+        *p = '\0';
+        return pattern;
+}
+
+static void bind_list_filter(DbStatement *s, const StoreListFilter *filter, const char *pattern) {
+        if (filter->expiring_before > 0)
+                db_bind_int64(s, 1, (int64_t) filter->expiring_before);
+        else
+                db_bind_null(s, 1);
+        if (filter->is_ca >= 0)
+                db_bind_int64(s, 2, filter->is_ca > 0);
+        else
+                db_bind_null(s, 2);
+        if (pattern)
+                db_bind_text(s, 3, pattern);
+        else
+                db_bind_null(s, 3);
+}
+
+int store_list_certificates(Store *store, const StoreListFilter *filter, const StoreListPage *page, StoreListRow **ret,
+                            size_t *ret_n) {
+        _cleanup_(db_statement_resetp) DbStatement *s = NULL;
+        _cleanup_free_ char *pattern = NULL;
+        StoreListRow *rows = NULL;
+        size_t n = 0, allocated = 0;
+        int r;
+
+        if (filter->address_prefix) {
+                pattern = address_pattern(filter->address_prefix);
+                if (!pattern)
+                        return -ENOMEM;
+        }
+        r = db_prepare(store->db,
+                       "SELECT c.fingerprint, c.der, c.trusted, c.is_ca, c.not_after, c.spki_sha256"
+                       " FROM certificate c WHERE" LIST_WHERE " AND (c.not_after, c.fingerprint) > ($4, $5)"
+                       " ORDER BY c.not_after, c.fingerprint LIMIT $6 OFFSET $7",
+                       &s);
+        if (r < 0)
+                return r;
+        bind_list_filter(s, filter, pattern);
+        db_bind_int64(s, 4, page->after_fingerprint ? (int64_t) page->after_not_after : INT64_MIN);
+        db_bind_text(s, 5, strempty(page->after_fingerprint));
+        db_bind_int64(s, 6, page->limit > INT64_MAX ? INT64_MAX : (int64_t) page->limit);
+        db_bind_int64(s, 7, page->offset > INT64_MAX ? INT64_MAX : (int64_t) page->offset);
+
+        while ((r = db_step(s, "listing certificates")) > 0) {
+                StoreListRow *row;
+
+                if (n == allocated) {
+                        size_t grown = allocated ? allocated * 2 : 64;
+                        StoreListRow *more = reallocarray(rows, grown, sizeof(StoreListRow));
+
+                        if (!more) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        rows = more;
+                        allocated = grown;
+                }
+                row = &rows[n];
+                *row = (StoreListRow){
+                        .trusted = db_column_int64(s, 2) != 0,
+                        .is_ca = db_column_int64(s, 3) != 0,
+                        .not_after = (time_t) db_column_int64(s, 4),
+                };
+                snprintf(row->fingerprint, sizeof(row->fingerprint), "%s", db_column_text(s, 0));
+                snprintf(row->spki_sha256, sizeof(row->spki_sha256), "%s", db_column_text(s, 5));
+                r = column_x509(s, 1, &row->x509);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r < 0) {
+                store_list_rows_free(rows, n);
+                return r;
+        }
+        *ret = rows;
+        *ret_n = n;
+        return 0;
+}
+
+int store_count_listed(Store *store, const StoreListFilter *filter, uint64_t *ret) {
+        _cleanup_(db_statement_resetp) DbStatement *s = NULL;
+        _cleanup_free_ char *pattern = NULL;
+        int r;
+
+        if (filter->address_prefix) {
+                pattern = address_pattern(filter->address_prefix);
+                if (!pattern)
+                        return -ENOMEM;
+        }
+        r = db_prepare(store->db, "SELECT COUNT(*) FROM certificate c WHERE" LIST_WHERE, &s);
+        if (r < 0)
+                return r;
+        bind_list_filter(s, filter, pattern);
+        r = db_step(s, "counting certificates");
+        if (r < 0)
+                return r;
+        *ret = r > 0 ? (uint64_t) db_column_int64(s, 0) : 0;
+        return 0;
 }

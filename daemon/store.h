@@ -101,3 +101,37 @@ int store_foreach_crl(Store *store, StoreCrlCallback cb, void *userdata);
 int store_put_crl(Store *store, X509_CRL *crl, bool *ret_stored);
 /* The CRL issued by name_der, or -ENOENT. */
 int store_get_crl(Store *store, const unsigned char *name_der, size_t size, X509_CRL **ret);
+
+/* Listing the store a page at a time, for ListCertificates: in the order of
+ * NotAfter, then fingerprint. */
+typedef struct StoreListFilter {
+        time_t expiring_before;     /* > 0: only NotAfter before it */
+        int is_ca;                  /* < 0: any, else only CAs (1) or only others (0) */
+        const char *address_prefix; /* NULL: any; else an address (lower-cased) starts with it */
+} StoreListFilter;
+
+#define STORE_LIST_FILTER_ALL ((StoreListFilter){.is_ca = -1})
+
+typedef struct StoreListPage {
+        /* Only rows after this one (keyset paging); after_fingerprint NULL: from the start. */
+        time_t after_not_after;
+        const char *after_fingerprint;
+        uint64_t offset; /* then skips this many */
+        uint64_t limit;  /* and returns at most this many */
+} StoreListPage;
+
+typedef struct StoreListRow {
+        char fingerprint[SHA256_HEX_SIZE];
+        char spki_sha256[SHA256_HEX_SIZE];
+        X509 *x509;
+        time_t not_after;
+        bool trusted;
+        bool is_ca;
+} StoreListRow;
+
+/* The rows of one page, as an array the caller frees with store_list_rows_free(). */
+int store_list_certificates(Store *store, const StoreListFilter *filter, const StoreListPage *page, StoreListRow **ret,
+                            size_t *ret_n);
+void store_list_rows_free(StoreListRow *rows, size_t n);
+/* How many certificates pass filter. */
+int store_count_listed(Store *store, const StoreListFilter *filter, uint64_t *ret);

@@ -1452,6 +1452,7 @@ static int on_interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error
 }
 
 int harness_watch_objects(sd_bus *bus, const char *interface, ObjectWatch **ret) {
+        const char *manager;
         ObjectWatch *w;
         int r;
 
@@ -1464,10 +1465,12 @@ int harness_watch_objects(sd_bus *bus, const char *interface, ObjectWatch **ret)
                 object_watch_free(w);
                 return -ENOMEM;
         }
-        r = sd_bus_match_signal(bus, &w->added_slot, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
-                                "org.freedesktop.DBus.ObjectManager", "InterfacesAdded", on_interfaces_added, w);
+        /* Keys have an ObjectManager of their own. */
+        manager = streq(interface, SMIMED_KEY_INTERFACE) ? SMIMED_KEY_PATH_PREFIX : SMIMED_MANAGER_PATH;
+        r = sd_bus_match_signal(bus, &w->added_slot, SMIMED_BUS_NAME, manager, "org.freedesktop.DBus.ObjectManager",
+                                "InterfacesAdded", on_interfaces_added, w);
         if (r >= 0)
-                r = sd_bus_match_signal(bus, &w->removed_slot, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                r = sd_bus_match_signal(bus, &w->removed_slot, SMIMED_BUS_NAME, manager,
                                         "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved",
                                         on_interfaces_removed, w);
         if (r < 0) {

@@ -152,7 +152,8 @@ PropertyWatch *property_watch_free(PropertyWatch *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(PropertyWatch *, property_watch_free);
 
 /* Records the object paths that InterfacesAdded and InterfacesRemoved of
- * the ObjectManager on /org/smimed1 announce for one interface, from the
+ * the ObjectManager on /org/smimed1 (on /org/smimed1/key for
+ * org.smimed1.Key) announce for one interface, from the
  * moment it is created. harness_objects_wait() processes the bus until a
  * signal of that kind named path. */
 typedef struct ObjectWatch ObjectWatch;

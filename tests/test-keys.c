@@ -739,6 +739,61 @@ static void test_key_objects_and_remove(void **state) {
         direct_close(&d);
 }
 
+/* The keys' own ObjectManager: GetManagedObjects on /org/smimed1/key lists
+ * exactly the token's keys, no certificate; their InterfacesAdded/Removed
+ * come from it. */
+static void managed_keys(char ***ret_paths) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(strv_freep) char **paths = calloc(1, sizeof(char *));
+        const char *path, *interface;
+
+        assert_non_null(paths);
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_KEY_PATH_PREFIX,
+                                       "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", NULL, &reply,
+                                       NULL) >= 0);
+        assert_true(sd_bus_message_enter_container(reply, 'a', "{oa{sa{sv}}}") > 0);
+        while (sd_bus_message_enter_container(reply, 'e', "oa{sa{sv}}") > 0) {
+                assert_true(sd_bus_message_read(reply, "o", &path) > 0);
+                assert_true(strncmp(path, SMIMED_KEY_PATH_PREFIX "/", strlen(SMIMED_KEY_PATH_PREFIX) + 1) == 0);
+                assert_int_equal(strv_extend(&paths, path), 0);
+                assert_true(sd_bus_message_enter_container(reply, 'a', "{sa{sv}}") > 0);
+                while (sd_bus_message_enter_container(reply, 'e', "sa{sv}") > 0) {
+                        assert_true(sd_bus_message_read(reply, "s", &interface) > 0);
+                        assert_true(!streq(interface, SMIMED_CERTIFICATE_INTERFACE));
+                        assert_true(sd_bus_message_skip(reply, "a{sv}") >= 0);
+                        assert_true(sd_bus_message_exit_container(reply) >= 0);
+                }
+                assert_true(sd_bus_message_exit_container(reply) >= 0);
+                assert_true(sd_bus_message_exit_container(reply) >= 0);
+        }
+        *ret_paths = TAKE_PTR(paths);
+}
+
+static void test_key_object_manager(void **state) {
+        _cleanup_(object_watch_freep) ObjectWatch *watch = NULL;
+        _cleanup_(call_result_done) CallResult c = {};
+        _cleanup_(strv_freep) char **paths = NULL, **after = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        (void) state;
+        assert_int_equal(harness_watch_objects(bus, SMIMED_KEY_INTERFACE, &watch), 0);
+        c = generate_key_on(bus, "managed@example.com", "ec-p256", NULL);
+        assert_true(c.r >= 0);
+        assert_int_equal(harness_objects_wait(watch, c.key_path, true), 0);
+
+        managed_keys(&paths);
+        assert_int_equal(strv_length(paths), key_count());
+        assert_true(strv_contains(paths, c.key_path));
+        assert_true(strv_contains(paths, SMIMED_KEY_PATH_PREFIX "/" HARNESS_KEY_ID_HEX));
+
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, c.key_path, SMIMED_KEY_INTERFACE, "Remove", &e, NULL, NULL) < 0)
+                fail_msg("Remove failed: %s: %s", e.name, e.message);
+        assert_int_equal(harness_objects_wait(watch, c.key_path, false), 0);
+        managed_keys(&after);
+        assert_int_equal(strv_length(after), strv_length(paths) - 1);
+        assert_false(strv_contains(after, c.key_path));
+}
+
 typedef struct DenialArgs {
         const char *p12;
         const char *key_path;
@@ -878,6 +933,7 @@ int main(void) {
                 cmocka_unit_test(test_generate_ec),
                 cmocka_unit_test(test_generate_bad_arguments),
                 cmocka_unit_test(test_key_objects_and_remove),
+                cmocka_unit_test(test_key_object_manager),
                 cmocka_unit_test(test_unprivileged_user_is_denied),
                 cmocka_unit_test(test_loop_answers_during_key_generation),
                 cmocka_unit_test(test_audit_trail),

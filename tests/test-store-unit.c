@@ -254,6 +254,93 @@ static void test_migrations_and_reopen(void **state) {
         }
 }
 
+/* store_list_certificates() and store_count_listed(): pages in the order of
+ * NotAfter, then fingerprint; each filter in SQL; keyset paging. */
+static void list_all(Store *s, const StoreListFilter *f, uint64_t offset, uint64_t limit, StoreListRow **rows,
+                     size_t *n) {
+        StoreListPage page = {.offset = offset, .limit = limit};
+
+        assert_int_equal(store_list_certificates(s, f, &page, rows, n), 0);
+}
+
+static uint64_t count_listed(Store *s, const StoreListFilter *f) {
+        uint64_t n;
+
+        assert_int_equal(store_count_listed(s, f, &n), 0);
+        return n;
+}
+
+static void test_list(void **state) {
+        _cleanup_free_ char *path = new_path("list");
+        static const char *const alice[] = {"alice@example.com", NULL}, *const bob[] = {"bob@example.org", NULL},
+                                 *const carol[] = {"carol@example.com", "c_100%@example.net", NULL};
+        _cleanup_(pki_cert_freep) PkiCert *a = make_leaf(alice, -1, 0), *b = make_leaf(bob, -2, 0),
+                                          *c = make_leaf(carol, -3, 0);
+        _cleanup_(store_freep) Store *s = open_store(path);
+        const PkiCert *const certs[] = {intermediate, a, b, c};
+        StoreListFilter f = STORE_LIST_FILTER_ALL;
+        StoreListRow *rows = NULL, *all = NULL;
+        size_t n = 0, n_all = 0;
+        time_t now = time(NULL);
+
+        (void) state;
+        add_batch(s, certs, ELEMENTSOF(certs), false);
+
+        list_all(s, &f, 0, 100, &all, &n_all);
+        assert_int_equal(n_all, 4);
+        assert_int_equal(count_listed(s, &f), 4);
+        for (size_t i = 1; i < n_all; i++)
+                assert_true(all[i - 1].not_after < all[i].not_after ||
+                            (all[i - 1].not_after == all[i].not_after &&
+                             strcmp(all[i - 1].fingerprint, all[i].fingerprint) < 0));
+        assert_true(all[n_all - 1].is_ca); /* the intermediate outlives the leaves */
+
+        /* Pages of 3 and keyset paging give the same rows. */
+        list_all(s, &f, 3, 3, &rows, &n);
+        assert_int_equal(n, 1);
+        assert_string_equal(rows[0].fingerprint, all[3].fingerprint);
+        store_list_rows_free(rows, n);
+        {
+                StoreListPage page = {
+                        .after_not_after = all[1].not_after, .after_fingerprint = all[1].fingerprint, .limit = 10};
+
+                assert_int_equal(store_list_certificates(s, &f, &page, &rows, &n), 0);
+                assert_int_equal(n, 2);
+                assert_string_equal(rows[0].fingerprint, all[2].fingerprint);
+                assert_non_null(rows[0].x509);
+                store_list_rows_free(rows, n);
+        }
+
+        f.address_prefix = "al";
+        assert_int_equal(count_listed(s, &f), 1);
+        f.address_prefix = "c_100%";
+        assert_int_equal(count_listed(s, &f), 1);
+        f.address_prefix = "c_1000";
+        assert_int_equal(count_listed(s, &f), 0);
+        f.address_prefix = "%";
+        assert_int_equal(count_listed(s, &f), 0);
+        f.address_prefix = "carol@example.com";
+        list_all(s, &f, 0, 10, &rows, &n);
+        assert_int_equal(n, 1);
+        store_list_rows_free(rows, n);
+
+        f = STORE_LIST_FILTER_ALL;
+        f.is_ca = 1;
+        assert_int_equal(count_listed(s, &f), 1);
+        f.is_ca = 0;
+        assert_int_equal(count_listed(s, &f), 3);
+
+        f = STORE_LIST_FILTER_ALL;
+        f.expiring_before = now + 30 * 86400;
+        assert_int_equal(count_listed(s, &f), 0);
+        f.expiring_before = now + 400 * 86400;
+        assert_int_equal(count_listed(s, &f), 3);
+        f.address_prefix = "bob";
+        assert_int_equal(count_listed(s, &f), 1);
+
+        store_list_rows_free(all, n_all);
+}
+
 static void test_open_refusals(void **state) {
         _cleanup_free_ char *future = new_path("future"), *garbage = new_path("garbage");
         _cleanup_free_ char *missing = NULL;
@@ -971,6 +1058,7 @@ static void test_shared_generation(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup(test_migrations_and_reopen, on_sqlite),
+                cmocka_unit_test_setup(test_list, on_sqlite),
                 cmocka_unit_test_setup(test_open_refusals, on_sqlite),
                 cmocka_unit_test_setup(test_generation, on_sqlite),
                 cmocka_unit_test_setup(test_batch_all_or_nothing, on_sqlite),
@@ -983,6 +1071,7 @@ int main(void) {
                 cmocka_unit_test_setup(test_reader_during_writes, on_sqlite),
                 cmocka_unit_test_setup(test_writers_take_turns, on_sqlite),
                 cmocka_unit_test_setup(test_migrations_and_reopen, on_postgresql),
+                cmocka_unit_test_setup(test_list, on_postgresql),
                 cmocka_unit_test_setup(test_open_refusals, on_postgresql),
                 cmocka_unit_test_setup(test_generation, on_postgresql),
                 cmocka_unit_test_setup(test_batch_all_or_nothing, on_postgresql),
