@@ -502,12 +502,48 @@ static size_t lookup_count(Node *n, const char *address) {
         return strv_length(paths);
 }
 
-static int restart_smimed(Node *n) {
-        _cleanup_free_ char *address = NULL;
+/* Until the bus has dropped org.smimed1 of a killed smimed (the bus sees
+ * its socket close a moment later): the next one could not take it. */
+static void wait_name_released(Node *n) {
+        uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
+        bool reported = false;
 
-        if (asprintf(&address, "P11_KIT_SERVER_ADDRESS=%s", token_server->address) < 0)
+        for (;;) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                uint32_t pid = 0;
+
+                if (sd_bus_call_method(n->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "GetConnectionUnixProcessID", NULL, &reply, "s", SMIMED_BUS_NAME) < 0)
+                        return;
+                assert_true(sd_bus_message_read(reply, "u", &pid) >= 0);
+                if (!reported) {
+                        fprintf(stderr, "org.smimed1 still owned by pid %u after the kill\n", pid);
+                        reported = true;
+                }
+                if (now_usec() >= deadline)
+                        fail_msg("org.smimed1 is still owned by pid %u", pid);
+                (void) usleep(10000); /* polling the bus's state */
+        }
+}
+
+static int restart_smimed(Node *n) {
+        _cleanup_free_ char *address = NULL, *bus = NULL;
+        int r;
+
+        wait_name_released(n);
+
+        /* DBUS_SYSTEM_BUS_ADDRESS is the last started node's: this node's bus instead. */
+        if (asprintf(&address, "P11_KIT_SERVER_ADDRESS=%s", token_server->address) < 0 ||
+            asprintf(&bus, "DBUS_SYSTEM_BUS_ADDRESS=%s", n->harness->bus_address) < 0)
                 return -ENOMEM;
-        return harness_start_smimed(n->harness, n->config, (char *const[]){address, NULL});
+        r = harness_start_smimed(n->harness, n->config, (char *const[]){address, bus, NULL});
+        if (r < 0) {
+                _cleanup_free_ char *log = harness_read_file(n->harness->smimed_log);
+                size_t len = log ? strlen(log) : 0;
+
+                fprintf(stderr, "smimed's log ends:\n%s\n", log ? log + (len > 3000 ? len - 3000 : 0) : "");
+        }
+        return r;
 }
 
 #define BUNDLE_SIZE 3000
