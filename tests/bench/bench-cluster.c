@@ -87,10 +87,12 @@ static int node_new(Node *n, bool postgresql) {
         return harness_start_bus(n->harness);
 }
 
-/* smimed on n's bus; token: NULL for n's own SoftHSM2 token, else the
+/* smimed on n's bus (the harness's environment names the last harness's
+ * bus and token); token: NULL for n's own SoftHSM2 token, else the
  * p11-kit server's (token_owner's token, PIN and all). */
 static int node_start_smimed(Node *n, Harness *token_owner) {
-        _cleanup_free_ char *text = NULL, *store = NULL, *config = NULL, *server_env = NULL, *bus_env = NULL;
+        _cleanup_free_ char *text = NULL, *store = NULL, *config = NULL, *server_env = NULL, *bus_env = NULL,
+                            *softhsm_env = NULL;
         int r;
 
         if (!token_owner)
@@ -106,9 +108,10 @@ static int node_start_smimed(Node *n, Harness *token_owner) {
         }
         config = text ? harness_write_file(n->harness, "smimed.conf", text, 0644) : NULL;
         if (!config || asprintf(&bus_env, "DBUS_SYSTEM_BUS_ADDRESS=%s", n->harness->bus_address) < 0 ||
+            asprintf(&softhsm_env, "SOFTHSM2_CONF=%s", n->harness->softhsm_conf) < 0 ||
             asprintf(&server_env, "P11_KIT_SERVER_ADDRESS=%s", token_server ? token_server->address : "none") < 0)
                 return -ENOMEM;
-        r = harness_start_smimed(n->harness, config, (char *const[]){bus_env, server_env, NULL});
+        r = harness_start_smimed(n->harness, config, (char *const[]){bus_env, softhsm_env, server_env, NULL});
         if (r < 0) {
                 fprintf(stderr, "bench: smimed did not start, see %s\n", n->harness->smimed_log);
                 return r;
