@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +31,7 @@
 #include "p11-server.h"
 #include "pg-server.h"
 #include "certificate.h"
+#include "db.h"
 #include "pki.h"
 #include "store.h"
 #include "smimed-bus-names.h"
@@ -36,6 +40,8 @@
 
 #define N_NODES 2
 #define CALL_TIMEOUT_USEC (60ULL * 1000000ULL)
+/* smimed's [Policy] IOTimeoutSec= in these configs (its default). */
+#define CONFIG_IO_TIMEOUT_USEC (60ULL * 1000000ULL)
 
 typedef struct Node {
         Harness *harness;
@@ -420,6 +426,435 @@ static void test_store_server_restarts(void **state) {
                         0);
 }
 
+/* ---- a node killed during an import ---- */
+
+/* One query on the store's server from the test's own connection. */
+static int64_t store_query_int(const char *sql) {
+        _cleanup_(db_closep) Db *db = NULL;
+        _cleanup_(db_statement_resetp) DbStatement *s = NULL;
+        _cleanup_free_ char *message = NULL;
+
+        if (db_open_postgresql(server->conninfo, NULL, 10ULL * 1000000ULL, &db, &message) < 0)
+                fail_msg("cannot connect to the test's PostgreSQL: %s", strempty(message));
+        assert_int_equal(db_prepare(db, sql, &s), 0);
+        assert_int_equal(db_step(s, "test query"), 1);
+        return db_column_int64(s, 0);
+}
+
+static int64_t stored_certificates(void) {
+        return store_query_int("SELECT count(*) FROM certificate");
+}
+
+/* Another connection's transaction has written (it has an xid) and not ended. */
+static bool store_write_in_flight(Db *db) {
+        _cleanup_(db_statement_resetp) DbStatement *s = NULL;
+
+        assert_int_equal(db_prepare(db,
+                                    "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                                    "AND backend_xid IS NOT NULL",
+                                    &s),
+                         0);
+        assert_int_equal(db_step(s, "pg_stat_activity"), 1);
+        return db_column_int64(s, 0) > 0;
+}
+
+/* n certificates of one EC key for prefix0…prefix<n-1>@example.com, PEM. */
+static char *bundle_pem(const char *prefix, unsigned n) {
+        EVP_PKEY *key = pki_key_ec();
+        BIO *bio = BIO_new(BIO_s_mem());
+        char *data, *pem;
+        long len;
+
+        assert_non_null(key);
+        assert_non_null(bio);
+        for (unsigned i = 0; i < n; i++) {
+                _cleanup_(pki_cert_freep) PkiCert *c = NULL;
+                char address[96];
+                const char *addresses[] = {address, NULL};
+                PkiCertOptions o;
+
+                snprintf(address, sizeof(address), "%s%u@example.com", prefix, i);
+                pki_cert_options_init(&o);
+                o.common_name = address;
+                o.san_emails = addresses;
+                o.key = key;
+                c = pki_cert_new(&o, root);
+                assert_non_null(c);
+                assert_true(PEM_write_bio_X509(bio, c->x509));
+        }
+        len = BIO_get_mem_data(bio, &data);
+        pem = strndup(data, (size_t) len);
+        assert_non_null(pem);
+        BIO_free(bio);
+        EVP_PKEY_free(key);
+        return pem;
+}
+
+static size_t lookup_count(Node *n, const char *address) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(strv_freep) char **paths = NULL;
+
+        if (sd_bus_call_method(n->bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                               "LookupCertificates", &e, &reply, "sa{sv}", address, 0) < 0)
+                fail_msg("LookupCertificates(%s) on node %ld: %s: %s", address, (long) (n - nodes), e.name, e.message);
+        assert_true(sd_bus_message_read_strv(reply, &paths) >= 0);
+        return strv_length(paths);
+}
+
+/* Until the bus has dropped org.smimed1 of a killed smimed (the bus sees
+ * its socket close a moment later): the next one could not take it. */
+static void wait_name_released(Node *n) {
+        uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
+        bool reported = false;
+
+        for (;;) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                uint32_t pid = 0;
+
+                if (sd_bus_call_method(n->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "GetConnectionUnixProcessID", NULL, &reply, "s", SMIMED_BUS_NAME) < 0)
+                        return;
+                assert_true(sd_bus_message_read(reply, "u", &pid) >= 0);
+                if (!reported) {
+                        fprintf(stderr, "org.smimed1 still owned by pid %u after the kill\n", pid);
+                        reported = true;
+                }
+                if (now_usec() >= deadline)
+                        fail_msg("org.smimed1 is still owned by pid %u", pid);
+                (void) usleep(10000); /* polling the bus's state */
+        }
+}
+
+static int restart_smimed(Node *n) {
+        _cleanup_free_ char *address = NULL, *bus = NULL;
+        int r;
+
+        wait_name_released(n);
+
+        /* DBUS_SYSTEM_BUS_ADDRESS is the last started node's: this node's bus instead. */
+        if (asprintf(&address, "P11_KIT_SERVER_ADDRESS=%s", token_server->address) < 0 ||
+            asprintf(&bus, "DBUS_SYSTEM_BUS_ADDRESS=%s", n->harness->bus_address) < 0)
+                return -ENOMEM;
+        r = harness_start_smimed(n->harness, n->config, (char *const[]){address, bus, NULL});
+        if (r < 0) {
+                _cleanup_free_ char *log = harness_read_file(n->harness->smimed_log);
+                size_t len = log ? strlen(log) : 0;
+
+                fprintf(stderr, "smimed's log ends:\n%s\n", log ? log + (len > 3000 ? len - 3000 : 0) : "");
+        }
+        return r;
+}
+
+#define BUNDLE_SIZE 3000
+#define KILL_TRIES 5
+
+/* Node 0 is SIGKILLed while its ImportCertificates of a big bundle has
+ * written into its open transaction: the store holds none of the bundle,
+ * node 1 answers on, and node 0, started again, imports it whole. */
+static void test_node_killed_during_import(void **state) {
+        _cleanup_(db_closep) Db *watcher = NULL;
+        _cleanup_free_ char *message = NULL, *pem = NULL, *first = NULL, *last = NULL;
+        bool interrupted = false;
+        int64_t before = 0;
+
+        (void) state;
+        assert_int_equal(db_open_postgresql(server->conninfo, NULL, 10ULL * 1000000ULL, &watcher, &message), 0);
+
+        for (unsigned attempt = 0; attempt < KILL_TRIES && !interrupted; attempt++) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+                _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+                char prefix[32];
+                Reply reply = {};
+                uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
+                bool in_flight = false;
+                int64_t after;
+
+                snprintf(prefix, sizeof(prefix), "bundle%u-", attempt);
+                free(pem);
+                free(first);
+                free(last);
+                pem = bundle_pem(prefix, BUNDLE_SIZE);
+                assert_true(asprintf(&first, "%s0@example.com", prefix) > 0);
+                assert_true(asprintf(&last, "%s%u@example.com", prefix, BUNDLE_SIZE - 1) > 0);
+                before = stored_certificates();
+
+                assert_true(sd_bus_message_new_method_call(nodes[0].bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                           SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
+                assert_true(sd_bus_message_append_array(m, 'y', pem, strlen(pem)) >= 0);
+                assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
+                assert_true(sd_bus_call_async(nodes[0].bus, &slot, m, on_import_reply, &reply, CALL_TIMEOUT_USEC) >=
+                            0);
+                assert_true(sd_bus_flush(nodes[0].bus) >= 0);
+
+                /* Until the import's transaction has written, or it replied first. */
+                while (!in_flight && !reply.done) {
+                        assert_true(now_usec() < deadline);
+                        while (sd_bus_process(nodes[0].bus, NULL) > 0)
+                                ;
+                        in_flight = store_write_in_flight(watcher);
+                }
+                if (in_flight && !reply.done)
+                        assert_int_equal(harness_kill_smimed(nodes[0].harness, SIGKILL), 128 + SIGKILL);
+                slot = sd_bus_slot_unref(slot);
+                free(reply.error);
+
+                after = stored_certificates();
+                if (after == before + BUNDLE_SIZE) {
+                        /* The commit won the race: try again with a new bundle. */
+                        fprintf(stderr, "attempt %u: the import committed before the kill\n", attempt);
+                        if (nodes[0].harness->smimed_pid <= 0)
+                                assert_int_equal(restart_smimed(&nodes[0]), 0);
+                        continue;
+                }
+                /* All or nothing. */
+                assert_int_equal(after, before);
+                interrupted = true;
+        }
+        assert_true(interrupted);
+        assert_true(nodes[0].harness->smimed_pid <= 0);
+
+        /* Node 1 answers, and knows none of the bundle. */
+        assert_int_equal(lookup_count(&nodes[1], first), 0);
+        assert_int_equal(lookup_count(&nodes[1], last), 0);
+        expect_reason(&nodes[1], "alice@example.com", "");
+
+        /* Node 0 again: the whole bundle. */
+        assert_int_equal(restart_smimed(&nodes[0]), 0);
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                _cleanup_(strv_freep) char **paths = NULL;
+
+                assert_true(sd_bus_message_new_method_call(nodes[0].bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                           SMIMED_MANAGER_INTERFACE, "ImportCertificates") >= 0);
+                assert_true(sd_bus_message_append_array(m, 'y', pem, strlen(pem)) >= 0);
+                assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
+                if (sd_bus_call(nodes[0].bus, m, CALL_TIMEOUT_USEC, &e, &reply) < 0)
+                        fail_msg("ImportCertificates after the restart: %s: %s", e.name, e.message);
+                assert_true(sd_bus_message_read_strv(reply, &paths) >= 0);
+                assert_int_equal(strv_length(paths), BUNDLE_SIZE);
+        }
+        assert_int_equal(stored_certificates(), before + BUNDLE_SIZE);
+        assert_int_equal(lookup_count(&nodes[1], first), 1);
+        assert_int_equal(lookup_count(&nodes[1], last), 1);
+        assert_int_equal(lookup_count(&nodes[0], last), 1);
+}
+
+/* ---- PostgreSQL stopped and started under a stream of calls ---- */
+
+typedef struct Stream {
+        const char *bus_address;
+        const char *revoked, *valid;
+        atomic_int phase; /* 0 up, 1 stopped (and starting), 2 up again, 3 end */
+        atomic_uint correct[3];
+        atomic_uint unavailable[3];
+        atomic_uint wrong;
+        atomic_ullong slowest_usec;
+        char wrong_text[320]; /* the first wrong answer */
+} Stream;
+
+/* GetCapabilities(revoked, valid): 1 when both verdicts are right, 0 for
+ * StoreUnavailable, -1 (with text) for anything else. */
+static int stream_call(sd_bus *bus, Stream *s, char *text, size_t size) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        const char *want[] = {"revoked", ""};
+        unsigned i = 0;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                           "GetCapabilities");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sasa{sv}", "", 2, s->revoked, s->valid, 0);
+        if (r >= 0)
+                r = sd_bus_call(bus, m, CONFIG_IO_TIMEOUT_USEC + 5ULL * 1000000ULL, &e, &reply);
+        if (r < 0) {
+                if (sd_bus_error_has_name(&e, SMIMED_ERROR_STORE_UNAVAILABLE))
+                        return 0;
+                snprintf(text, size, "error %s: %s", e.name ?: strerror(-r), strempty(e.message));
+                return -1;
+        }
+        if (sd_bus_message_skip(reply, "a{sv}") < 0 || sd_bus_message_enter_container(reply, 'a', "a{sv}") <= 0)
+                goto bad;
+        for (; sd_bus_message_enter_container(reply, 'a', "{sv}") > 0; i++) {
+                const char *reason = NULL;
+
+                while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                        const char *key;
+
+                        if (sd_bus_message_read(reply, "s", &key) < 0)
+                                goto bad;
+                        if (streq(key, "reason")) {
+                                if (sd_bus_message_read(reply, "v", "s", &reason) < 0)
+                                        goto bad;
+                        } else if (sd_bus_message_skip(reply, "v") < 0)
+                                goto bad;
+                        if (sd_bus_message_exit_container(reply) < 0)
+                                goto bad;
+                }
+                if (i >= 2 || !reason || !streq(reason, want[i])) {
+                        snprintf(text, size, "recipient %u: reason \"%s\", expected \"%s\"", i, strempty(reason),
+                                 i < 2 ? want[i] : "(none)");
+                        return -1;
+                }
+                if (sd_bus_message_exit_container(reply) < 0)
+                        goto bad;
+        }
+        if (i != 2) {
+                snprintf(text, size, "%u recipients in the answer", i);
+                return -1;
+        }
+        return 1;
+bad:
+        snprintf(text, size, "an answer that cannot be read");
+        return -1;
+}
+
+static void *stream_main(void *userdata) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        Stream *s = userdata;
+        Harness fake = {.bus_address = (char *) s->bus_address};
+
+        if (node_bus_open(&fake, &bus) < 0) {
+                snprintf(s->wrong_text, sizeof(s->wrong_text), "cannot connect");
+                atomic_fetch_add(&s->wrong, 1);
+                return NULL;
+        }
+        for (;;) {
+                int phase = atomic_load(&s->phase), r;
+                char text[256];
+                uint64_t t0 = now_usec(), took;
+
+                if (phase >= 3)
+                        break;
+                r = stream_call(bus, s, text, sizeof(text));
+                took = now_usec() - t0;
+                if (took > atomic_load(&s->slowest_usec))
+                        atomic_store(&s->slowest_usec, took);
+                if (r > 0)
+                        atomic_fetch_add(&s->correct[phase], 1);
+                else if (r == 0)
+                        atomic_fetch_add(&s->unavailable[phase], 1);
+                else if (atomic_fetch_add(&s->wrong, 1) == 0)
+                        snprintf(s->wrong_text, sizeof(s->wrong_text), "phase %d: %s", phase, text);
+        }
+        return NULL;
+}
+
+/* Polls cond until it holds (up to HARNESS_TIMEOUT_USEC); fails with what otherwise. */
+static void wait_stream(Stream *s, bool (*cond)(Stream *s), const char *what) {
+        uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
+
+        while (!cond(s)) {
+                if (atomic_load(&s->wrong) > 0)
+                        fail_msg("a wrong answer: %s", s->wrong_text);
+                if (now_usec() >= deadline)
+                        fail_msg("the stream of calls never %s", what);
+                (void) usleep(2000); /* polling the counters, not a synchronization */
+        }
+}
+
+static bool stream_started(Stream *s) {
+        return atomic_load(&s->correct[0]) >= 5;
+}
+
+static bool stream_went_on_while_down(Stream *s) {
+        return atomic_load(&s->correct[1]) + atomic_load(&s->unavailable[1]) >= 5;
+}
+
+static bool stream_recovered(Stream *s) {
+        return atomic_load(&s->correct[2]) >= 10;
+}
+
+/* A client keeps asking node 0 about a revoked and a valid certificate
+ * while PostgreSQL stops and starts: each answer is right or
+ * StoreUnavailable, none hangs past IOTimeoutSec=, and once the server is
+ * back the answers are right again with the same smimed. */
+static void test_store_server_restarts_under_calls(void **state) {
+        _cleanup_(pki_cert_freep) PkiCert *stream_root = pki_root_ca("Stream Root"), *ivan = NULL, *judy = NULL;
+        _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
+        _cleanup_free_ char *root_pem = NULL, *crl_pem = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        Stream s = {.revoked = "ivan@example.com", .valid = "judy@example.com"};
+        size_t log_from[N_NODES];
+        pid_t smimed_pid = nodes[0].harness->smimed_pid;
+        PkiCrlOptions crl_options;
+        pthread_t thread;
+        uint64_t serial;
+
+        (void) state;
+        assert_non_null(stream_root);
+        root_pem = pki_cert_pem(stream_root);
+        assert_true(import_pem(&nodes[0], root_pem, true, &e) >= 0);
+        for (int i = 0; i < 2; i++) {
+                const char *addresses[] = {i == 0 ? s.revoked : s.valid, NULL};
+                PkiCertOptions o;
+                PkiCert *c;
+
+                pki_cert_options_init(&o);
+                o.common_name = addresses[0];
+                o.san_emails = addresses;
+                o.key = pki_key_ec();
+                c = pki_cert_new(&o, stream_root);
+                EVP_PKEY_free(o.key);
+                assert_non_null(c);
+                import_ok(&nodes[0], c, false);
+                *(i == 0 ? &ivan : &judy) = c;
+        }
+        serial = pki_cert_serial(ivan);
+        pki_crl_options_init(&crl_options);
+        crl = pki_crl_new(stream_root, &serial, 1, &crl_options);
+        crl_pem = crl ? pki_crl_pem(crl) : NULL;
+        assert_non_null(crl_pem);
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+
+                assert_true(sd_bus_message_new_method_call(nodes[0].bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                           SMIMED_MANAGER_INTERFACE, "ImportCRL") >= 0);
+                assert_true(sd_bus_message_append_array(m, 'y', crl_pem, strlen(crl_pem)) >= 0);
+                assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
+                if (sd_bus_call(nodes[0].bus, m, CALL_TIMEOUT_USEC, &e, NULL) < 0)
+                        fail_msg("ImportCRL: %s: %s", e.name, e.message);
+        }
+        expect_reason(&nodes[0], s.revoked, "revoked");
+        expect_reason(&nodes[0], s.valid, "");
+
+        for (size_t i = 0; i < N_NODES; i++)
+                log_from[i] = harness_smimed_log_size(nodes[i].harness);
+        s.bus_address = nodes[0].harness->bus_address;
+        assert_int_equal(pthread_create(&thread, NULL, stream_main, &s), 0);
+        wait_stream(&s, stream_started, "started");
+
+        assert_int_equal(pg_server_stop(server), 0);
+        atomic_store(&s.phase, 1);
+        wait_stream(&s, stream_went_on_while_down, "went on while the server was down");
+        assert_int_equal(pg_server_resume(server), 0);
+        atomic_store(&s.phase, 2);
+        wait_stream(&s, stream_recovered, "got right answers after the restart");
+        atomic_store(&s.phase, 3);
+        assert_int_equal(pthread_join(thread, NULL), 0);
+
+        fprintf(stderr,
+                "stream: %u right before; %u right and %u StoreUnavailable while stopped; %u right and %u "
+                "StoreUnavailable after; slowest %.1f ms\n",
+                atomic_load(&s.correct[0]), atomic_load(&s.correct[1]), atomic_load(&s.unavailable[1]),
+                atomic_load(&s.correct[2]), atomic_load(&s.unavailable[2]),
+                (double) atomic_load(&s.slowest_usec) / 1000.0);
+        if (atomic_load(&s.wrong) > 0)
+                fail_msg("a wrong answer: %s", s.wrong_text);
+        assert_true(atomic_load(&s.slowest_usec) < CONFIG_IO_TIMEOUT_USEC);
+        assert_true(atomic_load(&s.unavailable[1]) > 0);
+        /* The same smimed, never restarted. */
+        assert_int_equal(nodes[0].harness->smimed_pid, smimed_pid);
+        assert_int_equal(kill(smimed_pid, 0), 0);
+
+        for (size_t i = 0; i < N_NODES; i++)
+                assert_int_equal(
+                        harness_wait_smimed_log(nodes[i].harness, log_from[i], "listening for other nodes' changes"),
+                        0);
+}
+
 /* smimed --copy-store-from= moves an SQLite store into the shared one, all
  * or nothing: its certificates, trust anchors and CRLs; the running nodes
  * show what came; a second run copies nothing; a broken source copies
@@ -691,6 +1126,8 @@ int main(void) {
                 cmocka_unit_test(test_remove_seen_elsewhere),
                 cmocka_unit_test(test_same_import_at_once),
                 cmocka_unit_test(test_store_server_restarts),
+                cmocka_unit_test(test_node_killed_during_import),
+                cmocka_unit_test(test_store_server_restarts_under_calls),
                 cmocka_unit_test(test_copy_store),
                 cmocka_unit_test(test_key_enrolled_elsewhere),
         };
