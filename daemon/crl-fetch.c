@@ -11,6 +11,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/http.h>
+#include <openssl/httperr.h>
 #include <openssl/x509v3.h>
 
 #include "certificate.h"
@@ -181,7 +182,7 @@ int crl_download(const char *uri, X509 *issuer, uint64_t timeout_usec, uint64_t 
         if (X509_CRL_get0_nextUpdate(crl) &&
             (asn1_time_to_time_t(X509_CRL_get0_nextUpdate(crl), &next_update) < 0 || next_update <= time(NULL))) {
                 X509_CRL_free(crl);
-                return fail(ret_message, -ESTALE, "The CRL at %s is past its next update.", uri);
+                return fail(ret_message, -EKEYREJECTED, "The CRL at %s is past its next update.", uri);
         }
         *ret = crl;
         return 0;

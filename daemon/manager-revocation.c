@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/x509v3.h>
+
 #include "crl-fetch.h"
 #include "log.h"
 #include "manager-certificates.h"
