@@ -129,21 +129,31 @@ int crl_distribution_points(X509 *x509, char ***ret) {
         return 0;
 }
 
-/* OpenSSL's last error, in words and as an errno. */
+static bool is_error(unsigned long e, int lib, int reason) {
+        return ERR_GET_LIB(e) == lib && ERR_GET_REASON(e) == reason;
+}
+
+/* OpenSSL's errors of a failed download, in words and as an errno: the
+ * queue holds the cause and what each layer above made of it. */
 static int http_error(const char *uri, uint64_t timeout_usec, uint64_t max_size, char **ret_message) {
-        unsigned long e = ERR_peek_last_error();
+        bool too_large = false, timed_out = false;
         char text[256] = "no answer";
+        unsigned long e, first = 0;
 
-        if (e)
-                ERR_error_string_n(e, text, sizeof(text));
-        ERR_clear_error();
+        while ((e = ERR_get_error()) != 0) {
+                first = first ?: e;
+                too_large = too_large || is_error(e, ERR_LIB_HTTP, HTTP_R_MAX_RESP_LEN_EXCEEDED) ||
+                            is_error(e, ERR_LIB_HTTP, HTTP_R_ASN1_LEN_EXCEEDS_MAX_RESP_LEN);
+                timed_out = timed_out || is_error(e, ERR_LIB_BIO, BIO_R_TRANSFER_TIMEOUT) ||
+                            is_error(e, ERR_LIB_HTTP, HTTP_R_RETRY_TIMEOUT);
+        }
+        if (first)
+                ERR_error_string_n(first, text, sizeof(text));
 
-        if (ERR_GET_LIB(e) == ERR_LIB_HTTP && (ERR_GET_REASON(e) == HTTP_R_MAX_RESP_LEN_EXCEEDED ||
-                                               ERR_GET_REASON(e) == HTTP_R_ASN1_LEN_EXCEEDS_MAX_RESP_LEN))
+        if (too_large)
                 return fail(ret_message, -EFBIG, "The CRL at %s is larger than MaxCRLSize= (%llu bytes).", uri,
                             (unsigned long long) max_size);
-        if ((ERR_GET_LIB(e) == ERR_LIB_BIO && ERR_GET_REASON(e) == BIO_R_TRANSFER_TIMEOUT) ||
-            (ERR_GET_LIB(e) == ERR_LIB_HTTP && ERR_GET_REASON(e) == HTTP_R_RETRY_TIMEOUT))
+        if (timed_out)
                 return fail(ret_message, -ETIMEDOUT, "The CRL at %s did not arrive within FetchTimeoutSec= (%llu s).",
                             uri, (unsigned long long) ((timeout_usec + 999999ULL) / 1000000ULL));
         return fail(ret_message, -ETIMEDOUT, "The CRL at %s cannot be fetched: %s.", uri, text);
