@@ -301,6 +301,7 @@ typedef struct smimed_message_status {
         char *encryption_message;  /* a sentence to show */
         char *signature;           /* "valid", "not-signed", "no-certificate", "invalid", "untrusted", "expired",
                                     * "not-yet-valid", "revoked", "sender-mismatch", "weak-algorithm",
+                                    * "revocation-unknown" ([Revocation] Unknown=hard: no current CRL),
                                     * "not-verified" (a signed layer left unchecked: verify=false) */
         char *signature_message;
         char *key;                 /* id of the token key that decrypted it, NULL when none */
