@@ -482,6 +482,17 @@ static void test_server_down(void **state) {
                 assert_string_equal(status, "valid");
                 assert_non_null(strstr(text, "not checked"));
         }
+        /* smimectl show says so next to "valid". */
+        {
+                _cleanup_free_ char *out = NULL, *err = NULL;
+                int r = harness_run(
+                        harness,
+                        (char *[]){(char *) SMIMECTL_BINARY, (char *) "show", (char *) "dead@example.com", NULL},
+                        false, &out, &err);
+
+                if (r != 0 || !strstr(out, "Revocation was not checked"))
+                        fail_msg("smimectl show exited %d:\n%s%s", r, strempty(out), strempty(err));
+        }
 
         reload("hard");
         {
