@@ -148,6 +148,34 @@ _public_ int smimed_import_crl(smimed *s, const void *data, size_t size, unsigne
         return 0;
 }
 
+/* Downloads take up to FetchTimeoutSec= each, a few at a time. */
+#define FETCH_CRLS_TIMEOUT_USEC (5 * 60 * USEC_PER_SEC)
+
+_public_ int smimed_fetch_crls(smimed *s, unsigned *ret_fetched, smimed_error *error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        uint32_t fetched;
+        int r;
+
+        if (!s)
+                return error_set(error, -EINVAL, NULL, "Invalid argument.");
+        r = sd_bus_message_new_method_call(s->bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                           "FetchCRLs");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a{sv}", 0);
+        if (r < 0)
+                return error_set(error, r, NULL, strerror(-r));
+        r = sd_bus_call(s->bus, m, FETCH_CRLS_TIMEOUT_USEC, &e, &reply);
+        if (r < 0)
+                return error_from_bus(error, r, &e);
+        r = sd_bus_message_read(reply, "u", &fetched);
+        if (r < 0)
+                return error_set(error, r, NULL, bus_bad_reply);
+        if (ret_fetched)
+                *ret_fetched = fetched;
+        return 0;
+}
+
 static bool purpose_is_valid(const char *purpose) {
         return !purpose || streq(purpose, "any") || streq(purpose, "sign") || streq(purpose, "encrypt");
 }

@@ -315,7 +315,9 @@ static void print_certificate(const smimed_certificate *c) {
         print_field("Private key", c->has_private_key ? "in token" : "no");
         print_label("Status");
         print_text(stdout, c->status);
-        if (c->status && !streq(c->status, "valid") && c->status_text && c->status_text[0]) {
+        /* A valid certificate's text matters when it says revocation was not checked. */
+        if (c->status && c->status_text && c->status_text[0] &&
+            (!streq(c->status, "valid") || strstr(c->status_text, "Revocation was not checked"))) {
                 fputs(" — ", stdout);
                 print_text(stdout, c->status_text);
         }

@@ -146,3 +146,17 @@ int verb_import_crl(smimed *s, int argc, char *argv[]) {
         }
         return 0;
 }
+
+int verb_fetch_crls(smimed *s, int argc, char *argv[]) {
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        unsigned fetched = 0;
+        int r;
+
+        (void) argc;
+        (void) argv;
+        r = smimed_fetch_crls(s, &fetched, &error);
+        if (r < 0)
+                return report_error(r, &error, "Cannot fetch every CRL");
+        printf("Fetched %u CRL(s)\n", fetched);
+        return 0;
+}

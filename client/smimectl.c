@@ -209,6 +209,8 @@ static const Verb verbs[] = {
          "Add certificates (PEM, DER, PKCS#7) from files or stdin"},
         {"import-crl", 0, INT_MAX, 0, 0, verb_import_crl, "import-crl [FILE…]",
          "Add certificate revocation lists from files or stdin"},
+        {"fetch-crls", 0, 0, 0, 0, verb_fetch_crls, "fetch-crls",
+         "Fetch the CRLs of the stored certificates from their distribution points now"},
         {"remove", 1, 1, 0, 0, verb_remove, "remove FINGERPRINT", "Remove a certificate from the store"},
         {"coverage", 0, 0, OPTION_FROM | OPTION_TO | OPTION_JSON, OPTION_FROM | OPTION_TO, verb_coverage,
          "coverage [--from ADDR] [--to ADDR…] [--json]", "Can ADDR sign, and can each recipient be encrypted to?"},

@@ -46,6 +46,7 @@ _printf_(1, 2) int fail(const char *format, ...);
 
 int verb_import(smimed *s, int argc, char *argv[]);
 int verb_import_crl(smimed *s, int argc, char *argv[]);
+int verb_fetch_crls(smimed *s, int argc, char *argv[]);
 int verb_list(smimed *s, int argc, char *argv[]);
 int verb_show(smimed *s, int argc, char *argv[]);
 int verb_remove(smimed *s, int argc, char *argv[]);

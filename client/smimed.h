@@ -88,7 +88,8 @@ typedef struct smimed_certificate {
         char *key_algorithm;               /* "rsa", "ec", "ed25519", … */
         uint32_t key_bits;
         bool is_ca, trusted, has_private_key, can_sign, can_encrypt;
-        char *status;                      /* "valid", "expired", "not-yet-valid", "revoked", "untrusted", … */
+        char *status;                      /* "valid", "expired", "not-yet-valid", "revoked", "untrusted",
+                                            * "wrong-usage", "weak", "revocation-unknown" */
         char *status_text;                 /* why, for a person */
         char *summary;                     /* one line for a hover */
         smimed_chain_entry *chain;         /* this certificate first, up to its trust anchor */
@@ -107,6 +108,13 @@ int smimed_import_certificates(smimed *s, const void *data, size_t size, bool tr
 /* Adds certificate revocation lists (PEM blocks or one DER CRL); all or
  * nothing. *ret_count (may be NULL) gets how many were stored. */
 int smimed_import_crl(smimed *s, const void *data, size_t size, unsigned *ret_count, smimed_error *error);
+/* Has smimed fetch now the CRLs of the certificates in the store from their
+ * http:// CRL distribution points, and waits until every download ended.
+ * *ret_fetched (may be NULL) gets how many came and were stored. Fails
+ * (SMIMED_ERROR_TIMEOUT, _INVALID_FORMAT, _CERTIFICATE_INVALID) when one
+ * did not; the others are stored all the same. polkit action
+ * org.smimed1.manage-certificates. */
+int smimed_fetch_crls(smimed *s, unsigned *ret_fetched, smimed_error *error);
 /* Fingerprints of the certificates for a mail address (NULL or "": every
  * certificate in the store). purpose: NULL or "any", "sign", "encrypt";
  * usable_only keeps only certificates valid for it. Usable ones come first. */
@@ -335,6 +343,7 @@ typedef struct smimed_message_status {
         char *encryption_message;  /* a sentence to show */
         char *signature;           /* "valid", "not-signed", "no-certificate", "invalid", "untrusted", "expired",
                                     * "not-yet-valid", "revoked", "sender-mismatch", "weak-algorithm",
+                                    * "revocation-unknown" ([Revocation] Unknown=hard: no current CRL),
                                     * "not-verified" (a signed layer left unchecked: verify=false) */
         char *signature_message;
         char *key;                 /* id of the token key that decrypted it, NULL when none */

@@ -235,6 +235,19 @@ static int parse_store_connection(const char *value, void *field, char **ret_mes
         return free_and_strdup(field, value);
 }
 
+static int parse_revocation_method(const char *value, void *field, char **ret_message) {
+        if (!streq(value, "crl") && !streq(value, "none"))
+                return set_message(ret_message, "unknown method \"%s\" (known: crl, none)", value);
+        return free_and_strdup(field, value);
+}
+
+static int parse_revocation_unknown(const char *value, void *field, char **ret_message) {
+        if (!streq(value, "soft") && !streq(value, "hard"))
+                return set_message(ret_message, "expected soft or hard, got \"%s\"", value);
+        *(bool *) field = streq(value, "hard");
+        return 0;
+}
+
 static const ConfigKey config_keys[] = {
         {"Token", "Module", parse_absolute_path, FIELD_STRING, offsetof(Config, token_module)},
         {"Token", "URI", parse_pkcs11_uri, FIELD_STRING, offsetof(Config, token_uri)},
@@ -264,6 +277,10 @@ static const ConfigKey config_keys[] = {
         {"Policy", "AllowSHA1Signatures", parse_bool_field, FIELD_BOOL, offsetof(Config, allow_sha1_signatures)},
         {"Policy", "AllowedDigests", parse_digests, FIELD_STRING, offsetof(Config, allowed_digests)},
         {"Policy", "DefaultCipher", parse_cipher, FIELD_STRING, offsetof(Config, default_cipher)},
+        {"Revocation", "Method", parse_revocation_method, FIELD_STRING, offsetof(Config, revocation_method)},
+        {"Revocation", "FetchTimeoutSec", parse_seconds, FIELD_U64, offsetof(Config, fetch_timeout_usec)},
+        {"Revocation", "Unknown", parse_revocation_unknown, FIELD_BOOL, offsetof(Config, revocation_unknown_hard)},
+        {"Revocation", "MaxCRLSize", parse_size, FIELD_U64, offsetof(Config, max_crl_size)},
 };
 
 size_t config_n_keys(void) {
@@ -367,7 +384,10 @@ int config_new_default(Config **ret) {
         config->minimum_rsa_bits = 2048;
         config->allowed_digests = strdup("sha-256 sha-384 sha-512");
         config->default_cipher = strdup("aes-256-cbc");
-        if (!config->allowed_digests || !config->default_cipher)
+        config->revocation_method = strdup("crl");
+        config->fetch_timeout_usec = CONFIG_DEFAULT_FETCH_TIMEOUT_USEC;
+        config->max_crl_size = CONFIG_DEFAULT_MAX_CRL_SIZE;
+        if (!config->allowed_digests || !config->default_cipher || !config->revocation_method)
                 return -ENOMEM;
 
         *ret = TAKE_PTR(config);
@@ -387,6 +407,7 @@ Config *config_free(Config *config) {
         free(config->store_password_file);
         free(config->allowed_digests);
         free(config->default_cipher);
+        free(config->revocation_method);
         return mfree(config);
 }
 
@@ -464,7 +485,7 @@ static int config_parse_line(Config *config, char *line, char **section, const c
                                                 strdup("section header is missing its closing \"]\""));
                 line[n - 1] = '\0';
                 if (!section_is_known(line + 1)) {
-                        set_message(&message, "unknown section [%s] (known: [Token], [Store], [Policy])",
+                        set_message(&message, "unknown section [%s] (known: [Token], [Store], [Policy], [Revocation])",
                                     line + 1);
                         return config_error_set(error, -EINVAL, name, line_number, NULL, NULL, message);
                 }

@@ -6,7 +6,8 @@
 
 #include "macro.h"
 
-/* smimed.conf: an INI file with the sections [Token], [Store] and [Policy].
+/* smimed.conf: an INI file with the sections [Token], [Store], [Policy] and
+ * [Revocation].
  * Unknown sections and keys are errors; an empty value restores the default;
  * when a key is given twice the last one wins. */
 
@@ -31,6 +32,8 @@
 #define CONFIG_DEFAULT_WORKER_CPU_USEC (300ULL * 1000000ULL)
 #define CONFIG_DEFAULT_WORKER_TIMEOUT_USEC (600ULL * 1000000ULL)
 #define CONFIG_DEFAULT_MAX_RECIPIENTS 1000U
+#define CONFIG_DEFAULT_FETCH_TIMEOUT_USEC (10ULL * 1000000ULL)
+#define CONFIG_DEFAULT_MAX_CRL_SIZE (10ULL * 1024ULL * 1024ULL)
 
 typedef struct Config {
         char *path;              /* the file it was read from, NULL for defaults */
@@ -65,6 +68,11 @@ typedef struct Config {
         bool allow_sha1_signatures;
         char *allowed_digests;           /* "sha-256 sha-384", single spaces */
         char *default_cipher;
+
+        char *revocation_method;      /* "crl" (fetched from distribution points) or "none" */
+        uint64_t fetch_timeout_usec;  /* one CRL download, from connecting to the last byte */
+        bool revocation_unknown_hard; /* Unknown=hard: no current CRL makes a certificate unusable */
+        uint64_t max_crl_size;        /* of one downloaded CRL */
 } Config;
 
 /* Where a file went wrong. file, section and key are NULL when they do not

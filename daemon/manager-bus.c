@@ -120,6 +120,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ImportCRL", SD_BUS_ARGS("ay", data, "a{sv}", options), SD_BUS_RESULT("u", count),
                                 manager_method_import_crl, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("FetchCRLs", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("u", fetched),
+                                manager_method_fetch_crls, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("LookupCertificates", SD_BUS_ARGS("s", address, "a{sv}", filter),
                                 SD_BUS_RESULT("ao", certificates), manager_method_lookup_certificates,
                                 SD_BUS_VTABLE_UNPRIVILEGED),

@@ -5,6 +5,7 @@
 #include "bus-util.h"
 #include "certificate-bus.h"
 #include "manager-certificates.h"
+#include "manager-revocation.h"
 #include "manager-bus.h"
 #include "manager-methods-bus.h"
 #include "manager.h"
@@ -13,7 +14,7 @@
 #include "strv.h"
 
 /* org.smimed1.Manager's certificate methods: ImportCertificates,
- * ImportCRL, LookupCertificates. */
+ * ImportCRL, FetchCRLs, LookupCertificates. */
 
 static int reply_certificate_paths(sd_bus_message *message, char **fingerprints) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -93,6 +94,50 @@ int manager_method_import_crl(sd_bus_message *message, void *userdata, sd_bus_er
         if (r < 0)
                 return bus_error_set_from_manager(error, r, reason);
         return sd_bus_reply_method_return(message, "u", (uint32_t) count);
+}
+
+static void fetch_crls_done(Manager *m, int r, unsigned fetched, const char *message, void *userdata) {
+        _cleanup_(bus_call_freep) BusCall *c = userdata;
+
+        (void) m;
+        audit_call(c->call, AUDIT_CERTIFICATE_IMPORT, "fetch-crls", r, NULL, NULL, NULL, message);
+        if (r == -ECANCELED)
+                return; /* smimed is stopping */
+        if (r < 0) {
+                (void) bus_reply_manager_error(c->call, r, message);
+                return;
+        }
+        (void) sd_bus_reply_method_return(c->call, "u", (uint32_t) fetched);
+}
+
+int manager_method_fetch_crls(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_call_end) BusCall call = {};
+        Manager *m = userdata;
+        BusCall *taken;
+        int r;
+
+        r = bus_read_options(message, NULL, 0, error);
+        if (r < 0)
+                return r;
+        r = bus_call_begin(m->clients, message, &call, error);
+        if (r < 0)
+                return r;
+        r = bus_polkit_check(m->bus->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
+        if (r == 0)
+                bus_call_keep(&call);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        taken = bus_call_take(&call);
+        if (!taken)
+                return -ENOMEM;
+        r = manager_fetch_crls(m, fetch_crls_done, taken);
+        if (r < 0) {
+                audit_call(message, AUDIT_CERTIFICATE_IMPORT, "fetch-crls", r, NULL, NULL, NULL, NULL);
+                bus_call_free(taken);
+                return bus_error_set_from_manager(error, r, NULL);
+        }
+        return 1; /* the reply comes when every download has ended */
 }
 
 static int parse_purpose(const char *s, CertPurpose *ret, sd_bus_error *error) {

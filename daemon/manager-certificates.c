@@ -15,6 +15,7 @@
 #include "manager-certificates.h"
 #include "manager-cluster.h"
 #include "manager-keys.h"
+#include "manager-revocation.h"
 #include "manager.h"
 #include "policy.h"
 #include "store-lookup.h"
@@ -118,6 +119,8 @@ int manager_open_store(Manager *m, const Config *config, char **ret_message) {
                 return r;
         /* A new store, a new validator: no result of the old store's is kept. */
         lookup = store_validation_lookup(store);
+        lookup.want_crl = manager_want_crl;
+        lookup.want_crl_userdata = m;
         r = validator_new(&lookup, &validator);
         if (r < 0)
                 return message_fail(ret_message, r, "Cannot open the certificate store %s: %m", store_name(store));
@@ -299,22 +302,10 @@ static int crl_check_issuer(Manager *m, X509_CRL *crl, size_t i, size_t n, char 
         return 0;
 }
 
-int manager_import_crls(Manager *m, const void *data, size_t size, unsigned *ret_count, char **ret_message) {
-        _cleanup_(crl_stack_freep) STACK_OF(X509_CRL) *crls = NULL;
-        size_t n;
+int manager_store_crls(Manager *m, STACK_OF(X509_CRL) * crls, unsigned *ret_stored, char **ret_message) {
+        size_t n = (size_t) sk_X509_CRL_num(crls);
         unsigned stored = 0;
         int r;
-
-        r = crls_parse(data, size, &crls, ret_message);
-        if (r < 0)
-                return r;
-        n = (size_t) sk_X509_CRL_num(crls);
-
-        for (size_t i = 0; i < n; i++) {
-                r = crl_check_issuer(m, sk_X509_CRL_value(crls, (int) i), i, n, ret_message);
-                if (r < 0)
-                        return r;
-        }
 
         r = store_begin(m->store);
         if (r < 0)
@@ -332,10 +323,33 @@ int manager_import_crls(Manager *m, const void *data, size_t size, unsigned *ret
                 store_rollback(m->store);
                 return message_fail(ret_message, r, "The certificate store cannot be written: %m");
         }
-
-        log_info("Imported %u of %zu CRLs (the others were not newer than the stored ones).", stored, n);
         if (stored > 0)
                 manager_crls_changed(m);
+        *ret_stored = stored;
+        return 0;
+}
+
+int manager_import_crls(Manager *m, const void *data, size_t size, unsigned *ret_count, char **ret_message) {
+        _cleanup_(crl_stack_freep) STACK_OF(X509_CRL) *crls = NULL;
+        size_t n;
+        unsigned stored = 0;
+        int r;
+
+        r = crls_parse(data, size, &crls, ret_message);
+        if (r < 0)
+                return r;
+        n = (size_t) sk_X509_CRL_num(crls);
+
+        for (size_t i = 0; i < n; i++) {
+                r = crl_check_issuer(m, sk_X509_CRL_value(crls, (int) i), i, n, ret_message);
+                if (r < 0)
+                        return r;
+        }
+
+        r = manager_store_crls(m, crls, &stored, ret_message);
+        if (r < 0)
+                return r;
+        log_info("Imported %u of %zu CRLs (the others were not newer than the stored ones).", stored, n);
         *ret_count = stored;
         return 0;
 }

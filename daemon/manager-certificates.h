@@ -41,6 +41,9 @@ int manager_import_certificates(Manager *m, const void *data, size_t size, bool 
 int manager_store_certificates(Manager *m, STACK_OF(X509) *certs, bool trust, char ***ret_fingerprints,
                                char ***ret_added, char **ret_message);
 int manager_import_crls(Manager *m, const void *data, size_t size, unsigned *ret_count, char **ret_message);
+/* Stores CRLs already checked against their issuers, as one transaction;
+ * *ret_stored: how many were newer than the stored ones. */
+int manager_store_crls(Manager *m, STACK_OF(X509_CRL) * crls, unsigned *ret_stored, char **ret_message);
 int manager_remove_certificate(Manager *m, const char *fingerprint, char **ret_message);
 int manager_set_certificate_trusted(Manager *m, const char *fingerprint, bool trusted, char **ret_message);
 

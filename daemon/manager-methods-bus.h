@@ -12,6 +12,7 @@ int manager_method_reload(sd_bus_message *message, void *userdata, sd_bus_error 
 /* manager-certificates-bus.c */
 int manager_method_import_certificates(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int manager_method_import_crl(sd_bus_message *message, void *userdata, sd_bus_error *error);
+int manager_method_fetch_crls(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int manager_method_lookup_certificates(sd_bus_message *message, void *userdata, sd_bus_error *error);
 
 /* manager-list-bus.c */

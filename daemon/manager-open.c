@@ -399,8 +399,8 @@ static int open_work(Job *job) {
 
 /* When several signatures disagree, the first here is reported. */
 static const char *const signature_precedence[] = {
-        "invalid", "no-certificate", "revoked", "untrusted", "expired", "not-yet-valid", "weak-algorithm",
-        "sender-mismatch", "valid", "not-signed",
+        "invalid",        "no-certificate",     "revoked",         "untrusted", "expired",    "not-yet-valid",
+        "weak-algorithm", "revocation-unknown", "sender-mismatch", "valid",     "not-signed",
 };
 
 static int signature_rank(const char *s) {
@@ -422,6 +422,8 @@ static const char *signature_from_validation(CertStatus s) {
                 return "revoked";
         case CERT_STATUS_WEAK:
                 return "weak-algorithm";
+        case CERT_STATUS_REVOCATION_UNKNOWN:
+                return "revocation-unknown"; /* [Revocation] Unknown=hard, and no current CRL */
         default:
                 return "untrusted"; /* no chain, or a certificate not meant for signing mail */
         }

@@ -29,7 +29,8 @@ typedef struct OpenStatus {
         char *key;                   /* the key used to decrypt (CKA_ID hex) */
         char *key_certificate;       /* and its certificate's fingerprint */
         const char *signature;       /* valid, not-signed, no-certificate, invalid, untrusted, expired,
-                                      * not-yet-valid, revoked, sender-mismatch, weak-algorithm */
+                                      * not-yet-valid, revoked, sender-mismatch, weak-algorithm,
+                                      * revocation-unknown */
         char *signature_message;
         CertInfo *signer;            /* when one was found */
         bool has_content;

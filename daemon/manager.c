@@ -15,6 +15,7 @@
 #include "manager-cluster.h"
 #include "manager-keys.h"
 #include "manager-open.h"
+#include "manager-revocation.h"
 #include "manager-smime.h"
 #include "manager.h"
 #include "strv.h"
@@ -31,10 +32,14 @@ static unsigned manager_worker_count(Manager *m) {
 
 /* What validation needs of [Policy]. */
 static void manager_apply_policy(Manager *m) {
-        m->policy = (ValidationPolicy) {
+        m->policy = (ValidationPolicy){
                 .minimum_rsa_bits = (unsigned) m->config->minimum_rsa_bits,
                 .allow_sha1_signatures = m->config->allow_sha1_signatures,
+                .revocation = streq(m->config->revocation_method, "none") ? REVOCATION_POLICY_NONE
+                              : m->config->revocation_unknown_hard        ? REVOCATION_POLICY_HARD
+                                                                          : REVOCATION_POLICY_SOFT,
         };
+        manager_revocation_apply(m);
         client_table_set_limits(m->clients, &(ClientLimits) {
                                                     .max_calls_per_client = (unsigned) m->config->max_calls_per_client,
                                                     .max_calls_per_user = (unsigned) m->config->max_calls_per_user,
@@ -98,6 +103,7 @@ Manager *manager_free(Manager *m) {
          * may still be waiting for polkit. */
         worker_pool_free(m->workers);
         worker_run_stop_spares();
+        manager_revocation_stop(m); /* its downloads end within FetchTimeoutSec= */
         manager_generate_jobs_free(m);
         manager_pkcs12_jobs_free(m);
         jobs_free(m);
@@ -475,6 +481,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to start the worker processes: %m");
 
+        r = manager_revocation_start(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the threads that fetch CRLs: %m");
         return 0;
 }
 

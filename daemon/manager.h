@@ -47,6 +47,7 @@ typedef struct Manager {
         struct Pkcs12Job *pkcs12_jobs;        /* ImportPKCS12 files being read, on workers */
         bool stopping;                        /* SIGTERM came: the loop ends after the last generation */
         struct WorkerPool *workers;           /* token and CPU work off the loop */
+        struct CrlFetcher *crl_fetcher;       /* CRLs from distribution points (manager-revocation.c) */
 } Manager;
 
 /* On success the manager owns config. */

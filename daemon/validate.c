@@ -22,6 +22,7 @@ static const char *const cert_status_table[_CERT_STATUS_MAX] = {
         [CERT_STATUS_UNTRUSTED] = "untrusted",
         [CERT_STATUS_WRONG_USAGE] = "wrong-usage",
         [CERT_STATUS_WEAK] = "weak",
+        [CERT_STATUS_REVOCATION_UNKNOWN] = "revocation-unknown",
 };
 
 const char *cert_status_to_string(CertStatus status) {
@@ -32,8 +33,13 @@ const char *cert_status_to_string(CertStatus status) {
 
 /* When several things are wrong, the one reported is the first here. */
 static const CertStatus status_precedence[] = {
-        CERT_STATUS_REVOKED,      CERT_STATUS_UNTRUSTED, CERT_STATUS_EXPIRED,     CERT_STATUS_NOT_YET_VALID,
-        CERT_STATUS_WEAK,         CERT_STATUS_WRONG_USAGE,
+        CERT_STATUS_REVOKED,
+        CERT_STATUS_UNTRUSTED,
+        CERT_STATUS_EXPIRED,
+        CERT_STATUS_NOT_YET_VALID,
+        CERT_STATUS_WEAK,
+        CERT_STATUS_WRONG_USAGE,
+        CERT_STATUS_REVOCATION_UNKNOWN,
 };
 
 static int status_rank(CertStatus s) {
@@ -51,11 +57,32 @@ typedef struct Findings {
          * OpenSSL goes on to apply it when told to go on. */
         const X509_CRL *unusable_crl;
         int unusable_crl_depth;
+        /* Depths whose revocation is not known: no CRL of their issuer, or
+         * one past its nextUpdate or not the issuer's. */
+        uint32_t revocation_unknown;
+        char *revocation_note; /* the first of them, in words */
+        bool note_revocation;  /* REVOCATION_POLICY_SOFT: say so in a valid result */
 } Findings;
 
 static void findings_done(Findings *f) {
         for (size_t i = 0; i < _CERT_STATUS_MAX; i++)
                 free(f->message[i]);
+        free(f->revocation_note);
+}
+
+/* Revocation at depth cannot be told, because of what (a CRL "is missing"). */
+static void revocation_unknown(Findings *f, X509 *x, int depth, const char *what) {
+        char issuer[256] = "";
+
+        if (depth < 0 || depth >= 32)
+                return;
+        f->revocation_unknown |= 1U << depth;
+        if (f->revocation_note || !x)
+                return;
+        if (X509_NAME_get_text_by_NID(X509_get_issuer_name(x), NID_commonName, issuer, sizeof(issuer)) <= 0)
+                X509_NAME_oneline(X509_get_issuer_name(x), issuer, sizeof(issuer));
+        if (asprintf(&f->revocation_note, "Revocation was not checked: the CRL of \"%s\" %s.", issuer, what) < 0)
+                f->revocation_note = NULL;
 }
 
 static void finding(Findings *f, CertStatus status, const char *format, ...) _printf_(3, 4);
@@ -271,14 +298,20 @@ static void record_verify_error(Findings *f, X509_STORE_CTX *ctx) {
                 /* Not the issuer's word: it revokes nothing. */
                 f->unusable_crl = X509_STORE_CTX_get0_current_crl(ctx);
                 f->unusable_crl_depth = depth;
+                revocation_unknown(f, x, depth, "is not signed by its issuer");
                 return;
 
         case X509_V_ERR_UNABLE_TO_GET_CRL:
+                revocation_unknown(f, x, depth, "is missing");
+                return;
         case X509_V_ERR_CRL_HAS_EXPIRED:
+                /* It still says what it revoked (OpenSSL applies it), not what was revoked since. */
+                revocation_unknown(f, x, depth, "is past its next update");
+                return;
         case X509_V_ERR_CRL_NOT_YET_VALID:
         case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
         case X509_V_ERR_DIFFERENT_CRL_SCOPE:
-                /* Revocation is checked where a CRL is known; its absence is not a failure. */
+                revocation_unknown(f, x, depth, "cannot be used");
                 return;
 
         case X509_V_ERR_CERT_REVOKED:
@@ -413,6 +446,32 @@ static void x509_stack_freep(STACK_OF(X509) **s) {
         sk_X509_pop_free(*s, X509_free);
 }
 
+/* What an unknown revocation comes to under policy, and a CRL asked for
+ * where one would tell. The top of the chain is an anchor (or no chain was
+ * found, which is worse): no CRL speaks for it. Only a chain to an anchor
+ * has its CRLs fetched: the distribution points of anything else are
+ * anyone's choice. */
+static void judge_revocation(Findings *f, const ValidationLookup *lookup, STACK_OF(X509) * chain,
+                             const ValidationPolicy *policy) {
+        int n = sk_X509_num(chain);
+        bool any = false;
+
+        for (int depth = 0; depth < n - 1 && depth < 32; depth++)
+                if (f->revocation_unknown & (1U << depth)) {
+                        any = true;
+                        if (lookup->want_crl && policy->revocation != REVOCATION_POLICY_NONE &&
+                            !f->message[CERT_STATUS_UNTRUSTED])
+                                lookup->want_crl(lookup->want_crl_userdata, sk_X509_value(chain, depth),
+                                                 sk_X509_value(chain, depth + 1));
+                }
+        if (!any || !f->revocation_note)
+                return;
+        if (policy->revocation == REVOCATION_POLICY_HARD)
+                finding(f, CERT_STATUS_REVOCATION_UNKNOWN, "%s", f->revocation_note);
+        else if (policy->revocation == REVOCATION_POLICY_SOFT)
+                f->note_revocation = true;
+}
+
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE_CTX *, X509_STORE_CTX_free);
 
 /* Runs OpenSSL's chain building and verification over what the lookup knows;
@@ -473,7 +532,9 @@ static int validation_make(const Findings *chain_findings, X509 *x509, STACK_OF(
 
                 (void) asn1_time_to_time_t(X509_get0_notAfter(x509), &not_after);
                 format_date(not_after, date);
-                if (asprintf(&message, "The certificate is valid until %s.", date) < 0)
+                if (asprintf(&message, "The certificate is valid until %s.%s%s", date,
+                             chain_findings->note_revocation ? " " : "",
+                             chain_findings->note_revocation ? chain_findings->revocation_note : "") < 0)
                         message = NULL;
         }
         if (!message)
@@ -565,6 +626,7 @@ int validate_certificate_extra(Validator *v, X509 *x509, STACK_OF(X509) *extra, 
         if (r < 0)
                 return r;
         check_strength(&findings, chain, policy);
+        judge_revocation(&findings, &v->lookup, chain, policy);
 
         for (size_t i = 0; i < n; i++) {
                 r = validation_make(&findings, x509, chain, purposes[i], &ret[i]);
@@ -596,7 +658,7 @@ static CachedValidation *validation_cache_find(Validator *v, const char *fingerp
                 if (c->validation.message && c->purpose == purpose && c->now == now && c->generation == generation &&
                     c->policy.minimum_rsa_bits == policy->minimum_rsa_bits &&
                     c->policy.allow_sha1_signatures == policy->allow_sha1_signatures &&
-                    streq(c->fingerprint, fingerprint))
+                    c->policy.revocation == policy->revocation && streq(c->fingerprint, fingerprint))
                         return c;
         }
         return NULL;

@@ -24,6 +24,7 @@ typedef enum CertStatus {
         CERT_STATUS_UNTRUSTED,
         CERT_STATUS_WRONG_USAGE,
         CERT_STATUS_WEAK,
+        CERT_STATUS_REVOCATION_UNKNOWN, /* no current CRL, under RevocationPolicy hard */
         _CERT_STATUS_MAX,
 } CertStatus;
 
@@ -33,9 +34,19 @@ typedef enum CertPurpose {
         CERT_PURPOSE_ENCRYPT,
 } CertPurpose;
 
+/* What a certificate whose revocation cannot be told (no CRL of its issuer
+ * at hand, or one past its nextUpdate or not signed by it) comes to. A
+ * known revocation always counts, whatever this says. */
+typedef enum RevocationPolicy {
+        REVOCATION_POLICY_NONE, /* not looked for: nothing said, nothing fetched */
+        REVOCATION_POLICY_SOFT, /* usable; the message says revocation was not checked */
+        REVOCATION_POLICY_HARD, /* not usable: CERT_STATUS_REVOCATION_UNKNOWN */
+} RevocationPolicy;
+
 typedef struct ValidationPolicy {
         unsigned minimum_rsa_bits;
         bool allow_sha1_signatures;
+        RevocationPolicy revocation;
 } ValidationPolicy;
 
 #define VALIDATION_POLICY_DEFAULT ((ValidationPolicy) { .minimum_rsa_bits = 2048 })
@@ -68,6 +79,13 @@ typedef struct ValidationLookup {
         /* Changes whenever any answer above may have changed. */
         uint64_t (*generation)(void *userdata);
         void *userdata;
+        /* Optional: the CRL issuer issued is missing or not current, and
+         * subject, whose chain leads to a trust anchor, is issuer's; its CRL
+         * distribution points say where to get one. Must not block (it runs
+         * in the middle of a validation, on the caller's thread): a fetch
+         * shows in a later generation. Not called under REVOCATION_POLICY_NONE. */
+        void (*want_crl)(void *userdata, X509 *subject, X509 *issuer);
+        void *want_crl_userdata;
 } ValidationLookup;
 
 /* Validates against one lookup, and remembers results (see

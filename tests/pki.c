@@ -195,6 +195,17 @@ static int add_extensions(X509 *x, const PkiCertOptions *o, X509 *issuer_x509, E
                 return 0;
         if (o->comment && !add_ext(x, &ctx, NID_netscape_comment, o->comment))
                 return 0;
+        if (o->crl_uri) {
+                char *value = NULL;
+                int ok;
+
+                if (asprintf(&value, "URI:%s", o->crl_uri) < 0)
+                        return 0;
+                ok = add_ext(x, &ctx, NID_crl_distribution_points, value);
+                free(value);
+                if (!ok)
+                        return 0;
+        }
         return 1;
 }
 

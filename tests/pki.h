@@ -57,6 +57,7 @@ typedef struct PkiCertOptions {
         EVP_PKEY *key;                   /* the subject key; NULL: a new RSA-2048 key */
         const char *comment;             /* a non-critical nsComment extension (makes a
                                           * certificate as large as a test needs); NULL: none */
+        const char *crl_uri;             /* a CRL distribution point (its full name, this URI); NULL: none */
 } PkiCertOptions;
 
 void pki_cert_options_init(PkiCertOptions *o);

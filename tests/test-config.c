@@ -416,6 +416,37 @@ static void test_io_timeout(void **state) {
         parse_fails("[Token]\nIOTimeoutSec=1\n", 2, "Token", "IOTimeoutSec", "unknown key");
 }
 
+static void test_revocation(void **state) {
+        _cleanup_(config_freep) Config *defaults = parse_ok("");
+        _cleanup_(config_freep) Config *set = parse_ok("[Revocation]\nMethod=none\nFetchTimeoutSec=2.5\nUnknown=hard\n"
+                                                       "MaxCRLSize=64K\n");
+        _cleanup_(config_freep) Config *reset = parse_ok("[Revocation]\nMethod=none\nUnknown=hard\nMaxCRLSize=1M\n"
+                                                         "FetchTimeoutSec=3\nMethod=\nUnknown=\nMaxCRLSize=\n"
+                                                         "FetchTimeoutSec=\n");
+
+        (void) state;
+        assert_string_equal(defaults->revocation_method, "crl");
+        assert_int_equal(defaults->fetch_timeout_usec, 10ULL * 1000000ULL);
+        assert_false(defaults->revocation_unknown_hard);
+        assert_int_equal(defaults->max_crl_size, 10ULL * 1024ULL * 1024ULL);
+
+        assert_string_equal(set->revocation_method, "none");
+        assert_int_equal(set->fetch_timeout_usec, 2500000);
+        assert_true(set->revocation_unknown_hard);
+        assert_int_equal(set->max_crl_size, 64 * 1024);
+
+        assert_string_equal(reset->revocation_method, "crl");
+        assert_int_equal(reset->fetch_timeout_usec, CONFIG_DEFAULT_FETCH_TIMEOUT_USEC);
+        assert_false(reset->revocation_unknown_hard);
+        assert_int_equal(reset->max_crl_size, CONFIG_DEFAULT_MAX_CRL_SIZE);
+
+        parse_fails("[Revocation]\nMethod=ocsp\n", 2, "Revocation", "Method", "known: crl, none");
+        parse_fails("[Revocation]\nUnknown=maybe\n", 2, "Revocation", "Unknown", "soft or hard");
+        parse_fails("[Revocation]\nFetchTimeoutSec=0\n", 2, "Revocation", "FetchTimeoutSec", "greater than zero");
+        parse_fails("[Revocation]\nMaxCRLSize=0\n", 2, "Revocation", "MaxCRLSize", "size");
+        parse_fails("[Policy]\nUnknown=soft\n", 2, "Policy", "Unknown", "unknown key");
+}
+
 static void test_client_limits(void **state) {
         _cleanup_(config_freep) Config *a = parse_ok("[Policy]\nMaxCallsPerClient=4\nMaxCallsPerUser=8\nMaxCalls=32\n"
                                                      "SpoolQuotaPerClient=10M\nSpoolQuota=1G\nMaxRecipients=50\n");
@@ -519,6 +550,7 @@ int main(void) {
                 cmocka_unit_test(test_sizes),
                 cmocka_unit_test(test_io_timeout),
                 cmocka_unit_test(test_store_backend),
+                cmocka_unit_test(test_revocation),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

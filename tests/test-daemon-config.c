@@ -63,6 +63,16 @@ static void test_bad_uri(void **state) {
         expect_refused("bad-uri.conf", "[Token]\nURI=softhsm:token=x\n", "2: [Token] URI=: not a valid RFC 7512 pkcs11: URI");
 }
 
+static void test_bad_revocation(void **state) {
+        (void) state;
+        expect_refused("bad-method.conf", "[Revocation]\nMethod=crl\nMethod=ldap\n",
+                       "3: [Revocation] Method=: unknown method \"ldap\"");
+        expect_refused("bad-unknown.conf", "[Revocation]\nUnknown=strict\n",
+                       "2: [Revocation] Unknown=: expected soft or hard");
+        expect_refused("bad-fetch-timeout.conf", "[Revocation]\nFetchTimeoutSec=soon\n",
+                       "2: [Revocation] FetchTimeoutSec=: expected a number of seconds");
+}
+
 static void test_missing_explicit_config(void **state) {
         _cleanup_free_ char *err = NULL, *path = NULL;
         char *argv[] = { SMIMED_BINARY, "--config", NULL, NULL };
@@ -97,6 +107,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_boolean),
                 cmocka_unit_test(test_relative_store_path),
                 cmocka_unit_test(test_bad_uri),
+                cmocka_unit_test(test_bad_revocation),
                 cmocka_unit_test(test_missing_explicit_config),
                 cmocka_unit_test(test_help_and_version),
         };

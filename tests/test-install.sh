@@ -40,6 +40,7 @@ for f in \
         usr/share/bash-completion/completions/smimectl \
         usr/share/doc/smimed/examples/network-hsm.conf.example \
         usr/share/doc/smimed/examples/cluster-node.conf.example \
+        usr/share/doc/smimed/examples/crl-fetch.conf.example \
         usr/lib/systemd/catalog/smimed.catalog \
         etc/smimed/smimed.conf; do
         [ -e "$dest/$f" ] || fail "not installed: /$f"

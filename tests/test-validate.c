@@ -645,6 +645,139 @@ static void test_expired_crl(void **state) {
         }
 }
 
+/* ---- revocation unknown ---- */
+
+typedef struct Wanted {
+        unsigned n;
+        X509 *subject[8];
+        X509 *issuer[8];
+} Wanted;
+
+static void record_want(void *userdata, X509 *subject, X509 *issuer) {
+        Wanted *w = userdata;
+
+        if (w->n < ELEMENTSOF(w->subject)) {
+                w->subject[w->n] = subject;
+                w->issuer[w->n] = issuer;
+        }
+        w->n++;
+}
+
+static Validation check_revocation(FakeLookup *f, X509 *x509, RevocationPolicy revocation, Wanted *wanted) {
+        _cleanup_(validator_freep) Validator *v = NULL;
+        ValidationLookup lookup = fake_lookup_validation(f);
+        ValidationPolicy policy = VALIDATION_POLICY_DEFAULT;
+        CertPurpose purpose = CERT_PURPOSE_ENCRYPT;
+        Validation result = {};
+
+        lookup.want_crl = record_want;
+        lookup.want_crl_userdata = wanted;
+        policy.revocation = revocation;
+        assert_int_equal(validator_new(&lookup, &v), 0);
+        assert_int_equal(validate_certificate_extra(v, x509, NULL, &policy, time(NULL), &purpose, 1, &result), 0);
+        return result;
+}
+
+/* No CRL at all: none says nothing and asks for nothing; soft says it in
+ * a valid result; hard makes it revocation-unknown. Both ask for the CRLs
+ * of the leaf (from the intermediate) and of the intermediate (from the
+ * root), never one for the anchor. */
+static void test_revocation_unknown(void **state) {
+        _cleanup_(fake_lookup_freep) FakeLookup *f = world();
+        _cleanup_(pki_cert_freep) PkiCert *leaf = make_leaf(intermediate);
+
+        (void) state;
+        {
+                Wanted w = {};
+                _cleanup_(validation_done) Validation v = check_revocation(f, leaf->x509, REVOCATION_POLICY_NONE, &w);
+
+                assert_status(&v, CERT_STATUS_VALID);
+                assert_null(strstr(v.message, "Revocation"));
+                assert_int_equal(w.n, 0);
+        }
+        {
+                Wanted w = {};
+                _cleanup_(validation_done) Validation v = check_revocation(f, leaf->x509, REVOCATION_POLICY_SOFT, &w);
+
+                assert_status(&v, CERT_STATUS_VALID);
+                assert_message_has(&v, "The certificate is valid until ");
+                assert_message_has(&v, "Revocation was not checked: the CRL of \"Test Intermediate\" is missing.");
+                assert_int_equal(w.n, 2);
+                assert_int_equal(X509_cmp(w.subject[0], leaf->x509), 0);
+                assert_int_equal(X509_cmp(w.issuer[0], intermediate->x509), 0);
+                assert_int_equal(X509_cmp(w.subject[1], intermediate->x509), 0);
+                assert_int_equal(X509_cmp(w.issuer[1], root->x509), 0);
+        }
+        {
+                Wanted w = {};
+                _cleanup_(validation_done) Validation v = check_revocation(f, leaf->x509, REVOCATION_POLICY_HARD, &w);
+
+                assert_status(&v, CERT_STATUS_REVOCATION_UNKNOWN);
+                assert_message_has(&v, "Revocation was not checked");
+                assert_int_equal(w.n, 2);
+        }
+}
+
+/* Current CRLs for the whole chain: nothing unknown, nothing asked for. A
+ * stale one (past nextUpdate) is unknown again, and asked for; a CRL that
+ * revokes wins whatever the policy. */
+static void test_revocation_known(void **state) {
+        _cleanup_(fake_lookup_freep) FakeLookup *f = world();
+        _cleanup_(pki_cert_freep) PkiCert *leaf = make_leaf(intermediate), *revoked = make_leaf(intermediate);
+        uint64_t serial = pki_cert_serial(revoked);
+        _cleanup_(X509_CRL_freep) X509_CRL *root_crl = make_crl(root, NULL, 0, -1, 30);
+        _cleanup_(X509_CRL_freep) X509_CRL *crl = make_crl(intermediate, &serial, 1, -1, 30);
+        _cleanup_(X509_CRL_freep) X509_CRL *stale = make_crl(intermediate, &serial, 1, -60, -30);
+
+        (void) state;
+        assert_int_equal(fake_lookup_add_crl(f, root_crl), 0);
+        assert_int_equal(fake_lookup_add_crl(f, crl), 0);
+        {
+                Wanted w = {};
+                _cleanup_(validation_done) Validation v = check_revocation(f, leaf->x509, REVOCATION_POLICY_HARD, &w);
+
+                assert_status(&v, CERT_STATUS_VALID);
+                assert_null(strstr(v.message, "Revocation"));
+                assert_int_equal(w.n, 0);
+        }
+        assert_int_equal(fake_lookup_add_crl(f, stale), 0);
+        {
+                Wanted w = {};
+                _cleanup_(validation_done) Validation v = check_revocation(f, leaf->x509, REVOCATION_POLICY_HARD, &w);
+
+                assert_status(&v, CERT_STATUS_REVOCATION_UNKNOWN);
+                assert_message_has(&v, "is past its next update");
+                assert_int_equal(w.n, 1);
+                assert_int_equal(X509_cmp(w.subject[0], leaf->x509), 0);
+        }
+        {
+                Wanted w = {};
+                _cleanup_(validation_done) Validation v =
+                        check_revocation(f, revoked->x509, REVOCATION_POLICY_HARD, &w);
+
+                assert_status(&v, CERT_STATUS_REVOKED);
+        }
+}
+
+/* A chain to no anchor asks for no CRL: its distribution points are
+ * anyone's choice. */
+static void test_revocation_untrusted_asks_nothing(void **state) {
+        _cleanup_(fake_lookup_freep) FakeLookup *f = fake_lookup_new();
+        _cleanup_(pki_cert_freep) PkiCert *leaf = make_leaf(intermediate);
+        Wanted w = {};
+
+        (void) state;
+        assert_non_null(f);
+        assert_int_equal(fake_lookup_add(f, root->x509, false), 0);
+        assert_int_equal(fake_lookup_add(f, intermediate->x509, false), 0);
+        {
+                _cleanup_(validation_done) Validation v = check_revocation(f, leaf->x509, REVOCATION_POLICY_HARD, &w);
+
+                assert_status(&v, CERT_STATUS_UNTRUSTED);
+                assert_int_equal(w.n, 0);
+        }
+}
+
 /* ---- strength ---- */
 
 static void test_rsa_1024(void **state) {
@@ -940,6 +1073,7 @@ static void test_status_strings(void **state) {
         assert_string_equal(cert_status_to_string(CERT_STATUS_NOT_YET_VALID), "not-yet-valid");
         assert_string_equal(cert_status_to_string(CERT_STATUS_WRONG_USAGE), "wrong-usage");
         assert_string_equal(cert_status_to_string(CERT_STATUS_WEAK), "weak");
+        assert_string_equal(cert_status_to_string(CERT_STATUS_REVOCATION_UNKNOWN), "revocation-unknown");
         assert_null(cert_status_to_string(_CERT_STATUS_MAX));
 }
 
@@ -966,6 +1100,9 @@ int main(void) {
                 cmocka_unit_test(test_revoked_intermediate),
                 cmocka_unit_test(test_crl_signed_by_wrong_key),
                 cmocka_unit_test(test_expired_crl),
+                cmocka_unit_test(test_revocation_unknown),
+                cmocka_unit_test(test_revocation_known),
+                cmocka_unit_test(test_revocation_untrusted_asks_nothing),
                 cmocka_unit_test(test_rsa_1024),
                 cmocka_unit_test(test_sha1_signature),
                 cmocka_unit_test(test_sha1_in_chain),
