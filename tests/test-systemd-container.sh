@@ -13,7 +13,9 @@
 #    unit has NoNewPrivs, a seccomp filter and no capabilities (the unit
 #    grants none); and inside smimed itself (calls injected with gdb, so its
 #    own credentials, mount namespace and seccomp filter answer): /usr and
-#    /etc refuse writes (EROFS), the state directory and SoftHSM2's token
+#    /etc refuse writes (EROFS), /etc/smimed too (EACCES: systemd mounts a
+#    ConfigurationDirectory= writable, its mode keeps smimed out), the
+#    state directory and SoftHSM2's token
 #    directory take them, AF_INET, AF_INET6 and AF_NETLINK sockets are
 #    refused (EAFNOSUPPORT) while AF_UNIX works;
 #  - systemd-analyze verify (--man=no: no man-db in the container; test-install
@@ -318,7 +320,8 @@ check_sandbox() {
                 -ex 'print (int)close($14)' \
                 -ex 'print (int)unlink("/var/lib/softhsm/tokens/smimed-probe")' \
                 -ex 'print (int)socket(1, 1, 0)' \
-                -ex 'print (int)close($17)' 2>&1) || { echo "$out" >&2; fail "$bus: gdb could not call into smimed"; }
+                -ex 'print (int)close($17)' \
+                -ex 'print (int)open("/etc/smimed/smimed-probe", 0101, 0600)' -ex "$errno" 2>&1) || { echo "$out" >&2; fail "$bus: gdb could not call into smimed"; }
         v() { sed -n "s/^\\\$$1 = \\(-\\?[0-9]*\\)\$/\\1/p" <<< "$out"; }
         [ "$(v 1)" = -1 ] && [ "$(v 2)" = 30 ] || fail "$bus: smimed can write /usr (open: $(v 1), errno $(v 2); EROFS expected)"
         [ "$(v 3)" = -1 ] && [ "$(v 4)" = 30 ] || fail "$bus: smimed can write /etc (open: $(v 3), errno $(v 4); EROFS expected)"
@@ -330,9 +333,13 @@ check_sandbox() {
         [ -n "$(v 14)" ] && [ "$(v 14)" -ge 0 ] && [ "$(v 15)" = 0 ] && [ "$(v 16)" = 0 ] \
                 || fail "$bus: SoftHSM2's /var/lib/softhsm/tokens is not writable by smimed (open: $(v 14))"
         [ -n "$(v 17)" ] && [ "$(v 17)" -ge 0 ] && [ "$(v 18)" = 0 ] || fail "$bus: AF_UNIX socket refused (socket: $(v 17))"
+        # ConfigurationDirectory= is mounted writable under ProtectSystem=strict:
+        # its owner and mode (root:smimed 0750) keep smimed out.
+        [ "$(v 19)" = -1 ] && { [ "$(v 20)" = 13 ] || [ "$(v 20)" = 30 ]; } \
+                || fail "$bus: smimed can write /etc/smimed (open: $(v 19), errno $(v 20))"
         c smimectl status > /dev/null || fail "$bus: smimed does not answer after the probes"
         [ "$(main_pid)" = "$pid" ] || fail "$bus: smimed was restarted by the probes"
-        echo "ok: $bus: inside smimed /usr and /etc are read-only, its state and token directories writable, AF_INET, AF_INET6, AF_NETLINK refused, AF_UNIX allowed"
+        echo "ok: $bus: inside smimed /usr and /etc are read-only, /etc/smimed not writable, its state and token directories writable, AF_INET, AF_INET6, AF_NETLINK refused, AF_UNIX allowed"
 }
 
 check_analyze() {
