@@ -202,7 +202,7 @@ install_smimed() {
         [ -x "$root/usr/libexec/smimed" ] || fail "$bus: no /usr/libexec/smimed: configure the build with --prefix=/usr"
         # What a package's maintainer scripts do.
         c ldconfig
-        c systemd-sysusers smimed.conf || fail "$bus: systemd-sysusers smimed.conf"
+        out=$(c systemd-sysusers smimed.conf 2>&1) || { echo "$out" >&2; fail "$bus: systemd-sysusers smimed.conf"; }
         c systemd-tmpfiles --create smimed.conf || fail "$bus: systemd-tmpfiles --create smimed.conf"
         c systemctl daemon-reload
         c systemctl reload dbus.service || fail "$bus: the bus does not reload its configuration"
