@@ -33,7 +33,9 @@
 # the Debian archive (the mirror of this machine's apt sources) and about a
 # minute more. Needs root, systemd-nspawn (systemd-container), mmdebstrap,
 # gdb. SMIMED_TEST_KEEP=1 keeps the run directory (console logs).
-set -euo pipefail
+set -Eeuo pipefail
+# A step without a message of its own still says what failed.
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 
 build=$(cd "$1" && pwd)
 
@@ -79,6 +81,8 @@ make_tree() {
         flock "$lock"
         if [ ! -d "$tree" ]; then
                 local tmp
+                # What a bootstrap that was stopped left behind.
+                rm -rf "$cache"/.new.*
                 tmp=$(mktemp -d "$cache/.new.XXXXXX")
                 echo "# bootstrapping $suite into $tree (once)"
                 # stdin: mmdebstrap reads a sources list from a stdin that is not a terminal.
@@ -184,9 +188,9 @@ boot() {
                 --machine="smimed-test-$$" > "$dir/console.log" 2>&1 < /dev/null &
         nspawn_pid=$!
         leader_found() { leader=$(pgrep -P "$nspawn_pid" | head -n1) && [ -n "$leader" ]; }
-        wait_for 30 leader_found || fail "$bus: systemd-nspawn started no container (see $dir/console.log)"
+        wait_for 30 leader_found || { tail -n 20 "$dir/console.log" >&2; fail "$bus: systemd-nspawn started no container"; }
         wait_for 60 test -S "/proc/$leader/root/run/systemd/private" \
-                || fail "$bus: systemd did not come up in the container"
+                || { tail -n 20 "$dir/console.log" >&2; fail "$bus: systemd did not come up in the container"; }
         local state
         state=$(timeout 120 nsenter -t "$leader" -a systemctl is-system-running --wait) || true
         if [ "$state" != running ]; then
