@@ -212,7 +212,18 @@ boot() {
                 --console=read-only --private-network --system-call-filter=bpf \
                 --machine="smimed-test-$$" > "$dir/console.log" 2>&1 < /dev/null &
         nspawn_pid=$!
-        leader_found() { leader=$(pgrep -P "$nspawn_pid" | head -n1) && [ -n "$leader" ]; }
+        # The container's pid 1: the child of systemd-nspawn that is pid 1 in
+        # a pid namespace of its own (not the short-lived outer child).
+        leader_found() {
+                local p
+                for p in $(pgrep -P "$nspawn_pid"); do
+                        if [ "$(awk '/^NSpid:/ { print NF, $NF }' "/proc/$p/status" 2>/dev/null)" = "3 1" ]; then
+                                leader=$p
+                                return 0
+                        fi
+                done
+                return 1
+        }
         wait_for 30 leader_found || { tail -n 20 "$dir/console.log" >&2; fail "$bus: systemd-nspawn started no container"; }
         pid_start "$leader" >> "$run/leader"
         wait_for 60 test -S "/proc/$leader/root/run/systemd/private" \
