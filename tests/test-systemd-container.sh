@@ -15,9 +15,9 @@
 #    own credentials, mount namespace and seccomp filter answer): /usr and
 #    /etc refuse writes (EROFS), /etc/smimed too (EACCES: systemd mounts a
 #    ConfigurationDirectory= writable, its mode keeps smimed out), the
-#    state directory and SoftHSM2's token
-#    directory take them, AF_INET, AF_INET6 and AF_NETLINK sockets are
-#    refused (EAFNOSUPPORT) while AF_UNIX works;
+#    state directory and SoftHSM2's token directory take them, AF_INET,
+#    AF_INET6 and AF_NETLINK sockets are refused (EAFNOSUPPORT) while
+#    AF_UNIX works;
 #  - systemd-analyze verify (--man=no: no man-db in the container; test-install
 #    checks the pages) and security of the installed unit (exposure 1.5
 #    or lower, as test-install.sh).
@@ -32,7 +32,8 @@
 # on a throwaway overlayfs over it, removed at the end. The first run needs
 # the Debian archive (the mirror of this machine's apt sources) and about a
 # minute more. Needs root, systemd-nspawn (systemd-container), mmdebstrap,
-# gdb. SMIMED_TEST_KEEP=1 keeps the run directory (console logs).
+# gdb. SMIMED_TEST_KEEP=1 keeps the run directory (console logs). A run
+# killed outright is cleaned up by the next one.
 set -Eeuo pipefail
 # A step without a message of its own still says what failed.
 trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
