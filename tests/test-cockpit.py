@@ -1,0 +1,505 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The Cockpit admin console in a real browser (issue 21).
+
+tests/cockpit-harness starts what every integration test has (SoftHSM2
+token, private dbus-daemon, real polkitd, the built smimed) and writes a
+test PKI; this script starts cockpit-ws with a local cockpit-bridge session
+on that bus (DBUS_SYSTEM_BUS_ADDRESS) and with the package from the source
+tree, and drives headless Chromium through selenium and chromedriver:
+
+  overview     the token is ready; counts and "expiring soon" follow the
+               daemon live (smimectl changes the store while the page is open)
+  certificates a CA imported as trust anchor and leaves imported through the
+               file upload show valid, expired, untrusted, and revoked once
+               the CRL is imported; hover summary; details with the chain;
+               filter; export PEM equals the certificate
+  keys         a PKCS#12 enrolls (a wrong passphrase first: the daemon's
+               message in place); a generated key's CSR download passes
+               openssl req -verify; remove-key's guard, then removal
+  coverage     Sign/Encrypt verdicts with their reasons
+  denied       a Cockpit session of the unprivileged user "smimed-test":
+               an import is refused with "You are not allowed"
+
+Screenshots of each page go to --screenshots. Runs as root (the harness
+needs it), with no network.
+"""
+
+import argparse
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+except ImportError:
+    sys.exit("test-cockpit: python3-selenium is missing: run tools/install-deps")
+
+COCKPIT_WS = "/usr/lib/cockpit/cockpit-ws"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+TEST_USER = "smimed-test"
+WAIT = 30  # seconds, for any one thing to appear
+
+
+def log(*args):
+    print("test-cockpit:", *args, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Harness:
+    """cockpit-harness: runs until its stdin closes."""
+
+    def __init__(self, program, pki):
+        self.proc = subprocess.Popen([program, pki], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.info = {}
+        for line in self.proc.stdout:
+            line = line.strip()
+            if line == "ready":
+                break
+            key, _, value = line.partition(" ")
+            self.info[key] = value
+        else:
+            raise RuntimeError("cockpit-harness exited with %s before it was ready" % self.proc.wait())
+        self.bus = self.info["bus"]
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+class CockpitWs:
+    """cockpit-ws with a local session (cockpit-bridge as user) on the harness bus."""
+
+    def __init__(self, bus, data_dir, workdir, user=None):
+        self.port = free_port()
+        home = os.path.join(workdir, "home-" + (user or "root"))
+        os.makedirs(home, exist_ok=True)
+        env = {
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": home,
+            "DBUS_SYSTEM_BUS_ADDRESS": bus,
+            # The package from the source tree first, then the system's base1.
+            "XDG_DATA_DIRS": data_dir + ":/usr/local/share:/usr/share",
+        }
+        preexec = None
+        if user:
+            pw = pwd.getpwnam(user)
+            os.chown(home, pw.pw_uid, pw.pw_gid)
+            env.update(USER=user, LOGNAME=user)
+
+            def preexec():
+                os.setgroups([])
+                os.setgid(pw.pw_gid)
+                os.setuid(pw.pw_uid)
+        self.log_path = os.path.join(workdir, "cockpit-ws-%s.log" % (user or "root"))
+        with open(self.log_path, "w") as logf:
+            self.proc = subprocess.Popen(
+                [COCKPIT_WS, "--no-tls", "--address", "127.0.0.1", "--port", str(self.port),
+                 "--local-session=cockpit-bridge"],
+                env=env, cwd=home, stdout=logf, stderr=subprocess.STDOUT, preexec_fn=preexec)
+        # Until it accepts connections (it exits on a bad start).
+        deadline = time.monotonic() + WAIT
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("cockpit-ws exited with %s, see %s" % (self.proc.returncode, self.log_path))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("cockpit-ws does not listen on %d" % self.port)
+                time.sleep(0.05)
+
+    def url(self, page=""):
+        return "http://127.0.0.1:%d/cockpit/@localhost/smimed/index.html%s" % (self.port, page)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+class Test:
+    def __init__(self, args):
+        self.args = args
+        self.workdir = tempfile.mkdtemp(prefix="smimed-cockpit.")
+        os.chmod(self.workdir, 0o755)  # the test user's cockpit-ws reads the package in here
+        self.pki = os.path.join(self.workdir, "pki")
+        self.downloads = os.path.join(self.workdir, "downloads")
+        os.makedirs(self.pki)
+        os.makedirs(self.downloads)
+        self.data_dir = os.path.join(self.workdir, "data")
+        shutil.copytree(os.path.join(args.source, "cockpit"), os.path.join(self.data_dir, "cockpit", "smimed"))
+        os.makedirs(args.screenshots, exist_ok=True)
+        self.harness = None
+        self.ws = []
+        self.driver = None
+        self.fingerprints = {}
+
+    # ---- plumbing ----
+
+    def start(self):
+        t = time.monotonic()
+        self.harness = Harness(self.args.harness, self.pki)
+        log("harness ready in %.1f s, bus %s" % (time.monotonic() - t, self.harness.bus))
+        with open(os.path.join(self.pki, "fingerprints")) as f:
+            self.fingerprints = dict(line.split() for line in f if line.strip())
+        t = time.monotonic()
+        options = webdriver.ChromeOptions()
+        for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                  "--window-size=1280,1000", "--no-first-run", "--disable-extensions",
+                  "--user-data-dir=" + os.path.join(self.workdir, "chromium")):
+            options.add_argument(a)
+        options.add_experimental_option("prefs", {"download.default_directory": self.downloads,
+                                                  "download.prompt_for_download": False})
+        self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        self.driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow",
+                                                                 "downloadPath": self.downloads})
+        log("chromium ready in %.1f s" % (time.monotonic() - t))
+
+    def stop(self):
+        if self.driver:
+            try:
+                self.driver.quit()
+            except Exception:
+                pass
+        for ws in self.ws:
+            ws.stop()
+        if self.harness:
+            self.harness.stop()
+        if os.environ.get("SMIMED_TEST_KEEP"):
+            log("kept", self.workdir)
+        else:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def cockpit(self, user=None):
+        ws = CockpitWs(self.harness.bus, self.data_dir, self.workdir, user)
+        self.ws.append(ws)
+        return ws
+
+    def smimectl(self, *argv):
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.harness.bus)
+        return subprocess.run([self.args.smimectl, *argv], env=env, check=True, capture_output=True, text=True)
+
+    def wait(self, what, condition):
+        try:
+            return WebDriverWait(self.driver, WAIT).until(lambda d: condition())
+        except TimeoutException:
+            self.screenshot("failed")
+            raise AssertionError("timed out waiting for " + what)
+
+    def find(self, css):
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def finds(self, css):
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def text(self, css):
+        els = self.finds(css)
+        return els[0].text if els else None
+
+    def wait_text(self, css, expected):
+        """Waits until the element's text contains expected."""
+        return self.wait("%r in %s" % (expected, css), lambda: expected in (self.text(css) or ""))
+
+    def wait_visible(self, css):
+        return self.wait(css + " shown", lambda: self.finds(css) and self.finds(css)[0].is_displayed())
+
+    def go(self, ws, page):
+        self.driver.get(ws.url("#/" + page))
+        self.wait("the page", lambda: self.driver.execute_script("return document.body.dataset.ready") == "yes")
+        self.wait_visible("#page-" + page.split("/")[0])
+
+    def tab(self, page):
+        self.find('#tabs a[data-page="%s"]' % page).click()
+        self.wait_visible("#page-" + page)
+
+    def screenshot(self, name):
+        path = os.path.join(self.args.screenshots, name + ".png")
+        self.driver.save_screenshot(path)
+        log("screenshot", path)
+
+    def upload(self, input_css, path):
+        self.find(input_css).send_keys(path)
+
+    def row_css(self, name):
+        return '#cert-table tr[data-fingerprint="%s"]' % self.fingerprints[name]
+
+    def cert_status(self, name):
+        return self.text(self.row_css(name) + " td.cert-status")
+
+    def wait_download(self, suffix, before):
+        def done():
+            new = [f for f in os.listdir(self.downloads) if f not in before and f.endswith(suffix)]
+            return new[0] if new else None
+        name = self.wait("a download *%s" % suffix, done)
+        return os.path.join(self.downloads, name)
+
+    # ---- the cases ----
+
+    def overview(self, ws):
+        self.go(ws, "overview")
+        self.wait_text("#overview-token-state", "ready")
+        assert self.text("#overview-token-label") == "(smimed-test)", self.text("#overview-token-label")
+        assert self.text("#overview-version"), "no version"
+        assert self.text("#overview-enabled") == "enabled", self.text("#overview-enabled")
+        self.wait_text("#overview-key-count", "1")
+        assert self.text("#overview-token-help") == "", self.text("#overview-token-help")
+        log("ok: overview shows the token ready")
+
+    def certificates(self, ws):
+        self.tab("certificates")
+        self.wait_text("#cert-table tbody", "The store is empty.")
+
+        self.find("#cert-import-trust").click()
+        self.upload("#cert-import-file", os.path.join(self.pki, "ca.pem"))
+        self.find("#cert-import-button").click()
+        self.wait_text("#cert-import-result", "Imported 1 certificate from ca.pem")
+        self.wait("the CA as anchor", lambda: self.text(self.row_css("ca") + " td.cert-trust") == "anchor")
+
+        self.find("#cert-import-trust").click()
+        self.upload("#cert-import-file", os.path.join(self.pki, "leaves.pem"))
+        self.find("#cert-import-button").click()
+        self.wait_text("#cert-import-result", "Imported 5 certificates from leaves.pem")
+        expected = {"ca": "✅ valid", "valid": "✅ valid", "expired": "❌ expired", "revoked": "✅ valid",
+                    "untrusted": "❌ untrusted", "signer": "✅ valid"}
+        for name, status in expected.items():
+            self.wait("%s: %s" % (name, status), lambda: self.cert_status(name) == status)
+        assert self.text(self.row_css("signer") + " td.cert-key") == "yes"
+        assert self.text(self.row_css("valid") + " td.cert-key") == "no"
+        # The reason of a status that is not valid, on hover.
+        title = self.find(self.row_css("expired") + " td.cert-status").get_attribute("title")
+        assert "expired" in title, title
+
+        self.upload("#crl-import-file", os.path.join(self.pki, "crl.pem"))
+        self.find("#crl-import-button").click()
+        self.wait_text("#crl-import-result", "Stored 1 CRL")
+        self.wait("revoked after the CRL", lambda: self.cert_status("revoked") == "❌ revoked")
+        assert self.cert_status("valid") == "✅ valid"
+        log("ok: valid, expired, untrusted, revoked by the imported CRL")
+
+        # The summary on hover (the row's title), as mail apps show it.
+        row = self.find(self.row_css("valid"))
+        ActionChains(self.driver).move_to_element(row).perform()
+        summary = row.get_attribute("title")
+        assert "valid@example.com" in summary and "issued by smimed Test CA" in summary, summary
+
+        # Filter, then sort by expiry.
+        filt = self.find("#cert-filter")
+        filt.send_keys("expired")
+        self.wait("one row for the filter", lambda: len(self.finds("#cert-table tbody tr")) == 1)
+        assert self.finds(self.row_css("expired"))
+        filt.clear()
+        filt.send_keys(" ")  # an input event: the whole list again
+        self.wait("every row back", lambda: len(self.finds("#cert-table tbody tr")) == 6)
+        Select(self.find("#cert-sort")).select_by_value("expiry")
+        self.wait("sorted by expiry", lambda: self.finds("#cert-table tbody tr")[0].get_attribute("data-fingerprint")
+                  == self.fingerprints["expired"])
+        assert self.text("#cert-page-info") == "1–6 of 6", self.text("#cert-page-info")
+
+        # Details: the chain with its statuses, export.
+        self.find(self.row_css("valid")).click()
+        self.wait_visible("#cert-details")
+        self.wait_text("#cert-details-title", "valid@example.com")
+        self.wait("the chain", lambda: len(self.finds("#cert-details-chain li")) == 2)
+        chain = [li.get_attribute("data-fingerprint") for li in self.finds("#cert-details-chain li")]
+        assert chain == [self.fingerprints["valid"], self.fingerprints["ca"]], chain
+        self.wait("chain statuses", lambda: all(s.text == "✅ valid" for s in self.finds("#cert-details-chain .chain-status")))
+        assert "Can sign" in self.text("#cert-details-fields")
+        before = set(os.listdir(self.downloads))
+        self.find("#cert-export").click()
+        pem = self.wait_download(".pem", before)
+        fp = subprocess.run(["openssl", "x509", "-in", pem, "-noout", "-fingerprint", "-sha256"],
+                            check=True, capture_output=True, text=True).stdout
+        assert fp.strip().split("=")[1].replace(":", "").lower() == self.fingerprints["valid"], fp
+        self.screenshot("certificates")
+        log("ok: summary, filter, sort, details with chain, export PEM")
+
+        # Untrust the CA: its leaves become untrusted; trust it again.
+        self.find('#cert-details-chain li[data-fingerprint="%s"] a' % self.fingerprints["ca"]).click()
+        self.wait_text("#cert-details-title", "smimed Test CA")
+        self.wait_visible("#cert-untrust")
+        self.find("#cert-untrust").click()
+        self.wait_visible("#cert-trust")
+        self.wait("valid@ untrusted", lambda: self.cert_status("valid") == "❌ untrusted")
+        self.find("#cert-trust").click()
+        self.wait_visible("#cert-untrust")
+        self.wait("valid@ valid again", lambda: self.cert_status("valid") == "✅ valid")
+        self.find("#cert-details-close").click()
+        self.wait("details closed", lambda: not self.find("#cert-details").is_displayed())
+        log("ok: untrust and trust")
+
+    def overview_live(self, ws):
+        self.tab("overview")
+        self.wait_text("#overview-cert-count", "6")
+        self.wait_text("#overview-expiring", "signer@example.com")
+        assert "expired@" not in self.text("#overview-expiring")
+        self.wait("a CRL time", lambda: "UTC" in self.text("#overview-crl"))
+        self.screenshot("overview")
+        # Changes made elsewhere show without a reload.
+        self.smimectl("remove", self.fingerprints["untrusted"])
+        self.wait_text("#overview-cert-count", "5")
+        log("ok: overview counts, expiring soon, live from the daemon's signals")
+
+    def keys(self, ws):
+        self.tab("keys")
+        self.wait("the token key", lambda: self.finds('#key-table tr[data-id="01"]'))
+        self.wait_text('#key-table tr[data-id="01"]', "signer@example.com")
+
+        # A wrong passphrase: the daemon's message, in place.
+        self.upload("#p12-file", os.path.join(self.pki, "enroll.p12"))
+        self.find("#p12-passphrase").send_keys("wrong")
+        self.find("#p12-button").click()
+        self.wait_visible("#p12-error")
+        assert "passphrase" in self.text("#p12-error").lower(), self.text("#p12-error")
+        assert self.find("#p12-passphrase").get_attribute("value") == ""
+
+        with open(os.path.join(self.pki, "enroll.pass")) as f:
+            passphrase = f.read()
+        self.upload("#p12-file", os.path.join(self.pki, "enroll.p12"))
+        self.find("#p12-passphrase").send_keys(passphrase)
+        self.find("#p12-button").click()
+        self.wait_text("#p12-result", "Enrolled key")
+        assert "enroll@example.com" in self.text("#p12-result")
+        assert self.find("#p12-passphrase").get_attribute("value") == ""
+        self.wait("the enrolled key", lambda: any("enroll@example.com" in td.text for td in self.finds("#key-table td.key-label")))
+        log("ok: PKCS#12 enrolled (a wrong passphrase refused in place)")
+
+        # Generate a key and download its request.
+        self.find("#gen-address").send_keys("generated@example.com")
+        Select(self.find("#gen-type")).select_by_value("ec-p256")
+        self.find("#gen-subject").send_keys("CN=Generated,O=Example")
+        self.find("#gen-button").click()
+        self.wait_visible("#gen-result")
+        key_id = self.text("#gen-key-id")
+        before = set(os.listdir(self.downloads))
+        self.find("#gen-csr-download").click()
+        csr = self.wait_download(".csr", before)
+        out = subprocess.run(["openssl", "req", "-verify", "-noout", "-subject", "-in", csr],
+                             capture_output=True, text=True)
+        # OpenSSL 3.0 exits 0 even for a bad signature: look for its words.
+        assert "verify OK" in out.stdout + out.stderr, out
+        assert "CN = Generated" in out.stdout, out.stdout
+        self.wait("the generated key", lambda: self.finds('#key-table tr[data-id="%s"]' % key_id))
+        self.screenshot("keys")
+        log("ok: generated key %s, its CSR downloaded and verified" % key_id)
+
+        # remove-key's guard: a short prefix is refused, the whole id removes.
+        self.find('#key-table tr[data-id="%s"] button.key-remove' % key_id).click()
+        self.wait_visible("#key-remove")
+        self.find("#key-remove-confirm").send_keys(key_id[:4])
+        self.find("#key-remove-button").click()
+        self.wait_text("#key-remove-error", "a prefix needs at least 8 digits")
+        assert self.finds('#key-table tr[data-id="%s"]' % key_id)
+        self.find("#key-remove-confirm").clear()
+        self.find("#key-remove-confirm").send_keys(key_id)
+        self.find("#key-remove-button").click()
+        self.wait("the key gone", lambda: not self.finds('#key-table tr[data-id="%s"]' % key_id))
+        log("ok: remove-key guard, then removal")
+
+    def coverage(self, ws):
+        self.tab("coverage")
+        self.find("#cov-sender").send_keys("signer@example.com")
+        self.find("#cov-recipients").send_keys("valid@example.com, expired@example.com\nrevoked@example.com nobody@example.com")
+        self.find("#cov-button").click()
+        self.wait("5 verdicts", lambda: len(self.finds("#cov-results tr.cov-row")) == 5)
+        rows = {(r.get_attribute("data-what"), r.get_attribute("data-address")): r for r in self.finds("#cov-results tr.cov-row")}
+        expect = {
+            ("sign", "signer@example.com"): ("yes", ""),
+            ("encrypt", "valid@example.com"): ("yes", ""),
+            ("encrypt", "expired@example.com"): ("no", "expired"),
+            ("encrypt", "revoked@example.com"): ("no", "revoked"),
+            ("encrypt", "nobody@example.com"): ("no", "no-certificate"),
+        }
+        for k, (possible, reason) in expect.items():
+            r = rows[k]
+            assert (r.get_attribute("data-possible"), r.get_attribute("data-reason")) == (possible, reason), \
+                (k, r.get_attribute("data-possible"), r.get_attribute("data-reason"))
+            if reason:
+                assert r.text.startswith("❌") and reason + ":" in r.text, r.text
+            else:
+                assert r.text.startswith("✅") and "issued by smimed Test CA" in r.text, r.text
+        self.screenshot("coverage")
+        log("ok: coverage verdicts with reasons")
+
+    def denied(self):
+        ws = self.cockpit(TEST_USER)
+        self.go(ws, "certificates")
+        self.wait("the list as %s" % TEST_USER, lambda: self.finds(self.row_css("valid")))
+        self.upload("#cert-import-file", os.path.join(self.pki, "ca.pem"))
+        self.find("#cert-import-button").click()
+        self.wait_visible("#cert-import-error")
+        self.wait_text("#cert-import-error", "You are not allowed")
+        self.screenshot("denied")
+        log("ok: a denied import says so, as %s" % TEST_USER)
+
+    def run(self):
+        self.start()
+        ws = self.cockpit()
+        t = time.monotonic()
+        self.overview(ws)
+        self.certificates(ws)
+        self.overview_live(ws)
+        self.keys(ws)
+        self.coverage(ws)
+        self.denied()
+        log("browser cases took %.1f s" % (time.monotonic() - t))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--harness", required=True)
+    parser.add_argument("--smimectl", required=True)
+    parser.add_argument("--source", required=True)
+    parser.add_argument("--screenshots", required=True)
+    args = parser.parse_args()
+
+    if os.geteuid() != 0:
+        sys.exit("test-cockpit: runs as root (the harness adds users and runs polkitd)")
+    for program in (COCKPIT_WS, CHROMEDRIVER, "/usr/bin/chromium"):
+        if not os.access(program, os.X_OK):
+            sys.exit("test-cockpit: %s is missing: run tools/install-deps" % program)
+
+    test = Test(args)
+    start = time.monotonic()
+    try:
+        test.run()
+    except Exception:
+        traceback.print_exc()
+        for ws in test.ws:
+            try:
+                with open(ws.log_path) as f:
+                    sys.stderr.write("--- %s\n%s" % (ws.log_path, f.read()[-4000:]))
+            except OSError:
+                pass
+        if test.driver:
+            try:
+                for entry in test.driver.get_log("browser"):
+                    sys.stderr.write("browser: %s\n" % entry)
+            except Exception:
+                pass
+        test.stop()
+        return 1
+    test.stop()
+    log("passed in %.1f s" % (time.monotonic() - start))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
