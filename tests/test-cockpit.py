@@ -26,6 +26,7 @@ needs it), with no network.
 """
 
 import argparse
+import json
 import os
 import pwd
 import shutil
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 
 try:
     from selenium import webdriver
@@ -231,8 +233,12 @@ class Test:
         self.wait_visible("#page-" + page)
 
     def screenshot(self, name):
+        """The whole page, not just the window."""
         path = os.path.join(self.args.screenshots, name + ".png")
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(1280, max(600, min(height, 4000)))
         self.driver.save_screenshot(path)
+        self.driver.set_window_size(1280, 1000)
         log("screenshot", path)
 
     def upload(self, input_css, path):
@@ -252,6 +258,14 @@ class Test:
         return os.path.join(self.downloads, name)
 
     # ---- the cases ----
+
+    def menu(self, ws):
+        """Cockpit's menu: the manifest the bridge serves names the page."""
+        url = "http://127.0.0.1:%d/cockpit/@localhost/manifests.json" % ws.port
+        with urllib.request.urlopen(url, timeout=WAIT) as r:
+            manifests = json.load(r)
+        assert manifests["smimed"]["menu"]["index"]["label"] == "S/MIME keys", manifests.get("smimed")
+        log("ok: Cockpit's menu has \"S/MIME keys\"")
 
     def overview(self, ws):
         self.go(ws, "overview")
@@ -453,6 +467,7 @@ class Test:
         self.start()
         ws = self.cockpit()
         t = time.monotonic()
+        self.menu(ws)
         self.overview(ws)
         self.certificates(ws)
         self.overview_live(ws)
