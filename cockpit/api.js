@@ -29,7 +29,8 @@ const smimedApi = {
     /* Connects (again, after the administrative access switch changed) and
      * calls every listener with the kind of change: "connected",
      * "manager" (with the changed properties), "objects", "closed" (with a
-     * problem). */
+     * problem), "gone" (smimed left the bus; "connected" again when it is
+     * back). */
     connect() {
         if (this.client)
             this.client.close();
@@ -39,6 +40,21 @@ const smimedApi = {
         client.addEventListener("close", (ev, options) => {
             if (this.client === client)
                 this.emit("closed", options && options.problem);
+        });
+        /* smimed restarted (or left): its objects are new, or gone. */
+        let owner;
+        client.addEventListener("owner", (ev, now) => {
+            if (this.client !== client)
+                return;
+            const before = owner;
+            owner = now;
+            if (now === before)
+                return;
+            this.objects = null;
+            if (!now)
+                this.emit("gone");
+            else if (before !== undefined)
+                this.emit("connected");
         });
         client.subscribe({ path_namespace: SMIMED_MANAGER_PATH }, (path, iface, signal, args) => {
             if (this.client !== client)

@@ -49,6 +49,9 @@ function changed(what, detail) {
             smimedCertificates.render();
         else if (page === "keys")
             smimedKeys.render();
+    } else if (what === "gone") {
+        smimedDom.showError("connection-error", { problem: "not-found" });
+        smimedOverview.changed({ TokenState: "", TokenLabel: "", TokenStateReason: "" });
     } else if (what === "closed") {
         smimedDom.showError("connection-error", { problem: detail || "disconnected",
                                                   message: detail === "not-found" ? undefined : "Lost the connection to smimed: " + (detail || "disconnected") });

@@ -14,7 +14,13 @@
  *   crl.pem           the root's CRL revoking revoked@
  *   enroll.p12        enroll@example.com, key and certificate, passphrase
  *                     in enroll.pass
- *   fingerprints      "NAME FINGERPRINT" lines for the certificates above */
+ *   fingerprints      "NAME FINGERPRINT" lines for the certificates above
+ *
+ * Commands on stdin, one a line, each answered with "done" (or "failed"):
+ *   lock      restarts smimed on a PIN file with a wrong PIN: TokenState
+ *             "locked" (the store stays)
+ *   fix-pin   writes the right PIN into that file; smimed tries it on
+ *             Reload, as an admin would have it do */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +33,8 @@
 #include "pki.h"
 
 #define ENROLL_PASSPHRASE "correct horse battery staple"
+#define SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define CHANGING_PIN_FILE "changing-pin"
 
 static PkiCert *leaf(const char *address, int not_before, int not_after, EVP_PKEY *key, uint64_t serial,
                      const PkiCert *issuer) {
@@ -126,10 +134,40 @@ static int write_pki(Harness *h, const char *dir) {
         return 0;
 }
 
+/* smimed again, on the harness token with the PIN from a file that has
+ * the wrong one for now. */
+static int restart_locked(Harness *h) {
+        _cleanup_free_ char *pin_file = NULL, *store = NULL, *text = NULL, *config = NULL;
+
+        pin_file = harness_write_smimed_file(h, CHANGING_PIN_FILE, "wrong-pin\n", 0600);
+        store = harness_store_section(h);
+        if (!pin_file || !store)
+                return -ENOMEM;
+        if (asprintf(&text,
+                     "[Token]\nModule=" SOFTHSM_MODULE "\nURI=pkcs11:token=" HARNESS_TOKEN_LABEL "\nPINFile=%s\n"
+                     "%s[Policy]\nEnabled=yes\n",
+                     pin_file, store) < 0)
+                return -ENOMEM;
+        config = harness_write_file(h, "locked.conf", text, 0644);
+        if (!config)
+                return -ENOMEM;
+        (void) harness_stop_smimed(h);
+        return harness_start_smimed(h, config, NULL);
+}
+
+static int fix_pin(Harness *h) {
+        _cleanup_free_ char *right = NULL, *path = NULL;
+
+        if (asprintf(&right, "%s\n", h->pin) < 0)
+                return -ENOMEM;
+        path = harness_write_smimed_file(h, CHANGING_PIN_FILE, right, 0600);
+        return path ? 0 : -EIO;
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_(harness_freep) Harness *h = NULL;
         _cleanup_free_ char *text = NULL, *config = NULL;
-        char buf[256];
+        char line[256];
         int r;
 
         if (argc != 2) {
@@ -161,7 +199,17 @@ int main(int argc, char *argv[]) {
         printf("bus %s\nlog %s\nready\n", h->bus_address, h->smimed_log);
         fflush(stdout);
 
-        while (read(STDIN_FILENO, buf, sizeof(buf)) > 0)
-                ;
+        while (fgets(line, sizeof(line), stdin)) {
+                if (streq(line, "lock\n"))
+                        r = restart_locked(h);
+                else if (streq(line, "fix-pin\n"))
+                        r = fix_pin(h);
+                else
+                        r = -EINVAL;
+                if (r < 0)
+                        fprintf(stderr, "cockpit-harness: %s: %s\n", strtok(line, "\n"), strerror(-r));
+                printf("%s\n", r < 0 ? "failed" : "done");
+                fflush(stdout);
+        }
         return 0;
 }

@@ -8,7 +8,8 @@ test PKI; this script starts cockpit-ws with a local cockpit-bridge session
 on that bus (DBUS_SYSTEM_BUS_ADDRESS) and with the package from the source
 tree, and drives headless Chromium through selenium and chromedriver:
 
-  overview     the token is ready; counts and "expiring soon" follow the
+  overview     the token is ready; with a wrong PIN it is locked, with what
+               to do, and ready again after Reload; counts and "expiring soon" follow the
                daemon live (smimectl changes the store while the page is open)
   certificates a CA imported as trust anchor and leaves imported through the
                file upload show valid, expired, untrusted, and revoked once
@@ -79,6 +80,13 @@ class Harness:
         else:
             raise RuntimeError("cockpit-harness exited with %s before it was ready" % self.proc.wait())
         self.bus = self.info["bus"]
+
+    def command(self, cmd):
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        if answer != "done":
+            raise RuntimeError("cockpit-harness: %s: %s" % (cmd, answer or "exited"))
 
     def stop(self):
         self.proc.stdin.close()
@@ -235,6 +243,7 @@ class Test:
     def screenshot(self, name):
         """The whole page, not just the window."""
         path = os.path.join(self.args.screenshots, name + ".png")
+        self.driver.execute_script("window.scrollTo(0, 0)")
         height = self.driver.execute_script("return document.documentElement.scrollHeight")
         self.driver.set_window_size(1280, max(600, min(height, 4000)))
         self.driver.save_screenshot(path)
@@ -276,6 +285,23 @@ class Test:
         self.wait_text("#overview-key-count", "1")
         assert self.text("#overview-token-help") == "", self.text("#overview-token-help")
         log("ok: overview shows the token ready")
+
+    def token_locked(self, ws):
+        """A wrong PIN: the overview says locked and what to do; fixing the
+        PIN and "Reload configuration" make it ready, live."""
+        self.harness.command("lock")  # smimed restarts: the page follows its new instance
+        self.wait_text("#overview-token-state", "locked")
+        self.wait_text("#overview-token-help", "refused the PIN")
+        assert "PINFile=" in self.text("#overview-token-help"), self.text("#overview-token-help")
+        self.wait_text("#overview-key-count", "0")
+        self.screenshot("overview-locked")
+        self.harness.command("fix-pin")
+        self.find("#overview-reload").click()
+        self.wait_text("#overview-reload-result", "Configuration reloaded.")
+        self.wait_text("#overview-token-state", "ready")
+        self.wait_text("#overview-key-count", "1")
+        assert self.text("#overview-token-help") == "", self.text("#overview-token-help")
+        log("ok: a locked token with what to do; ready again after Reload")
 
     def certificates(self, ws):
         self.tab("certificates")
@@ -469,6 +495,7 @@ class Test:
         t = time.monotonic()
         self.menu(ws)
         self.overview(ws)
+        self.token_locked(ws)
         self.certificates(ws)
         self.overview_live(ws)
         self.keys(ws)
