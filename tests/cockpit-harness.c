@@ -14,6 +14,8 @@
  *   crl.pem           the root's CRL revoking revoked@
  *   enroll.p12        enroll@example.com, key and certificate, passphrase
  *                     in enroll.pass
+ *   bulk.pem          30 more valid leaves, bulk-00@ … bulk-29@ (EC keys: quick
+ *                     to make), for paging
  *   fingerprints      "NAME FINGERPRINT" lines for the certificates above
  *
  * Commands on stdin, one a line, each answered with "done" (or "failed"):
@@ -85,6 +87,30 @@ static int write_p12(const char *dir, const char *name, const PkiCert *c) {
         return write_text(dir, "enroll.pass", ENROLL_PASSPHRASE);
 }
 
+#define N_BULK 30
+
+static int write_bulk(const char *dir, const PkiCert *ca) {
+        PkiCert *certs[N_BULK] = {};
+        _cleanup_free_ char *pem = NULL;
+        int r = -EIO;
+
+        for (size_t i = 0; i < N_BULK; i++) {
+                _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = pki_key_ec();
+                char address[64];
+
+                snprintf(address, sizeof(address), "bulk-%02zu@example.com", i);
+                certs[i] = key ? leaf(address, -1, 365, key, 0, ca) : NULL;
+                if (!certs[i])
+                        goto finish;
+        }
+        pem = pki_certs_pem((const PkiCert *const *) certs, N_BULK);
+        r = pem ? write_text(dir, "bulk.pem", pem) : -EIO;
+finish:
+        for (size_t i = 0; i < N_BULK; i++)
+                pki_cert_free(certs[i]);
+        return r;
+}
+
 static int write_pki(Harness *h, const char *dir) {
         _cleanup_(pki_cert_freep) PkiCert *ca = pki_root_ca("smimed Test CA"),
                                           *other = pki_root_ca("Other CA");
@@ -129,7 +155,7 @@ static int write_pki(Harness *h, const char *dir) {
 
         if ((r = write_text(dir, "ca.pem", ca_pem)) < 0 || (r = write_text(dir, "leaves.pem", leaves_pem)) < 0 ||
             (r = write_text(dir, "crl.pem", crl_pem)) < 0 || (r = write_text(dir, "fingerprints", list)) < 0 ||
-            (r = write_p12(dir, "enroll.p12", enroll)) < 0)
+            (r = write_p12(dir, "enroll.p12", enroll)) < 0 || (r = write_bulk(dir, ca)) < 0)
                 return r;
         return 0;
 }

@@ -19,6 +19,7 @@ tree, and drives headless Chromium through selenium and chromedriver:
                message in place); a generated key's CSR download passes
                openssl req -verify; remove-key's guard, then removal
   coverage     Sign/Encrypt verdicts with their reasons
+  paging       36 certificates in pages of 25; removal through the page
   denied       a Cockpit session of the unprivileged user "smimed-test":
                an import is refused with "You are not allowed"
 
@@ -478,10 +479,43 @@ class Test:
         self.screenshot("coverage")
         log("ok: coverage verdicts with reasons")
 
+    def paging(self, ws):
+        """30 more certificates: pages of 25; a removal through the page."""
+        self.smimectl("import", os.path.join(self.pki, "bulk.pem"))
+        self.tab("certificates")
+        Select(self.find("#cert-sort")).select_by_value("address")
+        self.wait_text("#cert-page-info", "1–25 of 36")
+        assert len(self.finds("#cert-table tbody tr")) == 25
+        assert self.find("#cert-prev").get_attribute("disabled")
+        self.find("#cert-next").click()
+        self.wait_text("#cert-page-info", "26–36 of 36")
+        assert len(self.finds("#cert-table tbody tr")) == 11
+        self.find("#cert-prev").click()
+        self.wait_text("#cert-page-info", "1–25 of 36")
+        # The filter starts again at the first page.
+        self.find("#cert-filter").send_keys("bulk-2")
+        self.wait_text("#cert-page-info", "1–10 of 10")
+
+        self.find("#cert-filter").clear()
+        self.find("#cert-filter").send_keys("expired@")
+        self.wait_text("#cert-page-info", "1–1 of 1")
+        self.find(self.row_css("expired")).click()
+        self.wait_text("#cert-details-title", "expired@example.com")
+        self.find("#cert-remove").click()
+        self.wait_text("#cert-remove", "Click again")
+        assert self.finds(self.row_css("expired"))
+        self.find("#cert-remove").click()
+        self.wait("expired@ removed", lambda: not self.finds(self.row_css("expired")))
+        self.wait_text("#cert-page-info", "0–0 of 0")
+        self.find("#cert-filter").clear()
+        self.find("#cert-filter").send_keys(" ")
+        self.wait_text("#cert-page-info", "1–25 of 35")
+        log("ok: paging, filter, removal")
+
     def denied(self):
         ws = self.cockpit(TEST_USER)
         self.go(ws, "certificates")
-        self.wait("the list as %s" % TEST_USER, lambda: self.finds(self.row_css("valid")))
+        self.wait("the list as %s" % TEST_USER, lambda: self.text("#cert-page-info") == "1–25 of 35")
         self.upload("#cert-import-file", os.path.join(self.pki, "ca.pem"))
         self.find("#cert-import-button").click()
         self.wait_visible("#cert-import-error")
@@ -500,6 +534,7 @@ class Test:
         self.overview_live(ws)
         self.keys(ws)
         self.coverage(ws)
+        self.paging(ws)
         self.denied()
         log("browser cases took %.1f s" % (time.monotonic() - t))
 
