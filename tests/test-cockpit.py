@@ -28,6 +28,7 @@ needs it), with no network.
 """
 
 import argparse
+import base64
 import json
 import os
 import pwd
@@ -158,6 +159,9 @@ class Test:
         self.data_dir = os.path.join(self.workdir, "data")
         shutil.copytree(os.path.join(args.source, "cockpit"), os.path.join(self.data_dir, "cockpit", "smimed"))
         os.makedirs(args.screenshots, exist_ok=True)
+        for old in os.listdir(args.screenshots):  # this run's only
+            if old.endswith(".png"):
+                os.unlink(os.path.join(args.screenshots, old))
         self.harness = None
         self.ws = []
         self.driver = None
@@ -245,10 +249,9 @@ class Test:
         """The whole page, not just the window."""
         path = os.path.join(self.args.screenshots, name + ".png")
         self.driver.execute_script("window.scrollTo(0, 0)")
-        height = self.driver.execute_script("return document.documentElement.scrollHeight")
-        self.driver.set_window_size(1280, max(600, min(height, 4000)))
-        self.driver.save_screenshot(path)
-        self.driver.set_window_size(1280, 1000)
+        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(shot["data"]))
         log("screenshot", path)
 
     def upload(self, input_css, path):
