@@ -30,6 +30,26 @@ function navigate() {
         smimedKeys.render();
 }
 
+/* A batch of InterfacesAdded (an import of many certificates) reloads the
+ * page's list once, not once per certificate. */
+const REFRESH_DELAY_MS = 200;
+let refreshTimer = null;
+
+function refreshSoon() {
+    if (refreshTimer !== null)
+        return;
+    refreshTimer = window.setTimeout(() => {
+        refreshTimer = null;
+        const page = currentPage();
+        if (page === "overview")
+            smimedOverview.refreshExpiring();
+        else if (page === "certificates")
+            smimedCertificates.render();
+        else if (page === "keys")
+            smimedKeys.render();
+    }, REFRESH_DELAY_MS);
+}
+
 /* What the daemon changed: the overview always follows; the page shown
  * reloads its lists. */
 function changed(what, detail) {
@@ -43,12 +63,7 @@ function changed(what, detail) {
         if (page === "certificates" && "CRLUpdated" in detail)
             smimedCertificates.render();
     } else if (what === "objects") {
-        if (page === "overview")
-            smimedOverview.refreshExpiring();
-        else if (page === "certificates")
-            smimedCertificates.render();
-        else if (page === "keys")
-            smimedKeys.render();
+        refreshSoon();
     } else if (what === "gone") {
         smimedDom.showError("connection-error", { problem: "not-found" });
         smimedOverview.changed({ TokenState: "", TokenLabel: "", TokenStateReason: "" });

@@ -4,7 +4,8 @@
  * with a real polkitd, and the built smimed, as every integration test has
  * them. Writes a test PKI to the directory given as argument, prints
  * "bus ADDRESS" and "ready" on stdout, then waits until stdin reaches its
- * end (the test is done, or died) and tears everything down.
+ * end (the test is done, or died) and tears everything down; exits 0 only
+ * if smimed then exits 0 on SIGTERM.
  *
  * The files, all made with tests/pki.c:
  *   ca.pem            a root CA, to import as a trust anchor
@@ -164,6 +165,7 @@ static int write_pki(Harness *h, const char *dir) {
  * the wrong one for now. */
 static int restart_locked(Harness *h) {
         _cleanup_free_ char *pin_file = NULL, *store = NULL, *text = NULL, *config = NULL;
+        int r;
 
         pin_file = harness_write_smimed_file(h, CHANGING_PIN_FILE, "wrong-pin\n", 0600);
         store = harness_store_section(h);
@@ -177,7 +179,11 @@ static int restart_locked(Harness *h) {
         config = harness_write_file(h, "locked.conf", text, 0644);
         if (!config)
                 return -ENOMEM;
-        (void) harness_stop_smimed(h);
+        r = harness_stop_smimed(h);
+        if (r != 0) {
+                fprintf(stderr, "cockpit-harness: smimed exited with status %d, see %s\n", r, h->smimed_log);
+                return -EIO;
+        }
         return harness_start_smimed(h, config, NULL);
 }
 
@@ -236,6 +242,13 @@ int main(int argc, char *argv[]) {
                         fprintf(stderr, "cockpit-harness: %s: %s\n", strtok(line, "\n"), strerror(-r));
                 printf("%s\n", r < 0 ? "failed" : "done");
                 fflush(stdout);
+        }
+
+        /* Under valgrind (SMIMED_TEST_WRAPPER) a memory error or leak is smimed's exit status. */
+        r = harness_stop_smimed(h);
+        if (r != 0) {
+                fprintf(stderr, "cockpit-harness: smimed exited with status %d, see %s\n", r, h->smimed_log);
+                return 1;
         }
         return 0;
 }

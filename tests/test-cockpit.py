@@ -93,8 +93,10 @@ class Harness:
             raise RuntimeError("cockpit-harness: %s: %s" % (cmd, answer or "exited"))
 
     def stop(self):
+        """Its exit status: not 0 when smimed did not end well (under valgrind:
+        a memory error or leak), or the helper itself leaked under ASan."""
         self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+        return self.proc.wait(timeout=120)
 
 
 class CockpitWs:
@@ -198,12 +200,14 @@ class Test:
                 pass
         for ws in self.ws:
             ws.stop()
+        status = 0
         if self.harness:
-            self.harness.stop()
+            status = self.harness.stop()
         if os.environ.get("SMIMED_TEST_KEEP"):
             log("kept", self.workdir)
         else:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        return status
 
     def cockpit(self, user=None):
         ws = CockpitWs(self.harness.bus, self.data_dir, self.workdir, user)
@@ -580,7 +584,10 @@ def main():
                 pass
         test.stop()
         return 1
-    test.stop()
+    status = test.stop()
+    if status != 0:
+        log("cockpit-harness exited with status %d (smimed's exit, or a leak)" % status)
+        return 1
     log("passed in %.1f s" % (time.monotonic() - start))
     return 0
 
