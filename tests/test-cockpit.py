@@ -21,7 +21,9 @@ tree, and drives headless Chromium through selenium and chromedriver:
   coverage     Sign/Encrypt verdicts with their reasons
   paging       36 certificates in pages of 25; removal through the page
   denied       a Cockpit session of the unprivileged user "smimed-test":
-               an import is refused with "You are not allowed"
+               an import is refused with "You are not allowed"; with
+               administrative access switched on (a privileged bridge the
+               test provides in place of sudo) it passes, off again refused
 
 Screenshots of each page go to --screenshots. Runs as root (the harness
 needs it), with no network.
@@ -37,13 +39,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.request
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -151,6 +154,40 @@ class CockpitWs:
         self.proc.wait(timeout=30)
 
 
+class PrivilegedBridges:
+    """What sudo does for Cockpit's administrative access, without sudo: a
+    Unix socket where each connection gets `cockpit-bridge --privileged`
+    as root. tests/cockpit-superuser-proxy.py, spawned by the user's bridge
+    from a test-only package's "bridges" entry, connects here."""
+
+    def __init__(self, path, bus):
+        self.path = path
+        self.env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root",
+                    "DBUS_SYSTEM_BUS_ADDRESS": bus}
+        self.children = []
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(path)
+        os.chmod(path, 0o666)  # the test user connects
+        self.listener.listen()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.children.append(subprocess.Popen(["cockpit-bridge", "--privileged"], stdin=conn.fileno(),
+                                                  stdout=conn.fileno(), env=self.env))
+            conn.close()
+
+    def stop(self):
+        self.listener.close()
+        for child in self.children:
+            child.terminate()
+            child.wait(timeout=30)
+
+
 class Test:
     def __init__(self, args):
         self.args = args
@@ -162,6 +199,15 @@ class Test:
         os.makedirs(self.downloads)
         self.data_dir = os.path.join(self.workdir, "data")
         shutil.copytree(os.path.join(args.source, "cockpit"), os.path.join(self.data_dir, "cockpit", "smimed"))
+        # A test-only package whose "privileged" bridge stands in for sudo.
+        self.superuser_socket = os.path.join(self.workdir, "privileged-bridge.sock")
+        proxy = os.path.join(self.workdir, "cockpit-superuser-proxy.py")
+        shutil.copy(os.path.join(args.source, "tests", "cockpit-superuser-proxy.py"), proxy)
+        os.makedirs(os.path.join(self.data_dir, "cockpit", "test-superuser"))
+        with open(os.path.join(self.data_dir, "cockpit", "test-superuser", "manifest.json"), "w") as f:
+            json.dump({"bridges": [{"privileged": True,
+                                    "spawn": ["/usr/bin/python3", proxy, self.superuser_socket]}]}, f)
+        self.bridges = None
         os.makedirs(args.screenshots, exist_ok=True)
         for old in os.listdir(args.screenshots):  # this run's only
             if old.endswith(".png"):
@@ -177,6 +223,7 @@ class Test:
         t = time.monotonic()
         self.harness = Harness(self.args.harness, self.pki)
         log("harness ready in %.1f s, bus %s" % (time.monotonic() - t, self.harness.bus))
+        self.bridges = PrivilegedBridges(self.superuser_socket, self.harness.bus)
         with open(os.path.join(self.pki, "fingerprints")) as f:
             self.fingerprints = dict(line.split() for line in f if line.strip())
         t = time.monotonic()
@@ -188,6 +235,7 @@ class Test:
         options.add_experimental_option("prefs", {"download.default_directory": self.downloads,
                                                   "download.prompt_for_download": False})
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        self.driver.set_script_timeout(WAIT)
         self.driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow",
                                                                  "downloadPath": self.downloads})
         log("chromium ready in %.1f s" % (time.monotonic() - t))
@@ -200,6 +248,8 @@ class Test:
                 pass
         for ws in self.ws:
             ws.stop()
+        if self.bridges:
+            self.bridges.stop()
         status = 0
         if self.harness:
             status = self.harness.stop()
@@ -220,7 +270,10 @@ class Test:
 
     def wait(self, what, condition):
         try:
-            return WebDriverWait(self.driver, WAIT).until(lambda d: condition())
+            # The pages re-render lists as the daemon's signals come: an
+            # element read may be gone meanwhile; look again.
+            return WebDriverWait(self.driver, WAIT, ignored_exceptions=[StaleElementReferenceException]).until(
+                lambda d: condition())
         except TimeoutException:
             self.screenshot("failed")
             raise AssertionError("timed out waiting for " + what)
@@ -232,8 +285,13 @@ class Test:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
     def text(self, css):
-        els = self.finds(css)
-        return els[0].text if els else None
+        for _ in range(10):  # a list re-rendered under us: look again
+            try:
+                els = self.finds(css)
+                return els[0].text if els else None
+            except StaleElementReferenceException:
+                continue
+        return None
 
     def wait_text(self, css, expected):
         """Waits until the element's text contains expected."""
@@ -533,6 +591,31 @@ class Test:
         self.wait_text("#cert-import-error", "You are not allowed")
         self.screenshot("denied")
         log("ok: a denied import says so, as %s" % TEST_USER)
+
+        # Administrative access on (what Cockpit's top bar switch does): the
+        # page reconnects through the privileged bridge and the import passes;
+        # off again, and it is refused again.
+        self.superuser("Start", ["python3"])  # the bridge is named after its program
+        self.wait("the hint gone", lambda: not self.find("#admin-hint").is_displayed())
+        self.upload("#cert-import-file", os.path.join(self.pki, "ca.pem"))
+        self.find("#cert-import-button").click()
+        self.wait_text("#cert-import-result", "Imported 1 certificate from ca.pem")
+        assert not self.find("#cert-import-error").is_displayed()
+        self.superuser("Stop", [])
+        self.wait_visible("#admin-hint")
+        self.upload("#cert-import-file", os.path.join(self.pki, "ca.pem"))
+        self.find("#cert-import-button").click()
+        self.wait_text("#cert-import-error", "You are not allowed")
+        log("ok: Cockpit's administrative access switch: allowed when on, refused when off")
+
+    def superuser(self, method, args):
+        """Calls cockpit.Superuser on the bridge's internal bus, as the shell's switch does."""
+        result = self.driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            cockpit.dbus(null, { bus: "internal" }).call("/superuser", "cockpit.Superuser", arguments[0], arguments[1])
+                .then(() => done("ok"), err => done("error: " + (err.message || err.problem || err)));
+        """, method, args)
+        assert result == "ok", "cockpit.Superuser.%s: %s" % (method, result)
 
     def run(self):
         self.start()
