@@ -35,6 +35,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -117,22 +118,21 @@ class CockpitWs:
             # The package from the source tree first, then the system's base1.
             "XDG_DATA_DIRS": data_dir + ":/usr/local/share:/usr/share",
         }
-        preexec = None
+        # In a PID namespace of its own: the bridge starts a session
+        # dbus-daemon and an ssh-agent, which would outlive the test; when
+        # unshare ends (stop()), its child, the namespace's init, is killed
+        # and everything in the namespace with it.
+        argv = ["unshare", "--pid", "--fork", "--kill-child"]
         if user:
             pw = pwd.getpwnam(user)
             os.chown(home, pw.pw_uid, pw.pw_gid)
             env.update(USER=user, LOGNAME=user)
-
-            def preexec():
-                os.setgroups([])
-                os.setgid(pw.pw_gid)
-                os.setuid(pw.pw_uid)
+            argv += ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid, "--clear-groups"]
+        argv += [COCKPIT_WS, "--no-tls", "--address", "127.0.0.1", "--port", str(self.port),
+                 "--local-session=cockpit-bridge"]
         self.log_path = os.path.join(workdir, "cockpit-ws-%s.log" % (user or "root"))
         with open(self.log_path, "w") as logf:
-            self.proc = subprocess.Popen(
-                [COCKPIT_WS, "--no-tls", "--address", "127.0.0.1", "--port", str(self.port),
-                 "--local-session=cockpit-bridge"],
-                env=env, cwd=home, stdout=logf, stderr=subprocess.STDOUT, preexec_fn=preexec)
+            self.proc = subprocess.Popen(argv, env=env, cwd=home, stdout=logf, stderr=subprocess.STDOUT)
         # Until it accepts connections (it exits on a bad start).
         deadline = time.monotonic() + WAIT
         while True:
@@ -150,8 +150,28 @@ class CockpitWs:
         return "http://127.0.0.1:%d/cockpit/@localhost/smimed/index.html%s" % (self.port, page)
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+        kill_namespace(self.proc)
+
+
+def kill_namespace(proc):
+    """Ends what `unshare --pid --fork` started: SIGKILL to the namespace's
+    init (the only signal an init without a handler takes, and setpriv's
+    change of user cleared the parent-death signal) ends everything in it."""
+    try:
+        with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        children = []
+    for child in children:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 class PrivilegedBridges:
@@ -177,15 +197,16 @@ class PrivilegedBridges:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
-            self.children.append(subprocess.Popen(["cockpit-bridge", "--privileged"], stdin=conn.fileno(),
+            # In a PID namespace, as cockpit-ws: nothing it starts stays.
+            self.children.append(subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child",
+                                                   "cockpit-bridge", "--privileged"], stdin=conn.fileno(),
                                                   stdout=conn.fileno(), env=self.env))
             conn.close()
 
     def stop(self):
         self.listener.close()
         for child in self.children:
-            child.terminate()
-            child.wait(timeout=30)
+            kill_namespace(child)
 
 
 class Test:
