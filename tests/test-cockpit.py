@@ -652,6 +652,9 @@ class Test:
         self.paging(ws)
         self.denied()
         log("browser cases took %.1f s" % (time.monotonic() - t))
+        # No script failed on the way (an exception in the page's code is SEVERE).
+        errors = [e for e in self.driver.get_log("browser") if e.get("level") == "SEVERE"]
+        assert not errors, "errors in the browser console: %s" % errors
 
 
 def main():
