@@ -53,6 +53,30 @@ fi
 [ -x "$dest/usr/libexec/smimed-worker" ] || fail "smimed-worker is not executable"
 echo "ok: every file where it belongs"
 
+# The Cockpit admin console (issue 21), unless the build left it out
+# (-Dcockpit=false): every file of cockpit/ in datadir/cockpit/smimed, the
+# manifest valid JSON naming the menu entry, every script the page loads there.
+cockpit_option=$(meson introspect "$build" --buildoptions |
+                 python3 -c 'import json, sys; print([o["value"] for o in json.load(sys.stdin) if o["name"] == "cockpit"][0])')
+pkg="$dest/usr/share/cockpit/smimed"
+if [ "$cockpit_option" = True ]; then
+        for f in $(sed -n "s/^ *'\([a-z]*\.[a-z]*\)',\?$/\1/p" "$src/cockpit/meson.build"); do
+                cmp -s "$src/cockpit/$f" "$pkg/$f" || fail "not installed: /usr/share/cockpit/smimed/$f"
+        done
+        python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); assert m["menu"]["index"]["label"] == "S/MIME keys"' \
+                "$pkg/manifest.json" || fail "cockpit manifest.json"
+        for s in $(sed -n 's/.*<script src="\([^"]*\)".*/\1/p' "$pkg/index.html"); do
+                case "$s" in
+                ../base1/*) ;;
+                *) [ -s "$pkg/$s" ] || fail "index.html loads $s, which is not installed" ;;
+                esac
+        done
+        echo "ok: Cockpit package"
+else
+        [ ! -e "$pkg" ] || fail "-Dcockpit=false, yet /usr/share/cockpit/smimed is installed"
+        echo "ok: no Cockpit package (-Dcockpit=false)"
+fi
+
 # The unit, with its programs pointed into the DESTDIR.
 mkdir "$dest/verify"
 sed -e "s|/usr/libexec/smimed|$dest/usr/libexec/smimed|" -e "s|/usr/bin/smimectl|$dest/usr/bin/smimectl|" \

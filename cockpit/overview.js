@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Overview: the Manager's properties, live from PropertiesChanged, and the
+ * certificates that expire soon, live from the ObjectManager's signals. */
+"use strict";
+
+const EXPIRING_DAYS = 30;
+const EXPIRING_SHOWN = 20;
+
+const TOKEN_HELP = {
+    ready: "",
+    locked: "The token did not accept a PIN: the PIN is missing, wrong, or the token locked it. " +
+            "Put the right PIN in the token-pin credential or the file [Token] PINFile= names " +
+            "(/etc/smimed/smimed.conf), then reload the configuration.",
+    absent: "No token matches [Token] URI= in /etc/smimed/smimed.conf. Plug in or initialize the token " +
+            "(SoftHSM2: softhsm2-util --init-token), or correct the URI; smimed looks for it again by itself.",
+    error: "The PKCS#11 module or the token failed. Check [Token] Module= and smimed's journal " +
+           "(journalctl -u smimed), then reload the configuration.",
+};
+
+const smimedOverview = {
+    props: {},
+
+    init() {
+        smimedDom.$("overview-reload").addEventListener("click", () => this.reload());
+    },
+
+    async refresh() {
+        try {
+            this.props = await smimedApi.manager();
+            smimedDom.showError("connection-error", null);
+            this.render();
+        } catch (err) {
+            smimedDom.showError("connection-error", err);
+        }
+        this.refreshExpiring();
+    },
+
+    changed(props) {
+        Object.assign(this.props, props);
+        this.render();
+    },
+
+    render() {
+        const p = this.props;
+        const $ = smimedDom.$;
+        $("overview-version").textContent = p.Version || "-";
+        $("overview-enabled").textContent = p.Enabled
+            ? "enabled"
+            : "disabled by [Policy] Enabled=no: mail applications hide their Sign and Encrypt buttons";
+        const state = p.TokenState || "-";
+        const stateEl = $("overview-token-state");
+        stateEl.textContent = state;
+        stateEl.className = "state-" + state;
+        $("overview-token-label").textContent = p.TokenLabel ? "(" + p.TokenLabel + ")" : "";
+        const help = [p.TokenStateReason, TOKEN_HELP[state]].filter(s => s).join(" ");
+        $("overview-token-help").textContent = help;
+        $("overview-cert-count").textContent = String(p.CertificateCount ?? "-");
+        $("overview-key-count").textContent = String(p.KeyCount ?? "-");
+        $("overview-crl").textContent = p.CRLUpdated ? smimedDom.datetime(p.CRLUpdated) : "none since smimed started";
+    },
+
+    async refreshExpiring() {
+        const list = smimedDom.$("overview-expiring");
+        try {
+            const now = Date.now() * 1000;
+            const soon = now + EXPIRING_DAYS * 86400 * 1e6;
+            const { items } = await smimedApi.listCertificates({ sort: "expiry" });
+            const expiring = items.filter(c => c.notAfter > now && c.notAfter <= soon);
+            smimedDom.clear(list);
+            for (const c of expiring.slice(0, EXPIRING_SHOWN)) {
+                const days = Math.ceil((c.notAfter - now) / 86400e6);
+                list.append(smimedDom.el("li", { title: c.summary, dataset: { fingerprint: c.fingerprint } },
+                                         smimedDom.el("a", { href: "#/certificates/" + c.fingerprint },
+                                                      c.addresses.join(", ") || c.subject),
+                                         ` expires ${smimedDom.date(c.notAfter)} (in ${days} days)`));
+            }
+            if (expiring.length > EXPIRING_SHOWN)
+                list.append(smimedDom.el("li", {}, `and ${expiring.length - EXPIRING_SHOWN} more`));
+            if (expiring.length === 0)
+                list.append(smimedDom.el("li", { class: "hint" }, "none"));
+            smimedDom.showError("overview-expiring-error", null);
+        } catch (err) {
+            smimedDom.clear(list);
+            smimedDom.showError("overview-expiring-error", err);
+        }
+    },
+
+    async reload() {
+        const out = smimedDom.$("overview-reload-result");
+        out.textContent = "";
+        out.className = "";
+        try {
+            await smimedApi.reload();
+            out.textContent = "Configuration reloaded.";
+            out.className = "result";
+        } catch (err) {
+            out.textContent = smimedApi.errorText(err);
+            out.className = "error";
+        }
+    },
+};
