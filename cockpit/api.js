@@ -12,6 +12,8 @@ const SMIMED_MANAGER = "org.smimed1.Manager";
 const SMIMED_CERTIFICATE = "org.smimed1.Certificate";
 const SMIMED_KEY = "org.smimed1.Key";
 const SMIMED_CERTIFICATE_PREFIX = "/org/smimed1/certificate/";
+/* The keys have an ObjectManager of their own (the Manager's holds the certificates). */
+const SMIMED_KEY_MANAGER_PATH = "/org/smimed1/key";
 const DBUS_PROPERTIES = "org.freedesktop.DBus.Properties";
 const DBUS_OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager";
 
@@ -23,7 +25,7 @@ const DENIED_ERRORS = [
 const smimedApi = {
     client: null,
     superuser: null,        /* cockpit.Superuser's "Current": "none", "root", … */
-    objects: null,          /* a promise of GetManagedObjects' answer, until a signal invalidates it */
+    objects: null,          /* a promise of both GetManagedObjects answers in one, until a signal invalidates it */
     listeners: [],
 
     /* Connects (again, after the administrative access switch changed) and
@@ -114,8 +116,9 @@ const smimedApi = {
 
     managedObjects() {
         if (!this.objects) {
-            const p = this.call(SMIMED_MANAGER_PATH, DBUS_OBJECT_MANAGER, "GetManagedObjects", [], "")
-                    .then(([objects]) => objects);
+            const p = Promise.all([SMIMED_MANAGER_PATH, SMIMED_KEY_MANAGER_PATH].map(
+                path => this.call(path, DBUS_OBJECT_MANAGER, "GetManagedObjects", [], "")))
+                    .then(answers => Object.assign({}, ...answers.map(([objects]) => objects)));
             p.catch(() => { if (this.objects === p) this.objects = null });
             this.objects = p;
         }
