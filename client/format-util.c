@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdbool.h>
+#include <string.h>
 #include <time.h>
+#include <wchar.h>
 
 #include "format-util.h"
+#include "macro.h"
+#include "terminal-util.h"
 
 #define USEC_PER_SEC 1000000ULL
 
@@ -37,29 +41,118 @@ static int is_control(unsigned char c) {
         return c < 0x20 || c == 0x7f;
 }
 
-void print_text(FILE *f, const char *s) {
-        for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; p++) {
-                if (is_control(*p))
-                        fprintf(f, "\\x%02x", *p);
-                else
-                        fputc(*p, f);
-        }
-}
+/* The daemon's punctuation, for a locale without UTF-8. */
+static const struct {
+        const char *utf8, *ascii;
+} punctuation[] = {
+        {"…", "..."},
+        {"·", "-"},
+        {"—", "--"},
+        {"–", "-"},
+};
 
-size_t text_width(const char *s) {
-        size_t n = 0;
-
-        for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; p++) {
-                if (is_control(*p))
-                        n += 4;
-                else if ((*p & 0xc0) != 0x80) /* not a UTF-8 continuation byte */
-                        n++;
-        }
+static size_t put_bytes(FILE *f, const char *p, size_t n) {
+        if (f)
+                fwrite(p, 1, n, f);
         return n;
 }
 
+/* What print_text() writes and text_width() counts: ASCII as it is,
+ * control characters as \xNN, characters the locale cannot print (a
+ * right-to-left override in a subject, say) as \uNNNN; in a UTF-8 locale
+ * other characters as they are, counting their screen columns (wcwidth), in
+ * another the daemon's punctuation in ASCII and other bytes as they are. */
+static size_t put_text(FILE *f, const char *s) {
+        bool utf8 = terminal_utf8();
+        const char *p = s ? s : "";
+        size_t left = strlen(p), columns = 0;
+        mbstate_t state = {};
+
+        while (left > 0) {
+                unsigned char c = (unsigned char) *p;
+                size_t n = 1;
+                wchar_t wc;
+
+                if (is_control(c)) {
+                        if (f)
+                                fprintf(f, "\\x%02x", c);
+                        columns += 4;
+                } else if (c < 0x80)
+                        columns += put_bytes(f, p, 1);
+                else if (!utf8) {
+                        size_t i;
+
+                        for (i = 0; i < ELEMENTSOF(punctuation); i++)
+                                if (strncmp(p, punctuation[i].utf8, strlen(punctuation[i].utf8)) == 0)
+                                        break;
+                        if (i < ELEMENTSOF(punctuation)) {
+                                n = strlen(punctuation[i].utf8);
+                                columns += put_bytes(f, punctuation[i].ascii, strlen(punctuation[i].ascii));
+                        } else
+                                columns += put_bytes(f, p, 1);
+                } else {
+                        n = mbrtowc(&wc, p, left, &state);
+                        if (n == (size_t) -1 || n == (size_t) -2 || n == 0) {
+                                /* not UTF-8 after all: the byte */
+                                state = (mbstate_t){};
+                                n = 1;
+                                columns += put_bytes(f, p, 1);
+                        } else if (wcwidth(wc) < 0) {
+                                if (f)
+                                        fprintf(f, "\\u%04x", (unsigned) wc);
+                                columns += 6;
+                        } else {
+                                put_bytes(f, p, n);
+                                columns += (size_t) wcwidth(wc);
+                        }
+                }
+                p += n;
+                left -= n;
+        }
+        return columns;
+}
+
+void print_text(FILE *f, const char *s) {
+        (void) put_text(f, s);
+}
+
+size_t text_width(const char *s) {
+        return put_text(NULL, s);
+}
+
 void print_padded(FILE *f, const char *s, size_t width) {
-        print_text(f, s);
-        for (size_t n = text_width(s); n < width; n++)
+        for (size_t n = put_text(f, s); n < width; n++)
+                fputc(' ', f);
+}
+
+static bool identifier_cut(FILE *f, const char *s, size_t digits) {
+        return terminal_is_tty(f) && strlen(s) > digits;
+}
+
+size_t identifier_width(FILE *f, const char *s, size_t digits) {
+        s = s ? s : "";
+        if (identifier_cut(f, s, digits)) {
+                char head[digits + 1];
+
+                memcpy(head, s, digits);
+                head[digits] = '\0';
+                return text_width(head) + text_width(glyph(f, GLYPH_ELLIPSIS));
+        }
+        return text_width(s);
+}
+
+void print_identifier(FILE *f, const char *s, size_t digits, size_t width) {
+        size_t n;
+
+        s = s ? s : "";
+        if (identifier_cut(f, s, digits)) {
+                char head[digits + 1];
+
+                memcpy(head, s, digits);
+                head[digits] = '\0';
+                n = put_text(f, head) + put_text(f, glyph(f, GLYPH_ELLIPSIS));
+        } else
+                n = put_text(f, s);
+        for (; n < width; n++)
                 fputc(' ', f);
 }

@@ -14,9 +14,18 @@ const char *format_date(char buf[static FORMAT_TIME_MAX], uint64_t usec);     /*
 const char *format_datetime(char buf[static FORMAT_TIME_MAX], uint64_t usec); /* 2026-01-01 00:00:00 UTC */
 
 /* Writes text from the daemon for a terminal: control characters become
- * \xNN, so a certificate cannot move the cursor or forge lines. NULL is "". */
+ * \xNN and characters the locale cannot print \uNNNN, so a certificate
+ * cannot move the cursor, forge lines or turn text around; in a locale
+ * without UTF-8 the daemon's "…", "·" and "—" are written in ASCII. NULL is "". */
 void print_text(FILE *f, const char *s);
-/* The columns print_text() takes (code points; no wide-character tables). */
+/* The screen columns print_text() takes (wcwidth() in a UTF-8 locale). */
 size_t text_width(const char *s);
 /* print_text() and spaces up to width columns. */
 void print_padded(FILE *f, const char *s, size_t width);
+
+/* A long identifier (a fingerprint, a key id): on a terminal its first
+ * digits and an ellipsis, elsewhere whole, so that what a script reads can
+ * be given back to smimectl. */
+size_t identifier_width(FILE *f, const char *s, size_t digits);
+/* print_identifier() and spaces up to width columns. */
+void print_identifier(FILE *f, const char *s, size_t digits, size_t width);

@@ -11,6 +11,7 @@
 #include "macro.h"
 #include "parse-util.h"
 #include "smimectl.h"
+#include "terminal-util.h"
 
 #define FINGERPRINT_LENGTH 64
 #define FINGERPRINT_PREFIX_MIN 8
@@ -98,7 +99,7 @@ static void json_certificate(JsonWriter *w, const smimed_certificate *c, bool wi
 }
 
 static void json_certificates(const CertificateList *l, bool with_chain) {
-        JsonWriter w = { .f = stdout };
+        _cleanup_(json_writer_done) JsonWriter w = {.f = stdout, .pretty = arg_json_pretty};
 
         json_begin_array(&w);
         for (size_t i = 0; i < l->n; i++)
@@ -115,26 +116,27 @@ static void print_joined(char *const *l, const char *separator) {
 }
 
 static void print_table(const CertificateList *l) {
-        size_t status_width = strlen("STATUS");
+        size_t status_width = strlen("STATUS"), fingerprint_width = strlen("FINGERPRINT");
 
         for (size_t i = 0; i < l->n; i++) {
-                size_t n = text_width(l->items[i].status);
-
-                if (n > status_width)
-                        status_width = n;
+                status_width = MAX(status_width, text_width(l->items[i].status));
+                fingerprint_width = MAX(fingerprint_width,
+                                        identifier_width(stdout, l->items[i].fingerprint, LIST_FINGERPRINT_DIGITS));
         }
 
-        /* 16 hex digits and "…" */
-        printf("%-*s  ", LIST_FINGERPRINT_DIGITS + 1, "FINGERPRINT");
-        printf("%-*s  %-6s  %-3s  %-10s  %s\n", (int) status_width, "STATUS", "TRUST", "KEY", "EXPIRES",
-               "ADDRESSES");
+        if (arg_legend)
+                printf("%-*s  %-*s  %-6s  %-3s  %-10s  %s\n", (int) fingerprint_width, "FINGERPRINT",
+                       (int) status_width, "STATUS", "TRUST", "KEY", "EXPIRES", "ADDRESSES");
         for (size_t i = 0; i < l->n; i++) {
                 const smimed_certificate *c = &l->items[i];
                 char buf[FORMAT_TIME_MAX];
                 const char *expires = format_date(buf, c->not_after);
 
-                printf("%.*s…  ", LIST_FINGERPRINT_DIGITS, strempty(c->fingerprint));
+                print_identifier(stdout, c->fingerprint, LIST_FINGERPRINT_DIGITS, fingerprint_width);
+                fputs("  ", stdout);
+                fputs(color_on(stdout, status_color(c->status)), stdout);
                 print_padded(stdout, c->status ? c->status : "-", status_width);
+                fputs(color_off(stdout), stdout);
                 printf("  %-6s  %-3s  %-10s  ", c->trusted ? "anchor" : "-", c->has_private_key ? "yes" : "-",
                        expires ? expires : "-");
                 if (c->addresses && c->addresses[0])
@@ -314,11 +316,13 @@ static void print_certificate(const smimed_certificate *c) {
         print_field("Trusted", c->trusted ? "yes" : "no");
         print_field("Private key", c->has_private_key ? "in token" : "no");
         print_label("Status");
+        fputs(color_on(stdout, status_color(c->status)), stdout);
         print_text(stdout, c->status);
+        fputs(color_off(stdout), stdout);
         /* A valid certificate's text matters when it says revocation was not checked. */
         if (c->status && c->status_text && c->status_text[0] &&
             (!streq(c->status, "valid") || strstr(c->status_text, "Revocation was not checked"))) {
-                fputs(" — ", stdout);
+                fputs(glyph(stdout, GLYPH_DASH), stdout);
                 print_text(stdout, c->status_text);
         }
         putchar('\n');
@@ -394,7 +398,7 @@ static int show_fingerprint(smimed *s, const char *arg) {
                 return report_error(r, &error, "Cannot show certificate %s", fingerprint);
 
         if (arg_json) {
-                JsonWriter w = { .f = stdout };
+                _cleanup_(json_writer_done) JsonWriter w = {.f = stdout, .pretty = arg_json_pretty};
 
                 json_certificate(&w, &c, true);
         } else

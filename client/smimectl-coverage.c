@@ -5,6 +5,7 @@
 #include "json-writer.h"
 #include "macro.h"
 #include "smimectl.h"
+#include "terminal-util.h"
 
 static void json_capability(JsonWriter *w, const smimed_capability *c) {
         json_begin_object(w);
@@ -29,7 +30,7 @@ static void json_capability(JsonWriter *w, const smimed_capability *c) {
 }
 
 static void json_capabilities(const smimed_capabilities *caps) {
-        JsonWriter w = { .f = stdout };
+        _cleanup_(json_writer_done) JsonWriter w = {.f = stdout, .pretty = arg_json_pretty};
 
         json_begin_object(&w);
         json_key(&w, "sign");
@@ -45,10 +46,16 @@ static void json_capabilities(const smimed_capabilities *caps) {
         json_end_object(&w);
 }
 
-/* "✅ sign     ADDR  SUMMARY" or "❌ encrypt  ADDR  REASON: MESSAGE" */
-static void print_capability(const char *what, const smimed_capability *c) {
-        printf("%s %-7s  ", c->possible ? "✅" : "❌", what);
-        print_text(stdout, c->address);
+/* "✅ sign     ADDR  SUMMARY" or "❌ encrypt  ADDR  REASON: MESSAGE"
+ * ("yes"/"no " without emoji), the addresses padded to address_width. */
+static void print_capability(const char *what, const smimed_capability *c, size_t address_width) {
+        const char *mark = glyph(stdout, c->possible ? GLYPH_YES : GLYPH_NO);
+
+        fputs(color_on(stdout, c->possible ? COLOR_GOOD : COLOR_BAD), stdout);
+        print_padded(stdout, mark, MAX(text_width(glyph(stdout, GLYPH_YES)), text_width(glyph(stdout, GLYPH_NO))));
+        fputs(color_off(stdout), stdout);
+        printf(" %-7s  ", what);
+        print_padded(stdout, c->address, address_width);
         fputs("  ", stdout);
         if (c->possible && c->summary)
                 print_text(stdout, c->summary);
@@ -83,10 +90,15 @@ int verb_coverage(smimed *s, int argc, char *argv[]) {
         if (arg_json)
                 json_capabilities(&caps);
         else {
-                if (caps.have_sign)
-                        print_capability("sign", &caps.sign);
+                size_t width = caps.have_sign ? text_width(caps.sign.address) : 0;
+
                 for (size_t i = 0; i < caps.n_encrypt; i++)
-                        print_capability("encrypt", &caps.encrypt[i]);
+                        width = MAX(width, text_width(caps.encrypt[i].address));
+                if (caps.have_sign)
+                        print_capability("sign", &caps.sign, width);
+                for (size_t i = 0; i < caps.n_encrypt; i++)
+                        print_capability("encrypt", &caps.encrypt[i], width);
         }
-        return all ? 0 : 1;
+        /* An answer that is no differs from a failure to answer (1). */
+        return all ? 0 : EXIT_NOT_POSSIBLE;
 }

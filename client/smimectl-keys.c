@@ -40,7 +40,7 @@ static int key_list_read(smimed *s, KeyList *ret) {
 }
 
 static void json_keys(const KeyList *l) {
-        JsonWriter w = { .f = stdout };
+        _cleanup_(json_writer_done) JsonWriter w = {.f = stdout, .pretty = arg_json_pretty};
 
         json_begin_array(&w);
         for (size_t i = 0; i < l->n; i++) {
@@ -72,27 +72,6 @@ static size_t max_size(size_t a, size_t b) {
         return a > b ? a : b;
 }
 
-static size_t id_width(const char *id) {
-        size_t n = text_width(id);
-
-        return n > LIST_KEY_ID_DIGITS ? LIST_KEY_ID_DIGITS + 1 : n; /* 16 digits and "…" */
-}
-
-static void print_id(const char *id, size_t width) {
-        if (strlen(id) > LIST_KEY_ID_DIGITS) {
-                char head[LIST_KEY_ID_DIGITS + 1] = {};
-
-                memcpy(head, id, LIST_KEY_ID_DIGITS);
-                print_text(stdout, head);
-                fputs("…", stdout);
-                width -= LIST_KEY_ID_DIGITS + 1;
-        } else {
-                print_text(stdout, id);
-                width -= text_width(id);
-        }
-        printf("%*s", (int) width, "");
-}
-
 static int print_table(const KeyList *l) {
         size_t w_id = strlen("ID"), w_algorithm = strlen("ALGORITHM"), w_label = strlen("LABEL");
         char **algorithms = calloc(l->n + 1, sizeof(char *));
@@ -105,7 +84,7 @@ static int print_table(const KeyList *l) {
                         smimed_strv_free(algorithms);
                         return fail("%s", strerror(ENOMEM));
                 }
-                w_id = max_size(w_id, id_width(l->items[i].id));
+                w_id = max_size(w_id, identifier_width(stdout, l->items[i].id, LIST_KEY_ID_DIGITS));
                 w_algorithm = max_size(w_algorithm, text_width(algorithms[i]));
                 w_label = max_size(w_label, text_width(l->items[i].label));
         }
@@ -115,7 +94,7 @@ static int print_table(const KeyList *l) {
         for (size_t i = 0; i < l->n; i++) {
                 const smimed_key *k = &l->items[i];
 
-                print_id(k->id, w_id);
+                print_identifier(stdout, k->id, LIST_KEY_ID_DIGITS, w_id);
                 fputs("  ", stdout);
                 print_padded(stdout, algorithms[i], w_algorithm);
                 fputs("  ", stdout);

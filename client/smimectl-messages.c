@@ -11,6 +11,7 @@
 #include "macro.h"
 #include "output-file.h"
 #include "smimectl.h"
+#include "terminal-util.h"
 
 /* A new -o file: as a shell redirection makes it, but the plain text of
  * encrypted mail is for its owner only. */
@@ -159,46 +160,58 @@ static const char *without_prefix(const char *message, const char *prefix) {
 /* One line, the way a mail app shows it. */
 static void print_encryption(const smimed_message_status *st) {
         if (streq(st->encryption, "encrypted")) {
-                fputs("🔒 Encrypted for you", stderr);
+                print_emoji(stderr, GLYPH_LOCKED);
+                fputs("Encrypted for you", stderr);
                 if (st->key) {
                         fputs(" (key ", stderr);
                         print_text(stderr, st->key);
                         fputc(')', stderr);
                 }
-        } else if (streq(st->encryption, "not-encrypted"))
-                fputs("🔓 Not encrypted", stderr);
-        else if (streq(st->encryption, "no-private-key")) {
-                fputs("🔒 Encryption: ", stderr);
+        } else if (streq(st->encryption, "not-encrypted")) {
+                print_emoji(stderr, GLYPH_UNLOCKED);
+                fputs("Not encrypted", stderr);
+        } else if (streq(st->encryption, "no-private-key")) {
+                print_emoji(stderr, GLYPH_LOCKED);
+                fputs("Encryption: ", stderr);
                 print_text(stderr, st->encryption_message[0]
                                            ? without_prefix(st->encryption_message, "Encryption: ")
                                            : "Unable to find private key to decrypt");
         } else if (streq(st->encryption, "failed")) {
-                fputs("🔒 Encryption: failed — ", stderr);
+                print_emoji(stderr, GLYPH_LOCKED);
+                fputs("Encryption: failed", stderr);
+                fputs(glyph(stderr, GLYPH_DASH), stderr);
                 print_text(stderr, without_prefix(st->encryption_message, "Encryption: "));
         } else { /* a word newer than smimectl */
-                fputs("🔒 Encryption: ", stderr);
+                print_emoji(stderr, GLYPH_LOCKED);
+                fputs("Encryption: ", stderr);
                 print_text(stderr, st->encryption);
-                fputs(" — ", stderr);
+                fputs(glyph(stderr, GLYPH_DASH), stderr);
                 print_text(stderr, without_prefix(st->encryption_message, "Encryption: "));
         }
         fputc('\n', stderr);
 }
 
 static void print_signature(const smimed_message_status *st) {
-        if (arg_no_verify)
-                /* smimed says not-verified (or not-signed when there was no signed layer). */
-                fputs("➖ Signature not checked (--no-verify)", stderr);
-        else if (streq(st->signature, "valid")) {
-                fputs("✅ Signature valid: ", stderr);
+        /* With --no-verify smimed says not-verified (or not-signed when there
+         * was no signed layer). */
+        if (arg_no_verify) {
+                print_emoji(stderr, GLYPH_UNCHECKED);
+                fputs("Signature not checked (--no-verify)", stderr);
+        } else if (streq(st->signature, "valid")) {
+                print_emoji(stderr, GLYPH_YES);
+                fputs("Signature valid: ", stderr);
                 print_text(stderr, st->have_signer && st->signer.summary[0] ? st->signer.summary
                                                                             : st->signature_message);
-        } else if (streq(st->signature, "not-signed") && st->content)
-                fputs("➖ Not signed", stderr);
-        else if (streq(st->signature, "not-signed")) { /* not known: no content */
-                fputs("➖ Signature: ", stderr);
+        } else if (streq(st->signature, "not-signed") && st->content) {
+                print_emoji(stderr, GLYPH_UNCHECKED);
+                fputs("Not signed", stderr);
+        } else if (streq(st->signature, "not-signed")) { /* not known: no content */
+                print_emoji(stderr, GLYPH_UNCHECKED);
+                fputs("Signature: ", stderr);
                 print_text(stderr, st->signature_message);
         } else {
-                fputs("❌ Signature ", stderr);
+                print_emoji(stderr, GLYPH_NO);
+                fputs("Signature ", stderr);
                 print_text(stderr, st->signature);
                 fputs(": ", stderr);
                 print_text(stderr, without_prefix(st->signature_message, "Sign: "));
@@ -207,7 +220,7 @@ static void print_signature(const smimed_message_status *st) {
 }
 
 static void json_status(const smimed_message_status *st) {
-        JsonWriter w = { .f = stdout };
+        _cleanup_(json_writer_done) JsonWriter w = {.f = stdout, .pretty = arg_json_pretty};
         char buf[FORMAT_TIME_MAX];
 
         json_begin_object(&w);

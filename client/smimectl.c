@@ -16,8 +16,13 @@
 #include "smimectl.h"
 #include "smimed-bus-names.h"
 #include "strv.h"
+#include "pager.h"
+#include "terminal-util.h"
 
 bool arg_json = false;
+bool arg_json_pretty = false;
+bool arg_legend = true;
+static bool arg_pager = true;
 bool arg_trust = false;
 const char *arg_address = NULL;
 const char *arg_from = NULL;
@@ -157,7 +162,7 @@ static int verb_status(smimed *s, int argc, char *argv[]) {
                 return report_error(r, &error, "Cannot read the status");
 
         if (arg_json) {
-                JsonWriter w = { .f = stdout };
+                _cleanup_(json_writer_done) JsonWriter w = {.f = stdout, .pretty = arg_json_pretty};
 
                 json_begin_object(&w);
                 json_key_string(&w, "version", info.version);
@@ -256,8 +261,12 @@ static void help(void) {
         }
         printf("\n"
                "Options:\n"
-               "  --json                 Print JSON instead of a table (decrypt, verify: the\n"
-               "                         status on stdout, with -o OUT)\n"
+               "  --json=MODE            Print JSON instead of a table: pretty, short (one\n"
+               "                         line) or off; --json alone is short (decrypt,\n"
+               "                         verify: the status on stdout, with -o OUT)\n"
+               "  -j                     --json=pretty on a terminal, else --json=short\n"
+               "  --no-legend            Leave out the tables' headers and footers\n"
+               "  --no-pager             Do not pipe list, show and keys into a pager\n"
                "  --trust                import: make the CA certificates trust anchors\n"
                "  --address PREFIX       list: only certificates with an address starting with\n"
                "                         PREFIX (any case)\n"
@@ -291,11 +300,14 @@ static void help(void) {
                "\n"
                "smimectl talks to the system bus; set DBUS_SYSTEM_BUS_ADDRESS to use another.\n"
                "Exit status: 0 when what was asked for fully happened, 1 otherwise,\n"
-               "2 for a usage error. See smimectl(1).\n");
+               "2 for a usage error, 3 when coverage answered that not everything is\n"
+               "possible. See smimectl(1).\n");
 }
 
 enum {
         ARG_JSON = 0x100,
+        ARG_NO_LEGEND,
+        ARG_NO_PAGER,
         ARG_NO_ASK_PASSWORD,
         ARG_VERSION,
         ARG_TRUST,
@@ -368,7 +380,9 @@ static int usage_needs_value(const char *option, const char *what) {
 
 static int parse_argv(int argc, char *argv[]) {
         static const struct option options[] = {
-                {"json", no_argument, NULL, ARG_JSON},
+                {"json", optional_argument, NULL, ARG_JSON},
+                {"no-legend", no_argument, NULL, ARG_NO_LEGEND},
+                {"no-pager", no_argument, NULL, ARG_NO_PAGER},
                 {"trust", no_argument, NULL, ARG_TRUST},
                 {"address", required_argument, NULL, ARG_ADDRESS},
                 {"from", required_argument, NULL, ARG_FROM},
@@ -398,11 +412,34 @@ static int parse_argv(int argc, char *argv[]) {
         uint64_t number;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "ho:", options, NULL)) >= 0) {
+        /* getopt's messages name argv[0]: "smimectl", however it was run. */
+        argv[0] = (char *) "smimectl";
+        while ((c = getopt_long(argc, argv, "hjo:", options, NULL)) >= 0) {
                 switch (c) {
                 case ARG_JSON:
+                        if (optarg && streq(optarg, "off")) {
+                                arg_json = false;
+                                arg_options &= ~OPTION_JSON;
+                                break;
+                        }
+                        if (optarg && !streq(optarg, "pretty") && !streq(optarg, "short")) {
+                                fprintf(stderr, "smimectl: --json takes pretty, short or off, not \"%s\".\n", optarg);
+                                return -EINVAL;
+                        }
                         arg_json = true;
+                        arg_json_pretty = optarg && streq(optarg, "pretty");
                         arg_options |= OPTION_JSON;
+                        break;
+                case 'j':
+                        arg_json = true;
+                        arg_json_pretty = terminal_is_tty(stdout);
+                        arg_options |= OPTION_JSON;
+                        break;
+                case ARG_NO_LEGEND:
+                        arg_legend = false;
+                        break;
+                case ARG_NO_PAGER:
+                        arg_pager = false;
                         break;
                 case ARG_TRUST:
                         arg_trust = true;
@@ -566,6 +603,11 @@ static int check_options(const Verb *verb) {
         return 0;
 }
 
+/* The verbs whose output can be long. */
+static bool verb_pages(const Verb *verb) {
+        return streq(verb->name, "list") || streq(verb->name, "show") || streq(verb->name, "keys");
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_(smimed_error_done) smimed_error error = {};
         _cleanup_(smimed_closep) smimed *s = NULL;
@@ -606,6 +648,8 @@ static int run(int argc, char *argv[]) {
         (void) smimed_set_allow_interactive_authorization(
                 s, arg_ask_password && (isatty(STDIN_FILENO) || isatty(STDERR_FILENO)));
 
+        if (arg_pager && verb_pages(verb))
+                pager_open();
         r = verb->run(s, nargs, argv + optind + 1);
         if (fflush(stdout) != 0 && r == 0)
                 r = fail("Cannot write the output: %s", strerror(errno));
@@ -625,6 +669,7 @@ int main(int argc, char *argv[]) {
         int r;
 
         fill_closed_stdio();
+        terminal_setup();
         r = run(argc, argv);
 
         strv_free(arg_to);

@@ -10,7 +10,12 @@
 /* What the smimectl verbs share. Verbs return the exit status: 0 when what
  * was asked for fully happened, 1 otherwise, 2 for a usage error. */
 
+/* coverage: smimed answered, and not everything asked about is possible. */
+#define EXIT_NOT_POSSIBLE 3
+
 extern bool arg_json;
+extern bool arg_json_pretty; /* --json=pretty, or -j on a terminal */
+extern bool arg_legend;      /* not --no-legend */
 extern bool arg_trust;
 extern const char *arg_address;
 extern const char *arg_from;

@@ -66,6 +66,13 @@ static inline int streq_ptr(const char *a, const char *b) {
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
 
+#define MAX(a, b)                                                                                                     \
+        ({                                                                                                            \
+                __typeof__(a) _a = (a);                                                                               \
+                __typeof__(b) _b = (b);                                                                               \
+                _a > _b ? _a : _b;                                                                                    \
+        })
+
 /* Replaces *p with a copy of s (or NULL); returns -ENOMEM on failure. */
 static inline int free_and_strdup(char **p, const char *s) {
         char *copy = NULL;

@@ -1775,6 +1775,12 @@ static void test_clean_stop(void **state) {
 }
 
 int main(void) {
+        /* The smimectl these tests run writes to pipes, where it would leave
+         * emoji out: these tests check the lines a terminal shows
+         * (test-ctl-output checks the choice itself). */
+        setenv("SMIMECTL_EMOJI", "yes", 1);
+        setenv("LC_ALL", "C.UTF-8", 1);
+
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_lib_sign_then_verify),
                 cmocka_unit_test(test_lib_sign_opaque_then_verify),
