@@ -51,6 +51,12 @@ static const struct {
         {"–", "-"},
 };
 
+/* Marks and overrides that reorder what follows on screen (Trojan Source). */
+static bool is_bidi_control(wchar_t c) {
+        return c == 0x061c || c == 0x200e || c == 0x200f || (c >= 0x202a && c <= 0x202e) ||
+               (c >= 0x2066 && c <= 0x2069);
+}
+
 static size_t put_bytes(FILE *f, const char *p, size_t n) {
         if (f)
                 fwrite(p, 1, n, f);
@@ -58,8 +64,8 @@ static size_t put_bytes(FILE *f, const char *p, size_t n) {
 }
 
 /* What print_text() writes and text_width() counts: ASCII as it is,
- * control characters as \xNN, characters the locale cannot print (a
- * right-to-left override in a subject, say) as \uNNNN; in a UTF-8 locale
+ * control characters as \xNN, characters the locale cannot print and
+ * bidirectional controls (a right-to-left override in a subject) as \uNNNN; in a UTF-8 locale
  * other characters as they are, counting their screen columns (wcwidth), in
  * another the daemon's punctuation in ASCII and other bytes as they are. */
 static size_t put_text(FILE *f, const char *s) {
@@ -97,7 +103,7 @@ static size_t put_text(FILE *f, const char *s) {
                                 state = (mbstate_t){};
                                 n = 1;
                                 columns += put_bytes(f, p, 1);
-                        } else if (wcwidth(wc) < 0) {
+                        } else if (wcwidth(wc) < 0 || is_bidi_control(wc)) {
                                 if (f)
                                         fprintf(f, "\\u%04x", (unsigned) wc);
                                 columns += 6;

@@ -265,7 +265,7 @@ int verb_list(smimed *s, int argc, char *argv[]) {
                 json_certificates(&l, false);
         } else
                 print_table(&l);
-        if (arg_limit > 0 || arg_offset > 0) {
+        if ((arg_limit > 0 || arg_offset > 0) && arg_legend) {
                 size_t shown = arg_json ? n : l.n;
 
                 /* A page: how far through the whole it is. Not in the JSON. */

@@ -89,8 +89,9 @@ static int print_table(const KeyList *l) {
                 w_label = max_size(w_label, text_width(l->items[i].label));
         }
 
-        printf("%-*s  %-*s  %-*s  %s\n", (int) w_id, "ID", (int) w_algorithm, "ALGORITHM", (int) w_label, "LABEL",
-               "CERTIFICATES");
+        if (arg_legend)
+                printf("%-*s  %-*s  %-*s  %s\n", (int) w_id, "ID", (int) w_algorithm, "ALGORITHM", (int) w_label,
+                       "LABEL", "CERTIFICATES");
         for (size_t i = 0; i < l->n; i++) {
                 const smimed_key *k = &l->items[i];
 
