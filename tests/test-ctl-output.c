@@ -295,12 +295,53 @@ static void test_script_options(void **state) {
                 fail_msg("smimectl --bogus: %s", unknown.err);
 }
 
+/* The bash completion, as bash runs it for "smimectl WORDS…<TAB>": what it
+ * offers, one a line. smimectl is the one built, smimed the harness's. */
+static char *complete(const char *words) {
+        _cleanup_free_ char *script = NULL, *path = NULL, *dir = strdup(SMIMECTL_BINARY);
+        char *out = NULL, *err = NULL;
+        int r;
+
+        assert_non_null(dir);
+        *strrchr(dir, '/') = '\0';
+        assert_true(asprintf(&path, "PATH=%s:/usr/bin:/bin", dir) > 0);
+        assert_true(asprintf(&script,
+                             ". %s/shell-completion/smimectl; COMP_WORDS=(%s); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); "
+                             "_smimectl; printf '%%s\\n' \"${COMPREPLY[@]}\"",
+                             SMIMED_SOURCE_ROOT, words) > 0);
+        r = harness_run(
+                harness,
+                (char *[]){(char *) "env", (char *) "-i", bus_env, path, (char *) "bash", (char *) "-c", script, NULL},
+                false, &out, &err);
+        if (r != 0)
+                fail_msg("completion of %s: exit %d: %s", words, r, err);
+        free(err);
+        return out;
+}
+
+static void test_bash_completion(void **state) {
+        _cleanup_free_ char *fps = NULL, *to = NULL, *keys = NULL, *verbs = NULL, *opts = NULL, *fp_line = NULL;
+
+        (void) state;
+        assert_true(asprintf(&fp_line, "%s\n", alice_fp) > 0);
+        fps = complete("smimectl show ''");
+        if (!strstr(fps, fp_line) || !strstr(fps, "alice@example.com\n"))
+                fail_msg("smimectl show <TAB>: no fingerprint or address of the store:\n%s", fps);
+        to = complete("smimectl coverage --to ali");
+        assert_string_equal(to, "alice@example.com\n");
+        keys = complete("smimectl remove-key ''");
+        assert_string_equal(keys, HARNESS_KEY_ID_HEX "\n");
+        verbs = complete("smimectl li");
+        assert_string_equal(verbs, "list\n");
+        opts = complete("smimectl list --no-l");
+        assert_string_equal(opts, "--no-legend\n");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_piped),
-                cmocka_unit_test(test_c_locale),
-                cmocka_unit_test(test_terminal),
-                cmocka_unit_test(test_script_options),
+                cmocka_unit_test(test_piped),           cmocka_unit_test(test_c_locale),
+                cmocka_unit_test(test_terminal),        cmocka_unit_test(test_script_options),
+                cmocka_unit_test(test_bash_completion),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -38,6 +38,7 @@ for f in \
         usr/share/man/man1/smimectl.1 \
         usr/share/man/man3/libsmimed.3 \
         usr/share/bash-completion/completions/smimectl \
+        usr/share/zsh/vendor-completions/_smimectl \
         usr/share/doc/smimed/examples/network-hsm.conf.example \
         usr/share/doc/smimed/examples/cluster-node.conf.example \
         usr/share/doc/smimed/examples/crl-fetch.conf.example \
@@ -45,6 +46,9 @@ for f in \
         etc/smimed/smimed.conf; do
         [ -e "$dest/$f" ] || fail "not installed: /$f"
 done
+# The completions parse.
+bash -n "$dest/usr/share/bash-completion/completions/smimectl" || fail "bash completion does not parse"
+zsh -n "$dest/usr/share/zsh/vendor-completions/_smimectl" || fail "zsh completion does not parse"
 # org.smimed1(5), unless the build left it out (-Dman=disabled).
 if [ -e "$build/docs/org.smimed1.5" ]; then
         [ -s "$dest/usr/share/man/man5/org.smimed1.5" ] || fail "not installed: /usr/share/man/man5/org.smimed1.5"
