@@ -360,8 +360,9 @@ _public_ int smimed_import_pkcs12(smimed *s, const void *data, size_t size, cons
         return smimed_import_pkcs12_fd(s, fd, passphrase, ret_key_id, ret_fingerprints, error);
 }
 
-_public_ int smimed_generate_key(smimed *s, const char *address, const char *type, const char *subject,
-                                 char **ret_key_id, char **ret_csr_pem, smimed_error *error) {
+/* GenerateKey, with the "renew" option when renew is a fingerprint. */
+static int generate_key(smimed *s, const char *address, const char *type, const char *subject, const char *renew,
+                        char **ret_key_id, char **ret_csr_pem, smimed_error *error) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_free_ char *id = NULL;
@@ -383,10 +384,12 @@ _public_ int smimed_generate_key(smimed *s, const char *address, const char *typ
                 r = sd_bus_message_append(m, "{sv}", "type", "s", type);
         if (r >= 0 && subject && subject[0])
                 r = sd_bus_message_append(m, "{sv}", "subject", "s", subject);
+        if (r >= 0 && renew && renew[0])
+                r = sd_bus_message_append(m, "{sv}", "renew", "s", renew);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r == -EINVAL)
-                return error_set(error, r, NULL, "The address, type or subject is not valid UTF-8 text.");
+                return error_set(error, r, NULL, "The address, type, subject or fingerprint is not valid UTF-8 text.");
         if (r < 0)
                 return error_set(error, r, NULL, strerror(-r));
 
@@ -408,6 +411,18 @@ _public_ int smimed_generate_key(smimed *s, const char *address, const char *typ
         if (ret_key_id)
                 *ret_key_id = TAKE_PTR(id);
         return 0;
+}
+
+_public_ int smimed_generate_key(smimed *s, const char *address, const char *type, const char *subject,
+                                 char **ret_key_id, char **ret_csr_pem, smimed_error *error) {
+        return generate_key(s, address, type, subject, NULL, ret_key_id, ret_csr_pem, error);
+}
+
+_public_ int smimed_renew_key(smimed *s, const char *address, const char *fingerprint, const char *type,
+                              char **ret_key_id, char **ret_csr_pem, smimed_error *error) {
+        if (!fingerprint || !fingerprint[0])
+                return error_set(error, -EINVAL, NULL, "No certificate given to renew.");
+        return generate_key(s, address, type, NULL, fingerprint, ret_key_id, ret_csr_pem, error);
 }
 
 _public_ int smimed_remove_key(smimed *s, const char *key_id, smimed_error *error) {

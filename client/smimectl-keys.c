@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "format-util.h"
@@ -253,15 +254,15 @@ static int output_write(int fd, const char *csr) {
         return write_all(fd, csr, strlen(csr));
 }
 
-int verb_generate_key(smimed *s, int argc, char *argv[]) {
+/* GenerateKey, plain (renew NULL) or renewing a certificate; the request
+ * to -o FILE (opened first, so that a key is not made for nothing) or
+ * stdout, "Generated key ID" on stderr. */
+static int generate_key_and_request(smimed *s, const char *address, const char *renew) {
         _cleanup_(smimed_error_done) smimed_error error = {};
         _cleanup_free_ char *id = NULL, *csr = NULL;
         _cleanup_(closep) int fd = -1;
-        const char *address = argv[0];
         bool to_file = arg_output && !streq(arg_output, "-"), created = false;
         int r;
-
-        (void) argc;
 
         if (to_file) {
                 fd = output_open(arg_output, &created);
@@ -269,15 +270,22 @@ int verb_generate_key(smimed *s, int argc, char *argv[]) {
                         return fail("Cannot open %s: %s", arg_output, strerror(-fd));
         }
 
-        r = smimed_generate_key(s, address, arg_key_type, arg_subject, &id, &csr, &error);
+        r = renew ? smimed_renew_key(s, address, renew, arg_key_type, &id, &csr, &error)
+                  : smimed_generate_key(s, address, arg_key_type, arg_subject, &id, &csr, &error);
         if (r < 0) {
                 if (created)
                         (void) unlink(arg_output);
-                return report_error(r, &error, "Cannot generate a key for %s", address);
+                return renew ? report_error(r, &error, "Cannot renew certificate %s of %s", renew, address)
+                             : report_error(r, &error, "Cannot generate a key for %s", address);
         }
 
         /* stderr: stdout is the request */
         fprintf(stderr, "Generated key %s\n", id);
+        if (renew)
+                fprintf(stderr,
+                        "Have your CA issue the certificate for the request and import it: signing as %s uses it "
+                        "then. The old key stays for decrypting mail sent to %s.\n",
+                        address, renew);
 
         if (!to_file) {
                 fputs(csr, stdout);
@@ -290,6 +298,59 @@ int verb_generate_key(smimed *s, int argc, char *argv[]) {
                 return fail("Key %s is in the token, but its request cannot be written to %s: %s", id, arg_output,
                             strerror(-r));
         return 0;
+}
+
+int verb_generate_key(smimed *s, int argc, char *argv[]) {
+        (void) argc;
+
+        return generate_key_and_request(s, argv[0], NULL);
+}
+
+/* The certificate of address that renewal starts from: the newest whose
+ * key is in the token. Returns 0, or the exit status after saying why. */
+static int current_certificate(smimed *s, const char *address, char **ret_fingerprint) {
+        _cleanup_(smimed_strv_freep) char **fingerprints = NULL;
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        _cleanup_free_ char *best = NULL;
+        uint64_t best_not_before = 0;
+        int r;
+
+        r = smimed_lookup_certificates(s, address, NULL, false, &fingerprints, &error);
+        if (r < 0)
+                return report_error(r, &error, "Cannot look up the certificates of %s", address);
+        for (char **f = fingerprints; f && *f; f++) {
+                _cleanup_(smimed_certificate_done) smimed_certificate c = {};
+
+                smimed_error_done(&error);
+                r = smimed_get_certificate(s, *f, &c, &error);
+                if (r < 0)
+                        return report_error(r, &error, "Cannot read certificate %s", *f);
+                if (!c.has_private_key || (best && c.not_before <= best_not_before))
+                        continue;
+                free(best);
+                best = strdup(*f);
+                if (!best)
+                        return fail("%s", strerror(ENOMEM));
+                best_not_before = c.not_before;
+        }
+        if (!best)
+                return fail("No certificate of %s has its key in the token: there is nothing to renew "
+                            "(smimectl generate-key makes a first key).",
+                            address);
+        *ret_fingerprint = TAKE_PTR(best);
+        return 0;
+}
+
+int verb_renew(smimed *s, int argc, char *argv[]) {
+        _cleanup_free_ char *fingerprint = NULL;
+        int r;
+
+        (void) argc;
+
+        r = current_certificate(s, argv[0], &fingerprint);
+        if (r != 0)
+                return r;
+        return generate_key_and_request(s, argv[0], fingerprint);
 }
 
 /* Resolves a full key id or a unique prefix of at least KEY_ID_PREFIX_MIN
@@ -336,6 +397,40 @@ static int key_id_resolve(smimed *s, const char *arg, char **ret) {
         return 0;
 }
 
+/* A key whose certificate is current is the only one that can decrypt
+ * mail sent to that certificate: refused without --force. Returns 0, or
+ * the exit status after saying why. */
+static int refuse_if_only_key(smimed *s, const char *id) {
+        _cleanup_(key_list_done) KeyList l = {};
+        uint64_t now = (uint64_t) time(NULL) * 1000000ULL;
+        int r;
+
+        r = key_list_read(s, &l);
+        if (r != 0)
+                return r;
+        for (size_t i = 0; i < l.n; i++) {
+                if (!streq(l.items[i].id, id))
+                        continue;
+                for (char **f = l.items[i].certificates; f && *f; f++) {
+                        _cleanup_(smimed_certificate_done) smimed_certificate c = {};
+                        _cleanup_(smimed_error_done) smimed_error error = {};
+                        char buf[FORMAT_TIME_MAX];
+
+                        r = smimed_get_certificate(s, *f, &c, &error);
+                        if (r < 0)
+                                return report_error(r, &error, "Cannot read certificate %s of key %s", *f, id);
+                        if (c.not_after <= now || streq_ptr(c.status, "revoked"))
+                                continue;
+                        return fail("Key %s is the only key that can decrypt mail sent to certificate %s (%s, valid "
+                                    "until %s): without it such mail cannot be read. Give --force to remove it "
+                                    "anyway.",
+                                    id, *f, c.addresses && c.addresses[0] ? c.addresses[0] : strempty(c.subject),
+                                    strempty(format_date(buf, c.not_after)));
+                }
+        }
+        return 0;
+}
+
 int verb_remove_key(smimed *s, int argc, char *argv[]) {
         _cleanup_(smimed_error_done) smimed_error error = {};
         _cleanup_free_ char *id = NULL;
@@ -346,6 +441,11 @@ int verb_remove_key(smimed *s, int argc, char *argv[]) {
         r = key_id_resolve(s, argv[0], &id);
         if (r != 0)
                 return r;
+        if (!arg_force) {
+                r = refuse_if_only_key(s, id);
+                if (r != 0)
+                        return r;
+        }
         r = smimed_remove_key(s, id, &error);
         if (r < 0)
                 return report_error(r, &error, "Cannot remove key %s", id);

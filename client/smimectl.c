@@ -22,6 +22,7 @@
 bool arg_json = false;
 bool arg_json_pretty = false;
 bool arg_legend = true;
+bool arg_force = false;
 static bool arg_pager = true;
 bool arg_trust = false;
 const char *arg_address = NULL;
@@ -70,14 +71,14 @@ typedef enum VerbOption {
         OPTION_OFFSET = 1 << 19,
         OPTION_STATUS = 1 << 20,
         OPTION_EXPIRING = 1 << 21,
+        OPTION_FORCE = 1 << 22,
 } VerbOption;
 
 /* Indexed by the bit number of each VerbOption. */
 static const char *const option_names[] = {
-        "--json",    "--trust",   "--address", "--from",   "--to",        "--passphrase-file",
-        "--type",    "--subject", "-o",        "--opaque", "--digest",    "--pss",
-        "--sign-as", "--sender",  "--cipher",  "--oaep",   "--no-verify", "--key",
-        "--limit",   "--offset",  "--status",  "--expiring",
+        "--json",      "--trust",  "--address", "--from",   "--to",      "--passphrase-file", "--type",   "--subject",
+        "-o",          "--opaque", "--digest",  "--pss",    "--sign-as", "--sender",          "--cipher", "--oaep",
+        "--no-verify", "--key",    "--limit",   "--offset", "--status",  "--expiring",        "--force",
 };
 static unsigned arg_options = 0; /* VerbOption bits given on the command line */
 
@@ -225,7 +226,10 @@ static const Verb verbs[] = {
         {"generate-key", 1, 1, OPTION_TYPE | OPTION_SUBJECT | OPTION_OUTPUT, 0, verb_generate_key,
          "generate-key ADDRESS [--type T] [--subject DN] [-o CSR]",
          "Make a key in the token and write a certificate request for it"},
-        {"remove-key", 1, 1, 0, 0, verb_remove_key, "remove-key ID", "Destroy a key in the token"},
+        {"renew", 1, 1, OPTION_TYPE | OPTION_OUTPUT, 0, verb_renew, "renew ADDRESS [--type T] [-o CSR]",
+         "Make a new key and a request with the subject and addresses of ADDRESS's certificate"},
+        {"remove-key", 1, 1, OPTION_FORCE, 0, verb_remove_key, "remove-key ID [--force]",
+         "Destroy a key in the token (--force: also the key of a current certificate)"},
         {"sign", 0, 1, OPTION_FROM | OPTION_OPAQUE | OPTION_DIGEST | OPTION_PSS | OPTION_OUTPUT, OPTION_FROM,
          verb_sign, "sign --from ADDR [--opaque] [--digest D] [--pss] [IN] [-o OUT]", "Sign a message as ADDR",
          check_message_usage},
@@ -294,6 +298,7 @@ static void help(void) {
                "  --no-verify            decrypt: do not verify signatures\n"
                "  --key ID|ADDR          decrypt: only with this key (its id, as in keys, or\n"
                "                         the address of its certificate)\n"
+               "  --force                remove-key: also the key of a current certificate\n"
                "  --no-ask-password      Do not let polkit ask for a password\n"
                "  -h --help              Show this help\n"
                "     --version           Show the version\n"
@@ -307,6 +312,7 @@ static void help(void) {
 enum {
         ARG_JSON = 0x100,
         ARG_NO_LEGEND,
+        ARG_FORCE,
         ARG_NO_PAGER,
         ARG_NO_ASK_PASSWORD,
         ARG_VERSION,
@@ -382,6 +388,7 @@ static int parse_argv(int argc, char *argv[]) {
         static const struct option options[] = {
                 {"json", optional_argument, NULL, ARG_JSON},
                 {"no-legend", no_argument, NULL, ARG_NO_LEGEND},
+                {"force", no_argument, NULL, ARG_FORCE},
                 {"no-pager", no_argument, NULL, ARG_NO_PAGER},
                 {"trust", no_argument, NULL, ARG_TRUST},
                 {"address", required_argument, NULL, ARG_ADDRESS},
@@ -437,6 +444,10 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_NO_LEGEND:
                         arg_legend = false;
+                        break;
+                case ARG_FORCE:
+                        arg_force = true;
+                        arg_options |= OPTION_FORCE;
                         break;
                 case ARG_NO_PAGER:
                         arg_pager = false;

@@ -16,6 +16,7 @@
 extern bool arg_json;
 extern bool arg_json_pretty; /* --json=pretty, or -j on a terminal */
 extern bool arg_legend;      /* not --no-legend */
+extern bool arg_force;
 extern bool arg_trust;
 extern const char *arg_address;
 extern const char *arg_from;
@@ -60,6 +61,7 @@ int verb_keys(smimed *s, int argc, char *argv[]);
 int verb_import_key(smimed *s, int argc, char *argv[]);
 int verb_generate_key(smimed *s, int argc, char *argv[]);
 int verb_remove_key(smimed *s, int argc, char *argv[]);
+int verb_renew(smimed *s, int argc, char *argv[]);
 /* Usage rules of the message verbs, checked before smimed is asked. */
 int check_message_usage(int argc, char *argv[]);
 int check_encrypt_usage(int argc, char *argv[]);

@@ -219,6 +219,13 @@ int smimed_import_pkcs12(smimed *s, const void *data, size_t size, const char *p
  * pointer may be NULL. polkit action org.smimed1.manage-keys. */
 int smimed_generate_key(smimed *s, const char *address, const char *type, const char *subject, char **ret_key_id,
                         char **ret_csr_pem, smimed_error *error);
+/* Renewal: a new key in the token and a request with the subject and all
+ * the addresses of the certificate fingerprint (one of address), and its
+ * key's type unless type says another. Once the CA's certificate for it is
+ * imported, signing as address uses it (the newest usable); the old key
+ * stays for decrypting old mail. GenerateKey's "renew" option. */
+int smimed_renew_key(smimed *s, const char *address, const char *fingerprint, const char *type, char **ret_key_id,
+                     char **ret_csr_pem, smimed_error *error);
 /* Destroys a key in the token (its certificates stay in the store). An
  * unknown id fails with org.freedesktop.DBus.Error.UnknownObject. polkit
  * action org.smimed1.manage-keys. */

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "manager.h"
 #include "smimed-error.h"
+#include "strv.h"
 
 /* manager-certificates.c and manager-keys.c speak of data they were given:
  * there, data that does not parse, is empty or is too large (-EBADMSG, -EFBIG,
@@ -56,12 +57,27 @@ int bus_read_options(sd_bus_message *message, BusOption *options, size_t n, sd_b
                 if (!o)
                         return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "Unknown option \"%s\".", key);
 
-                signature[0] = o->type;
-                signature[1] = '\0';
-                r = sd_bus_message_read(message, "v", signature, o->value);
-                if (r < 0)
-                        return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
-                                                 "Option \"%s\" takes a value of type %s.", key, signature);
+                if (o->type == 'S') {
+                        char ***l = o->value;
+
+                        strv_free(*l);
+                        *l = NULL;
+                        r = sd_bus_message_enter_container(message, 'v', "as");
+                        if (r >= 0)
+                                r = sd_bus_message_read_strv(message, l);
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(message);
+                        if (r < 0)
+                                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
+                                                         "Option \"%s\" takes a value of type as.", key);
+                } else {
+                        signature[0] = o->type;
+                        signature[1] = '\0';
+                        r = sd_bus_message_read(message, "v", signature, o->value);
+                        if (r < 0)
+                                return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT,
+                                                         "Option \"%s\" takes a value of type %s.", key, signature);
+                }
                 r = sd_bus_message_exit_container(message);
                 if (r < 0)
                         return r;

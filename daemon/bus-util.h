@@ -28,8 +28,8 @@ int bus_reply_manager_error(sd_bus_message *call, int r, const char *message);
  * unknown key or a value of another type is InvalidArgument. */
 typedef struct BusOption {
         const char *name;
-        char type;   /* 'b', 's', 'u' or 't' */
-        void *value; /* int *, const char **, uint32_t * or uint64_t * */
+        char type;   /* 'b', 's', 'u', 't', or 'S' for as */
+        void *value; /* int *, const char **, uint32_t *, uint64_t *, or char *** (a new strv, the caller frees) */
 } BusOption;
 
 int bus_read_options(sd_bus_message *message, BusOption *options, size_t n, sd_bus_error *error);

@@ -84,7 +84,9 @@ static int candidates_load(const CapabilityContext *ctx, const char *address, Ce
 }
 
 /* Lower is better: usable (and, to sign, with its key in the token) first,
- * then the least bad status, then the newest. */
+ * then the least bad status, then the newest (issued last, then valid
+ * longest: a renewal issued in the same second as the certificate it
+ * renews still wins). */
 static int candidate_tier(const Candidate *c, CertPurpose purpose) {
         if (c->validation.status == CERT_STATUS_VALID)
                 return purpose == CERT_PURPOSE_SIGN && !c->has_key ? 1 : 0;
@@ -100,6 +102,8 @@ static int candidate_compare(const void *a, const void *b, void *userdata) {
                 return tx < ty ? -1 : 1;
         if (x->info->not_before != y->info->not_before)
                 return x->info->not_before > y->info->not_before ? -1 : 1;
+        if (x->info->not_after != y->info->not_after)
+                return x->info->not_after > y->info->not_after ? -1 : 1;
         return strcmp(x->info->fingerprint, y->info->fingerprint);
 }
 
@@ -116,6 +120,8 @@ static int candidate_compare_usable(const void *a, const void *b) {
                 return ux ? -1 : 1;
         if (x->info->not_before != y->info->not_before)
                 return x->info->not_before > y->info->not_before ? -1 : 1;
+        if (x->info->not_after != y->info->not_after)
+                return x->info->not_after > y->info->not_after ? -1 : 1;
         return strcmp(x->info->fingerprint, y->info->fingerprint);
 }
 

@@ -77,7 +77,22 @@ static int add_extension(X509V3_CTX *ctx, STACK_OF(X509_EXTENSION) *exts, int ni
         return 0;
 }
 
-int certificate_request_pem(EVP_PKEY *key, const char *address, X509_NAME *subject, char **ret_pem) {
+/* "email:a,email:b": the value of a subjectAltName of rfc822Names. */
+static char *san_emails(const char *const *addresses) {
+        char *s = strdup("");
+
+        for (const char *const *a = addresses; s && a && *a; a++) {
+                char *t = NULL;
+
+                if (asprintf(&t, "%s%semail:%s", s, s[0] ? "," : "", *a) < 0)
+                        t = NULL;
+                free(s);
+                s = t;
+        }
+        return s;
+}
+
+int certificate_request_pem(EVP_PKEY *key, const char *const *addresses, X509_NAME *subject, char **ret_pem) {
         _cleanup_(X509_REQ_freep) X509_REQ *req = X509_REQ_new();
         STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
         _cleanup_free_ char *san = NULL;
@@ -87,7 +102,7 @@ int certificate_request_pem(EVP_PKEY *key, const char *address, X509_NAME *subje
         long len;
         int r = 0;
 
-        if (!req || !exts || asprintf(&san, "email:%s", address) < 0) {
+        if (!req || !exts || !(san = san_emails(addresses))) {
                 sk_X509_EXTENSION_free(exts);
                 return -ENOMEM;
         }

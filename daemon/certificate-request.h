@@ -14,4 +14,4 @@ int parse_distinguished_name(const char *s, X509_NAME **ret);
 
 /* A PEM certificate request for key, for the S/MIME use of address:
  * subjectAltName email, keyUsage for the key's kind, emailProtection. */
-int certificate_request_pem(EVP_PKEY *key, const char *address, X509_NAME *subject, char **ret_pem);
+int certificate_request_pem(EVP_PKEY *key, const char *const *addresses, X509_NAME *subject, char **ret_pem);

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include "strv.h"
 #include "bus-audit.h"
 #include "bus-pending-call.h"
 #include "bus-util.h"
@@ -172,10 +173,16 @@ static void generate_key_done(int r, const char *message, const char *key_id, co
 int manager_method_generate_key(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(bus_call_end) BusCall call = {};
         _cleanup_free_ char *address = NULL, *reason = NULL;
+        _cleanup_(strv_freep) char **more = NULL, **more_normalized = NULL;
         GenerateCall *g;
-        const char *raw, *type = NULL, *subject = NULL;
+        const char *raw, *type = NULL, *subject = NULL, *renew = NULL;
         Manager *m = userdata;
-        BusOption options[] = {{"type", 's', &type}, {"subject", 's', &subject}};
+        BusOption options[] = {
+                {"type", 's', &type},
+                {"subject", 's', &subject},
+                {"addresses", 'S', &more},
+                {"renew", 's', &renew},
+        };
         const char *details[] = {"address", NULL, NULL};
         int r;
 
@@ -188,6 +195,15 @@ int manager_method_generate_key(sd_bus_message *message, void *userdata, sd_bus_
         r = bus_read_options(message, options, ELEMENTSOF(options), error);
         if (r < 0)
                 return r;
+        for (char **a = more; a && *a; a++) {
+                _cleanup_free_ char *normalized = NULL;
+
+                r = bus_read_address(*a, false, &normalized, error);
+                if (r < 0)
+                        return r;
+                if (strv_consume(&more_normalized, TAKE_PTR(normalized)) < 0)
+                        return -ENOMEM;
+        }
 
         r = bus_call_begin(m->clients, message, &call, error);
         if (r < 0)
@@ -208,7 +224,14 @@ int manager_method_generate_key(sd_bus_message *message, void *userdata, sd_bus_
                 return -ENOMEM;
         }
         audit_caller_from_message(message, &g->caller);
-        r = manager_generate_key_start(m, sd_bus_message_get_sender(message), address, type, subject,
+        r = manager_generate_key_start(m, sd_bus_message_get_sender(message),
+                                       &(GenerateKeyRequest){
+                                               .address = address,
+                                               .more_addresses = more_normalized,
+                                               .type = type,
+                                               .subject = subject,
+                                               .renew = renew,
+                                       },
                                        generate_key_done, g, &reason);
         if (r < 0) {
                 audit_generate_key(&g->caller, r, NULL, address, reason);

@@ -334,6 +334,7 @@ typedef struct GenerateJob {
         char *sender;          /* the caller's unique name */
         bool client_gone;      /* it disconnected: the key it would get is removed again */
         char *address;
+        char **addresses; /* address first, then the others of the request */
         char *type;
         X509_NAME *subject;
         GenerateKeyDone done;
@@ -347,6 +348,7 @@ typedef struct GenerateJob {
 static void generate_job_free(GenerateJob *j) {
         free(j->sender);
         free(j->address);
+        strv_free(j->addresses);
         free(j->type);
         X509_NAME_free(j->subject);
         free(j->id);
@@ -373,7 +375,7 @@ static int generate_work(void *userdata) {
         if (r >= 0)
                 r = token_load_private_key(token, uri, &key);
         if (r >= 0)
-                r = certificate_request_pem(key, j->address, j->subject, &j->csr);
+                r = certificate_request_pem(key, (const char *const *) j->addresses, j->subject, &j->csr);
         if (r < 0) {
                 token_forget_keys(token);
                 if (token_remove_key(token, j->id) < 0)
@@ -464,9 +466,54 @@ static void generate_done(int r, void *userdata) {
         manager_generation_ended(m);
 }
 
-int manager_generate_key_start(Manager *m, const char *sender, const char *address, const char *type,
-                               const char *subject, GenerateKeyDone done, void *userdata, char **ret_message) {
+/* The key type that renews a certificate's key: the same curve, or RSA
+ * of the same size (at least the smallest smimed makes). */
+static const char *renewal_key_type(X509 *x509) {
+        EVP_PKEY *key = X509_get0_pubkey(x509);
+        char group[64];
+
+        if (key && EVP_PKEY_get_base_id(key) == EVP_PKEY_EC) {
+                if (EVP_PKEY_get_group_name(key, group, sizeof(group), NULL) && streq(group, "secp384r1"))
+                        return "ec-p384";
+                return "ec-p256";
+        }
+        if (key && EVP_PKEY_get_bits(key) > 3072)
+                return "rsa-4096";
+        if (key && EVP_PKEY_get_bits(key) > 2048)
+                return "rsa-3072";
+        return "rsa-2048";
+}
+
+/* renew: the certificate, which must be one of address's. */
+static int renewal_certificate(Manager *m, const GenerateKeyRequest *req, X509 **ret_x509, char ***ret_addresses,
+                               char **ret_message) {
+        _cleanup_(X509_freep) X509 *x509 = NULL;
+        _cleanup_(strv_freep) char **addresses = NULL;
+        int r;
+
+        r = store_get_certificate(m->store, req->renew, &x509, NULL);
+        if (r == -ENOENT)
+                return message_fail(ret_message, r, "No certificate %s is in the store to renew.", req->renew);
+        if (r < 0)
+                return message_fail(ret_message, r, "The certificate %s cannot be read from the store: %m",
+                                    req->renew);
+        r = certificate_addresses(x509, &addresses);
+        if (r < 0)
+                return r;
+        if (!strv_contains(addresses, req->address))
+                return message_fail(ret_message, -EINVAL, "Certificate %s is not one of %s: it cannot renew it.",
+                                    req->renew, req->address);
+        *ret_x509 = TAKE_PTR(x509);
+        *ret_addresses = TAKE_PTR(addresses);
+        return 0;
+}
+
+int manager_generate_key_start(Manager *m, const char *sender, const GenerateKeyRequest *req, GenerateKeyDone done,
+                               void *userdata, char **ret_message) {
         _cleanup_free_ char *default_subject = NULL;
+        _cleanup_(X509_freep) X509 *renewed = NULL;
+        _cleanup_(strv_freep) char **renewed_addresses = NULL;
+        const char *address = req->address, *type = req->type, *subject = req->subject;
         GenerateJob *j;
         bool known = false;
         int r;
@@ -476,6 +523,12 @@ int manager_generate_key_start(Manager *m, const char *sender, const char *addre
         if (m->stopping)
                 return message_fail(ret_message, -ESHUTDOWN, "smimed is stopping.");
 
+        if (req->renew) {
+                r = renewal_certificate(m, req, &renewed, &renewed_addresses, ret_message);
+                if (r < 0)
+                        return r;
+                type = type ?: renewal_key_type(renewed);
+        }
         type = type ?: "rsa-3072";
         for (size_t i = 0; i < ELEMENTSOF(key_types); i++)
                 known |= streq(key_types[i], type);
@@ -494,19 +547,37 @@ int manager_generate_key_start(Manager *m, const char *sender, const char *addre
         j->sender = strdup(strempty(sender));
         j->address = strdup(address);
         j->type = strdup(type);
-        if (!j->sender || !j->address || !j->type) {
+        if (!j->sender || !j->address || !j->type || strv_extend(&j->addresses, address) < 0) {
                 generate_job_free(j);
                 return -ENOMEM;
         }
+        for (char *const *a = req->more_addresses; a && *a; a++)
+                if (!strv_contains(j->addresses, *a) && strv_extend(&j->addresses, *a) < 0) {
+                        generate_job_free(j);
+                        return -ENOMEM;
+                }
+        for (char **a = renewed_addresses; a && *a; a++)
+                if (!strv_contains(j->addresses, *a) && strv_extend(&j->addresses, *a) < 0) {
+                        generate_job_free(j);
+                        return -ENOMEM;
+                }
 
-        if (!subject) {
+        if (renewed && !subject) {
+                j->subject = X509_NAME_dup(X509_get_subject_name(renewed));
+                if (!j->subject) {
+                        generate_job_free(j);
+                        return -ENOMEM;
+                }
+        }
+
+        if (!subject && !j->subject) {
                 if (asprintf(&default_subject, "CN=%s", address) < 0) {
                         generate_job_free(j);
                         return -ENOMEM;
                 }
                 subject = default_subject;
         }
-        r = parse_distinguished_name(subject, &j->subject);
+        r = j->subject ? 0 : parse_distinguished_name(subject, &j->subject);
         if (r < 0) {
                 generate_job_free(j);
                 if (r == -ENOMEM)

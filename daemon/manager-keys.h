@@ -32,15 +32,29 @@ unsigned manager_pkcs12_jobs_cancel_sender(Manager *m, const char *sender);
  * answer (-ESHUTDOWN) and is freed. */
 void manager_pkcs12_jobs_free(Manager *m);
 
-/* type NULL means rsa-3072; subject NULL means "CN=<address>". The key is
+/* What GenerateKey is asked for. type NULL means rsa-3072, subject NULL
+ * "CN=<address>"; the request names address and more_addresses (NULL:
+ * none; normalized) as rfc822Name subjectAltNames, address first. renew
+ * (a fingerprint in the store, of a certificate of address) fills in what
+ * is not given from that certificate: its subject, all its addresses, its
+ * key's type. */
+typedef struct GenerateKeyRequest {
+        const char *address;
+        char *const *more_addresses;
+        const char *type;
+        const char *subject;
+        const char *renew;
+} GenerateKeyRequest;
+
+/* The key is
  * made on a worker; done() runs on the loop with the key's id and the CSR
  * (PEM), or r < 0 and message. Bad arguments fail at once. userdata is the
  * caller's. When sender (the caller's unique name) goes away meanwhile, the
  * new key is removed again and done() gets -ECONNRESET (with the id). */
 typedef void (*GenerateKeyDone)(int r, const char *message, const char *key_id, const char *csr, void *userdata);
 
-int manager_generate_key_start(Manager *m, const char *sender, const char *address, const char *type,
-                               const char *subject, GenerateKeyDone done, void *userdata, char **ret_message);
+int manager_generate_key_start(Manager *m, const char *sender, const GenerateKeyRequest *request, GenerateKeyDone done,
+                               void *userdata, char **ret_message);
 /* The client sender went away: its key generations are undone when they
  * finish. Returns how many. */
 unsigned manager_generate_jobs_cancel_sender(Manager *m, const char *sender);

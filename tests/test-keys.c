@@ -561,6 +561,125 @@ static void test_smimectl_pkcs12_mistakes(void **state) {
         assert_int_equal(key_count(), before);
 }
 
+/* Runs argv (from the scratch directory's view); its status, stdout and stderr. */
+static int run_out(char *const *argv, char **ret_out, char **ret_err) {
+        int r = harness_run(harness, argv, false, ret_out, ret_err);
+
+        assert_true(r >= 0);
+        return r;
+}
+
+/* "openssl x509|req -in FILE -noout -OPTION": its one line of output. */
+static char *openssl_field(const char *kind, const char *file, const char *option) {
+        char *out = NULL;
+
+        if (run_out((char *[]){(char *) "openssl", (char *) kind, (char *) "-in", (char *) file, (char *) "-noout",
+                               (char *) option, NULL},
+                    &out, NULL) != 0)
+                fail_msg("openssl %s %s %s failed", kind, option, file);
+        return out;
+}
+
+/* A certificate made with a key in the token is renewed: smimectl renew
+ * makes a new key and a request with the certificate's subject, addresses
+ * and key type; once the CA's certificate for it is imported, signing uses
+ * it; the old key still decrypts mail sent to the old certificate, and
+ * remove-key keeps it unless --force. */
+static void test_renew(void **state) {
+        const char *address = "renew.user@example.com";
+        _cleanup_free_ char *p12 = make_pkcs12("renew.p12", address, "ec", false);
+        _cleanup_free_ char *old_pem = path("renew.p12.pem"), *csr = path("renew.csr"), *new_pem = path("renewed.pem"),
+                            *message = NULL, *old_mail = path("to-old.eml"), *signed_mail = path("renew-signed.eml"),
+                            *signer = path("renew-signer.pem"), *ext = NULL;
+        _cleanup_free_ char *out = NULL, *err = NULL, *old_subject = NULL, *csr_subject = NULL, *csr_text = NULL,
+                            *new_fp = NULL, *signer_fp = NULL, *old_id = NULL, *new_id = NULL, *dec = NULL,
+                            *rm_err = NULL, *none_err = NULL, *sign_err = NULL, *outgoing = NULL;
+        _cleanup_(call_result_done) CallResult c = {};
+        uint64_t before;
+
+        (void) state;
+        c = import_pkcs12(p12, "p12 secret");
+        if (c.r < 0)
+                fail_msg("ImportPKCS12: %s: %s", c.error_name, c.error_message);
+        old_id = strdup(id_of(c.key_path));
+
+        /* mail sent to the old certificate, before the renewal */
+        message = harness_write_file(harness, "renew-message.eml",
+                                     "From: alice@example.com\r\nTo: renew.user@example.com\r\nSubject: old\r\n\r\n"
+                                     "Sent to the old certificate.\r\n",
+                                     0644);
+        assert_int_equal(run_out((char *[]){(char *) SMIMECTL_BINARY, (char *) "encrypt", (char *) "--to",
+                                            (char *) address, message, (char *) "-o", old_mail, NULL},
+                                 NULL, NULL),
+                         0);
+
+        /* nothing to renew for an address without a key */
+        assert_int_equal(
+                run_out((char *[]){(char *) SMIMECTL_BINARY, (char *) "renew", (char *) "nobody@example.com", NULL},
+                        NULL, &none_err),
+                1);
+        assert_non_null(strstr(none_err, "nothing to renew"));
+
+        before = key_count();
+        if (run_out((char *[]){(char *) SMIMECTL_BINARY, (char *) "renew", (char *) address, (char *) "-o", csr, NULL},
+                    &out, &err) != 0)
+                fail_msg("smimectl renew: %s", err);
+        assert_int_equal(key_count(), before + 1);
+        assert_int_equal(strncmp(err, "Generated key ", 14), 0);
+        new_id = strndup(err + 14, strcspn(err + 14, "\n"));
+        assert_string_not_equal(new_id, old_id);
+
+        /* the request: the same subject and address, the same kind of key */
+        old_subject = openssl_field("x509", old_pem, "-subject");
+        csr_subject = openssl_field("req", csr, "-subject");
+        assert_string_equal(csr_subject, old_subject);
+        csr_text = openssl_field("req", csr, "-text");
+        assert_non_null(strstr(csr_text, "email:renew.user@example.com"));
+        assert_non_null(strstr(csr_text, "prime256v1"));
+
+        /* the CA issues it, for longer than the old one */
+        ext = harness_write_file(harness, "renew.cnf",
+                                 "[leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyAgreement\n"
+                                 "extendedKeyUsage=emailProtection\nsubjectAltName=email:renew.user@example.com\n",
+                                 0644);
+        openssl("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial", "-out", new_pem,
+                "-days", "90", "-extfile", ext, "-extensions", "leaf", NULL);
+        assert_int_equal(run_out((char *[]){(char *) SMIMECTL_BINARY, (char *) "import", new_pem, NULL}, NULL, NULL),
+                         0);
+
+        /* signing uses the new certificate */
+        outgoing = harness_write_file(harness, "renew-outgoing.eml",
+                                      "From: renew.user@example.com\r\nTo: alice@example.com\r\nSubject: new\r\n\r\n"
+                                      "Signed with the renewed key.\r\n",
+                                      0644);
+        if (run_out((char *[]){(char *) SMIMECTL_BINARY, (char *) "sign", (char *) "--from", (char *) address,
+                               outgoing, (char *) "-o", signed_mail, NULL},
+                    NULL, &sign_err) != 0)
+                fail_msg("smimectl sign after the renewal: %s", sign_err);
+        openssl("cms", "-verify", "-noverify", "-in", signed_mail, "-signer", signer, "-out", "/dev/null", NULL);
+        new_fp = openssl_field("x509", new_pem, "-fingerprint");
+        signer_fp = openssl_field("x509", signer, "-fingerprint");
+        assert_string_equal(signer_fp, new_fp);
+
+        /* the old key still opens old mail */
+        if (run_out((char *[]){(char *) SMIMECTL_BINARY, (char *) "decrypt", old_mail, NULL}, &dec, NULL) != 0 ||
+            !strstr(dec, "Sent to the old certificate."))
+                fail_msg("mail to the old certificate does not decrypt after the renewal:\n%s", strempty(dec));
+
+        /* remove-key keeps the old key while its certificate is current */
+        before = key_count();
+        assert_int_equal(
+                run_out((char *[]){(char *) SMIMECTL_BINARY, (char *) "remove-key", old_id, NULL}, NULL, &rm_err), 1);
+        if (!strstr(rm_err, "--force") || !strstr(rm_err, "only key"))
+                fail_msg("remove-key of the old key: %s", rm_err);
+        assert_int_equal(key_count(), before);
+        assert_int_equal(
+                run_out((char *[]){(char *) SMIMECTL_BINARY, (char *) "remove-key", old_id, (char *) "--force", NULL},
+                        NULL, NULL),
+                0);
+        assert_int_equal(key_count(), before - 1);
+}
+
 static void test_import_from_a_pipe(void **state) {
         _cleanup_free_ char *p12 = make_pkcs12("pipe.p12", "pipe.user@example.com", "rsa", false);
         _cleanup_free_ char *data = NULL;
@@ -927,6 +1046,7 @@ int main(void) {
                 cmocka_unit_test(test_import_failures_change_nothing),
                 cmocka_unit_test(test_wrong_passphrase_through_the_client),
                 cmocka_unit_test(test_smimectl_pkcs12_mistakes),
+                cmocka_unit_test(test_renew),
                 cmocka_unit_test(test_import_from_a_pipe),
                 cmocka_unit_test(test_import_pkcs12_data),
                 cmocka_unit_test(test_generate_rsa),
