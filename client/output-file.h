@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /* Where a verb writes a message that smimed produces: standard output, or
@@ -21,6 +22,8 @@ typedef struct OutputFile {
 /* path NULL or "-" is standard output. mode: of a new file, before the
  * umask (a replaced file keeps its mode). Returns 0 or a negative errno. */
 int output_file_open(OutputFile *f, const char *path, mode_t mode);
+/* Writes all of data to fd, as often as it takes. Returns 0 or a negative errno. */
+int write_all(int fd, const void *data, size_t size);
 /* Puts the output in place. Returns 0 or a negative errno. */
 int output_file_commit(OutputFile *f);
 /* Closes, and removes the temporary file of an output not committed. */

@@ -338,9 +338,13 @@ static void print_certificate(const smimed_certificate *c) {
         }
 }
 
-/* Resolves a full fingerprint or a unique prefix of at least
- * FINGERPRINT_PREFIX_MIN digits. Returns 0, or the exit status after saying why. */
-static int fingerprint_resolve(smimed *s, const char *arg, bool or_address, char **ret) {
+static bool ends_with(const char *s, const char *suffix) {
+        size_t n = strlen(s), m = strlen(suffix);
+
+        return n >= m && streq(s + n - m, suffix);
+}
+
+int fingerprint_resolve(smimed *s, const char *arg, bool or_address, char **ret) {
         _cleanup_(smimed_strv_freep) char **fingerprints = NULL;
         _cleanup_(smimed_error_done) smimed_error error = {};
         _cleanup_free_ char *hex = NULL;
@@ -348,6 +352,12 @@ static int fingerprint_resolve(smimed *s, const char *arg, bool or_address, char
         size_t n, count = 0;
         int r;
 
+        /* What list prints ("3fa21bc4d5e6f708…") is cut short: said as such,
+         * not as "not a fingerprint". */
+        if (ends_with(arg, "…") || ends_with(arg, "..."))
+                return fail("\"%s\" is cut short (as list prints it): give the whole fingerprint, or its digits "
+                            "without the dots.",
+                            arg);
         r = parse_hex_id(arg, FINGERPRINT_LENGTH, &hex);
         if (r == -ENOMEM)
                 return fail("%s", strerror(ENOMEM));
@@ -380,19 +390,42 @@ static int fingerprint_resolve(smimed *s, const char *arg, bool or_address, char
         return 0;
 }
 
-static bool is_address(const char *arg) {
+bool is_address(const char *arg) {
         return strchr(arg, '@');
 }
 
-static int show_fingerprint(smimed *s, const char *arg) {
-        _cleanup_(smimed_certificate_done) smimed_certificate c = {};
+int certificates_resolve(smimed *s, const char *arg, char ***ret) {
+        _cleanup_(smimed_strv_freep) char **fingerprints = NULL;
         _cleanup_(smimed_error_done) smimed_error error = {};
         _cleanup_free_ char *fingerprint = NULL;
         int r;
 
-        r = fingerprint_resolve(s, arg, true, &fingerprint);
-        if (r != 0)
-                return r;
+        if (!is_address(arg)) {
+                r = fingerprint_resolve(s, arg, true, &fingerprint);
+                if (r != 0)
+                        return r;
+                fingerprints = calloc(2, sizeof(char *));
+                if (!fingerprints)
+                        return fail("%s", strerror(ENOMEM));
+                fingerprints[0] = TAKE_PTR(fingerprint);
+                *ret = TAKE_PTR(fingerprints);
+                return 0;
+        }
+
+        r = smimed_lookup_certificates(s, arg, NULL, false, &fingerprints, &error);
+        if (r < 0)
+                return report_error(r, &error, "Cannot look up the certificates of %s", arg);
+        if (!fingerprints[0])
+                return fail("no certificate for %s", arg);
+        *ret = TAKE_PTR(fingerprints);
+        return 0;
+}
+
+static int show_fingerprint(smimed *s, const char *fingerprint) {
+        _cleanup_(smimed_certificate_done) smimed_certificate c = {};
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        int r;
+
         r = smimed_get_certificate(s, fingerprint, &c, &error);
         if (r < 0)
                 return report_error(r, &error, "Cannot show certificate %s", fingerprint);
@@ -406,19 +439,14 @@ static int show_fingerprint(smimed *s, const char *arg) {
         return 0;
 }
 
-static int show_address(smimed *s, const char *address) {
-        _cleanup_(smimed_strv_freep) char **fingerprints = NULL;
-        _cleanup_(smimed_error_done) smimed_error error = {};
+static int show_address(smimed *s, const char *address, char **fingerprints) {
         _cleanup_(certificate_list_done) CertificateList l = {};
         int r;
 
-        r = smimed_lookup_certificates(s, address, NULL, false, &fingerprints, &error);
-        if (r < 0)
-                return report_error(r, &error, "Cannot look up the certificates of %s", address);
         r = certificate_list_read(s, fingerprints, &l);
         if (r != 0)
                 return r;
-        if (l.n == 0)
+        if (l.n == 0) /* removed since the lookup */
                 return fail("no certificate for %s", address);
 
         if (arg_json)
@@ -433,9 +461,15 @@ static int show_address(smimed *s, const char *address) {
 }
 
 int verb_show(smimed *s, int argc, char *argv[]) {
+        _cleanup_(smimed_strv_freep) char **fingerprints = NULL;
+        int r;
+
         (void) argc;
 
-        return is_address(argv[0]) ? show_address(s, argv[0]) : show_fingerprint(s, argv[0]);
+        r = certificates_resolve(s, argv[0], &fingerprints);
+        if (r != 0)
+                return r;
+        return is_address(argv[0]) ? show_address(s, argv[0], fingerprints) : show_fingerprint(s, fingerprints[0]);
 }
 
 int verb_remove(smimed *s, int argc, char *argv[]) {
@@ -452,4 +486,32 @@ int verb_remove(smimed *s, int argc, char *argv[]) {
         if (r < 0)
                 return report_error(r, &error, "Cannot remove certificate %s", fingerprint);
         return 0;
+}
+
+static int set_trusted(smimed *s, const char *arg, bool trusted) {
+        _cleanup_(smimed_error_done) smimed_error error = {};
+        _cleanup_free_ char *fingerprint = NULL;
+        int r;
+
+        r = fingerprint_resolve(s, arg, false, &fingerprint);
+        if (r != 0)
+                return r;
+        r = smimed_set_certificate_trusted(s, fingerprint, trusted, &error);
+        if (r < 0)
+                return report_error(r, &error, trusted ? "Cannot make %s a trust anchor" : "Cannot untrust %s",
+                                    fingerprint);
+        printf("%s is %s a trust anchor\n", fingerprint, trusted ? "now" : "no longer");
+        return 0;
+}
+
+int verb_trust(smimed *s, int argc, char *argv[]) {
+        (void) argc;
+
+        return set_trusted(s, argv[0], true);
+}
+
+int verb_untrust(smimed *s, int argc, char *argv[]) {
+        (void) argc;
+
+        return set_trusted(s, argv[0], false);
 }

@@ -12,6 +12,7 @@
 #include "format-util.h"
 #include "json-writer.h"
 #include "macro.h"
+#include "output-file.h"
 #include "parse-util.h"
 #include "passphrase.h"
 #include "smimectl.h"
@@ -211,20 +212,6 @@ int verb_import_key(smimed *s, int argc, char *argv[]) {
 
         printf("Enrolled key %s\n", id);
         return print_imported(s, fingerprints);
-}
-
-static int write_all(int fd, const char *p, size_t size) {
-        while (size > 0) {
-                ssize_t n = write(fd, p, size);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                size -= (size_t) n;
-        }
-        return 0;
 }
 
 /* Opens (or creates, 0644) the output before the key is made, so that an

@@ -32,6 +32,7 @@ const char *arg_passphrase_file = NULL;
 const char *arg_key_type = NULL;
 const char *arg_subject = NULL;
 const char *arg_output = NULL;
+bool arg_der = false;
 bool arg_opaque = false;
 const char *arg_digest = NULL;
 bool arg_pss = false;
@@ -72,13 +73,14 @@ typedef enum VerbOption {
         OPTION_STATUS = 1 << 20,
         OPTION_EXPIRING = 1 << 21,
         OPTION_FORCE = 1 << 22,
+        OPTION_DER = 1 << 23,
 } VerbOption;
 
 /* Indexed by the bit number of each VerbOption. */
 static const char *const option_names[] = {
         "--json",      "--trust",  "--address", "--from",   "--to",      "--passphrase-file", "--type",   "--subject",
         "-o",          "--opaque", "--digest",  "--pss",    "--sign-as", "--sender",          "--cipher", "--oaep",
-        "--no-verify", "--key",    "--limit",   "--offset", "--status",  "--expiring",        "--force",
+        "--no-verify", "--key",    "--limit",   "--offset", "--status",  "--expiring",        "--force",  "--der",
 };
 static unsigned arg_options = 0; /* VerbOption bits given on the command line */
 
@@ -218,6 +220,10 @@ static const Verb verbs[] = {
         {"fetch-crls", 0, 0, 0, 0, verb_fetch_crls, "fetch-crls",
          "Fetch the CRLs of the stored certificates from their distribution points now"},
         {"remove", 1, 1, 0, 0, verb_remove, "remove FINGERPRINT", "Remove a certificate from the store"},
+        {"export", 1, 1, OPTION_DER | OPTION_OUTPUT, 0, verb_export, "export FINGERPRINT|ADDRESS [--der] [-o FILE]",
+         "Write a certificate (or all of an address) as PEM, or one as DER"},
+        {"trust", 1, 1, 0, 0, verb_trust, "trust FINGERPRINT", "Make a certificate a trust anchor"},
+        {"untrust", 1, 1, 0, 0, verb_untrust, "untrust FINGERPRINT", "Make a certificate no longer a trust anchor"},
         {"coverage", 0, 0, OPTION_FROM | OPTION_TO | OPTION_JSON, OPTION_FROM | OPTION_TO, verb_coverage,
          "coverage [--from ADDR] [--to ADDR…] [--json]", "Can ADDR sign, and can each recipient be encrypted to?"},
         {"keys", 0, 0, OPTION_JSON, 0, verb_keys, "keys [--json]", "List the private keys in the token"},
@@ -286,7 +292,9 @@ static void help(void) {
                "  --type T               generate-key: rsa-2048, rsa-3072 (default), rsa-4096,\n"
                "                         ec-p256 or ec-p384\n"
                "  --subject DN           generate-key: the request's subject (default CN=ADDRESS)\n"
-               "  -o --output FILE       Write the request or the message to FILE, not stdout\n"
+               "  -o --output FILE       Write the request, the message or the certificate to\n"
+               "                         FILE, not stdout\n"
+               "  --der                  export: DER, not PEM (one certificate)\n"
                "  --opaque               sign, encrypt: opaque signed-data, not multipart/signed\n"
                "  --digest D             sign, encrypt: sha-256, sha-384 or sha-512\n"
                "  --pss                  sign, encrypt: RSA-PSS signatures\n"
@@ -336,6 +344,7 @@ enum {
         ARG_OFFSET,
         ARG_STATUS,
         ARG_EXPIRING,
+        ARG_DER,
 };
 
 /* A decimal number from 0 to max, all of s. */
@@ -411,6 +420,7 @@ static int parse_argv(int argc, char *argv[]) {
                 {"offset", required_argument, NULL, ARG_OFFSET},
                 {"status", required_argument, NULL, ARG_STATUS},
                 {"expiring", required_argument, NULL, ARG_EXPIRING},
+                {"der", no_argument, NULL, ARG_DER},
                 {"no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, ARG_VERSION},
@@ -569,6 +579,10 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_OAEP:
                         arg_oaep = true;
                         arg_options |= OPTION_OAEP;
+                        break;
+                case ARG_DER:
+                        arg_der = true;
+                        arg_options |= OPTION_DER;
                         break;
                 case ARG_NO_VERIFY:
                         arg_no_verify = true;

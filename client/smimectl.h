@@ -25,6 +25,7 @@ extern const char *arg_passphrase_file;
 extern const char *arg_key_type;
 extern const char *arg_subject;
 extern const char *arg_output;
+extern bool arg_der;
 extern bool arg_opaque;
 extern const char *arg_digest;
 extern bool arg_pss;
@@ -56,6 +57,9 @@ int verb_fetch_crls(smimed *s, int argc, char *argv[]);
 int verb_list(smimed *s, int argc, char *argv[]);
 int verb_show(smimed *s, int argc, char *argv[]);
 int verb_remove(smimed *s, int argc, char *argv[]);
+int verb_trust(smimed *s, int argc, char *argv[]);
+int verb_untrust(smimed *s, int argc, char *argv[]);
+int verb_export(smimed *s, int argc, char *argv[]);
 int verb_coverage(smimed *s, int argc, char *argv[]);
 int verb_keys(smimed *s, int argc, char *argv[]);
 int verb_import_key(smimed *s, int argc, char *argv[]);
@@ -70,6 +74,19 @@ int verb_sign(smimed *s, int argc, char *argv[]);
 int verb_encrypt(smimed *s, int argc, char *argv[]);
 int verb_decrypt(smimed *s, int argc, char *argv[]);
 int verb_verify(smimed *s, int argc, char *argv[]);
+
+/* A full fingerprint, or the one certificate in the store whose fingerprint
+ * starts with a prefix of at least 8 digits, into *ret (lower-case). A
+ * prefix cut short as list prints it ("…"), ambiguous or matching nothing
+ * is refused; or_address says that an address would have done. Returns 0,
+ * or the exit status after saying why. */
+int fingerprint_resolve(smimed *s, const char *arg, bool or_address, char **ret);
+/* An argument with "@" is a mail address. */
+bool is_address(const char *arg);
+/* The certificates FINGERPRINT|ADDRESS names: the one of a fingerprint, or
+ * every certificate of an address (usable ones first; none is an error).
+ * Returns 0, or the exit status after saying why. */
+int certificates_resolve(smimed *s, const char *arg, char ***ret);
 
 /* One "<fingerprint>  <summary>" line for each certificate; returns the
  * exit status (1 when one cannot be read). */
