@@ -251,6 +251,21 @@ _public_ int smimed_status(smimed *s, smimed_status_info *ret, smimed_error *err
         return 0;
 }
 
+_public_ int smimed_get_expiring_certificates(smimed *s, uint64_t *ret, smimed_error *error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        uint64_t n;
+        int r;
+
+        if (!s || !ret)
+                return error_set(error, -EINVAL, NULL, "Invalid argument.");
+        r = sd_bus_get_property_trivial(s->bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                        "ExpiringCertificates", &e, 't', &n);
+        if (r < 0)
+                return error_from_bus(error, r, &e);
+        *ret = n;
+        return 0;
+}
+
 _public_ int smimed_reload(smimed *s, smimed_error *error) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         int r;

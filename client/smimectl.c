@@ -156,11 +156,15 @@ int fail(const char *format, ...) {
 static int verb_status(smimed *s, int argc, char *argv[]) {
         _cleanup_(smimed_error_done) smimed_error error = {};
         _cleanup_(smimed_status_info_done) smimed_status_info info = {};
+        uint64_t expiring = 0;
         int r;
 
         (void) argc, (void) argv;
 
         r = smimed_status(s, &info, &error);
+        if (r < 0)
+                return report_error(r, &error, "Cannot read the status");
+        r = smimed_get_expiring_certificates(s, &expiring, &error);
         if (r < 0)
                 return report_error(r, &error, "Cannot read the status");
 
@@ -175,6 +179,7 @@ static int verb_status(smimed *s, int argc, char *argv[]) {
                 json_key_string(&w, "token_label", info.token_label);
                 json_key_uint(&w, "certificate_count", info.certificate_count);
                 json_key_uint(&w, "key_count", info.key_count);
+                json_key_uint(&w, "expiring_count", expiring);
                 json_end_object(&w);
                 return 0;
         }
@@ -189,6 +194,11 @@ static int verb_status(smimed *s, int argc, char *argv[]) {
                 printf("      Reason: %s\n", info.token_state_reason);
         printf("Certificates: %" PRIu64 "\n", info.certificate_count);
         printf("        Keys: %" PRIu64 "\n", info.key_count);
+        if (expiring > 0)
+                printf("    Expiring: %s%" PRIu64 " certificate(s) soon%s (smimectl list --expiring DAYS)\n",
+                       color_on(stdout, COLOR_WARN), expiring, color_off(stdout));
+        else
+                printf("    Expiring: none soon\n");
         return 0;
 }
 

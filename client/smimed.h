@@ -61,6 +61,11 @@ typedef struct smimed_status_info {
 
 int smimed_status(smimed *s, smimed_status_info *ret, smimed_error *error);
 void smimed_status_info_done(smimed_status_info *info);
+/* Certificates (not CAs) that expire within smimed's [Policy]
+ * ExpiryWarningDays= and have not expired: the Manager's
+ * ExpiringCertificates, which smimed_subscribe_changes() reports as a
+ * SMIMED_CHANGE_STATE of that name. */
+int smimed_get_expiring_certificates(smimed *s, uint64_t *ret, smimed_error *error);
 
 /* Asks smimed to re-read its configuration (polkit action
  * org.smimed1.manage-certificates). */

@@ -162,6 +162,19 @@ static int parse_unsigned(const char *value, void *field, char **ret_message) {
         return 0;
 }
 
+/* Days, 0 included (for "off"). */
+static int parse_days(const char *value, void *field, char **ret_message) {
+        unsigned long n;
+        char *end;
+
+        errno = 0;
+        n = strtoul(value, &end, 10);
+        if (!isdigit((unsigned char) value[0]) || *end != '\0' || errno != 0 || n > 36500)
+                return set_message(ret_message, "expected a number of days between 0 and 36500, got \"%s\"", value);
+        *(uint64_t *) field = n;
+        return 0;
+}
+
 static const char *const known_digests[] = { "sha-1", "sha-256", "sha-384", "sha-512" };
 static const char *const known_ciphers[] = { "aes-128-cbc", "aes-256-cbc", "aes-128-gcm", "aes-256-gcm" };
 
@@ -273,6 +286,7 @@ static const ConfigKey config_keys[] = {
         {"Policy", "WorkerTimeoutSec", parse_seconds, FIELD_U64, offsetof(Config, worker_timeout_usec)},
         {"Policy", "AutoImportCertificates", parse_bool_field, FIELD_BOOL, offsetof(Config, auto_import)},
         {"Policy", "RequireSenderMatch", parse_bool_field, FIELD_BOOL, offsetof(Config, require_sender_match)},
+        {"Policy", "ExpiryWarningDays", parse_days, FIELD_U64, offsetof(Config, expiry_warning_days)},
         {"Policy", "MinimumRSABits", parse_unsigned, FIELD_U64, offsetof(Config, minimum_rsa_bits)},
         {"Policy", "AllowSHA1Signatures", parse_bool_field, FIELD_BOOL, offsetof(Config, allow_sha1_signatures)},
         {"Policy", "AllowedDigests", parse_digests, FIELD_STRING, offsetof(Config, allowed_digests)},
@@ -381,6 +395,7 @@ int config_new_default(Config **ret) {
         config->max_recipients = CONFIG_DEFAULT_MAX_RECIPIENTS;
         config->auto_import = true;
         config->require_sender_match = true;
+        config->expiry_warning_days = CONFIG_DEFAULT_EXPIRY_WARNING_DAYS;
         config->minimum_rsa_bits = 2048;
         config->allowed_digests = strdup("sha-256 sha-384 sha-512");
         config->default_cipher = strdup("aes-256-cbc");

@@ -32,6 +32,7 @@
 #define CONFIG_DEFAULT_WORKER_CPU_USEC (300ULL * 1000000ULL)
 #define CONFIG_DEFAULT_WORKER_TIMEOUT_USEC (600ULL * 1000000ULL)
 #define CONFIG_DEFAULT_MAX_RECIPIENTS 1000U
+#define CONFIG_DEFAULT_EXPIRY_WARNING_DAYS 30U
 #define CONFIG_DEFAULT_FETCH_TIMEOUT_USEC (10ULL * 1000000ULL)
 #define CONFIG_DEFAULT_MAX_CRL_SIZE (10ULL * 1024ULL * 1024ULL)
 
@@ -64,6 +65,7 @@ typedef struct Config {
         uint64_t worker_timeout_usec;    /* … time to answer one request */
         bool auto_import;                /* store the signer of a valid signature */
         bool require_sender_match;       /* From must be an address of the signer */
+        uint64_t expiry_warning_days;    /* certificates expiring within it are announced; 0: none */
         uint64_t minimum_rsa_bits;
         bool allow_sha1_signatures;
         char *allowed_digests;           /* "sha-256 sha-384", single spaces */

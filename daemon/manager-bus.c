@@ -65,6 +65,15 @@ static int property_get_certificate_count(sd_bus *bus, const char *path, const c
         return sd_bus_message_append(reply, "t", m->certificate_count);
 }
 
+static int property_get_expiring_certificates(sd_bus *bus, const char *path, const char *interface,
+                                              const char *property, sd_bus_message *reply, void *userdata,
+                                              sd_bus_error *error) {
+        Manager *m = userdata;
+
+        (void) bus, (void) path, (void) interface, (void) property, (void) error;
+        return sd_bus_message_append(reply, "t", m->expiring_count);
+}
+
 static int property_get_key_count(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
@@ -112,6 +121,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("CertificateCount", "t", property_get_certificate_count, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("KeyCount", "t", property_get_key_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ExpiringCertificates", "t", property_get_expiring_certificates, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CRLUpdated", "t", property_get_crl_updated, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, manager_method_reload,
                                 SD_BUS_VTABLE_UNPRIVILEGED),

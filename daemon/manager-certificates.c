@@ -15,6 +15,7 @@
 #include "manager-certificates.h"
 #include "manager-cluster.h"
 #include "manager-keys.h"
+#include "manager-expiry.h"
 #include "manager-revocation.h"
 #include "manager.h"
 #include "policy.h"
@@ -58,10 +59,11 @@ void manager_update_certificate_count(Manager *m) {
                 log_warning_errno(r, "Cannot count the certificates in the store: %m");
                 return;
         }
-        if (count == m->certificate_count)
-                return;
-        m->certificate_count = count;
-        manager_notify_one(m, MANAGER_EVENT_PROPERTIES_CHANGED, "CertificateCount");
+        if (count != m->certificate_count) {
+                m->certificate_count = count;
+                manager_notify_one(m, MANAGER_EVENT_PROPERTIES_CHANGED, "CertificateCount");
+        }
+        manager_update_expiring_count(m);
 }
 
 /* The store's password: PasswordFile=, else the credential store-password

@@ -15,6 +15,7 @@
 #include "manager-cluster.h"
 #include "manager-keys.h"
 #include "manager-open.h"
+#include "manager-expiry.h"
 #include "manager-revocation.h"
 #include "manager-smime.h"
 #include "manager.h"
@@ -104,6 +105,7 @@ Manager *manager_free(Manager *m) {
         worker_pool_free(m->workers);
         worker_run_stop_spares();
         manager_revocation_stop(m); /* its downloads end within FetchTimeoutSec= */
+        manager_expiry_stop(m);
         manager_generate_jobs_free(m);
         manager_pkcs12_jobs_free(m);
         jobs_free(m);
@@ -357,6 +359,7 @@ int manager_reload(Manager *m, char **ret_message) {
         config_free(m->config);
         m->config = TAKE_PTR(config);
         manager_apply_policy(m);
+        manager_update_expiring_count(m); /* ExpiryWarningDays= may have changed */
         log_info("Configuration reloaded from %s.", m->config_path);
 
         if (enabled_changed)
@@ -484,6 +487,9 @@ int manager_start(Manager *m) {
         r = manager_revocation_start(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the threads that fetch CRLs: %m");
+        r = manager_expiry_start(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the daily expiry announcement: %m");
         return 0;
 }
 

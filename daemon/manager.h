@@ -40,6 +40,8 @@ typedef struct Manager {
         sd_event_source *listener_retry_source;
         Validator *validator;         /* over the store, with its cache of results */
         uint64_t certificate_count;
+        uint64_t expiring_count;       /* of them, expiring within ExpiryWarningDays= (manager-expiry.c) */
+        sd_event_source *expiry_timer; /* the daily announcement */
         uint64_t crl_updated_usec; /* when a newer CRL was last stored, here or by another node */
         ValidationPolicy policy;
         struct Job *jobs;                     /* Sign, Encrypt, Decrypt and Verify in progress (job.h) */

@@ -320,7 +320,7 @@ static void test_smimectl_status(void **state) {
         assert_int_equal(harness_run(harness, machine, false, &json, NULL), 0);
         assert_true(asprintf(&expected,
                              "{\"version\":\"%s\",\"enabled\":true,\"token_state\":\"ready\",\"token_state_reason\":\"\","
-                             "\"token_label\":\"%s\",\"certificate_count\":0,\"key_count\":1}\n",
+                             "\"token_label\":\"%s\",\"certificate_count\":0,\"key_count\":1,\"expiring_count\":0}\n",
                              SMIMED_VERSION, HARNESS_TOKEN_LABEL) > 0);
         assert_string_equal(json, expected);
 }
