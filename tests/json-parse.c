@@ -3,20 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "json-parse.h"
-
-typedef struct Parser {
-        const char *s;
-        size_t pos;
-        unsigned depth;
-} Parser;
-
-static JsonValue *parse_value(Parser *p);
-
-static void skip_space(Parser *p) {
-        while (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' || p->s[p->pos] == '\r')
-                p->pos++;
-}
 
 static JsonValue *value_new(JsonType type) {
         JsonValue *v = calloc(1, sizeof(JsonValue));
@@ -40,270 +29,91 @@ JsonValue *json_value_free(JsonValue *v) {
         return mfree(v);
 }
 
-static int hex4(const char *s, uint32_t *ret) {
-        uint32_t v = 0;
+/* json-c's tree as ours. A string with a NUL in it (\u0000) is refused:
+ * nothing smimectl writes has one. */
+static JsonValue *convert(struct json_object *o) {
+        JsonValue *v;
 
-        for (int i = 0; i < 4; i++) {
-                char c = s[i];
+        switch (json_object_get_type(o)) {
+        case json_type_null:
+                return value_new(JSON_NULL);
+        case json_type_boolean:
+                v = value_new(JSON_BOOLEAN);
+                if (v)
+                        v->boolean = json_object_get_boolean(o);
+                return v;
+        case json_type_int:
+        case json_type_double:
+                /* the number as it was written (json-c keeps a parsed double's text) */
+                v = value_new(JSON_NUMBER);
+                if (v && !(v->text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN))))
+                        v = json_value_free(v);
+                return v;
+        case json_type_string:
+                if ((size_t) json_object_get_string_len(o) != strlen(json_object_get_string(o)))
+                        return NULL;
+                v = value_new(JSON_STRING);
+                if (v && !(v->text = strdup(json_object_get_string(o))))
+                        v = json_value_free(v);
+                return v;
+        case json_type_array: {
+                size_t n = json_object_array_length(o);
 
-                v <<= 4;
-                if (c >= '0' && c <= '9')
-                        v |= (uint32_t) (c - '0');
-                else if (c >= 'a' && c <= 'f')
-                        v |= (uint32_t) (c - 'a' + 10);
-                else if (c >= 'A' && c <= 'F')
-                        v |= (uint32_t) (c - 'A' + 10);
-                else
-                        return -1;
-        }
-        *ret = v;
-        return 0;
-}
-
-static size_t utf8_put(char *out, uint32_t c) {
-        if (c < 0x80) {
-                out[0] = (char) c;
-                return 1;
-        }
-        if (c < 0x800) {
-                out[0] = (char) (0xc0 | (c >> 6));
-                out[1] = (char) (0x80 | (c & 0x3f));
-                return 2;
-        }
-        if (c < 0x10000) {
-                out[0] = (char) (0xe0 | (c >> 12));
-                out[1] = (char) (0x80 | ((c >> 6) & 0x3f));
-                out[2] = (char) (0x80 | (c & 0x3f));
-                return 3;
-        }
-        out[0] = (char) (0xf0 | (c >> 18));
-        out[1] = (char) (0x80 | ((c >> 12) & 0x3f));
-        out[2] = (char) (0x80 | ((c >> 6) & 0x3f));
-        out[3] = (char) (0x80 | (c & 0x3f));
-        return 4;
-}
-
-/* At the opening quote; returns the decoded string. */
-static char *parse_string(Parser *p) {
-        size_t start = ++p->pos, n = 0;
-        char *out;
-
-        /* Decoded text is never longer than its escaped form. */
-        while (p->s[p->pos] && p->s[p->pos] != '"') {
-                if (p->s[p->pos] == '\\' && p->s[p->pos + 1])
-                        p->pos++;
-                p->pos++;
-        }
-        if (p->s[p->pos] != '"')
-                return NULL;
-        out = malloc(p->pos - start + 1);
-        if (!out)
-                return NULL;
-
-        for (size_t i = start; i < p->pos; i++) {
-                unsigned char c = (unsigned char) p->s[i];
-
-                if (c < 0x20)
-                        goto fail;
-                if (c != '\\') {
-                        out[n++] = (char) c;
-                        continue;
+                v = value_new(JSON_ARRAY);
+                if (!v || (n > 0 && !(v->items = calloc(n, sizeof(JsonValue *)))))
+                        return json_value_free(v);
+                for (size_t i = 0; i < n; i++) {
+                        v->items[i] = convert(json_object_array_get_idx(o, i));
+                        if (!v->items[i])
+                                return json_value_free(v);
+                        v->n++;
                 }
-                c = (unsigned char) p->s[++i];
-                switch (c) {
-                case '"': case '\\': case '/':
-                        out[n++] = (char) c;
-                        break;
-                case 'b': out[n++] = '\b'; break;
-                case 'f': out[n++] = '\f'; break;
-                case 'n': out[n++] = '\n'; break;
-                case 'r': out[n++] = '\r'; break;
-                case 't': out[n++] = '\t'; break;
-                case 'u': {
-                        uint32_t cp, low;
-
-                        if (i + 4 >= p->pos || hex4(p->s + i + 1, &cp) < 0)
-                                goto fail;
-                        i += 4;
-                        if (cp >= 0xd800 && cp < 0xdc00) {
-                                if (i + 6 >= p->pos || p->s[i + 1] != '\\' || p->s[i + 2] != 'u' ||
-                                    hex4(p->s + i + 3, &low) < 0 || low < 0xdc00 || low >= 0xe000)
-                                        goto fail;
-                                i += 6;
-                                cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
-                        } else if (cp >= 0xdc00 && cp < 0xe000)
-                                goto fail;
-                        if (cp == 0)
-                                goto fail; /* would cut the C string */
-                        n += utf8_put(out + n, cp);
-                        break;
-                }
-                default:
-                        goto fail;
-                }
+                return v;
         }
-        out[n] = '\0';
-        p->pos++;
-        return out;
-fail:
-        free(out);
+        case json_type_object: {
+                size_t n = (size_t) json_object_object_length(o);
+
+                v = value_new(JSON_OBJECT);
+                if (!v || (n > 0 &&
+                           (!(v->items = calloc(n, sizeof(JsonValue *))) || !(v->keys = calloc(n, sizeof(char *))))))
+                        return json_value_free(v);
+                json_object_object_foreach(o, key, member) {
+                        v->keys[v->n] = strdup(key);
+                        v->items[v->n] = convert(member);
+                        if (!v->keys[v->n] || !v->items[v->n]) {
+                                free(v->keys[v->n]);
+                                json_value_free(v->items[v->n]);
+                                return json_value_free(v);
+                        }
+                        v->n++;
+                }
+                return v;
+        }
+        }
         return NULL;
 }
 
-static JsonValue *parse_number(Parser *p) {
-        size_t start = p->pos;
-        JsonValue *v;
-
-        if (p->s[p->pos] == '-')
-                p->pos++;
-        if (p->s[p->pos] == '0')
-                p->pos++;
-        else if (p->s[p->pos] >= '1' && p->s[p->pos] <= '9')
-                while (p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-                        p->pos++;
-        else
-                return NULL;
-        if (p->s[p->pos] == '.') {
-                p->pos++;
-                if (!(p->s[p->pos] >= '0' && p->s[p->pos] <= '9'))
-                        return NULL;
-                while (p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-                        p->pos++;
-        }
-        if (p->s[p->pos] == 'e' || p->s[p->pos] == 'E') {
-                p->pos++;
-                if (p->s[p->pos] == '+' || p->s[p->pos] == '-')
-                        p->pos++;
-                if (!(p->s[p->pos] >= '0' && p->s[p->pos] <= '9'))
-                        return NULL;
-                while (p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-                        p->pos++;
-        }
-        v = value_new(JSON_NUMBER);
-        if (!v)
-                return NULL;
-        v->text = strndup(p->s + start, p->pos - start);
-        if (!v->text)
-                return json_value_free(v);
-        return v;
-}
-
-static int append(JsonValue *v, char *key, JsonValue *item) {
-        JsonValue **items = realloc(v->items, (v->n + 1) * sizeof(JsonValue *));
-
-        if (!items)
-                return -1;
-        v->items = items;
-        if (v->type == JSON_OBJECT) {
-                char **keys = realloc(v->keys, (v->n + 1) * sizeof(char *));
-                if (!keys)
-                        return -1;
-                v->keys = keys;
-                v->keys[v->n] = key;
-        }
-        v->items[v->n++] = item;
-        return 0;
-}
-
-static JsonValue *parse_container(Parser *p, JsonType type) {
-        char close = type == JSON_ARRAY ? ']' : '}';
-        JsonValue *v = value_new(type);
-
-        if (!v || ++p->depth > 64)
-                return json_value_free(v);
-        p->pos++;
-        skip_space(p);
-        if (p->s[p->pos] == close) {
-                p->pos++;
-                p->depth--;
-                return v;
-        }
-        for (;;) {
-                char *key = NULL;
-                JsonValue *item;
-
-                skip_space(p);
-                if (type == JSON_OBJECT) {
-                        if (p->s[p->pos] != '"' || !(key = parse_string(p)))
-                                return json_value_free(v);
-                        skip_space(p);
-                        if (p->s[p->pos] != ':') {
-                                free(key);
-                                return json_value_free(v);
-                        }
-                        p->pos++;
-                }
-                item = parse_value(p);
-                if (!item || append(v, key, item) < 0) {
-                        free(key);
-                        json_value_free(item);
-                        return json_value_free(v);
-                }
-                skip_space(p);
-                if (p->s[p->pos] == ',') {
-                        p->pos++;
-                        continue;
-                }
-                if (p->s[p->pos] == close) {
-                        p->pos++;
-                        p->depth--;
-                        return v;
-                }
-                return json_value_free(v);
-        }
-}
-
-static JsonValue *parse_literal(Parser *p, const char *word, JsonType type, bool b) {
-        JsonValue *v;
-
-        if (strncmp(p->s + p->pos, word, strlen(word)) != 0)
-                return NULL;
-        p->pos += strlen(word);
-        v = value_new(type);
-        if (v)
-                v->boolean = b;
-        return v;
-}
-
-static JsonValue *parse_value(Parser *p) {
-        skip_space(p);
-        switch (p->s[p->pos]) {
-        case '{':
-                return parse_container(p, JSON_OBJECT);
-        case '[':
-                return parse_container(p, JSON_ARRAY);
-        case '"': {
-                JsonValue *v = value_new(JSON_STRING);
-                if (!v)
-                        return NULL;
-                v->text = parse_string(p);
-                if (!v->text)
-                        return json_value_free(v);
-                return v;
-        }
-        case 't':
-                return parse_literal(p, "true", JSON_BOOLEAN, true);
-        case 'f':
-                return parse_literal(p, "false", JSON_BOOLEAN, false);
-        case 'n':
-                return parse_literal(p, "null", JSON_NULL, false);
-        default:
-                return parse_number(p);
-        }
-}
-
 JsonValue *json_parse(const char *text, size_t *ret_error) {
-        Parser p = { .s = text };
-        JsonValue *v;
+        struct json_tokener *tok = json_tokener_new();
+        struct json_object *o = NULL;
+        JsonValue *v = NULL;
+        size_t len = strlen(text), end;
 
-        v = parse_value(&p);
-        if (v) {
-                skip_space(&p);
-                if (p.s[p.pos] != '\0')
-                        v = json_value_free(v);
+        if (!tok)
+                return NULL;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+        o = json_tokener_parse_ex(tok, text, (int) len);
+        end = json_tokener_get_parse_end(tok);
+        if (o && json_tokener_get_error(tok) == json_tokener_success) {
+                /* one value: only whitespace after it */
+                end += strspn(text + end, " \t\r\n");
+                if (end == len)
+                        v = convert(o);
         }
         if (!v && ret_error)
-                *ret_error = p.pos;
+                *ret_error = end;
+        json_object_put(o);
+        json_tokener_free(tok);
         return v;
 }
 

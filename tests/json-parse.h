@@ -6,8 +6,8 @@
 
 #include "macro.h"
 
-/* Just enough JSON input to check smimectl --json: a strict RFC 8259 parser
- * into a tree. Numbers keep their text, so 64-bit values survive. */
+/* JSON input to check smimectl --json: json-c's strict parser, its result
+ * as a plain tree. Numbers keep their text, so 64-bit values survive. */
 
 typedef enum JsonType {
         JSON_NULL,
