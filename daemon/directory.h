@@ -65,8 +65,8 @@ int directory_lookup(Directory *d, const char *address, DirectoryDone done, void
 uint64_t directory_searches(const Directory *d);
 
 /* The filter for address: settings' filter with its %s replaced by the
- * address escaped as RFC 4515 says (*, (, ), \ and NUL as \2a, \28, \29,
- * \5c, \00). */
+ * address escaped as RFC 4515 says (*, (, ), \ and NUL as \2A, \28, \29,
+ * \5C, \00: libldap's ldap_bv2escaped_filter_value()). */
 int directory_filter(const char *filter, const char *address, char **ret);
 
 /* A lookup, blocking: what a lookup thread does. For tests. */

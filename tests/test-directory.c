@@ -20,6 +20,8 @@
 
 #include <openssl/pem.h>
 
+#include "certificate.h"
+#include "directory.h"
 #include "harness.h"
 #include "ldap-server.h"
 #include "pki.h"
@@ -355,34 +357,67 @@ static void test_store_first(void **state) {
 }
 
 /* Filter metacharacters in the address are escaped (RFC 4515): a*b is not
- * a wildcard that finds axxb. (NUL cannot be in a D-Bus string, so it
- * cannot arrive; directory_filter() would write \00.) */
+ * a wildcard that finds axxb. Of the metacharacters only * can be in an
+ * address smimed takes over D-Bus (address_normalize() refuses (, ) and \,
+ * and a D-Bus string cannot hold NUL): test_filter_escaping() covers them. */
 static void test_escaped(void **state) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = bus_open();
         _cleanup_(pki_cert_freep) PkiCert *star = make_leaf("a*b@example.com");
         _cleanup_(pki_cert_freep) PkiCert *plain = make_leaf("axxb@example.com");
-        _cleanup_(pki_cert_freep) PkiCert *parens = make_leaf("p(x)\\q@example.com");
-        _cleanup_free_ char *star_fp = fingerprint_of(star), *parens_fp = fingerprint_of(parens);
-        _cleanup_(answer_done) Answer a = {}, p = {}, none = {};
+        _cleanup_free_ char *star_fp = fingerprint_of(star);
+        _cleanup_(answer_done) Answer a = {}, none = {};
 
         (void) state;
         publish("star", "a*b@example.com", star, true);
         publish("plain", "axxb@example.com", plain, true);
-        publish("parens", "p(x)\\q@example.com", parens, true);
 
         a = get_encrypt(bus, "a*b@example.com", -1);
         if (!a.possible)
                 fail_msg("a*b@example.com not possible: %s", a.reason);
         assert_string_equal(a.fingerprint, star_fp);
         assert_int_equal(searches_for("(mail=a\\2Ab@example.com)") + searches_for("(mail=a\\2ab@example.com)"), 1);
-        /* axxb was not fetched with it: asking the store alone finds nothing. */
+        /* axxb was not fetched with it: the store alone has nothing for it. */
         none = get_encrypt(bus, "axxb@example.com", false);
         assert_false(none.possible);
+        assert_string_equal(none.reason, "no-certificate");
+}
 
-        p = get_encrypt(bus, "p(x)\\q@example.com", -1);
-        if (!p.possible)
-                fail_msg("p(x)\\q@example.com not possible: %s", p.reason);
-        assert_string_equal(p.fingerprint, parens_fp);
+/* directory_filter() and directory_search(), what a lookup thread runs,
+ * with every metacharacter, against the same slapd. */
+static void test_filter_escaping(void **state) {
+        _cleanup_(pki_cert_freep) PkiCert *parens = make_leaf("p(x)\\q*@example.com");
+        _cleanup_(pki_cert_freep) PkiCert *other = make_leaf("pxq@example.com");
+        _cleanup_free_ char *filter = NULL, *message = NULL;
+        STACK_OF(X509) *certs = NULL;
+        DirectorySettings settings = {
+                .uri = server->ldapi_uri,
+                .base = LDAP_SERVER_SUFFIX,
+                .filter = "(&(objectClass=inetOrgPerson)(mail=%s))",
+                .timeout_usec = 5000000,
+        };
+        char fp[65];
+
+        (void) state;
+        assert_int_equal(directory_filter("(mail=%s)", "a*b(c)\\d@x", &filter), 0);
+        assert_string_equal(filter, "(mail=a\\2Ab\\28c\\29\\5Cd@x)");
+        filter = mfree(filter);
+        assert_int_equal(directory_filter("(|(mail=%s)(cn=100%%))", "*", &filter), 0);
+        assert_string_equal(filter, "(|(mail=\\2A)(cn=100%))");
+
+        publish("parens", "p(x)\\q*@example.com", parens, true);
+        publish("pxq", "pxq@example.com", other, false);
+        assert_int_equal(directory_search(&settings, "p(x)\\q*@example.com", &certs, &message), 0);
+        assert_int_equal(sk_X509_num(certs), 1);
+        assert_int_equal(x509_fingerprint(sk_X509_value(certs, 0), fp), 0);
+        {
+                _cleanup_free_ char *want = fingerprint_of(parens);
+
+                assert_string_equal(fp, want);
+        }
+        sk_X509_pop_free(certs, X509_free);
+        certs = NULL;
+        assert_int_equal(directory_search(&settings, "nobody-at-all@example.com", &certs, &message), -ENOENT);
+        assert_null(certs);
 }
 
 /* An address the directory does not know is asked for once. */
@@ -464,11 +499,9 @@ static void test_server_down(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_found_in_directory),
-                cmocka_unit_test(test_encrypt_asks_directory),
-                cmocka_unit_test(test_store_first),
-                cmocka_unit_test(test_escaped),
-                cmocka_unit_test(test_negative_cache),
+                cmocka_unit_test(test_found_in_directory), cmocka_unit_test(test_encrypt_asks_directory),
+                cmocka_unit_test(test_store_first),        cmocka_unit_test(test_escaped),
+                cmocka_unit_test(test_filter_escaping),    cmocka_unit_test(test_negative_cache),
                 cmocka_unit_test(test_server_down),
         };
 
