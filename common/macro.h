@@ -2,6 +2,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,6 +66,11 @@ static inline int streq_ptr(const char *a, const char *b) {
 }
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
+
+/* Whether s begins with prefix. */
+static inline bool startswith(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
 
 #define MAX(a, b)                                                                                                     \
         ({                                                                                                            \

@@ -100,6 +100,7 @@ typedef struct QueuedCall {
         Manager *manager;
         BusCall *call;
         QueuedHandler handler;
+        QueuedTakingHandler taking_handler;
 } QueuedCall;
 
 static void queued_call_free(void *userdata) {
@@ -116,7 +117,9 @@ static void queued_call_run(void *userdata) {
         int r;
 
         r = sd_bus_message_rewind(call, true);
-        if (r >= 0)
+        if (r >= 0 && q->taking_handler)
+                r = q->taking_handler(q->manager, &q->call, &error);
+        else if (r >= 0)
                 r = q->handler(q->manager, call, &error);
         if (r < 0) {
                 if (!sd_bus_error_is_set(&error))
@@ -127,7 +130,8 @@ static void queued_call_run(void *userdata) {
         }
 }
 
-int bus_queue_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedHandler handler) {
+static int queue_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedHandler handler,
+                      QueuedTakingHandler taking_handler) {
         QueuedCall *q;
         int r;
 
@@ -136,6 +140,7 @@ int bus_queue_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedHan
                 return -ENOMEM;
         q->manager = m;
         q->handler = handler;
+        q->taking_handler = taking_handler;
         q->call = bus_call_take(call);
         if (!q->call) {
                 free(q);
@@ -147,6 +152,14 @@ int bus_queue_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedHan
                 return r;
         }
         return 1;
+}
+
+int bus_queue_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedHandler handler) {
+        return queue_call(m, message, call, handler, NULL);
+}
+
+int bus_queue_taking_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedTakingHandler handler) {
+        return queue_call(m, message, call, NULL, handler);
 }
 
 int bus_check_recipient_count(Manager *m, size_t n, sd_bus_error *error) {

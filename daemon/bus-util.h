@@ -48,3 +48,11 @@ int bus_check_recipient_count(Manager *m, size_t n, sd_bus_error *error);
 typedef int (*QueuedHandler)(Manager *m, sd_bus_message *message, sd_bus_error *error);
 
 int bus_queue_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedHandler handler);
+
+/* The same for a handler that may answer later: it may take *call (setting
+ * it to NULL, and then owns and frees it with bus_call_free()) and return
+ * 0, the answer to come; otherwise it replies as a QueuedHandler does. An
+ * error it returns is the reply, and then it must not have taken the call. */
+typedef int (*QueuedTakingHandler)(Manager *m, BusCall **call, sd_bus_error *error);
+
+int bus_queue_taking_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedTakingHandler handler);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <ldap.h>
 #include <libpq-fe.h>
 #include <p11-kit/uri.h>
 
@@ -261,6 +262,44 @@ static int parse_revocation_unknown(const char *value, void *field, char **ret_m
         return 0;
 }
 
+/* The directory's URI: one ldap://, ldaps:// or ldapi:// URL, as libldap
+ * parses it. */
+static int parse_directory_uri(const char *value, void *field, char **ret_message) {
+        LDAPURLDesc *desc = NULL;
+
+        if (!startswith(value, "ldap://") && !startswith(value, "ldaps://") && !startswith(value, "ldapi://"))
+                return set_message(ret_message, "expected an ldap://, ldaps:// or ldapi:// URI, got \"%s\"", value);
+        if (ldap_url_parse(value, &desc) != LDAP_URL_SUCCESS)
+                return set_message(ret_message, "not a valid LDAP URI: \"%s\"", value);
+        ldap_free_urldesc(desc);
+        return free_and_strdup(field, value);
+}
+
+/* An RFC 4515 filter with exactly one %s, where the escaped address goes;
+ * no other % (write %% for one). */
+static int parse_directory_filter(const char *value, void *field, char **ret_message) {
+        unsigned n = 0;
+
+        for (const char *p = value; *p; p++) {
+                if (*p != '%')
+                        continue;
+                if (p[1] == 's')
+                        n++;
+                else if (p[1] != '%')
+                        return set_message(ret_message, "only %%s (the address) and %%%% may follow a %%, in \"%s\"",
+                                           value);
+                p++;
+        }
+        if (n != 1 || value[0] != '(')
+                return set_message(ret_message, "expected a filter in parentheses with one %%s, got \"%s\"", value);
+        return free_and_strdup(field, value);
+}
+
+static int parse_string(const char *value, void *field, char **ret_message) {
+        (void) ret_message;
+        return free_and_strdup(field, value);
+}
+
 static const ConfigKey config_keys[] = {
         {"Token", "Module", parse_absolute_path, FIELD_STRING, offsetof(Config, token_module)},
         {"Token", "URI", parse_pkcs11_uri, FIELD_STRING, offsetof(Config, token_uri)},
@@ -295,6 +334,13 @@ static const ConfigKey config_keys[] = {
         {"Revocation", "FetchTimeoutSec", parse_seconds, FIELD_U64, offsetof(Config, fetch_timeout_usec)},
         {"Revocation", "Unknown", parse_revocation_unknown, FIELD_BOOL, offsetof(Config, revocation_unknown_hard)},
         {"Revocation", "MaxCRLSize", parse_size, FIELD_U64, offsetof(Config, max_crl_size)},
+        {"Directory", "URI", parse_directory_uri, FIELD_STRING, offsetof(Config, directory_uri)},
+        {"Directory", "Base", parse_string, FIELD_STRING, offsetof(Config, directory_base)},
+        {"Directory", "Filter", parse_directory_filter, FIELD_STRING, offsetof(Config, directory_filter)},
+        {"Directory", "BindDN", parse_string, FIELD_STRING, offsetof(Config, directory_bind_dn)},
+        {"Directory", "PasswordFile", parse_absolute_path, FIELD_STRING, offsetof(Config, directory_password_file)},
+        {"Directory", "TimeoutSec", parse_seconds, FIELD_U64, offsetof(Config, directory_timeout_usec)},
+        {"Directory", "CacheSec", parse_seconds, FIELD_U64, offsetof(Config, directory_cache_usec)},
 };
 
 size_t config_n_keys(void) {
@@ -402,7 +448,11 @@ int config_new_default(Config **ret) {
         config->revocation_method = strdup("crl");
         config->fetch_timeout_usec = CONFIG_DEFAULT_FETCH_TIMEOUT_USEC;
         config->max_crl_size = CONFIG_DEFAULT_MAX_CRL_SIZE;
-        if (!config->allowed_digests || !config->default_cipher || !config->revocation_method)
+        config->directory_filter = strdup(CONFIG_DEFAULT_DIRECTORY_FILTER);
+        config->directory_timeout_usec = CONFIG_DEFAULT_DIRECTORY_TIMEOUT_USEC;
+        config->directory_cache_usec = CONFIG_DEFAULT_DIRECTORY_CACHE_USEC;
+        if (!config->allowed_digests || !config->default_cipher || !config->revocation_method ||
+            !config->directory_filter)
                 return -ENOMEM;
 
         *ret = TAKE_PTR(config);
@@ -423,6 +473,11 @@ Config *config_free(Config *config) {
         free(config->allowed_digests);
         free(config->default_cipher);
         free(config->revocation_method);
+        free(config->directory_uri);
+        free(config->directory_base);
+        free(config->directory_filter);
+        free(config->directory_bind_dn);
+        free(config->directory_password_file);
         return mfree(config);
 }
 
@@ -500,8 +555,10 @@ static int config_parse_line(Config *config, char *line, char **section, const c
                                                 strdup("section header is missing its closing \"]\""));
                 line[n - 1] = '\0';
                 if (!section_is_known(line + 1)) {
-                        set_message(&message, "unknown section [%s] (known: [Token], [Store], [Policy], [Revocation])",
-                                    line + 1);
+                        set_message(
+                                &message,
+                                "unknown section [%s] (known: [Token], [Store], [Policy], [Revocation], [Directory])",
+                                line + 1);
                         return config_error_set(error, -EINVAL, name, line_number, NULL, NULL, message);
                 }
                 return free_and_strdup(section, line + 1);

@@ -7,7 +7,7 @@
 #include "macro.h"
 
 /* smimed.conf: an INI file with the sections [Token], [Store], [Policy] and
- * [Revocation].
+ * [Revocation], [Directory].
  * Unknown sections and keys are errors; an empty value restores the default;
  * when a key is given twice the last one wins. */
 
@@ -35,6 +35,9 @@
 #define CONFIG_DEFAULT_EXPIRY_WARNING_DAYS 30U
 #define CONFIG_DEFAULT_FETCH_TIMEOUT_USEC (10ULL * 1000000ULL)
 #define CONFIG_DEFAULT_MAX_CRL_SIZE (10ULL * 1024ULL * 1024ULL)
+#define CONFIG_DEFAULT_DIRECTORY_FILTER "(mail=%s)"
+#define CONFIG_DEFAULT_DIRECTORY_TIMEOUT_USEC (5ULL * 1000000ULL)
+#define CONFIG_DEFAULT_DIRECTORY_CACHE_USEC (3600ULL * 1000000ULL)
 
 typedef struct Config {
         char *path;              /* the file it was read from, NULL for defaults */
@@ -75,6 +78,14 @@ typedef struct Config {
         uint64_t fetch_timeout_usec;  /* one CRL download, from connecting to the last byte */
         bool revocation_unknown_hard; /* Unknown=hard: no current CRL makes a certificate unusable */
         uint64_t max_crl_size;        /* of one downloaded CRL */
+
+        char *directory_uri;             /* NULL: no directory is asked */
+        char *directory_base;            /* NULL: the server's default */
+        char *directory_filter;          /* with one %s for the escaped address */
+        char *directory_bind_dn;         /* NULL: an anonymous bind */
+        char *directory_password_file;   /* the bind's password; never logged */
+        uint64_t directory_timeout_usec; /* one lookup, from connecting to the last entry */
+        uint64_t directory_cache_usec;   /* how long a certificate (or a miss) from it is kept */
 } Config;
 
 /* Where a file went wrong. file, section and key are NULL when they do not

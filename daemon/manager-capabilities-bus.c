@@ -6,14 +6,32 @@
 #include "capabilities.h"
 #include "certificate-bus.h"
 #include "manager-certificates.h"
+#include "manager-directory.h"
 #include "manager-methods-bus.h"
 #include "manager.h"
+#include "log.h"
+#include "smimed-errors.h"
 #include "strv.h"
 
 /* org.smimed1.Manager.GetCapabilities: what a composer may do, with reasons. */
 
+/* from_directory: whether the certificate was found in the [Directory]
+ * (and since when it is cached), so that a composer can say so. */
+static int append_directory(Manager *m, sd_bus_message *reply, const char *fingerprint) {
+        time_t fetched = 0;
+        int r;
+
+        r = manager_certificate_directory_fetched(m, fingerprint, &fetched);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}", "from_directory", "b", fetched > 0);
+        if (r >= 0 && fetched > 0)
+                r = sd_bus_message_append(reply, "{sv}", "directory_fetched", "t", (uint64_t) fetched * 1000000ULL);
+        return r;
+}
+
 /* asked: the address as the caller wrote it, reported back unchanged. */
-static int append_capability(sd_bus_message *reply, const char *asked, const Capability *c) {
+static int append_capability(Manager *m, sd_bus_message *reply, const char *asked, const Capability *c) {
         int r;
 
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
@@ -36,17 +54,28 @@ static int append_capability(sd_bus_message *reply, const char *asked, const Cap
                                           "summary", "s", summary);
                 if (r < 0)
                         return r;
+                r = append_directory(m, reply, c->info->fingerprint);
+                if (r < 0)
+                        return r;
         }
         return sd_bus_message_close_container(reply);
 }
 
-static int get_capabilities(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+static void on_directory_done(Manager *m, bool cancelled, void *userdata);
+
+/* call: when given, the addresses the store cannot serve are looked up in
+ * the [Directory] first (unless the option directory is false): then the
+ * call is taken, 0 returned, and the answer comes when the lookups end. */
+static int get_capabilities(Manager *m, sd_bus_message *message, BusCall **call, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(strv_freep) char **recipients = NULL, **normalized = NULL;
         _cleanup_free_ char *sender = NULL;
         const char *raw_sender;
         CapabilityContext ctx;
-        int r;
+        int directory = true, r;
+        BusOption options[] = {
+                {"directory", 'b', &directory},
+        };
 
         r = sd_bus_message_read(message, "s", &raw_sender);
         if (r < 0)
@@ -54,7 +83,7 @@ static int get_capabilities(Manager *m, sd_bus_message *message, sd_bus_error *e
         r = sd_bus_message_read_strv(message, &recipients);
         if (r < 0)
                 return r;
-        r = bus_read_options(message, NULL, 0, error);
+        r = bus_read_options(message, options, ELEMENTSOF(options), error);
         if (r < 0)
                 return r;
 
@@ -70,6 +99,16 @@ static int get_capabilities(Manager *m, sd_bus_message *message, sd_bus_error *e
                         return r;
         }
 
+        if (call && directory) {
+                r = manager_directory_resolve(m, normalized, on_directory_done, *call);
+                if (r < 0)
+                        return bus_error_set_from_manager(error, r, NULL);
+                if (r > 0) {
+                        *call = NULL;
+                        return 0;
+                }
+        }
+
         manager_capability_context(m, &ctx);
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
@@ -81,7 +120,7 @@ static int get_capabilities(Manager *m, sd_bus_message *message, sd_bus_error *e
                 r = capability_for(&ctx, sender, CERT_PURPOSE_SIGN, &c);
                 if (r < 0)
                         return bus_error_set_from_manager(error, r, NULL);
-                r = append_capability(reply, raw_sender, &c);
+                r = append_capability(m, reply, raw_sender, &c);
         } else
                 r = sd_bus_message_append(reply, "a{sv}", 0);
         if (r < 0)
@@ -96,7 +135,7 @@ static int get_capabilities(Manager *m, sd_bus_message *message, sd_bus_error *e
                 r = capability_for(&ctx, normalized[i], CERT_PURPOSE_ENCRYPT, &c);
                 if (r < 0)
                         return bus_error_set_from_manager(error, r, NULL);
-                r = append_capability(reply, recipients[i], &c);
+                r = append_capability(m, reply, recipients[i], &c);
                 if (r < 0)
                         return r;
         }
@@ -104,6 +143,31 @@ static int get_capabilities(Manager *m, sd_bus_message *message, sd_bus_error *e
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+static void on_directory_done(Manager *m, bool cancelled, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(bus_call_freep) BusCall *call = userdata;
+        int r;
+
+        if (cancelled)
+                r = sd_bus_error_set(&error, SMIMED_ERROR_DISABLED, "smimed is stopping.");
+        else {
+                r = sd_bus_message_rewind(call->call, true);
+                if (r >= 0)
+                        r = get_capabilities(m, call->call, NULL, &error);
+        }
+        if (r < 0) {
+                if (!sd_bus_error_is_set(&error))
+                        (void) sd_bus_error_set_errnof(&error, r, "%m");
+                r = sd_bus_reply_method_error(call->call, &error);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to send an error reply: %m");
+        }
+}
+
+static int get_capabilities_queued(Manager *m, BusCall **call, sd_bus_error *error) {
+        return get_capabilities(m, (*call)->call, call, error);
 }
 
 int manager_method_get_capabilities(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -125,5 +189,5 @@ int manager_method_get_capabilities(sd_bus_message *message, void *userdata, sd_
         r = bus_check_recipient_count(m, strv_length(recipients), error);
         if (r < 0)
                 return r;
-        return bus_queue_call(m, message, &call, get_capabilities);
+        return bus_queue_taking_call(m, message, &call, get_capabilities_queued);
 }

@@ -192,8 +192,10 @@ static int read_certificates(STACK_OF(X509) *certs, CertInfos *ret, char **ret_m
         return 0;
 }
 
-int manager_store_certificates(Manager *m, STACK_OF(X509) *certs, bool trust, char ***ret_fingerprints,
-                               char ***ret_added, char **ret_message) {
+/* directory_at > 0: the certificates came from the [Directory] then; the
+ * new ones are marked so, and the ones it gave before marked again. */
+static int store_certificates(Manager *m, STACK_OF(X509) * certs, bool trust, time_t directory_at,
+                              char ***ret_fingerprints, char ***ret_added, char **ret_message) {
         _cleanup_(cert_infos_done) CertInfos infos = {};
         _cleanup_(strv_freep) char **fingerprints = NULL, **added = NULL;
         int r;
@@ -219,6 +221,8 @@ int manager_store_certificates(Manager *m, STACK_OF(X509) *certs, bool trust, ch
                         continue;
                 /* Only CA certificates become anchors through an import. */
                 r = store_add_certificate(m->store, info, trust && info->is_ca, &is_new);
+                if (r >= 0 && directory_at > 0)
+                        r = store_set_directory_fetched(m->store, info->fingerprint, directory_at, !is_new);
                 if (r >= 0)
                         r = strv_extend(&fingerprints, info->fingerprint);
                 if (r >= 0 && is_new)
@@ -233,8 +237,8 @@ int manager_store_certificates(Manager *m, STACK_OF(X509) *certs, bool trust, ch
                 return message_fail(ret_message, r, "The certificate store cannot be written: %m");
         }
 
-        log_info("Imported %zu certificates (%zu new)%s.", strv_length(fingerprints), strv_length(added),
-                 trust ? ", CA certificates trusted" : "");
+        log_info("Imported %zu certificates (%zu new)%s%s.", strv_length(fingerprints), strv_length(added),
+                 trust ? ", CA certificates trusted" : "", directory_at > 0 ? " from the directory" : "");
         manager_bind_certificates(m, infos.items, infos.n);
         for (char **f = added; *f; f++)
                 manager_notify_one(m, MANAGER_EVENT_CERTIFICATE_ADDED, *f);
@@ -249,6 +253,16 @@ int manager_store_certificates(Manager *m, STACK_OF(X509) *certs, bool trust, ch
         if (ret_added)
                 *ret_added = TAKE_PTR(added);
         return 0;
+}
+
+int manager_store_certificates(Manager *m, STACK_OF(X509) * certs, bool trust, char ***ret_fingerprints,
+                               char ***ret_added, char **ret_message) {
+        return store_certificates(m, certs, trust, 0, ret_fingerprints, ret_added, ret_message);
+}
+
+int manager_store_directory_certificates(Manager *m, STACK_OF(X509) * certs, time_t at, char ***ret_fingerprints,
+                                         char **ret_message) {
+        return store_certificates(m, certs, false, at, ret_fingerprints, NULL, ret_message);
 }
 
 int manager_import_certificates(Manager *m, const void *data, size_t size, bool trust, char ***ret_fingerprints,

@@ -40,6 +40,10 @@ int manager_import_certificates(Manager *m, const void *data, size_t size, bool 
  * ones the store did not hold before. */
 int manager_store_certificates(Manager *m, STACK_OF(X509) *certs, bool trust, char ***ret_fingerprints,
                                char ***ret_added, char **ret_message);
+/* The same for certificates found in the [Directory] at at (never
+ * trusted): marked as from it (store_set_directory_fetched()). */
+int manager_store_directory_certificates(Manager *m, STACK_OF(X509) * certs, time_t at, char ***ret_fingerprints,
+                                         char **ret_message);
 int manager_import_crls(Manager *m, const void *data, size_t size, unsigned *ret_count, char **ret_message);
 /* Stores CRLs already checked against their issuers, as one transaction;
  * *ret_stored: how many were newer than the stored ones. */

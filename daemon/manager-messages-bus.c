@@ -14,6 +14,7 @@
 #include "manager-bus.h"
 #include "manager-methods-bus.h"
 #include "manager-open.h"
+#include "manager-directory.h"
 #include "manager-smime.h"
 #include "manager.h"
 #include "policy.h"
@@ -343,6 +344,68 @@ int manager_method_sign_data(sd_bus_message *message, void *userdata, sd_bus_err
 }
 
 /* Encrypt (data false) and EncryptData. */
+/* An Encrypt waiting for the [Directory] to be asked about its recipients. */
+typedef struct EncryptWait {
+        sd_bus_message *message;
+        BusCall call; /* of message, not a reference of its own */
+        SmimeRequest request;
+        MessageIO io;
+} EncryptWait;
+
+static void encrypt_wait_free(EncryptWait *w) {
+        bus_call_end(&w->call);
+        smime_request_done(&w->request);
+        message_io_done(&w->io);
+        sd_bus_message_unref(w->message);
+        free(w);
+}
+
+static void on_encrypt_directory_done(Manager *m, bool cancelled, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        EncryptWait *w = userdata;
+        int r;
+
+        if (cancelled)
+                r = sd_bus_error_set(&error, SMIMED_ERROR_DISABLED, "smimed is stopping.");
+        else
+                r = smime_begin(m, w->message, &w->call, &w->request, &w->io, &error);
+        if (r < 0) {
+                if (!sd_bus_error_is_set(&error))
+                        (void) sd_bus_error_set_errnof(&error, r, "%m");
+                r = sd_bus_reply_method_error(w->message, &error);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to send an error reply: %m");
+        }
+        encrypt_wait_free(w);
+}
+
+/* The recipients the store cannot serve are looked up in the directory
+ * first; then the job begins as it would have at once. */
+static int encrypt_begin(Manager *m, sd_bus_message *message, BusCall *call, SmimeRequest *request, MessageIO *io,
+                         sd_bus_error *error) {
+        EncryptWait *w;
+        int r;
+
+        w = calloc(1, sizeof(EncryptWait));
+        if (!w)
+                return -ENOMEM;
+        r = manager_directory_resolve(m, request->recipients, on_encrypt_directory_done, w);
+        if (r <= 0) {
+                free(w);
+                if (r < 0)
+                        return bus_error_set_from_manager(error, r, NULL);
+                return smime_begin(m, message, call, request, io, error);
+        }
+        w->message = sd_bus_message_ref(message);
+        w->call = *call;
+        call->call = NULL;
+        w->request = *request;
+        *request = (SmimeRequest){};
+        w->io = *io;
+        *io = MESSAGE_IO_NULL;
+        return 1;
+}
+
 static int encrypt(Manager *m, sd_bus_message *message, bool data, sd_bus_error *error) {
         _cleanup_(smime_request_done) SmimeRequest request = {};
         _cleanup_(message_io_done) MessageIO io = MESSAGE_IO_NULL;
@@ -404,7 +467,7 @@ static int encrypt(Manager *m, sd_bus_message *message, bool data, sd_bus_error 
         if (r < 0)
                 return r;
 
-        return smime_begin(m, message, &call, &request, &io, error);
+        return encrypt_begin(m, message, &call, &request, &io, error);
 }
 
 int manager_method_encrypt(sd_bus_message *message, void *userdata, sd_bus_error *error) {

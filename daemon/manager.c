@@ -16,6 +16,7 @@
 #include "manager-keys.h"
 #include "manager-open.h"
 #include "manager-expiry.h"
+#include "manager-directory.h"
 #include "manager-revocation.h"
 #include "manager-smime.h"
 #include "manager.h"
@@ -41,6 +42,7 @@ static void manager_apply_policy(Manager *m) {
                                                                           : REVOCATION_POLICY_SOFT,
         };
         manager_revocation_apply(m);
+        manager_directory_apply(m);
         client_table_set_limits(m->clients, &(ClientLimits) {
                                                     .max_calls_per_client = (unsigned) m->config->max_calls_per_client,
                                                     .max_calls_per_user = (unsigned) m->config->max_calls_per_user,
@@ -106,6 +108,7 @@ Manager *manager_free(Manager *m) {
         worker_run_stop_spares();
         manager_revocation_stop(m); /* its downloads end within FetchTimeoutSec= */
         manager_expiry_stop(m);
+        manager_directory_stop(m);  /* its lookups end within [Directory] TimeoutSec= */
         manager_generate_jobs_free(m);
         manager_pkcs12_jobs_free(m);
         jobs_free(m);
@@ -490,6 +493,9 @@ int manager_start(Manager *m) {
         r = manager_expiry_start(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the daily expiry announcement: %m");
+        r = manager_directory_start(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the threads that ask the directory: %m");
         return 0;
 }
 

@@ -50,6 +50,7 @@ typedef struct Manager {
         bool stopping;                        /* SIGTERM came: the loop ends after the last generation */
         struct WorkerPool *workers;           /* token and CPU work off the loop */
         struct CrlFetcher *crl_fetcher;       /* CRLs from distribution points (manager-revocation.c) */
+        struct Directory *directory;          /* recipients' certificates from LDAP (manager-directory.c) */
 } Manager;
 
 /* On success the manager owns config. */

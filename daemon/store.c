@@ -67,6 +67,9 @@ static const char *const migrations[] = {
         "INSERT INTO generation (value) VALUES (0);",
         /* 2 → 3: ListCertificates pages by NotAfter, then fingerprint. */
         "CREATE INDEX certificate_not_after ON certificate(not_after, fingerprint);",
+        /* 3 → 4: certificates found in the [Directory]: when they were last
+         * fetched from it (NULL: imported otherwise). */
+        "ALTER TABLE certificate ADD COLUMN directory_fetched_at INTEGER;",
 };
 
 Db *store_db(Store *store) {
@@ -376,6 +379,39 @@ int store_remove_certificate(Store *store, const char *fingerprint) {
 int store_set_trusted(Store *store, const char *fingerprint, bool trusted) {
         return store_change_one(store, "UPDATE certificate SET trusted = $2 WHERE fingerprint = $1", fingerprint,
                                 trusted, STORE_CHANGE_TRUST, "changing trust");
+}
+
+int store_set_directory_fetched(Store *store, const char *fingerprint, time_t at, bool only_if_marked) {
+        _cleanup_(db_statement_resetp) DbStatement *s = NULL;
+        int r;
+
+        r = db_prepare(store->db,
+                       only_if_marked ? "UPDATE certificate SET directory_fetched_at = $2"
+                                        " WHERE fingerprint = $1 AND directory_fetched_at IS NOT NULL"
+                                      : "UPDATE certificate SET directory_fetched_at = $2 WHERE fingerprint = $1",
+                       &s);
+        if (r < 0)
+                return r;
+        db_bind_text(s, 1, fingerprint);
+        db_bind_int64(s, 2, (int64_t) at);
+        return db_step_done(s, "marking a certificate as from the directory");
+}
+
+int store_get_directory_fetched(Store *store, const char *fingerprint, time_t *ret) {
+        _cleanup_(db_statement_resetp) DbStatement *s = NULL;
+        int r;
+
+        r = db_prepare(store->db, "SELECT directory_fetched_at FROM certificate WHERE fingerprint = $1", &s);
+        if (r < 0)
+                return r;
+        db_bind_text(s, 1, fingerprint);
+        r = db_step(s, "reading where a certificate came from");
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        *ret = db_column_is_null(s, 0) ? 0 : (time_t) db_column_int64(s, 0);
+        return 0;
 }
 
 int store_count_certificates(Store *store, uint64_t *ret) {

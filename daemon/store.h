@@ -72,6 +72,13 @@ int store_add_certificate(Store *store, const CertInfo *info, bool trusted, bool
 int store_remove_certificate(Store *store, const char *fingerprint);
 int store_set_trusted(Store *store, const char *fingerprint, bool trusted);
 
+/* Certificates found in the [Directory] carry when they were last fetched
+ * from it. Inside a transaction or not; only_if_marked: only a certificate
+ * that came from the directory before (not one an admin imported). */
+int store_set_directory_fetched(Store *store, const char *fingerprint, time_t at, bool only_if_marked);
+/* 0 in *ret: not from the directory. -ENOENT when there is no such certificate. */
+int store_get_directory_fetched(Store *store, const char *fingerprint, time_t *ret);
+
 int store_count_certificates(Store *store, uint64_t *ret);
 /* -ENOENT when there is no such certificate. */
 int store_get_certificate(Store *store, const char *fingerprint, X509 **ret, bool *ret_trusted);

@@ -447,6 +447,45 @@ static void test_revocation(void **state) {
         parse_fails("[Policy]\nUnknown=soft\n", 2, "Policy", "Unknown", "unknown key");
 }
 
+static void test_directory(void **state) {
+        _cleanup_(config_freep) Config *defaults = parse_ok("");
+        _cleanup_(config_freep) Config *set =
+                parse_ok("[Directory]\nURI=ldap://127.0.0.1:3890/\nBase=dc=example,dc=com\n"
+                         "Filter=(&(objectClass=inetOrgPerson)(mail=%s))\nBindDN=cn=reader,dc=example,dc=com\n"
+                         "PasswordFile=/run/credentials/smimed.service/ldap\nTimeoutSec=0.5\nCacheSec=60\n");
+        _cleanup_(config_freep) Config *reset = parse_ok("[Directory]\nURI=ldapi://%2Frun%2Fslapd%2Fldapi\n"
+                                                         "Filter=(uid=%s)\nTimeoutSec=1\nURI=\nFilter=\n"
+                                                         "TimeoutSec=\n");
+
+        (void) state;
+        assert_null(defaults->directory_uri);
+        assert_null(defaults->directory_base);
+        assert_string_equal(defaults->directory_filter, "(mail=%s)");
+        assert_null(defaults->directory_bind_dn);
+        assert_null(defaults->directory_password_file);
+        assert_int_equal(defaults->directory_timeout_usec, 5ULL * 1000000ULL);
+        assert_int_equal(defaults->directory_cache_usec, 3600ULL * 1000000ULL);
+
+        assert_string_equal(set->directory_uri, "ldap://127.0.0.1:3890/");
+        assert_string_equal(set->directory_base, "dc=example,dc=com");
+        assert_string_equal(set->directory_filter, "(&(objectClass=inetOrgPerson)(mail=%s))");
+        assert_string_equal(set->directory_bind_dn, "cn=reader,dc=example,dc=com");
+        assert_string_equal(set->directory_password_file, "/run/credentials/smimed.service/ldap");
+        assert_int_equal(set->directory_timeout_usec, 500000);
+        assert_int_equal(set->directory_cache_usec, 60ULL * 1000000ULL);
+
+        assert_null(reset->directory_uri);
+        assert_string_equal(reset->directory_filter, CONFIG_DEFAULT_DIRECTORY_FILTER);
+        assert_int_equal(reset->directory_timeout_usec, CONFIG_DEFAULT_DIRECTORY_TIMEOUT_USEC);
+
+        parse_fails("[Directory]\nURI=http://example.com/\n", 2, "Directory", "URI", "ldap://");
+        parse_fails("[Directory]\nFilter=(mail=%s)(cn=%s)\n", 2, "Directory", "Filter", "one %s");
+        parse_fails("[Directory]\nFilter=mail=%s\n", 2, "Directory", "Filter", "parentheses");
+        parse_fails("[Directory]\nFilter=(mail=%d)\n", 2, "Directory", "Filter", "may follow");
+        parse_fails("[Directory]\nPasswordFile=secret\n", 2, "Directory", "PasswordFile", "absolute path");
+        parse_fails("[Directory]\nTimeoutSec=0\n", 2, "Directory", "TimeoutSec", "greater than zero");
+}
+
 static void test_client_limits(void **state) {
         _cleanup_(config_freep) Config *a = parse_ok("[Policy]\nMaxCallsPerClient=4\nMaxCallsPerUser=8\nMaxCalls=32\n"
                                                      "SpoolQuotaPerClient=10M\nSpoolQuota=1G\nMaxRecipients=50\n");
@@ -551,6 +590,7 @@ int main(void) {
                 cmocka_unit_test(test_io_timeout),
                 cmocka_unit_test(test_store_backend),
                 cmocka_unit_test(test_revocation),
+                cmocka_unit_test(test_directory),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
