@@ -22,10 +22,16 @@ const DENIED_ERRORS = [
     "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
 ];
 
+/* What GetAll on a certificate removed meanwhile answers. */
+const GONE_ERRORS = [
+    "org.freedesktop.DBus.Error.UnknownObject",
+    "org.freedesktop.DBus.Error.UnknownInterface",
+];
+
 const smimedApi = {
     client: null,
     superuser: null,        /* cockpit.Superuser's "Current": "none", "root", … */
-    objects: null,          /* a promise of both GetManagedObjects answers in one, until a signal invalidates it */
+    objects: null,          /* a promise of the keys' GetManagedObjects, until a signal invalidates it */
     listeners: [],
 
     /* Connects (again, after the administrative access switch changed) and
@@ -114,61 +120,63 @@ const smimedApi = {
         return unwrap(props);
     },
 
-    managedObjects() {
+    /* The keys' ObjectManager tree (the certificates are listed by
+     * ListCertificates, a page at a time: the store may be large). */
+    keyObjects() {
         if (!this.objects) {
-            const p = Promise.all([SMIMED_MANAGER_PATH, SMIMED_KEY_MANAGER_PATH].map(
-                path => this.call(path, DBUS_OBJECT_MANAGER, "GetManagedObjects", [], "")))
-                    .then(answers => Object.assign({}, ...answers.map(([objects]) => objects)));
+            const p = this.call(SMIMED_KEY_MANAGER_PATH, DBUS_OBJECT_MANAGER, "GetManagedObjects", [], "")
+                    .then(([objects]) => objects);
             p.catch(() => { if (this.objects === p) this.objects = null });
             this.objects = p;
         }
         return this.objects;
     },
 
-    /* One page of certificates: {total, items: [certificate]}.
-     * query: {filter (text in an address, the subject or the issuer),
-     * sort ("address", "subject", "issuer", "expiry"), descending, offset,
-     * limit}. The items carry what GetAll gives; the validation-backed
-     * properties (Status, …) come from certificateStatus() per row.
+    /* One page of certificates, as the Manager's ListCertificates gives it:
+     * {total, items: [row]}, ordered by NotAfter, then fingerprint. query:
+     * {address (a prefix), status (a Status word), expiringBefore (µs),
+     * ca (true, false), offset, limit}; absent or "" means no filter. A row
+     * has path, fingerprint, addresses, subject, issuer, notAfter, status,
+     * trusted, isCA, hasPrivateKey; the rest of a certificate (CommonName,
+     * Summary, StatusText, …) is read per row, by certificatesByPath().
      *
-     * This is the one function that knows how certificates are listed:
-     * today the ObjectManager's tree, filtered, sorted and paged here; when
-     * the Manager offers ListCertificates(a{sv}), only this changes. */
+     * This is the one function that knows how certificates are listed. */
     async listCertificates(query) {
-        const objects = await this.managedObjects();
-        const needle = (query.filter || "").trim().toLowerCase();
-        let items = [];
-        for (const [path, ifaces] of Object.entries(objects)) {
-            if (!ifaces[SMIMED_CERTIFICATE])
-                continue;
-            const c = certificateFromProperties(path, unwrap(ifaces[SMIMED_CERTIFICATE]));
-            if (needle && ![c.subject, c.issuer, ...c.addresses].some(s => s.toLowerCase().includes(needle)))
-                continue;
-            items.push(c);
-        }
-        const keyOf = {
-            address: c => (c.addresses[0] || "~" + c.subject).toLowerCase(),
-            subject: c => c.subject.toLowerCase(),
-            issuer: c => c.issuer.toLowerCase(),
-            expiry: c => c.notAfter,
-        }[query.sort || "address"];
-        items.sort((a, b) => {
-            const ka = keyOf(a), kb = keyOf(b);
-            const r = ka < kb ? -1 : ka > kb ? 1 : (a.fingerprint < b.fingerprint ? -1 : 1);
-            return query.descending ? -r : r;
-        });
-        const total = items.length;
-        const offset = query.offset || 0;
-        items = items.slice(offset, query.limit ? offset + query.limit : undefined);
+        const filter = {};
+        const address = (query.address || "").trim();
+        if (address)
+            filter.address = { t: "s", v: address };
+        if (query.status)
+            filter.status = { t: "s", v: query.status };
+        if (query.expiringBefore)
+            filter["expiring-before"] = { t: "t", v: query.expiringBefore };
+        if (query.ca !== undefined && query.ca !== null)
+            filter.ca = { t: "b", v: !!query.ca };
+        if (query.offset)
+            filter.offset = { t: "t", v: query.offset };
+        if (query.limit)
+            filter.limit = { t: "u", v: query.limit };
+        const [rows, total] = await this.call(SMIMED_MANAGER_PATH, SMIMED_MANAGER, "ListCertificates",
+                                              [filter], "a{sv}");
+        const items = rows.map(([path, fingerprint, addresses, subject, issuer, notAfter, status,
+            trusted, isCA, hasPrivateKey]) =>
+            ({ path, fingerprint, addresses, subject, issuer, notAfter, status, trusted, isCA, hasPrivateKey }));
         return { total, items };
     },
 
-    /* Certificates by object path, as listCertificates() gives them; a
-     * path that is not in the store is left out. */
+    /* Certificates by object path, with what GetAll gives (not the
+     * validation-backed properties); a path that is no longer in the store
+     * is left out. One call per path: for a page or a key's few. */
     async certificatesByPath(paths) {
-        const objects = await this.managedObjects();
-        return paths.filter(p => objects[p] && objects[p][SMIMED_CERTIFICATE])
-                .map(p => certificateFromProperties(p, unwrap(objects[p][SMIMED_CERTIFICATE])));
+        const answers = await Promise.all(paths.map(path =>
+            this.call(path, DBUS_PROPERTIES, "GetAll", [SMIMED_CERTIFICATE], "s").then(
+                ([props]) => certificateFromProperties(path, unwrap(props)),
+                err => {
+                    if (err && GONE_ERRORS.includes(err.name))
+                        return null;
+                    throw err;
+                })));
+        return answers.filter(c => c);
     },
 
     /* {status, statusText}: what a table row shows. */
@@ -224,7 +232,7 @@ const smimedApi = {
 
     /* [{path, id, label, algorithm, bits, uri, certificates: [path]}] */
     async listKeys() {
-        const objects = await this.managedObjects();
+        const objects = await this.keyObjects();
         const keys = [];
         for (const [path, ifaces] of Object.entries(objects)) {
             if (!ifaces[SMIMED_KEY])
@@ -242,6 +250,15 @@ const smimedApi = {
         }
         keys.sort((a, b) => (a.label + a.id).localeCompare(b.label + b.id));
         return keys;
+    },
+
+    /* The key's certificates as they are now (Certificates does not signal
+     * its changes), each with its Status: [certificate + {status}]. */
+    async keyCertificates(path) {
+        const paths = await this.getProperty(path, SMIMED_KEY, "Certificates");
+        const certs = await this.certificatesByPath(paths);
+        await Promise.all(certs.map(async c => Object.assign(c, await this.certificateRowStatus(c.path))));
+        return certs;
     },
 
     removeKey(path) {
@@ -271,15 +288,16 @@ const smimedApi = {
         return { key, certificates };
     },
 
-    /* → {key, csr} */
-    async generateKey(address, type, subject) {
-        const options = {};
-        if (type)
-            options.type = { t: "s", v: type };
-        if (subject)
-            options.subject = { t: "s", v: subject };
+    /* → {key, csr}. options: {type, subject, renew (the fingerprint of a
+     * certificate of address: its subject, addresses and key type are the
+     * defaults)} */
+    async generateKey(address, options) {
+        const o = {};
+        for (const name of ["type", "subject", "renew"])
+            if (options[name])
+                o[name] = { t: "s", v: options[name] };
         const [key, csr] = await this.call(SMIMED_MANAGER_PATH, SMIMED_MANAGER, "GenerateKey",
-                                           [address, options], "sa{sv}");
+                                           [address, o], "sa{sv}");
         return { key, csr };
     },
 

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Certificates: the store as a filtered, sorted, paged table; details with
- * the chain; import, CRLs, trust, removal, export. */
+/* Certificates: the store as a table, filtered, ordered by expiry and paged
+ * by smimed (ListCertificates); details with the chain; import, CRLs,
+ * trust, removal, export. */
 "use strict";
 
 const CERT_PAGE_SIZE = 25;
 
 const smimedCertificates = {
-    query: { filter: "", sort: "address", descending: false, offset: 0, limit: CERT_PAGE_SIZE },
+    /* What ListCertificates is asked: the server filters, orders (by
+     * expiry) and pages; nothing is sorted here. */
+    query: { address: "", status: "", offset: 0, limit: CERT_PAGE_SIZE },
     total: 0,
     generation: 0,          /* drops answers to an older render() */
     details: null,          /* the certificate shown in the details panel */
@@ -14,18 +17,15 @@ const smimedCertificates = {
     init() {
         const $ = smimedDom.$;
         $("cert-filter").addEventListener("input", ev => {
-            this.query.filter = ev.target.value;
+            this.query.address = ev.target.value.trim();
             this.query.offset = 0;
             this.render();
         });
-        $("cert-sort").addEventListener("change", ev => this.sortBy(ev.target.value, this.query.descending));
-        $("cert-sort-desc").addEventListener("change", ev => this.sortBy(this.query.sort, ev.target.checked));
-        for (const th of document.querySelectorAll("#cert-table th[data-sort]")) {
-            th.addEventListener("click", () => {
-                const key = th.dataset.sort;
-                this.sortBy(key, key === this.query.sort ? !this.query.descending : false);
-            });
-        }
+        $("cert-status-filter").addEventListener("change", ev => {
+            this.query.status = ev.target.value;
+            this.query.offset = 0;
+            this.render();
+        });
         $("cert-prev").addEventListener("click", () => this.page(-1));
         $("cert-next").addEventListener("click", () => this.page(1));
         $("cert-import-button").addEventListener("click", () => this.importCertificates());
@@ -37,15 +37,6 @@ const smimedCertificates = {
         $("cert-remove").addEventListener("click", () => this.remove());
     },
 
-    sortBy(key, descending) {
-        this.query.sort = key;
-        this.query.descending = descending;
-        this.query.offset = 0;
-        smimedDom.$("cert-sort").value = key;
-        smimedDom.$("cert-sort-desc").checked = descending;
-        this.render();
-    },
-
     page(step) {
         const offset = this.query.offset + step * CERT_PAGE_SIZE;
         if (offset < 0 || offset >= this.total)
@@ -54,12 +45,17 @@ const smimedCertificates = {
         this.render();
     },
 
+    /* One page from ListCertificates, then per row shown what the table
+     * needs beyond it (commonName, the summary, the reason of a status that
+     * is not valid): a page's worth of calls, whatever the store's size. */
     async render() {
         const generation = ++this.generation;
         const tbody = smimedDom.$("cert-table").tBodies[0];
-        let result;
+        let result, more;
         try {
             result = await smimedApi.listCertificates(this.query);
+            if (generation === this.generation)
+                more = await this.rowDetails(result.items);
         } catch (err) {
             if (generation === this.generation)
                 smimedDom.showError("cert-list-error", err);
@@ -75,10 +71,11 @@ const smimedCertificates = {
         this.total = result.total;
         smimedDom.clear(tbody);
         for (const c of result.items)
-            tbody.append(this.row(c));
+            tbody.append(this.row(c, more.get(c.path)));
         if (result.items.length === 0)
             tbody.append(smimedDom.el("tr", {}, smimedDom.el("td", { colspan: 7, class: "hint" },
-                                                             this.query.filter ? "No certificate matches." : "The store is empty.")));
+                                                             this.query.address || this.query.status
+                                                                 ? "No certificate matches." : "The store is empty.")));
         const first = result.total ? this.query.offset + 1 : 0;
         const last = this.query.offset + result.items.length;
         smimedDom.$("cert-page-info").textContent = `${first}–${last} of ${result.total}`;
@@ -86,27 +83,33 @@ const smimedCertificates = {
         smimedDom.$("cert-next").disabled = last >= result.total;
     },
 
-    row(c) {
+    /* path → {commonName, summary, statusText} for the rows of a page. */
+    async rowDetails(items) {
+        const [certs, texts] = await Promise.all([
+            smimedApi.certificatesByPath(items.map(c => c.path)),
+            Promise.all(items.map(c => c.status === "valid"
+                ? ""
+                : smimedApi.getProperty(c.path, SMIMED_CERTIFICATE, "StatusText").catch(() => ""))),
+        ]);
+        const more = new Map(items.map((c, i) => [c.path, { statusText: texts[i] }]));
+        for (const c of certs)
+            Object.assign(more.get(c.path), { commonName: c.commonName, summary: c.summary });
+        return more;
+    },
+
+    row(c, more) {
         const el = smimedDom.el;
-        const status = el("td", { class: "cert-status" }, "…");
-        const tr = el("tr", { class: "clickable", title: c.summary, dataset: { fingerprint: c.fingerprint } },
+        more = more || {};
+        const tr = el("tr", { class: "clickable", title: more.summary, dataset: { fingerprint: c.fingerprint } },
                       el("td", { class: "cert-address" }, c.addresses.join(", ") || "—"),
-                      el("td", { class: "cert-subject" }, c.commonName || c.subject),
+                      el("td", { class: "cert-subject" }, more.commonName || c.subject),
                       el("td", { class: "cert-issuer" }, c.issuer),
-                      status,
+                      el("td", { class: "cert-status", title: c.status !== "valid" ? more.statusText : null,
+                                 dataset: { status: c.status } }, smimedDom.statusText(c.status)),
                       el("td", { class: "cert-trust" }, c.trusted ? "anchor" : "-"),
                       el("td", { class: "cert-key" }, c.hasPrivateKey ? "yes" : "no"),
                       el("td", { class: "cert-expires" }, smimedDom.date(c.notAfter)));
         tr.addEventListener("click", () => cockpit.location.go(["certificates", c.fingerprint]));
-        smimedApi.certificateRowStatus(c.path).then(s => {
-            status.textContent = smimedDom.statusText(s.status);
-            status.dataset.status = s.status;
-            if (s.status !== "valid")
-                status.title = s.statusText;
-        }, err => {
-            status.textContent = "?";
-            status.title = smimedApi.errorText(err);
-        });
         return tr;
     },
 

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Keys: the token's keys with their certificates; enroll a PKCS#12, generate
- * a key and its request, remove a key behind smimectl remove-key's guard. */
+ * a key and its request, renew a certificate (a new key, a request like the
+ * old certificate), remove a key behind smimectl remove-key's guards. */
 "use strict";
 
 const KEY_ID_PREFIX_MIN = 8;   /* as smimectl remove-key */
 
 const smimedKeys = {
     keys: [],
-    removing: null,
+    removing: null,         /* the key in the remove panel */
+    current: null,          /* its current certificates, as the panel shows them */
+    renewing: null,         /* {key, certificate} in the renew panel */
 
     init() {
         const $ = smimedDom.$;
@@ -15,6 +18,8 @@ const smimedKeys = {
         $("gen-button").addEventListener("click", () => this.generate());
         $("key-remove-button").addEventListener("click", () => this.remove());
         $("key-remove-cancel").addEventListener("click", () => this.closeRemove());
+        $("renew-button").addEventListener("click", () => this.renew());
+        $("renew-close").addEventListener("click", () => this.closeRenew());
     },
 
     async render() {
@@ -32,10 +37,14 @@ const smimedKeys = {
                     const c = byPath.get(p);
                     if (!c)
                         continue;
-                    list.append(el("li", { title: c.summary },
+                    const renew = c.isCA || c.addresses.length === 0
+                        ? null
+                        : el("button", { type: "button", class: "key-renew", onclick: () => this.openRenew(k, c) },
+                             "Renew…");
+                    list.append(el("li", { title: c.summary, dataset: { fingerprint: c.fingerprint } },
                                    el("a", { href: "#/certificates/" + c.fingerprint },
                                       c.addresses.join(", ") || c.subject),
-                                   " until " + smimedDom.date(c.notAfter)));
+                                   " until " + smimedDom.date(c.notAfter), " ", renew));
                 }
                 if (!list.firstChild)
                     list.append(el("li", { class: "hint" }, "none: import the certificate your CA issues for it"));
@@ -56,17 +65,52 @@ const smimedKeys = {
         }
     },
 
-    openRemove(k) {
+    /* smimectl remove-key's guard (refuse_if_only_key): a certificate that
+     * has not expired and is not revoked can still be encrypted to, and
+     * only this key decrypts what is. Reads them fresh: [certificate]. */
+    async currentCertificates(k) {
+        const now = Date.now() * 1000;
+        const certs = await smimedApi.keyCertificates(k.path);
+        return certs.filter(c => c.notAfter > now && c.status !== "revoked");
+    },
+
+    async openRemove(k) {
+        const $ = smimedDom.$;
         this.removing = k;
-        smimedDom.$("key-remove-id").textContent = k.id + (k.label ? " (" + k.label + ")" : "");
-        smimedDom.$("key-remove-confirm").value = "";
+        this.current = null;
+        $("key-remove-id").textContent = k.id + (k.label ? " (" + k.label + ")" : "");
+        $("key-remove-confirm").value = "";
+        $("key-remove-force").checked = false;
+        $("key-remove-guard").hidden = true;
         smimedDom.showError("key-remove-error", null);
-        smimedDom.$("key-remove").hidden = false;
-        smimedDom.$("key-remove-confirm").focus();
+        $("key-remove").hidden = false;
+        $("key-remove-confirm").focus();
+        try {
+            const current = await this.currentCertificates(k);
+            if (this.removing !== k)
+                return;
+            this.current = current;
+            this.showGuard(k, current);
+        } catch (err) {
+            if (this.removing === k)
+                smimedDom.showError("key-remove-error", err);
+        }
+    },
+
+    showGuard(k, current) {
+        const $ = smimedDom.$;
+        const list = $("key-remove-current");
+        smimedDom.clear(list);
+        for (const c of current)
+            list.append(smimedDom.el("li", { dataset: { fingerprint: c.fingerprint } },
+                                     (c.addresses[0] || c.subject) + ", valid until " + smimedDom.date(c.notAfter) +
+                                     " (" + smimedDom.statusText(c.status) + ")"));
+        $("key-remove-guard").hidden = current.length === 0;
     },
 
     closeRemove() {
         this.removing = null;
+        this.current = null;
         smimedDom.$("key-remove").hidden = true;
     },
 
@@ -90,14 +134,28 @@ const smimedKeys = {
     },
 
     async remove() {
+        const $ = smimedDom.$;
         const k = this.removing;
         if (!k)
             return;
         smimedDom.showError("key-remove-error", null);
         try {
-            const match = this.resolve(smimedDom.$("key-remove-confirm").value);
+            const match = this.resolve($("key-remove-confirm").value);
             if (match.id !== k.id)
-                throw `${smimedDom.$("key-remove-confirm").value} names key ${match.id}, not ${k.id}.`;
+                throw `${$("key-remove-confirm").value} names key ${match.id}, not ${k.id}.`;
+            /* Asked again now: a certificate may have been imported since the panel opened. */
+            const current = await this.currentCertificates(k);
+            if (this.removing !== k)
+                return;
+            const shown = (this.current || []).map(c => c.fingerprint).join();
+            this.current = current;
+            this.showGuard(k, current);
+            if (current.map(c => c.fingerprint).join() !== shown)
+                $("key-remove-force").checked = false;   /* confirmed for other certificates than these */
+            if (current.length > 0 && !$("key-remove-force").checked)
+                throw `Key ${k.id} is the only key that can decrypt mail sent to ` +
+                      current.map(c => (c.addresses[0] || c.subject) + " (valid until " + smimedDom.date(c.notAfter) + ")").join(", ") +
+                      `: without it such mail cannot be read. Tick "Remove anyway" to remove it all the same.`;
             await smimedApi.removeKey(k.path);
             this.closeRemove();
             this.render();
@@ -131,6 +189,62 @@ const smimedKeys = {
         }
     },
 
+    /* The request in the <pre> and behind the download link of prefix-csr… */
+    offerRequest(prefix, address, csr) {
+        const $ = smimedDom.$;
+        $(prefix + "-csr").textContent = csr;
+        const link = $(prefix + "-csr-download");
+        if (link.href.startsWith("blob:"))
+            URL.revokeObjectURL(link.href);
+        link.href = URL.createObjectURL(new Blob([csr], { type: "application/pkcs10" }));
+        link.download = address.replace(/[^A-Za-z0-9@._-]/g, "_") + ".csr";
+    },
+
+    openRenew(k, c) {
+        const $ = smimedDom.$;
+        this.renewing = { key: k, certificate: c };
+        for (const e of document.querySelectorAll(".renew-address"))
+            e.textContent = c.addresses[0];
+        $("renew-addresses").textContent = c.addresses.join(", ");
+        $("renew-subject").textContent = c.subject;
+        $("renew-old-key").textContent = k.id;
+        $("renew-until").textContent = smimedDom.date(c.notAfter);
+        smimedDom.showError("renew-error", null);
+        $("renew-result").hidden = true;
+        $("renew-button").disabled = false;
+        $("renew").hidden = false;
+        $("renew").scrollIntoView();
+    },
+
+    closeRenew() {
+        this.renewing = null;
+        smimedDom.$("renew").hidden = true;
+    },
+
+    /* smimectl renew: GenerateKey with "renew", the certificate's
+     * fingerprint; the daemon takes its subject, addresses and key type. */
+    async renew() {
+        const $ = smimedDom.$;
+        const r = this.renewing;
+        if (!r)
+            return;
+        const address = r.certificate.addresses[0];
+        smimedDom.showError("renew-error", null);
+        $("renew-button").disabled = true;
+        try {
+            const { key, csr } = await smimedApi.generateKey(address, { renew: r.certificate.fingerprint });
+            if (this.renewing !== r)
+                return;
+            $("renew-key-id").textContent = key.substring(key.lastIndexOf("/") + 1);
+            this.offerRequest("renew", address, csr);
+            $("renew-result").hidden = false;
+            this.render();
+        } catch (err) {
+            $("renew-button").disabled = false;
+            smimedDom.showError("renew-error", err);
+        }
+    },
+
     async generate() {
         const $ = smimedDom.$;
         const address = $("gen-address").value.trim();
@@ -140,14 +254,10 @@ const smimedKeys = {
             return smimedDom.showError("gen-error", "Give the mail address the key is for.");
         $("gen-button").disabled = true;
         try {
-            const { key, csr } = await smimedApi.generateKey(address, $("gen-type").value, $("gen-subject").value.trim());
+            const { key, csr } = await smimedApi.generateKey(address, { type: $("gen-type").value,
+                                                                        subject: $("gen-subject").value.trim() });
             $("gen-key-id").textContent = key.substring(key.lastIndexOf("/") + 1);
-            $("gen-csr").textContent = csr;
-            const link = $("gen-csr-download");
-            if (link.href.startsWith("blob:"))
-                URL.revokeObjectURL(link.href);
-            link.href = URL.createObjectURL(new Blob([csr], { type: "application/pkcs10" }));
-            link.download = address.replace(/[^A-Za-z0-9@._-]/g, "_") + ".csr";
+            this.offerRequest("gen", address, csr);
             $("gen-result").hidden = false;
             this.render();
         } catch (err) {

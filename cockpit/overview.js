@@ -59,24 +59,30 @@ const smimedOverview = {
         $("overview-crl").textContent = p.CRLUpdated ? smimedDom.datetime(p.CRLUpdated) : "none since smimed started";
     },
 
+    /* Rows come ordered by NotAfter: those before now (expired) first.
+     * Two counts give where the ones expiring soon start, so a store with
+     * many expired certificates costs no more than one with none. */
     async refreshExpiring() {
         const list = smimedDom.$("overview-expiring");
         try {
             const now = Date.now() * 1000;
             const soon = now + EXPIRING_DAYS * 86400 * 1e6;
-            const { items } = await smimedApi.listCertificates({ sort: "expiry" });
-            const expiring = items.filter(c => c.notAfter > now && c.notAfter <= soon);
+            const { total: expired } = await smimedApi.listCertificates({ expiringBefore: now, limit: 1 });
+            const { total, items } = await smimedApi.listCertificates({ expiringBefore: soon, offset: expired,
+                                                                       limit: EXPIRING_SHOWN });
+            const expiring = items.filter(c => c.notAfter > now);
+            const count = Math.max(total - expired, expiring.length);
             smimedDom.clear(list);
-            for (const c of expiring.slice(0, EXPIRING_SHOWN)) {
+            for (const c of expiring) {
                 const days = Math.ceil((c.notAfter - now) / 86400e6);
-                list.append(smimedDom.el("li", { title: c.summary, dataset: { fingerprint: c.fingerprint } },
+                list.append(smimedDom.el("li", { dataset: { fingerprint: c.fingerprint } },
                                          smimedDom.el("a", { href: "#/certificates/" + c.fingerprint },
                                                       c.addresses.join(", ") || c.subject),
                                          ` expires ${smimedDom.date(c.notAfter)} (in ${days} days)`));
             }
-            if (expiring.length > EXPIRING_SHOWN)
-                list.append(smimedDom.el("li", {}, `and ${expiring.length - EXPIRING_SHOWN} more`));
-            if (expiring.length === 0)
+            if (count > expiring.length)
+                list.append(smimedDom.el("li", {}, `and ${count - expiring.length} more`));
+            if (count === 0)
                 list.append(smimedDom.el("li", { class: "hint" }, "none"));
             smimedDom.showError("overview-expiring-error", null);
         } catch (err) {

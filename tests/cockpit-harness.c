@@ -12,6 +12,7 @@
  *   leaves.pem        valid@, expired@, revoked@, untrusted@ (issued by a
  *                     second root, which is not in the store) and signer@
  *                     (issued for the token's key: it can sign)
+ *   signer.pem        signer@ alone, to compare a renewal's request with
  *   crl.pem           the root's CRL revoking revoked@
  *   enroll.p12        enroll@example.com, key and certificate, passphrase
  *                     in enroll.pass
@@ -119,7 +120,7 @@ static int write_pki(Harness *h, const char *dir) {
         _cleanup_(pki_cert_freep) PkiCert *valid = NULL, *expired = NULL, *revoked = NULL, *untrusted = NULL,
                                           *signer = NULL, *enroll = NULL;
         _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
-        _cleanup_free_ char *ca_pem = NULL, *leaves_pem = NULL, *crl_pem = NULL, *list = NULL;
+        _cleanup_free_ char *ca_pem = NULL, *leaves_pem = NULL, *signer_pem = NULL, *crl_pem = NULL, *list = NULL;
         const uint64_t revoked_serial = 4242;
         char fp[6][65];
         int r;
@@ -142,8 +143,9 @@ static int write_pki(Harness *h, const char *dir) {
         crl = pki_crl_new(ca, &revoked_serial, 1, &co);
         ca_pem = pki_cert_pem(ca);
         leaves_pem = pki_certs_pem(leaves, ELEMENTSOF(leaves));
+        signer_pem = pki_cert_pem(signer);
         crl_pem = crl ? pki_crl_pem(crl) : NULL;
-        if (!ca_pem || !leaves_pem || !crl_pem)
+        if (!ca_pem || !leaves_pem || !signer_pem || !crl_pem)
                 return -EIO;
 
         const PkiCert *named[] = { ca, valid, expired, revoked, untrusted, signer };
@@ -155,6 +157,7 @@ static int write_pki(Harness *h, const char *dir) {
                 return -ENOMEM;
 
         if ((r = write_text(dir, "ca.pem", ca_pem)) < 0 || (r = write_text(dir, "leaves.pem", leaves_pem)) < 0 ||
+            (r = write_text(dir, "signer.pem", signer_pem)) < 0 ||
             (r = write_text(dir, "crl.pem", crl_pem)) < 0 || (r = write_text(dir, "fingerprints", list)) < 0 ||
             (r = write_p12(dir, "enroll.p12", enroll)) < 0 || (r = write_bulk(dir, ca)) < 0)
                 return r;

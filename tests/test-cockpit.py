@@ -13,13 +13,19 @@ tree, and drives headless Chromium through selenium and chromedriver:
                daemon live (smimectl changes the store while the page is open)
   certificates a CA imported as trust anchor and leaves imported through the
                file upload show valid, expired, untrusted, and revoked once
-               the CRL is imported; hover summary; details with the chain;
-               filter; export PEM equals the certificate
+               the CRL is imported; hover summary; smimed's order (expiry);
+               the address prefix and status filters; details with the
+               chain; export PEM equals the certificate
   keys         a PKCS#12 enrolls (a wrong passphrase first: the daemon's
                message in place); a generated key's CSR download passes
-               openssl req -verify; remove-key's guard, then removal
+               openssl req -verify; renewing signer@'s certificate makes a
+               new key and a request with its subject; remove-key's guards:
+               the id typed, and for a key with a current certificate
+               "Remove anyway"
   coverage     Sign/Encrypt verdicts with their reasons
-  paging       36 certificates in pages of 25; removal through the page
+  paging       36 certificates in pages of 25, each page one ListCertificates
+               (offset, limit) and no GetManagedObjects; both filters;
+               removal through the page
   denied       a Cockpit session of the unprivileged user "smimed-test":
                an import is refused with "You are not allowed"; with
                administrative access switched on (a privileged bridge the
@@ -348,6 +354,38 @@ class Test:
     def cert_status(self, name):
         return self.text(self.row_css(name) + " td.cert-status")
 
+    def row_fingerprints(self):
+        """The certificate table's rows, in order (a re-render under us: read again)."""
+        for _ in range(10):
+            try:
+                return [tr.get_attribute("data-fingerprint") for tr in self.finds("#cert-table tbody tr[data-fingerprint]")]
+            except StaleElementReferenceException:
+                continue
+        raise AssertionError("the certificate table keeps changing")
+
+    def assert_expiry_order(self):
+        dates = [td.text for td in self.finds("#cert-table td.cert-expires")]
+        assert dates and dates == sorted(dates), dates
+
+    def select_status(self, status):
+        Select(self.find("#cert-status-filter")).select_by_value(status)
+
+    def record_calls(self):
+        """From now on, the page's D-Bus calls (smimedApi.call: path, method, arguments) are recorded."""
+        self.driver.execute_script("""
+            if (!window.recordedCalls) {
+                const call = smimedApi.call;
+                smimedApi.call = function(path, iface, method, args, type) {
+                    window.recordedCalls.push([path, method, JSON.stringify(args)]);
+                    return call.apply(this, arguments);
+                };
+            }
+            window.recordedCalls = [];
+        """)
+
+    def recorded_calls(self):
+        return self.driver.execute_script("return window.recordedCalls")
+
     def wait_download(self, suffix, before):
         def done():
             new = [f for f in os.listdir(self.downloads) if f not in before and f.endswith(suffix)]
@@ -429,18 +467,32 @@ class Test:
         summary = row.get_attribute("title")
         assert "valid@example.com" in summary and "issued by smimed Test CA" in summary, summary
 
-        # Filter, then sort by expiry.
+        # smimed's order: by expiry, soonest first.
+        assert self.text("#cert-page-info") == "1–6 of 6", self.text("#cert-page-info")
+        assert self.row_fingerprints()[0] == self.fingerprints["expired"], self.row_fingerprints()
+        self.assert_expiry_order()
+
+        # The filter box is an address prefix; the status selector asks smimed for one status.
         filt = self.find("#cert-filter")
-        filt.send_keys("expired")
-        self.wait("one row for the filter", lambda: len(self.finds("#cert-table tbody tr")) == 1)
-        assert self.finds(self.row_css("expired"))
+        filt.send_keys("EXPIRED")  # compared case-insensitively
+        self.wait("one row for the filter", lambda: self.row_fingerprints() == [self.fingerprints["expired"]])
+        filt.clear()
+        filt.send_keys("xpired")  # a prefix, not a substring
+        self.wait_text("#cert-table tbody", "No certificate matches.")
         filt.clear()
         filt.send_keys(" ")  # an input event: the whole list again
-        self.wait("every row back", lambda: len(self.finds("#cert-table tbody tr")) == 6)
-        Select(self.find("#cert-sort")).select_by_value("expiry")
-        self.wait("sorted by expiry", lambda: self.finds("#cert-table tbody tr")[0].get_attribute("data-fingerprint")
-                  == self.fingerprints["expired"])
-        assert self.text("#cert-page-info") == "1–6 of 6", self.text("#cert-page-info")
+        self.wait("every row back", lambda: len(self.row_fingerprints()) == 6)
+        for status, names in (("expired", ["expired"]), ("revoked", ["revoked"]), ("untrusted", ["untrusted"])):
+            self.select_status(status)
+            want = [self.fingerprints[n] for n in names]
+            self.wait("only %s" % status, lambda: self.row_fingerprints() == want)
+            assert self.text("#cert-page-info") == "1–1 of 1", self.text("#cert-page-info")
+        self.select_status("valid")
+        self.wait("the valid ones", lambda: len(self.row_fingerprints()) == 3)
+        assert set(self.row_fingerprints()) == {self.fingerprints[n] for n in ("ca", "valid", "signer")}
+        assert {td.text for td in self.finds("#cert-table td.cert-status")} == {"✅ valid"}
+        self.select_status("")
+        self.wait("every row back", lambda: len(self.row_fingerprints()) == 6)
 
         # Details: the chain with its statuses, export.
         self.find(self.row_css("valid")).click()
@@ -458,7 +510,7 @@ class Test:
                             check=True, capture_output=True, text=True).stdout
         assert fp.strip().split("=")[1].replace(":", "").lower() == self.fingerprints["valid"], fp
         self.screenshot("certificates")
-        log("ok: summary, filter, sort, details with chain, export PEM")
+        log("ok: summary, order by expiry, address prefix and status filters, details with chain, export PEM")
 
         # Untrust the CA: its leaves become untrusted; trust it again.
         self.find('#cert-details-chain li[data-fingerprint="%s"] a' % self.fingerprints["ca"]).click()
@@ -526,8 +578,9 @@ class Test:
         assert "verify OK" in out.stdout + out.stderr, out
         assert "CN = Generated" in out.stdout, out.stdout
         self.wait("the generated key", lambda: self.finds('#key-table tr[data-id="%s"]' % key_id))
-        self.screenshot("keys")
         log("ok: generated key %s, its CSR downloaded and verified" % key_id)
+
+        self.renew()
 
         # remove-key's guard: a short prefix is refused, the whole id removes.
         self.find('#key-table tr[data-id="%s"] button.key-remove' % key_id).click()
@@ -541,6 +594,68 @@ class Test:
         self.find("#key-remove-button").click()
         self.wait("the key gone", lambda: not self.finds('#key-table tr[data-id="%s"]' % key_id))
         log("ok: remove-key guard, then removal")
+
+        self.remove_current_key()
+
+    def renew(self):
+        """Renew signer@'s certificate: a new key, and a request with the
+        certificate's subject; the old key stays."""
+        keys_before = {tr.get_attribute("data-id") for tr in self.finds("#key-table tbody tr[data-id]")}
+        assert "01" in keys_before, keys_before
+        self.find('#key-table tr[data-id="01"] li[data-fingerprint="%s"] button.key-renew'
+                  % self.fingerprints["signer"]).click()
+        self.wait_visible("#renew")
+        explained = self.text("#renew")
+        assert "signing as signer@example.com uses it" in explained, explained
+        assert "the old key 01 stays" in explained, explained
+        assert not self.find("#renew-result").is_displayed()
+        self.record_calls()
+        self.find("#renew-button").click()
+        self.wait_visible("#renew-result")
+        calls = [c for c in self.recorded_calls() if c[1] == "GenerateKey"]
+        assert len(calls) == 1 and '"renew":{"t":"s","v":"%s"}' % self.fingerprints["signer"] in calls[0][2], calls
+        new_id = self.text("#renew-key-id")
+        assert new_id and new_id not in keys_before, (new_id, keys_before)
+        before = set(os.listdir(self.downloads))
+        self.find("#renew-csr-download").click()
+        csr = self.wait_download(".csr", before)
+        req = subprocess.run(["openssl", "req", "-verify", "-noout", "-subject", "-in", csr],
+                             capture_output=True, text=True)
+        assert "verify OK" in req.stdout + req.stderr, req
+        cert = subprocess.run(["openssl", "x509", "-noout", "-subject", "-in", os.path.join(self.pki, "signer.pem")],
+                              check=True, capture_output=True, text=True)
+        subject = [line for line in req.stdout.splitlines() if line.startswith("subject=")]
+        assert subject == [cert.stdout.strip()], (subject, cert.stdout)
+        self.wait("the new key", lambda: self.finds('#key-table tr[data-id="%s"]' % new_id))
+        assert self.finds('#key-table tr[data-id="01"]'), "the old key is gone"
+        self.screenshot("keys")
+        log("ok: renewed signer@'s certificate: new key %s, the request has its subject (%s), key 01 stays"
+            % (new_id, cert.stdout.strip()))
+        self.find("#renew-close").click()
+        self.wait("the renew panel closed", lambda: not self.find("#renew").is_displayed())
+
+    def remove_current_key(self):
+        """The enrolled key has a current certificate: like smimectl remove-key
+        without --force, the page keeps it until "Remove anyway" is ticked."""
+        key_id = self.wait("the enrolled key's id", lambda: next(
+            (tr.get_attribute("data-id") for tr in self.finds("#key-table tbody tr[data-id]")
+             if "enroll@example.com" in tr.text), None))
+        row = '#key-table tr[data-id="%s"]' % key_id
+        self.find(row + " button.key-remove").click()
+        self.wait_visible("#key-remove-guard")
+        self.wait_text("#key-remove-current", "enroll@example.com")
+        assert not self.find("#key-remove-force").is_selected()
+        self.find("#key-remove-confirm").send_keys(key_id)
+        self.find("#key-remove-button").click()
+        self.wait_text("#key-remove-error", "only key that can decrypt mail sent to enroll@example.com")
+        assert self.finds(row), "removed without Remove anyway"
+        assert self.find("#key-remove").is_displayed()
+        self.screenshot("keys-remove-guard")
+        self.find("#key-remove-force").click()
+        self.find("#key-remove-button").click()
+        self.wait("the enrolled key gone", lambda: not self.finds(row))
+        assert not self.find("#key-remove").is_displayed()
+        log("ok: a key with a current certificate needs Remove anyway, then goes")
 
     def coverage(self, ws):
         self.tab("coverage")
@@ -571,18 +686,49 @@ class Test:
         """30 more certificates: pages of 25; a removal through the page."""
         self.smimectl("import", os.path.join(self.pki, "bulk.pem"))
         self.tab("certificates")
-        Select(self.find("#cert-sort")).select_by_value("address")
         self.wait_text("#cert-page-info", "1–25 of 36")
-        assert len(self.finds("#cert-table tbody tr")) == 25
+        assert len(self.row_fingerprints()) == 25
         assert self.find("#cert-prev").get_attribute("disabled")
+        first_page = self.row_fingerprints()
+        self.assert_expiry_order()
+        last_expiry = self.finds("#cert-table td.cert-expires")[-1].text
+
+        # The next page is smimed's: one ListCertificates with offset and
+        # limit, the rest of each row read for the 11 rows shown only, and
+        # no GetManagedObjects of the certificates.
+        self.record_calls()
         self.find("#cert-next").click()
         self.wait_text("#cert-page-info", "26–36 of 36")
-        assert len(self.finds("#cert-table tbody tr")) == 11
+        second_page = self.row_fingerprints()
+        assert len(second_page) == 11 and not set(first_page) & set(second_page), second_page
+        self.assert_expiry_order()
+        assert self.finds("#cert-table td.cert-expires")[0].text >= last_expiry
+        calls = self.recorded_calls()
+        # (A refresh for a late signal may ask the same page again.)
+        lists = [json.loads(c[2]) for c in calls if c[1] == "ListCertificates"]
+        assert lists and all(q == [{"offset": {"t": "t", "v": 25}, "limit": {"t": "u", "v": 25}}] for q in lists), lists
+        assert not [c for c in calls if c[1] == "GetManagedObjects"], calls
+        getall = [c for c in calls if c[1] == "GetAll"]
+        assert len(getall) == 11 * len(lists), calls
         self.find("#cert-prev").click()
         self.wait_text("#cert-page-info", "1–25 of 36")
+        assert self.row_fingerprints() == first_page
+
         # The filter starts again at the first page.
+        self.find("#cert-next").click()
+        self.wait_text("#cert-page-info", "26–36 of 36")
         self.find("#cert-filter").send_keys("bulk-2")
         self.wait_text("#cert-page-info", "1–10 of 10")
+        assert all(td.text.startswith("bulk-2") for td in self.finds("#cert-table td.cert-address"))
+        # Both filters at once.
+        self.find("#cert-filter").clear()
+        self.find("#cert-filter").send_keys("bulk-")
+        self.wait_text("#cert-page-info", "1–25 of 30")
+        self.select_status("expired")
+        self.wait_text("#cert-page-info", "0–0 of 0")
+        self.select_status("valid")
+        self.wait_text("#cert-page-info", "1–25 of 30")
+        self.select_status("")
 
         self.find("#cert-filter").clear()
         self.find("#cert-filter").send_keys("expired@")
@@ -598,7 +744,7 @@ class Test:
         self.find("#cert-filter").clear()
         self.find("#cert-filter").send_keys(" ")
         self.wait_text("#cert-page-info", "1–25 of 35")
-        log("ok: paging, filter, removal")
+        log("ok: paging by smimed, address prefix and status filters, removal")
 
     def denied(self):
         ws = self.cockpit(TEST_USER)
