@@ -48,6 +48,7 @@ typedef struct Manager {
         bool stopping;                        /* SIGTERM came: the loop ends after the last generation */
         struct WorkerPool *workers;           /* token and CPU work off the loop */
         struct CrlFetcher *crl_fetcher;       /* CRLs from distribution points (manager-revocation.c) */
+        struct OcspFetcher *ocsp_fetcher;     /* OCSP responders asked (manager-revocation.c) */
 } Manager;
 
 /* On success the manager owns config. */
