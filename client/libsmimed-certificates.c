@@ -466,6 +466,25 @@ _public_ int smimed_get_certificate(smimed *s, const char *fingerprint, smimed_c
         return 0;
 }
 
+_public_ int smimed_get_certificate_revocation(smimed *s, const char *fingerprint, char **ret, smimed_error *error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        char *value = NULL;
+        int r;
+
+        if (!s || !ret)
+                return error_set(error, -EINVAL, NULL, "Invalid argument.");
+        r = certificate_path(fingerprint, &path, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_get_property_string(s->bus, SMIMED_BUS_NAME, path, SMIMED_CERTIFICATE_INTERFACE, "Revocation", &e,
+                                       &value);
+        if (r < 0)
+                return error_from_bus(error, r, &e);
+        *ret = value;
+        return 0;
+}
+
 /* Calls Remove (trusted NULL) or SetTrusted on a certificate. */
 static int call_certificate(smimed *s, const char *fingerprint, const bool *trusted, smimed_error *error) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;

@@ -19,13 +19,18 @@
 
 typedef struct CertificateList {
         smimed_certificate *items;
+        char **revocations; /* for show: each one's Revocation property, else NULL */
         size_t n;
 } CertificateList;
 
 static void certificate_list_done(CertificateList *l) {
-        for (size_t i = 0; i < l->n; i++)
+        for (size_t i = 0; i < l->n; i++) {
                 smimed_certificate_done(&l->items[i]);
+                if (l->revocations)
+                        free(l->revocations[i]);
+        }
         free(l->items);
+        free(l->revocations);
         *l = (CertificateList) {};
 }
 
@@ -35,19 +40,30 @@ static bool is_unknown_object(const smimed_error *error) {
 
 /* Reads the certificates of fingerprints. One removed since the lookup is
  * left out; any other failure is reported (returns 1). */
-static int certificate_list_read(smimed *s, char **fingerprints, CertificateList *ret) {
+static int certificate_list_read(smimed *s, char **fingerprints, bool with_revocation, CertificateList *ret) {
         for (char **f = fingerprints; *f; f++) {
                 _cleanup_(smimed_certificate_done) smimed_certificate c = {};
                 _cleanup_(smimed_error_done) smimed_error error = {};
+                _cleanup_free_ char *revocation = NULL;
                 smimed_certificate *grown;
                 int r;
 
                 r = smimed_get_certificate(s, *f, &c, &error);
+                if (r >= 0 && with_revocation)
+                        r = smimed_get_certificate_revocation(s, *f, &revocation, &error);
                 if (r < 0 && is_unknown_object(&error))
                         continue;
                 if (r < 0)
                         return report_error(r, &error, "Cannot read certificate %s", *f);
 
+                if (with_revocation) {
+                        char **more = reallocarray(ret->revocations, ret->n + 1, sizeof(char *));
+
+                        if (!more)
+                                return fail("%s", strerror(ENOMEM));
+                        ret->revocations = more;
+                        ret->revocations[ret->n] = TAKE_PTR(revocation);
+                }
                 grown = reallocarray(ret->items, ret->n + 1, sizeof(smimed_certificate));
                 if (!grown)
                         return fail("%s", strerror(ENOMEM));
@@ -64,7 +80,8 @@ static void json_key_time(JsonWriter *w, const char *key, uint64_t usec) {
         json_key_string(w, key, format_iso8601(buf, usec));
 }
 
-static void json_certificate(JsonWriter *w, const smimed_certificate *c, bool with_chain) {
+/* revocation: for show (NULL leaves it out); "" when no answer was had. */
+static void json_certificate(JsonWriter *w, const smimed_certificate *c, bool with_chain, const char *revocation) {
         json_begin_object(w);
         json_key_string(w, "fingerprint", c->fingerprint);
         json_key_string(w, "subject", c->subject);
@@ -81,6 +98,8 @@ static void json_certificate(JsonWriter *w, const smimed_certificate *c, bool wi
         json_key_bool(w, "has_private_key", c->has_private_key);
         json_key_string(w, "status", c->status);
         json_key_string(w, "status_text", c->status_text);
+        if (revocation)
+                json_key_string(w, "revocation", revocation[0] ? revocation : NULL);
         json_key_bool(w, "can_sign", c->can_sign);
         json_key_bool(w, "can_encrypt", c->can_encrypt);
         json_key_string(w, "summary", c->summary);
@@ -103,7 +122,7 @@ static void json_certificates(const CertificateList *l, bool with_chain) {
 
         json_begin_array(&w);
         for (size_t i = 0; i < l->n; i++)
-                json_certificate(&w, &l->items[i], with_chain);
+                json_certificate(&w, &l->items[i], with_chain, l->revocations ? l->revocations[i] : NULL);
         json_end_array(&w);
 }
 
@@ -258,7 +277,7 @@ int verb_list(smimed *s, int argc, char *argv[]) {
 
         if (arg_json) {
                 if (fingerprints) {
-                        r = certificate_list_read(s, fingerprints, &l);
+                        r = certificate_list_read(s, fingerprints, false, &l);
                         if (r != 0)
                                 return r;
                 }
@@ -294,7 +313,7 @@ static void print_time_field(const char *label, uint64_t usec) {
         print_field(label, t ? t : "-");
 }
 
-static void print_certificate(const smimed_certificate *c) {
+static void print_certificate(const smimed_certificate *c, const char *revocation) {
         print_field("Fingerprint", c->fingerprint);
         print_field("Subject", c->subject);
         print_field("Issuer", c->issuer);
@@ -326,6 +345,7 @@ static void print_certificate(const smimed_certificate *c) {
                 print_text(stdout, c->status_text);
         }
         putchar('\n');
+        print_field("Revocation", revocation && revocation[0] ? revocation : "not checked");
         print_field("Can sign", c->can_sign ? "yes" : "no");
         print_field("Can encrypt", c->can_encrypt ? "yes" : "no");
         puts("Chain:");
@@ -424,18 +444,21 @@ int certificates_resolve(smimed *s, const char *arg, char ***ret) {
 static int show_fingerprint(smimed *s, const char *fingerprint) {
         _cleanup_(smimed_certificate_done) smimed_certificate c = {};
         _cleanup_(smimed_error_done) smimed_error error = {};
+        _cleanup_free_ char *revocation = NULL;
         int r;
 
         r = smimed_get_certificate(s, fingerprint, &c, &error);
+        if (r >= 0)
+                r = smimed_get_certificate_revocation(s, fingerprint, &revocation, &error);
         if (r < 0)
                 return report_error(r, &error, "Cannot show certificate %s", fingerprint);
 
         if (arg_json) {
                 _cleanup_(json_writer_done) JsonWriter w = {.f = stdout, .pretty = arg_json_pretty};
 
-                json_certificate(&w, &c, true);
+                json_certificate(&w, &c, true, revocation);
         } else
-                print_certificate(&c);
+                print_certificate(&c, revocation);
         return 0;
 }
 
@@ -443,7 +466,7 @@ static int show_address(smimed *s, const char *address, char **fingerprints) {
         _cleanup_(certificate_list_done) CertificateList l = {};
         int r;
 
-        r = certificate_list_read(s, fingerprints, &l);
+        r = certificate_list_read(s, fingerprints, true, &l);
         if (r != 0)
                 return r;
         if (l.n == 0) /* removed since the lookup */
@@ -455,7 +478,7 @@ static int show_address(smimed *s, const char *address, char **fingerprints) {
                 for (size_t i = 0; i < l.n; i++) {
                         if (i > 0)
                                 putchar('\n');
-                        print_certificate(&l.items[i]);
+                        print_certificate(&l.items[i], l.revocations ? l.revocations[i] : NULL);
                 }
         return 0;
 }

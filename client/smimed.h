@@ -172,6 +172,12 @@ void smimed_certificate_rows_free(smimed_certificate_row **rows);
  * Free *ret with smimed_certificate_done(). */
 int smimed_get_certificate(smimed *s, const char *fingerprint, smimed_certificate *ret, smimed_error *error);
 void smimed_certificate_done(smimed_certificate *c);
+/* The certificate's Revocation property: where the answer about its
+ * revocation came from and when ("good by OCSP (URL) at …, next update …",
+ * "revoked by the CRL of "CA" issued …"); "" when none was had. Apart from
+ * smimed_certificate, whose size callers compiled against an older
+ * smimed.h know. Free *ret with free(). */
+int smimed_get_certificate_revocation(smimed *s, const char *fingerprint, char **ret, smimed_error *error);
 /* Deletes a certificate from the store, or makes it a trust anchor (or not).
  * polkit action org.smimed1.manage-certificates. */
 int smimed_remove_certificate(smimed *s, const char *fingerprint, smimed_error *error);

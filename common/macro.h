@@ -67,9 +67,9 @@ static inline int streq_ptr(const char *a, const char *b) {
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
 
-/* Whether s begins with prefix. */
+/* Whether s (NULL: no) begins with prefix. */
 static inline bool startswith(const char *s, const char *prefix) {
-        return strncmp(s, prefix, strlen(prefix)) == 0;
+        return s && strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
 #define MAX(a, b)                                                                                                     \

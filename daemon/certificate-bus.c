@@ -227,6 +227,8 @@ static int property_get_status(sd_bus *bus, const char *path, const char *interf
 
         if (!v)
                 return -EIO;
+        if (streq(property, "Revocation"))
+                return sd_bus_message_append(reply, "s", strempty(v->revocation));
         return sd_bus_message_append(reply, "s",
                                      streq(property, "Status") ? cert_status_to_string(v->status) : v->message);
 }
@@ -345,14 +347,14 @@ static const sd_bus_vtable certificate_vtable[] = {
         SD_BUS_PROPERTY("HasPrivateKey", "b", property_get_bool, 0, 0),
         SD_BUS_PROPERTY("Status", "s", property_get_status, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT),
         SD_BUS_PROPERTY("StatusText", "s", property_get_status, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT),
+        SD_BUS_PROPERTY("Revocation", "s", property_get_status, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT),
         SD_BUS_PROPERTY("CanSign", "b", property_get_usable, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT),
         SD_BUS_PROPERTY("CanEncrypt", "b", property_get_usable, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT),
         SD_BUS_PROPERTY("Summary", "s", property_get_summary, 0, 0),
         SD_BUS_PROPERTY("Chain", "a(ss)", property_get_chain, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT),
         /* Fetched by those who need it: not in GetAll and GetManagedObjects. */
         SD_BUS_PROPERTY("DER", "ay", property_get_der, 0, SD_BUS_VTABLE_PROPERTY_EXPLICIT | CONST),
-        SD_BUS_METHOD_WITH_ARGS("Remove", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_remove,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Remove", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_remove, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SetTrusted", SD_BUS_ARGS("b", trusted), SD_BUS_NO_RESULT, method_set_trusted,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,

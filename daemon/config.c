@@ -7,10 +7,13 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <ldap.h>
 #include <libpq-fe.h>
+#include <openssl/err.h>
+#include <openssl/http.h>
 #include <p11-kit/uri.h>
 
 #include "config.h"
@@ -250,8 +253,23 @@ static int parse_store_connection(const char *value, void *field, char **ret_mes
 }
 
 static int parse_revocation_method(const char *value, void *field, char **ret_message) {
-        if (!streq(value, "crl") && !streq(value, "none"))
-                return set_message(ret_message, "unknown method \"%s\" (known: crl, none)", value);
+        if (!streq(value, "crl") && !streq(value, "ocsp") && !streq(value, "ocsp-then-crl") && !streq(value, "none"))
+                return set_message(ret_message, "unknown method \"%s\" (known: crl, ocsp, ocsp-then-crl, none)",
+                                   value);
+        return free_and_strdup(field, value);
+}
+
+/* An http:// URL with a host: what the OCSP client can ask. */
+static int parse_http_url(const char *value, void *field, char **ret_message) {
+        char *host = NULL;
+        int ssl = 0, ok;
+
+        ok = OSSL_HTTP_parse_url(value, &ssl, NULL, &host, NULL, NULL, NULL, NULL, NULL);
+        ERR_clear_error();
+        ok = ok && !ssl && host && host[0] && strncasecmp(value, "http://", 7) == 0 && !strpbrk(value, " \t");
+        OPENSSL_free(host);
+        if (!ok)
+                return set_message(ret_message, "expected an http:// URL, got \"%s\"", value);
         return free_and_strdup(field, value);
 }
 
@@ -334,6 +352,7 @@ static const ConfigKey config_keys[] = {
         {"Revocation", "FetchTimeoutSec", parse_seconds, FIELD_U64, offsetof(Config, fetch_timeout_usec)},
         {"Revocation", "Unknown", parse_revocation_unknown, FIELD_BOOL, offsetof(Config, revocation_unknown_hard)},
         {"Revocation", "MaxCRLSize", parse_size, FIELD_U64, offsetof(Config, max_crl_size)},
+        {"Revocation", "OCSPResponder", parse_http_url, FIELD_STRING, offsetof(Config, ocsp_responder)},
         {"Directory", "URI", parse_directory_uri, FIELD_STRING, offsetof(Config, directory_uri)},
         {"Directory", "Base", parse_string, FIELD_STRING, offsetof(Config, directory_base)},
         {"Directory", "Filter", parse_directory_filter, FIELD_STRING, offsetof(Config, directory_filter)},
@@ -473,6 +492,7 @@ Config *config_free(Config *config) {
         free(config->allowed_digests);
         free(config->default_cipher);
         free(config->revocation_method);
+        free(config->ocsp_responder);
         free(config->directory_uri);
         free(config->directory_base);
         free(config->directory_filter);

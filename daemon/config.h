@@ -78,6 +78,7 @@ typedef struct Config {
         uint64_t fetch_timeout_usec;  /* one CRL download, from connecting to the last byte */
         bool revocation_unknown_hard; /* Unknown=hard: no current CRL makes a certificate unusable */
         uint64_t max_crl_size;        /* of one downloaded CRL */
+        char *ocsp_responder;         /* asked about certificates without an OCSP URI of their own; NULL: none */
 
         char *directory_uri;             /* NULL: no directory is asked */
         char *directory_base;            /* NULL: the server's default */

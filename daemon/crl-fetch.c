@@ -16,6 +16,7 @@
 
 #include "certificate.h"
 #include "crl-fetch.h"
+#include "fetch-util.h"
 #include "log.h"
 #include "strv.h"
 #include "worker-pool.h"
@@ -65,26 +66,6 @@ struct CrlFetcher {
         sd_event_source *refresh_source;
 };
 
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-
-        (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
-}
-
-static int fail(char **ret_message, int r, const char *format, ...) _printf_(3, 4);
-static int fail(char **ret_message, int r, const char *format, ...) {
-        va_list ap;
-
-        if (ret_message) {
-                va_start(ap, format);
-                if (vasprintf(ret_message, format, ap) < 0)
-                        *ret_message = NULL;
-                va_end(ap);
-        }
-        return r;
-}
-
 int crl_distribution_points(X509 *x509, char ***ret) {
         _cleanup_(strv_freep) char **uris = NULL;
         STACK_OF(DIST_POINT) * points;
@@ -129,39 +110,18 @@ int crl_distribution_points(X509 *x509, char ***ret) {
         return 0;
 }
 
-static bool is_error(unsigned long e, int lib, int reason) {
-        return ERR_GET_LIB(e) == lib && ERR_GET_REASON(e) == reason;
-}
-
-/* OpenSSL's errors of a failed download, in words and as an errno: the
- * queue holds the cause and what each layer above made of it. */
+/* OpenSSL's errors of a failed download, in words and as an errno. */
 static int http_error(const char *uri, uint64_t timeout_usec, uint64_t max_size, char **ret_message) {
-        bool too_large = false, timed_out = false;
-        char text[256] = "no answer";
-        unsigned long e, first = 0;
+        _cleanup_free_ char *what = NULL;
 
-        while ((e = ERR_get_error()) != 0) {
-                first = first ?: e;
-                too_large = too_large || is_error(e, ERR_LIB_HTTP, HTTP_R_MAX_RESP_LEN_EXCEEDED) ||
-                            is_error(e, ERR_LIB_HTTP, HTTP_R_ASN1_LEN_EXCEEDS_MAX_RESP_LEN);
-                timed_out = timed_out || is_error(e, ERR_LIB_BIO, BIO_R_TRANSFER_TIMEOUT) ||
-                            is_error(e, ERR_LIB_HTTP, HTTP_R_RETRY_TIMEOUT);
-        }
-        if (first)
-                ERR_error_string_n(first, text, sizeof(text));
-
-        if (too_large)
-                return fail(ret_message, -EFBIG, "The CRL at %s is larger than MaxCRLSize= (%llu bytes).", uri,
-                            (unsigned long long) max_size);
-        if (timed_out)
-                return fail(ret_message, -ETIMEDOUT, "The CRL at %s did not arrive within FetchTimeoutSec= (%llu s).",
-                            uri, (unsigned long long) ((timeout_usec + 999999ULL) / 1000000ULL));
-        return fail(ret_message, -ETIMEDOUT, "The CRL at %s cannot be fetched: %s.", uri, text);
+        if (asprintf(&what, "The CRL at %s", uri) < 0)
+                return -ENOMEM;
+        return fetch_http_error(what, "MaxCRLSize=", timeout_usec, max_size, ret_message);
 }
 
 int crl_download(const char *uri, X509 *issuer, uint64_t timeout_usec, uint64_t max_size, X509_CRL **ret,
                  char **ret_message) {
-        int timeout = (int) ((timeout_usec + 999999ULL) / 1000000ULL);
+        int timeout = fetch_timeout_seconds(timeout_usec);
         X509_CRL *crl;
         time_t next_update = 0;
         char issuer_name[256] = "";
@@ -169,30 +129,31 @@ int crl_download(const char *uri, X509 *issuer, uint64_t timeout_usec, uint64_t 
 
         ERR_clear_error();
         bio = OSSL_HTTP_get(uri, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, /* expect_asn1 */ 1,
-                            (size_t) max_size, timeout > 0 ? timeout : 1);
+                            (size_t) max_size, timeout);
         if (!bio)
                 return http_error(uri, timeout_usec, max_size, ret_message);
         crl = d2i_X509_CRL_bio(bio, NULL);
         BIO_free_all(bio);
         ERR_clear_error();
         if (!crl)
-                return fail(ret_message, -EBADMSG, "What %s served is not a DER CRL.", uri);
+                return fetch_fail(ret_message, -EBADMSG, "What %s served is not a DER CRL.", uri);
 
         X509_NAME_oneline(X509_get_subject_name(issuer), issuer_name, sizeof(issuer_name));
         if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0) {
                 X509_CRL_free(crl);
-                return fail(ret_message, -EKEYREJECTED, "The CRL at %s is not one of %s.", uri, issuer_name);
+                return fetch_fail(ret_message, -EKEYREJECTED, "The CRL at %s is not one of %s.", uri, issuer_name);
         }
         if (X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1) {
                 X509_CRL_free(crl);
                 ERR_clear_error();
-                return fail(ret_message, -EKEYREJECTED,
-                            "The signature of the CRL at %s does not verify with the key of %s.", uri, issuer_name);
+                return fetch_fail(ret_message, -EKEYREJECTED,
+                                  "The signature of the CRL at %s does not verify with the key of %s.", uri,
+                                  issuer_name);
         }
         if (X509_CRL_get0_nextUpdate(crl) &&
             (asn1_time_to_time_t(X509_CRL_get0_nextUpdate(crl), &next_update) < 0 || next_update <= time(NULL))) {
                 X509_CRL_free(crl);
-                return fail(ret_message, -EKEYREJECTED, "The CRL at %s is past its next update.", uri);
+                return fetch_fail(ret_message, -EKEYREJECTED, "The CRL at %s is past its next update.", uri);
         }
         *ret = crl;
         return 0;
@@ -248,13 +209,13 @@ static void download_done(int result, void *userdata) {
                 if (r >= 0) {
                         s->refresh_at = refresh_time(d->crl);
                         s->failed_usec = 0;
-                        s->fetched_usec = now_usec(CLOCK_MONOTONIC);
+                        s->fetched_usec = fetch_now_usec(CLOCK_MONOTONIC);
                         s->failure = mfree(s->failure);
                 }
         }
         if (r < 0) {
                 log_warning_errno(r, "%s", message ? message : "A CRL cannot be fetched: %m");
-                s->failed_usec = now_usec(CLOCK_MONOTONIC);
+                s->failed_usec = fetch_now_usec(CLOCK_MONOTONIC);
                 free(s->failure);
                 s->failure = message ? strdup(message) : NULL;
         }
@@ -329,7 +290,7 @@ int crl_fetcher_fetch(CrlFetcher *f, const char *uri, X509 *issuer, bool force, 
         }
 
         if (!s->download && !force && s->failed_usec > 0 &&
-            now_usec(CLOCK_MONOTONIC) < s->failed_usec + CRL_FETCH_RETRY_USEC) {
+            fetch_now_usec(CLOCK_MONOTONIC) < s->failed_usec + CRL_FETCH_RETRY_USEC) {
                 if (ret_message && s->failure)
                         *ret_message = strdup(s->failure);
                 return 0;
@@ -337,7 +298,7 @@ int crl_fetcher_fetch(CrlFetcher *f, const char *uri, X509 *issuer, bool force, 
         /* Fetched a moment ago, yet asked for again (the store kept another
          * CRL of that issuer name): not every second. */
         if (!s->download && !force && s->fetched_usec > 0 &&
-            now_usec(CLOCK_MONOTONIC) < s->fetched_usec + CRL_FETCH_MIN_INTERVAL_USEC)
+            fetch_now_usec(CLOCK_MONOTONIC) < s->fetched_usec + CRL_FETCH_MIN_INTERVAL_USEC)
                 return 0;
         if (s->download && !done)
                 return 1;

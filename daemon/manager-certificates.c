@@ -123,6 +123,7 @@ int manager_open_store(Manager *m, const Config *config, char **ret_message) {
         lookup = store_validation_lookup(store);
         lookup.want_crl = manager_want_crl;
         lookup.want_crl_userdata = m;
+        lookup.want_ocsp = manager_want_ocsp;
         r = validator_new(&lookup, &validator);
         if (r < 0)
                 return message_fail(ret_message, r, "Cannot open the certificate store %s: %m", store_name(store));

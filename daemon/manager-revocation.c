@@ -8,6 +8,9 @@
 
 #include "crl-fetch.h"
 #include "log.h"
+#include "manager-events.h"
+#include "ocsp-check.h"
+#include "ocsp-fetch.h"
 #include "manager-certificates.h"
 #include "manager-revocation.h"
 #include "manager.h"
@@ -41,10 +44,42 @@ oom:
         return -ENOMEM;
 }
 
+/* An OCSP query ended: a checked answer is kept in the store (for every
+ * node, until its nextUpdate); no answer, or "unknown", under
+ * ocsp-then-crl sends validation to the CRL. */
+static void on_ocsp_result(int r, const OcspAnswer *answer, const char *fingerprint, X509 *subject, X509 *issuer,
+                           const char *message, void *userdata) {
+        Manager *m = userdata;
+
+        (void) message; /* logged by the fetcher */
+        if (r >= 0) {
+                r = store_begin(m->store);
+                if (r >= 0) {
+                        r = store_put_ocsp(m->store, fingerprint, answer);
+                        if (r >= 0)
+                                r = store_commit(m->store);
+                        else
+                                store_rollback(m->store);
+                }
+                if (r < 0)
+                        log_warning_errno(r, "Cannot keep the OCSP answer for %s: %m", fingerprint);
+                else {
+                        log_info("OCSP responder %s: certificate %s is %s.", answer->uri, fingerprint,
+                                 ocsp_status_to_string(answer->status));
+                        manager_notify(m, MANAGER_EVENT_CERTIFICATES_STALE, NULL);
+                }
+        }
+        if ((r < 0 || answer->status == OCSP_STATUS_UNKNOWN) && m->policy.method == REVOCATION_METHOD_OCSP_THEN_CRL)
+                manager_want_crl(m, subject, issuer);
+}
+
 int manager_revocation_start(Manager *m) {
         int r;
 
         r = crl_fetcher_new(m->event, deliver_crl, m, &m->crl_fetcher);
+        if (r < 0)
+                return r;
+        r = ocsp_fetcher_new(m->event, on_ocsp_result, m, &m->ocsp_fetcher);
         if (r < 0)
                 return r;
         manager_revocation_apply(m);
@@ -54,10 +89,37 @@ int manager_revocation_start(Manager *m) {
 void manager_revocation_apply(Manager *m) {
         if (m->crl_fetcher)
                 crl_fetcher_set_limits(m->crl_fetcher, m->config->fetch_timeout_usec, m->config->max_crl_size);
+        if (m->ocsp_fetcher)
+                ocsp_fetcher_set_timeout(m->ocsp_fetcher, m->config->fetch_timeout_usec);
 }
 
 void manager_revocation_stop(Manager *m) {
+        m->ocsp_fetcher = ocsp_fetcher_free(m->ocsp_fetcher);
         m->crl_fetcher = crl_fetcher_free(m->crl_fetcher);
+}
+
+void manager_want_ocsp(void *userdata, X509 *subject, X509 *issuer) {
+        Manager *m = userdata;
+        _cleanup_(strv_freep) char **uris = NULL;
+        const char *uri;
+        int r;
+
+        if (!m->ocsp_fetcher || m->policy.revocation == REVOCATION_POLICY_NONE ||
+            m->policy.method == REVOCATION_METHOD_CRL)
+                return;
+        r = ocsp_responder_uris(subject, &uris);
+        if (r < 0) {
+                log_oom();
+                return;
+        }
+        /* The certificate's own responder first; [Revocation] OCSPResponder= for the others. */
+        uri = uris ? uris[0] : m->config->ocsp_responder;
+        r = uri ? ocsp_fetcher_query(m->ocsp_fetcher, uri, subject, issuer, NULL) : 0;
+        if (r < 0)
+                log_warning_errno(r, "Cannot ask the OCSP responder %s: %m", uri);
+        /* No responder, or one resting after a failure: the CRL speaks instead. */
+        if (r <= 0 && m->policy.method == REVOCATION_METHOD_OCSP_THEN_CRL)
+                manager_want_crl(m, subject, issuer);
 }
 
 void manager_want_crl(void *userdata, X509 *subject, X509 *issuer) {

@@ -5,7 +5,8 @@
 
 typedef struct Manager Manager;
 
-/* Revocation by CRLs fetched from distribution points ([Revocation]): a
+/* Revocation by CRLs fetched from distribution points and by OCSP
+ * ([Revocation]): a
  * validation that misses a current CRL asks for one (manager_want_crl(),
  * the validator's ValidationLookup.want_crl) and goes on without waiting;
  * the CRL, once downloaded and verified off the loop, is stored as
@@ -19,6 +20,11 @@ void manager_revocation_stop(Manager *m);
 
 /* ValidationLookup.want_crl, userdata the Manager. */
 void manager_want_crl(void *userdata, X509 *subject, X509 *issuer);
+/* ValidationLookup.want_ocsp, userdata the Manager: asks the certificate's
+ * http:// OCSP responder (else [Revocation] OCSPResponder=) off the loop;
+ * the checked answer is kept in the store, which bumps its generation.
+ * Under ocsp-then-crl, no answer to be had fetches the CRL instead. */
+void manager_want_ocsp(void *userdata, X509 *subject, X509 *issuer);
 
 /* Fetches now, whatever failed before, the CRLs of every certificate in the
  * store whose issuer is there too, from their http:// distribution points.

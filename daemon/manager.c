@@ -40,6 +40,9 @@ static void manager_apply_policy(Manager *m) {
                 .revocation = streq(m->config->revocation_method, "none") ? REVOCATION_POLICY_NONE
                               : m->config->revocation_unknown_hard        ? REVOCATION_POLICY_HARD
                                                                           : REVOCATION_POLICY_SOFT,
+                .method = streq(m->config->revocation_method, "ocsp")            ? REVOCATION_METHOD_OCSP
+                          : streq(m->config->revocation_method, "ocsp-then-crl") ? REVOCATION_METHOD_OCSP_THEN_CRL
+                                                                                 : REVOCATION_METHOD_CRL,
         };
         manager_revocation_apply(m);
         manager_directory_apply(m);

@@ -51,6 +51,7 @@ typedef struct Manager {
         struct WorkerPool *workers;           /* token and CPU work off the loop */
         struct CrlFetcher *crl_fetcher;       /* CRLs from distribution points (manager-revocation.c) */
         struct Directory *directory;          /* recipients' certificates from LDAP (manager-directory.c) */
+        struct OcspFetcher *ocsp_fetcher;     /* OCSP responders asked (manager-revocation.c) */
 } Manager;
 
 /* On success the manager owns config. */

@@ -55,14 +55,25 @@ static int lookup_is_trust_anchor(void *userdata, X509 *x509, bool *ret) {
         return 0;
 }
 
+static int lookup_get_ocsp(void *userdata, X509 *x509, OcspAnswer *ret) {
+        char fingerprint[SHA256_HEX_SIZE];
+        int r;
+
+        r = x509_fingerprint(x509, fingerprint);
+        if (r < 0)
+                return r;
+        return store_get_ocsp(userdata, fingerprint, ret);
+}
+
 static uint64_t lookup_generation(void *userdata) {
         return store_generation(userdata);
 }
 
 ValidationLookup store_validation_lookup(Store *store) {
-        return (ValidationLookup) {
+        return (ValidationLookup){
                 .foreach_issuer = lookup_foreach_issuer,
                 .get_crl = lookup_get_crl,
+                .get_ocsp = lookup_get_ocsp,
                 .is_trust_anchor = lookup_is_trust_anchor,
                 .generation = lookup_generation,
                 .userdata = store,

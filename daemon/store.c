@@ -70,6 +70,17 @@ static const char *const migrations[] = {
         /* 3 → 4: certificates found in the [Directory]: when they were last
          * fetched from it (NULL: imported otherwise). */
         "ALTER TABLE certificate ADD COLUMN directory_fetched_at INTEGER;",
+        /* 4 → 5: what OCSP responders said, by the certificate's fingerprint,
+         * kept until next_update (so every node of a cluster uses it). */
+        "CREATE TABLE ocsp_answer ("
+        "  fingerprint TEXT PRIMARY KEY NOT NULL,"
+        "  status INTEGER NOT NULL,"
+        "  uri TEXT NOT NULL,"
+        "  this_update INTEGER NOT NULL,"
+        "  next_update INTEGER NOT NULL,"
+        "  revoked_at INTEGER NOT NULL,"
+        "  checked_at INTEGER NOT NULL"
+        ");",
 };
 
 Db *store_db(Store *store) {
@@ -626,6 +637,74 @@ int store_get_crl(Store *store, const unsigned char *name_der, size_t size, X509
         if (!crl)
                 return -EBADMSG;
         *ret = crl;
+        return 0;
+}
+
+int store_put_ocsp(Store *store, const char *fingerprint, const OcspAnswer *answer) {
+        _cleanup_(db_statement_resetp) DbStatement *purge = NULL, *s = NULL;
+        int r;
+
+        /* Answers past their next_update are of no use to anyone. */
+        r = db_prepare(store->db, "DELETE FROM ocsp_answer WHERE next_update < $1", &purge);
+        if (r < 0)
+                return r;
+        db_bind_int64(purge, 1, (int64_t) time(NULL));
+        r = db_step_done(purge, "dropping old OCSP answers");
+        if (r < 0)
+                return r;
+
+        r = db_prepare(store->db,
+                       "INSERT INTO ocsp_answer (fingerprint, status, uri, this_update, next_update, revoked_at,"
+                       " checked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                       " ON CONFLICT (fingerprint) DO UPDATE SET status = $2, uri = $3, this_update = $4,"
+                       " next_update = $5, revoked_at = $6, checked_at = $7",
+                       &s);
+        if (r < 0)
+                return r;
+        db_bind_text(s, 1, fingerprint);
+        db_bind_int64(s, 2, (int64_t) answer->status);
+        db_bind_text(s, 3, answer->uri ? answer->uri : "");
+        db_bind_int64(s, 4, (int64_t) answer->this_update);
+        db_bind_int64(s, 5, (int64_t) answer->next_update);
+        db_bind_int64(s, 6, (int64_t) answer->revoked_at);
+        db_bind_int64(s, 7, (int64_t) answer->checked_at);
+        r = db_step_done(s, "adding an OCSP answer");
+        if (r < 0)
+                return r;
+        /* The other nodes hear of it as of a CRL: revocation data changed. */
+        return store_announce(store, STORE_CHANGE_CRL, NULL);
+}
+
+int store_get_ocsp(Store *store, const char *fingerprint, OcspAnswer *ret) {
+        _cleanup_(db_statement_resetp) DbStatement *s = NULL;
+        int64_t status;
+        int r;
+
+        r = db_prepare(store->db,
+                       "SELECT status, uri, this_update, next_update, revoked_at, checked_at FROM ocsp_answer"
+                       " WHERE fingerprint = $1",
+                       &s);
+        if (r < 0)
+                return r;
+        db_bind_text(s, 1, fingerprint);
+        r = db_step(s, "reading an OCSP answer");
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        status = db_column_int64(s, 0);
+        if (status < 0 || status >= _OCSP_STATUS_MAX)
+                return -EBADMSG;
+        *ret = (OcspAnswer){
+                .status = (OcspStatus) status,
+                .uri = strdup(strempty(db_column_text(s, 1))),
+                .this_update = (time_t) db_column_int64(s, 2),
+                .next_update = (time_t) db_column_int64(s, 3),
+                .revoked_at = (time_t) db_column_int64(s, 4),
+                .checked_at = (time_t) db_column_int64(s, 5),
+        };
+        if (!ret->uri)
+                return -ENOMEM;
         return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "certificate.h"
 #include "db.h"
 #include "macro.h"
+#include "ocsp-answer.h"
 
 /* The certificate store: an SQL database (db.h: SQLite, WAL, or
  * PostgreSQL; a versioned schema) of
@@ -108,6 +109,13 @@ int store_foreach_crl(Store *store, StoreCrlCallback cb, void *userdata);
 int store_put_crl(Store *store, X509_CRL *crl, bool *ret_stored);
 /* The CRL issued by name_der, or -ENOENT. */
 int store_get_crl(Store *store, const unsigned char *name_der, size_t size, X509_CRL **ret);
+
+/* Inside a transaction. Keeps what an OCSP responder said of the
+ * certificate fingerprint, replacing what was kept, and drops answers past
+ * their next update. */
+int store_put_ocsp(Store *store, const char *fingerprint, const OcspAnswer *answer);
+/* What was kept for fingerprint (perhaps past its next_update), or -ENOENT. */
+int store_get_ocsp(Store *store, const char *fingerprint, OcspAnswer *ret);
 
 /* Listing the store a page at a time, for ListCertificates: in the order of
  * NotAfter, then fingerprint. */

@@ -62,12 +62,16 @@ typedef struct Findings {
         uint32_t revocation_unknown;
         char *revocation_note; /* the first of them, in words */
         bool note_revocation;  /* REVOCATION_POLICY_SOFT: say so in a valid result */
+        /* Depths whose CRL is not to be asked for: OCSP answered, or is being asked. */
+        uint32_t crl_not_wanted;
+        char *revocation_source; /* the leaf's answer and where it came from */
 } Findings;
 
 static void findings_done(Findings *f) {
         for (size_t i = 0; i < _CERT_STATUS_MAX; i++)
                 free(f->message[i]);
         free(f->revocation_note);
+        free(f->revocation_source);
 }
 
 /* Revocation at depth cannot be told, because of what (a CRL "is missing"). */
@@ -446,6 +450,136 @@ static void x509_stack_freep(STACK_OF(X509) **s) {
         sk_X509_pop_free(*s, X509_free);
 }
 
+static void common_name(X509_NAME *name, char *out, size_t size) {
+        if (X509_NAME_get_text_by_NID(name, NID_commonName, out, (int) size) <= 0)
+                X509_NAME_oneline(name, out, (int) size);
+}
+
+/* "2026-01-02 03:04:05 UTC" */
+static void format_time(time_t t, char out[32]) {
+        struct tm tm;
+
+        if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+                strcpy(out, "?");
+}
+
+static char *describe_ocsp(const OcspAnswer *a) {
+        char checked[32], next[32], since[32];
+        char *s;
+
+        format_time(a->checked_at, checked);
+        format_time(a->next_update, next);
+        format_time(a->revoked_at, since);
+        if (asprintf(&s, "%s%s%s by OCSP (%s) at %s, next update %s", ocsp_status_to_string(a->status),
+                     a->status == OCSP_STATUS_REVOKED ? " since " : "", a->status == OCSP_STATUS_REVOKED ? since : "",
+                     a->uri, checked, next) < 0)
+                return NULL;
+        return s;
+}
+
+/* What OCSP says of each certificate below the anchor of a chain to one,
+ * under the methods that ask it. revoked is revoked; good settles what the
+ * CRLs left unknown; no answer makes revocation unknown under ocsp, and
+ * leaves it to the CRL under ocsp-then-crl. Where no current answer is
+ * kept, a responder is asked (want_ocsp), and the CRL is not asked for
+ * here: the owner falls back to it if OCSP gives none. */
+static int judge_ocsp(Findings *f, const ValidationLookup *lookup, STACK_OF(X509) * chain,
+                      const ValidationPolicy *policy, time_t now) {
+        int n = sk_X509_num(chain);
+
+        if (policy->revocation == REVOCATION_POLICY_NONE || policy->method == REVOCATION_METHOD_CRL)
+                return 0;
+        if (policy->method == REVOCATION_METHOD_OCSP) {
+                /* The CRLs' absence says nothing here; only their revocations count. */
+                f->revocation_unknown = 0;
+                f->revocation_note = mfree(f->revocation_note);
+        }
+        if (f->message[CERT_STATUS_UNTRUSTED] || !lookup->get_ocsp)
+                return 0;
+
+        for (int depth = 0; depth < n - 1 && depth < 32; depth++) {
+                X509 *x = sk_X509_value(chain, depth), *issuer = sk_X509_value(chain, depth + 1);
+                OcspAnswer a = {};
+                bool have;
+                int r;
+
+                r = lookup->get_ocsp(lookup->userdata, x, &a);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                have = r >= 0 && a.next_update > now;
+                if (have && depth == 0) {
+                        free(f->revocation_source);
+                        f->revocation_source = describe_ocsp(&a);
+                }
+                if (have && a.status == OCSP_STATUS_REVOKED) {
+                        _cleanup_free_ char *subject = who(x, depth);
+
+                        finding(f, CERT_STATUS_REVOKED,
+                                "%s has been revoked by its issuer (said its OCSP responder %s); do not use it.",
+                                strempty(subject), a.uri);
+                        f->crl_not_wanted |= 1U << depth;
+                } else if (have && a.status == OCSP_STATUS_GOOD) {
+                        f->revocation_unknown &= ~(1U << depth);
+                        f->crl_not_wanted |= 1U << depth;
+                } else {
+                        if (!have) {
+                                if (lookup->want_ocsp)
+                                        lookup->want_ocsp(lookup->want_crl_userdata, x, issuer);
+                                f->crl_not_wanted |= 1U << depth;
+                        }
+                        if (policy->method == REVOCATION_METHOD_OCSP) {
+                                char name[256] = "";
+
+                                f->revocation_unknown |= 1U << depth;
+                                common_name(X509_get_subject_name(x), name, sizeof(name));
+                                if (!f->revocation_note &&
+                                    asprintf(&f->revocation_note,
+                                             "Revocation was not checked: no OCSP responder gave an answer for "
+                                             "\"%s\".",
+                                             name) < 0)
+                                        f->revocation_note = NULL;
+                        }
+                }
+                ocsp_answer_done(&a);
+        }
+        return 0;
+}
+
+/* The leaf's answer from the CRL of its issuer, when OCSP gave none. */
+static void describe_crl(Findings *f, STACK_OF(X509_CRL) * crls, STACK_OF(X509) * chain,
+                         const ValidationPolicy *policy) {
+        X509 *leaf = sk_X509_value(chain, 0);
+        X509_REVOKED *revoked = NULL;
+        char issuer[256] = "", last[32], next[32];
+        time_t t = 0;
+
+        if (f->revocation_source || sk_X509_num(chain) < 2 || (f->revocation_unknown & 1U) ||
+            policy->revocation == REVOCATION_POLICY_NONE || f->message[CERT_STATUS_UNTRUSTED])
+                return;
+        for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
+                X509_CRL *crl = sk_X509_CRL_value(crls, i);
+
+                if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(leaf)) != 0 ||
+                    X509_CRL_verify(crl, X509_get0_pubkey(sk_X509_value(chain, 1))) != 1)
+                        continue;
+                common_name(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
+                (void) asn1_time_to_time_t(X509_CRL_get0_lastUpdate(crl), &t);
+                format_time(t, last);
+                t = 0;
+                if (X509_CRL_get0_nextUpdate(crl))
+                        (void) asn1_time_to_time_t(X509_CRL_get0_nextUpdate(crl), &t);
+                if (t > 0)
+                        format_time(t, next);
+                else
+                        strcpy(next, "not said");
+                if (asprintf(&f->revocation_source, "%s by the CRL of \"%s\" issued %s, next update %s",
+                             X509_CRL_get0_by_cert(crl, &revoked, leaf) == 1 ? "revoked" : "good", issuer, last,
+                             next) < 0)
+                        f->revocation_source = NULL;
+                return;
+        }
+}
+
 /* What an unknown revocation comes to under policy, and a CRL asked for
  * where one would tell. The top of the chain is an anchor (or no chain was
  * found, which is worse): no CRL speaks for it. Only a chain to an anchor
@@ -460,6 +594,7 @@ static void judge_revocation(Findings *f, const ValidationLookup *lookup, STACK_
                 if (f->revocation_unknown & (1U << depth)) {
                         any = true;
                         if (lookup->want_crl && policy->revocation != REVOCATION_POLICY_NONE &&
+                            policy->method != REVOCATION_METHOD_OCSP && !(f->crl_not_wanted & (1U << depth)) &&
                             !f->message[CERT_STATUS_UNTRUSTED])
                                 lookup->want_crl(lookup->want_crl_userdata, sk_X509_value(chain, depth),
                                                  sk_X509_value(chain, depth + 1));
@@ -545,6 +680,12 @@ static int validation_make(const Findings *chain_findings, X509 *x509, STACK_OF(
                 free(message);
                 return -ENOMEM;
         }
+        ret->revocation = chain_findings->revocation_source ? strdup(chain_findings->revocation_source) : NULL;
+        if (chain_findings->revocation_source && !ret->revocation) {
+                sk_X509_pop_free(ret->chain, X509_free);
+                free(message);
+                return -ENOMEM;
+        }
         ret->status = status;
         ret->message = message;
         return 0;
@@ -626,6 +767,10 @@ int validate_certificate_extra(Validator *v, X509 *x509, STACK_OF(X509) *extra, 
         if (r < 0)
                 return r;
         check_strength(&findings, chain, policy);
+        r = judge_ocsp(&findings, &v->lookup, chain, policy, now);
+        if (r < 0)
+                return r;
+        describe_crl(&findings, m.crls, chain, policy);
         judge_revocation(&findings, &v->lookup, chain, policy);
 
         for (size_t i = 0; i < n; i++) {
@@ -643,7 +788,8 @@ static int validation_copy(const Validation *from, Validation *to) {
         *to = (Validation) { .status = from->status };
         to->message = strdup(from->message);
         to->chain = X509_chain_up_ref(from->chain);
-        if (!to->message || !to->chain) {
+        to->revocation = from->revocation ? strdup(from->revocation) : NULL;
+        if (!to->message || !to->chain || (from->revocation && !to->revocation)) {
                 validation_done(to);
                 return -ENOMEM;
         }
@@ -658,7 +804,8 @@ static CachedValidation *validation_cache_find(Validator *v, const char *fingerp
                 if (c->validation.message && c->purpose == purpose && c->now == now && c->generation == generation &&
                     c->policy.minimum_rsa_bits == policy->minimum_rsa_bits &&
                     c->policy.allow_sha1_signatures == policy->allow_sha1_signatures &&
-                    c->policy.revocation == policy->revocation && streq(c->fingerprint, fingerprint))
+                    c->policy.revocation == policy->revocation && c->policy.method == policy->method &&
+                    streq(c->fingerprint, fingerprint))
                         return c;
         }
         return NULL;
@@ -731,6 +878,7 @@ int validate_certificate(Validator *v, X509 *x509, CertPurpose purpose, const Va
 
 void validation_done(Validation *v) {
         free(v->message);
+        free(v->revocation);
         sk_X509_pop_free(v->chain, X509_free);
         *v = (Validation) {};
 }

@@ -9,9 +9,10 @@
 #include <openssl/x509.h>
 
 #include "macro.h"
+#include "ocsp-answer.h"
 
 /* Certificate validation, the one place that decides whether a certificate
- * may be used: chain to a trust anchor, dates, revocation by CRLs, key usage
+ * may be used: chain to a trust anchor, dates, revocation (CRLs, OCSP), key usage
  * and extended key usage for mail, and the strength of keys and signatures.
  * What it knows beyond the certificate comes through a ValidationLookup (the
  * store's is in store-lookup.h; tests bring their own). No D-Bus, no SQL. */
@@ -43,10 +44,19 @@ typedef enum RevocationPolicy {
         REVOCATION_POLICY_HARD, /* not usable: CERT_STATUS_REVOCATION_UNKNOWN */
 } RevocationPolicy;
 
+/* Where revocation is learnt ([Revocation] Method=). A CRL in the store
+ * that revokes a certificate counts under every method. */
+typedef enum RevocationMethod {
+        REVOCATION_METHOD_CRL,           /* CRLs; unknown without a current one */
+        REVOCATION_METHOD_OCSP,          /* OCSP; unknown without a current answer */
+        REVOCATION_METHOD_OCSP_THEN_CRL, /* OCSP; the CRL when OCSP gives no answer */
+} RevocationMethod;
+
 typedef struct ValidationPolicy {
         unsigned minimum_rsa_bits;
         bool allow_sha1_signatures;
         RevocationPolicy revocation;
+        RevocationMethod method;
 } ValidationPolicy;
 
 #define VALIDATION_POLICY_DEFAULT ((ValidationPolicy) { .minimum_rsa_bits = 2048 })
@@ -54,6 +64,8 @@ typedef struct ValidationPolicy {
 typedef struct Validation {
         CertStatus status;
         char *message;               /* a sentence a person can act on */
+        char *revocation;            /* where the certificate's revocation answer came from and when
+                                      * ("good by OCSP (URI) at …"); NULL: none was had */
         STACK_OF(X509) *chain;       /* from the certificate up, as far as it goes */
 } Validation;
 
@@ -86,6 +98,14 @@ typedef struct ValidationLookup {
          * shows in a later generation. Not called under REVOCATION_POLICY_NONE. */
         void (*want_crl)(void *userdata, X509 *subject, X509 *issuer);
         void *want_crl_userdata;
+        /* Optional: what an OCSP responder said of x509 (kept until its
+         * next_update; an older one counts as none), or -ENOENT. */
+        int (*get_ocsp)(void *userdata, X509 *x509, OcspAnswer *ret);
+        /* Optional: no current OCSP answer for subject (issued by issuer,
+         * chain to an anchor); ask a responder. Must not block, like
+         * want_crl; takes want_crl_userdata. Under ocsp-then-crl it is also
+         * the owner's to fetch the CRL should OCSP give no answer. */
+        void (*want_ocsp)(void *userdata, X509 *subject, X509 *issuer);
 } ValidationLookup;
 
 /* Validates against one lookup, and remembers results (see

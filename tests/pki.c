@@ -182,6 +182,10 @@ static int add_extensions(X509 *x, const PkiCertOptions *o, X509 *issuer_x509, E
                 if (!add_ext(x, &ctx, NID_ext_key_usage, "anyExtendedKeyUsage"))
                         return 0;
                 break;
+        case PKI_EKU_OCSP_SIGNING:
+                if (!add_ext(x, &ctx, NID_ext_key_usage, "OCSPSigning"))
+                        return 0;
+                break;
         case PKI_EKU_NONE:
         case PKI_EKU_DEFAULT:
                 break;
@@ -202,6 +206,17 @@ static int add_extensions(X509 *x, const PkiCertOptions *o, X509 *issuer_x509, E
                 if (asprintf(&value, "URI:%s", o->crl_uri) < 0)
                         return 0;
                 ok = add_ext(x, &ctx, NID_crl_distribution_points, value);
+                free(value);
+                if (!ok)
+                        return 0;
+        }
+        if (o->ocsp_uri) {
+                char *value = NULL;
+                int ok;
+
+                if (asprintf(&value, "OCSP;URI:%s", o->ocsp_uri) < 0)
+                        return 0;
+                ok = add_ext(x, &ctx, NID_info_access, value);
                 free(value);
                 if (!ok)
                         return 0;
@@ -381,6 +396,16 @@ char *pki_certs_pem(const PkiCert *const *certs, size_t n) {
         for (size_t i = 0; ok && i < n; i++)
                 ok = PEM_write_bio_X509(bio, certs[i]->x509);
         if (ok)
+                s = bio_to_string(bio);
+        BIO_free(bio);
+        return s;
+}
+
+char *pki_key_pem(EVP_PKEY *key) {
+        BIO *bio = BIO_new(BIO_s_mem());
+        char *s = NULL;
+
+        if (bio && PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL))
                 s = bio_to_string(bio);
         BIO_free(bio);
         return s;

@@ -25,11 +25,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 EVP_PKEY *pki_public_key_from_pem_file(const char *path);
 
 typedef enum PkiEku {
-        PKI_EKU_DEFAULT,          /* leaves: emailProtection; CAs: none */
-        PKI_EKU_EMAIL,            /* emailProtection */
-        PKI_EKU_CLIENT_AUTH,      /* clientAuth only */
-        PKI_EKU_ANY,              /* anyExtendedKeyUsage */
-        PKI_EKU_NONE,             /* no extendedKeyUsage extension */
+        PKI_EKU_DEFAULT,      /* leaves: emailProtection; CAs: none */
+        PKI_EKU_EMAIL,        /* emailProtection */
+        PKI_EKU_CLIENT_AUTH,  /* clientAuth only */
+        PKI_EKU_ANY,          /* anyExtendedKeyUsage */
+        PKI_EKU_NONE,         /* no extendedKeyUsage extension */
+        PKI_EKU_OCSP_SIGNING, /* OCSPSigning only: a delegated OCSP responder */
 } PkiEku;
 
 /* A certificate and its key (for a leaf made for a given public key, the
@@ -58,6 +59,7 @@ typedef struct PkiCertOptions {
         const char *comment;             /* a non-critical nsComment extension (makes a
                                           * certificate as large as a test needs); NULL: none */
         const char *crl_uri;             /* a CRL distribution point (its full name, this URI); NULL: none */
+        const char *ocsp_uri;            /* an OCSP responder in Authority Information Access; NULL: none */
 } PkiCertOptions;
 
 void pki_cert_options_init(PkiCertOptions *o);
@@ -106,6 +108,9 @@ char *pki_pkcs7_pem(const PkiCert *const *certs, size_t n);
 /* The SHA-256 fingerprints (hex) of the certificates of a DER bundle, in
  * the order they are encoded; returns how many, or a negative errno. */
 int pki_pkcs7_order(const unsigned char *der, size_t len, char (*ret)[65], size_t max);
+
+/* The private key as unencrypted PKCS#8 PEM (for `openssl ocsp -rkey`). */
+char *pki_key_pem(EVP_PKEY *key);
 
 /* Writes bytes to path (mode 0644); returns 0 or a negative errno. */
 int pki_write_file(const char *path, const void *data, size_t len);

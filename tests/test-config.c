@@ -440,7 +440,21 @@ static void test_revocation(void **state) {
         assert_false(reset->revocation_unknown_hard);
         assert_int_equal(reset->max_crl_size, CONFIG_DEFAULT_MAX_CRL_SIZE);
 
-        parse_fails("[Revocation]\nMethod=ocsp\n", 2, "Revocation", "Method", "known: crl, none");
+        parse_fails("[Revocation]\nMethod=ldap\n", 2, "Revocation", "Method", "known: crl, ocsp, ocsp-then-crl, none");
+        parse_fails("[Revocation]\nOCSPResponder=https://ocsp.example.com/\n", 2, "Revocation", "OCSPResponder",
+                    "http:// URL");
+        parse_fails("[Revocation]\nOCSPResponder=ocsp.example.com\n", 2, "Revocation", "OCSPResponder", "http:// URL");
+        {
+                _cleanup_(config_freep) Config *ocsp =
+                        parse_ok("[Revocation]\nMethod=ocsp-then-crl\nOCSPResponder=http://ocsp.example.com:8080/x\n");
+                _cleanup_(config_freep) Config *plain = parse_ok("[Revocation]\nMethod=ocsp\n");
+
+                assert_string_equal(ocsp->revocation_method, "ocsp-then-crl");
+                assert_string_equal(ocsp->ocsp_responder, "http://ocsp.example.com:8080/x");
+                assert_string_equal(plain->revocation_method, "ocsp");
+                assert_null(plain->ocsp_responder);
+                assert_null(defaults->ocsp_responder);
+        }
         parse_fails("[Revocation]\nUnknown=maybe\n", 2, "Revocation", "Unknown", "soft or hard");
         parse_fails("[Revocation]\nFetchTimeoutSec=0\n", 2, "Revocation", "FetchTimeoutSec", "greater than zero");
         parse_fails("[Revocation]\nMaxCRLSize=0\n", 2, "Revocation", "MaxCRLSize", "size");

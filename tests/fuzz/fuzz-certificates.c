@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Certificate and CRL import: what ImportCertificates and ImportCRL parse,
  * every field smimed reads from a certificate (its CRL distribution points
- * too), and a CRL as a distribution point serves it (DER). */
+ * and OCSP responders too), and a CRL as a distribution point serves it (DER). */
 #include <stdlib.h>
 
 #include "certificate-parse.h"
 #include "certificate.h"
 #include "crl-fetch.h"
+#include "ocsp-check.h"
 #include "fuzz-util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -24,6 +25,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 free(cert_info_summary(info));
                         cert_info_free(info);
                         if (crl_distribution_points(sk_X509_value(certs, i), &uris) >= 0)
+                                for (char **u = uris; u && *u; u++)
+                                        free(*u);
+                        free(uris);
+                        uris = NULL;
+                        if (ocsp_responder_uris(sk_X509_value(certs, i), &uris) >= 0)
                                 for (char **u = uris; u && *u; u++)
                                         free(*u);
                         free(uris);
