@@ -32,7 +32,12 @@ static char ca_fp[65], one_fp[65], two_a_fp[65], two_b_fp[65];
 
 /* ---- helpers ---- */
 
+/* *out and *err (when given) are replaced: what an earlier run left there is freed. */
 static int smimectl(char *const *argv, char **out, char **err) {
+        if (out)
+                *out = mfree(*out);
+        if (err)
+                *err = mfree(*err);
         return harness_run(harness, argv, false, out, err);
 }
 

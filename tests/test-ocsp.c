@@ -555,6 +555,7 @@ static void test_good_and_revoked(void **state) {
                         false, &out, &err);
         if (r != 0 || !strstr(out, "good by OCSP (http://127.0.0.1:8082/) at ") || !strstr(out, "next update"))
                 fail_msg("smimectl show exited %d:\n%s%s", r, strempty(out), strempty(err));
+        err = mfree(err);
         r = harness_run(harness,
                         (char *[]){(char *) SMIMECTL_BINARY, (char *) "--json=short", (char *) "show",
                                    (char *) "revoked@example.com", NULL},
