@@ -10,6 +10,7 @@
 #include <ldap.h>
 #include <openssl/pkcs7.h>
 
+#include "openssl-util.h"
 #include "directory.h"
 #include "log.h"
 #include "worker-pool.h"
@@ -72,10 +73,6 @@ static int fail(char **ret_message, int r, const char *format, ...) {
                 va_end(ap);
         }
         return r;
-}
-
-static void x509_stack_freep(STACK_OF(X509) * *s) {
-        sk_X509_pop_free(*s, X509_free);
 }
 
 static void lookup_free(Lookup *l) {
@@ -319,7 +316,7 @@ static int read_attribute(LDAP *ld, LDAPMessage *entry, const char *attribute,
 int directory_search(const DirectorySettings *s, const char *address, STACK_OF(X509) * *ret, char **ret_message) {
         /* As Outlook asks: the S/MIME attribute first, then the plain one. */
         static const char *const attributes[] = {"userSMIMECertificate", "userCertificate;binary", NULL};
-        _cleanup_(x509_stack_freep) STACK_OF(X509) *certs = NULL;
+        _cleanup_(sk_X509_free_allp) STACK_OF(X509) *certs = NULL;
         _cleanup_free_ char *filter = NULL;
         uint64_t deadline = now_usec() + s->timeout_usec;
         LDAPMessage *result = NULL;

@@ -8,6 +8,7 @@
 
 #include <openssl/x509.h>
 
+#include "openssl-util.h"
 #include "message.h"
 #include "certificate-parse.h"
 #include "log.h"
@@ -21,10 +22,6 @@
 #include "policy.h"
 #include "store-lookup.h"
 #include "strv.h"
-
-static void x509_stack_freep(STACK_OF(X509) **s) {
-        sk_X509_pop_free(*s, X509_free);
-}
 
 static void crl_stack_freep(STACK_OF(X509_CRL) **s) {
         sk_X509_CRL_pop_free(*s, X509_CRL_free);
@@ -268,7 +265,7 @@ int manager_store_directory_certificates(Manager *m, STACK_OF(X509) * certs, tim
 
 int manager_import_certificates(Manager *m, const void *data, size_t size, bool trust, char ***ret_fingerprints,
                                 char **ret_message) {
-        _cleanup_(x509_stack_freep) STACK_OF(X509) *certs = NULL;
+        _cleanup_(sk_X509_free_allp) STACK_OF(X509) *certs = NULL;
         int r;
 
         r = certificates_parse(data, size, &certs, ret_message);

@@ -466,6 +466,14 @@ static void generate_done(int r, void *userdata) {
         manager_generation_ended(m);
 }
 
+/* Appends each of more (NULL: none) that *l does not hold yet. */
+static int strv_extend_missing(char ***l, char *const *more) {
+        for (char *const *a = more; a && *a; a++)
+                if (!strv_contains(*l, *a) && strv_extend(l, *a) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
 /* The key type that renews a certificate's key: the same curve, or RSA
  * of the same size (at least the smallest smimed makes). */
 static const char *renewal_key_type(X509 *x509) {
@@ -551,16 +559,11 @@ int manager_generate_key_start(Manager *m, const char *sender, const GenerateKey
                 generate_job_free(j);
                 return -ENOMEM;
         }
-        for (char *const *a = req->more_addresses; a && *a; a++)
-                if (!strv_contains(j->addresses, *a) && strv_extend(&j->addresses, *a) < 0) {
-                        generate_job_free(j);
-                        return -ENOMEM;
-                }
-        for (char **a = renewed_addresses; a && *a; a++)
-                if (!strv_contains(j->addresses, *a) && strv_extend(&j->addresses, *a) < 0) {
-                        generate_job_free(j);
-                        return -ENOMEM;
-                }
+        if (strv_extend_missing(&j->addresses, req->more_addresses) < 0 ||
+            strv_extend_missing(&j->addresses, renewed_addresses) < 0) {
+                generate_job_free(j);
+                return -ENOMEM;
+        }
 
         if (renewed && !subject) {
                 j->subject = X509_NAME_dup(X509_get_subject_name(renewed));

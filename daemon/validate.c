@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
+#include "openssl-util.h"
 #include "certificate.h"
 #include "validate.h"
 
@@ -446,10 +447,6 @@ static const char *usage_problem(X509 *x, CertPurpose purpose) {
         }
 }
 
-static void x509_stack_freep(STACK_OF(X509) **s) {
-        sk_X509_pop_free(*s, X509_free);
-}
-
 static void common_name(X509_NAME *name, char *out, size_t size) {
         if (X509_NAME_get_text_by_NID(name, NID_commonName, out, (int) size) <= 0)
                 X509_NAME_oneline(name, out, (int) size);
@@ -748,7 +745,7 @@ int validate_certificate_extra(Validator *v, X509 *x509, STACK_OF(X509) *extra, 
                                time_t now, const CertPurpose *purposes, size_t n, Validation *ret) {
         _cleanup_(findings_done) Findings findings = {};
         _cleanup_(chain_material_done) ChainMaterial m = { .lookup = &v->lookup, .extra = extra };
-        _cleanup_(x509_stack_freep) STACK_OF(X509) *chain = NULL;
+        _cleanup_(sk_X509_free_allp) STACK_OF(X509) *chain = NULL;
         bool trusted = false;
         int r;
 
