@@ -132,8 +132,10 @@ static int certificate_find(sd_bus *bus, const char *path, const char *interface
         int r;
 
         r = certificate_view_load(m, path);
-        if (r <= 0)
-                return r;
+        if (r < 0)
+                return bus_error_set_from_manager(error, r, NULL);
+        if (r == 0)
+                return 0;
         *found = m;
         return 1;
 }
@@ -145,7 +147,7 @@ static int certificate_enumerate(sd_bus *bus, const char *path, void *userdata, 
 
         r = manager_list_certificates(m, &fingerprints);
         if (r < 0)
-                return r;
+                return bus_error_set_from_manager(error, r, NULL);
         paths = calloc(strv_length(fingerprints) + 1, sizeof(char *));
         if (!paths)
                 return -ENOMEM;

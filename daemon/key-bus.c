@@ -91,7 +91,7 @@ static int property_get_certificates(sd_bus *bus, const char *path, const char *
 
         r = manager_key_certificates(userdata, key, &fingerprints);
         if (r < 0)
-                return r;
+                return bus_error_set_from_manager(error, r, NULL);
         return bus_append_certificate_paths(reply, fingerprints);
 }
 

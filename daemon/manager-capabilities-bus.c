@@ -16,14 +16,16 @@
 /* org.smimed1.Manager.GetCapabilities: what a composer may do, with reasons. */
 
 /* from_directory: whether the certificate was found in the [Directory]
- * (and since when it is cached), so that a composer can say so. */
-static int append_directory(Manager *m, sd_bus_message *reply, const char *fingerprint) {
+ * (and since when it is cached), so that a composer can say so. The store
+ * failing here (its server gone in the middle of the call) is the store's
+ * error, StoreUnavailable, as in the answers before it. */
+static int append_directory(Manager *m, sd_bus_message *reply, const char *fingerprint, sd_bus_error *error) {
         time_t fetched = 0;
         int r;
 
         r = manager_certificate_directory_fetched(m, fingerprint, &fetched);
         if (r < 0 && r != -ENOENT)
-                return r;
+                return bus_error_set_from_manager(error, r, NULL);
         r = sd_bus_message_append(reply, "{sv}", "from_directory", "b", fetched > 0);
         if (r >= 0 && fetched > 0)
                 r = sd_bus_message_append(reply, "{sv}", "directory_fetched", "t", (uint64_t) fetched * 1000000ULL);
@@ -31,7 +33,8 @@ static int append_directory(Manager *m, sd_bus_message *reply, const char *finge
 }
 
 /* asked: the address as the caller wrote it, reported back unchanged. */
-static int append_capability(Manager *m, sd_bus_message *reply, const char *asked, const Capability *c) {
+static int append_capability(Manager *m, sd_bus_message *reply, const char *asked, const Capability *c,
+                             sd_bus_error *error) {
         int r;
 
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
@@ -54,7 +57,7 @@ static int append_capability(Manager *m, sd_bus_message *reply, const char *aske
                                           "summary", "s", summary);
                 if (r < 0)
                         return r;
-                r = append_directory(m, reply, c->info->fingerprint);
+                r = append_directory(m, reply, c->info->fingerprint, error);
                 if (r < 0)
                         return r;
         }
@@ -120,7 +123,7 @@ static int get_capabilities(Manager *m, sd_bus_message *message, BusCall **call,
                 r = capability_for(&ctx, sender, CERT_PURPOSE_SIGN, &c);
                 if (r < 0)
                         return bus_error_set_from_manager(error, r, NULL);
-                r = append_capability(m, reply, raw_sender, &c);
+                r = append_capability(m, reply, raw_sender, &c, error);
         } else
                 r = sd_bus_message_append(reply, "a{sv}", 0);
         if (r < 0)
@@ -135,7 +138,7 @@ static int get_capabilities(Manager *m, sd_bus_message *message, BusCall **call,
                 r = capability_for(&ctx, normalized[i], CERT_PURPOSE_ENCRYPT, &c);
                 if (r < 0)
                         return bus_error_set_from_manager(error, r, NULL);
-                r = append_capability(m, reply, recipients[i], &c);
+                r = append_capability(m, reply, recipients[i], &c, error);
                 if (r < 0)
                         return r;
         }
