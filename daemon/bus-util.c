@@ -5,6 +5,7 @@
 #include "bus-util.h"
 
 #include "log.h"
+#include "manager-directory.h"
 #include "manager.h"
 #include "smimed-error.h"
 #include "strv.h"
@@ -160,6 +161,53 @@ int bus_queue_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedHan
 
 int bus_queue_taking_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedTakingHandler handler) {
         return queue_call(m, message, call, NULL, handler);
+}
+
+/* A queued call waiting for the [Directory]. */
+typedef struct DirectoryWait {
+        BusCall *call;
+        QueuedHandler handler;
+} DirectoryWait;
+
+static void on_directory_done(Manager *m, bool cancelled, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        DirectoryWait *w = userdata;
+        int r;
+
+        if (cancelled)
+                r = sd_bus_error_set(&error, SMIMED_ERROR_DISABLED, "smimed is stopping.");
+        else {
+                r = sd_bus_message_rewind(w->call->call, true);
+                if (r >= 0)
+                        r = w->handler(m, w->call->call, &error);
+        }
+        if (r < 0) {
+                if (!sd_bus_error_is_set(&error))
+                        (void) sd_bus_error_set_errnof(&error, r, "%m");
+                r = sd_bus_reply_method_error(w->call->call, &error);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to send an error reply: %m");
+        }
+        bus_call_free(w->call);
+        free(w);
+}
+
+int bus_directory_resolve_then(Manager *m, char *const *addresses, BusCall **call, QueuedHandler handler,
+                               sd_bus_error *error) {
+        DirectoryWait *w;
+        int r;
+
+        w = calloc(1, sizeof(DirectoryWait));
+        if (!w)
+                return -ENOMEM;
+        *w = (DirectoryWait){.call = *call, .handler = handler};
+        r = manager_directory_resolve(m, addresses, on_directory_done, w);
+        if (r <= 0) {
+                free(w);
+                return r < 0 ? bus_error_set_from_manager(error, r, NULL) : 0;
+        }
+        *call = NULL;
+        return 1;
 }
 
 int bus_check_recipient_count(Manager *m, size_t n, sd_bus_error *error) {

@@ -56,3 +56,12 @@ int bus_queue_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedHan
 typedef int (*QueuedTakingHandler)(Manager *m, BusCall **call, sd_bus_error *error);
 
 int bus_queue_taking_call(Manager *m, sd_bus_message *message, BusCall *call, QueuedTakingHandler handler);
+
+/* For a QueuedTakingHandler: the addresses (normalized, NULL-terminated)
+ * the store cannot serve are looked up in the [Directory] first
+ * (manager-directory.h). Returns 1 having taken *call: handler answers it,
+ * from the start of its message, once the lookups ended (it is called
+ * with no [Directory] step of its own to take); 0 when no address needs
+ * it (*call untouched: answer now); or an error set in error. */
+int bus_directory_resolve_then(Manager *m, char *const *addresses, BusCall **call, QueuedHandler handler,
+                               sd_bus_error *error);

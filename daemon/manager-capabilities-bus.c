@@ -64,7 +64,7 @@ static int append_capability(Manager *m, sd_bus_message *reply, const char *aske
         return sd_bus_message_close_container(reply);
 }
 
-static void on_directory_done(Manager *m, bool cancelled, void *userdata);
+static int get_capabilities_resolved(Manager *m, sd_bus_message *message, sd_bus_error *error);
 
 /* call: when given, the addresses the store cannot serve are looked up in
  * the [Directory] first (unless the option directory is false): then the
@@ -103,13 +103,9 @@ static int get_capabilities(Manager *m, sd_bus_message *message, BusCall **call,
         }
 
         if (call && directory) {
-                r = manager_directory_resolve(m, normalized, on_directory_done, *call);
-                if (r < 0)
-                        return bus_error_set_from_manager(error, r, NULL);
-                if (r > 0) {
-                        *call = NULL;
-                        return 0;
-                }
+                r = bus_directory_resolve_then(m, normalized, call, get_capabilities_resolved, error);
+                if (r != 0)
+                        return r < 0 ? r : 0;
         }
 
         manager_capability_context(m, &ctx);
@@ -148,25 +144,8 @@ static int get_capabilities(Manager *m, sd_bus_message *message, BusCall **call,
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static void on_directory_done(Manager *m, bool cancelled, void *userdata) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(bus_call_freep) BusCall *call = userdata;
-        int r;
-
-        if (cancelled)
-                r = sd_bus_error_set(&error, SMIMED_ERROR_DISABLED, "smimed is stopping.");
-        else {
-                r = sd_bus_message_rewind(call->call, true);
-                if (r >= 0)
-                        r = get_capabilities(m, call->call, NULL, &error);
-        }
-        if (r < 0) {
-                if (!sd_bus_error_is_set(&error))
-                        (void) sd_bus_error_set_errnof(&error, r, "%m");
-                r = sd_bus_reply_method_error(call->call, &error);
-                if (r < 0)
-                        log_debug_errno(r, "Failed to send an error reply: %m");
-        }
+static int get_capabilities_resolved(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+        return get_capabilities(m, message, NULL, error);
 }
 
 static int get_capabilities_queued(Manager *m, BusCall **call, sd_bus_error *error) {

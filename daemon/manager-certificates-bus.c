@@ -152,14 +152,22 @@ static int parse_purpose(const char *s, CertPurpose *ret, sd_bus_error *error) {
                                          "Unknown purpose \"%s\" (expected sign, encrypt or any).", s);
         return 0;
 }
-static int lookup_certificates(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+/* call: when given, an address the store cannot serve is looked up in the
+ * [Directory] first (unless "directory" is false), as for GetCapabilities. */
+static int lookup_certificates_resolved(Manager *m, sd_bus_message *message, sd_bus_error *error);
+
+static int lookup_certificates(Manager *m, sd_bus_message *message, BusCall **call, sd_bus_error *error) {
         _cleanup_(strv_freep) char **fingerprints = NULL;
         _cleanup_free_ char *address = NULL;
         const char *raw, *purpose_name = NULL;
         CapabilityContext ctx;
         CertPurpose purpose = CERT_PURPOSE_ANY;
-        int usable = false, r;
-        BusOption filter[] = {{"purpose", 's', &purpose_name}, {"usable", 'b', &usable}};
+        int usable = false, directory = true, r;
+        BusOption filter[] = {
+                {"purpose", 's', &purpose_name},
+                {"usable", 'b', &usable},
+                {"directory", 'b', &directory},
+        };
 
         r = sd_bus_message_read(message, "s", &raw);
         if (r < 0)
@@ -174,11 +182,26 @@ static int lookup_certificates(Manager *m, sd_bus_message *message, sd_bus_error
         if (r < 0)
                 return r;
 
+        if (call && directory && address[0]) {
+                r = bus_directory_resolve_then(m, (char *const[]){address, NULL}, call, lookup_certificates_resolved,
+                                               error);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+        }
+
         manager_capability_context(m, &ctx);
         r = capability_lookup(&ctx, address, purpose, usable, &fingerprints);
         if (r < 0)
                 return bus_error_set_from_manager(error, r, NULL);
         return reply_certificate_paths(message, fingerprints);
+}
+
+static int lookup_certificates_resolved(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+        return lookup_certificates(m, message, NULL, error);
+}
+
+static int lookup_certificates_queued(Manager *m, BusCall **call, sd_bus_error *error) {
+        return lookup_certificates(m, (*call)->call, call, error);
 }
 
 int manager_method_lookup_certificates(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -189,5 +212,5 @@ int manager_method_lookup_certificates(sd_bus_message *message, void *userdata, 
         r = bus_call_begin(m->clients, message, &call, error);
         if (r < 0)
                 return r;
-        return bus_queue_call(m, message, &call, lookup_certificates);
+        return bus_queue_taking_call(m, message, &call, lookup_certificates_queued);
 }

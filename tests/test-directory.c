@@ -26,6 +26,7 @@
 #include "ldap-server.h"
 #include "pki.h"
 #include "smimed-bus-names.h"
+#include "strv.h"
 
 /* Under valgrind everything is slower. */
 #define TIMEOUT_SEC (wrapped() ? 10 : 2)
@@ -341,6 +342,46 @@ static void test_encrypt_asks_directory(void **state) {
         assert_int_equal(searches_for("(mail=carol@example.com)"), 1);
 }
 
+/* LookupCertificates(address, filter): the certificate paths found. */
+static char **lookup(sd_bus *bus, const char *address, int use_directory) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        char **paths = NULL;
+
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "LookupCertificates") >= 0);
+        assert_true(sd_bus_message_append(m, "s", address) >= 0);
+        if (use_directory < 0)
+                assert_true(sd_bus_message_append(m, "a{sv}", 0) >= 0);
+        else
+                assert_true(sd_bus_message_append(m, "a{sv}", 1, "directory", "b", use_directory) >= 0);
+        if (sd_bus_call(bus, m, 60 * 1000000ULL, &e, &reply) < 0)
+                fail_msg("LookupCertificates(%s) failed: %s: %s", address, e.name, e.message);
+        assert_true(sd_bus_message_read_strv(reply, &paths) >= 0);
+        return paths;
+}
+
+/* LookupCertificates asks the directory about an address the store cannot
+ * serve, unless "directory" is false; what it found is listed. */
+static void test_lookup_asks_directory(void **state) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = bus_open();
+        _cleanup_(pki_cert_freep) PkiCert *gail = make_leaf("gail@example.com");
+        _cleanup_free_ char *gail_fp = fingerprint_of(gail), *want = NULL;
+        _cleanup_(strv_freep) char **local = NULL, **found = NULL;
+
+        (void) state;
+        publish("gail", "gail@example.com", gail, true);
+        local = lookup(bus, "gail@example.com", false);
+        assert_int_equal(strv_length(local), 0);
+        assert_int_equal(searches_for("(mail=gail@example.com)"), 0);
+
+        found = lookup(bus, "Gail@Example.com", -1);
+        assert_true(asprintf(&want, SMIMED_CERTIFICATE_PATH_PREFIX "/%s", gail_fp) > 0);
+        assert_int_equal(strv_length(found), 1);
+        assert_string_equal(found[0], want);
+        assert_int_equal(searches_for("(mail=gail@example.com)"), 1);
+}
+
 /* An address imported by an admin is served by the store: no search. */
 static void test_store_first(void **state) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = bus_open();
@@ -524,9 +565,13 @@ static void test_server_down(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_found_in_directory), cmocka_unit_test(test_encrypt_asks_directory),
-                cmocka_unit_test(test_store_first),        cmocka_unit_test(test_escaped),
-                cmocka_unit_test(test_filter_escaping),    cmocka_unit_test(test_negative_cache),
+                cmocka_unit_test(test_found_in_directory),
+                cmocka_unit_test(test_encrypt_asks_directory),
+                cmocka_unit_test(test_lookup_asks_directory),
+                cmocka_unit_test(test_store_first),
+                cmocka_unit_test(test_escaped),
+                cmocka_unit_test(test_filter_escaping),
+                cmocka_unit_test(test_negative_cache),
                 cmocka_unit_test(test_server_down),
         };
 
