@@ -1,10 +1,26 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "libsmimed-internal.h"
 #include "macro.h"
+
+/* caps->encrypt points into this: what each entry says beyond
+ * smimed_capability, whose size is fixed by the ABI. */
+typedef struct EncryptArray {
+        struct {
+                bool from_directory;
+                uint64_t directory_fetched;
+        } * extra;
+        smimed_capability items[];
+} EncryptArray;
+
+static EncryptArray *encrypt_array(const smimed_capabilities *c) {
+        return c && c->encrypt ? (EncryptArray *) ((uint8_t *) c->encrypt - offsetof(EncryptArray, items)) : NULL;
+}
 
 static void capability_done(smimed_capability *c) {
         free(c->address);
@@ -23,11 +39,27 @@ _public_ void smimed_capabilities_done(smimed_capabilities *c) {
         capability_done(&c->sign);
         for (size_t i = 0; i < c->n_encrypt; i++)
                 capability_done(&c->encrypt[i]);
-        free(c->encrypt);
+        if (c->encrypt) {
+                EncryptArray *a = encrypt_array(c);
+
+                free(a->extra);
+                free(a);
+        }
         *c = (smimed_capabilities) {};
 }
 
-static int capability_read_entry(sd_bus_message *m, const char *key, smimed_capability *c) {
+_public_ int smimed_capabilities_from_directory(const smimed_capabilities *c, size_t i, uint64_t *ret_fetched) {
+        EncryptArray *a = encrypt_array(c);
+
+        if (!a || i >= c->n_encrypt || !a->extra[i].from_directory)
+                return 0;
+        if (ret_fetched)
+                *ret_fetched = a->extra[i].directory_fetched;
+        return 1;
+}
+
+static int capability_read_entry(sd_bus_message *m, const char *key, smimed_capability *c, bool *from_directory,
+                                 uint64_t *directory_fetched) {
         if (streq(key, "address"))
                 return bus_read_variant_string(m, &c->address);
         if (streq(key, "possible"))
@@ -46,11 +78,16 @@ static int capability_read_entry(sd_bus_message *m, const char *key, smimed_capa
                 return bus_read_variant_string(m, &c->summary);
         if (streq(key, "not_after"))
                 return bus_read_variant_uint64(m, &c->not_after);
+        if (streq(key, "from_directory"))
+                return bus_read_variant_bool(m, from_directory);
+        if (streq(key, "directory_fetched"))
+                return bus_read_variant_uint64(m, directory_fetched);
         return sd_bus_message_skip(m, "v"); /* "certificate", or newer than this library */
 }
 
 /* Reads one a{sv}; returns how many entries it had. */
-static int capability_read(sd_bus_message *m, smimed_capability *c) {
+static int capability_read(sd_bus_message *m, smimed_capability *c, bool *from_directory,
+                           uint64_t *directory_fetched) {
         int n = 0, r;
 
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
@@ -62,7 +99,7 @@ static int capability_read(sd_bus_message *m, smimed_capability *c) {
                 r = sd_bus_message_read(m, "s", &key);
                 if (r < 0)
                         return r;
-                r = capability_read_entry(m, key, c);
+                r = capability_read_entry(m, key, c, from_directory, directory_fetched);
                 if (r < 0)
                         return r;
                 r = sd_bus_message_exit_container(m);
@@ -85,7 +122,11 @@ static int capability_read(sd_bus_message *m, smimed_capability *c) {
 static int capabilities_read(sd_bus_message *m, smimed_capabilities *caps) {
         int r;
 
-        r = capability_read(m, &caps->sign);
+        bool sign_from_directory = false;
+        uint64_t sign_fetched = 0;
+        EncryptArray *a = NULL;
+
+        r = capability_read(m, &caps->sign, &sign_from_directory, &sign_fetched);
         if (r < 0)
                 return r;
         caps->have_sign = r > 0;
@@ -94,19 +135,34 @@ static int capabilities_read(sd_bus_message *m, smimed_capabilities *caps) {
         if (r < 0)
                 return r;
         for (;;) {
-                smimed_capability *grown;
+                size_t n = caps->n_encrypt;
+                void *extra;
 
                 r = sd_bus_message_at_end(m, false);
                 if (r < 0)
                         return r;
                 if (r > 0)
                         break;
-                grown = reallocarray(caps->encrypt, caps->n_encrypt + 1, sizeof(smimed_capability));
-                if (!grown)
+                /* caps->encrypt and a move together: smimed_capabilities_done() frees both. */
+                a = encrypt_array(caps);
+                extra = reallocarray(a ? a->extra : NULL, n + 1, sizeof(a->extra[0]));
+                if (!extra)
                         return -ENOMEM;
-                caps->encrypt = grown;
-                caps->encrypt[caps->n_encrypt++] = (smimed_capability) {};
-                r = capability_read(m, &caps->encrypt[caps->n_encrypt - 1]);
+                if (a)
+                        a->extra = extra;
+                a = realloc(a, offsetof(EncryptArray, items) + (n + 1) * sizeof(smimed_capability));
+                if (!a) {
+                        if (!caps->encrypt)
+                                free(extra);
+                        return -ENOMEM;
+                }
+                a->extra = extra;
+                caps->encrypt = a->items;
+                caps->encrypt[n] = (smimed_capability){};
+                a->extra[n].from_directory = false;
+                a->extra[n].directory_fetched = 0;
+                caps->n_encrypt++;
+                r = capability_read(m, &caps->encrypt[n], &a->extra[n].from_directory, &a->extra[n].directory_fetched);
                 if (r < 0)
                         return r;
         }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdint.h>
 #include <stdio.h>
 
 #include "format-util.h"
@@ -7,7 +8,8 @@
 #include "smimectl.h"
 #include "terminal-util.h"
 
-static void json_capability(JsonWriter *w, const smimed_capability *c) {
+/* directory_fetched: 0 when the certificate did not come from the [Directory]. */
+static void json_capability(JsonWriter *w, const smimed_capability *c, uint64_t directory_fetched) {
         json_begin_object(w);
         json_key_string(w, "address", c->address);
         json_key_bool(w, "possible", c->possible);
@@ -26,7 +28,22 @@ static void json_capability(JsonWriter *w, const smimed_capability *c) {
 
                 json_key_string(w, "not_after", format_iso8601(buf, c->not_after));
         }
+        if (c->fingerprint)
+                json_key_bool(w, "from_directory", directory_fetched > 0);
+        if (directory_fetched > 0) {
+                char buf[FORMAT_TIME_MAX];
+
+                json_key_string(w, "directory_fetched", format_iso8601(buf, directory_fetched));
+        }
         json_end_object(w);
+}
+
+static uint64_t directory_fetched(const smimed_capabilities *caps, size_t i) {
+        uint64_t fetched = 0;
+
+        if (smimed_capabilities_from_directory(caps, i, &fetched) <= 0)
+                return 0;
+        return MAX(fetched, (uint64_t) 1);
 }
 
 static void json_capabilities(const smimed_capabilities *caps) {
@@ -35,20 +52,22 @@ static void json_capabilities(const smimed_capabilities *caps) {
         json_begin_object(&w);
         json_key(&w, "sign");
         if (caps->have_sign)
-                json_capability(&w, &caps->sign);
+                json_capability(&w, &caps->sign, 0);
         else
                 json_null(&w);
         json_key(&w, "encrypt");
         json_begin_array(&w);
         for (size_t i = 0; i < caps->n_encrypt; i++)
-                json_capability(&w, &caps->encrypt[i]);
+                json_capability(&w, &caps->encrypt[i], directory_fetched(caps, i));
         json_end_array(&w);
         json_end_object(&w);
 }
 
 /* "✅ sign     ADDR  SUMMARY" or "❌ encrypt  ADDR  REASON: MESSAGE"
- * ("yes"/"no " without emoji), the addresses padded to address_width. */
-static void print_capability(const char *what, const smimed_capability *c, size_t address_width) {
+ * ("yes"/"no " without emoji), the addresses padded to address_width;
+ * a certificate from the [Directory] says so and since when. */
+static void print_capability(const char *what, const smimed_capability *c, size_t address_width,
+                             uint64_t directory_fetched) {
         const char *mark = glyph(stdout, c->possible ? GLYPH_YES : GLYPH_NO);
 
         fputs(color_on(stdout, c->possible ? COLOR_GOOD : COLOR_BAD), stdout);
@@ -65,6 +84,11 @@ static void print_capability(const char *what, const smimed_capability *c, size_
                         fputs(": ", stdout);
                 }
                 print_text(stdout, c->message);
+        }
+        if (directory_fetched > 0) {
+                char buf[FORMAT_TIME_MAX];
+
+                printf(" (from the directory, fetched %s)", format_datetime(buf, directory_fetched));
         }
         putchar('\n');
 }
@@ -95,9 +119,9 @@ int verb_coverage(smimed *s, int argc, char *argv[]) {
                 for (size_t i = 0; i < caps.n_encrypt; i++)
                         width = MAX(width, text_width(caps.encrypt[i].address));
                 if (caps.have_sign)
-                        print_capability("sign", &caps.sign, width);
+                        print_capability("sign", &caps.sign, width, 0);
                 for (size_t i = 0; i < caps.n_encrypt; i++)
-                        print_capability("encrypt", &caps.encrypt[i], width);
+                        print_capability("encrypt", &caps.encrypt[i], width, directory_fetched(&caps, i));
         }
         /* An answer that is no differs from a failure to answer (1). */
         return all ? 0 : EXIT_NOT_POSSIBLE;

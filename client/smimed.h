@@ -266,6 +266,11 @@ typedef struct smimed_capabilities {
 int smimed_get_capabilities(smimed *s, const char *sender, const char *const *recipients, smimed_capabilities *ret,
                             smimed_error *error);
 void smimed_capabilities_done(smimed_capabilities *c);
+/* Whether the certificate of c->encrypt[i] was found in smimed's [Directory]
+ * (LDAP) and is cached in its store, for a composer to say so: 1, with
+ * *ret_fetched (may be NULL) set to when it was last fetched (µs since the
+ * epoch); 0 when not, or i is out of range. */
+int smimed_capabilities_from_directory(const smimed_capabilities *c, size_t i, uint64_t *ret_fetched);
 
 /* Messages. A message is a whole RFC 5322 message (or a bare MIME entity).
  * The _fd functions take the caller's file descriptors and do not close

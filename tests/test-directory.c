@@ -285,6 +285,31 @@ static void encrypt_and_decrypt(const char *address, const PkiCert *recipient) {
         assert_non_null(strstr(out, "found in LDAP"));
 }
 
+/* smimectl coverage --to address: its text has text_part, its JSON
+ * json_part (NULL: the text must not have "from the directory"). */
+static void coverage_says(const char *address, const char *text_part, const char *json_part) {
+        _cleanup_free_ char *out = NULL, *err = NULL;
+        int r;
+
+        r = harness_run(harness,
+                        (char *const[]){(char *) SMIMECTL_BINARY, (char *) "coverage", (char *) "--to",
+                                        (char *) address, NULL},
+                        false, &out, &err);
+        if (r != 0)
+                fail_msg("smimectl coverage --to %s exited with %d: %s%s", address, r, strempty(out), strempty(err));
+        if (text_part ? !strstr(out, text_part) : !!strstr(out, "from the directory"))
+                fail_msg("smimectl coverage --to %s printed:\n%s", address, out);
+        out = mfree(out);
+        err = mfree(err);
+        r = harness_run(harness,
+                        (char *const[]){(char *) SMIMECTL_BINARY, (char *) "coverage", (char *) "--json=short",
+                                        (char *) "--to", (char *) address, NULL},
+                        false, &out, &err);
+        assert_int_equal(r, 0);
+        if (!strstr(out, json_part))
+                fail_msg("smimectl coverage --json=short --to %s printed:\n%s", address, out);
+}
+
 /* An address only in the directory: encryption is possible, with its
  * certificate, which is then in the store, marked as from the directory. */
 static void test_found_in_directory(void **state) {
@@ -330,6 +355,9 @@ static void test_found_in_directory(void **state) {
         assert_true(b.from_directory);
 
         encrypt_and_decrypt("alice@example.com", alice);
+
+        /* smimectl coverage (through libsmimed) says where it came from. */
+        coverage_says("alice@example.com", "(from the directory, fetched ", "\"from_directory\":true");
 }
 
 /* Encrypt resolves its recipients through the directory too. */
@@ -395,6 +423,7 @@ static void test_store_first(void **state) {
         assert_true(a.possible);
         assert_false(a.from_directory);
         assert_int_equal(searches_for("(mail=dave@example.com)"), 0);
+        coverage_says("dave@example.com", NULL, "\"from_directory\":false");
 }
 
 /* Filter metacharacters in the address are escaped (RFC 4515): a*b is not
