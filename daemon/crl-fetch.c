@@ -16,6 +16,7 @@
 
 #include "certificate.h"
 #include "crl-fetch.h"
+#include "crl-ldap.h"
 #include "fetch-util.h"
 #include "log.h"
 #include "strv.h"
@@ -89,13 +90,16 @@ int crl_distribution_points(X509 *x509, char ***ret) {
                                 continue;
                         data = ASN1_STRING_get0_data(name->d.uniformResourceIdentifier);
                         len = ASN1_STRING_length(name->d.uniformResourceIdentifier);
-                        if (len < 8 || len > 2048 || memchr(data, '\0', (size_t) len) ||
-                            strncasecmp((const char *) data, "http://", 7) != 0)
+                        if (len < 8 || len > 2048 || memchr(data, '\0', (size_t) len))
                                 continue;
                         uri = strndup((const char *) data, (size_t) len);
                         if (!uri) {
                                 r = -ENOMEM;
                                 break;
+                        }
+                        if (strncasecmp(uri, "http://", 7) != 0 && !crl_ldap_is_url(uri)) {
+                                free(uri);
+                                continue;
                         }
                         if (strv_contains(uris, uri))
                                 free(uri);
@@ -128,12 +132,25 @@ int crl_download(const char *uri, X509 *issuer, uint64_t timeout_usec, uint64_t 
         BIO *bio;
 
         ERR_clear_error();
-        bio = OSSL_HTTP_get(uri, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, /* expect_asn1 */ 1,
-                            (size_t) max_size, timeout);
-        if (!bio)
-                return http_error(uri, timeout_usec, max_size, ret_message);
-        crl = d2i_X509_CRL_bio(bio, NULL);
-        BIO_free_all(bio);
+        if (crl_ldap_is_url(uri)) {
+                _cleanup_free_ unsigned char *der = NULL;
+                const unsigned char *p;
+                size_t size = 0;
+                int r;
+
+                r = crl_ldap_get(uri, timeout_usec, max_size, &der, &size, ret_message);
+                if (r < 0)
+                        return r;
+                p = der;
+                crl = d2i_X509_CRL(NULL, &p, (long) size);
+        } else {
+                bio = OSSL_HTTP_get(uri, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, /* expect_asn1 */ 1,
+                                    (size_t) max_size, timeout);
+                if (!bio)
+                        return http_error(uri, timeout_usec, max_size, ret_message);
+                crl = d2i_X509_CRL_bio(bio, NULL);
+                BIO_free_all(bio);
+        }
         ERR_clear_error();
         if (!crl)
                 return fetch_fail(ret_message, -EBADMSG, "What %s served is not a DER CRL.", uri);

@@ -10,7 +10,8 @@
 #include "macro.h"
 
 /* CRLs downloaded from the http:// URIs of CRL distribution points, with
- * OpenSSL's HTTP client, on threads of their own: the event loop never
+ * OpenSSL's HTTP client, and from their ldap:// and ldaps:// URIs with
+ * libldap (crl-ldap.c), on threads of their own: the event loop never
  * waits for a server. Each download is bounded in time and size; a CRL is
  * taken only when it is the issuer's (name and signature) and current (not
  * past its nextUpdate). At most one download per URI runs at a time; a URI
@@ -49,7 +50,7 @@ void crl_fetcher_set_limits(CrlFetcher *f, uint64_t timeout_usec, uint64_t max_s
 int crl_fetcher_fetch(CrlFetcher *f, const char *uri, X509 *issuer, bool force, CrlFetchDone done, void *userdata,
                       char **ret_message);
 
-/* The http:// URIs of the CRL distribution points of x509 (full names
+/* The http://, ldap:// and ldaps:// URIs of the CRL distribution points of x509 (full names
  * only, for CRLs its issuer signs itself), as a strv; NULL when none. */
 int crl_distribution_points(X509 *x509, char ***ret);
 

@@ -12,6 +12,8 @@
 
 #include "openssl-util.h"
 #include "directory.h"
+#include "fetch-util.h"
+#include "ldap-util.h"
 #include "log.h"
 #include "worker-pool.h"
 
@@ -54,26 +56,6 @@ struct Directory {
         uint64_t n_searches;
         Entry *entries;
 };
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
-}
-
-static int fail(char **ret_message, int r, const char *format, ...) _printf_(3, 4);
-static int fail(char **ret_message, int r, const char *format, ...) {
-        va_list ap;
-
-        if (ret_message) {
-                va_start(ap, format);
-                if (vasprintf(ret_message, format, ap) < 0)
-                        *ret_message = NULL;
-                va_end(ap);
-        }
-        return r;
-}
 
 static void lookup_free(Lookup *l) {
         if (!l)
@@ -227,34 +209,6 @@ int directory_filter(const char *filter, const char *address, char **ret) {
         return 0;
 }
 
-static int ldap_errno(int rc) {
-        switch (rc) {
-        case LDAP_SERVER_DOWN:
-        case LDAP_CONNECT_ERROR:
-                return -ECONNREFUSED;
-        case LDAP_TIMEOUT:
-        case LDAP_TIMELIMIT_EXCEEDED:
-                return -ETIMEDOUT;
-        case LDAP_INVALID_CREDENTIALS:
-        case LDAP_INAPPROPRIATE_AUTH:
-        case LDAP_INSUFFICIENT_ACCESS:
-                return -EACCES;
-        case LDAP_NO_MEMORY:
-                return -ENOMEM;
-        default:
-                return -EIO;
-        }
-}
-
-/* What is left of the lookup's time, at least a millisecond. */
-static struct timeval remaining(uint64_t deadline) {
-        uint64_t now = now_usec(), left = deadline > now ? deadline - now : 0;
-
-        if (left < 1000)
-                left = 1000;
-        return (struct timeval){.tv_sec = (time_t) (left / 1000000ULL), .tv_usec = (suseconds_t) (left % 1000000ULL)};
-}
-
 static int push_x509(STACK_OF(X509) * certs, X509 *x509) {
         if (sk_X509_num(certs) >= DIRECTORY_MAX_CERTIFICATES) {
                 X509_free(x509);
@@ -317,12 +271,12 @@ int directory_search(const DirectorySettings *s, const char *address, STACK_OF(X
         /* As Outlook asks: the S/MIME attribute first, then the plain one. */
         static const char *const attributes[] = {"userSMIMECertificate", "userCertificate;binary", NULL};
         _cleanup_(sk_X509_free_allp) STACK_OF(X509) *certs = NULL;
-        _cleanup_free_ char *filter = NULL;
-        uint64_t deadline = now_usec() + s->timeout_usec;
+        _cleanup_free_ char *filter = NULL, *what = NULL;
+        uint64_t deadline = ldap_util_now_usec() + s->timeout_usec;
         LDAPMessage *result = NULL;
         struct timeval tv;
         LDAP *ld = NULL;
-        int rc, r, version = LDAP_VERSION3;
+        int rc, r;
 
         r = directory_filter(s->filter, address, &filter);
         if (r < 0)
@@ -331,14 +285,11 @@ int directory_search(const DirectorySettings *s, const char *address, STACK_OF(X
         if (!certs)
                 return -ENOMEM;
 
-        rc = ldap_initialize(&ld, s->uri);
-        if (rc != LDAP_SUCCESS)
-                return fail(ret_message, -EINVAL, "The directory %s cannot be used: %s", s->uri, ldap_err2string(rc));
-        tv = remaining(deadline);
-        (void) ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
-        (void) ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
-        (void) ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
-        (void) ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
+        if (asprintf(&what, "The directory %s", s->uri) < 0)
+                return -ENOMEM;
+        r = ldap_util_open(what, s->uri, deadline, &ld, ret_message);
+        if (r < 0)
+                return r;
 
         if (s->bind_dn) {
                 struct berval cred = {
@@ -348,19 +299,20 @@ int directory_search(const DirectorySettings *s, const char *address, STACK_OF(X
 
                 rc = ldap_sasl_bind_s(ld, s->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
                 if (rc != LDAP_SUCCESS) {
-                        r = fail(ret_message, ldap_errno(rc), "The directory %s refused the bind as %s: %s", s->uri,
-                                 s->bind_dn, ldap_err2string(rc));
+                        r = fetch_fail(ret_message, ldap_util_errno(rc), "The directory %s refused the bind as %s: %s",
+                                       s->uri, s->bind_dn, ldap_err2string(rc));
                         goto finish;
                 }
         }
 
-        tv = remaining(deadline);
+        tv = ldap_util_time_left(deadline);
         (void) ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
         rc = ldap_search_ext_s(ld, strempty(s->base), LDAP_SCOPE_SUBTREE, filter, (char **) attributes, 0, NULL, NULL,
                                &tv, DIRECTORY_MAX_ENTRIES, &result);
         if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED && rc != LDAP_NO_SUCH_OBJECT) {
-                r = fail(ret_message, ldap_errno(rc), "The directory %s did not answer the search for %s: %s", s->uri,
-                         address, ldap_err2string(rc));
+                r = fetch_fail(ret_message, ldap_util_errno(rc),
+                               "The directory %s did not answer the search for %s: %s", s->uri, address,
+                               ldap_err2string(rc));
                 goto finish;
         }
 
@@ -371,7 +323,7 @@ int directory_search(const DirectorySettings *s, const char *address, STACK_OF(X
                         r = read_attribute(ld, e, "userCertificate;binary", read_der_value, certs);
         }
         if (r >= 0 && sk_X509_num(certs) == 0)
-                r = fail(ret_message, -ENOENT, "The directory %s has no certificate for %s.", s->uri, address);
+                r = fetch_fail(ret_message, -ENOENT, "The directory %s has no certificate for %s.", s->uri, address);
         if (r >= 0)
                 *ret = TAKE_PTR(certs);
 
@@ -406,10 +358,10 @@ static void lookup_done(int result, void *userdata) {
         e->waiters = NULL;
 
         if (result == -ENOENT)
-                e->not_found_until = now_usec() + negative;
+                e->not_found_until = ldap_util_now_usec() + negative;
         else if (result < 0 && result != -ENOMEM) {
                 log_warning_errno(result, "%s", l->message ? l->message : "The directory cannot be asked: %m");
-                d->failed_until = now_usec() + DIRECTORY_RETRY_USEC;
+                d->failed_until = ldap_util_now_usec() + DIRECTORY_RETRY_USEC;
                 free(d->failure);
                 d->failure = l->message ? strdup(l->message) : NULL;
         } else if (result >= 0)
@@ -487,7 +439,7 @@ static void entries_prune(Directory *d, uint64_t now) {
 }
 
 int directory_lookup(Directory *d, const char *address, DirectoryDone done, void *userdata) {
-        uint64_t now = now_usec();
+        uint64_t now = ldap_util_now_usec();
         Waiter *w;
         Entry *e;
         int r;

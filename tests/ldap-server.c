@@ -293,35 +293,11 @@ static int pkcs7_of(const unsigned char *der, size_t size, unsigned char **ret, 
         return r;
 }
 
-int ldap_server_add_person(LdapServer *s, const char *uid, const char *mail, const unsigned char *der, size_t size,
-                           bool smime) {
-        _cleanup_free_ char *dn = NULL;
-        unsigned char *p7 = NULL;
-        int p7_size = 0, rc, r, version = LDAP_VERSION3;
+/* Adds dn over ldapi, bound as the root DN. */
+static int add_entry(LdapServer *s, const char *dn, LDAPMod **mods) {
         struct berval cred = {.bv_len = strlen(LDAP_SERVER_ROOT_PW), .bv_val = (char *) LDAP_SERVER_ROOT_PW};
-        struct berval cert = {}, *cert_values[] = {&cert, NULL};
-        char *object_classes[] = {(char *) "inetOrgPerson", NULL}, *uids[] = {(char *) uid, NULL},
-             *mails[] = {(char *) mail, NULL}, *names[] = {(char *) uid, NULL};
-        LDAPMod oc = {.mod_op = LDAP_MOD_ADD, .mod_type = (char *) "objectClass", .mod_values = object_classes},
-                uid_mod = {.mod_op = LDAP_MOD_ADD, .mod_type = (char *) "uid", .mod_values = uids},
-                cn = {.mod_op = LDAP_MOD_ADD, .mod_type = (char *) "cn", .mod_values = names},
-                sn = {.mod_op = LDAP_MOD_ADD, .mod_type = (char *) "sn", .mod_values = names},
-                mail_mod = {.mod_op = LDAP_MOD_ADD, .mod_type = (char *) "mail", .mod_values = mails},
-                cert_mod = {.mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES,
-                            .mod_type = (char *) (smime ? "userSMIMECertificate" : "userCertificate;binary"),
-                            .mod_bvalues = cert_values};
-        LDAPMod *mods[] = {&oc, &uid_mod, &cn, &sn, &mail_mod, der ? &cert_mod : NULL, NULL};
+        int rc, version = LDAP_VERSION3;
         LDAP *ld = NULL;
-
-        if (asprintf(&dn, "uid=%s," LDAP_SERVER_PEOPLE, uid) < 0)
-                return -ENOMEM;
-        if (der && smime) {
-                r = pkcs7_of(der, size, &p7, &p7_size);
-                if (r < 0)
-                        return r;
-                cert = (struct berval){.bv_len = (ber_len_t) p7_size, .bv_val = (char *) p7};
-        } else if (der)
-                cert = (struct berval){.bv_len = size, .bv_val = (char *) der};
 
         rc = ldap_initialize(&ld, s->ldapi_uri);
         if (rc == LDAP_SUCCESS) {
@@ -334,8 +310,56 @@ int ldap_server_add_person(LdapServer *s, const char *uid, const char *mail, con
                 fprintf(stderr, "ldap-server: adding %s: %s\n", dn, ldap_err2string(rc));
         if (ld)
                 ldap_unbind_ext_s(ld, NULL, NULL);
-        OPENSSL_free(p7);
         return rc == LDAP_SUCCESS ? 0 : -EIO;
+}
+
+int ldap_server_add_person(LdapServer *s, const char *uid, const char *mail, const unsigned char *der, size_t size,
+                           bool smime) {
+        _cleanup_free_ char *dn = NULL;
+        unsigned char *p7 = NULL;
+        int p7_size = 0, r;
+        struct berval cert = {}, *cert_values[] = {&cert, NULL};
+        char *object_classes[] = {(char *) "inetOrgPerson", NULL}, *uids[] = {(char *) uid, NULL},
+             *mails[] = {(char *) mail, NULL}, *names[] = {(char *) uid, NULL};
+        LDAPMod oc = {.mod_op = LDAP_MOD_ADD, .mod_type = (char *) "objectClass", .mod_values = object_classes},
+                uid_mod = {.mod_op = LDAP_MOD_ADD, .mod_type = (char *) "uid", .mod_values = uids},
+                cn = {.mod_op = LDAP_MOD_ADD, .mod_type = (char *) "cn", .mod_values = names},
+                sn = {.mod_op = LDAP_MOD_ADD, .mod_type = (char *) "sn", .mod_values = names},
+                mail_mod = {.mod_op = LDAP_MOD_ADD, .mod_type = (char *) "mail", .mod_values = mails},
+                cert_mod = {.mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES,
+                            .mod_type = (char *) (smime ? "userSMIMECertificate" : "userCertificate;binary"),
+                            .mod_bvalues = cert_values};
+        LDAPMod *mods[] = {&oc, &uid_mod, &cn, &sn, &mail_mod, der ? &cert_mod : NULL, NULL};
+
+        if (asprintf(&dn, "uid=%s," LDAP_SERVER_PEOPLE, uid) < 0)
+                return -ENOMEM;
+        if (der && smime) {
+                r = pkcs7_of(der, size, &p7, &p7_size);
+                if (r < 0)
+                        return r;
+                cert = (struct berval){.bv_len = (ber_len_t) p7_size, .bv_val = (char *) p7};
+        } else if (der)
+                cert = (struct berval){.bv_len = size, .bv_val = (char *) der};
+
+        r = add_entry(s, dn, mods);
+        OPENSSL_free(p7);
+        return r;
+}
+
+int ldap_server_add_crl(LdapServer *s, const char *cn, const unsigned char *der, size_t size) {
+        _cleanup_free_ char *dn = NULL;
+        struct berval crl = {.bv_len = size, .bv_val = (char *) der}, *crl_values[] = {&crl, NULL};
+        char *object_classes[] = {(char *) "cRLDistributionPoint", NULL}, *names[] = {(char *) cn, NULL};
+        LDAPMod oc = {.mod_op = LDAP_MOD_ADD, .mod_type = (char *) "objectClass", .mod_values = object_classes},
+                cn_mod = {.mod_op = LDAP_MOD_ADD, .mod_type = (char *) "cn", .mod_values = names},
+                crl_mod = {.mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES,
+                           .mod_type = (char *) "certificateRevocationList;binary",
+                           .mod_bvalues = crl_values};
+        LDAPMod *mods[] = {&oc, &cn_mod, &crl_mod, NULL};
+
+        if (asprintf(&dn, "cn=%s," LDAP_SERVER_SUFFIX, cn) < 0)
+                return -ENOMEM;
+        return add_entry(s, dn, mods);
 }
 
 int ldap_server_count_searches(LdapServer *s, const char *text, unsigned *ret) {

@@ -45,6 +45,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(LdapServer *, ldap_server_free);
 int ldap_server_add_person(LdapServer *s, const char *uid, const char *mail, const unsigned char *der, size_t size,
                            bool smime);
 
+/* Adds a cRLDistributionPoint cn=CN under the suffix with der (a DER CRL)
+ * as certificateRevocationList;binary. */
+int ldap_server_add_crl(LdapServer *s, const char *cn, const unsigned char *der, size_t size);
+
 /* How many searches slapd's log shows whose filter contains text (as slapd
  * logs it: values escaped, e.g. "(mail=a\2Ab@example.com)"). */
 int ldap_server_count_searches(LdapServer *s, const char *text, unsigned *ret);

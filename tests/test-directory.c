@@ -410,6 +410,70 @@ static void test_lookup_asks_directory(void **state) {
         assert_int_equal(searches_for("(mail=gail@example.com)"), 1);
 }
 
+/* A CA whose CRL distribution point is an ldap:// URL on the test's slapd:
+ * FetchCRLs fetches it from there (an anonymous base search of the entry
+ * for certificateRevocationList;binary), and the leaf it revokes is
+ * revoked. */
+static void test_crl_from_ldap(void **state) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = bus_open();
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(pki_cert_freep) PkiCert *crl_ca = NULL, *henry = NULL, *iris = NULL;
+        _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
+        _cleanup_free_ unsigned char *der = NULL;
+        _cleanup_free_ char *url = NULL;
+        _cleanup_(answer_done) Answer revoked = {}, good = {};
+        const char *henry_sans[] = {"henry@example.com", NULL}, *iris_sans[] = {"iris@example.com", NULL};
+        PkiCertOptions o;
+        PkiCrlOptions crl_options;
+        uint64_t serial;
+        uint32_t fetched = 0;
+        size_t size = 0;
+
+        (void) state;
+        /* The DN's commas are %2C: in the certificate's extension a comma
+         * would start another name. */
+        assert_true(asprintf(&url,
+                             "ldap://127.0.0.1:%u/cn=LDAP%%20CRL%%20CA%%2Cdc=example%%2Cdc=com"
+                             "?certificateRevocationList;binary",
+                             (unsigned) server->port) > 0);
+        crl_ca = pki_root_ca("LDAP CRL CA");
+        assert_non_null(crl_ca);
+        pki_cert_options_init(&o);
+        o.crl_uri = url;
+        o.common_name = "henry@example.com";
+        o.san_emails = henry_sans;
+        henry = pki_cert_new(&o, crl_ca);
+        o.common_name = "iris@example.com";
+        o.san_emails = iris_sans;
+        iris = pki_cert_new(&o, crl_ca);
+        assert_non_null(henry);
+        assert_non_null(iris);
+
+        serial = pki_cert_serial(henry);
+        pki_crl_options_init(&crl_options);
+        crl = pki_crl_new(crl_ca, &serial, 1, &crl_options);
+        assert_non_null(crl);
+        assert_int_equal(pki_crl_der(crl, &der, &size), 0);
+        assert_int_equal(ldap_server_add_crl(server, "LDAP CRL CA", der, size), 0);
+
+        import(crl_ca, true);
+        import(henry, false);
+        import(iris, false);
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "FetchCRLs", &e,
+                               &reply, "a{sv}", 0) < 0)
+                fail_msg("FetchCRLs: %s: %s", e.name, e.message);
+        assert_true(sd_bus_message_read(reply, "u", &fetched) > 0);
+        assert_true(fetched >= 1);
+        assert_true(searches_for("base=\"cn=LDAP CRL CA,dc=example,dc=com\" scope=0") >= 1);
+
+        revoked = get_encrypt(bus, "henry@example.com", false);
+        assert_false(revoked.possible);
+        assert_string_equal(revoked.reason, "revoked");
+        good = get_encrypt(bus, "iris@example.com", false);
+        assert_true(good.possible);
+}
+
 /* An address imported by an admin is served by the store: no search. */
 static void test_store_first(void **state) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = bus_open();
@@ -594,13 +658,10 @@ static void test_server_down(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_found_in_directory),
-                cmocka_unit_test(test_encrypt_asks_directory),
-                cmocka_unit_test(test_lookup_asks_directory),
-                cmocka_unit_test(test_store_first),
-                cmocka_unit_test(test_escaped),
-                cmocka_unit_test(test_filter_escaping),
-                cmocka_unit_test(test_negative_cache),
+                cmocka_unit_test(test_found_in_directory),    cmocka_unit_test(test_encrypt_asks_directory),
+                cmocka_unit_test(test_lookup_asks_directory), cmocka_unit_test(test_crl_from_ldap),
+                cmocka_unit_test(test_store_first),           cmocka_unit_test(test_escaped),
+                cmocka_unit_test(test_filter_escaping),       cmocka_unit_test(test_negative_cache),
                 cmocka_unit_test(test_server_down),
         };
 
