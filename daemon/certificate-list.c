@@ -8,7 +8,9 @@
 #include "certificate.h"
 #include "manager-certificates.h"
 #include "manager.h"
+#include "openssl-util.h"
 #include "strv.h"
+#include "x509-cache.h"
 
 /* Rows read from the store at once while validating every candidate. */
 #define SCAN_BATCH 64U
@@ -82,12 +84,12 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
 }
 
-static int validate_row(CertificateList *l, const StoreListRow *row, CertStatus *ret) {
+static int validate_row(CertificateList *l, X509 *x509, CertStatus *ret) {
         static const CertPurpose any = CERT_PURPOSE_ANY;
         Validation v = {};
         int r;
 
-        r = manager_validate_certificate(l->manager, row->x509, l->now, &any, 1, &v);
+        r = manager_validate_certificate(l->manager, x509, l->now, &any, 1, &v);
         if (r < 0)
                 return r;
         *ret = v.status;
@@ -95,7 +97,7 @@ static int validate_row(CertificateList *l, const StoreListRow *row, CertStatus 
         return 0;
 }
 
-static int describe_row(CertificateList *l, const StoreListRow *row, CertStatus status) {
+static int describe_row(CertificateList *l, const StoreListRow *row, X509 *x509, CertStatus status) {
         CertificateListEntry *e = &l->entries[l->n_entries];
         int r;
 
@@ -107,10 +109,10 @@ static int describe_row(CertificateList *l, const StoreListRow *row, CertStatus 
                 .has_private_key = strv_contains(l->manager->key_spkis, row->spki_sha256),
         };
         memcpy(e->fingerprint, row->fingerprint, sizeof(e->fingerprint));
-        r = certificate_addresses(row->x509, &e->addresses);
+        r = certificate_addresses(x509, &e->addresses);
         if (r >= 0) {
-                e->subject = x509_name_to_string(X509_get_subject_name(row->x509));
-                e->issuer = x509_name_to_string(X509_get_issuer_name(row->x509));
+                e->subject = x509_name_to_string(X509_get_subject_name(x509));
+                e->issuer = x509_name_to_string(X509_get_issuer_name(x509));
                 if (!e->subject || !e->issuer)
                         r = -ENOMEM;
         }
@@ -165,21 +167,35 @@ static int fetch_batch(CertificateList *l) {
         return 0;
 }
 
+/* A page's rows go through the shared cache (their objects are likely
+ * asked for next); a scan's candidates do not, so that a scan of the whole
+ * store does not push out what the other callers use. */
+static X509 *row_x509(CertificateList *l, const StoreListRow *row) {
+        const unsigned char *p = row->der;
+
+        if (!l->query.by_status)
+                return x509_cache_parse(row->der, row->der_size);
+        return d2i_X509(NULL, &p, (long) row->der_size);
+}
+
 static int step_row(CertificateList *l, const StoreListRow *row) {
+        _cleanup_(X509_freep) X509 *x509 = row_x509(l, row);
         CertStatus status;
         int r;
 
-        r = validate_row(l, row, &status);
+        if (!x509)
+                return -EBADMSG;
+        r = validate_row(l, x509, &status);
         if (r < 0)
                 return r;
         if (!l->query.by_status)
-                return describe_row(l, row, status);
+                return describe_row(l, row, x509, status);
         if (status != l->query.status)
                 return 0;
         /* Counted whatever the page; described only when it is on it. */
         l->total++;
         if (l->total > l->query.offset && l->n_entries < l->query.limit)
-                return describe_row(l, row, status);
+                return describe_row(l, row, x509, status);
         return 0;
 }
 

@@ -12,7 +12,9 @@
 #include "macro.h"
 #include "manager-expiry.h"
 #include "manager.h"
+#include "openssl-util.h"
 #include "strv.h"
+#include "x509-cache.h"
 
 #define EXPIRY_MESSAGE_ID "6c3d0e5b2f0a4b1e9d7a8c41f5e2b903"
 #define USEC_PER_SEC 1000000ULL
@@ -72,12 +74,13 @@ static bool has_private_key(const Manager *m, const char *spki_sha256) {
 static void announce(Manager *m, const StoreListRow *row, time_t now) {
         _cleanup_(strv_freep) char **addresses = NULL;
         _cleanup_free_ char *joined = NULL;
+        _cleanup_(X509_freep) X509 *x509 = x509_cache_parse(row->der, row->der_size);
         bool key = has_private_key(m, row->spki_sha256);
         unsigned days = (unsigned) ((row->not_after - now + (time_t) SEC_PER_DAY - 1) / (time_t) SEC_PER_DAY);
         char date[32];
         struct tm tm;
 
-        if (certificate_addresses(row->x509, &addresses) < 0)
+        if (!x509 || certificate_addresses(x509, &addresses) < 0)
                 return;
         joined = strv_join(addresses, ", ");
         if (!joined || !gmtime_r(&row->not_after, &tm) || strftime(date, sizeof(date), "%Y-%m-%d", &tm) == 0)

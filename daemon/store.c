@@ -443,6 +443,20 @@ int store_count_certificates(Store *store, uint64_t *ret) {
  * lookup (OpenSSL 3 decodes the public key through its decoder framework),
  * and every Sign and Encrypt looks its certificates up again: parsed
  * through the cache the worker protocol uses too. */
+static int column_der(DbStatement *s, unsigned column, uint8_t **ret, size_t *ret_size) {
+        size_t size;
+        const unsigned char *der = db_column_blob(s, column, &size);
+
+        if (!der || size == 0)
+                return -EBADMSG;
+        *ret = malloc(size);
+        if (!*ret)
+                return -ENOMEM;
+        memcpy(*ret, der, size);
+        *ret_size = size;
+        return 0;
+}
+
 static int column_x509(DbStatement *s, unsigned column, X509 **ret) {
         size_t size;
         const unsigned char *der = db_column_blob(s, column, &size);
@@ -755,7 +769,7 @@ int store_foreach_crl(Store *store, StoreCrlCallback cb, void *userdata) {
 
 void store_list_rows_free(StoreListRow *rows, size_t n) {
         for (size_t i = 0; i < n; i++)
-                X509_free(rows[i].x509);
+                free(rows[i].der);
         free(rows);
 }
 
@@ -848,7 +862,7 @@ int store_list_certificates(Store *store, const StoreListFilter *filter, const S
                 };
                 snprintf(row->fingerprint, sizeof(row->fingerprint), "%s", db_column_text(s, 0));
                 snprintf(row->spki_sha256, sizeof(row->spki_sha256), "%s", db_column_text(s, 5));
-                r = column_x509(s, 1, &row->x509);
+                r = column_der(s, 1, &row->der, &row->der_size);
                 if (r < 0)
                         break;
                 n++;

@@ -307,7 +307,8 @@ static void test_list(void **state) {
                 assert_int_equal(store_list_certificates(s, &f, &page, &rows, &n), 0);
                 assert_int_equal(n, 2);
                 assert_string_equal(rows[0].fingerprint, all[2].fingerprint);
-                assert_non_null(rows[0].x509);
+                assert_non_null(rows[0].der);
+                assert_true(rows[0].der_size > 0);
                 store_list_rows_free(rows, n);
         }
 
