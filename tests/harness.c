@@ -204,6 +204,9 @@ typedef struct SpawnOptions {
         /* NULL, or pairs "source", "target", NULL: bound over the targets
          * in a mount namespace of the child's own, nobody else sees them. */
         const char *const *bind_mounts;
+        /* > 2: a listening socket given to the child as fd 3 with
+         * LISTEN_FDS=1 and LISTEN_PID, as systemd's socket activation does. */
+        int listen_fd;
 } SpawnOptions;
 
 static int bind_privately(const char *const *mounts) {
@@ -240,6 +243,22 @@ static pid_t spawn(char *const *argv, const SpawnOptions *o) {
                 if (null < 0 || dup2(null, STDIN_FILENO) < 0 ||
                     dup2(o->stdout_fd >= 0 ? o->stdout_fd : null, STDOUT_FILENO) < 0 ||
                     dup2(o->stderr_fd >= 0 ? o->stderr_fd : null, STDERR_FILENO) < 0)
+                        _exit(127);
+        }
+        if (o->listen_fd > 2) {
+                /* Formatted by hand: nothing here may take a lock. */
+                static char listen_pid[32] = "LISTEN_PID=";
+                char digits[16];
+                size_t n = 0, at = strlen(listen_pid);
+
+                for (pid_t p = getpid(); p > 0 && n < sizeof(digits); p /= 10)
+                        digits[n++] = (char) ('0' + p % 10);
+                while (n > 0)
+                        listen_pid[at++] = digits[--n];
+                listen_pid[at] = '\0';
+                /* dup2() onto itself would keep FD_CLOEXEC. */
+                if ((o->listen_fd == 3 ? fcntl(3, F_SETFD, 0) : dup2(o->listen_fd, 3)) < 0 ||
+                    putenv((char *) "LISTEN_FDS=1") < 0 || putenv(listen_pid) < 0)
                         _exit(127);
         }
         /* The user's environment first: a test's extra_env may override it. */
@@ -578,7 +597,8 @@ int harness_new(Harness **ret) {
         h = calloc(1, sizeof(Harness));
         if (!h)
                 return -ENOMEM;
-        h->dbus_pid = h->polkit_pid = h->smimed_pid = -1;
+        h->dbus_pid = h->bus_log_pid = h->polkit_pid = h->smimed_pid = -1;
+        h->bus_daemon = "dbus-daemon";
 
         if (!mkdtemp(template))
                 return -errno;
@@ -647,6 +667,7 @@ Harness *harness_free(Harness *h) {
 
         stop_process(&h->smimed_pid);
         stop_process(&h->dbus_pid);
+        stop_process(&h->bus_log_pid);
         h->store_server = pg_server_free(h->store_server);
         free(h->store_connection);
         /* polkitd has left with its bus; reap it (it is our child). */
@@ -801,6 +822,123 @@ static int start_dbus_daemon(Harness *h) {
         return 0;
 }
 
+/* A reader of the journal socket dbus-broker-launch logs to (it insists on
+ * one): each datagram, journal fields one a line, appended to log_fd. */
+static pid_t start_bus_log_reader(int socket_fd, int log_fd) {
+        pid_t parent = getpid(), pid = fork();
+
+        if (pid != 0)
+                return pid < 0 ? -errno : pid;
+        /* Only the socket (as stdin) and the log (as stdout): no other fd of the test's is held open. */
+        if (die_with_parent(parent) < 0 || dup2(socket_fd, STDIN_FILENO) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
+            close_range(3, ~0U, 0) < 0)
+                _exit(127);
+        for (;;) {
+                static char buf[65536];
+                ssize_t n = recv(STDIN_FILENO, buf, sizeof(buf) - 1, 0);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        _exit(1);
+                buf[n++] = '\n';
+                (void) !write(STDOUT_FILENO, buf, (size_t) n);
+        }
+}
+
+/* SMIMED_TEST_BUS=dbus-broker: dbus-broker-launch, socket-activated on the
+ * harness's listening socket (it ignores <listen>), with the same
+ * configuration as dbus-daemon and dbus-daemon's default of 256
+ * connections per user (dbus-broker's is 64). It logs to the journal only,
+ * at /run/systemd/journal/socket: in a mount namespace of its own, /run is
+ * a directory of the test's whose socket the harness reads into
+ * dbus-broker.log. */
+static int start_dbus_broker(Harness *h) {
+        _cleanup_free_ char *log = path_join(h->dir, "dbus-broker.log"), *run = path_join(h->dir, "bus-run"),
+                            *run_systemd = NULL, *journal = NULL, *socket_path = path_join(h->dir, "bus"),
+                            *config = NULL, *config_text = NULL, *address_env = NULL;
+        _cleanup_(closep) int log_fd = -1, journal_fd = -1, listen_fd = -1;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        const char *mounts[] = {run, "/run", NULL};
+        int r;
+
+        if (!log || !run || !socket_path || asprintf(&run_systemd, "%s/systemd", run) < 0 ||
+            asprintf(&journal, "%s/journal", run_systemd) < 0)
+                return -ENOMEM;
+        log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (log_fd < 0)
+                return -errno;
+
+        /* The journal's socket, read by a child of ours. */
+        if (mkdir(run, 0755) < 0 || mkdir(run_systemd, 0755) < 0 || mkdir(journal, 0755) < 0)
+                return -errno;
+        if (strlen(journal) + strlen("/socket") >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/socket", journal);
+        journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (journal_fd < 0 || bind(journal_fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        h->bus_log_pid = start_bus_log_reader(journal_fd, log_fd);
+        if (h->bus_log_pid < 0)
+                return h->bus_log_pid;
+
+        /* The bus socket: anyone may connect, as to dbus-daemon's. */
+        if (strlen(socket_path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memset(sa.sun_path, 0, sizeof(sa.sun_path));
+        strcpy(sa.sun_path, socket_path);
+        listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
+            chmod(socket_path, 0666) < 0 || listen(listen_fd, SOMAXCONN) < 0)
+                return -errno;
+
+        /* dbus-test.conf as it is, included: its relative include stays right. */
+        if (asprintf(&config_text,
+                     "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+                     " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+                     "<busconfig>\n"
+                     "  <include>%s/tests/dbus-test.conf</include>\n"
+                     "  <limit name=\"max_connections_per_user\">256</limit>\n"
+                     "</busconfig>\n",
+                     SMIMED_SOURCE_ROOT) < 0)
+                return -ENOMEM;
+        config = harness_write_file(h, "dbus-broker.conf", config_text, 0644);
+        if (!config)
+                return -EIO;
+        config_text = mfree(config_text);
+        if (asprintf(&config_text, "--config-file=%s", config) < 0 ||
+            asprintf(&h->bus_address, "unix:path=%s", socket_path) < 0 ||
+            asprintf(&address_env, "DBUS_SYSTEM_BUS_ADDRESS=%s", h->bus_address) < 0)
+                return -ENOMEM;
+
+        {
+                /* The launcher also connects to the bus it serves, as its system bus. */
+                char *const argv[] = {"dbus-broker-launch", "--scope", "system", config_text, NULL};
+                char *const env[] = {address_env, NULL};
+                SpawnOptions o = {.stdout_fd = log_fd,
+                                  .stderr_fd = log_fd,
+                                  .die_with_parent = true,
+                                  .extra_env = env,
+                                  .bind_mounts = mounts,
+                                  .listen_fd = listen_fd};
+
+                h->dbus_pid = spawn(argv, &o);
+                if (h->dbus_pid < 0)
+                        return h->dbus_pid;
+        }
+        h->bus_daemon = "dbus-broker";
+        if (setenv("DBUS_SYSTEM_BUS_ADDRESS", h->bus_address, 1) < 0)
+                return -errno;
+
+        /* Connecting succeeds at once (the socket listens); Hello is
+         * answered once the broker serves it. */
+        r = harness_bus_open(&bus);
+        if (r < 0)
+                fprintf(stderr, "harness: dbus-broker did not start: %s, see %s\n", strerror(-r), log);
+        return r;
+}
+
 /* Opens a connection to the test's bus and waits until dbus-daemon has
  * authenticated it and answered Hello: sd-bus does that lazily, and
  * dbus-daemon drops a connection that is still authenticating after its
@@ -897,6 +1035,7 @@ static int start_polkitd(Harness *h) {
 }
 
 int harness_start_bus(Harness *h) {
+        const char *bus;
         int r;
 
         r = install_polkit_files(h);
@@ -905,7 +1044,15 @@ int harness_start_bus(Harness *h) {
                 return r;
         }
 
-        r = start_dbus_daemon(h);
+        bus = getenv("SMIMED_TEST_BUS");
+        if (!bus || streq(bus, "") || streq(bus, "dbus-daemon"))
+                r = start_dbus_daemon(h);
+        else if (streq(bus, "dbus-broker"))
+                r = start_dbus_broker(h);
+        else {
+                fprintf(stderr, "harness: SMIMED_TEST_BUS=%s: not dbus-daemon or dbus-broker\n", bus);
+                return -EINVAL;
+        }
         if (r < 0)
                 return r;
 

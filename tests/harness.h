@@ -18,7 +18,11 @@
  *                        which sees, in a mount namespace of its own, the
  *                        test directory's actions (policy/org.smimed1.policy)
  *                        and rules in place of the system's;
- *                        DBUS_SYSTEM_BUS_ADDRESS points at it;
+ *                        DBUS_SYSTEM_BUS_ADDRESS points at it; with
+ *                        SMIMED_TEST_BUS=dbus-broker, dbus-broker instead
+ *                        (dbus-broker-launch on the same configuration,
+ *                        tests/dbus-test.conf, socket-activated by the
+ *                        harness; its log in dbus-broker.log);
  *   harness_start_smimed() the built smimed on a config, waiting for READY=1.
  *
  * smimed runs as the system user "smimed", as under its unit (User=,
@@ -47,7 +51,9 @@ typedef struct Harness {
         char *key_pem;          /* the test key's public key, PEM */
 
         char *bus_address;
-        pid_t dbus_pid;
+        const char *bus_daemon; /* "dbus-daemon", or "dbus-broker" (SMIMED_TEST_BUS=dbus-broker) */
+        pid_t dbus_pid;         /* dbus-daemon, or dbus-broker-launch (dbus-broker is its child) */
+        pid_t bus_log_pid;      /* dbus-broker: the harness's reader of its journal socket */
         pid_t polkit_pid;
 
         pid_t smimed_pid;
