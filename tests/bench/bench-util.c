@@ -109,6 +109,10 @@ Bench *bench_free(Bench *b) {
 }
 
 int bench_new(Bench **ret) {
+        return bench_new_full(ret, NULL);
+}
+
+int bench_new_full(Bench **ret, const char *extra_config) {
         _cleanup_(bench_freep) Bench *b = NULL;
         _cleanup_free_ char *text = NULL, *config = NULL, *root_pem = NULL;
         EVP_PKEY *pub;
@@ -124,7 +128,7 @@ int bench_new(Bench **ret) {
         r = harness_start_bus(b->harness);
         if (r < 0)
                 return r;
-        text = harness_config_text(b->harness, NULL);
+        text = harness_config_text(b->harness, extra_config);
         config = text ? harness_write_file(b->harness, "smimed.conf", text, 0644) : NULL;
         if (!config)
                 return -ENOMEM;
@@ -429,15 +433,30 @@ static void *worker_main(void *userdata) {
         return NULL;
 }
 
+static void sleep_until(uint64_t usec) {
+        struct timespec ts = {.tv_sec = (time_t) (usec / 1000000ULL), .tv_nsec = (long) (usec % 1000000ULL) * 1000L};
+
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+                ;
+}
+
 double bench_rate(const BenchOps *ops, void *arg, unsigned threads, double warmup, double seconds) {
+        return bench_rate_window(ops, arg, threads, warmup, seconds, NULL, NULL);
+}
+
+double bench_rate_window(const BenchOps *ops, void *arg, unsigned threads, double warmup, double seconds,
+                         void (*window)(void *userdata, bool end), void *userdata) {
         Runner run = { .ops = ops, .arg = arg };
-        Worker workers[BENCH_MAX_THREADS] = {};
+        _cleanup_free_ Worker *workers = NULL;
         unsigned started = 0;
         double total = 0;
         int r = 0;
 
         if (threads == 0 || threads > BENCH_MAX_THREADS)
                 return -EINVAL;
+        workers = calloc(threads, sizeof(Worker));
+        if (!workers)
+                return -ENOMEM;
         pthread_barrier_init(&run.ready, NULL, threads + 1);
         pthread_barrier_init(&run.go, NULL, threads + 1);
         for (; started < threads; started++) {
@@ -456,6 +475,12 @@ double bench_rate(const BenchOps *ops, void *arg, unsigned threads, double warmu
         run.start = bench_now_usec() + (uint64_t) (warmup * 1e6);
         run.end = run.start + (uint64_t) (seconds * 1e6);
         pthread_barrier_wait(&run.go);
+        if (window) {
+                sleep_until(run.start);
+                window(userdata, false);
+                sleep_until(run.end);
+                window(userdata, true);
+        }
 
         for (unsigned i = 0; i < started; i++) {
                 pthread_join(workers[i].thread, NULL);

@@ -20,7 +20,7 @@
 #define BENCH_ADDRESS "bench@example.com"
 #define BENCH_EC_ADDRESS "bench-ec@example.com"
 #define BENCH_MESSAGE_SIZE 4096
-#define BENCH_MAX_THREADS 8
+#define BENCH_MAX_THREADS 1024
 
 uint64_t bench_now_usec(void);
 
@@ -37,6 +37,8 @@ typedef struct Bench {
 /* The harness, smimed on the default config, the root and the RSA leaf
  * imported so that Sign, Encrypt and Decrypt work for BENCH_ADDRESS. */
 int bench_new(Bench **ret);
+/* The same, with extra_config appended to the harness's config (later keys win). */
+int bench_new_full(Bench **ret, const char *extra_config);
 Bench *bench_free(Bench *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Bench *, bench_free);
 
@@ -73,6 +75,11 @@ typedef struct BenchOps {
 } BenchOps;
 
 double bench_rate(const BenchOps *ops, void *arg, unsigned threads, double warmup, double seconds);
+/* The same; window (when not NULL) is called in the calling thread as the
+ * measured seconds start (end false) and as they end (end true), e.g. to
+ * read what CPU time other processes spent in them. */
+double bench_rate_window(const BenchOps *ops, void *arg, unsigned threads, double warmup, double seconds,
+                         void (*window)(void *userdata, bool end), void *userdata);
 
 /* Sign and Decrypt clients over the bus: each thread its own connection,
  * its own copy of the input in a memfd, output to /dev/null. */

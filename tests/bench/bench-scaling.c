@@ -1,0 +1,430 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* How signing scales with concurrency (issue 19): for an RSA-2048 and an EC
+ * P-256 key, two tables, N = 1, 2, 4, 8, 16, 32 … up to twice the CPUs
+ * (at least 1, 2, 4; the last row is 2x the CPUs when that is no power of 2):
+ *
+ *   raw C_Sign   N threads of this process, each on its own PKCS#11 session
+ *                of the harness token (C_SignInit+C_Sign of a SHA-256 hash,
+ *                as CMS signing hands the token);
+ *   smimed Sign  N concurrent clients, each a thread with its own bus
+ *                connection, signing a 4 KiB message (as bench-sign).
+ *
+ * Columns: ops/s; the ratio to the 1-thread (1-client) figure; for Sign the
+ * ratio to raw C_Sign at the same N; and the CPU spent over the measured
+ * seconds, in % of one CPU as top(1) shows it (from utime+stime in
+ * /proc/PID/stat): smimed (all its threads and its smimed-worker processes),
+ * of that its loop thread and its worker processes, the bus daemon
+ * (dbus-daemon, or dbus-broker-launch and dbus-broker), the clients (this
+ * process), and the whole machine's busy share of all its CPUs. smimed's loop
+ * and the bus are one thread each: one near 100 % is the serial cap.
+ *
+ *   bench-scaling [SECONDS [KEY]]  (as root: it starts the test harness; 3 s a
+ *                                  figure after 0.5 s of warm-up; KEY rsa-2048
+ *                                  or ec-p256: that key only)
+ *
+ * smimed runs with [Token] Workers= the number of CPUs (its default, set
+ * explicitly). SMIMED_TEST_BUS=dbus-broker measures behind dbus-broker. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
+
+#include "bench-util.h"
+
+#define WARMUP_SECONDS 0.5
+/* Each client is a connection of root's: both buses allow 256 a user. */
+#define MAX_CLIENTS 240
+#define MAX_ROWS 16
+
+/* DER of DigestInfo { sha256, NULL } up to the 32 bytes of the hash. */
+static const unsigned char sha256_digest_info[] = {
+        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+        0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20,
+};
+
+typedef struct KeyUnderTest {
+        const char *name; /* "rsa-2048" */
+        const char *address;
+        const unsigned char *id;
+        size_t id_len;
+        EVP_PKEY *pub;
+} KeyUnderTest;
+
+/* CPU time, in clock ticks. */
+
+/* utime+stime of /proc/PID/stat (or /proc/PID/task/TID/stat); its parent in
+ * *ret_ppid. Negative when it is gone. */
+static long long stat_ticks(const char *path, pid_t *ret_ppid) {
+        char buf[1024], *p;
+        unsigned long long utime, stime;
+        int ppid;
+        size_t n;
+        FILE *f = fopen(path, "re");
+
+        if (!f)
+                return -1;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* After the command's ")": state, ppid, then utime and stime are the 12th and 13th. */
+        p = strrchr(buf, ')');
+        if (!p || sscanf(p + 1, " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ppid, &utime, &stime) != 3)
+                return -1;
+        if (ret_ppid)
+                *ret_ppid = ppid;
+        return (long long) (utime + stime);
+}
+
+static long long pid_ticks(pid_t pid) {
+        char path[64];
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        return stat_ticks(path, NULL);
+}
+
+static long long thread_ticks(pid_t pid, pid_t tid) {
+        char path[96];
+
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int) pid, (int) tid);
+        return stat_ticks(path, NULL);
+}
+
+typedef struct Proc {
+        pid_t pid, ppid;
+        long long ticks;
+} Proc;
+
+typedef struct ProcTable {
+        Proc *procs;
+        size_t n;
+} ProcTable;
+
+static void proc_table_read(ProcTable *t) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+
+        t->n = 0;
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                char path[300];
+                pid_t ppid = 0;
+                long long ticks;
+
+                if (!isdigit((unsigned char) de->d_name[0]))
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+                ticks = stat_ticks(path, &ppid);
+                if (ticks < 0)
+                        continue;
+                if (t->n % 256 == 0) {
+                        Proc *procs = realloc(t->procs, (t->n + 256) * sizeof(Proc));
+
+                        if (!procs)
+                                break;
+                        t->procs = procs;
+                }
+                t->procs[t->n++] = (Proc){.pid = (pid_t) atoi(de->d_name), .ppid = ppid, .ticks = ticks};
+        }
+        closedir(d);
+}
+
+static bool descends_from(const ProcTable *t, pid_t pid, pid_t root) {
+        for (unsigned depth = 0; depth < 64 && pid > 1; depth++) {
+                bool found = false;
+
+                if (pid == root)
+                        return true;
+                for (size_t i = 0; i < t->n && !found; i++)
+                        if (t->procs[i].pid == pid) {
+                                pid = t->procs[i].ppid;
+                                found = true;
+                        }
+                if (!found)
+                        return false;
+        }
+        return pid == root;
+}
+
+static const Proc *proc_find(const ProcTable *t, pid_t pid) {
+        for (size_t i = 0; i < t->n; i++)
+                if (t->procs[i].pid == pid)
+                        return &t->procs[i];
+        return NULL;
+}
+
+/* What the processes below root (not root itself) spent between the two
+ * tables: those that started meanwhile count whole, those gone are lost. */
+static long long descendants_ticks(const ProcTable *before, const ProcTable *after, pid_t root) {
+        long long sum = 0;
+
+        for (size_t i = 0; i < after->n; i++) {
+                const Proc *p = &after->procs[i], *q;
+
+                if (p->pid == root || !descends_from(after, p->pid, root))
+                        continue;
+                q = proc_find(before, p->pid);
+                sum += p->ticks - (q ? q->ticks : 0);
+        }
+        return sum;
+}
+
+/* Busy and total jiffies of all CPUs, from /proc/stat. */
+static void machine_ticks(long long *ret_busy, long long *ret_total) {
+        unsigned long long v[8] = {};
+        FILE *f = fopen("/proc/stat", "re");
+
+        *ret_busy = *ret_total = 0;
+        if (!f)
+                return;
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+                   &v[7]) == 8) {
+                for (size_t i = 0; i < 8; i++)
+                        *ret_total += (long long) v[i];
+                *ret_busy = *ret_total - (long long) (v[3] + v[4]); /* less idle and iowait */
+        }
+        fclose(f);
+}
+
+/* The measured window's CPU, filled in by bench_rate_window(). */
+typedef struct CpuWindow {
+        pid_t smimed, bus;
+        uint64_t start_usec, end_usec;
+        long long smimed_ticks[2], loop_ticks[2], bus_ticks[2], self_ticks[2], busy[2], total[2];
+        ProcTable procs[2];
+} CpuWindow;
+
+typedef struct CpuFigures {
+        double smimed, loop, workers, bus, clients, machine; /* % of one CPU; machine: % of all */
+} CpuFigures;
+
+static void cpu_window_at(void *userdata, bool end) {
+        CpuWindow *w = userdata;
+        int i = end ? 1 : 0;
+
+        /* The whole machine's counters first and last: they frame the rest. */
+        if (!end)
+                machine_ticks(&w->busy[0], &w->total[0]);
+        w->self_ticks[i] = pid_ticks(getpid());
+        if (w->smimed > 0) {
+                w->smimed_ticks[i] = pid_ticks(w->smimed);
+                w->loop_ticks[i] = thread_ticks(w->smimed, w->smimed);
+        }
+        if (w->bus > 0)
+                w->bus_ticks[i] = pid_ticks(w->bus);
+        proc_table_read(&w->procs[i]);
+        if (i == 0)
+                w->start_usec = bench_now_usec();
+        else {
+                w->end_usec = bench_now_usec();
+                machine_ticks(&w->busy[1], &w->total[1]);
+        }
+}
+
+static CpuFigures cpu_window_figures(const CpuWindow *w) {
+        double hz = (double) sysconf(_SC_CLK_TCK), seconds = (double) (w->end_usec - w->start_usec) / 1e6;
+        double k = seconds > 0 ? 100.0 / (hz * seconds) : 0;
+        CpuFigures c = {};
+        long long workers = 0, bus = 0;
+
+        if (w->smimed > 0)
+                workers = descendants_ticks(&w->procs[0], &w->procs[1], w->smimed);
+        if (w->bus > 0)
+                bus = w->bus_ticks[1] - w->bus_ticks[0] + descendants_ticks(&w->procs[0], &w->procs[1], w->bus);
+        c.smimed = (double) (w->smimed_ticks[1] - w->smimed_ticks[0] + workers) * k;
+        c.loop = (double) (w->loop_ticks[1] - w->loop_ticks[0]) * k;
+        c.workers = (double) workers * k;
+        c.bus = (double) bus * k;
+        c.clients = (double) (w->self_ticks[1] - w->self_ticks[0]) * k;
+        c.machine = w->total[1] > w->total[0]
+                            ? 100.0 * (double) (w->busy[1] - w->busy[0]) / (double) (w->total[1] - w->total[0])
+                            : 0;
+        return c;
+}
+
+static void cpu_window_free(CpuWindow *w) {
+        free(w->procs[0].procs);
+        free(w->procs[1].procs);
+}
+
+static double rate_with_cpu(const BenchOps *ops, void *arg, unsigned n, double seconds, Harness *h, CpuFigures *ret) {
+        CpuWindow w = {.smimed = h->smimed_pid, .bus = h->dbus_pid};
+        double rate = bench_rate_window(ops, arg, n, WARMUP_SECONDS, seconds, cpu_window_at, &w);
+
+        *ret = cpu_window_figures(&w);
+        cpu_window_free(&w);
+        return rate;
+}
+
+static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, const unsigned *ns, size_t n_ns,
+                     double seconds) {
+        _cleanup_(closep) int message = bench_message_memfd(k->address, BENCH_MESSAGE_SIZE);
+        unsigned char data[sizeof(sha256_digest_info) + SHA256_DIGEST_LENGTH];
+        bool rsa = EVP_PKEY_get_base_id(k->pub) == EVP_PKEY_RSA;
+        BenchBusClient client = {.method = "Sign", .sender = k->address};
+        BenchRawOp raw = {
+                .token = token,
+                .id = k->id,
+                .id_len = k->id_len,
+                .mechanism = rsa ? CKM_RSA_PKCS : CKM_ECDSA,
+        };
+        double raw_rates[MAX_ROWS], sign1 = 0, peak_loop = 0, peak_bus = 0, peak_loop_rate = 0, peak_bus_rate = 0;
+        unsigned peak_loop_n = 0, peak_bus_n = 0;
+        int r;
+
+        if (message < 0)
+                return message;
+        client.input = message;
+
+        memcpy(data, sha256_digest_info, sizeof(sha256_digest_info));
+        SHA256((const unsigned char *) "smimed bench", 12, data + sizeof(sha256_digest_info));
+        raw.data = rsa ? data : data + sizeof(sha256_digest_info);
+        raw.data_len = rsa ? sizeof(data) : SHA256_DIGEST_LENGTH;
+
+        r = bench_raw_check_signature(&raw, k->pub);
+        if (r < 0)
+                return r;
+        /* One Sign before any figure: the first one loads what later ones reuse. */
+        {
+                _cleanup_(closep) int out = bench_memfd_copy(message);
+
+                r = out < 0 ? out : bench_sign(b->bus, k->address, message, out);
+                if (r < 0)
+                        return r;
+        }
+
+        printf("\n%s: raw C_Sign, N threads of this process, a PKCS#11 session each\n", k->name);
+        printf("%7s %10s %7s %9s %9s\n", "threads", "ops/s", "x1", "process%", "machine%");
+        fflush(stdout);
+        for (size_t i = 0; i < n_ns; i++) {
+                CpuFigures c;
+
+                raw_rates[i] = rate_with_cpu(&bench_raw_ops, &raw, ns[i], seconds, b->harness, &c);
+                if (raw_rates[i] < 0)
+                        return (int) raw_rates[i];
+                printf("%7u %10.1f %7.2f %9.0f %9.0f\n", ns[i], raw_rates[i], raw_rates[i] / raw_rates[0], c.clients,
+                       c.machine);
+                fflush(stdout);
+        }
+
+        printf("\n%s: smimed Sign of a %d-byte message, N clients (a thread and a bus connection each)\n", k->name,
+               BENCH_MESSAGE_SIZE);
+        printf("%7s %10s %7s %7s %8s %7s %9s %7s %9s %9s\n", "clients", "ops/s", "x1", "/raw", "smimed%", "loop%",
+               "workers%", "bus%", "clients%", "machine%");
+        fflush(stdout);
+        for (size_t i = 0; i < n_ns; i++) {
+                CpuFigures c;
+                double rate = rate_with_cpu(&bench_bus_client_ops, &client, ns[i], seconds, b->harness, &c);
+
+                if (rate < 0)
+                        return (int) rate;
+                if (i == 0)
+                        sign1 = rate;
+                printf("%7u %10.1f %7.2f %7.2f %8.0f %7.0f %9.0f %7.0f %9.0f %9.0f\n", ns[i], rate, rate / sign1,
+                       rate / raw_rates[i], c.smimed, c.loop, c.workers, c.bus, c.clients, c.machine);
+                fflush(stdout);
+                if (c.loop > peak_loop) {
+                        peak_loop = c.loop;
+                        peak_loop_n = ns[i];
+                        peak_loop_rate = rate;
+                }
+                if (c.bus > peak_bus) {
+                        peak_bus = c.bus;
+                        peak_bus_n = ns[i];
+                        peak_bus_rate = rate;
+                }
+        }
+        /* One thread each: at its CPU time a message, 100 % of a CPU is the most Sign can reach. */
+        if (peak_loop > 0 && peak_bus > 0)
+                printf("%s serial parts at their busiest: smimed's loop thread %.0f %% of a CPU (%u clients), %.0f us "
+                       "a message, which alone caps Sign at %.0f/s; %s %.0f %% (%u clients), %.0f us a message, "
+                       "cap %.0f/s\n",
+                       k->name, peak_loop, peak_loop_n, peak_loop * 1e4 / peak_loop_rate,
+                       peak_loop_rate * 100 / peak_loop, b->harness->bus_daemon, peak_bus, peak_bus_n,
+                       peak_bus * 1e4 / peak_bus_rate, peak_bus_rate * 100 / peak_bus);
+        fflush(stdout);
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        _cleanup_(bench_freep) Bench *b = NULL;
+        _cleanup_(bench_token_closep) BenchToken *token = NULL;
+        _cleanup_(pki_cert_freep) PkiCert *ec_leaf = NULL;
+        _cleanup_free_ char *extra = NULL;
+        static const unsigned char rsa_id[] = {0x01};
+        unsigned char ec_id[64];
+        size_t ec_id_len = 0, n_ns = 0;
+        EVP_PKEY *rsa_pub = NULL, *ec_pub = NULL;
+        double seconds = bench_seconds_from_args(argc, argv);
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        unsigned ns[MAX_ROWS], max_n;
+        bool capped = false;
+        int r;
+
+        if (argc > 2 && !streq(argv[2], "rsa-2048") && !streq(argv[2], "ec-p256")) {
+                fprintf(stderr, "bench-scaling: KEY is rsa-2048 or ec-p256, not %s\n", argv[2]);
+                return EXIT_FAILURE;
+        }
+        if (cpus < 1)
+                cpus = 1;
+        /* 1, 2, 4, 8 … up to 2x the CPUs, at least up to 4. */
+        max_n = cpus * 2 > 4 ? (unsigned) cpus * 2 : 4;
+        if (max_n > MAX_CLIENTS) {
+                max_n = MAX_CLIENTS;
+                capped = true;
+        }
+        for (unsigned n = 1; n <= max_n && n_ns < MAX_ROWS - 1; n *= 2)
+                ns[n_ns++] = n;
+        if (ns[n_ns - 1] < max_n)
+                ns[n_ns++] = max_n;
+
+        /* Workers= is [Token]'s; a second [Token] section adds to the first. */
+        if (asprintf(&extra, "[Token]\nWorkers=%ld\n", cpus) < 0)
+                return EXIT_FAILURE;
+        if (bench_new_full(&b, extra) < 0)
+                return EXIT_FAILURE;
+        rsa_pub = pki_public_key_from_pem_file(b->harness->key_pem);
+        if (!rsa_pub)
+                return EXIT_FAILURE;
+        if (bench_generate_key(b->bus, BENCH_EC_ADDRESS, "ec-p256", ec_id, &ec_id_len, &ec_pub) < 0 ||
+            bench_issue_leaf(b, BENCH_EC_ADDRESS, ec_pub, &ec_leaf) < 0)
+                return EXIT_FAILURE;
+
+        /* Opened after GenerateKey, so that this process's SoftHSM2 sees the EC key. */
+        if (bench_token_open(BENCH_SOFTHSM_MODULE, HARNESS_TOKEN_LABEL, b->harness->pin, &token) < 0)
+                return EXIT_FAILURE;
+
+        printf("bench-scaling: behind %s (SMIMED_TEST_BUS=%s); %ld CPUs, smimed Workers=%ld; %.1f s a figure "
+               "after %.1f s of warm-up\n",
+               b->harness->bus_daemon, getenv("SMIMED_TEST_BUS") ?: "", cpus, cpus, seconds, WARMUP_SECONDS);
+        printf("CPU columns: %% of one CPU over the measured seconds (utime+stime); smimed%% is all of smimed with "
+               "its "
+               "worker processes, loop%% its loop thread, workers%% its smimed-worker processes, bus%% the bus "
+               "daemon, clients%% this process; machine%%: busy share of all CPUs, other work included\n");
+        if (capped)
+                printf("N capped at %u clients: each is a connection of root's, and both buses allow 256 a user\n",
+                       MAX_CLIENTS);
+        fflush(stdout);
+
+        {
+                const KeyUnderTest keys[] = {
+                        {"rsa-2048", BENCH_ADDRESS, rsa_id, sizeof(rsa_id), rsa_pub},
+                        {"ec-p256", BENCH_EC_ADDRESS, ec_id, ec_id_len, ec_pub},
+                };
+
+                r = 0;
+                for (size_t i = 0; i < ELEMENTSOF(keys) && r >= 0; i++)
+                        if (argc <= 2 || streq(argv[2], keys[i].name))
+                                r = bench_key(b, token, &keys[i], ns, n_ns, seconds);
+        }
+        EVP_PKEY_free(rsa_pub);
+        EVP_PKEY_free(ec_pub);
+        if (r < 0)
+                return EXIT_FAILURE;
+        return harness_stop_smimed(b->harness) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
