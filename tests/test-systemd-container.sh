@@ -46,7 +46,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root (mounts, systemd-nspawn)"
 # Under meson test --setup valgrind, SMIMED_TEST_WRAPPER is for the harness's
 # smimed; here systemd starts the installed one: the plain run covers it.
-[ -z "${SMIMED_TEST_WRAPPER:-}" ] || skip "smimed runs under systemd here, not under SMIMED_TEST_WRAPPER"
+[ -z "${SMIMED_TEST_WRAPPER:-}" ] || skip "smimed runs under systemd here, not under SMIMED_TEST_WRAPPER (tools/run-tests leaves this test out of the valgrind and asan runs)"
 # A sanitizer build cannot run under the unit's MemoryDenyWriteExecute= and
 # system call filter; the plain build is the one to check.
 if ldd "$build/daemon/smimed" | grep libasan >/dev/null; then
