@@ -342,8 +342,10 @@ static int smime_work(Job *job) {
         worker_message_init(&request, WORK_SMIME_OUT);
         put_sign_request(j, &request);
         r = worker_message_put_fd(&request, j->job.input);
-        /* The spool files it needs: the result, the entity, the signed entity. */
-        for (unsigned i = 0; r >= 0 && i < (j->request.sign_as && j->request.recipients ? 3U : 2U); i++)
+        /* The spool files it needs: the result, the entity, the signed entity,
+         * and one for a body it must re-encode (8-bit text, most mail), which
+         * it would otherwise ask for in a round trip of its own. */
+        for (unsigned i = 0; r >= 0 && i < (j->request.sign_as && j->request.recipients ? 4U : 3U); i++)
                 r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->job.input));
         if (r < 0)
                 return r;

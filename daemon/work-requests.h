@@ -49,6 +49,8 @@
  *   request: bool sign, bool opaque, string digest, bool pss, x509 signer, x509_stack extras,
  *            strv signer_addresses (From: and Sender: may name only these),
  *            bool encrypt, x509_stack recipients, string cipher, bool oaep,
- *            fd 0: the input, fds 1, 2 (and 3 to sign and encrypt): spool files
+ *            fd 0: the input, fds 1, 2 (and 3 to sign and encrypt): spool files,
+ *            then a spare one for a re-encoded body (the worker asks for
+ *            more with WORKER_CALL_SPOOL, or for it when it is missing)
  *   reply:   u64 size, string input_sha256, fd 0: the result */
 #define WORK_SMIME_OUT 104U

@@ -33,6 +33,8 @@ typedef struct SmimeOut {
         int input;
         uint64_t input_size;
         WorkerSession *session;
+        WorkerMessage *request; /* its fd tmp_index: a spare spool file */
+        unsigned tmp_index;
 } SmimeOut;
 
 static void smime_out_done(SmimeOut *o) {
@@ -76,11 +78,12 @@ static int smime_out_read(WorkerMessage *request, SmimeOut *o) {
 }
 
 /* For a body that must be re-encoded: never larger than the input (and
- * so, for most mail, in memory rather than a new file on disk). */
+ * so, for most mail, in memory rather than a new file on disk). The first
+ * is the spare one the request brought; more are asked for. */
 static int out_tmpfile(void *userdata) {
         const SmimeOut *o = userdata;
 
-        return worker_session_spool(o->session, o->input_size);
+        return work_spool(o->session, o->request, o->tmp_index, o->input_size);
 }
 
 static int out_sign(WorkerSession *s, const SmimeOut *o, int entity, int out, WorkerMessage *reply) {
@@ -129,6 +132,8 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
                 return work_fail(reply, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE, "The message is empty.");
         o.input_size = (uint64_t) st.st_size;
         o.session = s;
+        o.request = request;
+        o.tmp_index = o.sign && o.encrypt ? 4 : 3;
         if (o.sign)
                 input_sha256 = sha256_fd(o.input);
 
