@@ -47,6 +47,12 @@ struct ClientTable {
         uint64_t spooled;
         uint64_t next_id;
         Client *ring_head, *ring_tail;
+        /* The client whose work runs now (its id; 0: none), and whether that
+         * work queued more for it: it goes back in line only after the calls
+         * that came meanwhile, so that a long job's next turn does not come
+         * before them. */
+        uint64_t running_id;
+        bool running_requeued;
         sd_event_source *dispatch;
         ClientBeforeTurn before_turn;
         void *before_turn_userdata;
@@ -416,8 +422,22 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
                 (void) sd_event_source_set_enabled(t->dispatch, SD_EVENT_OFF);
 
         /* run() may end the call, and with it drop the client. */
+        t->running_id = c->id;
+        t->running_requeued = false;
         w->run(w->userdata);
         work_item_free(w);
+        if (t->running_requeued) {
+                uint64_t id = t->running_id;
+
+                if (t->before_turn)
+                        t->before_turn(CLIENT_READ_BUDGET, t->before_turn_userdata);
+                /* It holds queued work, so it is still in the table. */
+                for (c = t->clients; c; c = c->next)
+                        if (c->id == id && c->queue && !c->in_ring)
+                                ring_push(t, c);
+        }
+        t->running_id = 0;
+        t->running_requeued = false;
         return 0;
 }
 
@@ -445,7 +465,11 @@ int client_queue_work(ClientTable *t, const char *sender, ClientWork run, void *
         else
                 c->queue = w;
         c->queue_tail = w;
-        if (!c->in_ring)
+        if (c->in_ring)
+                return 0;
+        if (c->id == t->running_id)
+                t->running_requeued = true; /* in line after the run (on_dispatch) */
+        else
                 ring_push(t, c);
         return 0;
 }

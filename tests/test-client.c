@@ -172,11 +172,64 @@ static void test_turns(void **state) {
         assert_int_equal(client_queue_work(t, ":1.9", run_item, NULL, NULL), -ENOENT);
 }
 
+/* A long job (ListCertificates' status scan) runs in turns: each turn
+ * queues the next. A call that came during a turn goes before that next
+ * turn, not after it. */
+typedef struct Scan {
+        ClientTable *table;
+        Ran *ran;
+        unsigned turns_left;
+        bool arrived;       /* a call came during the turn */
+        bool call_queued;
+} Scan;
+
+static void run_scan_turn(void *userdata) {
+        Scan *s = userdata;
+
+        s->ran->order[s->ran->n++] = 's';
+        s->arrived = true;
+        if (--s->turns_left > 0)
+                assert_int_equal(client_queue_work(s->table, ":1.1", run_scan_turn, s, NULL), 0);
+}
+
+/* What reading the bus does: the call that arrived gets in line. */
+static void read_bus(unsigned budget, void *userdata) {
+        Scan *s = userdata;
+
+        (void) budget;
+        if (s->arrived && !s->call_queued) {
+                s->call_queued = true;
+                queue(s->table, ":1.2", s->ran, 'X');
+        }
+}
+
+static void test_requeued_after_arrivals(void **state) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        _cleanup_(client_table_freep) ClientTable *t = NULL;
+        Ran ran = {};
+        Scan scan = {.ran = &ran, .turns_left = 3};
+
+        (void) state;
+        assert_int_equal(sd_event_new(&e), 0);
+        t = table(e, 10, 10, 10);
+        scan.table = t;
+        client_table_set_before_turn(t, read_bus, &scan);
+        assert_int_equal(client_call_begin(t, ":1.1", 1000, 1, NULL), 1);
+        assert_int_equal(client_call_begin(t, ":1.2", 1001, 1, NULL), 1);
+
+        assert_int_equal(client_queue_work(t, ":1.1", run_scan_turn, &scan, NULL), 0);
+        while (ran.n < 4)
+                assert_true(sd_event_run(e, 0) > 0);
+        assert_memory_equal(ran.order, "sXss", 4);
+        assert_int_equal(sd_event_run(e, 0), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_limits),
                 cmocka_unit_test(test_spool_quota),
                 cmocka_unit_test(test_turns),
+                cmocka_unit_test(test_requeued_after_arrivals),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
