@@ -179,7 +179,7 @@ typedef struct Scan {
         ClientTable *table;
         Ran *ran;
         unsigned turns_left;
-        bool arrived;       /* a call came during the turn */
+        bool arrived; /* a call came during the turn */
         bool call_queued;
 } Scan;
 
