@@ -18,7 +18,7 @@
  * done in the client's turns (client.c), about LIST_TURN_USEC at a time, so
  * that a status filter over a large store does not hold up other callers. */
 
-#define LIST_TURN_USEC 1000U
+#define LIST_TURN_USEC 250U
 #define USEC_PER_SEC 1000000ULL
 
 typedef struct ListCall {
