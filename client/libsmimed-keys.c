@@ -83,55 +83,6 @@ static void key_list_done(KeyList *l) {
         *l = (KeyList) {};
 }
 
-/* The ids among the child nodes of introspection XML: <node name="…"/>. */
-static int introspection_key_ids(const char *xml, char ***ret) {
-        _cleanup_(strv_freep) char **ids = NULL;
-        char *child;
-        int r;
-
-        ids = calloc(1, sizeof(char *));
-        if (!ids)
-                return -ENOMEM;
-
-        for (const char *p = xml; (p = strstr(p, "<node"));) {
-                const char *end, *name;
-                char quote;
-                size_t n;
-
-                p += strlen("<node");
-                end = strchr(p, '>');
-                if (!end)
-                        break;
-                /* name="…" or name='…' among the attributes of this element */
-                for (name = p; (name = strstr(name, "name=")) && name < end; name += strlen("name="))
-                        if (strchr(" \t\r\n", name[-1]))
-                                break;
-                if (!name || name >= end)
-                        continue;
-                name += strlen("name=");
-                quote = *name++;
-                if (quote != '"' && quote != '\'')
-                        continue;
-                n = strcspn(name, quote == '"' ? "\">" : "'>");
-                if (name[n] != quote)
-                        continue;
-
-                child = strndup(name, n);
-                if (!child)
-                        return -ENOMEM;
-                if (!key_id_is_valid(child)) { /* the node itself, or not a key */
-                        child = mfree(child);
-                        continue;
-                }
-                r = strv_consume(&ids, TAKE_PTR(child));
-                if (r < 0)
-                        return r;
-        }
-
-        *ret = TAKE_PTR(ids);
-        return 0;
-}
-
 static int key_read_certificates(sd_bus_message *m, smimed_key *k) {
         char **fingerprints = NULL;
         int r;
@@ -192,40 +143,6 @@ static int key_read_all(sd_bus_message *reply, smimed_key *k) {
         return sd_bus_message_exit_container(reply);
 }
 
-static bool is_gone(const sd_bus_error *e) {
-        return sd_bus_error_has_names(e, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_INTERFACE);
-}
-
-/* Reads one key; returns 0 and leaves *ret empty when it went away meanwhile. */
-static int key_get(smimed *s, const char *id, smimed_key *ret, smimed_error *error) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(key_done) smimed_key k = {};
-        int r;
-
-        r = key_path(id, &k.path, error);
-        if (r < 0)
-                return r;
-        r = sd_bus_call_method(s->bus, SMIMED_BUS_NAME, k.path, DBUS_PROPERTIES_INTERFACE, "GetAll", &e, &reply,
-                               "s", SMIMED_KEY_INTERFACE);
-        if (r < 0 && is_gone(&e))
-                return 0;
-        if (r < 0)
-                return error_from_bus(error, r, &e);
-        r = key_read_all(reply, &k);
-        if (r < 0)
-                return error_set(error, r, NULL, bus_bad_reply);
-        if (!k.id) {
-                k.id = strdup(key_id_from_path(k.path));
-                if (!k.id)
-                        return error_set(error, -ENOMEM, NULL, strerror(ENOMEM));
-        }
-
-        *ret = k;
-        k = (smimed_key) {};
-        return 0;
-}
-
 static int key_compare(const void *a, const void *b) {
         const smimed_key *x = a, *y = b;
         int c = strcmp(strempty(x->label), strempty(y->label));
@@ -233,44 +150,95 @@ static int key_compare(const void *a, const void *b) {
         return c != 0 ? c : strcmp(x->id, y->id);
 }
 
-/* The children of /org/smimed1/key rather than GetManagedObjects on
- * /org/smimed1: that would send every certificate in the store too. */
+/* One object of GetManagedObjects' answer, its path read: the key, when it
+ * has the key interface (added to l), else nothing. */
+static int key_list_read_object(sd_bus_message *reply, const char *path, KeyList *l) {
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sa{sv}}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sa{sv}")) > 0) {
+                _cleanup_(key_done) smimed_key k = {};
+                const char *interface, *id = key_id_from_path(path);
+                smimed_key *more;
+
+                r = sd_bus_message_read(reply, "s", &interface);
+                if (r < 0)
+                        return r;
+                if (!streq(interface, SMIMED_KEY_INTERFACE) || !id) {
+                        r = sd_bus_message_skip(reply, "a{sv}");
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                k.path = strdup(path);
+                if (!k.path)
+                        return -ENOMEM;
+                r = key_read_all(reply, &k);
+                if (r < 0)
+                        return r;
+                if (!k.id) {
+                        k.id = strdup(id);
+                        if (!k.id)
+                                return -ENOMEM;
+                }
+                more = reallocarray(l->items, l->n + 1, sizeof(smimed_key));
+                if (!more)
+                        return -ENOMEM;
+                l->items = more;
+                l->items[l->n++] = k;
+                k = (smimed_key){};
+                r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(reply);
+}
+
+/* GetManagedObjects of the keys' own ObjectManager (/org/smimed1/key): every
+ * key with its properties in one call, and none of the store's
+ * certificates, which that of /org/smimed1 would send too. */
 _public_ int smimed_list_keys(smimed *s, smimed_key **ret, size_t *ret_n, smimed_error *error) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(strv_freep) char **ids = NULL;
         _cleanup_(key_list_done) KeyList l = {};
-        const char *xml;
         int r;
 
         if (!s || !ret || !ret_n)
                 return error_set(error, -EINVAL, NULL, "Invalid argument.");
 
-        r = sd_bus_call_method(s->bus, SMIMED_BUS_NAME, SMIMED_KEY_PATH_PREFIX, DBUS_INTROSPECTABLE_INTERFACE,
-                               "Introspect", &e, &reply, NULL);
-        if (r < 0 && !sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_OBJECT))
+        r = sd_bus_call_method(s->bus, SMIMED_BUS_NAME, SMIMED_KEY_PATH_PREFIX, "org.freedesktop.DBus.ObjectManager",
+                               "GetManagedObjects", &e, &reply, NULL);
+        if (r < 0)
                 return error_from_bus(error, r, &e);
-        if (r >= 0) {
-                r = sd_bus_message_read(reply, "s", &xml);
-                if (r >= 0)
-                        r = introspection_key_ids(xml, &ids);
-                if (r < 0)
-                        return error_set(error, r, NULL, r == -ENOMEM ? strerror(ENOMEM) : bus_bad_reply);
-        }
+        r = sd_bus_message_enter_container(reply, 'a', "{oa{sa{sv}}}");
+        while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "oa{sa{sv}}")) > 0) {
+                const char *path;
 
-        l.items = calloc(strv_length(ids) + 1, sizeof(smimed_key));
-        if (!l.items)
-                return error_set(error, -ENOMEM, NULL, strerror(ENOMEM));
-        for (char **id = ids; id && *id; id++) {
-                r = key_get(s, *id, &l.items[l.n], error);
-                if (r < 0)
-                        return r;
-                if (l.items[l.n].path)
-                        l.n++;
+                r = sd_bus_message_read(reply, "o", &path);
+                if (r >= 0)
+                        r = key_list_read_object(reply, path, &l);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
         }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(reply);
+        if (r < 0)
+                return error_set(error, r, NULL, r == -ENOMEM ? strerror(ENOMEM) : bus_bad_reply);
         if (l.n > 1)
                 qsort(l.items, l.n, sizeof(smimed_key), key_compare);
 
+        /* Never NULL, as before: a caller may free it unconditionally. */
+        if (!l.items) {
+                l.items = calloc(1, sizeof(smimed_key));
+                if (!l.items)
+                        return error_set(error, -ENOMEM, NULL, strerror(ENOMEM));
+        }
         *ret = TAKE_PTR(l.items);
         *ret_n = l.n;
         l.n = 0;

@@ -905,6 +905,26 @@ static void test_key_object_manager(void **state) {
         assert_true(strv_contains(paths, c.key_path));
         assert_true(strv_contains(paths, SMIMED_KEY_PATH_PREFIX "/" HARNESS_KEY_ID_HEX));
 
+        /* smimectl keys (smimed_list_keys(), one GetManagedObjects): every
+         * key once, with its algorithm. */
+        {
+                _cleanup_free_ char *out = NULL, *id_field = NULL;
+                const char *id = strrchr(c.key_path, '/') + 1;
+                size_t n = 0;
+
+                assert_int_equal(run_out((char *[]){(char *) SMIMECTL_BINARY, (char *) "keys", (char *) "--json=short",
+                                                    NULL},
+                                         &out, NULL),
+                                 0);
+                for (const char *p = out; (p = strstr(p, "\"id\":")); p++)
+                        n++;
+                if (n != key_count())
+                        fail_msg("smimectl keys listed %zu keys, the token has %zu:\n%s", n, (size_t) key_count(), out);
+                assert_true(asprintf(&id_field, "\"id\":\"%s\"", id) > 0);
+                assert_non_null(strstr(out, id_field));
+                assert_non_null(strstr(out, "\"algorithm\":\"ec\""));
+        }
+
         if (sd_bus_call_method(bus, SMIMED_BUS_NAME, c.key_path, SMIMED_KEY_INTERFACE, "Remove", &e, NULL, NULL) < 0)
                 fail_msg("Remove failed: %s: %s", e.name, e.message);
         assert_int_equal(harness_objects_wait(watch, c.key_path, false), 0);
