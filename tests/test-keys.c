@@ -912,14 +912,15 @@ static void test_key_object_manager(void **state) {
                 const char *id = strrchr(c.key_path, '/') + 1;
                 size_t n = 0;
 
-                assert_int_equal(run_out((char *[]){(char *) SMIMECTL_BINARY, (char *) "keys", (char *) "--json=short",
-                                                    NULL},
-                                         &out, NULL),
-                                 0);
+                assert_int_equal(
+                        run_out((char *[]){(char *) SMIMECTL_BINARY, (char *) "keys", (char *) "--json=short", NULL},
+                                &out, NULL),
+                        0);
                 for (const char *p = out; (p = strstr(p, "\"id\":")); p++)
                         n++;
                 if (n != key_count())
-                        fail_msg("smimectl keys listed %zu keys, the token has %zu:\n%s", n, (size_t) key_count(), out);
+                        fail_msg("smimectl keys listed %zu keys, the token has %zu:\n%s", n, (size_t) key_count(),
+                                 out);
                 assert_true(asprintf(&id_field, "\"id\":\"%s\"", id) > 0);
                 assert_non_null(strstr(out, id_field));
                 assert_non_null(strstr(out, "\"algorithm\":\"ec\""));
