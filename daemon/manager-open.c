@@ -861,7 +861,7 @@ static void decrypted(OpenJob *j, int r, const char *message) {
                 return;
         }
 
-        log_info("Decrypted a message with key %s.", c->key);
+        log_debug("Decrypted a message with key %s.", c->key); /* the audit record says it (manager-smime.c) */
         j->status.encryption = "encrypted";
         free(j->status.key);
         j->status.key = strdup(c->key);
