@@ -120,11 +120,10 @@ static int capability_read(sd_bus_message *m, smimed_capability *c, bool *from_d
 }
 
 static int capabilities_read(sd_bus_message *m, smimed_capabilities *caps) {
-        int r;
-
-        bool sign_from_directory = false;
+        bool sign_from_directory = false; /* a sender's certificate is never the directory's */
         uint64_t sign_fetched = 0;
         EncryptArray *a = NULL;
+        int r;
 
         r = capability_read(m, &caps->sign, &sign_from_directory, &sign_fetched);
         if (r < 0)
