@@ -43,8 +43,10 @@ static int read_value(LDAP *ld, LDAPMessage *entry, const char *wanted, uint64_t
                 if (same_attribute(a, wanted))
                         values = ldap_get_values_len(ld, entry, a);
                 ldap_memfree(a);
-                if (!values || !values[0])
-                        goto next;
+                if (!values || !values[0]) {
+                        ldap_value_free_len(values);
+                        continue;
+                }
                 if (values[0]->bv_len > max_size) {
                         r = fetch_fail(ret_message, -EFBIG,
                                        "The CRL at %s is larger than MaxCRLSize=%llu bytes allows.", url,
@@ -63,8 +65,6 @@ static int read_value(LDAP *ld, LDAPMessage *entry, const char *wanted, uint64_t
                 ldap_value_free_len(values);
                 r = 0;
                 break;
-        next:
-                ldap_value_free_len(values);
         }
         ber_free(ber, 0);
         if (r == -ENOENT)
