@@ -9,6 +9,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "heap.h"
 #include "log.h"
 #include "manager-bus.h"
 #include "manager-certificates.h"
@@ -213,6 +214,7 @@ int main(int argc, char *argv[]) {
          * in the unit): the write fails with EFBIG, SQLite rolls the
          * transaction back, and the caller gets StoreFailed. */
         (void) signal(SIGXFSZ, SIG_IGN);
+        heap_keep_for_reuse();
 
         /* sd-event takes the signals through a signalfd; they must be blocked first. */
         sigemptyset(&mask);

@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "heap.h"
 #include "log.h"
 #include "sandbox.h"
 #include "worker-protocol.h"
@@ -244,6 +245,7 @@ int main(int argc, char *argv[]) {
         }
         /* Writing to a spool file never raises SIGPIPE, but a broken pipe must not kill it either. */
         (void) signal(SIGPIPE, SIG_IGN);
+        heap_keep_for_reuse();
 
         r = sandbox_init_openssl();
         if (r < 0)
