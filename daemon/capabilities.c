@@ -235,3 +235,125 @@ int capability_lookup(const CapabilityContext *ctx, const char *address, CertPur
         *ret = TAKE_PTR(l);
         return 0;
 }
+
+/* ---- remembered answers ---- */
+
+/* A few senders and the recipients of the messages in progress. */
+#define CAPABILITY_CACHE_SIZE 64U
+
+typedef struct CachedCapability {
+        CertPurpose purpose;
+        uint64_t lookup_generation;
+        uint64_t context_generation;
+        time_t now;
+        bool token_ready;
+        Capability capability; /* its address is the key; NULL: an empty slot */
+} CachedCapability;
+
+struct CapabilityCache {
+        CachedCapability entries[CAPABILITY_CACHE_SIZE];
+        size_t next;
+};
+
+int capability_cache_new(CapabilityCache **ret) {
+        CapabilityCache *cache = calloc(1, sizeof(CapabilityCache));
+
+        if (!cache)
+                return -ENOMEM;
+        *ret = cache;
+        return 0;
+}
+
+CapabilityCache *capability_cache_free(CapabilityCache *cache) {
+        if (!cache)
+                return NULL;
+        for (size_t i = 0; i < CAPABILITY_CACHE_SIZE; i++)
+                capability_done(&cache->entries[i].capability);
+        return mfree(cache);
+}
+
+static int capability_copy(const Capability *from, Capability *ret) {
+        _cleanup_(capability_done) Capability c = {
+                .possible = from->possible,
+                .reason = from->reason,
+        };
+
+        c.address = strdup(from->address);
+        c.message = from->message ? strdup(from->message) : NULL;
+        if (!c.address || (from->message && !c.message))
+                return -ENOMEM;
+        if (from->chain) {
+                c.chain = X509_chain_up_ref(from->chain);
+                if (!c.chain)
+                        return -ENOMEM;
+        }
+        c.info = cert_info_ref(from->info);
+        *ret = c;
+        c = (Capability){};
+        return 0;
+}
+
+static bool cached_matches(const CachedCapability *e, uint64_t lookup_generation, const CapabilityContext *ctx,
+                           const char *address, CertPurpose purpose) {
+        return e->capability.address && e->purpose == purpose && e->lookup_generation == lookup_generation &&
+               e->context_generation == ctx->generation && e->now == ctx->now && e->token_ready == ctx->token_ready &&
+               streq(e->capability.address, address);
+}
+
+/* Where a new answer goes: the same address and purpose's old one, else one
+ * that can never match again (another second or generation), else the
+ * oldest of the ring. */
+static CachedCapability *cache_slot(CapabilityCache *cache, uint64_t lookup_generation, const CapabilityContext *ctx,
+                                    const char *address, CertPurpose purpose) {
+        CachedCapability *dead = NULL, *e;
+
+        for (size_t i = 0; i < CAPABILITY_CACHE_SIZE; i++) {
+                e = &cache->entries[i];
+                if (!e->capability.address)
+                        dead = dead ?: e;
+                else if (e->purpose == purpose && streq(e->capability.address, address))
+                        return e;
+                else if (e->now != ctx->now || e->lookup_generation != lookup_generation ||
+                         e->context_generation != ctx->generation)
+                        dead = dead ?: e;
+        }
+        if (dead)
+                return dead;
+        e = &cache->entries[cache->next];
+        cache->next = (cache->next + 1) % CAPABILITY_CACHE_SIZE;
+        return e;
+}
+
+int capability_for_cached(CapabilityCache *cache, const CapabilityContext *ctx, const char *address,
+                          CertPurpose purpose, Capability *ret) {
+        _cleanup_(capability_done) Capability c = {};
+        CachedCapability *e;
+        uint64_t generation;
+        int r;
+
+        if (!cache || !ctx->lookup.generation)
+                return capability_for(ctx, address, purpose, ret);
+
+        /* Read before answering: a change meanwhile makes the entry stale, never the other way round. */
+        generation = ctx->lookup.generation(ctx->lookup.userdata);
+        for (size_t i = 0; i < CAPABILITY_CACHE_SIZE; i++)
+                if (cached_matches(&cache->entries[i], generation, ctx, address, purpose))
+                        return capability_copy(&cache->entries[i].capability, ret);
+
+        r = capability_for(ctx, address, purpose, &c);
+        if (r < 0)
+                return r;
+
+        e = cache_slot(cache, generation, ctx, address, purpose);
+        capability_done(&e->capability);
+        if (capability_copy(&c, &e->capability) >= 0) {
+                e->purpose = purpose;
+                e->lookup_generation = generation;
+                e->context_generation = ctx->generation;
+                e->now = ctx->now;
+                e->token_ready = ctx->token_ready;
+        }
+        *ret = c;
+        c = (Capability){};
+        return 0;
+}

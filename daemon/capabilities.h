@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "certificate.h"
@@ -20,6 +21,9 @@ typedef struct CapabilityLookup {
         int (*find_by_address)(void *userdata, const char *address, char ***ret);
         /* The certificate with this fingerprint, or -ENOENT. */
         int (*get_certificate)(void *userdata, const char *fingerprint, X509 **ret);
+        /* Optional: changes whenever an answer above, or the validator's, may
+         * have changed. Without it no answer is remembered (CapabilityCache). */
+        uint64_t (*generation)(void *userdata);
         void *userdata;
 } CapabilityLookup;
 
@@ -32,6 +36,9 @@ typedef struct CapabilityContext {
         const char *token_problem;   /* why the token is not ready */
         char **key_spkis;            /* SPKI hashes of the token's private keys */
         bool disabled;               /* [Policy] Enabled=no: nothing is possible */
+        /* The caller's: changes whenever token_ready, token_problem,
+         * key_spkis, policy or disabled may have changed. */
+        uint64_t generation;
 } CapabilityContext;
 
 typedef struct Capability {
@@ -49,6 +56,21 @@ void capability_done(Capability *c);
  * answer is "feature-disabled" for every address, and a mail app hides its
  * buttons. */
 int capability_for(const CapabilityContext *ctx, const char *address, CertPurpose purpose, Capability *ret);
+
+/* Answers of capability_for() remembered while nothing they rest on can have
+ * changed: the same lookup generation, context generation and second (the
+ * validator's own cache is kept the same way). A Sign asks for the same
+ * sender again and again; this spares it a store query and parsing the
+ * certificate each time. Not thread-safe: one thread's (the loop's). */
+typedef struct CapabilityCache CapabilityCache;
+
+int capability_cache_new(CapabilityCache **ret);
+CapabilityCache *capability_cache_free(CapabilityCache *cache);
+DEFINE_TRIVIAL_CLEANUP_FUNC(CapabilityCache *, capability_cache_free);
+
+/* capability_for(), answered from cache when it can be (cache may be NULL). */
+int capability_for_cached(CapabilityCache *cache, const CapabilityContext *ctx, const char *address,
+                          CertPurpose purpose, Capability *ret);
 
 /* Fingerprints of the certificates for address ("" = all): usable for
  * purpose first, then the newest NotBefore first. */

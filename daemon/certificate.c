@@ -271,6 +271,7 @@ int cert_info_new(X509 *x509, CertInfo **ret) {
         info = calloc(1, sizeof(CertInfo));
         if (!info)
                 return -ENOMEM;
+        info->n_ref = 1;
         if (!X509_up_ref(x509))
                 return -EIO;
         info->x509 = x509;
@@ -329,8 +330,14 @@ int cert_info_new(X509 *x509, CertInfo **ret) {
         return 0;
 }
 
+CertInfo *cert_info_ref(CertInfo *info) {
+        if (info)
+                __atomic_add_fetch(&info->n_ref, 1, __ATOMIC_RELAXED);
+        return info;
+}
+
 CertInfo *cert_info_free(CertInfo *info) {
-        if (!info)
+        if (!info || __atomic_sub_fetch(&info->n_ref, 1, __ATOMIC_ACQ_REL) > 0)
                 return NULL;
         X509_free(info->x509);
         free(info->subject);

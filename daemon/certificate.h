@@ -15,6 +15,7 @@
 #define SHA256_HEX_SIZE 65
 
 typedef struct CertInfo {
+        unsigned n_ref; /* cert_info_ref(), cert_info_free() */
         X509 *x509;
         char fingerprint[SHA256_HEX_SIZE];   /* SHA-256 of the DER, lower-case hex */
         char spki_sha256[SHA256_HEX_SIZE];   /* SHA-256 of SubjectPublicKeyInfo */
@@ -39,6 +40,8 @@ typedef struct CertInfo {
 
 /* Reads everything from x509 (takes a reference of its own). */
 int cert_info_new(X509 *x509, CertInfo **ret);
+/* Another reference; cert_info_free() drops one, the last frees it. */
+CertInfo *cert_info_ref(CertInfo *info);
 CertInfo *cert_info_free(CertInfo *info);
 DEFINE_TRIVIAL_CLEANUP_FUNC(CertInfo *, cert_info_free);
 

@@ -116,7 +116,7 @@ static int get_capabilities(Manager *m, sd_bus_message *message, BusCall **call,
         if (sender[0]) {
                 _cleanup_(capability_done) Capability c = {};
 
-                r = capability_for(&ctx, sender, CERT_PURPOSE_SIGN, &c);
+                r = capability_for_cached(m->capability_cache, &ctx, sender, CERT_PURPOSE_SIGN, &c);
                 if (r < 0)
                         return bus_error_set_from_manager(error, r, NULL);
                 r = append_capability(m, reply, raw_sender, &c, error);
@@ -131,7 +131,7 @@ static int get_capabilities(Manager *m, sd_bus_message *message, BusCall **call,
         for (size_t i = 0; normalized[i]; i++) {
                 _cleanup_(capability_done) Capability c = {};
 
-                r = capability_for(&ctx, normalized[i], CERT_PURPOSE_ENCRYPT, &c);
+                r = capability_for_cached(m->capability_cache, &ctx, normalized[i], CERT_PURPOSE_ENCRYPT, &c);
                 if (r < 0)
                         return bus_error_set_from_manager(error, r, NULL);
                 r = append_capability(m, reply, recipients[i], &c, error);

@@ -116,7 +116,7 @@ static int resolve(Manager *m, const char *address, CertPurpose purpose, Capabil
         int r;
 
         manager_capability_context(m, &ctx);
-        r = capability_for(&ctx, address, purpose, &c);
+        r = capability_for_cached(m->capability_cache, &ctx, address, purpose, &c);
         if (r < 0) {
                 *ret_error_code = SMIMED_ERR_STORE_FAILED;
                 return message_fail(ret_message, r, "The certificate store cannot be read: %m");
@@ -259,7 +259,7 @@ static int plan_encrypt(SmimeJob *j, SmimedError *ret_error_code, char **ret_mes
                 CapabilityContext ctx;
 
                 manager_capability_context(m, &ctx);
-                r = capability_for(&ctx, j->request.sender, CERT_PURPOSE_ENCRYPT, &c);
+                r = capability_for_cached(m->capability_cache, &ctx, j->request.sender, CERT_PURPOSE_ENCRYPT, &c);
                 if (r >= 0 && c.possible) {
                         r = plan_add_recipient(j, c.info);
                         if (r < 0)

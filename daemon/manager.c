@@ -9,6 +9,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "capabilities.h"
 #include "job.h"
 #include "log.h"
 #include "manager-certificates.h"
@@ -93,6 +94,10 @@ int manager_new(const char *config_path, Config *config, Manager **ret) {
         if (r < 0)
                 return r;
 
+        r = capability_cache_new(&m->capability_cache);
+        if (r < 0)
+                return r;
+
         m->config = config; /* owned from here on, and only on success */
         manager_apply_policy(m);
         *ret = TAKE_PTR(m);
@@ -122,6 +127,7 @@ Manager *manager_free(Manager *m) {
         token_free(m->token);
         manager_cluster_stop(m);
         validator_free(m->validator);
+        capability_cache_free(m->capability_cache);
         store_free(m->store);
         config_free(m->config);
         free(m->config_path);
@@ -154,6 +160,8 @@ void manager_set_event_handler(Manager *m, ManagerEventHandler handler, void *us
 }
 
 void manager_notify(Manager *m, ManagerEventType type, char *const *names) {
+        /* Whatever changed (keys, the token, the policy, certificates), remembered answers are stale. */
+        m->capability_generation++;
         if (m->event_handler)
                 m->event_handler(m, &(ManagerEvent){.type = type, .names = names}, m->event_userdata);
 }

@@ -89,9 +89,10 @@ static int lookup_get_certificate(void *userdata, const char *fingerprint, X509 
 }
 
 CapabilityLookup store_capability_lookup(Store *store) {
-        return (CapabilityLookup) {
+        return (CapabilityLookup){
                 .find_by_address = lookup_find_by_address,
                 .get_certificate = lookup_get_certificate,
+                .generation = lookup_generation,
                 .userdata = store,
         };
 }

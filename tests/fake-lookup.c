@@ -232,9 +232,10 @@ static int get_certificate(void *userdata, const char *fingerprint, X509 **ret) 
 }
 
 CapabilityLookup fake_lookup_capability(FakeLookup *f) {
-        return (CapabilityLookup) {
+        return (CapabilityLookup){
                 .find_by_address = find_by_address,
                 .get_certificate = get_certificate,
+                .generation = generation,
                 .userdata = f,
         };
 }

@@ -509,6 +509,136 @@ static void test_vanished_certificate(void **state) {
         assert_string_equal(c.reason, "no-certificate");
 }
 
+/* ---- remembered answers ---- */
+
+/* capability_for_cached(): the lookup calls it made, and what it chose. */
+static unsigned cached_answer(World *w, CapabilityCache *cache, const char *address, CertPurpose purpose,
+                              Capability *ret) {
+        unsigned before = w->lookup->n_calls;
+
+        assert_int_equal(capability_for_cached(cache, &w->ctx, address, purpose, ret), 0);
+        return w->lookup->n_calls - before;
+}
+
+static void test_cache(void **state) {
+        _cleanup_(world_done) World w;
+        _cleanup_(capability_cache_freep) CapabilityCache *cache = NULL;
+        const PkiCert *first, *renewed;
+        char **no_keys = NULL;
+
+        (void) state;
+        world_init(&w);
+        assert_int_equal(capability_cache_new(&cache), 0);
+        w.ctx.generation = 1;
+        first = world_add(&w, &(Leaf){.address = "alice@example.com", .not_before_days = -30, .in_token = true});
+        {
+                _cleanup_(capability_done) Capability a = {}, b = {};
+
+                /* The first answer asks the lookup, the same question again does not. */
+                assert_true(cached_answer(&w, cache, "alice@example.com", CERT_PURPOSE_SIGN, &a) > 0);
+                assert_true(a.possible);
+                assert_chose(&a, first);
+                assert_int_equal(cached_answer(&w, cache, "alice@example.com", CERT_PURPOSE_SIGN, &b), 0);
+                assert_true(b.possible);
+                assert_chose(&b, first);
+                assert_string_equal(b.address, "alice@example.com");
+                assert_string_equal(b.message, a.message);
+                assert_int_equal(sk_X509_num(b.chain), sk_X509_num(a.chain));
+                /* Each answer is the caller's own: freeing one leaves the other whole. */
+                capability_done(&a);
+                assert_chose(&b, first);
+        }
+        {
+                _cleanup_(capability_done) Capability c = {};
+
+                /* Another purpose is another question. */
+                assert_true(cached_answer(&w, cache, "alice@example.com", CERT_PURPOSE_ENCRYPT, &c) > 0);
+                assert_true(c.possible);
+        }
+        {
+                _cleanup_(capability_done) Capability c = {};
+
+                /* A new certificate changes the lookup's generation: the answer is made again. */
+                renewed = world_add(&w, &(Leaf){.address = "alice@example.com",
+                                                .key = keys[1],
+                                                .not_before_days = -2,
+                                                .in_token = true});
+                assert_true(cached_answer(&w, cache, "alice@example.com", CERT_PURPOSE_SIGN, &c) > 0);
+                assert_chose(&c, renewed);
+        }
+        {
+                _cleanup_(capability_done) Capability c = {};
+
+                /* The token's keys changed and the caller said so with its generation. */
+                no_keys = calloc(1, sizeof(char *));
+                assert_non_null(no_keys);
+                w.ctx.key_spkis = no_keys;
+                w.ctx.generation++;
+                assert_true(cached_answer(&w, cache, "alice@example.com", CERT_PURPOSE_SIGN, &c) > 0);
+                assert_false(c.possible);
+                assert_string_equal(c.reason, "no-private-key");
+        }
+        {
+                _cleanup_(capability_done) Capability c = {};
+
+                /* The token went away: not the answer of a ready token, whatever the generation. */
+                w.ctx.token_ready = false;
+                w.ctx.token_problem = "gone";
+                assert_true(cached_answer(&w, cache, "alice@example.com", CERT_PURPOSE_SIGN, &c) > 0);
+                assert_string_equal(c.reason, "token-unavailable");
+                w.ctx.token_ready = true;
+        }
+        {
+                _cleanup_(capability_done) Capability c = {};
+
+                /* The token back: asked again once, then remembered until the next
+                 * second, since validity depends on the time. */
+                assert_true(cached_answer(&w, cache, "alice@example.com", CERT_PURPOSE_SIGN, &c) > 0);
+                assert_string_equal(c.reason, "no-private-key");
+                capability_done(&c);
+                assert_int_equal(cached_answer(&w, cache, "alice@example.com", CERT_PURPOSE_SIGN, &c), 0);
+                capability_done(&c);
+                w.ctx.now++;
+                assert_true(cached_answer(&w, cache, "alice@example.com", CERT_PURPOSE_SIGN, &c) > 0);
+                assert_string_equal(c.reason, "no-private-key");
+        }
+        {
+                _cleanup_(capability_done) Capability c = {};
+
+                /* A failed lookup is not remembered. */
+                world_add(&w, &(Leaf){.address = "bob@example.com"});
+                w.lookup->fail = -EIO;
+                assert_int_equal(capability_for_cached(cache, &w.ctx, "bob@example.com", CERT_PURPOSE_ENCRYPT, &c),
+                                 -EIO);
+                w.lookup->fail = 0;
+                assert_true(cached_answer(&w, cache, "bob@example.com", CERT_PURPOSE_ENCRYPT, &c) > 0);
+                assert_true(c.possible);
+        }
+        /* More addresses than the cache holds: each answer is still right. */
+        for (unsigned i = 0; i < 100; i++) {
+                _cleanup_(capability_done) Capability c = {};
+                char address[64];
+
+                (void) snprintf(address, sizeof(address), "nobody%u@example.com", i);
+                assert_int_equal(capability_for_cached(cache, &w.ctx, address, CERT_PURPOSE_ENCRYPT, &c), 0);
+                assert_string_equal(c.address, address);
+                assert_string_equal(c.reason, "no-certificate");
+        }
+        {
+                _cleanup_(capability_done) Capability c = {};
+
+                /* Without a cache, or a lookup without a generation, nothing is remembered. */
+                assert_true(cached_answer(&w, NULL, "bob@example.com", CERT_PURPOSE_ENCRYPT, &c) > 0);
+                capability_done(&c);
+                w.ctx.lookup.generation = NULL;
+                assert_true(cached_answer(&w, cache, "bob@example.com", CERT_PURPOSE_ENCRYPT, &c) > 0);
+                capability_done(&c);
+                assert_true(cached_answer(&w, cache, "bob@example.com", CERT_PURPOSE_ENCRYPT, &c) > 0);
+        }
+        w.ctx.key_spkis = w.key_spkis;
+        strv_free(no_keys);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_no_certificate),
@@ -525,6 +655,7 @@ int main(void) {
                 cmocka_unit_test(test_lookup_order),
                 cmocka_unit_test(test_lookup_failure),
                 cmocka_unit_test(test_vanished_certificate),
+                cmocka_unit_test(test_cache),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
