@@ -700,33 +700,97 @@ static int find_candidates(OpenJob *j) {
 }
 
 /* Every certificate in the store of a key in the token: an enveloped layer
- * may be for any of them. */
-static int collect_recipients(OpenJob *j) {
-        Manager *m = j->job.manager;
+ * may be for any of them. The same for every Decrypt until the store or the
+ * token's keys change (its store queries were a tenth of the loop's time
+ * per Decrypt): kept in the Manager, stamped like the capability cache. */
+typedef struct DecryptRecipients DecryptRecipients;
 
-        j->recipients = sk_X509_new_null();
-        if (!j->recipients)
+struct DecryptRecipients {
+        STACK_OF(X509) * certificates;
+        char **keys; /* the key of each */
+        char **fingerprints;
+        uint64_t store_generation;
+        uint64_t manager_generation;
+        bool incomplete; /* a store query failed: used once, not kept */
+};
+
+static DecryptRecipients *decrypt_recipients_free(DecryptRecipients *r) {
+        if (!r)
+                return NULL;
+        sk_X509_pop_free(r->certificates, X509_free);
+        strv_free(r->keys);
+        strv_free(r->fingerprints);
+        return mfree(r);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DecryptRecipients *, decrypt_recipients_free);
+
+void manager_open_forget(Manager *m) {
+        m->decrypt_recipients = decrypt_recipients_free(m->decrypt_recipients);
+}
+
+static int decrypt_recipients_load(Manager *m, DecryptRecipients **ret) {
+        _cleanup_(decrypt_recipients_freep) DecryptRecipients *r = calloc(1, sizeof(DecryptRecipients));
+
+        if (!r)
+                return -ENOMEM;
+        /* Read before the store: a change meanwhile makes these stale, never the other way round. */
+        r->store_generation = store_generation(m->store);
+        r->manager_generation = m->capability_generation;
+        r->certificates = sk_X509_new_null();
+        r->keys = calloc(1, sizeof(char *));
+        r->fingerprints = calloc(1, sizeof(char *));
+        if (!r->certificates || !r->keys || !r->fingerprints)
                 return -ENOMEM;
         for (size_t k = 0; k < m->n_keys; k++) {
                 _cleanup_(strv_freep) char **fingerprints = NULL;
 
-                if (!m->keys[k].spki_sha256[0] || store_find_by_spki(m->store, m->keys[k].spki_sha256, &fingerprints) < 0)
+                if (!m->keys[k].spki_sha256[0])
                         continue;
+                if (store_find_by_spki(m->store, m->keys[k].spki_sha256, &fingerprints) < 0) {
+                        r->incomplete = true;
+                        continue;
+                }
                 for (char **f = fingerprints; *f; f++) {
                         X509 *x = NULL;
 
-                        if (store_get_certificate(m->store, *f, &x, NULL) < 0)
+                        if (store_get_certificate(m->store, *f, &x, NULL) < 0) {
+                                r->incomplete = true;
                                 continue;
-                        if (!sk_X509_push(j->recipients, x)) {
+                        }
+                        if (!sk_X509_push(r->certificates, x)) {
                                 X509_free(x);
                                 return -ENOMEM;
                         }
-                        if (strv_extend(&j->recipient_keys, m->keys[k].id) < 0 ||
-                            strv_extend(&j->recipient_fingerprints, *f) < 0)
+                        if (strv_extend(&r->keys, m->keys[k].id) < 0 || strv_extend(&r->fingerprints, *f) < 0)
                                 return -ENOMEM;
                 }
         }
+        *ret = TAKE_PTR(r);
         return 0;
+}
+
+static int collect_recipients(OpenJob *j) {
+        Manager *m = j->job.manager;
+        _cleanup_(decrypt_recipients_freep) DecryptRecipients *once = NULL;
+        DecryptRecipients *r = m->decrypt_recipients;
+        int e;
+
+        if (!r || r->store_generation != store_generation(m->store) ||
+            r->manager_generation != m->capability_generation) {
+                manager_open_forget(m);
+                e = decrypt_recipients_load(m, &r);
+                if (e < 0)
+                        return e;
+                if (r->incomplete)
+                        once = r;
+                else
+                        m->decrypt_recipients = r;
+        }
+        j->recipients = X509_chain_up_ref(r->certificates);
+        j->recipient_keys = strv_copy(r->keys);
+        j->recipient_fingerprints = strv_copy(r->fingerprints);
+        return j->recipients && j->recipient_keys && j->recipient_fingerprints ? 0 : -ENOMEM;
 }
 
 static void decrypt_with_candidate(OpenJob *j) {

@@ -72,6 +72,12 @@ typedef struct OpenRequest {
 /* On success the job owns userdata. */
 int manager_open_start(Manager *m, const OpenRequest *request, const OpenJobHooks *hooks, void *userdata);
 
+/* Frees what Decrypt keeps between calls (the certificates of the token's keys). */
+void manager_open_forget(Manager *m);
+
+/* Frees what Decrypt keeps between calls (the certificates of the token's keys). */
+void manager_open_forget(Manager *m);
+
 /* The answer to an authorize() that returned 0: refusal is the reason
  * given, for the message when no key is allowed. */
 void manager_open_job_authorized(OpenJob *job, bool allowed, const char *refusal);

@@ -128,6 +128,7 @@ Manager *manager_free(Manager *m) {
         manager_cluster_stop(m);
         validator_free(m->validator);
         capability_cache_free(m->capability_cache);
+        manager_open_forget(m);
         store_free(m->store);
         config_free(m->config);
         free(m->config_path);
