@@ -80,6 +80,9 @@ struct OpenJob {
         bool token_failed;         /* the failure was the token's, not the message's */
         EVP_PKEY *key;             /* PHASE_DECRYPT: the token's key, for the worker process's asks */
         char *input_sha256;
+        int layer_error; /* PHASE_DECRYPT: the decrypted content's layer could not be read */
+        SmimedError layer_error_code;
+        char *layer_message;
 
         /* the certificates of the token's keys, which an enveloped layer may be for */
         char **recipient_keys;     /* the key of each */
@@ -154,6 +157,7 @@ static void open_job_free(OpenJob *j) {
         X509_free(j->stored_signer);
         free(j->worker_message);
         free(j->input_sha256);
+        free(j->layer_message);
         candidates_free(j);
         free(j->refusal);
         open_status_done(&j->status);
@@ -232,12 +236,72 @@ static int open_run(OpenJob *j, WorkerMessage *request, WorkerMessage *reply) {
         return r < 0 ? r : error;
 }
 
-static int work_layer(OpenJob *j) {
-        _cleanup_(worker_message_done) WorkerMessage request = {}, reply = {};
+/* The fields of a layer's answer (WORK_OPEN_LAYER's reply, or the end of
+ * WORK_OPEN_DECRYPT's), its fds from fd_offset on; outer: the top layer,
+ * whose From: and Message-ID: are the message's. */
+static int read_layer_answer(OpenJob *j, WorkerMessage *reply, unsigned fd_offset, bool outer) {
         _cleanup_free_ uint8_t *issuer = NULL;
         uint32_t layer = 0, integrity = 0, digest_nid = 0;
         uint32_t n_recipients = j->recipients ? (uint32_t) sk_X509_num(j->recipients) : 0;
         bool has_next = false, assembled = false;
+
+        signature_check_done(&j->check);
+        signer_request_clear(j);
+        closep(&j->next);
+        j->matches = mfree(j->matches);
+        j->n_matches = 0;
+        worker_message_get_u32(reply, &layer);
+        if (outer) {
+                worker_message_get_strv(reply, &j->from);
+                worker_message_get_bool(reply, &j->from_unreadable);
+                worker_message_get_string(reply, &j->message_id);
+        } else {
+                _cleanup_(strv_freep) char **from = NULL;
+                _cleanup_free_ char *message_id = NULL;
+                bool unreadable;
+
+                worker_message_get_strv(reply, &from);
+                worker_message_get_bool(reply, &unreadable);
+                worker_message_get_string(reply, &message_id);
+        }
+        worker_message_get_u32(reply, &j->n_matches);
+        if (reply->error < 0 || j->n_matches > n_recipients)
+                return -EBADMSG;
+        j->matches = calloc((size_t) j->n_matches + 1, sizeof(uint32_t));
+        if (!j->matches)
+                return -ENOMEM;
+        for (uint32_t i = 0; i < j->n_matches; i++) {
+                worker_message_get_u32(reply, &j->matches[i]);
+                if (j->matches[i] >= n_recipients)
+                        return -EBADMSG;
+        }
+        worker_message_get_u32(reply, &integrity);
+        worker_message_get_x509(reply, &j->check.signer);
+        worker_message_get_x509_stack(reply, &j->check.certificates);
+        worker_message_get_u32(reply, &digest_nid);
+        worker_message_get_blob(reply, &issuer, &j->signer_issuer_size);
+        worker_message_get_string(reply, &j->signer_serial);
+        worker_message_get_bool(reply, &has_next);
+        if (has_next)
+                j->next = worker_message_take_fd(reply, fd_offset);
+        worker_message_get_bool(reply, &assembled);
+        if (assembled) {
+                worker_message_get_u64(reply, &j->status.size);
+                closep(&j->job.result);
+                j->job.result = worker_message_take_fd(reply, fd_offset + (has_next ? 1 : 0));
+        }
+        if (reply->error < 0 || layer > SMIME_LAYER_CERTS || integrity > SIGNATURE_BROKEN ||
+            (has_next && j->next < 0) || (assembled && j->job.result < 0))
+                return -EBADMSG;
+        j->layer = (SmimeLayer) layer;
+        j->check.integrity = (SignatureIntegrity) integrity;
+        j->check.digest_nid = (int) digest_nid;
+        j->signer_issuer = j->signer_issuer_size > 0 ? TAKE_PTR(issuer) : NULL;
+        return 0;
+}
+
+static int work_layer(OpenJob *j) {
+        _cleanup_(worker_message_done) WorkerMessage request = {}, reply = {};
         int r;
 
         worker_message_init(&request, WORK_OPEN_LAYER);
@@ -260,59 +324,42 @@ static int work_layer(OpenJob *j) {
         if (r < 0)
                 return r;
 
-        signature_check_done(&j->check);
-        signer_request_clear(j);
-        closep(&j->next);
-        j->matches = mfree(j->matches);
-        j->n_matches = 0;
-        worker_message_get_u32(&reply, &layer);
-        if (j->phase == PHASE_LAYER && j->depth == 0) {
-                worker_message_get_strv(&reply, &j->from);
-                worker_message_get_bool(&reply, &j->from_unreadable);
-                worker_message_get_string(&reply, &j->message_id);
-        } else {
-                _cleanup_(strv_freep) char **from = NULL;
-                _cleanup_free_ char *message_id = NULL;
-                bool unreadable;
+        return read_layer_answer(j, &reply, 0, j->phase == PHASE_LAYER && j->depth == 0);
+}
 
-                worker_message_get_strv(&reply, &from);
-                worker_message_get_bool(&reply, &unreadable);
-                worker_message_get_string(&reply, &message_id);
-        }
-        worker_message_get_u32(&reply, &j->n_matches);
-        if (reply.error < 0 || j->n_matches > n_recipients)
+/* WORK_OPEN_DECRYPT's reply: the digest, the decrypted content, which
+ * becomes the layer being opened, and that layer's answer (or why the
+ * worker could not read it, which fails the call once the loop has
+ * recorded the decryption). */
+static int read_decrypted(OpenJob *j, WorkerMessage *reply) {
+        _cleanup_(closep) int content = -1;
+        int32_t error = 0, code = 0;
+        int r;
+
+        j->layer_error = 0;
+        j->layer_error_code = 0;
+        j->layer_message = mfree(j->layer_message);
+        j->input_sha256 = mfree(j->input_sha256);
+        worker_message_get_string(reply, &j->input_sha256);
+        content = worker_message_take_fd(reply, 0);
+        worker_message_get_i32(reply, &error);
+        worker_message_get_i32(reply, &code);
+        worker_message_get_string(reply, &j->layer_message);
+        if (reply->error < 0 || content < 0 || error > 0 || error == INT32_MIN)
                 return -EBADMSG;
-        j->matches = calloc((size_t) j->n_matches + 1, sizeof(uint32_t));
-        if (!j->matches)
-                return -ENOMEM;
-        for (uint32_t i = 0; i < j->n_matches; i++) {
-                worker_message_get_u32(&reply, &j->matches[i]);
-                if (j->matches[i] >= n_recipients)
-                        return -EBADMSG;
+
+        closep(&j->current);
+        j->current = TAKE_FD(content);
+        j->depth++;
+        closep(&j->next);
+        if (error < 0) {
+                j->layer_error = error;
+                /* Only one of ours; anything else is no error code at all (the worker is not trusted). */
+                j->layer_error_code = smimed_error_to_name(code) ? (SmimedError) code : 0;
+                return 0;
         }
-        worker_message_get_u32(&reply, &integrity);
-        worker_message_get_x509(&reply, &j->check.signer);
-        worker_message_get_x509_stack(&reply, &j->check.certificates);
-        worker_message_get_u32(&reply, &digest_nid);
-        worker_message_get_blob(&reply, &issuer, &j->signer_issuer_size);
-        worker_message_get_string(&reply, &j->signer_serial);
-        worker_message_get_bool(&reply, &has_next);
-        if (has_next)
-                j->next = worker_message_take_fd(&reply, 0);
-        worker_message_get_bool(&reply, &assembled);
-        if (assembled) {
-                worker_message_get_u64(&reply, &j->status.size);
-                closep(&j->job.result);
-                j->job.result = worker_message_take_fd(&reply, has_next ? 1 : 0);
-        }
-        if (reply.error < 0 || layer > SMIME_LAYER_CERTS || integrity > SIGNATURE_BROKEN ||
-            (has_next && j->next < 0) || (assembled && j->job.result < 0))
-                return -EBADMSG;
-        j->layer = (SmimeLayer) layer;
-        j->check.integrity = (SignatureIntegrity) integrity;
-        j->check.digest_nid = (int) digest_nid;
-        j->signer_issuer = j->signer_issuer_size > 0 ? TAKE_PTR(issuer) : NULL;
-        return 0;
+        r = read_layer_answer(j, reply, 1, false);
+        return r < 0 ? r : 0;
 }
 
 /* The private-key operation, asked of this thread by the worker process. */
@@ -332,22 +379,25 @@ static int work_decrypt(OpenJob *j) {
 
         worker_message_init(&request, WORK_OPEN_DECRYPT);
         worker_message_put_x509(&request, c->certificate);
+        worker_message_put_bool(&request, j->verify);
+        worker_message_put_u32(&request, j->depth);
+        worker_message_put_x509_stack(&request, j->recipients);
         r = worker_message_put_fd(&request, j->current);
         if (r >= 0)
                 r = worker_message_put_fd(&request, j->job.input);
+        /* The content's, a signed content's and the result's spool files. */
         if (r >= 0)
                 r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->current));
+        if (r >= 0)
+                r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->current));
+        if (r >= 0)
+                r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->job.input));
         if (r < 0)
                 return r;
         r = open_run(j, &request, &reply);
         j->key = (EVP_PKEY_free(j->key), NULL);
-        if (r >= 0) {
-                closep(&j->next);
-                worker_message_get_string(&reply, &j->input_sha256);
-                j->next = worker_message_take_fd(&reply, 0);
-                if (reply.error < 0 || j->next < 0)
-                        r = -EBADMSG;
-        }
+        if (r >= 0)
+                r = read_decrypted(j, &reply);
         if (!j->input_sha256)
                 j->input_sha256 = sha256_fd(j->job.input);
         /* A message that does not decrypt and a token that stopped answering
@@ -904,6 +954,8 @@ static void audit_decryption(OpenJob *j, int r, const char *message) {
                                   });
 }
 
+static void layer_read(OpenJob *j);
+
 static void decrypted(OpenJob *j, int r, const char *message) {
         const DecryptCandidate *c = &j->candidates[j->candidate];
 
@@ -931,7 +983,44 @@ static void decrypted(OpenJob *j, int r, const char *message) {
         j->status.key = strdup(c->key);
         set_text(&j->status.encryption_message, "Decrypted with the key of certificate %s.", c->fingerprint);
         candidates_free(j);
-        next_layer(j);
+        /* The worker read the content's layer with the decryption. */
+        if (j->layer_error < 0) {
+                open_job_finish(j, j->layer_error, j->layer_error_code, j->layer_message ?: strerror(-j->layer_error));
+                return;
+        }
+        layer_read(j);
+}
+
+/* A layer's answer is in: what comes next. */
+static void layer_read(OpenJob *j) {
+        int r;
+
+        if (j->layer == SMIME_LAYER_NONE) {
+                finish_with_content(j);
+                return;
+        }
+        if (j->layer == SMIME_LAYER_CERTS) {
+                r = import_carried_certificates(j);
+                signature_check_done(&j->check);
+                if (r < 0) {
+                        open_job_finish(j, r, 0, strerror(-r));
+                        return;
+                }
+                finish_with_content(j);
+                return;
+        }
+        if (j->layer == SMIME_LAYER_SIGNED && !j->verify) {
+                /* Asked not to: say so, rather than "not signed". */
+                j->status.signature = "not-verified";
+                set_text(&j->status.signature_message,
+                         "The message is signed; the signature was not checked (verify=false).");
+                finish_with_content(j);
+                return;
+        }
+        if (j->layer == SMIME_LAYER_ENVELOPED)
+                enveloped_layer_read(j);
+        else
+                signed_layer_checked(j);
 }
 
 /* ---- output ---- */
@@ -956,30 +1045,7 @@ static void open_worked(Job *job, int r) {
         case PHASE_LAYER:
                 if (r < 0)
                         break;
-                if (j->layer == SMIME_LAYER_NONE) {
-                        finish_with_content(j);
-                        return;
-                }
-                if (j->layer == SMIME_LAYER_CERTS) {
-                        r = import_carried_certificates(j);
-                        signature_check_done(&j->check);
-                        if (r < 0)
-                                break;
-                        finish_with_content(j);
-                        return;
-                }
-                if (j->layer == SMIME_LAYER_SIGNED && !j->verify) {
-                        /* Asked not to: say so, rather than "not signed". */
-                        j->status.signature = "not-verified";
-                        set_text(&j->status.signature_message,
-                                 "The message is signed; the signature was not checked (verify=false).");
-                        finish_with_content(j);
-                        return;
-                }
-                if (j->layer == SMIME_LAYER_ENVELOPED)
-                        enveloped_layer_read(j);
-                else
-                        signed_layer_checked(j);
+                layer_read(j);
                 return;
         case PHASE_VERIFY_AGAIN:
                 if (r < 0)

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -128,141 +130,242 @@ static int assemble(WorkerSession *s, WorkerMessage *request, unsigned spool_ind
         return 0;
 }
 
-int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *reply) {
+/* What WORK_OPEN_LAYER asks about a layer. */
+typedef struct LayerQuestion {
+        bool verify;
+        bool decrypt;
+        uint32_t depth;
+        X509 *stored_signer;         /* the store's, for a signer the message lacks; or NULL */
+        STACK_OF(X509) * recipients; /* the certificates of the token's keys */
+        int input;                   /* the whole input, below the top; else -1 */
+        unsigned next_spool;         /* the request's spool files, by fd index */
+        unsigned result_spool;
+} LayerQuestion;
+
+/* The answer, or why there is none. */
+typedef struct LayerAnswer {
+        int error; /* 0, or the failure with code and message */
+        SmimedError error_code;
+        char *message;
+
+        SmimeLayer layer;
+        char **from;
+        bool from_unreadable;
+        char *message_id;
+        uint32_t *matches;
+        uint32_t n_matches;
+        SignatureCheck check;
+        SignerNote note;
+        int next;
+        int result;
+        uint64_t result_size;
+} LayerAnswer;
+
+static void layer_answer_done(LayerAnswer *a) {
+        free(a->message);
+        strv_free(a->from);
+        free(a->message_id);
+        free(a->matches);
+        signature_check_done(&a->check);
+        signer_note_done(&a->note);
+        closep(&a->next);
+        closep(&a->result);
+        *a = (LayerAnswer){.next = -1, .result = -1};
+}
+
+static int layer_fail(LayerAnswer *a, int error, SmimedError error_code, const char *message) {
+        a->error = error;
+        a->error_code = error_code;
+        free(a->message);
+        a->message = strdup(message ? message : strerror(-error));
+        return a->message ? 0 : -ENOMEM;
+}
+
+static int layer_fail_errno(LayerAnswer *a, int error, SmimedError error_code, const char *format, ...) _printf_(4, 5);
+static int layer_fail_errno(LayerAnswer *a, int error, SmimedError error_code, const char *format, ...) {
+        _cleanup_free_ char *text = NULL;
+        va_list ap;
+
+        errno = -error;
+        va_start(ap, format);
+        if (vasprintf(&text, format, ap) < 0)
+                text = NULL;
+        va_end(ap);
+        return layer_fail(a, error, error_code, text);
+}
+
+/* Reads the layer in layer_fd: the answer in *a, a failure of the message
+ * there too; < 0 only when the worker itself fails (out of memory). */
+static int read_layer(WorkerSession *s, WorkerMessage *request, const LayerQuestion *q, int layer_fd, LayerAnswer *a) {
         _cleanup_free_ LineReader *lines = malloc(sizeof(LineReader));
         _cleanup_(mime_headers_done) MimeHeaders headers = {};
-        _cleanup_(signer_note_done) SignerNote note = {};
-        _cleanup_(signature_check_done) SignatureCheck check = {};
         _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = NULL;
         _cleanup_(BIO_freep) BIO *content = NULL;
-        _cleanup_(sk_X509_free_allp) STACK_OF(X509) *recipients = NULL;
-        _cleanup_(strv_freep) char **from = NULL;
-        _cleanup_free_ char *message_id = NULL, *message = NULL;
-        _cleanup_free_ uint32_t *matches = NULL;
-        _cleanup_(closep) int layer_fd = -1, next = -1, input = -1, result = -1;
-        bool verify = false, decrypt = false, from_unreadable = false, headerless = false;
-        uint32_t depth = 0, n_matches = 0;
-        uint64_t result_size = 0;
-        SmimeLayer layer = SMIME_LAYER_NONE;
+        _cleanup_free_ char *message = NULL;
+        bool headerless = false;
         int r;
 
-        worker_message_get_bool(request, &verify);
-        worker_message_get_bool(request, &decrypt);
-        worker_message_get_u32(request, &depth);
-        worker_message_get_x509(request, &note.stored);
-        worker_message_get_x509_stack(request, &recipients);
-        layer_fd = worker_message_take_fd(request, 0);
-        if (request->error < 0 || layer_fd < 0 || !lines)
-                return work_fail(reply, request->error < 0 ? request->error : -EBADMSG, 0,
-                                 "The request cannot be read.");
-        input = worker_message_take_fd(request, 2); /* optional */
-
+        if (!lines)
+                return -ENOMEM;
+        a->note.stored = q->stored_signer && X509_up_ref(q->stored_signer) ? q->stored_signer : NULL;
         if (lseek(layer_fd, 0, SEEK_SET) < 0)
-                return work_fail_errno(reply, -errno, "The message cannot be read: %m");
+                return layer_fail_errno(a, -errno, 0, "The message cannot be read: %m");
         line_reader_init(lines, layer_fd);
-        if (depth > 0) {
+        if (q->depth > 0) {
                 /* Decrypted or signed content without a header section (openssl
                  * cms without -text, some gateways): a text/plain body, as mail
                  * readers take it. */
                 r = mime_fd_starts_with_header(layer_fd);
                 if (r < 0)
-                        return work_fail_errno(reply, r, "The message cannot be read: %m");
+                        return layer_fail_errno(a, r, 0, "The message cannot be read: %m");
                 headerless = r == 0;
         }
         r = headerless ? 0 : mime_headers_read(lines, &headers, &message);
-        if (r >= 0 && depth == 0)
-                r = read_outer(&headers, &from, &from_unreadable, &message_id, &message);
+        if (r >= 0 && q->depth == 0)
+                r = read_outer(&headers, &a->from, &a->from_unreadable, &a->message_id, &message);
         if (r >= 0 && !headerless)
-                r = smime_classify(&headers, &layer, &message);
+                r = smime_classify(&headers, &a->layer, &message);
         if (r < 0)
-                return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERR_INVALID_MESSAGE : 0, message);
+                return layer_fail(a, r, r == -EBADMSG ? SMIMED_ERR_INVALID_MESSAGE : 0, message);
 
-        if (layer != SMIME_LAYER_NONE && !(layer == SMIME_LAYER_SIGNED && !verify)) {
-                if (depth >= WORK_OPEN_MAX_LAYERS)
-                        return work_fail_message(reply, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE,
-                                                 "S/MIME layers are nested deeper than smimed opens (%u).",
-                                                 WORK_OPEN_MAX_LAYERS);
-                if (layer == SMIME_LAYER_ENVELOPED && !decrypt)
-                        return work_fail(reply, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE,
-                                         "The message is encrypted; open it with Decrypt.");
+        if (a->layer != SMIME_LAYER_NONE && !(a->layer == SMIME_LAYER_SIGNED && !q->verify)) {
+                if (q->depth >= WORK_OPEN_MAX_LAYERS)
+                        return layer_fail_errno(a, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE,
+                                                "S/MIME layers are nested deeper than smimed opens (%u).",
+                                                WORK_OPEN_MAX_LAYERS);
+                if (a->layer == SMIME_LAYER_ENVELOPED && !q->decrypt)
+                        return layer_fail(a, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE,
+                                          "The message is encrypted; open it with Decrypt.");
 
                 /* One parse per layer: a .p7m's kind is read from the CMS itself. */
                 r = smime_read(layer_fd, &cms, &content, &message);
-                if (r >= 0 && (layer == SMIME_LAYER_CMS || layer == SMIME_LAYER_CERTS))
-                        r = smime_cms_layer(cms, &layer, &message);
+                if (r >= 0 && (a->layer == SMIME_LAYER_CMS || a->layer == SMIME_LAYER_CERTS))
+                        r = smime_cms_layer(cms, &a->layer, &message);
                 if (r < 0)
-                        return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERR_INVALID_MESSAGE : 0, message);
-                if (layer == SMIME_LAYER_ENVELOPED && !decrypt)
-                        return work_fail(reply, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE,
-                                         "The message is encrypted; open it with Decrypt.");
+                        return layer_fail(a, r, r == -EBADMSG ? SMIMED_ERR_INVALID_MESSAGE : 0, message);
+                if (a->layer == SMIME_LAYER_ENVELOPED && !q->decrypt)
+                        return layer_fail(a, -EBADMSG, SMIMED_ERR_INVALID_MESSAGE,
+                                          "The message is encrypted; open it with Decrypt.");
         }
 
-        if (layer == SMIME_LAYER_CERTS) {
+        if (a->layer == SMIME_LAYER_CERTS) {
                 /* Certificates someone sends to be written to: smimed judges them. */
-                check.certificates = CMS_get1_certs(cms);
-                if (!check.certificates)
-                        check.certificates = sk_X509_new_null();
-                if (!check.certificates)
+                a->check.certificates = CMS_get1_certs(cms);
+                if (!a->check.certificates)
+                        a->check.certificates = sk_X509_new_null();
+                if (!a->check.certificates)
                         return -ENOMEM;
-        } else if (layer == SMIME_LAYER_ENVELOPED) {
+        } else if (a->layer == SMIME_LAYER_ENVELOPED) {
                 /* Which of the token's keys the message is for: smimed picks and asks polkit. */
-                matches = calloc((size_t) sk_X509_num(recipients) + 1, sizeof(uint32_t));
-                if (!matches)
+                a->matches = calloc((size_t) sk_X509_num(q->recipients) + 1, sizeof(uint32_t));
+                if (!a->matches)
                         return -ENOMEM;
-                for (int i = 0; i < sk_X509_num(recipients); i++)
-                        if (smime_is_recipient(cms, sk_X509_value(recipients, i)))
-                                matches[n_matches++] = (uint32_t) i;
-        } else if (layer == SMIME_LAYER_SIGNED && verify) {
-                next = work_spool(s, request, 1, fd_size_hint(layer_fd));
-                if (next < 0)
-                        return work_fail_errno(reply, next, "Cannot create a spool file: %m");
-                r = smime_verify(cms, content, note_signer, &note, next, &check, &message);
+                for (int i = 0; i < sk_X509_num(q->recipients); i++)
+                        if (smime_is_recipient(cms, sk_X509_value(q->recipients, i)))
+                                a->matches[a->n_matches++] = (uint32_t) i;
+        } else if (a->layer == SMIME_LAYER_SIGNED && q->verify) {
+                a->next = work_spool(s, request, q->next_spool, fd_size_hint(layer_fd));
+                if (a->next < 0)
+                        return layer_fail_errno(a, a->next, 0, "Cannot create a spool file: %m");
+                r = smime_verify(cms, content, note_signer, &a->note, a->next, &a->check, &message);
                 if (r < 0)
-                        return work_fail(reply, r, SMIMED_ERR_INVALID_MESSAGE, message);
+                        return layer_fail(a, r, SMIMED_ERR_INVALID_MESSAGE, message);
         }
 
         /* The innermost content, below an S/MIME layer: the result at once,
          * rather than in a request of its own. */
-        if (input >= 0 && depth > 0 && (layer == SMIME_LAYER_NONE || (layer == SMIME_LAYER_SIGNED && !verify))) {
-                r = assemble(s, request, 3, input, layer_fd, headerless, &result, &result_size, reply);
+        if (q->input >= 0 && q->depth > 0 &&
+            (a->layer == SMIME_LAYER_NONE || (a->layer == SMIME_LAYER_SIGNED && !q->verify))) {
+                _cleanup_(worker_message_done) WorkerMessage failure = {};
+
+                r = assemble(s, request, q->result_spool, q->input, layer_fd, headerless, &a->result, &a->result_size,
+                             &failure);
                 if (r < 0)
                         return r;
-        }
+                if (a->result < 0) {
+                        int error = 0;
+                        SmimedError code = 0;
+                        _cleanup_free_ char *text = NULL;
 
-        worker_message_put_u32(reply, (uint32_t) layer);
-        worker_message_put_strv(reply, from);
-        worker_message_put_bool(reply, from_unreadable);
-        worker_message_put_string(reply, message_id);
-        worker_message_put_u32(reply, n_matches);
-        for (uint32_t i = 0; i < n_matches; i++)
-                worker_message_put_u32(reply, matches[i]);
-        worker_message_put_u32(reply, (uint32_t) check.integrity);
-        worker_message_put_x509(reply, check.signer);
-        worker_message_put_x509_stack(reply, check.certificates);
-        worker_message_put_u32(reply, (uint32_t) check.digest_nid);
-        worker_message_put_blob(reply, note.issuer, note.issuer_size);
-        worker_message_put_string(reply, note.serial);
-        worker_message_put_bool(reply, next >= 0);
-        if (next >= 0)
-                worker_message_put_fd(reply, next);
-        worker_message_put_bool(reply, result >= 0);
-        if (result >= 0) {
-                worker_message_put_u64(reply, result_size);
-                worker_message_put_fd(reply, result);
+                        r = worker_reply_read_status(&failure, &error, &code, &text);
+                        return layer_fail(a, r < 0 || error == 0 ? -EIO : error, code, text);
+                }
         }
+        return 0;
+}
+
+/* The answer's fields, as WORK_OPEN_LAYER's reply carries them. */
+static void put_layer(WorkerMessage *reply, LayerAnswer *a) {
+        worker_message_put_u32(reply, (uint32_t) a->layer);
+        worker_message_put_strv(reply, a->from);
+        worker_message_put_bool(reply, a->from_unreadable);
+        worker_message_put_string(reply, a->message_id);
+        worker_message_put_u32(reply, a->n_matches);
+        for (uint32_t i = 0; i < a->n_matches; i++)
+                worker_message_put_u32(reply, a->matches[i]);
+        worker_message_put_u32(reply, (uint32_t) a->check.integrity);
+        worker_message_put_x509(reply, a->check.signer);
+        worker_message_put_x509_stack(reply, a->check.certificates);
+        worker_message_put_u32(reply, (uint32_t) a->check.digest_nid);
+        worker_message_put_blob(reply, a->note.issuer, a->note.issuer_size);
+        worker_message_put_string(reply, a->note.serial);
+        worker_message_put_bool(reply, a->next >= 0);
+        if (a->next >= 0)
+                worker_message_put_fd(reply, a->next);
+        worker_message_put_bool(reply, a->result >= 0);
+        if (a->result >= 0) {
+                worker_message_put_u64(reply, a->result_size);
+                worker_message_put_fd(reply, a->result);
+        }
+}
+
+int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *reply) {
+        _cleanup_(layer_answer_done) LayerAnswer a = {.next = -1, .result = -1};
+        _cleanup_(X509_freep) X509 *stored = NULL;
+        _cleanup_(sk_X509_free_allp) STACK_OF(X509) *recipients = NULL;
+        _cleanup_(closep) int layer_fd = -1, input = -1;
+        LayerQuestion q = {.next_spool = 1, .result_spool = 3};
+        int r;
+
+        worker_message_get_bool(request, &q.verify);
+        worker_message_get_bool(request, &q.decrypt);
+        worker_message_get_u32(request, &q.depth);
+        worker_message_get_x509(request, &stored);
+        worker_message_get_x509_stack(request, &recipients);
+        layer_fd = worker_message_take_fd(request, 0);
+        if (request->error < 0 || layer_fd < 0)
+                return work_fail(reply, request->error < 0 ? request->error : -EBADMSG, 0,
+                                 "The request cannot be read.");
+        input = worker_message_take_fd(request, 2); /* optional */
+        q.stored_signer = stored;
+        q.recipients = recipients;
+        q.input = input;
+
+        r = read_layer(s, request, &q, layer_fd, &a);
+        if (r < 0)
+                return r;
+        if (a.error < 0)
+                return work_fail(reply, a.error, a.error_code, a.message);
+        put_layer(reply, &a);
         return work_reply_done(reply);
 }
 
 int work_open_decrypt(WorkerSession *s, WorkerMessage *request, WorkerMessage *reply) {
+        _cleanup_(layer_answer_done) LayerAnswer a = {.next = -1, .result = -1};
         _cleanup_(X509_freep) X509 *certificate = NULL;
+        _cleanup_(sk_X509_free_allp) STACK_OF(X509) *recipients = NULL;
         _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = NULL;
         _cleanup_(BIO_freep) BIO *content = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_free_ char *message = NULL, *input_sha256 = NULL;
         _cleanup_(closep) int layer_fd = -1, input = -1, next = -1;
+        LayerQuestion q = {.next_spool = 3, .result_spool = 4};
         int r;
 
         worker_message_get_x509(request, &certificate);
+        worker_message_get_bool(request, &q.verify);
+        worker_message_get_u32(request, &q.depth);
+        worker_message_get_x509_stack(request, &recipients);
         layer_fd = worker_message_take_fd(request, 0);
         input = worker_message_take_fd(request, 1);
         if (request->error < 0 || !certificate || layer_fd < 0 || input < 0)
@@ -284,6 +387,25 @@ int work_open_decrypt(WorkerSession *s, WorkerMessage *request, WorkerMessage *r
 
         worker_message_put_string(reply, input_sha256);
         worker_message_put_fd(reply, next);
+
+        /* The decrypted content's own layer at once, rather than in a request
+         * of its own, with a status of its own: content that cannot be read
+         * fails the call as such, not the decryption. */
+        q.decrypt = true;
+        q.depth++;
+        q.recipients = recipients;
+        q.input = input;
+        r = read_layer(s, request, &q, next, &a);
+        if (r < 0) {
+                (void) layer_fail_errno(&a, r, 0, "The worker process failed on this message: %m");
+                if (!a.message)
+                        return r;
+        }
+        worker_message_put_i32(reply, a.error);
+        worker_message_put_i32(reply, a.error_code);
+        worker_message_put_string(reply, a.message);
+        if (a.error == 0)
+                put_layer(reply, &a);
         return work_reply_done(reply);
 }
 

@@ -32,10 +32,16 @@
 #define WORK_OPEN_LAYER 101U
 
 /* Decrypt: the enveloped layer with the key of certificate (its private
- * operation asked of smimed), and the digest of the whole input for the
- * audit trail.
- *   request: x509 certificate, fd 0: the layer, fd 1: the whole input, fd 2: a spool file
- *   reply:   string input_sha256, fd 0: the content */
+ * operation asked of smimed), the digest of the whole input for the audit
+ * trail, and then what WORK_OPEN_LAYER would answer of the decrypted
+ * content (one layer deeper), with a status of its own: a round trip less.
+ *   request: x509 certificate, bool verify, u32 depth (the enveloped layer's),
+ *            x509_stack recipients (as WORK_OPEN_LAYER's),
+ *            fd 0: the layer, fd 1: the whole input, fd 2: a spool file for the content,
+ *            fd 3: one for a signed content's content, fd 4: one for the result
+ *   reply:   string input_sha256, fd 0: the content,
+ *            i32 error, i32 error_code, string message (the content's layer: 0, or why it
+ *            cannot be read), then when 0 WORK_OPEN_LAYER's reply fields, their fds after fd 0 */
 #define WORK_OPEN_DECRYPT 102U
 
 /* Decrypt and Verify: the result, the outer header fields of the input

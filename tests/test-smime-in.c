@@ -1222,6 +1222,53 @@ static void test_triple_wrapped(void **state) {
         assert_string_equal(v.error_name, SMIMED_ERROR_INVALID_MESSAGE);
 }
 
+/* The layer under an encrypted one is read with the decryption (one worker
+ * request for both): a second encryption inside leads to a second key
+ * choice, and content that cannot be read fails the call as invalid, as a
+ * layer read on its own would, while the decryption itself is on record. */
+static void expect_invalid_fd(const char *method, int input, const char *what);
+
+static void test_encrypted_then_encrypted(void **state) {
+        _cleanup_(mail_done) Mail m = mail_new("encrypt-encrypt", &parties[ALICE], &parties[BOB]);
+        _cleanup_free_ char *inner = NULL, *outer = NULL, *message = NULL;
+        _cleanup_(opened_done) Opened d = {};
+
+        (void) state;
+        inner = cms_encrypt(m.entity_file, "encrypt-encrypt-inner.p7m", &parties[CAROL], "-aes-256-gcm", false);
+        outer = cms_encrypt(inner, "encrypt-encrypt.p7m", &parties[BOB], "-aes-256-cbc", false);
+        message = compose("encrypt-encrypt.eml", &m, NULL, outer);
+        d = open_message("Decrypt", message);
+        expect_status(&d, "encrypted", "not-signed", "encrypted twice");
+        expect_cleartext(&d, &m, NULL, "encrypted twice");
+        expect_decrypted_with(&d, &parties[CAROL], "encrypted twice (the inner key is the last used)");
+}
+
+static void test_encrypted_unreadable_content(void **state) {
+        static const char broken[] = "Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\n"
+                                     "Content-Transfer-Encoding: base64\r\n"
+                                     "\r\n"
+                                     "bm90IGEgQ01TIHN0cnVjdHVyZQ==\r\n";
+        _cleanup_(mail_done) Mail m = mail_new("encrypt-broken", &parties[ALICE], &parties[BOB]);
+        _cleanup_free_ char *entity = NULL, *enc = NULL, *message = NULL, *good = NULL, *good_message = NULL;
+        _cleanup_(opened_done) Opened ok = {};
+        _cleanup_(closep) int in = -1;
+
+        (void) state;
+        entity = write_named("encrypt-broken-entity.txt", broken, strlen(broken));
+        enc = cms_encrypt(entity, "encrypt-broken.p7m", &parties[BOB], "-aes-256-cbc", false);
+        message = compose("encrypt-broken.eml", &m, NULL, enc);
+        in = open(message, O_RDONLY | O_CLOEXEC);
+        assert_true(in >= 0);
+        expect_invalid_fd("Decrypt", in, "encrypted content that is no S/MIME");
+
+        /* The next message is opened as usual. */
+        good = cms_encrypt(m.entity_file, "encrypt-broken-good.p7m", &parties[BOB], "-aes-256-cbc", false);
+        good_message = compose("encrypt-broken-good.eml", &m, NULL, good);
+        ok = open_message("Decrypt", good_message);
+        expect_status(&ok, "encrypted", "not-signed", "after the unreadable content");
+        expect_cleartext(&ok, &m, NULL, "after the unreadable content");
+}
+
 /* ---- 4. tampered ---- */
 
 static void test_tampered_body_is_invalid(void **state) {
@@ -1895,6 +1942,8 @@ int main(void) {
                 cmocka_unit_test(test_verify_refuses_encrypted),
                 cmocka_unit_test(test_signed_then_encrypted),
                 cmocka_unit_test(test_triple_wrapped),
+                cmocka_unit_test(test_encrypted_then_encrypted),
+                cmocka_unit_test(test_encrypted_unreadable_content),
                 cmocka_unit_test(test_tampered_body_is_invalid),
                 cmocka_unit_test(test_weak_signature_not_stored),
                 cmocka_unit_test(test_sender_mismatch_not_stored),
