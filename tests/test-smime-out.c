@@ -1039,6 +1039,26 @@ static char *certificates_in(const char *pem) {
         return joined;
 }
 
+/* One SMIMECapabilities signed attribute, OpenSSL's standard list, which
+ * smimed encodes once and adds to each signature: AES-256-CBC first. */
+static void expect_smime_capabilities(const char *file) {
+        _cleanup_free_ char *printed = cms_print(file);
+        const char *attr = strstr(printed, "object: S/MIME Capabilities (1.2.840.113549.1.9.15)"), *next;
+
+        if (!attr)
+                fail_msg("no SMIMECapabilities attribute in the signature of %s", file);
+        assert_null(strstr(attr + 1, "object: S/MIME Capabilities"));
+        next = strstr(attr + 1, "object: ");
+        for (const char *const *c = (const char *const[]){":aes-256-cbc", ":aes-192-cbc", ":aes-128-cbc", NULL}; *c;
+             c++) {
+                const char *at = strstr(attr, *c);
+
+                if (!at || (next && at > next))
+                        fail_msg("SMIMECapabilities of %s without %s", file, *c + 1);
+        }
+        assert_true(strstr(attr, ":aes-256-cbc") < strstr(attr, ":aes-128-cbc"));
+}
+
 static Buffer expect_signed(const char *file, const Outcome *c, const Identity *signer, const char *micalg) {
         _cleanup_free_ char *type = output_content_type(file), *mt = media_type(type), *signer_fp = NULL,
                             *signer_pem = path("signer.pem"), *certs_pem = path("certs.pem");
@@ -1062,6 +1082,7 @@ static Buffer expect_signed(const char *file, const Outcome *c, const Identity *
         }
 
         content = verify_ok(file, "content.eml", "signer.pem", "certs.pem");
+        expect_smime_capabilities(file);
         signer_fp = fingerprint_of(signer_pem);
         assert_string_equal(signer_fp, signer->fingerprint);
         assert_non_null(c->signer);
