@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Overview: the Manager's properties, live from PropertiesChanged, and the
- * certificates that expire soon, live from the ObjectManager's signals. */
+ * certificates that expire soon, live from the ObjectManager's signals:
+ * smimed's own ExpiringCertificates within its [Policy] ExpiryWarningDays=
+ * (CAs left out), the same smimectl status and the journal announce. */
 "use strict";
 
-const EXPIRING_DAYS = 30;
 const EXPIRING_SHOWN = 20;
 
 const TOKEN_HELP = {
@@ -38,6 +39,8 @@ const smimedOverview = {
     changed(props) {
         Object.assign(this.props, props);
         this.render();
+        if ("ExpiringCertificates" in props || "ExpiryWarningDays" in props)
+            this.refreshExpiring();
     },
 
     render() {
@@ -61,24 +64,40 @@ const smimedOverview = {
 
     /* Rows come ordered by NotAfter: those before now (expired) first.
      * Two counts give where the ones expiring soon start, so a store with
-     * many expired certificates costs no more than one with none. */
+     * many expired certificates costs no more than one with none. The
+     * window and the count are smimed's (ExpiryWarningDays,
+     * ExpiringCertificates), so the page and smimectl status agree. */
     async refreshExpiring() {
         const list = smimedDom.$("overview-expiring");
+        const title = smimedDom.$("overview-expiring-title");
+        const days = this.props.ExpiryWarningDays;
+        if (days === undefined)
+            return; /* the properties come first */
+        if (days === 0) {
+            title.textContent = "Certificates expiring soon";
+            smimedDom.clear(list);
+            list.append(smimedDom.el("li", { class: "hint" },
+                                     "Not watched: [Policy] ExpiryWarningDays=0 in /etc/smimed/smimed.conf."));
+            smimedDom.showError("overview-expiring-error", null);
+            return;
+        }
+        title.textContent = `Certificates expiring within ${days} days`;
         try {
             const now = Date.now() * 1000;
-            const soon = now + EXPIRING_DAYS * 86400 * 1e6;
-            const { total: expired } = await smimedApi.listCertificates({ expiringBefore: now, limit: 1 });
-            const { total, items } = await smimedApi.listCertificates({ expiringBefore: soon, offset: expired,
-                                                                       limit: EXPIRING_SHOWN });
+            const soon = now + days * 86400 * 1e6;
+            const { total: expired } = await smimedApi.listCertificates({ expiringBefore: now, ca: false,
+                                                                         limit: 1 });
+            const { total, items } = await smimedApi.listCertificates({ expiringBefore: soon, ca: false,
+                                                                       offset: expired, limit: EXPIRING_SHOWN });
             const expiring = items.filter(c => c.notAfter > now);
-            const count = Math.max(total - expired, expiring.length);
+            const count = Math.max(this.props.ExpiringCertificates ?? (total - expired), expiring.length);
             smimedDom.clear(list);
             for (const c of expiring) {
-                const days = Math.ceil((c.notAfter - now) / 86400e6);
+                const left = Math.ceil((c.notAfter - now) / 86400e6);
                 list.append(smimedDom.el("li", { dataset: { fingerprint: c.fingerprint } },
                                          smimedDom.el("a", { href: "#/certificates/" + c.fingerprint },
                                                       c.addresses.join(", ") || c.subject),
-                                         ` expires ${smimedDom.date(c.notAfter)} (in ${days} days)`));
+                                         ` expires ${smimedDom.date(c.notAfter)} (in ${left} days)`));
             }
             if (count > expiring.length)
                 list.append(smimedDom.el("li", {}, `and ${count - expiring.length} more`));

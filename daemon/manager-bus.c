@@ -74,6 +74,14 @@ static int property_get_expiring_certificates(sd_bus *bus, const char *path, con
         return sd_bus_message_append(reply, "t", m->expiring_count);
 }
 
+static int property_get_expiry_warning_days(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        (void) bus, (void) path, (void) interface, (void) property, (void) error;
+        return sd_bus_message_append(reply, "u", (uint32_t) m->config->expiry_warning_days);
+}
+
 static int property_get_key_count(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
@@ -122,6 +130,8 @@ static const sd_bus_vtable manager_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("KeyCount", "t", property_get_key_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ExpiringCertificates", "t", property_get_expiring_certificates, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ExpiryWarningDays", "u", property_get_expiry_warning_days, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CRLUpdated", "t", property_get_crl_updated, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, manager_method_reload,

@@ -338,7 +338,7 @@ int manager_reload(Manager *m, char **ret_message) {
         _cleanup_(config_error_done) ConfigError error = {};
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(token_freep) Token *token = NULL;
-        bool enabled_changed;
+        bool enabled_changed, warning_days_changed;
         int r;
 
         r = config_load_with_own_dropins(m->config_path, streq(m->config_path, CONFIG_DEFAULT_PATH), &config, &error);
@@ -371,6 +371,7 @@ int manager_reload(Manager *m, char **ret_message) {
         }
 
         enabled_changed = m->config->policy_enabled != config->policy_enabled;
+        warning_days_changed = m->config->expiry_warning_days != config->expiry_warning_days;
         config_free(m->config);
         m->config = TAKE_PTR(config);
         manager_apply_policy(m);
@@ -379,6 +380,8 @@ int manager_reload(Manager *m, char **ret_message) {
 
         if (enabled_changed)
                 manager_notify_one(m, MANAGER_EVENT_PROPERTIES_CHANGED, "Enabled");
+        if (warning_days_changed)
+                manager_notify_one(m, MANAGER_EVENT_PROPERTIES_CHANGED, "ExpiryWarningDays");
         if (token)
                 manager_token_open(m, TAKE_PTR(token));
         return 0;

@@ -1403,6 +1403,15 @@ static int read_variant_as_string(sd_bus_message *m, char **ret) {
                         *ret = NULL;
                 break;
         }
+        case 'u': {
+                uint32_t u;
+                r = sd_bus_message_read(m, "u", &u);
+                if (r < 0)
+                        return r;
+                if (asprintf(ret, "%" PRIu32, u) < 0)
+                        *ret = NULL;
+                break;
+        }
         default:
                 return -EOPNOTSUPP;
         }

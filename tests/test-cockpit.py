@@ -531,6 +531,9 @@ class Test:
         self.wait_text("#overview-cert-count", "6")
         self.wait_text("#overview-expiring", "signer@example.com")
         assert "expired@" not in self.text("#overview-expiring")
+        # smimed's window ([Policy] ExpiryWarningDays=, the property) and its count.
+        self.wait_text("#overview-expiring-title", "within 30 days")
+        assert "more" not in self.text("#overview-expiring")
         self.wait("a CRL time", lambda: "UTC" in self.text("#overview-crl"))
         self.screenshot("overview")
         # Changes made elsewhere show without a reload.

@@ -128,8 +128,9 @@ static int teardown(void **state) {
  * count; the one expiring in 10 days does, announced by PropertiesChanged;
  * reloads move the window. */
 static void test_count(void **state) {
-        _cleanup_(property_watch_freep) PropertyWatch *w = NULL;
-        _cleanup_free_ char *zero = NULL, *one = NULL, *two = NULL, *off = NULL, *back = NULL;
+        _cleanup_(property_watch_freep) PropertyWatch *w = NULL, *days = NULL;
+        _cleanup_free_ char *zero = NULL, *one = NULL, *two = NULL, *off = NULL, *back = NULL, *default_days = NULL,
+                            *days_after = NULL;
 
         (void) state;
         zero = expiring();
@@ -144,9 +145,16 @@ static void test_count(void **state) {
         import_cert(soon, false);
         assert_int_equal(harness_watch_wait(w, "1"), 0);
 
-        /* a window of 200 days takes in the one expiring in 100 */
+        /* a window of 200 days takes in the one expiring in 100; the window
+         * itself is a property, announced when a reload changes it */
+        assert_int_equal(harness_get_manager_property(bus, "ExpiryWarningDays", &default_days), 0);
+        assert_string_equal(default_days, "30");
+        assert_int_equal(harness_watch_manager_property(bus, "ExpiryWarningDays", &days), 0);
         write_config("[Policy]\nExpiryWarningDays=200\n");
         reload();
+        assert_int_equal(harness_watch_wait(days, "200"), 0);
+        assert_int_equal(harness_get_manager_property(bus, "ExpiryWarningDays", &days_after), 0);
+        assert_string_equal(days_after, "200");
         two = expiring();
         assert_string_equal(two, "2");
         /* 0 turns it off */
