@@ -147,7 +147,7 @@ void manager_capability_context(Manager *m, CapabilityContext *ret) {
                 .token_problem = token_get_state_reason(m->token),
                 .key_spkis = m->key_spkis,
                 .disabled = policy_check_enabled(m->config, NULL) < 0,
-                .generation = m->capability_generation,
+                .generation = m->change_generation,
         };
 }
 

@@ -786,7 +786,7 @@ static int decrypt_recipients_load(Manager *m, DecryptRecipients **ret) {
                 return -ENOMEM;
         /* Read before the store: a change meanwhile makes these stale, never the other way round. */
         r->store_generation = store_generation(m->store);
-        r->manager_generation = m->capability_generation;
+        r->manager_generation = m->change_generation;
         r->certificates = sk_X509_new_null();
         r->keys = calloc(1, sizeof(char *));
         r->fingerprints = calloc(1, sizeof(char *));
@@ -826,8 +826,7 @@ static int collect_recipients(OpenJob *j) {
         DecryptRecipients *r = m->decrypt_recipients;
         int e;
 
-        if (!r || r->store_generation != store_generation(m->store) ||
-            r->manager_generation != m->capability_generation) {
+        if (!r || r->store_generation != store_generation(m->store) || r->manager_generation != m->change_generation) {
                 manager_open_forget(m);
                 e = decrypt_recipients_load(m, &r);
                 if (e < 0)

@@ -162,7 +162,7 @@ void manager_set_event_handler(Manager *m, ManagerEventHandler handler, void *us
 
 void manager_notify(Manager *m, ManagerEventType type, char *const *names) {
         /* Whatever changed (keys, the token, the policy, certificates), remembered answers are stale. */
-        m->capability_generation++;
+        m->change_generation++;
         if (m->event_handler)
                 m->event_handler(m, &(ManagerEvent){.type = type, .names = names}, m->event_userdata);
 }

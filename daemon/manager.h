@@ -40,7 +40,7 @@ typedef struct Manager {
         sd_event_source *listener_retry_source;
         Validator *validator;         /* over the store, with its cache of results */
         struct CapabilityCache *capability_cache; /* answers for addresses (capabilities.h), the loop's */
-        uint64_t capability_generation;           /* bumped by every manager_notify(): answers may differ */
+        uint64_t change_generation;               /* bumped by every manager_notify(): answers may differ */
         struct DecryptRecipients *decrypt_recipients; /* the token's keys' certificates (manager-open.c) */
         uint64_t certificate_count;
         uint64_t expiring_count;       /* of them, expiring within ExpiryWarningDays= (manager-expiry.c) */

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -87,49 +86,6 @@ static int read_outer(const MimeHeaders *headers, char ***ret_from, bool *ret_fr
         return 0;
 }
 
-/* The result of a Decrypt or Verify: the outer fields of input in front of
- * current, the innermost content, in the request's spool file at
- * spool_index. On failure the reply says why. */
-static int assemble(WorkerSession *s, WorkerMessage *request, unsigned spool_index, int input, int current,
-                    bool headerless, int *ret_result, uint64_t *ret_size, WorkerMessage *reply) {
-        _cleanup_free_ LineReader *lines = malloc(sizeof(LineReader));
-        _cleanup_free_ Writer *w = malloc(sizeof(Writer));
-        _cleanup_(mime_headers_done) MimeHeaders all = {}, outer = {}, content = {};
-        _cleanup_free_ char *message = NULL;
-        _cleanup_(closep) int result = -1;
-        struct stat st;
-        int r;
-
-        if (!lines || !w)
-                return -ENOMEM;
-        if (lseek(input, 0, SEEK_SET) < 0)
-                return work_fail_errno(reply, -errno, "The message cannot be read: %m");
-        line_reader_init(lines, input);
-        r = mime_headers_read(lines, &all, &message);
-        if (r >= 0)
-                r = mime_headers_split(&all, &outer, &content);
-        if (r < 0)
-                return work_fail(reply, r, SMIMED_ERR_INVALID_MESSAGE, message);
-
-        result = work_spool(s, request, spool_index, fd_size_hint(input));
-        if (result < 0)
-                return work_fail_errno(reply, result, "Cannot create a spool file: %m");
-        writer_init(w, result);
-        mime_headers_write(w, &outer);
-        if (headerless)
-                writer_put(w, "\r\n", 2); /* a body without a header section is text/plain by default */
-        r = writer_flush(w);
-        if (r >= 0)
-                r = fd_copy_all(current, result);
-        if (r >= 0 && fstat(result, &st) < 0)
-                r = -errno;
-        if (r < 0)
-                return work_fail_errno(reply, r, "The result cannot be written: %m");
-        *ret_size = (uint64_t) st.st_size;
-        *ret_result = TAKE_FD(result);
-        return 0;
-}
-
 /* What WORK_OPEN_LAYER asks about a layer. */
 typedef struct LayerQuestion {
         bool verify;
@@ -186,12 +142,54 @@ static int layer_fail_errno(LayerAnswer *a, int error, SmimedError error_code, c
         _cleanup_free_ char *text = NULL;
         va_list ap;
 
-        errno = -error;
         va_start(ap, format);
-        if (vasprintf(&text, format, ap) < 0)
-                text = NULL;
+        (void) message_failv(&text, error, format, ap);
         va_end(ap);
         return layer_fail(a, error, error_code, text);
+}
+
+/* The result of a Decrypt or Verify: the outer fields of input in front of
+ * current, the innermost content, in the request's spool file at
+ * spool_index, as a->result and a->result_size; a failure of the message in
+ * *a too, < 0 only when the worker itself fails (out of memory). */
+static int assemble(WorkerSession *s, WorkerMessage *request, unsigned spool_index, int input, int current,
+                    bool headerless, LayerAnswer *a) {
+        _cleanup_free_ LineReader *lines = malloc(sizeof(LineReader));
+        _cleanup_free_ Writer *w = malloc(sizeof(Writer));
+        _cleanup_(mime_headers_done) MimeHeaders all = {}, outer = {}, content = {};
+        _cleanup_free_ char *message = NULL;
+        _cleanup_(closep) int result = -1;
+        struct stat st;
+        int r;
+
+        if (!lines || !w)
+                return -ENOMEM;
+        if (lseek(input, 0, SEEK_SET) < 0)
+                return layer_fail_errno(a, -errno, 0, "The message cannot be read: %m");
+        line_reader_init(lines, input);
+        r = mime_headers_read(lines, &all, &message);
+        if (r >= 0)
+                r = mime_headers_split(&all, &outer, &content);
+        if (r < 0)
+                return layer_fail(a, r, SMIMED_ERR_INVALID_MESSAGE, message);
+
+        result = work_spool(s, request, spool_index, fd_size_hint(input));
+        if (result < 0)
+                return layer_fail_errno(a, result, 0, "Cannot create a spool file: %m");
+        writer_init(w, result);
+        mime_headers_write(w, &outer);
+        if (headerless)
+                writer_put(w, "\r\n", 2); /* a body without a header section is text/plain by default */
+        r = writer_flush(w);
+        if (r >= 0)
+                r = fd_copy_all(current, result);
+        if (r >= 0 && fstat(result, &st) < 0)
+                r = -errno;
+        if (r < 0)
+                return layer_fail_errno(a, r, 0, "The result cannot be written: %m");
+        a->result_size = (uint64_t) st.st_size;
+        a->result = TAKE_FD(result);
+        return 0;
 }
 
 /* Reads the layer in layer_fd: the answer in *a, a failure of the message
@@ -276,20 +274,9 @@ static int read_layer(WorkerSession *s, WorkerMessage *request, const LayerQuest
          * rather than in a request of its own. */
         if (q->input >= 0 && q->depth > 0 &&
             (a->layer == SMIME_LAYER_NONE || (a->layer == SMIME_LAYER_SIGNED && !q->verify))) {
-                _cleanup_(worker_message_done) WorkerMessage failure = {};
-
-                r = assemble(s, request, q->result_spool, q->input, layer_fd, headerless, &a->result, &a->result_size,
-                             &failure);
+                r = assemble(s, request, q->result_spool, q->input, layer_fd, headerless, a);
                 if (r < 0)
                         return r;
-                if (a->result < 0) {
-                        int error = 0;
-                        SmimedError code = 0;
-                        _cleanup_free_ char *text = NULL;
-
-                        r = worker_reply_read_status(&failure, &error, &code, &text);
-                        return layer_fail(a, r < 0 || error == 0 ? -EIO : error, code, text);
-                }
         }
         return 0;
 }
@@ -410,19 +397,21 @@ int work_open_decrypt(WorkerSession *s, WorkerMessage *request, WorkerMessage *r
 }
 
 int work_open_assemble(WorkerSession *s, WorkerMessage *request, WorkerMessage *reply) {
-        _cleanup_(closep) int input = -1, current = -1, result = -1;
-        uint64_t size = 0;
+        _cleanup_(layer_answer_done) LayerAnswer a = {.next = -1, .result = -1};
+        _cleanup_(closep) int input = -1, current = -1;
         int r;
 
         input = worker_message_take_fd(request, 0);
         current = worker_message_take_fd(request, 1);
         if (request->error < 0 || input < 0 || current < 0)
                 return work_fail(reply, -EBADMSG, 0, "The request cannot be read.");
-        r = assemble(s, request, 2, input, current, false, &result, &size, reply);
+        r = assemble(s, request, 2, input, current, false, &a);
         if (r < 0)
                 return r;
+        if (a.error < 0)
+                return work_fail(reply, a.error, a.error_code, a.message);
 
-        worker_message_put_u64(reply, size);
-        worker_message_put_fd(reply, result);
+        worker_message_put_u64(reply, a.result_size);
+        worker_message_put_fd(reply, a.result);
         return work_reply_done(reply);
 }

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "message.h"
 #include "work-util.h"
 
 int work_fail(WorkerMessage *reply, int error, SmimedError error_code, const char *message) {
@@ -17,9 +17,7 @@ static int work_fail_va(WorkerMessage *reply, int error, SmimedError error_code,
 static int work_fail_va(WorkerMessage *reply, int error, SmimedError error_code, const char *format, va_list ap) {
         _cleanup_free_ char *text = NULL;
 
-        errno = -error;
-        if (vasprintf(&text, format, ap) < 0)
-                text = NULL;
+        (void) message_failv(&text, error, format, ap);
         return work_fail(reply, error, error_code, text);
 }
 
