@@ -144,7 +144,8 @@ Directory *directory_free(Directory *d) {
 int directory_configure(Directory *d, const DirectorySettings *settings) {
         bool changed = !streq_ptr(d->uri, settings->uri) || !streq_ptr(d->base, settings->base) ||
                        !streq_ptr(d->filter, settings->filter) || !streq_ptr(d->bind_dn, settings->bind_dn) ||
-                       !streq_ptr(d->password, settings->password);
+                       !streq_ptr(d->password, settings->password) || d->timeout_usec != settings->timeout_usec ||
+                       d->cache_usec != settings->cache_usec;
         char *password = NULL;
         int r;
 

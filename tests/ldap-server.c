@@ -239,8 +239,15 @@ int ldap_server_stop(LdapServer *s) {
 }
 
 int ldap_server_pause(LdapServer *s) {
+        int status;
+
         if (s->pid <= 0 || kill(s->pid, SIGSTOP) < 0)
                 return -ESRCH;
+        /* kill() returns before every thread of slapd has stopped, and one
+         * still running can answer the next search (seen in CI). The kernel
+         * tells the parent once the whole process has stopped. */
+        if (waitpid(s->pid, &status, WUNTRACED) != s->pid || !WIFSTOPPED(status))
+                return -ECHILD;
         s->paused = true;
         return 0;
 }

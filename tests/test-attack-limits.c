@@ -1326,7 +1326,7 @@ static void test_fair_turns_capabilities(void **state) {
         FairPlan plan = {.object_walks = false, .calls = FLOOD_CALLS};
         _cleanup_free_ char *out = NULL, *before = NULL;
         _cleanup_free_ char *max = NULL;
-        int all_sent[2];
+        int all_sent[2], status;
         pid_t waker;
         char c;
 
@@ -1339,6 +1339,9 @@ static void test_fair_turns_capabilities(void **state) {
          * (or is gone: then the pipe ends). */
         assert_int_equal(pipe2(all_sent, O_CLOEXEC), 0);
         assert_int_equal(kill(harness->smimed_pid, SIGSTOP), 0);
+        /* Stopped in all its threads, not just signalled. */
+        assert_int_equal(waitpid(harness->smimed_pid, &status, WUNTRACED), harness->smimed_pid);
+        assert_true(WIFSTOPPED(status));
         waker = fork();
         assert_true(waker >= 0);
         if (waker == 0) {

@@ -2,8 +2,8 @@
 /* Recipients' certificates from an LDAP directory ([Directory]), against a
  * real slapd the test starts (tests/ldap-server.c) on ldapi:// and
  * 127.0.0.1. One smimed for the whole file; the tests run in order and use
- * addresses of their own, so the caches of one do not speak for another;
- * the last one stops the server. */
+ * addresses of their own, so the caches of one do not speak for another.
+ * test_server_down stops the server, test_reload_ends_rest starts it again. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -568,6 +568,23 @@ static void test_negative_cache(void **state) {
         assert_int_equal(searches_for("(mail=nobody@example.com)"), 1);
 }
 
+/* Writes [Directory] with this CacheSec= (the rest as setup() has it) and
+ * reloads smimed. */
+static void reload_directory(sd_bus *bus, unsigned cache_sec) {
+        _cleanup_free_ char *extra = NULL, *text = NULL, *path = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        assert_true(asprintf(&extra, "[Directory]\nURI=%s\nBase=" LDAP_SERVER_SUFFIX "\nTimeoutSec=%d\nCacheSec=%u\n",
+                             server->ldap_uri, TIMEOUT_SEC, cache_sec) > 0);
+        text = harness_config_text(harness, extra);
+        assert_non_null(text);
+        path = harness_write_file(harness, "smimed.conf", text, 0644);
+        assert_non_null(path);
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Reload", &e, NULL,
+                               "") < 0)
+                fail_msg("Reload: %s: %s", e.name, e.message);
+}
+
 static bool slow_done;
 static int slow_error;
 
@@ -594,22 +611,7 @@ static void test_server_down(void **state) {
         /* A changed [Directory] makes smimed forget what it learnt, the
          * 30 s rest after a failure of the server included: whatever an
          * earlier case left, the slow call below asks the stopped server. */
-        {
-                _cleanup_free_ char *extra = NULL, *text = NULL, *path = NULL;
-                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-
-                assert_true(asprintf(&extra,
-                                     "[Directory]\nURI=%s\nBase=" LDAP_SERVER_SUFFIX
-                                     "\nTimeoutSec=%d\nCacheSec=3599\n",
-                                     server->ldap_uri, TIMEOUT_SEC) > 0);
-                text = harness_config_text(harness, extra);
-                assert_non_null(text);
-                path = harness_write_file(harness, "smimed.conf", text, 0644);
-                assert_non_null(path);
-                if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Reload",
-                                       &e, NULL, "") < 0)
-                        fail_msg("Reload: %s: %s", e.name, e.message);
-        }
+        reload_directory(bus, 3599);
         assert_int_equal(ldap_server_pause(server), 0);
 
         /* The slow call, sent without waiting. */
@@ -656,13 +658,39 @@ static void test_server_down(void **state) {
         assert_true(gone.usec < (uint64_t) TIMEOUT_SEC * 1000000ULL + MARGIN_USEC);
 }
 
+/* After test_server_down, smimed rests 30 s from the failed server: a server
+ * back meanwhile is not asked. A reload that changes [Directory], here only
+ * CacheSec=, ends the rest, and the next question reaches the server. */
+static void test_reload_ends_rest(void **state) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = bus_open();
+        _cleanup_(pki_cert_freep) PkiCert *grace = make_leaf("grace@example.com");
+        _cleanup_(answer_done) Answer resting = {}, asked = {};
+        _cleanup_free_ char *grace_fp = fingerprint_of(grace);
+
+        (void) state;
+        assert_int_equal(ldap_server_resume(server), 0);
+        publish("grace", "grace@example.com", grace, true);
+
+        resting = get_encrypt(bus, "grace@example.com", -1);
+        assert_false(resting.possible);
+        assert_string_equal(resting.reason, "no-certificate");
+        assert_int_equal(searches_for("(mail=grace@example.com)"), 0);
+
+        reload_directory(bus, 3598);
+        asked = get_encrypt(bus, "grace@example.com", -1);
+        assert_true(asked.possible);
+        assert_true(asked.from_directory);
+        assert_string_equal(asked.fingerprint, grace_fp);
+        assert_int_equal(searches_for("(mail=grace@example.com)"), 1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_found_in_directory),    cmocka_unit_test(test_encrypt_asks_directory),
                 cmocka_unit_test(test_lookup_asks_directory), cmocka_unit_test(test_crl_from_ldap),
                 cmocka_unit_test(test_store_first),           cmocka_unit_test(test_escaped),
                 cmocka_unit_test(test_filter_escaping),       cmocka_unit_test(test_negative_cache),
-                cmocka_unit_test(test_server_down),
+                cmocka_unit_test(test_server_down),           cmocka_unit_test(test_reload_ends_rest),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
