@@ -71,3 +71,17 @@ int bus_call_authorize(ClientTable *clients, PolkitRegistry *polkit, sd_bus_mess
                 bus_call_keep(&c);
         return r;
 }
+
+int bus_call_authorize_user(ClientTable *clients, PolkitRegistry *polkit, sd_bus_message *call, const char *action,
+                            const char *const *details, uid_t good_user, sd_bus_error *error) {
+        _cleanup_(bus_call_end) BusCall c = {};
+        AuditCaller caller;
+        int r;
+
+        audit_caller_from_message(call, &caller);
+        if (caller.uid == (uid_t) -1 || caller.uid != good_user)
+                return bus_call_authorize(clients, polkit, call, action, details, error);
+        /* Counted against the caller's limits all the same. */
+        r = bus_call_begin(clients, call, &c, error);
+        return r < 0 ? r : 1;
+}

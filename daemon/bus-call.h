@@ -44,3 +44,8 @@ static inline void bus_call_freep(BusCall **c) {
  * meanwhile: return 1), < 0 refused with *error set. */
 int bus_call_authorize(ClientTable *clients, PolkitRegistry *polkit, sd_bus_message *call, const char *action,
                        const char *const *details, sd_bus_error *error);
+/* The same, except that a caller whose effective uid is good_user is
+ * authorized without asking polkit, as systemd's bus_verify_polkit_async()
+ * treats its good_user. */
+int bus_call_authorize_user(ClientTable *clients, PolkitRegistry *polkit, sd_bus_message *call, const char *action,
+                            const char *const *details, uid_t good_user, sd_bus_error *error);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus-call.h"
 #include "bus-error-map.h"
@@ -103,7 +104,10 @@ int manager_method_reload(sd_bus_message *message, void *userdata, sd_bus_error 
         Manager *m = userdata;
         int r;
 
-        r = bus_call_authorize(m->clients, m->bus->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL, error);
+        /* smimed's own user too: the unit's ExecReload= runs smimectl reload
+         * as User=smimed, and waits for this answer. */
+        r = bus_call_authorize_user(m->clients, m->bus->polkit, message, POLKIT_ACTION_MANAGE_CERTIFICATES, NULL,
+                                    geteuid(), error);
         if (r < 0)
                 return r;
         if (r == 0)

@@ -410,6 +410,24 @@ static void test_runs_as_its_own_user(void **state) {
                 fail_msg("Reload by root failed: %s: %s", e.name, e.message);
 }
 
+/* smimed's own user reloads it without polkit, as the unit's ExecReload=
+ * (smimectl reload, User=smimed) does; any other user is still asked about,
+ * and the test user is refused. */
+static void test_reload_by_own_user(void **state) {
+        char *const argv[] = {(char *) SMIMECTL_BINARY, (char *) "reload", NULL};
+        _cleanup_free_ char *out = NULL, *err = NULL, *out2 = NULL, *err2 = NULL;
+        size_t from = harness_smimed_log_size(harness);
+
+        (void) state;
+        if (harness_run_as(harness, argv, HARNESS_USER_SMIMED, &out, &err) != 0)
+                fail_msg("smimectl reload as smimed's user failed: %s", strempty(err));
+        assert_int_equal(harness_wait_smimed_log(harness, from, "Configuration reloaded"), 0);
+
+        assert_int_equal(harness_run_as(harness, argv, HARNESS_USER_TEST, &out2, &err2), 1);
+        if (!strstr(err2, "Not authorized") || !strstr(err2, "AccessDenied"))
+                fail_msg("smimectl reload as the test user: %s", err2);
+}
+
 /* A plain message through Verify, in the caller's pipes: as it came. */
 static int verify_through_pipes(char *out, size_t size, void *userdata) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -473,6 +491,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_status_properties),
                 cmocka_unit_test(test_runs_as_its_own_user),
+                cmocka_unit_test(test_reload_by_own_user),
                 cmocka_unit_test(test_pipes_of_another_user),
                 cmocka_unit_test(test_introspection_matches_xml),
                 cmocka_unit_test(test_object_manager_answers),
