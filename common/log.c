@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include "log.h"
@@ -39,18 +40,34 @@ int log_internal(int level, int error, const char *format, ...) {
                 error = -error;
 
         if (level <= max_level) {
+                char line[2048], *p = line;
+                int prefix = 0, n;
+
                 if (stderr_is_journal < 0)
                         stderr_is_journal = check_stderr_is_journal();
 
-                flockfile(stderr);
+                /* One line, one write(): stderr is unbuffered, and lines of
+                 * several processes (or threads) must not interleave. */
                 if (stderr_is_journal)
-                        fprintf(stderr, "<%i>", level);
+                        prefix = snprintf(line, sizeof(line), "<%i>", level);
                 errno = error;
                 va_start(ap, format);
-                vfprintf(stderr, format, ap);
+                n = vsnprintf(line + prefix, sizeof(line) - (size_t) prefix - 1, format, ap);
                 va_end(ap);
-                fputc('\n', stderr);
-                funlockfile(stderr);
+                if (n >= 0 && (size_t) n >= sizeof(line) - (size_t) prefix - 1) {
+                        errno = error;
+                        va_start(ap, format);
+                        if (vasprintf(&p, format, ap) < 0)
+                                p = NULL;
+                        va_end(ap);
+                        if (p) {
+                                fprintf(stderr, "%.*s%s\n", prefix, line, p);
+                                free(p);
+                        }
+                } else if (n >= 0) {
+                        line[prefix + n] = '\n';
+                        (void) fwrite(line, 1, (size_t) prefix + (size_t) n + 1, stderr);
+                }
         }
 
         errno = saved_errno;

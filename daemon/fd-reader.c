@@ -17,7 +17,7 @@
 
 struct FdReader {
         FdIo io;             /* the client's fd, as the client opened it */
-        int sink;            /* >= 0: data goes to this file, not to memory */
+        int sink;            /* >= 0: data goes to this file (the caller's), not to memory */
         unsigned char *data;
         size_t size;
         size_t allocated;
@@ -38,7 +38,6 @@ FdReader *fd_reader_free(FdReader *r) {
         sd_event_source_disable_unref(r->timer);
         sd_event_source_disable_unref(r->defer);
         fd_io_close(&r->io);
-        closep(&r->sink);
         if (r->data) {
                 explicit_bzero(r->data, r->allocated);
                 free(r->data);
@@ -162,7 +161,6 @@ static int on_defer(sd_event_source *s, void *userdata) {
 int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, uint64_t timeout_usec,
                           FdReaderCharge charge, FdReaderDone done, void *userdata, FdReader **ret) {
         _cleanup_(fd_reader_freep) FdReader *r = NULL;
-        struct stat st;
         int k;
 
         r = calloc(1, sizeof(FdReader));
@@ -178,17 +176,11 @@ int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, ui
         k = fd_io_open(&r->io, fd, O_RDONLY);
         if (k < 0)
                 return k;
-        if (sink >= 0) {
-                r->sink = fcntl(sink, F_DUPFD_CLOEXEC, 3);
-                if (r->sink < 0)
-                        return -errno;
-        }
+        r->sink = sink;
 
         if (!fd_io_pollable(&r->io)) {
                 /* Files and /dev/null do not block: read from the loop, a turn at a time. */
-                if (r->io.kind == FD_KIND_FILE && fstat(r->io.fd, &st) < 0)
-                        return -errno;
-                if (r->io.kind == FD_KIND_FILE && (uintmax_t) st.st_size > max_size)
+                if (r->io.size != UINT64_MAX && r->io.size > max_size)
                         r->result = -EFBIG;
                 k = sd_event_add_defer(event, &r->defer, on_defer, r);
                 if (k < 0)

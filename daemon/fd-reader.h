@@ -29,7 +29,8 @@ typedef void (*FdReaderDone)(FdReader *reader, int error, void *userdata);
 int fd_reader_new(sd_event *event, int fd, size_t max_size, uint64_t timeout_usec, FdReaderDone done,
                   void *userdata, FdReader **ret);
 /* The same, but the data goes to the file sink (appended), so that memory
- * does not grow with the size of the input. charge (if not NULL) is told
+ * does not grow with the size of the input; sink stays the caller's, open
+ * until the reader is freed. charge (if not NULL) is told
  * of every chunk before it is written there, with userdata; when it
  * returns < 0, reading stops with that error (a spool quota). */
 typedef int (*FdReaderCharge)(size_t n, void *userdata);

@@ -19,7 +19,7 @@ static bool is_null_device(dev_t rdev) {
         return major(rdev) == 1 && (minor(rdev) == 3 || minor(rdev) == 5 || minor(rdev) == 7);
 }
 
-int fd_classify(int fd, int access, FdKind *ret) {
+static int fd_classify_sized(int fd, int access, FdKind *ret, uint64_t *ret_size) {
         struct stat st;
         FdKind kind;
         int flags;
@@ -57,7 +57,13 @@ int fd_classify(int fd, int access, FdKind *ret) {
         }
         if (ret)
                 *ret = kind;
+        if (ret_size)
+                *ret_size = S_ISREG(st.st_mode) ? (uint64_t) st.st_size : UINT64_MAX;
         return 0;
+}
+
+int fd_classify(int fd, int access, FdKind *ret) {
+        return fd_classify_sized(fd, access, ret, NULL);
 }
 
 const char *fd_error_to_string(int error) {
@@ -74,18 +80,25 @@ const char *fd_error_to_string(int error) {
         }
 }
 
-int fd_io_open(FdIo *io, int fd, int access) {
+int fd_io_take(FdIo *io, int fd, int access) {
         int r;
 
         *io = FD_IO_NULL;
-        /* The duplicate is what is used: classify that one. */
-        io->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (io->fd < 0)
-                return -errno;
-        r = fd_classify(io->fd, access, &io->kind);
+        if (fd < 0)
+                return fd;
+        io->fd = fd;
+        r = fd_classify_sized(io->fd, access, &io->kind, &io->size);
         if (r < 0)
                 fd_io_close(io);
         return r;
+}
+
+int fd_io_open(FdIo *io, int fd, int access) {
+        int copy;
+
+        /* The duplicate is what is used: classify that one. */
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        return fd_io_take(io, copy < 0 ? -errno : copy, access);
 }
 
 void fd_io_close(FdIo *io) {

@@ -34,14 +34,18 @@ const char *fd_error_to_string(int error);
 typedef struct FdIo {
         int fd;
         FdKind kind;
+        uint64_t size; /* a regular file's size when opened, else UINT64_MAX */
         bool splice;   /* a pipe without RWF_NOWAIT (a FIFO): moved with splice() */
         int bounce[2]; /* for splice() into memory: a pipe of smimed's own */
 } FdIo;
 
-#define FD_IO_NULL ((FdIo) { .fd = -1, .bounce = { -1, -1 } })
+#define FD_IO_NULL ((FdIo){.fd = -1, .size = UINT64_MAX, .bounce = {-1, -1}})
 
 /* fd_classify(), then a duplicate of fd in io. */
 int fd_io_open(FdIo *io, int fd, int access);
+/* The same with fd itself, which is io's from now on (closed on failure;
+ * a negative fd is returned as the error). */
+int fd_io_take(FdIo *io, int fd, int access);
 void fd_io_close(FdIo *io);
 
 /* Pipes and sockets are read and written when epoll says so; files and

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fd-util.h"
 #include "fd-writer.h"
@@ -14,7 +15,7 @@
 #define FILE_TURN_CHUNKS 16U
 
 struct FdWriter {
-        int source;
+        int source;             /* the caller's */
         off_t offset;           /* in source: what is written up to here */
         FdIo destination;       /* the client's fd, as the client opened it */
         sd_event_source *io_source;
@@ -30,7 +31,6 @@ FdWriter *fd_writer_free(FdWriter *w) {
         sd_event_source_disable_unref(w->io_source);
         sd_event_source_disable_unref(w->timer);
         sd_event_source_disable_unref(w->defer);
-        closep(&w->source);
         fd_io_close(&w->destination);
         return mfree(w);
 }
@@ -94,15 +94,15 @@ int fd_writer_new(sd_event *event, int source, int destination, uint64_t timeout
         int k;
 
         w = calloc(1, sizeof(FdWriter));
-        if (!w)
+        if (!w) {
+                (void) close(destination);
                 return -ENOMEM;
+        }
         w->done = done;
         w->userdata = userdata;
         w->destination = FD_IO_NULL;
-        w->source = fcntl(source, F_DUPFD_CLOEXEC, 3);
-        if (w->source < 0)
-                return -errno;
-        k = fd_io_open(&w->destination, destination, O_WRONLY);
+        w->source = source;
+        k = fd_io_take(&w->destination, destination, O_WRONLY);
         if (k < 0)
                 return k;
 

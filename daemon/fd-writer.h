@@ -19,8 +19,9 @@ typedef struct FdWriter FdWriter;
 
 typedef void (*FdWriterDone)(FdWriter *writer, int error, void *userdata);
 
-/* source is read from its start (its file position is left alone); both fds
- * are duplicated. Fails at once with fd_classify()'s errors for a
+/* source is read from its start (its file position is left alone) and stays
+ * the caller's, open until the writer is freed; destination is the
+ * writer's from now on (closed also when this fails). Fails at once with fd_classify()'s errors for a
  * destination that cannot be used (O_PATH, not open for writing, a terminal
  * or device); fd_error_to_string() says why. */
 int fd_writer_new(sd_event *event, int source, int destination, uint64_t timeout_usec, FdWriterDone done,

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdlib.h>
 
 #include "fd-reader.h"
@@ -141,7 +140,7 @@ void job_write_result(Job *job) {
         Manager *m = job->manager;
         int r;
 
-        r = fd_writer_new(m->event, job->result, job->output, m->config->io_timeout_usec, on_written, job,
+        r = fd_writer_new(m->event, job->result, TAKE_FD(job->output), m->config->io_timeout_usec, on_written, job,
                           &job->writer);
         if (r < 0) {
                 _cleanup_free_ char *message = NULL;
@@ -164,7 +163,8 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
         _cleanup_free_ char *message = NULL;
         SmimedError error_code = 0;
 
-        (void) reader;
+        if (error == 0)
+                log_debug("%s for %s: %zu bytes read.", job->type->name, job->caller.sender, fd_reader_size(reader));
         job->reader = fd_reader_free(job->reader);
         if (error == -EFBIG) {
                 (void) message_fail(&message, error,
@@ -182,7 +182,6 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
                 job_finish(job, error, error_code, message);
                 return;
         }
-        log_debug("%s for %s: %" PRIu64 " bytes read.", job->type->name, job->caller.sender, fd_size_hint(job->input));
         job->type->spooled(job);
 }
 

@@ -367,6 +367,7 @@ static int work_decrypt(OpenJob *j) {
         const DecryptCandidate *c = &j->candidates[j->candidate];
         _cleanup_(worker_message_done) WorkerMessage request = {}, reply = {};
         _cleanup_free_ char *uri = NULL;
+        uint64_t current_size;
         int r;
 
         r = token_key_uri(j->job.manager->token, c->key, &uri);
@@ -386,10 +387,11 @@ static int work_decrypt(OpenJob *j) {
         if (r >= 0)
                 r = worker_message_put_fd(&request, j->job.input);
         /* The content's, a signed content's and the result's spool files. */
+        current_size = fd_size_hint(j->current);
         if (r >= 0)
-                r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->current));
+                r = worker_run_put_spool(&request, j->job.spool_dir, current_size);
         if (r >= 0)
-                r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->current));
+                r = worker_run_put_spool(&request, j->job.spool_dir, current_size);
         if (r >= 0)
                 r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->job.input));
         if (r < 0)

@@ -329,6 +329,7 @@ static int smime_work(Job *job) {
         SmimeJob *j = smime_job(job);
         const WorkerCallbacks cb = {.key_op = job_key_op, .spool = job_spool, .userdata = j};
         _cleanup_(worker_message_done) WorkerMessage request = {}, reply = {};
+        uint64_t input_size = fd_size_hint(j->job.input);
         int error = 0, r;
 
         if (j->request.sign_as) {
@@ -346,7 +347,7 @@ static int smime_work(Job *job) {
          * and one for a body it must re-encode (8-bit text, most mail), which
          * it would otherwise ask for in a round trip of its own. */
         for (unsigned i = 0; r >= 0 && i < (j->request.sign_as && j->request.recipients ? 4U : 3U); i++)
-                r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->job.input));
+                r = worker_run_put_spool(&request, j->job.spool_dir, input_size);
         if (r < 0)
                 return r;
         r = worker_run(&request, &cb, j->job.input, &reply, &error, &j->error_code, &j->error_message);

@@ -251,11 +251,17 @@ int sandbox_enter(const SandboxLimits *limits) {
 }
 
 int sandbox_job_cpu_limit(unsigned seconds) {
+        /* What was set last: only this function changes the limit, and a
+         * request mostly finds the whole seconds used as the last one did. */
+        static struct rlimit last;
+        static bool set;
         struct rusage ru;
         struct rlimit rl;
         rlim_t used;
 
-        if (getrlimit(RLIMIT_CPU, &rl) < 0)
+        if (set)
+                rl = last;
+        else if (getrlimit(RLIMIT_CPU, &rl) < 0)
                 return -errno;
         if (seconds == 0)
                 rl.rlim_cur = rl.rlim_max;
@@ -268,7 +274,11 @@ int sandbox_job_cpu_limit(unsigned seconds) {
                 if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
                         rl.rlim_cur = rl.rlim_max;
         }
+        if (set && rl.rlim_cur == last.rlim_cur)
+                return 0;
         if (setrlimit(RLIMIT_CPU, &rl) < 0)
                 return -errno;
+        last = rl;
+        set = true;
         return 0;
 }

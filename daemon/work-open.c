@@ -298,11 +298,11 @@ static void put_layer(WorkerMessage *reply, LayerAnswer *a) {
         worker_message_put_string(reply, a->note.serial);
         worker_message_put_bool(reply, a->next >= 0);
         if (a->next >= 0)
-                worker_message_put_fd(reply, a->next);
+                worker_message_put_fd_take(reply, TAKE_FD(a->next));
         worker_message_put_bool(reply, a->result >= 0);
         if (a->result >= 0) {
                 worker_message_put_u64(reply, a->result_size);
-                worker_message_put_fd(reply, a->result);
+                worker_message_put_fd_take(reply, TAKE_FD(a->result));
         }
 }
 
@@ -373,7 +373,7 @@ int work_open_decrypt(WorkerSession *s, WorkerMessage *request, WorkerMessage *r
                 return work_fail(reply, r, 0, message);
 
         worker_message_put_string(reply, input_sha256);
-        worker_message_put_fd(reply, next);
+        worker_message_put_fd(reply, next); /* read again below */
 
         /* The decrypted content's own layer at once, rather than in a request
          * of its own, with a status of its own: content that cannot be read
@@ -412,6 +412,6 @@ int work_open_assemble(WorkerSession *s, WorkerMessage *request, WorkerMessage *
                 return work_fail(reply, a.error, a.error_code, a.message);
 
         worker_message_put_u64(reply, a.result_size);
-        worker_message_put_fd(reply, a.result);
+        worker_message_put_fd_take(reply, TAKE_FD(a.result));
         return work_reply_done(reply);
 }

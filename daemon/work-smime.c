@@ -190,6 +190,6 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
                 return work_fail_errno(reply, -errno, "Cannot read the spool file: %m");
         worker_message_put_u64(reply, (uint64_t) st.st_size);
         worker_message_put_string(reply, input_sha256);
-        worker_message_put_fd(reply, result);
+        worker_message_put_fd_take(reply, TAKE_FD(result));
         return work_reply_done(reply);
 }

@@ -81,6 +81,7 @@ static void *worker_main(void *userdata) {
         for (;;) {
                 WorkItem *item;
                 uint64_t one = 1;
+                bool wake_loop;
 
                 while (!pool->queue && !pool->stopping)
                         pthread_cond_wait(&pool->wake, &pool->lock);
@@ -95,11 +96,17 @@ static void *worker_main(void *userdata) {
 
                 pthread_mutex_lock(&pool->lock);
                 pool->running--;
+                wake_loop = !pool->finished; /* else the loop is woken already and takes this one too */
                 item->next = pool->finished;
                 pool->finished = item;
                 pthread_cond_broadcast(&pool->idle);
-                if (write(pool->eventfd, &one, sizeof(one)) < 0)
-                        log_error_errno(errno, "Failed to wake up the event loop: %m");
+                if (wake_loop) {
+                        /* Not under the lock: the loop takes it first thing. */
+                        pthread_mutex_unlock(&pool->lock);
+                        if (write(pool->eventfd, &one, sizeof(one)) < 0)
+                                log_error_errno(errno, "Failed to wake up the event loop: %m");
+                        pthread_mutex_lock(&pool->lock);
+                }
         }
         pthread_mutex_unlock(&pool->lock);
         return NULL;
@@ -229,8 +236,10 @@ int worker_pool_submit(WorkerPool *pool, uint64_t owner, WorkFunction work, Work
                 q->head = item;
         q->tail = item;
         pool->n_queued++;
-        pthread_cond_signal(&pool->wake);
         pthread_mutex_unlock(&pool->lock);
+        /* After the unlock: a worker woken under it would find the lock
+         * taken, sleep on it and be woken a second time. */
+        pthread_cond_signal(&pool->wake);
         return 0;
 }
 

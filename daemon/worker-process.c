@@ -341,7 +341,7 @@ static int serve_spool(WorkerMessage *call, const WorkerCallbacks *cb, WorkerMes
         fd = cb && cb->spool ? cb->spool(hint, cb->userdata) : -EPERM;
         worker_message_init(result, WORKER_CALL_RESULT);
         worker_message_put_i32(result, fd < 0 ? fd : 0);
-        if (fd >= 0 && worker_message_put_fd(result, fd) < 0) {
+        if (fd >= 0 && worker_message_put_fd(result, fd) < 0) { /* fd stays the callback's */
                 /* Not the worker's fault: it gets the error. */
                 worker_message_done(result);
                 worker_message_init(result, WORKER_CALL_RESULT);

@@ -221,6 +221,19 @@ void worker_message_put_x509_stack(WorkerMessage *m, STACK_OF(X509) *s) {
         }
 }
 
+int worker_message_put_fd_take(WorkerMessage *m, int fd) {
+        if (m->error < 0 || fd < 0 || m->n_fds >= WORKER_FDS_MAX) {
+                int r = m->error < 0 ? m->error : fd < 0 ? fd : -E2BIG;
+
+                if (fd >= 0)
+                        (void) close(fd);
+                fail(m, r);
+                return r;
+        }
+        m->fds[m->n_fds] = fd;
+        return (int) m->n_fds++;
+}
+
 int worker_message_put_fd(WorkerMessage *m, int fd) {
         int copy;
 
@@ -230,19 +243,8 @@ int worker_message_put_fd(WorkerMessage *m, int fd) {
                 fail(m, -EBADF);
                 return -EBADF;
         }
-        if (m->n_fds >= WORKER_FDS_MAX) {
-                fail(m, -E2BIG);
-                return -E2BIG;
-        }
         copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (copy < 0) {
-                int r = -errno;
-
-                fail(m, r);
-                return r;
-        }
-        m->fds[m->n_fds] = copy;
-        return (int) m->n_fds++;
+        return worker_message_put_fd_take(m, copy < 0 ? -errno : copy);
 }
 
 /* ---- getting ---- */

@@ -68,6 +68,9 @@ void worker_message_put_x509_stack(WorkerMessage *m, STACK_OF(X509) *s); /* NULL
 /* Adds a duplicate of fd (m keeps it until sent and done); returns its index
  * or a negative errno (-E2BIG past WORKER_FDS_MAX). */
 int worker_message_put_fd(WorkerMessage *m, int fd);
+/* The same with fd itself, which is m's from now on, also on failure (it is
+ * closed then; a negative fd fails m with that errno). */
+int worker_message_put_fd_take(WorkerMessage *m, int fd);
 
 /* Reading fields in the order they were put: 0, or -EBADMSG for a field of
  * another type or one that does not fit the payload, -ENOMEM. Strings,

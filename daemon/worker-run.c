@@ -118,11 +118,7 @@ static WorkerProcess *take_spare(void) {
 }
 
 int worker_run_put_spool(WorkerMessage *request, const char *dir, uint64_t size_hint) {
-        _cleanup_(closep) int fd = spool_tmpfile_sized(dir, size_hint);
-
-        if (fd < 0)
-                return fd;
-        return worker_message_put_fd(request, fd);
+        return worker_message_put_fd_take(request, spool_tmpfile_sized(dir, size_hint));
 }
 
 /* The spool files the worker asked for: it sends those it keeps back in
