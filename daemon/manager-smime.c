@@ -173,7 +173,12 @@ static int signing_key_uri(Manager *m, const CertInfo *info, char **ret, SmimedE
         for (size_t i = 0; i < m->n_keys; i++) {
                 if (!streq(m->keys[i].spki_sha256, info->spki_sha256))
                         continue;
-                r = token_key_uri(m->token, m->keys[i].id, ret);
+                if (token_get_state(m->token) != TOKEN_STATE_READY)
+                        r = -ENODEV;
+                else {
+                        *ret = strdup(m->keys[i].uri);
+                        r = *ret ? 0 : -ENOMEM;
+                }
                 if (r >= 0)
                         return 0;
                 *ret_error_code = SMIMED_ERR_TOKEN_UNAVAILABLE;

@@ -271,6 +271,7 @@ void token_keys_free(TokenKey *keys, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 free(keys[i].id);
                 free(keys[i].label);
+                free(keys[i].uri);
         }
         free(keys);
 }
@@ -300,6 +301,11 @@ int token_list_keys(Token *token, TokenKey **ret, size_t *ret_n) {
                 r = token_key_read(token, session, objects[i], &keys[i]);
                 if (r < 0) {
                         token_keys_free(keys, i);
+                        return r;
+                }
+                r = token_key_uri(token, keys[i].id, &keys[i].uri);
+                if (r < 0) {
+                        token_keys_free(keys, i + 1);
                         return r;
                 }
         }
