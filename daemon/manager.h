@@ -30,6 +30,8 @@ typedef struct Manager {
         sd_event_source *trim_source;          /* give freed memory back: the last job ended */
         unsigned n_jobs;                       /* S/MIME jobs (Sign, Encrypt, Decrypt, Verify) running */
         unsigned n_jobs_peak;                  /* the most at once since the heaps were last trimmed */
+        unsigned n_jobs_since_trim;
+        uint64_t trimmed_usec;        /* when (CLOCK_MONOTONIC), 0: never */
         TokenKey *keys;               /* the token's private keys, when it is ready */
         size_t n_keys;
         char **key_spkis;             /* their public key hashes, to match certificates */
