@@ -173,8 +173,8 @@ static int signing_key_uri(Manager *m, const CertInfo *info, char **ret, SmimedE
         for (size_t i = 0; i < m->n_keys; i++) {
                 if (!streq(m->keys[i].spki_sha256, info->spki_sha256))
                         continue;
-                if (token_get_state(m->token) != TOKEN_STATE_READY)
-                        r = -ENODEV;
+                if (token_get_state(m->token) != TOKEN_STATE_READY || !m->keys[i].uri)
+                        r = token_key_uri(m->token, m->keys[i].id, ret); /* its error */
                 else {
                         *ret = strdup(m->keys[i].uri);
                         r = *ret ? 0 : -ENOMEM;

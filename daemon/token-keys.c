@@ -303,8 +303,9 @@ int token_list_keys(Token *token, TokenKey **ret, size_t *ret_n) {
                         token_keys_free(keys, i);
                         return r;
                 }
+                /* A key whose id makes no URI is still listed; signing with it fails then. */
                 r = token_key_uri(token, keys[i].id, &keys[i].uri);
-                if (r < 0) {
+                if (r == -ENOMEM) {
                         token_keys_free(keys, i + 1);
                         return r;
                 }

@@ -62,7 +62,7 @@ typedef struct TokenKey {
         const char *algorithm;            /* "rsa" or "ec" */
         unsigned bits;
         char spki_sha256[65];             /* SHA-256 of the SubjectPublicKeyInfo, "" when unknown */
-        char *uri;                        /* token_key_uri() of id, made once: the loop names the key per Sign */
+        char *uri;                        /* token_key_uri() of id, made once; NULL: none */
 } TokenKey;
 
 /* The private keys in the token (it must be ready). A key whose public half
