@@ -482,6 +482,18 @@ unsigned client_table_forget(ClientTable *t, const char *sender) {
                 return 0;
         if (c->in_ring)
                 ring_remove(t, c);
+        /* Out of the table first: freeing a queued call ends it
+         * (client_call_end()), which would otherwise find the client, drop
+         * it with its last call and free it under this loop. Its calls leave
+         * the counts here, all at once. */
+        for (Client **i = &t->clients; *i; i = &(*i)->next)
+                if (*i == c) {
+                        *i = c->next;
+                        break;
+                }
+        user_calls_drop(t, c->uid, c->n_serials);
+        t->n_calls -= c->n_serials;
+        c->n_serials = 0;
         while (c->queue) {
                 WorkItem *w = c->queue;
 
@@ -490,15 +502,7 @@ unsigned client_table_forget(ClientTable *t, const char *sender) {
                 n++;
         }
         c->queue_tail = NULL;
-        user_calls_drop(t, c->uid, c->n_serials);
-        t->n_calls -= c->n_serials;
-        c->n_serials = 0;
         /* The spool files of its work still running leave the total as they are freed. */
-        for (Client **i = &t->clients; *i; i = &(*i)->next)
-                if (*i == c) {
-                        *i = c->next;
-                        break;
-                }
         client_free(c);
         return n;
 }

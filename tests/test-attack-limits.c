@@ -973,6 +973,67 @@ static void test_calls_total(void **state) {
         verify_plain_ok(bus);
 }
 
+/* (c2) Calls left behind: a client that sends a call and goes at once
+ * leaves smimed a call it has read and queued for the client's turn, and
+ * then the bus's word that the client is gone. Forgetting the client freed
+ * the queued call, whose end freed the client a second time, under the
+ * loop that was still walking its queue: smimed died of SIGBUS in CI
+ * (MALLOC_PERTURB_) and corrupted its heap without it. The test user does
+ * it many times over; smimed must answer root afterwards, with the fds it
+ * had. */
+#define LEAVERS 300
+
+static int leaver_child(char *out, size_t size, void *userdata) {
+        char *one[] = {SUPPORT, NULL};
+        unsigned sent = 0;
+
+        (void) userdata;
+        for (unsigned i = 0; i < LEAVERS; i++) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+                sd_bus *b = NULL;
+                int r;
+
+                if (harness_bus_open(&b) < 0)
+                        return 2;
+                r = sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "GetCapabilities");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", "");
+                if (r >= 0)
+                        r = sd_bus_message_append_strv(m, one);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "a{sv}", 0);
+                if (r >= 0)
+                        r = sd_bus_send(b, m, NULL);
+                if (r >= 0)
+                        r = sd_bus_flush(b);
+                if (r >= 0)
+                        sent++;
+                sd_bus_close_unref(b); /* without waiting for the answer */
+        }
+        report(out, size, "sent=%u\n", sent);
+        return 0;
+}
+
+static void test_leave_with_calls_queued(void **state) {
+        _cleanup_free_ char *out = NULL, *expected = NULL;
+        unsigned idle;
+
+        (void) state;
+        start_smimed("leavers", "");
+        import_anchors();
+        verify_plain_ok(bus);
+        idle = idle_fds();
+
+        assert_int_equal(harness_run_as_test_user(harness, leaver_child, NULL, &out), 0);
+        assert_true(asprintf(&expected, "sent=%u\n", LEAVERS) >= 0);
+        assert_string_equal(out, expected);
+
+        /* Still there, and holding nothing of the clients that left. */
+        verify_plain_ok(bus);
+        assert_fds(idle);
+}
+
 /* (d) MaxRecipients=5: six recipients are refused before any work, five are not. */
 static int recipients_child(char *out, size_t size, void *userdata) {
         char *six[] = {"r1@example.com",
@@ -2023,6 +2084,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_fd_exhaustion, stop_smimed),
                 cmocka_unit_test_teardown(test_calls_per_user, stop_smimed),
                 cmocka_unit_test_teardown(test_calls_total, stop_smimed),
+                cmocka_unit_test_teardown(test_leave_with_calls_queued, stop_smimed),
                 cmocka_unit_test_teardown(test_max_recipients, stop_smimed),
                 cmocka_unit_test_teardown(test_spool_quotas, stop_smimed),
                 cmocka_unit_test_teardown(test_fair_turns_capabilities, stop_smimed),
