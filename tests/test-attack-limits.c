@@ -979,32 +979,49 @@ static void test_calls_total(void **state) {
  * the queued call, whose end freed the client a second time, under the
  * loop that was still walking its queue: smimed died of SIGBUS in CI
  * (MALLOC_PERTURB_) and corrupted its heap without it. The test user does
- * it many times over; smimed must answer root afterwards, with the fds it
- * had. */
+ * it many times over, with a GetCapabilities, a Sign (polkit is asked) and
+ * a Verify (a job, its input spooled) in turn; smimed must answer root
+ * afterwards, with the fds it had. */
 #define LEAVERS 300
 
-static int leaver_child(char *out, size_t size, void *userdata) {
+static int leaver_call(sd_bus *b, unsigned kind) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(closep) int input = memfd_text("From: " SUPPORT "\r\nSubject: gone\r\n\r\nHello.\r\n"),
+                              output = memfd_create("attack-output", MFD_CLOEXEC);
+        const char *method = kind == 0 ? "GetCapabilities" : kind == 1 ? "Sign" : "Verify";
         char *one[] = {SUPPORT, NULL};
+        int r;
+
+        if (input < 0 || output < 0)
+                return -EIO;
+        r = sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                           method);
+        if (r >= 0 && kind == 0) {
+                r = sd_bus_message_append(m, "s", "");
+                if (r >= 0)
+                        r = sd_bus_message_append_strv(m, one);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "a{sv}", 0);
+        } else if (r >= 0 && kind == 1)
+                r = sd_bus_message_append(m, "shha{sv}", SUPPORT, input, output, 0);
+        else if (r >= 0)
+                r = sd_bus_message_append(m, "hha{sv}", input, output, 0);
+        if (r >= 0)
+                r = sd_bus_send(b, m, NULL);
+        return r;
+}
+
+static int leaver_child(char *out, size_t size, void *userdata) {
         unsigned sent = 0;
 
         (void) userdata;
         for (unsigned i = 0; i < LEAVERS; i++) {
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
                 sd_bus *b = NULL;
                 int r;
 
                 if (harness_bus_open(&b) < 0)
                         return 2;
-                r = sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
-                                                   SMIMED_MANAGER_INTERFACE, "GetCapabilities");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "");
-                if (r >= 0)
-                        r = sd_bus_message_append_strv(m, one);
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "a{sv}", 0);
-                if (r >= 0)
-                        r = sd_bus_send(b, m, NULL);
+                r = leaver_call(b, i % 3);
                 if (r >= 0)
                         r = sd_bus_flush(b);
                 if (r >= 0)
