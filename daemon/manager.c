@@ -302,10 +302,6 @@ static int manager_on_trim(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int manager_on_trim_now(sd_event_source *s, void *userdata) {
-        return manager_on_trim(s, 0, userdata);
-}
-
 void manager_job_started(Manager *m) {
         m->n_jobs++;
         m->n_jobs_since_trim++;
@@ -314,20 +310,17 @@ void manager_job_started(Manager *m) {
 }
 
 void manager_job_ended(Manager *m) {
-        uint64_t now = 0;
+        uint64_t when = 0;
         int r;
 
         if (m->n_jobs > 0)
                 m->n_jobs--;
         if (m->n_jobs > 0 || m->n_jobs_peak < 2 || m->trim_source)
                 return;
-        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
-        if (m->trimmed_usec > 0 && now < m->trimmed_usec + TRIM_INTERVAL_USEC &&
-            m->n_jobs_since_trim < TRIM_EVERY_JOBS)
-                r = sd_event_add_time(m->event, &m->trim_source, CLOCK_MONOTONIC, m->trimmed_usec + TRIM_INTERVAL_USEC,
-                                      0, manager_on_trim, m);
-        else
-                r = sd_event_add_defer(m->event, &m->trim_source, manager_on_trim_now, m);
+        /* 0: at once, in the next turn of the loop. */
+        if (m->n_jobs_since_trim < TRIM_EVERY_JOBS && m->trimmed_usec > 0)
+                when = m->trimmed_usec + TRIM_INTERVAL_USEC;
+        r = sd_event_add_time(m->event, &m->trim_source, CLOCK_MONOTONIC, when, 0, manager_on_trim, m);
         if (r >= 0)
                 r = sd_event_source_set_priority(m->trim_source, SD_EVENT_PRIORITY_IMPORTANT);
         if (r < 0)
