@@ -36,9 +36,9 @@ void job_done(Job *job) {
         job->writer = fd_writer_free(job->writer);
         client_charge_done(&job->charge);
         job->spool_dir = mfree(job->spool_dir);
-        closep(&job->input);
         closep(&job->output);
-        closep(&job->result);
+        worker_pool_close_later(job->manager->workers, TAKE_FD(job->input));
+        worker_pool_close_later(job->manager->workers, TAKE_FD(job->result));
 }
 
 static void job_unlink(Job *job) {

@@ -112,7 +112,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->token_check_source);
         /* The workers first (they finish what they do), then the jobs, which
          * may still be waiting for polkit. */
-        worker_pool_free(m->workers);
+        m->workers = worker_pool_free(m->workers);
         worker_run_stop_spares();
         manager_revocation_stop(m); /* its downloads end within FetchTimeoutSec= */
         manager_expiry_stop(m);
