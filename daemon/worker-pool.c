@@ -132,9 +132,12 @@ static void *worker_main(void *userdata) {
                 if (wake_loop || n_closing > 0) {
                         /* Not under the lock: the loop takes it first thing. */
                         pthread_mutex_unlock(&pool->lock);
+                        /* Before the loop hears of this work: once it
+                         * answers the last call, nothing of the earlier
+                         * calls is left open. */
+                        close_all(closing, n_closing);
                         if (wake_loop && write(pool->eventfd, &one, sizeof(one)) < 0)
                                 log_error_errno(errno, "Failed to wake up the event loop: %m");
-                        close_all(closing, n_closing); /* after the loop has its wake-up */
                         pthread_mutex_lock(&pool->lock);
                 }
         }
