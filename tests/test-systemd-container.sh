@@ -401,6 +401,36 @@ check_sandbox() {
         echo "ok: $bus: inside smimed /usr and /etc are read-only, /etc/smimed not writable, its state and token directories writable, AF_INET, AF_INET6, AF_NETLINK refused, AF_UNIX allowed"
 }
 
+# The audit trail in the journal, with its fields: a certificate import by
+# root (success, priority info) and the same import refused to nobody by
+# polkit (denied, priority notice). smimed sends the entry before its reply.
+check_audit() {
+        local bus=$1 pem=/var/tmp/smimed-audit.pem fp out
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+                -subj "/CN=smimed audit $bus" -keyout /dev/null -out "$root$pem" 2> /dev/null \
+                || fail "$bus: openssl cannot make a certificate"
+        chmod 0644 "$root$pem"
+        fp=$(openssl x509 -in "$root$pem" -outform DER | sha256sum | cut -c1-64)
+        c runuser -u nobody -- smimectl import "$pem" > /dev/null 2>&1 && fail "$bus: nobody imported a certificate"
+        c smimectl import "$pem" > /dev/null || fail "$bus: smimectl import as root"
+        c journalctl --sync
+        field() { grep -qx "$1" <<< "$out" || fail "$bus: no $1 in the journal entry: $out"; }
+        out=$(c journalctl --no-pager -o export -u smimed.service MESSAGE_ID=74982e5794484c8982e656a5df6dc719)
+        field "SMIMED_OPERATION=import-certificates"
+        field "SMIMED_OUTCOME=success"
+        field "PRIORITY=6"
+        field "SMIMED_CALLER_UID=0"
+        field "SMIMED_FINGERPRINT=$fp"
+        field "MESSAGE=smimed audit: import-certificates success by uid 0"
+        out=$(c journalctl --no-pager -o export -u smimed.service MESSAGE_ID=d2b346db23e248a9a4fb21e5f58f90a3)
+        field "SMIMED_OUTCOME=denied"
+        field "PRIORITY=5"
+        field "SMIMED_CALLER_UID=$(c id -u nobody)"
+        field "SMIMED_OPERATION=org.smimed1.manage-certificates"
+        field "SMIMED_DETAIL=org.freedesktop.DBus.Error.AccessDenied"
+        echo "ok: $bus: audit entries in the journal with their fields (an import, and one polkit refused)"
+}
+
 check_analyze() {
         local bus=$1 out exposure
         out=$(c systemd-analyze verify --man=no smimed.service 2>&1) || fail "$bus: systemd-analyze verify: $out"
@@ -429,6 +459,7 @@ for bus in dbus-daemon dbus-broker; do
         check_systemctl "$bus"
         check_credentials "$bus"
         check_sandbox "$bus"
+        check_audit "$bus"
         check_analyze "$bus"
         stop_container
         echo "ok: $bus: done ($((SECONDS - t)) s)"
