@@ -308,6 +308,11 @@ class Test:
     def find(self, css):
         return self.driver.find_element(By.CSS_SELECTOR, css)
 
+    def click(self, css):
+        """Clicks the element, found again if the page re-rendered it
+        between the finding and the click (a list refreshed by a signal)."""
+        self.wait("a click on " + css, lambda: self.find(css).click() or True)
+
     def finds(self, css):
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
@@ -333,7 +338,7 @@ class Test:
         self.wait_visible("#page-" + page.split("/")[0])
 
     def tab(self, page):
-        self.find('#tabs a[data-page="%s"]' % page).click()
+        self.click('#tabs a[data-page="%s"]' % page)
         self.wait_visible("#page-" + page)
 
     def screenshot(self, name):
@@ -423,7 +428,7 @@ class Test:
         self.wait_text("#overview-key-count", "0")
         self.screenshot("overview-locked")
         self.harness.command("fix-pin")
-        self.find("#overview-reload").click()
+        self.click("#overview-reload")
         self.wait_text("#overview-reload-result", "Configuration reloaded.")
         self.wait_text("#overview-token-state", "ready")
         self.wait_text("#overview-key-count", "1")
@@ -434,15 +439,15 @@ class Test:
         self.tab("certificates")
         self.wait_text("#cert-table tbody", "The store is empty.")
 
-        self.find("#cert-import-trust").click()
+        self.click("#cert-import-trust")
         self.upload("#cert-import-file", os.path.join(self.pki, "ca.pem"))
-        self.find("#cert-import-button").click()
+        self.click("#cert-import-button")
         self.wait_text("#cert-import-result", "Imported 1 certificate from ca.pem")
         self.wait("the CA as anchor", lambda: self.text(self.row_css("ca") + " td.cert-trust") == "anchor")
 
-        self.find("#cert-import-trust").click()
+        self.click("#cert-import-trust")
         self.upload("#cert-import-file", os.path.join(self.pki, "leaves.pem"))
-        self.find("#cert-import-button").click()
+        self.click("#cert-import-button")
         self.wait_text("#cert-import-result", "Imported 5 certificates from leaves.pem")
         expected = {"ca": "✅ valid", "valid": "✅ valid", "expired": "❌ expired", "revoked": "✅ valid",
                     "untrusted": "❌ untrusted", "signer": "✅ valid"}
@@ -455,7 +460,7 @@ class Test:
         assert "expired" in title, title
 
         self.upload("#crl-import-file", os.path.join(self.pki, "crl.pem"))
-        self.find("#crl-import-button").click()
+        self.click("#crl-import-button")
         self.wait_text("#crl-import-result", "Stored 1 CRL")
         self.wait("revoked after the CRL", lambda: self.cert_status("revoked") == "❌ revoked")
         assert self.cert_status("valid") == "✅ valid"
@@ -495,7 +500,7 @@ class Test:
         self.wait("every row back", lambda: len(self.row_fingerprints()) == 6)
 
         # Details: the chain with its statuses, export.
-        self.find(self.row_css("valid")).click()
+        self.click(self.row_css("valid"))
         self.wait_visible("#cert-details")
         self.wait_text("#cert-details-title", "valid@example.com")
         self.wait("the chain", lambda: len(self.finds("#cert-details-chain li")) == 2)
@@ -504,7 +509,7 @@ class Test:
         self.wait("chain statuses", lambda: all(s.text == "✅ valid" for s in self.finds("#cert-details-chain .chain-status")))
         assert "Can sign" in self.text("#cert-details-fields")
         before = set(os.listdir(self.downloads))
-        self.find("#cert-export").click()
+        self.click("#cert-export")
         pem = self.wait_download(".pem", before)
         fp = subprocess.run(["openssl", "x509", "-in", pem, "-noout", "-fingerprint", "-sha256"],
                             check=True, capture_output=True, text=True).stdout
@@ -513,16 +518,16 @@ class Test:
         log("ok: summary, order by expiry, address prefix and status filters, details with chain, export PEM")
 
         # Untrust the CA: its leaves become untrusted; trust it again.
-        self.find('#cert-details-chain li[data-fingerprint="%s"] a' % self.fingerprints["ca"]).click()
+        self.click('#cert-details-chain li[data-fingerprint="%s"] a' % self.fingerprints["ca"])
         self.wait_text("#cert-details-title", "smimed Test CA")
         self.wait_visible("#cert-untrust")
-        self.find("#cert-untrust").click()
+        self.click("#cert-untrust")
         self.wait_visible("#cert-trust")
         self.wait("valid@ untrusted", lambda: self.cert_status("valid") == "❌ untrusted")
-        self.find("#cert-trust").click()
+        self.click("#cert-trust")
         self.wait_visible("#cert-untrust")
         self.wait("valid@ valid again", lambda: self.cert_status("valid") == "✅ valid")
-        self.find("#cert-details-close").click()
+        self.click("#cert-details-close")
         self.wait("details closed", lambda: not self.find("#cert-details").is_displayed())
         log("ok: untrust and trust")
 
@@ -549,7 +554,7 @@ class Test:
         # A wrong passphrase: the daemon's message, in place.
         self.upload("#p12-file", os.path.join(self.pki, "enroll.p12"))
         self.find("#p12-passphrase").send_keys("wrong")
-        self.find("#p12-button").click()
+        self.click("#p12-button")
         self.wait_visible("#p12-error")
         assert "passphrase" in self.text("#p12-error").lower(), self.text("#p12-error")
         assert self.find("#p12-passphrase").get_attribute("value") == ""
@@ -558,7 +563,7 @@ class Test:
             passphrase = f.read()
         self.upload("#p12-file", os.path.join(self.pki, "enroll.p12"))
         self.find("#p12-passphrase").send_keys(passphrase)
-        self.find("#p12-button").click()
+        self.click("#p12-button")
         self.wait_text("#p12-result", "Enrolled key")
         assert "enroll@example.com" in self.text("#p12-result")
         assert self.find("#p12-passphrase").get_attribute("value") == ""
@@ -569,11 +574,11 @@ class Test:
         self.find("#gen-address").send_keys("generated@example.com")
         Select(self.find("#gen-type")).select_by_value("ec-p256")
         self.find("#gen-subject").send_keys("CN=Generated,O=Example")
-        self.find("#gen-button").click()
+        self.click("#gen-button")
         self.wait_visible("#gen-result")
         key_id = self.text("#gen-key-id")
         before = set(os.listdir(self.downloads))
-        self.find("#gen-csr-download").click()
+        self.click("#gen-csr-download")
         csr = self.wait_download(".csr", before)
         out = subprocess.run(["openssl", "req", "-verify", "-noout", "-subject", "-in", csr],
                              capture_output=True, text=True)
@@ -586,15 +591,15 @@ class Test:
         self.renew()
 
         # remove-key's guard: a short prefix is refused, the whole id removes.
-        self.find('#key-table tr[data-id="%s"] button.key-remove' % key_id).click()
+        self.click('#key-table tr[data-id="%s"] button.key-remove' % key_id)
         self.wait_visible("#key-remove")
         self.find("#key-remove-confirm").send_keys(key_id[:4])
-        self.find("#key-remove-button").click()
+        self.click("#key-remove-button")
         self.wait_text("#key-remove-error", "a prefix needs at least 8 digits")
         assert self.finds('#key-table tr[data-id="%s"]' % key_id)
         self.find("#key-remove-confirm").clear()
         self.find("#key-remove-confirm").send_keys(key_id)
-        self.find("#key-remove-button").click()
+        self.click("#key-remove-button")
         self.wait("the key gone", lambda: not self.finds('#key-table tr[data-id="%s"]' % key_id))
         log("ok: remove-key guard, then removal")
 
@@ -605,22 +610,22 @@ class Test:
         certificate's subject; the old key stays."""
         keys_before = {tr.get_attribute("data-id") for tr in self.finds("#key-table tbody tr[data-id]")}
         assert "01" in keys_before, keys_before
-        self.find('#key-table tr[data-id="01"] li[data-fingerprint="%s"] button.key-renew'
-                  % self.fingerprints["signer"]).click()
+        self.click('#key-table tr[data-id="01"] li[data-fingerprint="%s"] button.key-renew'
+                   % self.fingerprints["signer"])
         self.wait_visible("#renew")
         explained = self.text("#renew")
         assert "signing as signer@example.com uses it" in explained, explained
         assert "the old key 01 stays" in explained, explained
         assert not self.find("#renew-result").is_displayed()
         self.record_calls()
-        self.find("#renew-button").click()
+        self.click("#renew-button")
         self.wait_visible("#renew-result")
         calls = [c for c in self.recorded_calls() if c[1] == "GenerateKey"]
         assert len(calls) == 1 and '"renew":{"t":"s","v":"%s"}' % self.fingerprints["signer"] in calls[0][2], calls
         new_id = self.text("#renew-key-id")
         assert new_id and new_id not in keys_before, (new_id, keys_before)
         before = set(os.listdir(self.downloads))
-        self.find("#renew-csr-download").click()
+        self.click("#renew-csr-download")
         csr = self.wait_download(".csr", before)
         req = subprocess.run(["openssl", "req", "-verify", "-noout", "-subject", "-in", csr],
                              capture_output=True, text=True)
@@ -634,7 +639,7 @@ class Test:
         self.screenshot("keys")
         log("ok: renewed signer@'s certificate: new key %s, the request has its subject (%s), key 01 stays"
             % (new_id, cert.stdout.strip()))
-        self.find("#renew-close").click()
+        self.click("#renew-close")
         self.wait("the renew panel closed", lambda: not self.find("#renew").is_displayed())
 
     def remove_current_key(self):
@@ -644,18 +649,18 @@ class Test:
             (tr.get_attribute("data-id") for tr in self.finds("#key-table tbody tr[data-id]")
              if "enroll@example.com" in tr.text), None))
         row = '#key-table tr[data-id="%s"]' % key_id
-        self.find(row + " button.key-remove").click()
+        self.click(row + " button.key-remove")
         self.wait_visible("#key-remove-guard")
         self.wait_text("#key-remove-current", "enroll@example.com")
         assert not self.find("#key-remove-force").is_selected()
         self.find("#key-remove-confirm").send_keys(key_id)
-        self.find("#key-remove-button").click()
+        self.click("#key-remove-button")
         self.wait_text("#key-remove-error", "only key that can decrypt mail sent to enroll@example.com")
         assert self.finds(row), "removed without Remove anyway"
         assert self.find("#key-remove").is_displayed()
         self.screenshot("keys-remove-guard")
-        self.find("#key-remove-force").click()
-        self.find("#key-remove-button").click()
+        self.click("#key-remove-force")
+        self.click("#key-remove-button")
         self.wait("the enrolled key gone", lambda: not self.finds(row))
         assert not self.find("#key-remove").is_displayed()
         log("ok: a key with a current certificate needs Remove anyway, then goes")
@@ -664,7 +669,7 @@ class Test:
         self.tab("coverage")
         self.find("#cov-sender").send_keys("signer@example.com")
         self.find("#cov-recipients").send_keys("valid@example.com, expired@example.com\nrevoked@example.com nobody@example.com")
-        self.find("#cov-button").click()
+        self.click("#cov-button")
         self.wait("5 verdicts", lambda: len(self.finds("#cov-results tr.cov-row")) == 5)
         rows = {(r.get_attribute("data-what"), r.get_attribute("data-address")): r for r in self.finds("#cov-results tr.cov-row")}
         expect = {
@@ -700,7 +705,7 @@ class Test:
         # limit, the rest of each row read for the 11 rows shown only, and
         # no GetManagedObjects of the certificates.
         self.record_calls()
-        self.find("#cert-next").click()
+        self.click("#cert-next")
         self.wait_text("#cert-page-info", "26–36 of 36")
         second_page = self.row_fingerprints()
         assert len(second_page) == 11 and not set(first_page) & set(second_page), second_page
@@ -713,12 +718,12 @@ class Test:
         assert not [c for c in calls if c[1] == "GetManagedObjects"], calls
         getall = [c for c in calls if c[1] == "GetAll"]
         assert len(getall) == 11 * len(lists), calls
-        self.find("#cert-prev").click()
+        self.click("#cert-prev")
         self.wait_text("#cert-page-info", "1–25 of 36")
         assert self.row_fingerprints() == first_page
 
         # The filter starts again at the first page.
-        self.find("#cert-next").click()
+        self.click("#cert-next")
         self.wait_text("#cert-page-info", "26–36 of 36")
         self.find("#cert-filter").send_keys("bulk-2")
         self.wait_text("#cert-page-info", "1–10 of 10")
@@ -736,12 +741,12 @@ class Test:
         self.find("#cert-filter").clear()
         self.find("#cert-filter").send_keys("expired@")
         self.wait_text("#cert-page-info", "1–1 of 1")
-        self.find(self.row_css("expired")).click()
+        self.click(self.row_css("expired"))
         self.wait_text("#cert-details-title", "expired@example.com")
-        self.find("#cert-remove").click()
+        self.click("#cert-remove")
         self.wait_text("#cert-remove", "Click again")
         assert self.finds(self.row_css("expired"))
-        self.find("#cert-remove").click()
+        self.click("#cert-remove")
         self.wait("expired@ removed", lambda: not self.finds(self.row_css("expired")))
         self.wait_text("#cert-page-info", "0–0 of 0")
         self.find("#cert-filter").clear()
@@ -756,7 +761,7 @@ class Test:
         # Cockpit's administrative access is off for this session: the page says what it means.
         self.wait_visible("#admin-hint")
         self.upload("#cert-import-file", os.path.join(self.pki, "ca.pem"))
-        self.find("#cert-import-button").click()
+        self.click("#cert-import-button")
         self.wait_visible("#cert-import-error")
         self.wait_text("#cert-import-error", "You are not allowed")
         self.screenshot("denied")
@@ -768,13 +773,13 @@ class Test:
         self.superuser("Start", ["python3"])  # the bridge is named after its program
         self.wait("the hint gone", lambda: not self.find("#admin-hint").is_displayed())
         self.upload("#cert-import-file", os.path.join(self.pki, "ca.pem"))
-        self.find("#cert-import-button").click()
+        self.click("#cert-import-button")
         self.wait_text("#cert-import-result", "Imported 1 certificate from ca.pem")
         assert not self.find("#cert-import-error").is_displayed()
         self.superuser("Stop", [])
         self.wait_visible("#admin-hint")
         self.upload("#cert-import-file", os.path.join(self.pki, "ca.pem"))
-        self.find("#cert-import-button").click()
+        self.click("#cert-import-button")
         self.wait_text("#cert-import-error", "You are not allowed")
         log("ok: Cockpit's administrative access switch: allowed when on, refused when off")
 
