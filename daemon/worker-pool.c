@@ -6,12 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "worker-pool.h"
 
+/* What may wait to be closed: at most 64 files of at most 256 KiB, so that
+ * what the loop is done with holds at most 16 MiB for longer (the callers'
+ * charges for it are returned at once). A larger file's close is a small
+ * part of its message's cost. */
 #define WORKER_POOL_CLOSE_LATER_MAX 64U
+#define WORKER_POOL_CLOSE_LATER_SIZE_MAX (256U * 1024U)
 
 typedef struct WorkItem WorkItem;
 
@@ -329,9 +335,11 @@ void worker_pool_drain(WorkerPool *pool) {
 }
 
 void worker_pool_close_later(WorkerPool *pool, int fd) {
+        struct stat st;
+
         if (fd < 0)
                 return;
-        if (pool) {
+        if (pool && fstat(fd, &st) >= 0 && st.st_size <= WORKER_POOL_CLOSE_LATER_SIZE_MAX) {
                 bool later;
 
                 pthread_mutex_lock(&pool->lock);

@@ -38,10 +38,11 @@ unsigned worker_pool_cancel_owner(WorkerPool *pool, uint64_t owner);
  * workers use, such as reopening the token. */
 void worker_pool_drain(WorkerPool *pool);
 
-/* Takes fd and closes it: on a thread that runs work now, once that work
- * is done, or here and now when none runs (or pool is NULL). For spool
- * files the loop is done with: their last close frees their pages. Not for
- * fds whose close someone waits for (a pipe's end, a client's file). */
+/* Takes fd and closes it: a small file on a thread that runs work now,
+ * before that thread hands its work back, else here and now (none runs, a
+ * file above 256 KiB, 64 waiting already, or pool is NULL). For spool files
+ * the loop is done with: their last close frees their pages. Not for fds
+ * whose close someone waits for (a pipe's end, a client's file). */
 void worker_pool_close_later(WorkerPool *pool, int fd);
 
 unsigned worker_pool_size(const WorkerPool *pool);
