@@ -367,6 +367,7 @@ int worker_process_call(WorkerProcess *w, WorkerMessage *request, const WorkerCa
         r = worker_message_send_until(w->sock, request, deadline);
         if (r < 0)
                 return fail_call(w, r, ret_message);
+        worker_message_close_fds(request);
 
         for (;;) {
                 _cleanup_(worker_message_done) WorkerMessage m = {}, result = {};

@@ -56,7 +56,9 @@ typedef struct WorkerCallbacks {
         void *userdata;
 } WorkerCallbacks;
 
-/* Sends request (its fds go along; request keeps them), serves the
+/* Sends request (its fds go along and are closed here once sent, so that
+ * the worker's copies are the last: their pages are freed by the worker,
+ * after its reply, not by the caller waiting for it), serves the
  * worker's calls with cb until its WORKER_REPLY, which it returns in
  * *ret_reply (read it with worker_reply_read_status()).
  * A worker that dies (crash, seccomp kill, SIGXCPU, out of memory) fails

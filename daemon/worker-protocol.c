@@ -51,11 +51,16 @@ void worker_message_init(WorkerMessage *m, uint32_t type) {
                 m->fds[i] = -1;
 }
 
+void worker_message_close_fds(WorkerMessage *m) {
+        for (unsigned i = 0; i < m->n_fds && i < WORKER_FDS_MAX; i++)
+                closep(&m->fds[i]);
+        for (unsigned i = 0; i < WORKER_FDS_MAX; i++)
+                m->fds[i] = -1;
+}
+
 void worker_message_done(WorkerMessage *m) {
         free(m->data);
-        for (unsigned i = 0; i < m->n_fds && i < WORKER_FDS_MAX; i++)
-                if (m->fds[i] >= 0)
-                        close(m->fds[i]);
+        worker_message_close_fds(m);
         worker_message_init(m, 0);
 }
 
@@ -77,7 +82,8 @@ static uint8_t *reserve(WorkerMessage *m, size_t n) {
                 return NULL;
         }
         if (m->size + n > m->allocated) {
-                size_t a = m->allocated ? m->allocated : 256;
+                /* A request with a signer and its chain fits at once. */
+                size_t a = m->allocated ? m->allocated : 4096;
 
                 while (a < m->size + n)
                         a *= 2;

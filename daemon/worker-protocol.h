@@ -53,6 +53,9 @@ void worker_message_init(WorkerMessage *m, uint32_t type);
 /* Frees the payload and closes the fds m still holds; m is zeroed. For
  * _cleanup_(worker_message_done). */
 void worker_message_done(WorkerMessage *m);
+/* Closes the fds m holds (once sent: the receiver has its own) and forgets
+ * them; the rest of m stays. */
+void worker_message_close_fds(WorkerMessage *m);
 
 /* Appending fields. A failure is remembered in m->error (the first one
  * only) and makes worker_message_send() fail. */
