@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -82,8 +83,18 @@ static int smime_out_read(WorkerMessage *request, SmimeOut *o) {
  * is the spare one the request brought; more are asked for. */
 static int out_tmpfile(void *userdata) {
         const SmimeOut *o = userdata;
+        int fd, copy;
 
-        return work_spool(o->session, o->request, o->tmp_index, o->input_size);
+        fd = work_spool(o->session, o->request, o->tmp_index, o->input_size);
+        if (fd < 0)
+                return fd;
+        /* mime.c closes the copy when it is done with the body; the file
+         * goes, and its pages are freed, after the reply. */
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0)
+                copy = -errno;
+        worker_session_close_after_reply(o->session, fd);
+        return copy;
 }
 
 static int out_sign(WorkerSession *s, const SmimeOut *o, int entity, int out, WorkerMessage *reply) {
@@ -191,5 +202,8 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
         worker_message_put_u64(reply, (uint64_t) st.st_size);
         worker_message_put_string(reply, input_sha256);
         worker_message_put_fd_take(reply, TAKE_FD(result));
+        /* The entities are this process's alone now. */
+        worker_session_close_after_reply(s, TAKE_FD(entity));
+        worker_session_close_after_reply(s, TAKE_FD(signed_entity));
         return work_reply_done(reply);
 }

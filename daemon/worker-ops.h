@@ -66,6 +66,13 @@ int worker_session_key_op_error(WorkerSession *s);
  * the caller's. smimed reads what is written there when the reply says so. */
 int worker_session_spool(WorkerSession *s, uint64_t size_hint);
 
+/* Takes fd and closes it once the reply to this request is sent (at once
+ * when 8 wait already). For a request's spool files that no one else holds
+ * by then: their last close frees their pages, and smimed, waiting for the
+ * reply, need not wait for that. */
+#define WORKER_SESSION_CLOSE_AFTER_REPLY_MAX 8U
+void worker_session_close_after_reply(WorkerSession *s, int fd);
+
 /* remote_key_new() with worker_session_key_op() as the call: a key for
  * OpenSSL whose private operations smimed performs. NULL when the
  * certificate's key is neither RSA nor EC, or out of memory. Free it with

@@ -23,7 +23,25 @@ struct WorkerSession {
          * use is smimed's decision, made for each key operation. */
         X509 *remote_key_certificate;
         EVP_PKEY *remote_key;
+        /* Files of the request closed after its reply is sent. */
+        int close_after_reply[WORKER_SESSION_CLOSE_AFTER_REPLY_MAX];
+        unsigned n_close_after_reply;
 };
+
+static void close_replied(WorkerSession *s) {
+        for (unsigned i = 0; i < s->n_close_after_reply; i++)
+                closep(&s->close_after_reply[i]);
+        s->n_close_after_reply = 0;
+}
+
+void worker_session_close_after_reply(WorkerSession *s, int fd) {
+        if (fd < 0)
+                return;
+        if (s->n_close_after_reply < WORKER_SESSION_CLOSE_AFTER_REPLY_MAX)
+                s->close_after_reply[s->n_close_after_reply++] = fd;
+        else
+                closep(&fd);
+}
 
 int worker_session_new(int fd, WorkerSession **ret) {
         WorkerSession *s = malloc(sizeof(WorkerSession));
@@ -38,6 +56,7 @@ int worker_session_new(int fd, WorkerSession **ret) {
 WorkerSession *worker_session_free(WorkerSession *s) {
         if (!s)
                 return NULL;
+        close_replied(s);
         X509_free(s->remote_key_certificate);
         EVP_PKEY_free(s->remote_key);
         free(s);
@@ -213,6 +232,7 @@ int worker_session_serve(int fd, unsigned cpu_seconds) {
                         reply_failure(&reply, r, "to put its answer together");
                         r = worker_message_send(fd, &reply);
                 }
+                close_replied(&session);
                 if (r == -EPIPE || r == -ECONNRESET)
                         return 0;
                 if (r < 0)
