@@ -126,23 +126,26 @@ static void *worker_main(void *userdata) {
                 item->result = item->work(item->userdata);
 
                 pthread_mutex_lock(&pool->lock);
+                /* The files left to running threads, before this one's work
+                 * counts as done and the loop can answer for it: once the
+                 * loop answers the last call, nothing of the earlier calls
+                 * is open. worker_pool_close_later() leaves a file only
+                 * while a thread runs, and the list is empty when running
+                 * is counted down. */
+                while ((n_closing = take_closing(pool, closing)) > 0) {
+                        pthread_mutex_unlock(&pool->lock);
+                        close_all(closing, n_closing);
+                        pthread_mutex_lock(&pool->lock);
+                }
                 pool->running--;
-                /* With running counted down, in the same turn of the lock:
-                 * worker_pool_close_later() leaves an fd to a thread only
-                 * while one runs, and that one takes it here. */
-                n_closing = take_closing(pool, closing);
                 wake_loop = !pool->finished; /* else the loop is woken already and takes this one too */
                 item->next = pool->finished;
                 pool->finished = item;
                 pthread_cond_broadcast(&pool->idle);
-                if (wake_loop || n_closing > 0) {
+                if (wake_loop) {
                         /* Not under the lock: the loop takes it first thing. */
                         pthread_mutex_unlock(&pool->lock);
-                        /* Before the loop hears of this work: once it
-                         * answers the last call, nothing of the earlier
-                         * calls is left open. */
-                        close_all(closing, n_closing);
-                        if (wake_loop && write(pool->eventfd, &one, sizeof(one)) < 0)
+                        if (write(pool->eventfd, &one, sizeof(one)) < 0)
                                 log_error_errno(errno, "Failed to wake up the event loop: %m");
                         pthread_mutex_lock(&pool->lock);
                 }
