@@ -447,6 +447,8 @@ static void test_timeout(void **state) {
         assert_int_equal(worker_message_put_fd(&m, p[0]), 0);
         start = worker_now_usec();
         expect_failure(w, &m, &s, -ETIME, "did not finish within 0.3 s", "stopped");
+        /* The request's copy of the fd was closed once it was sent. */
+        assert_int_equal(m.fds[0], -1);
         assert_true(worker_now_usec() - start >= 300 * 1000);
         assert_true(worker_now_usec() - start < 5 * 1000 * 1000);
         close(p[0]);
