@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +45,6 @@ static int journal_send_fields(const AuditField *fields, size_t n) {
         size_t size = 0;
         char *p;
 
-        assert(n <= AUDIT_FIELDS_MAX);
         for (size_t i = 0; i < n; i++)
                 for (size_t j = 0; j < AUDIT_PIECES_MAX && fields[i].pieces[j]; j++)
                         size += strlen(fields[i].pieces[j]);
@@ -85,6 +83,7 @@ void audit_log(const AuditCaller *caller, const AuditRecord *a) {
                 {{"SMIMED_DETAIL=", strempty(a->detail)}},
         };
 
+        _Static_assert(ELEMENTSOF(fields) <= AUDIT_FIELDS_MAX, "more audit fields than AUDIT_FIELDS_MAX");
         snprintf(uid, sizeof(uid), "%d", caller ? (int) caller->uid : -1);
         snprintf(pid, sizeof(pid), "%d", caller ? (int) caller->pid : 0);
         (void) journal_send_fields(fields, ELEMENTSOF(fields));

@@ -37,8 +37,12 @@ void job_done(Job *job) {
         client_charge_done(&job->charge);
         job->spool_dir = mfree(job->spool_dir);
         closep(&job->output);
-        worker_pool_close_later(job->manager->workers, TAKE_FD(job->input));
-        worker_pool_close_later(job->manager->workers, TAKE_FD(job->result));
+        job_close_spool(job, TAKE_FD(job->input));
+        job_close_spool(job, TAKE_FD(job->result));
+}
+
+void job_close_spool(Job *job, int fd) {
+        worker_pool_close_later(job->manager ? job->manager->workers : NULL, fd);
 }
 
 static void job_unlink(Job *job) {

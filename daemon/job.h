@@ -74,6 +74,9 @@ void job_finish(Job *job, int error, SmimedError error_code, const char *message
 
 /* The Job's own part of type->free(). */
 void job_done(Job *job);
+/* Takes fd, a spool file of the job's that it is done with, and closes it
+ * (worker_pool_close_later(): off the loop when a worker thread runs). */
+void job_close_spool(Job *job, int fd);
 
 /* The client sender went away: its jobs finish with -ECONNRESET (one on a
  * worker when that returns) and write no output. Returns how many. */

@@ -139,16 +139,13 @@ static void signer_request_clear(OpenJob *j) {
 }
 
 static void open_job_free(OpenJob *j) {
-        WorkerPool *pool;
-
         if (!j)
                 return;
         job_done(&j->job);
         free(j->only_key);
-        /* The decrypted or verified layers' spool files, as job_done() does the input and result. */
-        pool = j->job.manager ? j->job.manager->workers : NULL;
-        worker_pool_close_later(pool, TAKE_FD(j->current));
-        worker_pool_close_later(pool, TAKE_FD(j->next));
+        /* The decrypted or verified layers' spool files, like the input and result. */
+        job_close_spool(&j->job, TAKE_FD(j->current));
+        job_close_spool(&j->job, TAKE_FD(j->next));
         strv_free(j->from);
         free(j->message_id);
         free(j->matches);

@@ -52,10 +52,11 @@ void worker_message_init(WorkerMessage *m, uint32_t type) {
 }
 
 void worker_message_close_fds(WorkerMessage *m) {
-        for (unsigned i = 0; i < m->n_fds && i < WORKER_FDS_MAX; i++)
-                closep(&m->fds[i]);
-        for (unsigned i = 0; i < WORKER_FDS_MAX; i++)
+        for (unsigned i = 0; i < WORKER_FDS_MAX; i++) {
+                if (i < m->n_fds)
+                        closep(&m->fds[i]);
                 m->fds[i] = -1;
+        }
 }
 
 void worker_message_done(WorkerMessage *m) {
