@@ -173,10 +173,12 @@ static int copy_store(const Config *config) {
         return 0;
 }
 
-/* The bus side first: it holds calls that refer to the manager. */
+/* The jobs first (they hold calls and polkit questions of the bus side),
+ * then the bus side (it holds calls that refer to the manager). */
 static Manager *daemon_free(Manager *m) {
         if (!m)
                 return NULL;
+        manager_stop_jobs(m);
         manager_bus_done(m);
         return manager_free(m);
 }

@@ -104,22 +104,26 @@ int manager_new(const char *config_path, Config *config, Manager **ret) {
         return 0;
 }
 
+void manager_stop_jobs(Manager *m) {
+        /* The workers first (they finish what they do), then the jobs, which
+         * may still be waiting for polkit. */
+        m->workers = worker_pool_free(m->workers);
+        worker_run_stop_spares();
+        jobs_free(m);
+}
+
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
 
         sd_event_source_disable_unref(m->token_rescan_source);
         sd_event_source_disable_unref(m->token_check_source);
-        /* The workers first (they finish what they do), then the jobs, which
-         * may still be waiting for polkit. */
-        m->workers = worker_pool_free(m->workers);
-        worker_run_stop_spares();
+        manager_stop_jobs(m);
         manager_revocation_stop(m); /* its downloads end within FetchTimeoutSec= */
         manager_expiry_stop(m);
         manager_directory_stop(m);  /* its lookups end within [Directory] TimeoutSec= */
         manager_generate_jobs_free(m);
         manager_pkcs12_jobs_free(m);
-        jobs_free(m);
         sd_event_source_disable_unref(m->trim_source); /* after the jobs: an ending job may ask for one */
         client_table_free(m->clients);                 /* after everything that ends calls */
         token_keys_free(m->keys, m->n_keys);

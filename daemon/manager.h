@@ -61,6 +61,10 @@ typedef struct Manager {
 
 /* On success the manager owns config. */
 int manager_new(const char *config_path, Config *config, Manager **ret);
+/* Lets the worker threads finish what they do and ends the jobs (their
+ * calls let go, their questions to polkit are withdrawn). Before the bus
+ * side goes: a job's end reaches it. manager_free() does it too. */
+void manager_stop_jobs(Manager *m);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 

@@ -1324,6 +1324,38 @@ static void test_input_never_ends(void **state) {
         sign_ok();
 }
 
+/* SIGTERM while a Decrypt's input is still coming: smimed stops the work,
+ * then lets go of the call, and only then of the bus side (polkit's
+ * registry, which a job's end still reaches). Under valgrind and ASan a
+ * use after free makes the exit status fail. */
+static void test_stop_while_decrypt_input_comes(void **state) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_(closep) int in_write = -1, out_read = -1;
+        static const char start[] = "From: " SIGNER "\r\nSubject: never ends\r\n";
+        int in[2], out[2];
+
+        (void) state;
+        start_smimed("stop-decrypt", NULL, NULL, NULL);
+        small_pipe(in);
+        small_pipe(out);
+        assert_true(sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "Decrypt") >= 0);
+        assert_true(sd_bus_message_append(m, "hha{sv}", in[0], out[1], 0) >= 0);
+        close(in[0]);
+        close(out[1]);
+        in_write = in[1];
+        out_read = out[0];
+        assert_int_equal(write(in_write, start, strlen(start)), (ssize_t) strlen(start));
+        assert_true(sd_bus_call_async(bus, &slot, m, NULL, NULL, CALL_TIMEOUT_USEC) >= 0);
+        m = sd_bus_message_unref(m);
+        /* smimed answers a connection's calls in order: once this is answered, the Decrypt reads its input. */
+        assert_true(sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, "org.freedesktop.DBus.Peer", "Ping",
+                                       NULL, &reply, "") >= 0);
+
+        assert_int_equal(harness_stop_smimed(harness), 0);
+}
+
 /* ---- ---- */
 
 static int setup(void **state) {
@@ -1390,6 +1422,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_stop_while_generating_key, stop_smimed),
                 cmocka_unit_test_teardown(test_one_client_two_signs_at_once, stop_smimed),
                 cmocka_unit_test_teardown(test_input_never_ends, stop_smimed),
+                cmocka_unit_test_teardown(test_stop_while_decrypt_input_comes, stop_smimed),
         };
 
         /* SMIMED_TEST_FILTER=test_sigkill* runs some of them. */
