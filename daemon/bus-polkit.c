@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
@@ -44,6 +45,7 @@ typedef struct PolkitCacheEntry {
 
 struct PolkitRegistry {
         PolkitQuery *queries;
+        pthread_mutex_t cache_lock; /* a Decrypt's worker thread reads the cache (polkit_registry_remembers()) */
         PolkitCacheEntry cache[POLKIT_CACHE_MAX];
         size_t n_cache;
 };
@@ -74,6 +76,7 @@ int polkit_registry_new(PolkitRegistry **ret) {
 
         if (!registry)
                 return -ENOMEM;
+        pthread_mutex_init(&registry->cache_lock, NULL);
         *ret = registry;
         return 0;
 }
@@ -83,6 +86,7 @@ PolkitRegistry *polkit_registry_free(PolkitRegistry *registry) {
                 return NULL;
         for (size_t i = 0; i < registry->n_cache; i++)
                 free(registry->cache[i].key);
+        pthread_mutex_destroy(&registry->cache_lock);
         while (registry->queries) {
                 PolkitQuery *q = registry->queries;
                 registry->queries = q->next;
@@ -264,14 +268,14 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
 }
 
-static char *cache_key(sd_bus_message *message, const char *action, const char *const *details) {
+static char *cache_key_of(const char *sender, const char *action, const char *const *details) {
         char *key = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&key, &size);
 
         if (!f)
                 return NULL;
-        fprintf(f, "%s\n%s", strempty(sd_bus_message_get_sender(message)), action);
+        fprintf(f, "%s\n%s", strempty(sender), action);
         for (const char *const *d = details; d && d[0] && d[1]; d += 2)
                 fprintf(f, "\n%s=%s", d[0], d[1]);
         if (fclose(f) != 0)
@@ -279,28 +283,46 @@ static char *cache_key(sd_bus_message *message, const char *action, const char *
         return key;
 }
 
+static char *cache_key(sd_bus_message *message, const char *action, const char *const *details) {
+        return cache_key_of(sd_bus_message_get_sender(message), action, details);
+}
+
 static bool cache_lookup(PolkitRegistry *registry, const char *key) {
         uint64_t now = now_usec();
+        bool found = false;
 
+        pthread_mutex_lock(&registry->cache_lock);
         for (size_t i = 0; i < registry->n_cache;) {
                 if (registry->cache[i].expires <= now) {
                         free(registry->cache[i].key);
                         registry->cache[i] = registry->cache[--registry->n_cache];
                         continue;
                 }
-                if (streq(registry->cache[i].key, key))
-                        return true;
+                if (streq(registry->cache[i].key, key)) {
+                        found = true;
+                        break;
+                }
                 i++;
         }
-        return false;
+        pthread_mutex_unlock(&registry->cache_lock);
+        return found;
 }
 
 static void cache_add(PolkitRegistry *registry, char *key) {
+        pthread_mutex_lock(&registry->cache_lock);
         if (registry->n_cache >= POLKIT_CACHE_MAX) {
                 free(registry->cache[0].key);
                 registry->cache[0] = registry->cache[--registry->n_cache];
         }
         registry->cache[registry->n_cache++] = (PolkitCacheEntry) { key, now_usec() + POLKIT_CACHE_USEC };
+        pthread_mutex_unlock(&registry->cache_lock);
+}
+
+bool polkit_registry_remembers(PolkitRegistry *registry, const char *sender, const char *action,
+                               const char *const *details) {
+        _cleanup_free_ char *key = sender ? cache_key_of(sender, action, details) : NULL;
+
+        return key && cache_lookup(registry, key);
 }
 
 int bus_polkit_check(PolkitRegistry *registry, sd_bus_message *message, const char *action,

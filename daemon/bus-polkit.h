@@ -44,6 +44,10 @@ typedef void (*PolkitCallback)(int r, const sd_bus_error *error, void *userdata)
 
 int bus_polkit_check_callback(PolkitRegistry *registry, sd_bus_message *message, const char *action,
                               const char *const *details, PolkitCallback callback, void *userdata);
+/* Whether a recent yes for sender, action and details is remembered; asks
+ * nothing. Safe from any thread (the only function here that is). */
+bool polkit_registry_remembers(PolkitRegistry *registry, const char *sender, const char *action,
+                               const char *const *details);
 /* Forgets the pending callbacks for userdata (which is going away). */
 void polkit_registry_cancel(PolkitRegistry *registry, void *userdata);
 /* Forgets the calls of sender waiting for polkit to be dispatched again

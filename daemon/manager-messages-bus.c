@@ -549,6 +549,16 @@ static int open_authorize(OpenJob *job, const char *address, const char *fingerp
                                          c);
 }
 
+static bool open_authorized_at_once(OpenJob *job, const char *address, const char *fingerprint, void *userdata) {
+        const char *details[] = {"address", address, "fingerprint", fingerprint, NULL};
+        OpenCall *c = userdata;
+
+        (void) job;
+        /* From a worker thread: the call's sender is only read, the cache is locked. */
+        return polkit_registry_remembers(c->polkit, sd_bus_message_get_sender(c->call.call), POLKIT_ACTION_DECRYPT,
+                                         details);
+}
+
 static void open_done(OpenJob *job, int error, SmimedError error_code, const char *message, const OpenStatus *s,
                       void *userdata) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -592,6 +602,7 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool da
         static const OpenJobHooks hooks = {
                 .done = open_done,
                 .authorize = open_authorize,
+                .authorized_at_once = open_authorized_at_once,
                 .free_userdata = open_call_free,
         };
         _cleanup_(message_io_done) MessageIO io = MESSAGE_IO_NULL;

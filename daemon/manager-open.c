@@ -45,6 +45,7 @@ typedef enum OpenPhase {
  * that names it: its addresses and fingerprint are what polkit is asked
  * about. */
 typedef struct DecryptCandidate {
+        uint32_t recipient; /* its index in the job's recipients */
         char *key;
         X509 *certificate;
         char *fingerprint;
@@ -67,6 +68,7 @@ struct OpenJob {
         OpenPhase phase;
         SmimeLayer layer;          /* what PHASE_LAYER found */
         uint32_t *matches;         /* an enveloped layer: the indices of recipients it is for */
+        bool answered_in_call;     /* PHASE_LAYER: the answer came with WORKER_CALL_CHOOSE_KEY */
         uint32_t n_matches;
         int next;                  /* the content of the layer just opened */
         SignatureCheck check;      /* a signed layer's integrity */
@@ -225,10 +227,17 @@ static int open_key_op(const KeyOpRequest *request, uint8_t **ret, size_t *ret_s
         return key_op_perform(j->key, request, ret, ret_size);
 }
 
+static int open_choose_key(WorkerMessage *call, uint32_t *ret_index, uint64_t *ret_size_hint, void *userdata);
+
 /* Runs request on this thread's worker process; the reply's fields follow
  * in *reply. The failure, if any, is the job's. */
 static int open_run(OpenJob *j, WorkerMessage *request, WorkerMessage *reply) {
-        const WorkerCallbacks cb = {.key_op = open_key_op, .spool = open_spool, .userdata = j};
+        const WorkerCallbacks cb = {
+                .key_op = open_key_op,
+                .spool = open_spool,
+                .choose_key = open_choose_key,
+                .userdata = j,
+        };
         int error = 0, r;
 
         free(j->worker_message);
@@ -301,8 +310,11 @@ static int read_layer_answer(OpenJob *j, WorkerMessage *reply, unsigned fd_offse
         return 0;
 }
 
+static int decrypted_at_once(OpenJob *j, int r, WorkerMessage *reply);
+
 static int work_layer(OpenJob *j) {
         _cleanup_(worker_message_done) WorkerMessage request = {}, reply = {};
+        uint32_t answer = 0;
         int r;
 
         worker_message_init(&request, WORK_OPEN_LAYER);
@@ -321,10 +333,19 @@ static int work_layer(OpenJob *j) {
                 r = worker_run_put_spool(&request, j->job.spool_dir, fd_size_hint(j->job.input));
         if (r < 0)
                 return r;
+        j->answered_in_call = false;
         r = open_run(j, &request, &reply);
+        if (j->phase == PHASE_DECRYPT) /* open_choose_key() picked the key */
+                return decrypted_at_once(j, r, &reply);
         if (r < 0)
                 return r;
 
+        if (worker_message_get_u32(&reply, &answer) < 0)
+                return -EBADMSG;
+        if (answer == WORK_OPEN_ANSWERED_IN_CALL && j->answered_in_call)
+                return worker_message_get_end(&reply) < 0 ? -EBADMSG : 0;
+        if (answer != WORK_OPEN_ANSWERED)
+                return -EBADMSG;
         return read_layer_answer(j, &reply, 0, j->phase == PHASE_LAYER && j->depth == 0);
 }
 
@@ -363,6 +384,19 @@ static int read_decrypted(OpenJob *j, WorkerMessage *reply) {
         return r < 0 ? r : 0;
 }
 
+/* The end of a decryption (r its outcome so far) on the thread. */
+static int decrypt_finish(OpenJob *j, int r) {
+        j->key = (EVP_PKEY_free(j->key), NULL);
+        if (!j->input_sha256)
+                j->input_sha256 = sha256_fd(j->job.input);
+        /* A message that does not decrypt and a token that stopped answering
+         * look alike from here; the token tells which. Reopening it waits
+         * for the workers, so nothing changes the token under this call. */
+        if (r < 0 && j->worker_error_code != SMIMED_ERR_WORKER_FAILED && token_probe(j->job.manager->token, NULL) < 0)
+                j->token_failed = true;
+        return r;
+}
+
 /* The private-key operation, asked of this thread by the worker process. */
 static int work_decrypt(OpenJob *j) {
         const DecryptCandidate *c = &j->candidates[j->candidate];
@@ -398,17 +432,73 @@ static int work_decrypt(OpenJob *j) {
         if (r < 0)
                 return r;
         r = open_run(j, &request, &reply);
-        j->key = (EVP_PKEY_free(j->key), NULL);
         if (r >= 0)
                 r = read_decrypted(j, &reply);
-        if (!j->input_sha256)
-                j->input_sha256 = sha256_fd(j->job.input);
-        /* A message that does not decrypt and a token that stopped answering
-         * look alike from here; the token tells which. Reopening it waits
-         * for the workers, so nothing changes the token under this call. */
-        if (r < 0 && j->worker_error_code != SMIMED_ERR_WORKER_FAILED && token_probe(j->job.manager->token, NULL) < 0)
-                j->token_failed = true;
-        return r;
+        return decrypt_finish(j, r);
+}
+
+/* WORK_OPEN_LAYER's reply when open_choose_key() picked the key: the
+ * worker process decrypted as WORK_OPEN_DECRYPT does. */
+static int decrypted_at_once(OpenJob *j, int r, WorkerMessage *reply) {
+        uint32_t answer = 0;
+
+        if (r >= 0 && (worker_message_get_u32(reply, &answer) < 0 || answer != WORK_OPEN_DECRYPTED))
+                r = -EBADMSG;
+        if (r >= 0)
+                r = read_decrypted(j, reply);
+        return decrypt_finish(j, r);
+}
+
+/* The worker process asks, an enveloped layer read (its answer in call):
+ * when polkit's recent yes is remembered for the key the loop would pick
+ * (the first candidate), that key is picked here, and the worker decrypts
+ * in the same request: a round trip to the loop and a second parse of the
+ * message less. Else the loop decides as ever, with the answer read here. */
+static int find_candidates(OpenJob *j);
+
+static int open_choose_key(WorkerMessage *call, uint32_t *ret_index, uint64_t *ret_size_hint, void *userdata) {
+        static const char *const no_address[] = {"", NULL};
+        OpenJob *j = userdata;
+        const DecryptCandidate *c;
+        _cleanup_free_ char *uri = NULL;
+        const char *const *addresses;
+        int r;
+
+        if (j->phase != PHASE_LAYER || !j->decrypt || j->answered_in_call)
+                return -EPROTO;
+        r = read_layer_answer(j, call, 0, j->depth == 0);
+        if (r < 0 || worker_message_get_end(call) < 0 || j->layer != SMIME_LAYER_ENVELOPED || j->n_matches == 0)
+                return -EPROTO;
+        j->answered_in_call = true;
+
+        candidates_free(j);
+        if (!j->hooks.authorized_at_once || find_candidates(j) < 0 || j->n_candidates == 0)
+                return -ENOKEY;
+        c = &j->candidates[0];
+        addresses = c->addresses[0] ? (const char *const *) c->addresses : no_address;
+        for (const char *const *a = addresses; *a; a++)
+                if (!j->hooks.authorized_at_once(j, *a, c->fingerprint, j->userdata))
+                        return -ENOKEY;
+
+        /* A key the token cannot use now: the loop's way says why. */
+        r = token_key_uri(j->job.manager->token, c->key, &uri);
+        if (r >= 0)
+                r = token_load_private_key(j->job.manager->token, uri, &j->key);
+        if (r < 0)
+                return -ENOKEY;
+        free(j->status.key_certificate);
+        j->status.key_certificate = strdup(c->fingerprint);
+        if (!j->status.key_certificate) {
+                j->key = (EVP_PKEY_free(j->key), NULL);
+                return -ENOKEY;
+        }
+        log_debug("Decrypt for %s: key %s, polkit's yes remembered: decrypting at once.", j->job.caller.sender,
+                  c->key);
+        j->candidate = 0;
+        j->phase = PHASE_DECRYPT;
+        *ret_index = c->recipient;
+        *ret_size_hint = MAX(fd_size_hint(j->current), fd_size_hint(j->job.input));
+        return 0;
 }
 
 /* The result: the message as it came when it was not S/MIME, else the
@@ -736,7 +826,7 @@ static int find_candidates(OpenJob *j) {
                         return -ENOMEM;
                 j->candidates = more;
                 c = &j->candidates[j->n_candidates++];
-                *c = (DecryptCandidate) { .certificate = sk_X509_value(j->recipients, (int) k) };
+                *c = (DecryptCandidate){.recipient = k, .certificate = sk_X509_value(j->recipients, (int) k)};
                 if (!X509_up_ref(c->certificate)) {
                         c->certificate = NULL;
                         return -ENOMEM;
@@ -964,6 +1054,11 @@ static void decrypted(OpenJob *j, int r, const char *message) {
         if (r < 0) {
                 closep(&j->next);
                 manager_token_check_later(j->job.manager);
+                if (j->worker_error_code == SMIMED_ERR_WORKER_FAILED) {
+                        /* The worker process died or overran its limits: the call fails, as in any other step. */
+                        open_job_finish(j, r, SMIMED_ERR_WORKER_FAILED, message ? message : strerror(-r));
+                        return;
+                }
                 if (j->token_failed) {
                         _cleanup_free_ char *text = NULL;
 

@@ -53,9 +53,14 @@ typedef void (*OpenJobDone)(OpenJob *job, int error, SmimedError error_code, con
  * later, through manager_open_job_authorized(); < 0: it cannot be asked. */
 typedef int (*OpenAuthorize)(OpenJob *job, const char *address, const char *fingerprint, void *userdata);
 
+/* Whether a yes to the same question is remembered (a recent answer of
+ * polkit): then the job need not ask. On a worker thread: it only reads. */
+typedef bool (*OpenAuthorizedAtOnce)(OpenJob *job, const char *address, const char *fingerprint, void *userdata);
+
 typedef struct OpenJobHooks {
         OpenJobDone done;
         OpenAuthorize authorize;
+        OpenAuthorizedAtOnce authorized_at_once; /* NULL: always ask */
         /* The job is freed: its userdata too, and with it any question still open. */
         void (*free_userdata)(void *userdata);
 } OpenJobHooks;
@@ -71,9 +76,6 @@ typedef struct OpenRequest {
 
 /* On success the job owns userdata. */
 int manager_open_start(Manager *m, const OpenRequest *request, const OpenJobHooks *hooks, void *userdata);
-
-/* Frees what Decrypt keeps between calls (the certificates of the token's keys). */
-void manager_open_forget(Manager *m);
 
 /* Frees what Decrypt keeps between calls (the certificates of the token's keys). */
 void manager_open_forget(Manager *m);

@@ -306,8 +306,88 @@ static void put_layer(WorkerMessage *reply, LayerAnswer *a) {
         }
 }
 
+/* Decrypts the enveloped layer in layer_fd (at depth) with the key of
+ * certificate, then reads the content's layer: WORK_OPEN_DECRYPT's reply
+ * fields in reply, or its failure. The spool files are spools' fds from
+ * first_spool on (the content, a signed content's content, the result);
+ * input is the whole message. */
+static int decrypt_layer(WorkerSession *s, WorkerMessage *spools, unsigned first_spool, X509 *certificate,
+                         STACK_OF(X509) * recipients, bool verify, uint32_t depth, int layer_fd, int input,
+                         WorkerMessage *reply) {
+        _cleanup_(layer_answer_done) LayerAnswer a = {.next = -1, .result = -1};
+        _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = NULL;
+        _cleanup_(BIO_freep) BIO *content = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_free_ char *message = NULL, *input_sha256 = NULL;
+        _cleanup_(closep) int next = -1;
+        LayerQuestion q = {
+                .verify = verify,
+                .decrypt = true,
+                .depth = depth + 1,
+                .recipients = recipients,
+                .input = input,
+                .next_spool = first_spool + 1,
+                .result_spool = first_spool + 2,
+        };
+        int r;
+
+        input_sha256 = sha256_fd(input);
+        r = smime_read(layer_fd, &cms, &content, &message);
+        if (r < 0)
+                return work_fail(reply, r, SMIMED_ERR_INVALID_MESSAGE, message);
+        key = worker_session_remote_key(s, certificate);
+        if (!key)
+                return work_fail(reply, -ENOMEM, 0, "Cannot stand in for the key.");
+        next = work_spool(s, spools, first_spool, fd_size_hint(layer_fd));
+        if (next < 0)
+                return work_fail_errno(reply, next, "Cannot create a spool file: %m");
+        r = smime_decrypt(cms, key, certificate, next, &message);
+        if (r < 0)
+                return work_fail(reply, r, 0, message);
+
+        worker_message_put_string(reply, input_sha256);
+        worker_message_put_fd(reply, next); /* read again below */
+
+        /* The decrypted content's own layer at once, rather than in a request
+         * of its own, with a status of its own: content that cannot be read
+         * fails the call as such, not the decryption. */
+        r = read_layer(s, spools, &q, next, &a);
+        if (r < 0) {
+                (void) layer_fail_errno(&a, r, 0, "The worker process failed on this message: %m");
+                if (!a.message)
+                        return r;
+        }
+        worker_message_put_i32(reply, a.error);
+        worker_message_put_i32(reply, a.error_code);
+        worker_message_put_string(reply, a.message);
+        if (a.error == 0)
+                put_layer(reply, &a);
+        return work_reply_done(reply);
+}
+
+/* An enveloped layer for some of the token's keys: its answer goes to
+ * smimed now, which may pick the key at once (WORKER_CALL_CHOOSE_KEY). The
+ * index of the recipient to decrypt with, its spool files in *ret_spools;
+ * -ENOKEY when smimed decides later. */
+static int choose_key(WorkerSession *s, LayerAnswer *a, int n_recipients, WorkerMessage *ret_spools) {
+        _cleanup_(worker_message_done) WorkerMessage call = {};
+        uint32_t index = 0;
+        int r;
+
+        worker_message_init(&call, WORKER_CALL_CHOOSE_KEY);
+        put_layer(&call, a);
+        r = worker_session_call(s, &call, ret_spools);
+        if (r < 0)
+                return r;
+        if (worker_message_get_u32(ret_spools, &index) < 0 || worker_message_get_end(ret_spools) < 0 ||
+            ret_spools->n_fds != 3 || index >= (uint32_t) n_recipients)
+                return -EBADMSG;
+        return (int) index;
+}
+
 int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *reply) {
         _cleanup_(layer_answer_done) LayerAnswer a = {.next = -1, .result = -1};
+        _cleanup_(worker_message_done) WorkerMessage spools = {};
         _cleanup_(X509_freep) X509 *stored = NULL;
         _cleanup_(sk_X509_free_allp) STACK_OF(X509) *recipients = NULL;
         _cleanup_(closep) int layer_fd = -1, input = -1;
@@ -333,67 +413,41 @@ int work_open_layer(WorkerSession *s, WorkerMessage *request, WorkerMessage *rep
                 return r;
         if (a.error < 0)
                 return work_fail(reply, a.error, a.error_code, a.message);
+
+        if (a.layer == SMIME_LAYER_ENVELOPED && a.n_matches > 0) {
+                r = choose_key(s, &a, sk_X509_num(recipients), &spools);
+                if (r == -ENOKEY) {
+                        worker_message_put_u32(reply, WORK_OPEN_ANSWERED_IN_CALL);
+                        return work_reply_done(reply);
+                }
+                if (r < 0)
+                        return work_fail_errno(reply, r, "smimed did not say which key decrypts: %m");
+                worker_message_put_u32(reply, WORK_OPEN_DECRYPTED);
+                /* At the top the layer is the whole message. */
+                return decrypt_layer(s, &spools, 0, sk_X509_value(recipients, r), recipients, q.verify, q.depth,
+                                     layer_fd, input >= 0 ? input : layer_fd, reply);
+        }
+        worker_message_put_u32(reply, WORK_OPEN_ANSWERED);
         put_layer(reply, &a);
         return work_reply_done(reply);
 }
 
 int work_open_decrypt(WorkerSession *s, WorkerMessage *request, WorkerMessage *reply) {
-        _cleanup_(layer_answer_done) LayerAnswer a = {.next = -1, .result = -1};
         _cleanup_(X509_freep) X509 *certificate = NULL;
         _cleanup_(sk_X509_free_allp) STACK_OF(X509) *recipients = NULL;
-        _cleanup_(CMS_ContentInfo_freep) CMS_ContentInfo *cms = NULL;
-        _cleanup_(BIO_freep) BIO *content = NULL;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        _cleanup_free_ char *message = NULL, *input_sha256 = NULL;
-        _cleanup_(closep) int layer_fd = -1, input = -1, next = -1;
-        LayerQuestion q = {.next_spool = 3, .result_spool = 4};
-        int r;
+        _cleanup_(closep) int layer_fd = -1, input = -1;
+        bool verify = false;
+        uint32_t depth = 0;
 
         worker_message_get_x509(request, &certificate);
-        worker_message_get_bool(request, &q.verify);
-        worker_message_get_u32(request, &q.depth);
+        worker_message_get_bool(request, &verify);
+        worker_message_get_u32(request, &depth);
         worker_message_get_x509_stack(request, &recipients);
         layer_fd = worker_message_take_fd(request, 0);
         input = worker_message_take_fd(request, 1);
         if (request->error < 0 || !certificate || layer_fd < 0 || input < 0)
                 return work_fail(reply, -EBADMSG, 0, "The request cannot be read.");
-
-        input_sha256 = sha256_fd(input);
-        r = smime_read(layer_fd, &cms, &content, &message);
-        if (r < 0)
-                return work_fail(reply, r, SMIMED_ERR_INVALID_MESSAGE, message);
-        key = worker_session_remote_key(s, certificate);
-        if (!key)
-                return work_fail(reply, -ENOMEM, 0, "Cannot stand in for the key.");
-        next = work_spool(s, request, 2, fd_size_hint(layer_fd));
-        if (next < 0)
-                return work_fail_errno(reply, next, "Cannot create a spool file: %m");
-        r = smime_decrypt(cms, key, certificate, next, &message);
-        if (r < 0)
-                return work_fail(reply, r, 0, message);
-
-        worker_message_put_string(reply, input_sha256);
-        worker_message_put_fd(reply, next); /* read again below */
-
-        /* The decrypted content's own layer at once, rather than in a request
-         * of its own, with a status of its own: content that cannot be read
-         * fails the call as such, not the decryption. */
-        q.decrypt = true;
-        q.depth++;
-        q.recipients = recipients;
-        q.input = input;
-        r = read_layer(s, request, &q, next, &a);
-        if (r < 0) {
-                (void) layer_fail_errno(&a, r, 0, "The worker process failed on this message: %m");
-                if (!a.message)
-                        return r;
-        }
-        worker_message_put_i32(reply, a.error);
-        worker_message_put_i32(reply, a.error_code);
-        worker_message_put_string(reply, a.message);
-        if (a.error == 0)
-                put_layer(reply, &a);
-        return work_reply_done(reply);
+        return decrypt_layer(s, request, 2, certificate, recipients, verify, depth, layer_fd, input, reply);
 }
 
 int work_open_assemble(WorkerSession *s, WorkerMessage *request, WorkerMessage *reply) {

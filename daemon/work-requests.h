@@ -20,7 +20,7 @@
  *            x509_stack recipients (the certificates of the token's keys; NULL without decrypt),
  *            fd 0: the layer, fd 1: a spool file for the content,
  *            below the top (depth > 0): fd 2: the whole input, fd 3: a spool file for the result
- *   reply:   u32 layer (SmimeLayer),
+ *   reply:   u32 answer (below), then when WORK_OPEN_ANSWERED: u32 layer (SmimeLayer),
  *            strv from, bool from_unreadable, string message_id (depth 0 only, else empty, false, NULL),
  *            u32 n, then n × u32: the indices of recipients the message is encrypted to,
  *            u32 integrity (SignatureIntegrity), x509 signer, x509_stack certificates, u32 digest_nid,
@@ -28,8 +28,18 @@
  *            bool has_next, fd 0: the content of a signed layer when has_next,
  *            bool assembled, then u64 size, fd (after the content's): the result, as
  *            WORK_OPEN_ASSEMBLE makes it, when the layer is the innermost content (not S/MIME,
- *            or signed and not verified) and the request carried the input */
+ *            or signed and not verified) and the request carried the input
+ * An enveloped layer that is for some of the token's keys goes to smimed
+ * first, with a WORKER_CALL_CHOOSE_KEY (worker-protocol.h) that carries
+ * those fields: when polkit's recent yes for the key smimed would pick is
+ * remembered, smimed picks it there, and the worker decrypts in the same
+ * request, as WORK_OPEN_DECRYPT would (a round trip to the loop and a second
+ * parse less). */
 #define WORK_OPEN_LAYER 101U
+/* WORK_OPEN_LAYER's answer: */
+#define WORK_OPEN_ANSWERED 0U         /* the layer's fields follow */
+#define WORK_OPEN_ANSWERED_IN_CALL 1U /* they went with WORKER_CALL_CHOOSE_KEY; smimed chose no key */
+#define WORK_OPEN_DECRYPTED 2U        /* smimed chose one: WORK_OPEN_DECRYPT's reply fields follow */
 
 /* Decrypt: the enveloped layer with the key of certificate (its private
  * operation asked of smimed), the digest of the whole input for the audit

@@ -48,6 +48,12 @@ extern const size_t worker_ops_count;
 
 /* ---- for handlers ---- */
 
+/* Sends call (a WORKER_CALL_*) and receives its WORKER_CALL_RESULT into
+ * *ret_result, whose status is read: 0, or the negative errno smimed
+ * answered, or the connection's (then the session is broken). The result's
+ * fields follow the status. */
+int worker_session_call(WorkerSession *s, WorkerMessage *call, WorkerMessage *ret_result);
+
 /* A WORKER_CALL_KEY_OP round trip: smimed performs request with the key
  * the job was authorized for. 0 with the result (free() it), or the
  * negative errno smimed answered (it refused, the token failed) or the

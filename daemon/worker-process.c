@@ -350,6 +350,39 @@ static int serve_spool(WorkerMessage *call, const WorkerCallbacks *cb, WorkerMes
         return 0;
 }
 
+/* The answer to a WORKER_CALL_CHOOSE_KEY in *result. */
+static int serve_choose_key(WorkerMessage *call, const WorkerCallbacks *cb, WorkerMessage *result) {
+        int spools[3] = {-1, -1, -1};
+        uint32_t index = 0;
+        uint64_t hint = 0;
+        int r;
+
+        if (call->n_fds > 0)
+                return -EPROTO;
+        r = cb && cb->choose_key ? cb->choose_key(call, &index, &hint, cb->userdata) : -ENOKEY;
+        if (r == -EPROTO)
+                return r;
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(spools); i++) {
+                spools[i] = cb->spool ? cb->spool(hint, cb->userdata) : -EPERM; /* they stay the callback's */
+                if (spools[i] < 0)
+                        r = spools[i];
+        }
+        worker_message_init(result, WORKER_CALL_RESULT);
+        worker_message_put_i32(result, r < 0 ? r : 0);
+        if (r < 0)
+                return 0;
+        worker_message_put_u32(result, index);
+        for (size_t i = 0; i < ELEMENTSOF(spools); i++)
+                if (worker_message_put_fd(result, spools[i]) < 0) {
+                        /* Not the worker's fault: it gets the error. */
+                        worker_message_done(result);
+                        worker_message_init(result, WORKER_CALL_RESULT);
+                        worker_message_put_i32(result, -EMFILE);
+                        break;
+                }
+        return 0;
+}
+
 int worker_process_call(WorkerProcess *w, WorkerMessage *request, const WorkerCallbacks *cb,
                         WorkerMessage *ret_reply, char **ret_message) {
         uint64_t deadline = WORKER_NO_DEADLINE;
@@ -388,6 +421,9 @@ int worker_process_call(WorkerProcess *w, WorkerMessage *request, const WorkerCa
                         break;
                 case WORKER_CALL_SPOOL:
                         r = serve_spool(&m, cb, &result);
+                        break;
+                case WORKER_CALL_CHOOSE_KEY:
+                        r = serve_choose_key(&m, cb, &result);
                         break;
                 default:
                         r = -EPROTO;

@@ -53,6 +53,12 @@ typedef struct WorkerCallbacks {
          * wrote there when the reply says so; the worker gets a duplicate),
          * or a negative errno. NULL: all refused. */
         int (*spool)(uint64_t size_hint, void *userdata);
+        /* The worker read an enveloped layer; call holds its answer
+         * (WORKER_CALL_CHOOSE_KEY). 0 with the index of the recipient to
+         * decrypt with at once and a size hint for its spool files (made with
+         * spool()); -ENOKEY: not at once; -EPROTO: a call of the wrong shape
+         * (the worker is stopped). NULL: never at once. */
+        int (*choose_key)(WorkerMessage *call, uint32_t *ret_index, uint64_t *ret_size_hint, void *userdata);
         void *userdata;
 } WorkerCallbacks;
 

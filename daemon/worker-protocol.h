@@ -32,10 +32,15 @@
  * answered with a WORKER_CALL_RESULT, whose payload starts with an i32:
  * 0 or a negative errno.
  * KEY_OP: a KeyOpRequest (key-op.h) → the result as a blob.
- * SPOOL: u64 size hint → a new empty spool file, as fd 0 of the result. */
+ * SPOOL: u64 size hint → a new empty spool file, as fd 0 of the result.
+ * CHOOSE_KEY: WORK_OPEN_LAYER's answer for an enveloped layer (its fields,
+ *   no fds) → u32 the index of the recipient to decrypt with at once, with
+ *   spool files for the content, a signed content's content and the result
+ *   as fds 0–2; or -ENOKEY: smimed decides later (work-requests.h). */
 #define WORKER_CALL_KEY_OP 2U
 #define WORKER_CALL_SPOOL 3U
 #define WORKER_CALL_RESULT 4U
+#define WORKER_CALL_CHOOSE_KEY 5U
 
 typedef struct WorkerMessage {
         uint32_t type;

@@ -158,11 +158,22 @@ static int run_key_op(const KeyOpRequest *request, uint8_t **ret, size_t *ret_si
         return c->cb->key_op ? c->cb->key_op(request, ret, ret_size, c->cb->userdata) : -EPERM;
 }
 
+static int run_choose_key(WorkerMessage *call, uint32_t *ret_index, uint64_t *ret_size_hint, void *userdata) {
+        RunContext *c = userdata;
+
+        return c->cb->choose_key ? c->cb->choose_key(call, ret_index, ret_size_hint, c->cb->userdata) : -ENOKEY;
+}
+
 int worker_run(WorkerMessage *request, const WorkerCallbacks *cb, int input, WorkerMessage *ret_reply, int *ret_error,
                SmimedError *ret_error_code, char **ret_message) {
         _cleanup_free_ char *message = NULL;
         _cleanup_(run_context_done) RunContext context = {.cb = cb};
-        const WorkerCallbacks run_cb = {.key_op = run_key_op, .spool = run_spool, .userdata = &context};
+        const WorkerCallbacks run_cb = {
+                .key_op = run_key_op,
+                .spool = run_spool,
+                .choose_key = run_choose_key,
+                .userdata = &context,
+        };
         uint64_t generation;
         WorkerLimits l;
         int error = 0, r;

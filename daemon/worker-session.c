@@ -67,8 +67,7 @@ int worker_session_socket(WorkerSession *s) {
         return s->fd;
 }
 
-/* Sends call and receives its WORKER_CALL_RESULT, whose status is read. */
-static int session_call(WorkerSession *s, WorkerMessage *call, WorkerMessage *ret_result) {
+int worker_session_call(WorkerSession *s, WorkerMessage *call, WorkerMessage *ret_result) {
         int32_t status;
         int r;
 
@@ -101,7 +100,7 @@ int worker_session_key_op(WorkerSession *s, const KeyOpRequest *request, uint8_t
 
         worker_message_init(&call, WORKER_CALL_KEY_OP);
         key_op_request_put(&call, request);
-        r = session_call(s, &call, &result);
+        r = worker_session_call(s, &call, &result);
         if (r < 0) {
                 if (s->key_op_error == 0)
                         s->key_op_error = r;
@@ -130,7 +129,7 @@ int worker_session_spool(WorkerSession *s, uint64_t size_hint) {
 
         worker_message_init(&call, WORKER_CALL_SPOOL);
         worker_message_put_u64(&call, size_hint);
-        r = session_call(s, &call, &result);
+        r = worker_session_call(s, &call, &result);
         if (r < 0)
                 return r;
         r = worker_message_take_fd(&result, 0);

@@ -729,6 +729,63 @@ static void test_loop_answers_during_big_messages(void **state) {
 #endif
 }
 
+/* ---- 6. a Decrypt polkit has said yes to ---- */
+
+static unsigned log_count(size_t from, const char *needle) {
+        _cleanup_free_ char *log = harness_read_file(harness->smimed_log);
+        unsigned n = 0;
+
+        assert_non_null(log);
+        assert_true(strlen(log) >= from);
+        for (const char *p = log + from; (p = strstr(p, needle)); p += strlen(needle))
+                n++;
+        return n;
+}
+
+/* The first Decrypt of a connection asks polkit, on the loop, once the
+ * worker said which keys the message is for. polkit's yes is remembered
+ * for the connection: its next Decrypt with that key is picked on the
+ * worker thread, and decrypted in the same request. The result and the
+ * audit record are the same; another connection is asked again. */
+static void test_decrypt_at_once(void **state) {
+        char *env[] = {(char *) "SMIMED_LOG_LEVEL=debug", NULL};
+        _cleanup_free_ char *encrypted = NULL, *signed_text = NULL, *signed_encrypted = NULL, *first = NULL,
+                            *second = NULL, *third = NULL, *inner = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *other = NULL;
+        size_t log_start;
+
+        (void) state;
+        start_smimed("at-once", NULL, env);
+        import_anchors();
+        encrypted = call_ok(bus, "Encrypt", PLAIN);
+        signed_text = call_ok(bus, "Sign", PLAIN);
+        signed_encrypted = call_ok(bus, "Encrypt", signed_text);
+
+        log_start = harness_smimed_log_size(harness);
+        first = call_ok(bus, "Decrypt", encrypted);
+        assert_int_equal(log_count(log_start, "handing it to a worker."), 1);
+        assert_int_equal(log_count(log_start, "decrypting at once."), 0);
+
+        second = call_ok(bus, "Decrypt", encrypted);
+        assert_int_equal(log_count(log_start, "handing it to a worker."), 1);
+        assert_int_equal(log_count(log_start, "decrypting at once."), 1);
+        assert_non_null(strstr(first, "The worker did this."));
+        assert_string_equal(first, second);
+
+        /* The decrypted content's signature is checked in the same request. */
+        inner = call_ok(bus, "Decrypt", signed_encrypted);
+        assert_int_equal(log_count(log_start, "decrypting at once."), 2);
+        assert_non_null(strstr(inner, "The worker did this."));
+        assert_int_equal(log_count(log_start, "AUDIT decrypt outcome=success uid=0 "), 3);
+        assert_int_equal(log_count(log_start, " key=" HARNESS_KEY_ID_HEX " address=" SUPPORT " "), 3);
+
+        assert_int_equal(harness_bus_open(&other), 0);
+        third = call_ok(other, "Decrypt", encrypted);
+        assert_string_equal(third, first);
+        assert_int_equal(log_count(log_start, "handing it to a worker."), 2);
+        assert_int_equal(log_count(log_start, "decrypting at once."), 2);
+}
+
 /* ---- ---- */
 
 static int setup(void **state) {
@@ -797,6 +854,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_crashing_message_fails_only_its_call, stop_smimed),
                 cmocka_unit_test_teardown(test_worker_limits_from_config, stop_smimed),
                 cmocka_unit_test_teardown(test_loop_answers_during_big_messages, stop_smimed),
+                cmocka_unit_test_teardown(test_decrypt_at_once, stop_smimed),
         };
 
         if (getenv("SMIMED_TEST_FILTER"))
