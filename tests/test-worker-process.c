@@ -24,16 +24,20 @@
 
 #include <cmocka.h>
 
+#include <openssl/cms.h>
 #include <openssl/rsa.h>
 
 #include "key-op.h"
 #include "pki.h"
 #include "sandbox.h"
+#include "smime-open.h"
+#include "work-requests.h"
 #include "worker-ops.h"
 #include "worker-process.h"
 #include "worker-selftest.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY_CTX *, EVP_PKEY_CTX_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
 
 static const WorkerLimits limits = {
         .memory_max = 1024ULL << 20,
@@ -150,6 +154,9 @@ typedef struct Served {
         WorkerProcess *worker;
         EVP_PKEY *key;
         KeyOpRequest last;
+        int choose; /* WORKER_CALL_CHOOSE_KEY: the recipient index, or an errno when < 0 */
+        unsigned n_choose;
+        uint32_t chosen_layer; /* the layer the call said it read */
 } Served;
 
 static int serve_spool(uint64_t size_hint, void *userdata) {
@@ -185,8 +192,25 @@ static int serve_key_op(const KeyOpRequest *request, uint8_t **ret, size_t *ret_
         return key_op_perform(s->key, request, ret, ret_size);
 }
 
+static int serve_choose_key(WorkerMessage *call, uint32_t *ret_index, uint64_t *ret_size_hint, void *userdata) {
+        Served *s = userdata;
+
+        s->n_choose++;
+        assert_int_equal(worker_message_get_u32(call, &s->chosen_layer), 0);
+        if (s->choose < 0)
+                return s->choose;
+        *ret_index = (uint32_t) s->choose;
+        *ret_size_hint = 4096;
+        return 0;
+}
+
 static WorkerCallbacks callbacks(Served *s) {
-        return (WorkerCallbacks) { .key_op = serve_key_op, .spool = serve_spool, .userdata = s };
+        return (WorkerCallbacks){
+                .key_op = serve_key_op,
+                .spool = serve_spool,
+                .choose_key = serve_choose_key,
+                .userdata = s,
+        };
 }
 
 static void spool_request(WorkerMessage *m, const char *text) {
@@ -504,6 +528,151 @@ static void test_unknown_request(void **state) {
         ping(w, "fine");
 }
 
+/* ---- WORK_OPEN_LAYER of an enveloped message: the key chosen at once ---- */
+
+#define SECRET "Content-Type: text/plain\r\n\r\nOnly for the recipient.\r\n"
+
+/* An S/MIME message encrypted to to, in a memfd. */
+static int enveloped_message(X509 *to) {
+        _cleanup_(BIO_freep) BIO *in = BIO_new_mem_buf(SECRET, -1), *out = BIO_new(BIO_s_mem());
+        STACK_OF(X509) *recipients = sk_X509_new_null();
+        CMS_ContentInfo *cms;
+        const char *header = "From: sender@example.com\r\nSubject: at once\r\n";
+        char *data;
+        long n;
+        int fd = memfd_create("enveloped", MFD_CLOEXEC);
+
+        assert_true(fd >= 0 && in && out && recipients && sk_X509_push(recipients, to) > 0);
+        cms = CMS_encrypt(recipients, in, EVP_aes_256_cbc(), CMS_BINARY);
+        assert_non_null(cms);
+        assert_int_equal(SMIME_write_CMS(out, cms, NULL, CMS_BINARY), 1);
+        n = BIO_get_mem_data(out, &data);
+        assert_int_equal(write(fd, header, strlen(header)), (ssize_t) strlen(header));
+        assert_int_equal(write(fd, data, (size_t) n), (ssize_t) n);
+        CMS_ContentInfo_free(cms);
+        sk_X509_free(recipients);
+        return fd;
+}
+
+/* WORK_OPEN_LAYER of message with recipients (the second is the one the
+ * message is for), as smimed's worker thread sends it. */
+static int open_layer(WorkerProcess *w, int message, STACK_OF(X509) * recipients, Served *s, WorkerMessage *reply,
+                      int *ret_error) {
+        _cleanup_(worker_message_done) WorkerMessage m = {};
+        WorkerCallbacks cb = callbacks(s);
+
+        worker_message_init(&m, WORK_OPEN_LAYER);
+        worker_message_put_bool(&m, true); /* verify */
+        worker_message_put_bool(&m, true); /* decrypt */
+        worker_message_put_u32(&m, 0);     /* depth */
+        worker_message_put_x509(&m, NULL); /* stored signer */
+        worker_message_put_x509_stack(&m, recipients);
+        assert_int_equal(worker_message_put_fd(&m, message), 0);
+        return call(w, &m, &cb, reply, ret_error, NULL);
+}
+
+static void test_open_layer_chooses_key(void **state) {
+        _cleanup_(worker_process_freep) WorkerProcess *w = new_worker(NULL);
+        _cleanup_(pki_cert_freep) PkiCert *ca = pki_root_ca("Worker Test CA"), *other = NULL, *mine = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *other_key = pki_key_rsa(2048), *my_key = pki_key_rsa(2048);
+        _cleanup_(closep) int message = -1;
+        STACK_OF(X509) *recipients = sk_X509_new_null();
+        char text[256] = {};
+        int error = -1;
+
+        (void) state;
+        other = leaf(ca, other_key);
+        mine = leaf(ca, my_key);
+        assert_true(recipients && sk_X509_push(recipients, other->x509) > 0 &&
+                    sk_X509_push(recipients, mine->x509) > 0);
+        message = enveloped_message(mine->x509);
+
+        /* smimed decides later: the answer went with the call, no key was used. */
+        {
+                _cleanup_(worker_message_done) WorkerMessage reply = {};
+                Served s = {.spool_fd = -1, .key = my_key, .choose = -ENOKEY};
+                uint32_t answer = UINT32_MAX;
+
+                assert_int_equal(open_layer(w, message, recipients, &s, &reply, &error), 0);
+                assert_int_equal(error, 0);
+                assert_int_equal(s.n_choose, 1);
+                assert_int_equal(s.chosen_layer, SMIME_LAYER_ENVELOPED);
+                assert_int_equal(s.n_key_ops, 0);
+                assert_int_equal(worker_message_get_u32(&reply, &answer), 0);
+                assert_int_equal(answer, WORK_OPEN_ANSWERED_IN_CALL);
+                assert_int_equal(worker_message_get_end(&reply), 0);
+        }
+
+        /* smimed picks the second recipient: the worker decrypts in the same request. */
+        {
+                _cleanup_(worker_message_done) WorkerMessage reply = {};
+                _cleanup_free_ char *sha256 = NULL;
+                _cleanup_(closep) int content = -1;
+                Served s = {.spool_fd = -1, .key = my_key, .choose = 1};
+                uint32_t answer = UINT32_MAX;
+                int32_t layer_error = -1;
+
+                assert_int_equal(open_layer(w, message, recipients, &s, &reply, &error), 0);
+                assert_int_equal(error, 0);
+                assert_int_equal(s.n_choose, 1);
+                assert_int_equal(s.n_key_ops, 1);
+                assert_int_equal(s.last.kind, KEY_OP_DECRYPT);
+                assert_int_equal(worker_message_get_u32(&reply, &answer), 0);
+                assert_int_equal(answer, WORK_OPEN_DECRYPTED);
+                assert_int_equal(worker_message_get_string(&reply, &sha256), 0);
+                assert_int_equal(strlen(sha256), 64);
+                content = worker_message_take_fd(&reply, 0);
+                assert_true(content >= 0);
+                assert_true(pread(content, text, sizeof(text) - 1, 0) > 0);
+                assert_non_null(strstr(text, "Only for the recipient."));
+                assert_int_equal(worker_message_get_i32(&reply, &layer_error), 0);
+                assert_int_equal(layer_error, 0);
+        }
+
+        /* The key of the first recipient, which the message is not for: decryption fails as such. */
+        {
+                _cleanup_(worker_message_done) WorkerMessage reply = {};
+                Served s = {.spool_fd = -1, .key = other_key, .choose = 0};
+
+                assert_int_equal(open_layer(w, message, recipients, &s, &reply, &error), 0);
+                assert_true(error < 0);
+                assert_int_equal(s.n_choose, 1);
+                assert_true(worker_process_alive(w));
+        }
+
+        /* A call smimed cannot make sense of stops the worker; so does an index out of range. */
+        {
+                _cleanup_(worker_message_done) WorkerMessage reply = {};
+                _cleanup_free_ char *message_text = NULL;
+                Served s = {.spool_fd = -1, .key = my_key, .choose = -EPROTO};
+                WorkerCallbacks cb = callbacks(&s);
+                _cleanup_(worker_message_done) WorkerMessage m = {};
+
+                worker_message_init(&m, WORK_OPEN_LAYER);
+                worker_message_put_bool(&m, true);
+                worker_message_put_bool(&m, true);
+                worker_message_put_u32(&m, 0);
+                worker_message_put_x509(&m, NULL);
+                worker_message_put_x509_stack(&m, recipients);
+                assert_int_equal(worker_message_put_fd(&m, message), 0);
+                assert_int_equal(call(w, &m, &cb, &reply, &error, &message_text), -EPROTO);
+                assert_non_null(strstr(message_text, "does not expect"));
+                assert_false(worker_process_alive(w));
+        }
+        {
+                _cleanup_(worker_process_freep) WorkerProcess *again = new_worker(NULL);
+                _cleanup_(worker_message_done) WorkerMessage reply = {};
+                Served s = {.spool_fd = -1, .key = my_key, .choose = 2};
+
+                assert_int_equal(open_layer(again, message, recipients, &s, &reply, &error), 0);
+                /* The worker refuses an index beyond the recipients: its request fails, it lives on. */
+                assert_true(error < 0);
+                assert_int_equal(s.n_key_ops, 0);
+                assert_true(worker_process_alive(again));
+        }
+        sk_X509_free(recipients);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ping),
@@ -520,6 +689,7 @@ int main(void) {
                 cmocka_unit_test(test_timeout_excludes_callbacks),
                 cmocka_unit_test(test_protocol_violation),
                 cmocka_unit_test(test_unknown_request),
+                cmocka_unit_test(test_open_layer_chooses_key),
         };
 
         return cmocka_run_group_tests(tests, setup, NULL);
