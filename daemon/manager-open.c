@@ -449,12 +449,13 @@ static int decrypted_at_once(OpenJob *j, int r, WorkerMessage *reply) {
         return decrypt_finish(j, r);
 }
 
+static int find_candidates(OpenJob *j);
+
 /* The worker process asks, an enveloped layer read (its answer in call):
  * when polkit's recent yes is remembered for the key the loop would pick
  * (the first candidate), that key is picked here, and the worker decrypts
  * in the same request: a round trip to the loop and a second parse of the
  * message less. Else the loop decides as ever, with the answer read here. */
-static int find_candidates(OpenJob *j);
 
 static int open_choose_key(WorkerMessage *call, uint32_t *ret_index, uint64_t *ret_size_hint, void *userdata) {
         static const char *const no_address[] = {"", NULL};
