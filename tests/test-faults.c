@@ -1087,6 +1087,115 @@ static void test_client_leaves_while_decrypting(void **state) {
         client_leaves_while_on_worker("Decrypt", "key " HARNESS_KEY_ID_HEX ", handing it to a worker.", encrypted);
 }
 
+/* Kills smimed's worker processes (the busy one and the idle ones). */
+static unsigned kill_workers(void) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        unsigned n = 0;
+
+        assert_non_null(d);
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *path = NULL, *stat = NULL;
+                int pid, ppid;
+                char comm[64];
+
+                if (de->d_name[0] < '1' || de->d_name[0] > '9')
+                        continue;
+                assert_true(asprintf(&path, "/proc/%s/stat", de->d_name) > 0);
+                stat = harness_read_file(path);
+                if (!stat || sscanf(stat, "%d (%63[^)]) %*c %d", &pid, comm, &ppid) != 3)
+                        continue;
+                if (ppid == harness->smimed_pid && streq(comm, "smimed-worker") && kill(pid, SIGKILL) == 0)
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
+typedef struct CallOutcome {
+        bool done;
+        char error_name[128], error_message[512];
+} CallOutcome;
+
+static int on_call_outcome(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        CallOutcome *o = userdata;
+
+        (void) ret_error;
+        o->done = true;
+        snprintf(o->error_name, sizeof(o->error_name), "%s", e ? strempty(e->name) : "");
+        snprintf(o->error_message, sizeof(o->error_message), "%s", e ? strempty(e->message) : "");
+        return 0;
+}
+
+/* A Decrypt of encrypted on b whose worker process dies while the token
+ * decrypts for it (held there by the locks on the key's object files),
+ * once smimed logged line: the call fails with WorkerFailed, as in any
+ * other step, rather than answer that the message could not be decrypted;
+ * the use of the key is on record, and smimed goes on. */
+static void decrypt_with_worker_killed(sd_bus *b, int encrypted, const char *line) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_(closep) int output = memfd_create("decrypted", MFD_CLOEXEC);
+        size_t log_start = harness_smimed_log_size(harness);
+        CallOutcome outcome = {};
+        int locks[16];
+        unsigned n_locks;
+
+        assert_int_equal(lseek(encrypted, 0, SEEK_SET), 0);
+        n_locks = lock_token_files(is_key_object, locks, ELEMENTSOF(locks));
+        assert_true(sd_bus_message_new_method_call(b, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH,
+                                                   SMIMED_MANAGER_INTERFACE, "Decrypt") >= 0);
+        assert_true(sd_bus_message_append(m, "hha{sv}", encrypted, output, 0) >= 0);
+        assert_true(sd_bus_call_async(b, &slot, m, on_call_outcome, &outcome, CALL_TIMEOUT_USEC) >= 0);
+        assert_true(sd_bus_flush(b) >= 0);
+        assert_int_equal(harness_wait_smimed_log(harness, log_start, line), 0);
+        wait_smimed_blocked_on_lock();
+
+        assert_true(kill_workers() >= 1);
+        for (unsigned i = 0; i < n_locks; i++)
+                close(locks[i]);
+        while (!outcome.done) {
+                int r = sd_bus_process(b, NULL);
+
+                assert_true(r >= 0);
+                if (r == 0)
+                        assert_true(sd_bus_wait(b, CALL_TIMEOUT_USEC) >= 0);
+        }
+        if (!streq(outcome.error_name, SMIMED_ERROR_WORKER_FAILED))
+                fail_msg("Decrypt answered \"%s\" (%s), expected WorkerFailed", outcome.error_name,
+                         outcome.error_message);
+        assert_non_null(strstr(outcome.error_message, "worker process"));
+        assert_int_equal(harness_wait_smimed_log(harness, log_start, "AUDIT decrypt outcome=failed"), 0);
+        assert_smimed_alive();
+}
+
+/* Both ways a Decrypt reaches the key: at once (polkit's yes remembered
+ * for the connection) and after polkit was asked (a new connection). The
+ * key is loaded once before, so that the token holds up the key operation
+ * the worker waits for, not the loading of the key. */
+static void test_worker_dies_while_decrypting(void **state) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *other = NULL;
+        _cleanup_(closep) int input = memfd_with("From: " SIGNER "\r\nSubject: dies\r\n\r\nbody\r\n"),
+                              encrypted = memfd_create("encrypted", MFD_CLOEXEC);
+        char *env[] = {(char *) "SMIMED_LOG_LEVEL=debug", NULL};
+
+        (void) state;
+        start_smimed("worker-dies-decrypt", "[Policy]\nIOTimeoutSec=600\n", env, NULL);
+        import_anchors();
+        if (sd_bus_call_method(bus, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE, "Encrypt", &e,
+                               &reply, "ashha{sv}", 1, SIGNER, input, encrypted, 0) < 0)
+                fail_msg("Encrypt failed: %s: %s", e.name, e.message);
+        decrypt_ok(encrypted);
+
+        decrypt_with_worker_killed(bus, encrypted, "polkit's yes remembered: decrypting at once.");
+        assert_int_equal(harness_bus_open(&other), 0);
+        decrypt_with_worker_killed(other, encrypted, "key " HARNESS_KEY_ID_HEX ", handing it to a worker.");
+        decrypt_ok(encrypted); /* by new workers */
+}
+
 static uint64_t key_count(void) {
         _cleanup_free_ char *s = NULL;
 
@@ -1418,6 +1527,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_client_leaves_while_input_is_read, stop_smimed),
                 cmocka_unit_test_teardown(test_client_leaves_while_signing, stop_smimed),
                 cmocka_unit_test_teardown(test_client_leaves_while_decrypting, stop_smimed),
+                cmocka_unit_test_teardown(test_worker_dies_while_decrypting, stop_smimed),
                 cmocka_unit_test_teardown(test_client_leaves_while_generating_key, stop_smimed),
                 cmocka_unit_test_teardown(test_stop_while_generating_key, stop_smimed),
                 cmocka_unit_test_teardown(test_one_client_two_signs_at_once, stop_smimed),
