@@ -330,6 +330,19 @@ static int serve_key_op(WorkerMessage *call, const WorkerCallbacks *cb, WorkerMe
         return 0;
 }
 
+/* Puts the spool files fds (they stay the callback's: copies go) after
+ * result's fields; when they cannot go, the result is -EMFILE instead, not
+ * the worker's fault. */
+static void result_put_spools(WorkerMessage *result, const int *fds, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (worker_message_put_fd(result, fds[i]) < 0) {
+                        worker_message_done(result);
+                        worker_message_init(result, WORKER_CALL_RESULT);
+                        worker_message_put_i32(result, -EMFILE);
+                        return;
+                }
+}
+
 /* The answer to a WORKER_CALL_SPOOL in *result. */
 static int serve_spool(WorkerMessage *call, const WorkerCallbacks *cb, WorkerMessage *result) {
         uint64_t hint;
@@ -341,12 +354,8 @@ static int serve_spool(WorkerMessage *call, const WorkerCallbacks *cb, WorkerMes
         fd = cb && cb->spool ? cb->spool(hint, cb->userdata) : -EPERM;
         worker_message_init(result, WORKER_CALL_RESULT);
         worker_message_put_i32(result, fd < 0 ? fd : 0);
-        if (fd >= 0 && worker_message_put_fd(result, fd) < 0) { /* fd stays the callback's */
-                /* Not the worker's fault: it gets the error. */
-                worker_message_done(result);
-                worker_message_init(result, WORKER_CALL_RESULT);
-                worker_message_put_i32(result, -EMFILE);
-        }
+        if (fd >= 0)
+                result_put_spools(result, &fd, 1);
         return 0;
 }
 
@@ -372,14 +381,7 @@ static int serve_choose_key(WorkerMessage *call, const WorkerCallbacks *cb, Work
         if (r < 0)
                 return 0;
         worker_message_put_u32(result, index);
-        for (size_t i = 0; i < ELEMENTSOF(spools); i++)
-                if (worker_message_put_fd(result, spools[i]) < 0) {
-                        /* Not the worker's fault: it gets the error. */
-                        worker_message_done(result);
-                        worker_message_init(result, WORKER_CALL_RESULT);
-                        worker_message_put_i32(result, -EMFILE);
-                        break;
-                }
+        result_put_spools(result, spools, ELEMENTSOF(spools));
         return 0;
 }
 
