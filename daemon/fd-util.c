@@ -234,6 +234,14 @@ uint64_t fd_size_hint(int fd) {
         return (uint64_t) st.st_size;
 }
 
+int fd_truncate_here(int fd) {
+        off_t end = lseek(fd, 0, SEEK_CUR);
+
+        if (end < 0 || ftruncate(fd, end) < 0)
+                return -errno;
+        return 0;
+}
+
 int fd_write_all(int fd, const void *p, size_t n) {
         const char *q = p;
 

@@ -66,6 +66,10 @@ ssize_t fd_io_write_from(FdIo *io, int source, off_t *offset, size_t size);
 /* The size of a regular file, UINT64_MAX for anything else. */
 uint64_t fd_size_hint(int fd);
 
+/* Ends the file fd where its offset is: what was written last is all of
+ * it, whatever a reused file held beyond. 0 or a negative errno. */
+int fd_truncate_here(int fd);
+
 /* Blocking, for files and the worker's own fds: writes all n bytes at p
  * (again after EINTR), or copies all of from, from its start, to the end
  * of to. 0 or a negative errno. */

@@ -335,6 +335,7 @@ static int smime_work(Job *job) {
         const WorkerCallbacks cb = {.key_op = job_key_op, .spool = job_spool, .userdata = j};
         _cleanup_(worker_message_done) WorkerMessage request = {}, reply = {};
         uint64_t input_size = fd_size_hint(j->job.input);
+        unsigned n_spools = 1;
         int error = 0, r;
 
         if (j->request.sign_as) {
@@ -348,10 +349,14 @@ static int smime_work(Job *job) {
         worker_message_init(&request, WORK_SMIME_OUT);
         put_sign_request(j, &request);
         r = worker_message_put_fd(&request, j->job.input);
-        /* The spool files it needs: the result, the entity, the signed entity,
-         * and one for a body it must re-encode (8-bit text, most mail), which
-         * it would otherwise ask for in a round trip of its own. */
-        for (unsigned i = 0; r >= 0 && i < (j->request.sign_as && j->request.recipients ? 4U : 3U); i++)
+        /* The spool files it needs: the result, and for a large message its
+         * scratch files on disk (the entity, the signed entity, one for a
+         * body it must re-encode), which it would otherwise ask for in round
+         * trips of their own. For a small one it has memfds of its own, kept
+         * from earlier requests (worker_session_scratch()). */
+        if (input_size > SPOOL_MEMORY_MAX)
+                n_spools = j->request.sign_as && j->request.recipients ? 4U : 3U;
+        for (unsigned i = 0; r >= 0 && i < n_spools; i++)
                 r = worker_run_put_spool(&request, j->job.spool_dir, input_size);
         if (r < 0)
                 return r;

@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 
+#include "fd-util.h"
 #include "message.h"
 #include "mime.h"
 
@@ -479,6 +480,7 @@ static int spool_leaf(Walk *w, int fd, Scan *scan, End *ret) {
         char pending[2];
         size_t pending_len = 0, line_len = 0;
         bool at_line_start = true;
+        int flushed;
 
         if (!out)
                 return -ENOMEM;
@@ -529,7 +531,9 @@ static int spool_leaf(Walk *w, int fd, Scan *scan, End *ret) {
                 at_line_start = complete;
         }
         scan->trailing_eol = pending_len > 0;
-        return writer_flush(out);
+        /* A reused scratch file may hold more: the body ends here. */
+        flushed = writer_flush(out);
+        return flushed < 0 ? flushed : fd_truncate_here(fd);
 }
 
 /* Writes the spooled body as base64, 76 characters per line. Text gets

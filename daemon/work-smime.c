@@ -79,21 +79,22 @@ static int smime_out_read(WorkerMessage *request, SmimeOut *o) {
 }
 
 /* For a body that must be re-encoded: never larger than the input (and
- * so, for most mail, in memory rather than a new file on disk). The first
- * is the spare one the request brought; more are asked for. */
+ * so, for most mail, in memory rather than a new file on disk). A scratch
+ * file: the one a large message's request brought, else one kept from an
+ * earlier request or asked for. */
 static int out_tmpfile(void *userdata) {
         const SmimeOut *o = userdata;
         int fd, copy;
 
-        fd = work_spool(o->session, o->request, o->tmp_index, o->input_size);
+        fd = work_scratch(o->session, o->request, o->tmp_index, o->input_size);
         if (fd < 0)
                 return fd;
-        /* mime.c closes the copy when it is done with the body; the file
-         * goes, and its pages are freed, after the reply. */
+        /* mime.c closes the copy when it is done with the body; the file is
+         * kept or closed after the reply. */
         copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (copy < 0)
                 copy = -errno;
-        worker_session_close_after_reply(o->session, fd);
+        worker_session_scratch_done(o->session, fd);
         return copy;
 }
 
@@ -166,7 +167,7 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
         }
 
         result = work_spool(s, request, 1, (uint64_t) st.st_size);
-        entity = work_spool(s, request, 2, (uint64_t) st.st_size);
+        entity = work_scratch(s, request, 2, (uint64_t) st.st_size);
         if (result < 0 || entity < 0)
                 return work_fail_errno(reply, result < 0 ? result : entity, "Cannot create a spool file: %m");
 
@@ -174,6 +175,9 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
         r = mime_write_canonical_entity(reader, &content, writer, out_tmpfile, &o, &message);
         if (r < 0)
                 return work_fail(reply, r, r == -EBADMSG ? SMIMED_ERR_INVALID_MESSAGE : 0, message);
+        r = fd_truncate_here(entity);
+        if (r < 0)
+                return work_fail_errno(reply, r, "Cannot write the spool file: %m");
 
         /* The outer headers stay outside, in their order. */
         writer_init(writer, result);
@@ -184,10 +188,12 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
 
         if (o.sign && o.encrypt) {
                 /* Sign first, then encrypt the signed entity. */
-                signed_entity = work_spool(s, request, 3, (uint64_t) st.st_size);
+                signed_entity = work_scratch(s, request, 3, (uint64_t) st.st_size);
                 if (signed_entity < 0)
                         return work_fail_errno(reply, signed_entity, "Cannot create a spool file: %m");
                 r = out_sign(s, &o, entity, signed_entity, reply);
+                if (r >= 0 && (r = fd_truncate_here(signed_entity)) < 0)
+                        return work_fail_errno(reply, r, "Cannot write the spool file: %m");
                 if (r >= 0)
                         r = out_encrypt(&o, signed_entity, result, reply);
         } else if (o.sign)
@@ -203,7 +209,7 @@ int work_smime_out(WorkerSession *s, WorkerMessage *request, WorkerMessage *repl
         worker_message_put_string(reply, input_sha256);
         worker_message_put_fd_take(reply, TAKE_FD(result));
         /* The entities are this process's alone now. */
-        worker_session_close_after_reply(s, TAKE_FD(entity));
-        worker_session_close_after_reply(s, TAKE_FD(signed_entity));
+        worker_session_scratch_done(s, TAKE_FD(entity));
+        worker_session_scratch_done(s, TAKE_FD(signed_entity));
         return work_reply_done(reply);
 }

@@ -50,3 +50,9 @@ int work_spool(WorkerSession *s, WorkerMessage *request, unsigned index, uint64_
 
         return fd >= 0 ? fd : worker_session_spool(s, size_hint);
 }
+
+int work_scratch(WorkerSession *s, WorkerMessage *request, unsigned index, uint64_t size_hint) {
+        int fd = worker_message_take_fd(request, index);
+
+        return fd >= 0 ? fd : worker_session_scratch(s, size_hint);
+}

@@ -19,5 +19,10 @@ int work_fail_message(WorkerMessage *reply, int error, SmimedError error_code, c
  * one asked of smimed (a round trip) for about size_hint bytes. */
 int work_spool(WorkerSession *s, WorkerMessage *request, unsigned index, uint64_t size_hint);
 
+/* The same for a scratch file (worker_session_scratch()): the request's
+ * fd index (smimed sends them for a large message), else a kept or new
+ * one. Give it back with worker_session_scratch_done(). */
+int work_scratch(WorkerSession *s, WorkerMessage *request, unsigned index, uint64_t size_hint);
+
 /* The end of a handler that put its fields: 0, or the error a put ran into. */
 int work_reply_done(WorkerMessage *reply);

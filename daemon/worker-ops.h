@@ -72,6 +72,22 @@ int worker_session_key_op_error(WorkerSession *s);
  * the caller's. smimed reads what is written there when the reply says so. */
 int worker_session_spool(WorkerSession *s, uint64_t size_hint);
 
+/* A scratch file: a spool file only the worker writes and reads (a Sign's
+ * canonical entity, a re-encoded body, the signed entity before it is
+ * encrypted), empty and at its start. For about size_hint bytes up to
+ * SPOOL_MEMORY_MAX, one this worker kept from an earlier request, else a
+ * new one through worker_session_spool(). Who writes one ends it where the
+ * writing stopped (fd_truncate_here()): a kept file may be longer. */
+#define SCRATCH_KEPT_MAX 4U
+#define SCRATCH_ZEROED_MAX (64U * 1024U)
+int worker_session_scratch(WorkerSession *s, uint64_t size_hint);
+
+/* Takes a scratch file once the reply to this request is sent: a memfd is
+ * kept for the next request (up to 4: its bytes overwritten with zeros, or
+ * cut to nothing above 64 KiB), anything else closed. A new memfd, with its
+ * pages allocated and freed again, costs more than reusing one. */
+void worker_session_scratch_done(WorkerSession *s, int fd);
+
 /* Takes fd and closes it once the reply to this request is sent (at once
  * when 8 wait already). For a request's spool files that no one else holds
  * by then: their last close frees their pages, and smimed, waiting for the

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "remote-key.h"
 #include "sandbox.h"
+#include "spool.h"
 #include "worker-ops.h"
 #include "worker-selftest.h"
 #include "worker-session.h"
@@ -26,12 +31,79 @@ struct WorkerSession {
         /* Files of the request closed after its reply is sent. */
         int close_after_reply[WORKER_SESSION_CLOSE_AFTER_REPLY_MAX];
         unsigned n_close_after_reply;
+        /* Scratch files of the request, kept or closed after its reply. */
+        int scratch_after_reply[WORKER_SESSION_CLOSE_AFTER_REPLY_MAX];
+        unsigned n_scratch_after_reply;
+        /* Scratch files kept for the next requests: memfds, zeroed. */
+        int scratch[SCRATCH_KEPT_MAX];
+        unsigned n_scratch;
 };
+
+/* Overwrites the first size bytes of fd with zeros, keeping its pages. */
+static int zero_fill(int fd, size_t size) {
+        static const char zeros[4096];
+        struct iovec iov[SCRATCH_ZEROED_MAX / sizeof(zeros)];
+        size_t n = 0;
+
+        for (size_t left = size; left > 0 && n < ELEMENTSOF(iov); n++) {
+                iov[n] = (struct iovec){.iov_base = (void *) zeros,
+                                        .iov_len = left < sizeof(zeros) ? left : sizeof(zeros)};
+                left -= iov[n].iov_len;
+        }
+        return n == 0 || pwritev(fd, iov, (int) n, 0) == (ssize_t) size ? 0 : -EIO;
+}
+
+/* A memfd (F_GET_SEALS fails on anything else) is kept, with nothing of
+ * this request's message in it; a file on disk, or one too many, closed. */
+static void scratch_keep(WorkerSession *s, int fd) {
+        struct stat st;
+        bool kept = false;
+
+        if (s->n_scratch < SCRATCH_KEPT_MAX && fcntl(fd, F_GET_SEALS) >= 0 && fstat(fd, &st) >= 0) {
+                if ((uint64_t) st.st_size <= SCRATCH_ZEROED_MAX)
+                        kept = zero_fill(fd, (size_t) st.st_size) >= 0;
+                else
+                        kept = ftruncate(fd, 0) >= 0;
+        }
+        if (kept)
+                s->scratch[s->n_scratch++] = fd;
+        else
+                closep(&fd);
+}
 
 static void close_replied(WorkerSession *s) {
         for (unsigned i = 0; i < s->n_close_after_reply; i++)
                 closep(&s->close_after_reply[i]);
         s->n_close_after_reply = 0;
+        for (unsigned i = 0; i < s->n_scratch_after_reply; i++)
+                scratch_keep(s, s->scratch_after_reply[i]);
+        s->n_scratch_after_reply = 0;
+}
+
+static void close_scratch(WorkerSession *s) {
+        for (unsigned i = 0; i < s->n_scratch; i++)
+                closep(&s->scratch[i]);
+        s->n_scratch = 0;
+}
+
+int worker_session_scratch(WorkerSession *s, uint64_t size_hint) {
+        while (size_hint <= SPOOL_MEMORY_MAX && s->n_scratch > 0) {
+                int fd = s->scratch[--s->n_scratch];
+
+                if (lseek(fd, 0, SEEK_SET) == 0)
+                        return fd;
+                closep(&fd);
+        }
+        return worker_session_spool(s, size_hint);
+}
+
+void worker_session_scratch_done(WorkerSession *s, int fd) {
+        if (fd < 0)
+                return;
+        if (s->n_scratch_after_reply < WORKER_SESSION_CLOSE_AFTER_REPLY_MAX)
+                s->scratch_after_reply[s->n_scratch_after_reply++] = fd;
+        else
+                closep(&fd);
 }
 
 void worker_session_close_after_reply(WorkerSession *s, int fd) {
@@ -57,6 +129,7 @@ WorkerSession *worker_session_free(WorkerSession *s) {
         if (!s)
                 return NULL;
         close_replied(s);
+        close_scratch(s);
         X509_free(s->remote_key_certificate);
         EVP_PKEY_free(s->remote_key);
         free(s);

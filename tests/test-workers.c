@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -786,6 +788,209 @@ static void test_decrypt_at_once(void **state) {
         assert_int_equal(log_count(log_start, "decrypting at once."), 2);
 }
 
+/* ---- 6. scratch files kept between requests ---- */
+
+/* Blocked in recvmsg() for the next request: done with the last one,
+ * including what it does after its reply (its scratch files). */
+static void wait_worker_idle(pid_t worker) {
+        uint64_t deadline = now_usec() + HARNESS_TIMEOUT_USEC;
+        char want[32];
+
+        (void) snprintf(want, sizeof(want), "%d ", (int) SYS_recvmsg);
+        for (;;) {
+                _cleanup_free_ char *sc = proc_field(worker, "syscall", NULL);
+
+                if (strncmp(sc, want, strlen(want)) == 0)
+                        return;
+                if (now_usec() > deadline)
+                        fail_msg("the worker did not come back for a request: /proc/%d/syscall %s", (int) worker, sc);
+                (void) sched_yield();
+        }
+}
+
+typedef struct Scratch {
+        ino_t ino;
+        off_t size;
+        bool zeros; /* every byte of it */
+} Scratch;
+
+/* The memfd spool files a worker holds while it waits for a request: those
+ * it keeps for the next one. */
+static unsigned worker_scratch(pid_t worker, Scratch *scratch, unsigned max) {
+        _cleanup_free_ char *fd_dir = NULL;
+        struct dirent *de;
+        unsigned n = 0;
+        DIR *d;
+
+        wait_worker_idle(worker);
+        assert_true(asprintf(&fd_dir, "/proc/%d/fd", (int) worker) > 0);
+        d = opendir(fd_dir);
+        assert_non_null(d);
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *link = NULL, *text = NULL;
+                _cleanup_(closep) int fd = -1;
+                char target[4096] = "";
+                struct stat st;
+                ssize_t k;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                assert_true(asprintf(&link, "%s/%s", fd_dir, de->d_name) > 0);
+                k = readlink(link, target, sizeof(target) - 1);
+                assert_true(k > 0);
+                target[k] = '\0';
+                if (strncmp(target, "/memfd:smimed-spool", 19) != 0)
+                        continue;
+                fd = open(link, O_RDONLY | O_CLOEXEC);
+                assert_true(fd >= 0);
+                assert_int_equal(fstat(fd, &st), 0);
+                text = read_all(fd);
+                assert_true(n < max);
+                scratch[n] = (Scratch){.ino = st.st_ino, .size = st.st_size, .zeros = true};
+                for (off_t i = 0; i < st.st_size; i++)
+                        scratch[n].zeros &= text[i] == '\0';
+                n++;
+        }
+        closedir(d);
+        return n;
+}
+
+/* Every file of a is one of b's. */
+static bool kept_files(const Scratch *a, unsigned n_a, const Scratch *b, unsigned n_b) {
+        for (unsigned i = 0; i < n_a; i++) {
+                bool found = false;
+
+                for (unsigned j = 0; j < n_b; j++)
+                        found |= a[i].ino == b[j].ino;
+                if (!found)
+                        return false;
+        }
+        return true;
+}
+
+/* What a Sign's output vouches for: its first part, the signature checked
+ * over it (the signer's chain is not this test's concern). */
+static char *signed_content(const char *smime) {
+        BIO *in = BIO_new_mem_buf(smime, -1), *out = BIO_new(BIO_s_mem()), *content = NULL;
+        CMS_ContentInfo *cms;
+        char *data, *text;
+        long n;
+
+        assert_non_null(in);
+        assert_non_null(out);
+        cms = SMIME_read_CMS(in, &content);
+        assert_non_null(cms);
+        assert_non_null(content);
+        assert_int_equal(CMS_verify(cms, NULL, NULL, content, out, CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY), 1);
+        CMS_ContentInfo_free(cms);
+        BIO_free(content);
+        n = BIO_get_mem_data(out, &data);
+        assert_true(n > 0);
+        text = strndup(data, (size_t) n);
+        BIO_free(in);
+        BIO_free(out);
+        return text;
+}
+
+/* About 200 KiB: an 8-bit text part (re-encoded as base64) and a 7-bit one. */
+static char *long_mixed_text(void) {
+        size_t size = 0;
+        char *text = NULL;
+        FILE *f = open_memstream(&text, &size);
+
+        assert_non_null(f);
+        fputs("From: Support <" SUPPORT ">\r\nTo: " FRANK "\r\nSubject: long\r\nMIME-Version: 1.0\r\n"
+              "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n"
+              "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+              f);
+        for (unsigned i = 0; i < 1500; i++)
+                fputs("Gr\xc3\xbc\xc3\x9f"
+                      "e aus der langen Nachricht, Zeile f\xc3\xbcr Zeile.\r\n",
+                      f);
+        fputs("--b\r\nContent-Type: text/plain\r\n\r\n", f);
+        for (unsigned i = 0; i < 2000; i++)
+                fputs("A long 7-bit line of the second part, written again and again.\r\n", f);
+        fputs("--b--\r\n", f);
+        assert_int_equal(fclose(f), 0);
+        return text;
+}
+
+static void test_scratch_files_kept(void **state) {
+        _cleanup_free_ char *first = NULL, *second = NULL, *third = NULL, *long_text = long_mixed_text(),
+                            *long_signed = NULL, *first_content = NULL, *second_content = NULL, *third_content = NULL,
+                            *long_content = NULL;
+        _cleanup_free_ char *medium_text = NULL, *medium_signed = NULL;
+        Scratch before[8], after[8];
+        unsigned n_before, n_after;
+        off_t longest = 0;
+        pid_t worker;
+
+        (void) state;
+        assert_true(asprintf(&medium_text, "From: Support <" SUPPORT ">\r\nTo: " FRANK "\r\nSubject: medium\r\n\r\n%s",
+                             "") > 0);
+        for (unsigned i = 0; i < 300; i++) {
+                char *more = NULL;
+
+                assert_true(asprintf(&more, "%sLine %u of a message of about 20 KiB, 7-bit text.\r\n", medium_text,
+                                     i) > 0);
+                free(medium_text);
+                medium_text = more;
+        }
+        start_smimed("scratch", NULL, NULL);
+        import_anchors();
+
+        /* A 7-bit message: the canonical entity and its spooled body. */
+        first = call_ok(bus, "Sign", PLAIN);
+        worker = the_worker();
+        n_before = worker_scratch(worker, before, ELEMENTSOF(before));
+        assert_int_equal(n_before, 2);
+        for (unsigned i = 0; i < n_before; i++)
+                assert_true(before[i].zeros); /* nothing of the message is left in them */
+
+        /* A longer one, with two bodies spooled, uses them and one more, and
+         * fills them beyond what the next one writes. */
+        long_signed = call_ok(bus, "Sign", long_text);
+        n_after = worker_scratch(worker, after, ELEMENTSOF(after));
+        assert_int_equal(n_after, 3);
+        assert_true(kept_files(before, n_before, after, n_after));
+        memcpy(before, after, sizeof(after));
+        n_before = n_after;
+        for (unsigned i = 0; i < n_after; i++) {
+                assert_true(after[i].zeros);
+                assert_true(after[i].size <= 64 * 1024); /* a longer one is cut, not kept whole */
+        }
+
+        /* One of 20 KiB: kept whole, zeroed, longer than the next. */
+        medium_signed = call_ok(bus, "Sign", medium_text);
+        n_after = worker_scratch(worker, after, ELEMENTSOF(after));
+        assert_int_equal(n_after, n_before);
+        assert_true(kept_files(before, n_before, after, n_after));
+        for (unsigned i = 0; i < n_after; i++) {
+                assert_true(after[i].zeros);
+                longest = MAX(longest, after[i].size);
+        }
+        assert_true(longest > (off_t) strlen(PLAIN));
+
+        /* The next short message is signed in the same files, and is all
+         * that is signed: nothing of the longer ones before it, no zeros. */
+        second = call_ok(bus, "Sign", PLAIN);
+        third = call_ok(bus, "Sign", PLAIN);
+        n_after = worker_scratch(worker, after, ELEMENTSOF(after));
+        assert_int_equal(n_after, n_before);
+        assert_true(kept_files(before, n_before, after, n_after));
+
+        first_content = signed_content(first);
+        second_content = signed_content(second);
+        third_content = signed_content(third);
+        long_content = signed_content(long_signed);
+        assert_non_null(strstr(first_content, "The worker did this."));
+        assert_string_equal(second_content, first_content);
+        assert_string_equal(third_content, first_content);
+        assert_non_null(strstr(long_content, "Content-Transfer-Encoding: base64"));
+        assert_non_null(
+                strstr(long_content, "A long 7-bit line of the second part, written again and again.\r\n--b--"));
+}
+
 /* ---- ---- */
 
 static int setup(void **state) {
@@ -855,6 +1060,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_worker_limits_from_config, stop_smimed),
                 cmocka_unit_test_teardown(test_loop_answers_during_big_messages, stop_smimed),
                 cmocka_unit_test_teardown(test_decrypt_at_once, stop_smimed),
+                cmocka_unit_test_teardown(test_scratch_files_kept, stop_smimed),
         };
 
         if (getenv("SMIMED_TEST_FILTER"))
