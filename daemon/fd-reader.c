@@ -26,6 +26,7 @@ struct FdReader {
         sd_event_source *timer;
         sd_event_source *defer;
         int result;
+        bool whole; /* fd_reader_new_whole(): nothing to read */
         FdReaderCharge charge;
         FdReaderDone done;
         void *userdata;
@@ -147,7 +148,7 @@ static int on_defer(sd_event_source *s, void *userdata) {
         FdReader *r = userdata;
         int k = r->result;
 
-        if (k == 0) {
+        if (k == 0 && !r->whole) {
                 k = fd_reader_pull(r, FILE_TURN_CHUNKS);
                 if (k == 0)
                         /* Again, after what became pending meanwhile (a source
@@ -194,6 +195,32 @@ int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, ui
                         return k;
         }
 
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+int fd_reader_new_whole(sd_event *event, uint64_t size, size_t max_size, FdReaderCharge charge, FdReaderDone done,
+                        void *userdata, FdReader **ret) {
+        _cleanup_(fd_reader_freep) FdReader *r = NULL;
+        int k;
+
+        r = calloc(1, sizeof(FdReader));
+        if (!r)
+                return -ENOMEM;
+        r->io = FD_IO_NULL;
+        r->sink = -1;
+        r->whole = true;
+        r->done = done;
+        r->userdata = userdata;
+        if (size > max_size)
+                r->result = -EFBIG;
+        else {
+                r->size = (size_t) size;
+                r->result = charge ? charge(r->size, userdata) : 0;
+        }
+        k = sd_event_add_defer(event, &r->defer, on_defer, r);
+        if (k < 0)
+                return k;
         *ret = TAKE_PTR(r);
         return 0;
 }

@@ -63,6 +63,16 @@ ssize_t fd_io_read(FdIo *io, void *buf, size_t size);
  * -EAGAIN when nothing can be written yet, or a negative errno. */
 ssize_t fd_io_write_from(FdIo *io, int source, off_t *offset, size_t size);
 
+/* The one exception to "never reopened": a sealed memfd (F_SEAL_WRITE,
+ * F_SEAL_GROW and F_SEAL_SHRINK, so its bytes can no longer change, as
+ * libsmimed passes a message) that fd can read, at its start. Returns a new
+ * open file of it, read-only, with an offset of smimed's own (a worker may
+ * read it while the client's fd is used elsewhere), and its size; fd's
+ * offset is moved to the end, as reading it would have. It grants nothing
+ * fd does not: the same bytes, for reading. -EMEDIUMTYPE for anything else,
+ * which is read as before. */
+int fd_reopen_sealed(int fd, uint64_t *ret_size);
+
 /* The size of a regular file, UINT64_MAX for anything else. */
 uint64_t fd_size_hint(int fd);
 

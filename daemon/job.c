@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "fd-reader.h"
@@ -190,6 +191,7 @@ static void on_spooled(FdReader *reader, int error, void *userdata) {
 }
 
 int job_start(Job *job, Manager *m, const JobType *type, const AuditCaller *caller, int input_fd, int output_fd) {
+        uint64_t size;
         int r;
 
         *job = (Job){
@@ -206,14 +208,24 @@ int job_start(Job *job, Manager *m, const JobType *type, const AuditCaller *call
         job->output = fcntl(output_fd, F_DUPFD_CLOEXEC, 3);
         if (job->output < 0)
                 return -errno;
-        job->input = spool_tmpfile_sized(job->spool_dir, fd_size_hint(input_fd));
-        if (job->input < 0)
-                return job->input;
         r = client_charge_init(&job->charge, m->clients, job->caller.sender);
         if (r < 0)
                 return r;
-        r = fd_reader_new_to_file(m->event, input_fd, job->input, m->config->max_message_size,
-                                  m->config->io_timeout_usec, charge_input, on_spooled, job, &job->reader);
+        /* A sealed memfd (libsmimed's) cannot change: the worker reads it
+         * as it is, nothing is copied. Anything else is spooled. */
+        job->input = fd_reopen_sealed(input_fd, &size);
+        if (job->input >= 0) {
+                log_debug("%s for %s: a sealed memfd of %" PRIu64 " bytes, not copied.", type->name, caller->sender,
+                          size);
+                r = fd_reader_new_whole(m->event, size, m->config->max_message_size, charge_input, on_spooled, job,
+                                        &job->reader);
+        } else {
+                job->input = spool_tmpfile_sized(job->spool_dir, fd_size_hint(input_fd));
+                if (job->input < 0)
+                        return job->input;
+                r = fd_reader_new_to_file(m->event, input_fd, job->input, m->config->max_message_size,
+                                          m->config->io_timeout_usec, charge_input, on_spooled, job, &job->reader);
+        }
         if (r < 0)
                 return r;
 

@@ -96,14 +96,16 @@ static int message_io_read(Manager *m, sd_bus_message *message, bool data, Messa
                                          " ([Policy] MaxDataSize=). Pass larger messages as file descriptors (%.*s).",
                                          size, member, m->config->max_data_size,
                                          (int) (strlen(member) - strlen("Data")), member);
-        io.data_input = memfd_create("smimed-data-input", MFD_CLOEXEC);
+        io.data_input = memfd_create("smimed-data-input", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         io.data_output = memfd_create("smimed-data-output", MFD_CLOEXEC);
         if (io.data_input < 0 || io.data_output < 0)
                 return -errno;
         r = fd_write_all(io.data_input, bytes, size);
         if (r < 0)
                 return r;
-        if (lseek(io.data_input, 0, SEEK_SET) < 0)
+        /* Sealed, the job reads it where it is (fd_reopen_sealed()). */
+        if (lseek(io.data_input, 0, SEEK_SET) < 0 ||
+            fcntl(io.data_input, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
                 return -errno;
         io.input = io.data_input;
         io.output = io.data_output;

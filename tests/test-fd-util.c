@@ -327,15 +327,79 @@ static int teardown(void **state) {
         return rmdir(dir) < 0 ? -errno : 0;
 }
 
+/* ---- sealed memfds, truncation ---- */
+
+static int memfd_sealed(const char *text, int seals) {
+        int fd = memfd_create("fd-util-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        assert_int_equal(fcntl(fd, F_ADD_SEALS, seals), 0);
+        return fd;
+}
+
+static void test_reopen_sealed(void **state) {
+        const int sealed = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK;
+        uint64_t size = 0;
+        char buf[32] = "";
+        int fd, copy;
+
+        (void) state;
+        fd = memfd_sealed("sealed text", sealed);
+        copy = fd_reopen_sealed(fd, &size);
+        assert_true(copy >= 0 && copy != fd);
+        assert_int_equal(size, strlen("sealed text"));
+        /* The client's offset at the end, as after reading; the copy's its own. */
+        assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t) strlen("sealed text"));
+        assert_int_equal(read(copy, buf, sizeof(buf)), (ssize_t) strlen("sealed text"));
+        assert_string_equal(buf, "sealed text");
+        assert_int_equal(fcntl(copy, F_GETFL) & O_ACCMODE, O_RDONLY);
+        assert_true(fcntl(copy, F_GETFD) & FD_CLOEXEC);
+        /* Again where the client's offset is now: not at the start. */
+        assert_int_equal(fd_reopen_sealed(fd, &size), -EMEDIUMTYPE);
+        close(copy);
+        close(fd);
+
+        /* Bytes that may still change, or anything but a memfd: not taken. */
+        fd = memfd_sealed("x", F_SEAL_WRITE | F_SEAL_SHRINK);
+        assert_int_equal(fd_reopen_sealed(fd, &size), -EMEDIUMTYPE);
+        close(fd);
+        fd = memfd_sealed("x", F_SEAL_GROW | F_SEAL_SHRINK);
+        assert_int_equal(fd_reopen_sealed(fd, &size), -EMEDIUMTYPE);
+        close(fd);
+        fd = memfd_create("fd-util-plain", MFD_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(fd_reopen_sealed(fd, &size), -EMEDIUMTYPE);
+        close(fd);
+        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(fd_reopen_sealed(fd, &size), -EMEDIUMTYPE);
+        close(fd);
+}
+
+static void test_truncate_here(void **state) {
+        struct stat st;
+        int fd = memfd_create("fd-util-truncate", MFD_CLOEXEC);
+
+        (void) state;
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "a longer first text", 19), 19);
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        assert_int_equal(write(fd, "short", 5), 5);
+        assert_int_equal(fd_truncate_here(fd), 0);
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_int_equal(st.st_size, 5);
+        close(fd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_classify),
-                cmocka_unit_test(test_read_pipe),
-                cmocka_unit_test(test_read_fifo),
-                cmocka_unit_test(test_write_pipe),
-                cmocka_unit_test(test_write_fifo),
-                cmocka_unit_test(test_socket_and_file),
-                cmocka_unit_test(test_open_refuses),
+                cmocka_unit_test(test_classify),      cmocka_unit_test(test_read_pipe),
+                cmocka_unit_test(test_read_fifo),     cmocka_unit_test(test_write_pipe),
+                cmocka_unit_test(test_write_fifo),    cmocka_unit_test(test_socket_and_file),
+                cmocka_unit_test(test_open_refuses),  cmocka_unit_test(test_reopen_sealed),
+                cmocka_unit_test(test_truncate_here),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

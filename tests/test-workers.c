@@ -991,6 +991,96 @@ static void test_scratch_files_kept(void **state) {
                 strstr(long_content, "A long 7-bit line of the second part, written again and again.\r\n--b--"));
 }
 
+/* ---- 7. a sealed memfd is read where it is ---- */
+
+/* A memfd holding prefix and text, sealed with seals, at the offset
+ * after prefix. */
+static int sealed_memfd(const char *prefix, const char *text, int seals) {
+        int fd = memfd_create("workers-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, prefix, strlen(prefix)), (ssize_t) strlen(prefix));
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+        assert_int_equal(fcntl(fd, F_ADD_SEALS, seals), 0);
+        assert_int_equal(lseek(fd, (off_t) strlen(prefix), SEEK_SET), (off_t) strlen(prefix));
+        return fd;
+}
+
+/* Sign of input; NULL and the error's name in error_name when it fails. */
+static char *sign_fd(int input, char error_name[static 128]) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(closep) int output = memfd_create("workers-output", MFD_CLOEXEC);
+
+        assert_true(output >= 0);
+        m = message_call(bus, "Sign", input, output);
+        error_name[0] = '\0';
+        if (sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &e, &reply) < 0) {
+                snprintf(error_name, 128, "%s", strempty(e.name));
+                return NULL;
+        }
+        return read_all(output);
+}
+
+static void test_sealed_input_not_copied(void **state) {
+        const int sealed = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK;
+        char *env[] = {(char *) "SMIMED_LOG_LEVEL=debug", NULL};
+        const char *not_copied = "a sealed memfd of ";
+        char error_name[128];
+        size_t log_start;
+
+        (void) state;
+        start_smimed("sealed", NULL, env);
+        import_anchors();
+        log_start = harness_smimed_log_size(harness);
+
+        /* As libsmimed passes a message: read where it is, and read to its
+         * end for the client as any file would be. */
+        {
+                _cleanup_(closep) int fd = sealed_memfd("", PLAIN, sealed | F_SEAL_SEAL);
+                _cleanup_free_ char *out = sign_fd(fd, error_name), *content = NULL;
+
+                assert_non_null(out);
+                content = signed_content(out);
+                assert_non_null(strstr(content, "The worker did this."));
+                assert_int_equal(log_count(log_start, not_copied), 1);
+                assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t) strlen(PLAIN));
+
+                /* Passed again where it was left: nothing more to read. */
+                assert_null(sign_fd(fd, error_name));
+                assert_string_equal(error_name, SMIMED_ERROR_INVALID_MESSAGE);
+                assert_int_equal(log_count(log_start, not_copied), 1);
+        }
+
+        /* Not at its start: what follows the offset is the message, as for
+         * any file, and it is copied. */
+        {
+                _cleanup_(closep) int fd = sealed_memfd("not part of it\n", PLAIN, sealed);
+                _cleanup_free_ char *out = sign_fd(fd, error_name), *content = NULL;
+
+                assert_non_null(out);
+                content = signed_content(out);
+                assert_null(strstr(content, "not part of it"));
+                assert_non_null(strstr(content, "The worker did this."));
+                assert_int_equal(log_count(log_start, not_copied), 1);
+        }
+
+        /* Not sealed against every change: copied. */
+        {
+                _cleanup_(closep) int unsealed = sealed_memfd("", PLAIN, 0),
+                                      growing = sealed_memfd("", PLAIN, F_SEAL_WRITE | F_SEAL_SHRINK),
+                                      writable = sealed_memfd("", PLAIN, F_SEAL_GROW | F_SEAL_SHRINK);
+
+                free(sign_fd(unsealed, error_name));
+                assert_string_equal(error_name, "");
+                free(sign_fd(growing, error_name));
+                assert_string_equal(error_name, "");
+                free(sign_fd(writable, error_name));
+                assert_string_equal(error_name, "");
+                assert_int_equal(log_count(log_start, not_copied), 1);
+        }
+}
+
 /* ---- ---- */
 
 static int setup(void **state) {
@@ -1061,6 +1151,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_loop_answers_during_big_messages, stop_smimed),
                 cmocka_unit_test_teardown(test_decrypt_at_once, stop_smimed),
                 cmocka_unit_test_teardown(test_scratch_files_kept, stop_smimed),
+                cmocka_unit_test_teardown(test_sealed_input_not_copied, stop_smimed),
         };
 
         if (getenv("SMIMED_TEST_FILTER"))
