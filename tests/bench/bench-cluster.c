@@ -587,7 +587,7 @@ static int sign_setup(void *arg, unsigned index, void **ret) {
 
         if (!s)
                 return -ENOMEM;
-        s->input = bench_memfd_copy(a->input);
+        s->input = bench_memfd_copy_sealed(a->input);
         s->output = open("/dev/null", O_WRONLY | O_CLOEXEC);
         r = bus_open_at(a->addresses[index % a->n_nodes], &s->bus);
         if (r < 0 || s->input < 0 || s->output < 0) {

@@ -262,8 +262,8 @@ int bench_message_memfd(const char *address, size_t size) {
         return TAKE_FD(fd);
 }
 
-int bench_memfd_copy(int fd) {
-        _cleanup_(closep) int copy = memfd_create("bench-input", MFD_CLOEXEC);
+static int memfd_copy(int fd, bool sealed) {
+        _cleanup_(closep) int copy = memfd_create("bench-input", MFD_CLOEXEC | (sealed ? MFD_ALLOW_SEALING : 0));
         char buf[65536];
         ssize_t n;
         off_t at = 0;
@@ -281,9 +281,18 @@ int bench_memfd_copy(int fd) {
                         return r;
                 at += n;
         }
-        if (lseek(copy, 0, SEEK_SET) < 0)
+        if (lseek(copy, 0, SEEK_SET) < 0 ||
+            (sealed && fcntl(copy, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0))
                 return -errno;
         return TAKE_FD(copy);
+}
+
+int bench_memfd_copy(int fd) {
+        return memfd_copy(fd, false);
+}
+
+int bench_memfd_copy_sealed(int fd) {
+        return memfd_copy(fd, true);
 }
 
 /* The string value of key in the a{sv} of reply; NULL when absent. */
@@ -533,7 +542,7 @@ static int bus_client_setup(void *arg, unsigned index, void **ret) {
         s->client = arg;
         /* Ping carries no message: its input is /dev/null, unused. */
         s->input = streq(s->client->method, "Ping") ? open("/dev/null", O_RDONLY | O_CLOEXEC)
-                                                    : bench_memfd_copy(s->client->input);
+                                                    : bench_memfd_copy_sealed(s->client->input);
         s->output = open("/dev/null", O_WRONLY | O_CLOEXEC);
         r = harness_bus_open(&s->bus);
         if (r < 0 || s->input < 0 || s->output < 0) {

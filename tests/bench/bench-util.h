@@ -54,6 +54,9 @@ int bench_generate_key(sd_bus *bus, const char *address, const char *type, unsig
 int bench_message_memfd(const char *address, size_t size);
 /* A new memfd with the whole content of fd (its offset is left at 0). */
 int bench_memfd_copy(int fd);
+/* The same, sealed against any change, as libsmimed passes a message (smimed
+ * then reads it where it is, rather than a copy). */
+int bench_memfd_copy_sealed(int fd);
 
 /* One call each, input read from offset 0, result checked: Sign's result
  * names a signer, Decrypt's says "encrypted". */
