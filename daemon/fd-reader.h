@@ -10,7 +10,7 @@
 
 /* Reads a file descriptor a client passed to its end, on the event loop: a
  * slow or stuck client never blocks other callers. The fd is used as the
- * client opened it, never reopened and its flags never changed (see
+ * client opened it, not reopened and its flags never changed (see
  * fd-util.h): regular files (memfds) and /dev/null are read at once, pipes
  * and sockets as data arrives, whether the client left them blocking or
  * not. Stops with -EFBIG past max_size and -ETIMEDOUT when EOF does not come

@@ -8,7 +8,8 @@
 
 /* A client's file descriptor is used as the client opened it. smimed never
  * reopens one (through /proc/self/fd, with smimed's rights, an O_PATH
- * descriptor would open a file the client may not), and never changes its
+ * descriptor would open a file the client may not), but for a sealed memfd
+ * it can read (fd_reopen_sealed(), below), and never changes its
  * open file, which the client shares (O_NONBLOCK set there could be cleared
  * again by the client, blocking the loop). What can be read and written
  * that way without blocking the loop: */
