@@ -258,6 +258,21 @@ uint64_t fd_size_hint(int fd) {
         return (uint64_t) st.st_size;
 }
 
+int fd_zero(int fd, size_t size) {
+        static const char zeros[4096];
+        struct iovec iov[FD_ZERO_MAX / sizeof(zeros)];
+        size_t n = 0;
+
+        if (size > FD_ZERO_MAX)
+                return -EIO;
+        for (size_t left = size; left > 0; n++) {
+                iov[n] = (struct iovec){.iov_base = (void *) zeros,
+                                        .iov_len = left < sizeof(zeros) ? left : sizeof(zeros)};
+                left -= iov[n].iov_len;
+        }
+        return n == 0 || pwritev(fd, iov, (int) n, 0) == (ssize_t) size ? 0 : -EIO;
+}
+
 int fd_truncate_here(int fd) {
         off_t end = lseek(fd, 0, SEEK_CUR);
 

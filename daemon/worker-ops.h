@@ -79,7 +79,6 @@ int worker_session_spool(WorkerSession *s, uint64_t size_hint);
  * new one through worker_session_spool(). Who writes one ends it where the
  * writing stopped (fd_truncate_here()): a kept file may be longer. */
 #define SCRATCH_KEPT_MAX 4U
-#define SCRATCH_ZEROED_MAX (64U * 1024U)
 int worker_session_scratch(WorkerSession *s, uint64_t size_hint);
 
 /* Takes a scratch file once the reply to this request is sent: a memfd is

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
+#include "fd-util.h"
 #include "log.h"
 #include "remote-key.h"
 #include "sandbox.h"
@@ -39,20 +39,6 @@ struct WorkerSession {
         unsigned n_scratch;
 };
 
-/* Overwrites the first size bytes of fd with zeros, keeping its pages. */
-static int zero_fill(int fd, size_t size) {
-        static const char zeros[4096];
-        struct iovec iov[SCRATCH_ZEROED_MAX / sizeof(zeros)];
-        size_t n = 0;
-
-        for (size_t left = size; left > 0 && n < ELEMENTSOF(iov); n++) {
-                iov[n] = (struct iovec){.iov_base = (void *) zeros,
-                                        .iov_len = left < sizeof(zeros) ? left : sizeof(zeros)};
-                left -= iov[n].iov_len;
-        }
-        return n == 0 || pwritev(fd, iov, (int) n, 0) == (ssize_t) size ? 0 : -EIO;
-}
-
 /* A memfd (F_GET_SEALS fails on anything else) is kept, with nothing of
  * this request's message in it; a file on disk, or one too many, closed. */
 static void scratch_keep(WorkerSession *s, int fd) {
@@ -60,8 +46,8 @@ static void scratch_keep(WorkerSession *s, int fd) {
         bool kept = false;
 
         if (s->n_scratch < SCRATCH_KEPT_MAX && fcntl(fd, F_GET_SEALS) >= 0 && fstat(fd, &st) >= 0) {
-                if ((uint64_t) st.st_size <= SCRATCH_ZEROED_MAX)
-                        kept = zero_fill(fd, (size_t) st.st_size) >= 0;
+                if ((uint64_t) st.st_size <= FD_ZERO_MAX)
+                        kept = fd_zero(fd, (size_t) st.st_size) >= 0;
                 else
                         kept = ftruncate(fd, 0) >= 0;
         }

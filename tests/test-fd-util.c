@@ -378,6 +378,23 @@ static void test_reopen_sealed(void **state) {
         close(fd);
 }
 
+static void test_zero(void **state) {
+        char buf[8192], zeros[8192] = {0};
+        int fd = memfd_create("fd-util-zero", MFD_CLOEXEC);
+
+        (void) state;
+        assert_true(fd >= 0);
+        memset(buf, 'x', sizeof(buf));
+        assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t) sizeof(buf));
+        assert_int_equal(fd_zero(fd, 5000), 0);
+        assert_int_equal(pread(fd, buf, sizeof(buf), 0), (ssize_t) sizeof(buf));
+        assert_memory_equal(buf, zeros, 5000);
+        assert_int_equal(buf[5000], 'x'); /* only as far as asked, the size kept */
+        assert_int_equal(fd_zero(fd, 0), 0);
+        assert_int_equal(fd_zero(fd, FD_ZERO_MAX + 1), -EIO);
+        close(fd);
+}
+
 static void test_truncate_here(void **state) {
         struct stat st;
         int fd = memfd_create("fd-util-truncate", MFD_CLOEXEC);
@@ -395,11 +412,11 @@ static void test_truncate_here(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_classify),      cmocka_unit_test(test_read_pipe),
-                cmocka_unit_test(test_read_fifo),     cmocka_unit_test(test_write_pipe),
-                cmocka_unit_test(test_write_fifo),    cmocka_unit_test(test_socket_and_file),
-                cmocka_unit_test(test_open_refuses),  cmocka_unit_test(test_reopen_sealed),
-                cmocka_unit_test(test_truncate_here),
+                cmocka_unit_test(test_classify),     cmocka_unit_test(test_read_pipe),
+                cmocka_unit_test(test_read_fifo),    cmocka_unit_test(test_write_pipe),
+                cmocka_unit_test(test_write_fifo),   cmocka_unit_test(test_socket_and_file),
+                cmocka_unit_test(test_open_refuses), cmocka_unit_test(test_reopen_sealed),
+                cmocka_unit_test(test_zero),         cmocka_unit_test(test_truncate_here),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
