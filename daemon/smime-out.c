@@ -68,22 +68,38 @@ typedef struct CrlfState {
         bool after_cr;
 } CrlfState;
 
+/* Writes in[start, end) to next: 0, or -1 when it does not take all. */
+static int write_span(BIO *next, const char *start, const char *end) {
+        int n = (int) (end - start);
+
+        return n == 0 || BIO_write(next, start, n) == n ? 0 : -1;
+}
+
+/* Line by line (memchr), not byte by byte: most of what passes through is
+ * the canonical entity, whose lines end in CRLF already. */
 static int crlf_write(BIO *b, const char *in, int len) {
         CrlfState *st = BIO_get_data(b);
         BIO *next = BIO_next(b);
-        int start = 0;
+        const char *start = in, *end = in + len, *p = in, *lf;
 
-        for (int i = 0; i < len; i++) {
-                if (in[i] == '\n' && !st->after_cr) {
-                        if ((i > start && BIO_write(next, in + start, i - start) != i - start) ||
-                            BIO_write(next, "\r", 1) != 1)
+        if (len <= 0)
+                return 0;
+        while ((lf = memchr(p, '\n', (size_t) (end - p)))) {
+                bool after_cr = lf == in ? st->after_cr : lf[-1] == '\r';
+
+                if (!after_cr) {
+                        /* Up to the LF, a CR, and the LF starts what comes next. */
+                        if (write_span(next, start, lf) < 0 || BIO_write(next, "\r", 1) != 1)
                                 return -1;
-                        start = i;
+                        start = lf;
                 }
-                st->after_cr = in[i] == '\r';
+                p = lf + 1;
+                if (p == end)
+                        break;
         }
-        if (len > start && BIO_write(next, in + start, len - start) != len - start)
+        if (write_span(next, start, end) < 0)
                 return -1;
+        st->after_cr = end[-1] == '\r';
         return len;
 }
 
