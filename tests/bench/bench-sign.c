@@ -40,19 +40,21 @@ static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, double 
         _cleanup_(closep) int message = bench_message_memfd(k->address, BENCH_MESSAGE_SIZE);
         unsigned char data[sizeof(sha256_digest_info) + SHA256_DIGEST_LENGTH];
         bool rsa = EVP_PKEY_get_base_id(k->pub) == EVP_PKEY_RSA;
-        BenchBusClient client = { .method = "Sign", .sender = k->address };
+        BenchBusClient client = {.method = "Sign", .sender = k->address},
+                       data_client = {.method = "SignData", .sender = k->address};
         BenchRawOp raw = {
                 .token = token,
                 .id = k->id,
                 .id_len = k->id_len,
                 .mechanism = rsa ? CKM_RSA_PKCS : CKM_ECDSA,
         };
-        double raw1, raw2, bus1, bus2;
+        double raw1, raw2, bus1, bus2, data1;
         int r;
 
         if (message < 0)
                 return message;
         client.input = message;
+        data_client.input = message;
 
         /* RSA signs a SHA-256 DigestInfo, ECDSA the bare hash: what CMS signing hands the token. */
         memcpy(data, sha256_digest_info, sizeof(sha256_digest_info));
@@ -80,6 +82,13 @@ static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, double 
                 return (int) bus1;
         printf("sign %s 1 client: %.1f/s; raw C_Sign 1 thread: %.1f/s; ratio %.2f (target >= %.2f)\n", k->name, bus1,
                raw1, bus1 / raw1, k->target);
+        fflush(stdout);
+        data1 = bench_rate(&bench_bus_client_ops, &data_client, 1, WARMUP_SECONDS, seconds);
+        if (data1 < 0)
+                return (int) data1;
+        printf("sign %s 1 client with SignData (the message as bytes, as clients that cannot pass fds call it): "
+               "%.1f/s; ratio %.2f; %.2fx Sign\n",
+               k->name, data1, data1 / raw1, data1 / bus1);
         fflush(stdout);
         if (bench_print_bus_ceiling(k->name, raw1, WARMUP_SECONDS, seconds) < 0)
                 return -EIO;

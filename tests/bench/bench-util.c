@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -361,6 +362,30 @@ int bench_sign(sd_bus *bus, const char *sender, int input, int output) {
         return fd_call(bus, "Sign", NULL, sender, input, output, "signer", NULL);
 }
 
+int bench_sign_data(sd_bus *bus, const char *sender, const void *data, size_t size) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        const void *result;
+        size_t result_size = 0;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, SMIMED_BUS_NAME, SMIMED_MANAGER_PATH, SMIMED_MANAGER_INTERFACE,
+                                           "SignData");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", sender);
+        if (r >= 0)
+                r = sd_bus_message_append_array(m, 'y', data, size);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a{sv}", 0);
+        if (r >= 0)
+                r = sd_bus_call(bus, m, CALL_TIMEOUT_USEC, &e, &reply);
+        if (r >= 0)
+                r = sd_bus_message_read_array(reply, 'y', &result, &result_size);
+        if (r < 0)
+                return call_failed("SignData", &e, r);
+        return result_size > size ? 0 : call_failed("SignData", NULL, -EBADMSG);
+}
+
 int bench_encrypt(sd_bus *bus, const char *recipient, int input, int output) {
         const char *recipients[] = { recipient, NULL };
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
@@ -509,12 +534,34 @@ typedef struct BusClientState {
         sd_bus *bus;
         int input;
         int output;
+        char *data; /* SignData: the message */
+        size_t size;
 } BusClientState;
+
+/* All of the file fd, from its start. */
+static int read_whole(int fd, char **ret, size_t *ret_size) {
+        struct stat st;
+        char *data;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        data = malloc((size_t) st.st_size + 1);
+        if (!data)
+                return -ENOMEM;
+        if (pread(fd, data, (size_t) st.st_size, 0) != st.st_size) {
+                free(data);
+                return -EIO;
+        }
+        *ret = data;
+        *ret_size = (size_t) st.st_size;
+        return 0;
+}
 
 static void bus_client_teardown(void *userdata) {
         BusClientState *s = userdata;
 
         sd_bus_flush_close_unref(s->bus);
+        free(s->data);
         if (s->input >= 0)
                 close(s->input);
         if (s->output >= 0)
@@ -545,6 +592,8 @@ static int bus_client_setup(void *arg, unsigned index, void **ret) {
                                                     : bench_memfd_copy_sealed(s->client->input);
         s->output = open("/dev/null", O_WRONLY | O_CLOEXEC);
         r = harness_bus_open(&s->bus);
+        if (r >= 0 && s->input >= 0 && streq(s->client->method, "SignData"))
+                r = read_whole(s->input, &s->data, &s->size);
         if (r < 0 || s->input < 0 || s->output < 0) {
                 fprintf(stderr, "bench: client %u cannot be set up: %s\n", index,
                         strerror(r < 0 ? -r : s->input < 0 ? -s->input : errno));
@@ -562,6 +611,8 @@ static int bus_client_op(void *userdata) {
                 return bench_ping(s->bus);
         if (streq(s->client->method, "Sign"))
                 return bench_sign(s->bus, s->client->sender, s->input, s->output);
+        if (streq(s->client->method, "SignData"))
+                return bench_sign_data(s->bus, s->client->sender, s->data, s->size);
         return bench_decrypt(s->bus, s->input, s->output);
 }
 

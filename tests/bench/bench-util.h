@@ -61,6 +61,8 @@ int bench_memfd_copy_sealed(int fd);
 /* One call each, input read from offset 0, result checked: Sign's result
  * names a signer, Decrypt's says "encrypted". */
 int bench_sign(sd_bus *bus, const char *sender, int input, int output);
+/* SignData: the message as bytes in the call, the result in the reply. */
+int bench_sign_data(sd_bus *bus, const char *sender, const void *data, size_t size);
 int bench_encrypt(sd_bus *bus, const char *recipient, int input, int output);
 int bench_decrypt(sd_bus *bus, int input, int output);
 /* org.freedesktop.DBus.Peer.Ping of smimed: one round trip through
@@ -87,8 +89,8 @@ double bench_rate_window(const BenchOps *ops, void *arg, unsigned threads, doubl
 /* Sign and Decrypt clients over the bus: each thread its own connection,
  * its own copy of the input in a memfd, output to /dev/null. */
 typedef struct BenchBusClient {
-        const char *method;     /* "Sign", "Decrypt" or "Ping" */
-        const char *sender;     /* Sign only */
+        const char *method;     /* "Sign", "SignData", "Decrypt" or "Ping" */
+        const char *sender;     /* Sign and SignData only */
         int input;              /* copied per thread */
 } BenchBusClient;
 
