@@ -99,7 +99,7 @@ static char *write_file(const char *name, const void *data, size_t len) {
  * the test user's child, where cmocka's asserts are not). */
 static int memfd_with(const void *data, size_t len) {
         const char *c = data;
-        int fd = memfd_create("smime-input", MFD_CLOEXEC);
+        int fd = memfd_create("smime-input", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
         if (fd < 0)
                 return -1;
@@ -620,6 +620,15 @@ static int read_result(sd_bus_message *reply, Outcome *c) {
 }
 
 /* No cmocka asserts in here: the test user's child calls it too. */
+/* The same, sealed against any change, as libsmimed passes a message. */
+static int sealed_memfd_with(const void *data, size_t len) {
+        int fd = memfd_with(data, len);
+
+        assert_true(fd >= 0);
+        assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL), 0);
+        return fd;
+}
+
 static Outcome smime_call_on(sd_bus *b, const char *sender, char **recipients, int input, int output,
                              const Options *o) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -2264,6 +2273,24 @@ static void test_max_message_size(void **state) {
         expect_refusal(&big_enc, SMIMED_ERROR_INVALID_MESSAGE, "MaxMessageSize", NULL, "refused.eml");
         big_pipe = sign_through_pipe(over, strlen(over));
         expect_refusal(&big_pipe, SMIMED_ERROR_INVALID_MESSAGE, "MaxMessageSize", NULL, "refused.eml");
+
+        /* A sealed memfd, which smimed reads where it is: the same limit. */
+        {
+                _cleanup_(outcome_done) Outcome sealed_ok = {}, sealed_big = {};
+                _cleanup_free_ char *sealed_out = path("sealed.eml");
+                int in = sealed_memfd_with(at_limit, strlen(at_limit)),
+                    output = open(sealed_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+                assert_true(output >= 0);
+                sealed_ok = smime_call_on(bus, alice.address, NULL, in, output, NULL);
+                expect_success(&sealed_ok, "Sign of a sealed memfd at the limit");
+                close(in);
+                in = sealed_memfd_with(over, strlen(over));
+                sealed_big = smime_call_on(bus, alice.address, NULL, in, output, NULL);
+                expect_refusal(&sealed_big, SMIMED_ERROR_INVALID_MESSAGE, "MaxMessageSize", NULL, NULL);
+                close(in);
+                close(output);
+        }
 }
 
 /* Last: a clean stop (exit 0), and under SMIMED_TEST_WRAPPER a clean valgrind report. */
