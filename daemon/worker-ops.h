@@ -74,10 +74,11 @@ int worker_session_spool(WorkerSession *s, uint64_t size_hint);
 
 /* A scratch file: a spool file only the worker writes and reads (a Sign's
  * canonical entity, a re-encoded body, the signed entity before it is
- * encrypted), empty and at its start. For about size_hint bytes up to
+ * encrypted), at its start. For about size_hint bytes up to
  * SPOOL_MEMORY_MAX, one this worker kept from an earlier request, else a
- * new one through worker_session_spool(). Who writes one ends it where the
- * writing stopped (fd_truncate_here()): a kept file may be longer. */
+ * new, empty one through worker_session_spool(). A kept one still has the
+ * length of its last use, all zeros: who writes one ends it where the
+ * writing stopped (fd_truncate_here()). */
 #define SCRATCH_KEPT_MAX 4U
 int worker_session_scratch(WorkerSession *s, uint64_t size_hint);
 
