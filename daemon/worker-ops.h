@@ -82,18 +82,14 @@ int worker_session_spool(WorkerSession *s, uint64_t size_hint);
 #define SCRATCH_KEPT_MAX 4U
 int worker_session_scratch(WorkerSession *s, uint64_t size_hint);
 
-/* Takes a scratch file once the reply to this request is sent: a memfd is
- * kept for the next request (up to 4: its bytes overwritten with zeros, or
- * cut to nothing above 64 KiB), anything else closed. A new memfd, with its
- * pages allocated and freed again, costs more than reusing one. */
+/* Takes a scratch file once the reply to this request is sent (at once
+ * when 8 wait already), so that smimed, waiting for the reply, need not
+ * wait for it: a memfd is kept for the next request (up to 4: its bytes
+ * overwritten with zeros, or cut to nothing above 64 KiB), anything else
+ * closed (its last close frees its pages). A new memfd, with its pages
+ * allocated and freed again, costs more than reusing one. */
+#define WORKER_SESSION_AFTER_REPLY_MAX 8U
 void worker_session_scratch_done(WorkerSession *s, int fd);
-
-/* Takes fd and closes it once the reply to this request is sent (at once
- * when 8 wait already). For a request's spool files that no one else holds
- * by then: their last close frees their pages, and smimed, waiting for the
- * reply, need not wait for that. */
-#define WORKER_SESSION_CLOSE_AFTER_REPLY_MAX 8U
-void worker_session_close_after_reply(WorkerSession *s, int fd);
 
 /* remote_key_new() with worker_session_key_op() as the call: a key for
  * OpenSSL whose private operations smimed performs. NULL when the

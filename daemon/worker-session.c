@@ -28,11 +28,8 @@ struct WorkerSession {
          * use is smimed's decision, made for each key operation. */
         X509 *remote_key_certificate;
         EVP_PKEY *remote_key;
-        /* Files of the request closed after its reply is sent. */
-        int close_after_reply[WORKER_SESSION_CLOSE_AFTER_REPLY_MAX];
-        unsigned n_close_after_reply;
         /* Scratch files of the request, kept or closed after its reply. */
-        int scratch_after_reply[WORKER_SESSION_CLOSE_AFTER_REPLY_MAX];
+        int scratch_after_reply[WORKER_SESSION_AFTER_REPLY_MAX];
         unsigned n_scratch_after_reply;
         /* Scratch files kept for the next requests: memfds, zeroed. */
         int scratch[SCRATCH_KEPT_MAX];
@@ -57,10 +54,7 @@ static void scratch_keep(WorkerSession *s, int fd) {
                 closep(&fd);
 }
 
-static void close_replied(WorkerSession *s) {
-        for (unsigned i = 0; i < s->n_close_after_reply; i++)
-                closep(&s->close_after_reply[i]);
-        s->n_close_after_reply = 0;
+static void scratch_replied(WorkerSession *s) {
         for (unsigned i = 0; i < s->n_scratch_after_reply; i++)
                 scratch_keep(s, s->scratch_after_reply[i]);
         s->n_scratch_after_reply = 0;
@@ -86,17 +80,8 @@ int worker_session_scratch(WorkerSession *s, uint64_t size_hint) {
 void worker_session_scratch_done(WorkerSession *s, int fd) {
         if (fd < 0)
                 return;
-        if (s->n_scratch_after_reply < WORKER_SESSION_CLOSE_AFTER_REPLY_MAX)
+        if (s->n_scratch_after_reply < WORKER_SESSION_AFTER_REPLY_MAX)
                 s->scratch_after_reply[s->n_scratch_after_reply++] = fd;
-        else
-                closep(&fd);
-}
-
-void worker_session_close_after_reply(WorkerSession *s, int fd) {
-        if (fd < 0)
-                return;
-        if (s->n_close_after_reply < WORKER_SESSION_CLOSE_AFTER_REPLY_MAX)
-                s->close_after_reply[s->n_close_after_reply++] = fd;
         else
                 closep(&fd);
 }
@@ -114,7 +99,7 @@ int worker_session_new(int fd, WorkerSession **ret) {
 WorkerSession *worker_session_free(WorkerSession *s) {
         if (!s)
                 return NULL;
-        close_replied(s);
+        scratch_replied(s);
         close_scratch(s);
         X509_free(s->remote_key_certificate);
         EVP_PKEY_free(s->remote_key);
@@ -290,7 +275,7 @@ int worker_session_serve(int fd, unsigned cpu_seconds) {
                         reply_failure(&reply, r, "to put its answer together");
                         r = worker_message_send(fd, &reply);
                 }
-                close_replied(&session);
+                scratch_replied(&session);
                 if (r == -EPIPE || r == -ECONNRESET)
                         return 0;
                 if (r < 0)

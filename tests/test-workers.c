@@ -915,6 +915,20 @@ static char *long_mixed_text(void) {
         return text;
 }
 
+/* About 20 KiB of 7-bit text in one part. */
+static char *medium_plain_text(void) {
+        size_t size = 0;
+        char *text = NULL;
+        FILE *f = open_memstream(&text, &size);
+
+        assert_non_null(f);
+        fputs("From: Support <" SUPPORT ">\r\nTo: " FRANK "\r\nSubject: medium\r\n\r\n", f);
+        for (unsigned i = 0; i < 300; i++)
+                fprintf(f, "Line %u of a message of about 20 KiB, 7-bit text.\r\n", i);
+        assert_int_equal(fclose(f), 0);
+        return text;
+}
+
 static void test_scratch_files_kept(void **state) {
         _cleanup_free_ char *first = NULL, *second = NULL, *third = NULL, *long_text = long_mixed_text(),
                             *long_signed = NULL, *first_content = NULL, *second_content = NULL, *third_content = NULL,
@@ -926,16 +940,7 @@ static void test_scratch_files_kept(void **state) {
         pid_t worker;
 
         (void) state;
-        assert_true(asprintf(&medium_text, "From: Support <" SUPPORT ">\r\nTo: " FRANK "\r\nSubject: medium\r\n\r\n%s",
-                             "") > 0);
-        for (unsigned i = 0; i < 300; i++) {
-                char *more = NULL;
-
-                assert_true(asprintf(&more, "%sLine %u of a message of about 20 KiB, 7-bit text.\r\n", medium_text,
-                                     i) > 0);
-                free(medium_text);
-                medium_text = more;
-        }
+        medium_text = medium_plain_text();
         start_smimed("scratch", NULL, NULL);
         import_anchors();
 
