@@ -298,6 +298,26 @@ int fd_write_all(int fd, const void *p, size_t n) {
         return 0;
 }
 
+int fd_pread_all(int fd, void *p, size_t n, off_t offset) {
+        char *q = p;
+
+        while (n > 0) {
+                ssize_t k = pread(fd, q, n, offset);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return -EIO;
+                q += k;
+                n -= (size_t) k;
+                offset += k;
+        }
+        return 0;
+}
+
 int fd_copy_all(int from, int to) {
         char buf[65536];
         ssize_t n;

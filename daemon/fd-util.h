@@ -91,3 +91,6 @@ int fd_truncate_here(int fd);
  * of to. 0 or a negative errno. */
 int fd_write_all(int fd, const void *p, size_t n);
 int fd_copy_all(int from, int to);
+/* Reads exactly n bytes at offset into p (the file offset is left alone);
+ * -EIO when the file ends before. 0 or a negative errno. */
+int fd_pread_all(int fd, void *p, size_t n, off_t offset);

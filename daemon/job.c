@@ -145,6 +145,10 @@ void job_write_result(Job *job) {
         Manager *m = job->manager;
         int r;
 
+        if (job->output < 0) {
+                job_finish(job, 0, 0, NULL);
+                return;
+        }
         r = fd_writer_new(m->event, job->result, TAKE_FD(job->output), m->config->io_timeout_usec, on_written, job,
                           &job->writer);
         if (r < 0) {
@@ -205,9 +209,11 @@ int job_start(Job *job, Manager *m, const JobType *type, const AuditCaller *call
         job->spool_dir = spool_dir_for(m->config->store_path);
         if (!job->spool_dir)
                 return -ENOMEM;
-        job->output = fcntl(output_fd, F_DUPFD_CLOEXEC, 3);
-        if (job->output < 0)
-                return -errno;
+        if (output_fd >= 0) {
+                job->output = fcntl(output_fd, F_DUPFD_CLOEXEC, 3);
+                if (job->output < 0)
+                        return -errno;
+        }
         r = client_charge_init(&job->charge, m->clients, job->caller.sender);
         if (r < 0)
                 return r;

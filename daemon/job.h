@@ -43,8 +43,8 @@ struct Job {
         AuditCaller caller; /* its sender names the client: limits, turns, cancellation */
         char *spool_dir;
         int input;           /* the spooled message */
-        int output;          /* the caller's output fd (a duplicate) */
-        int result;          /* what job_write_result() writes to output */
+        int output;          /* the caller's output fd (a duplicate), or -1: none */
+        int result;          /* what job_write_result() writes to output (from its start to its end) */
         ClientCharge charge; /* the input's bytes, against the spool quotas */
         FdReader *reader;
         FdWriter *writer;
@@ -54,8 +54,11 @@ struct Job {
 };
 
 /* Spools input_fd and keeps a duplicate of output_fd; type->spooled() runs
- * when the input is in. On success the job is the manager's (its list, its
- * count of jobs); on failure nothing is started and the caller frees it. */
+ * when the input is in. output_fd -1: the caller takes the result from
+ * job->result in type->finished() (the *Data methods put it in their reply)
+ * and nothing is written. On success the job is the manager's (its list,
+ * its count of jobs); on failure nothing is started and the caller frees
+ * it. */
 int job_start(Job *job, Manager *m, const JobType *type, const AuditCaller *caller, int input_fd, int output_fd);
 
 /* Hands the job to a worker thread for type->work(); when that cannot be
@@ -66,7 +69,7 @@ void job_submit(Job *job);
 bool job_abandoned(Job *job);
 
 /* Writes job->result to the caller's output; the job finishes when it is
- * written or cannot be. */
+ * written or cannot be (at once when there is no output fd). */
 void job_write_result(Job *job);
 
 /* Ends the job: type->finished(), then it is freed. */

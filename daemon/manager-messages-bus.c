@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bus-audit.h"
@@ -53,20 +54,19 @@ static void reply_failed(sd_bus_message *call, int error) {
 
 /* Where a call's message comes from and its result goes: the caller's fds
  * (Sign, Encrypt, Decrypt, Verify), or, for the *Data methods, whose
- * callers cannot pass fds (ruby-dbus, busctl), two memfds of smimed's own:
- * the bytes of the call in, the result read back into the reply. */
+ * callers cannot pass fds (ruby-dbus, busctl), a sealed memfd of smimed's
+ * own with the bytes of the call, and no output fd: the job's result file
+ * is read into the reply. */
 typedef struct MessageIO {
-        int input, output; /* what the job reads and writes */
-        int data_input;    /* *Data: the memfds, owned */
-        int data_output;
+        int input, output;   /* what the job reads and writes; output -1 for *Data */
+        int data_input;      /* *Data: the memfd, owned */
         uint64_t max_result; /* *Data: the largest result the reply may carry */
 } MessageIO;
 
-#define MESSAGE_IO_NULL ((MessageIO){.input = -1, .output = -1, .data_input = -1, .data_output = -1})
+#define MESSAGE_IO_NULL ((MessageIO){.input = -1, .output = -1, .data_input = -1})
 
 static void message_io_done(MessageIO *io) {
         closep(&io->data_input);
-        closep(&io->data_output);
         *io = MESSAGE_IO_NULL;
 }
 
@@ -97,8 +97,7 @@ static int message_io_read(Manager *m, sd_bus_message *message, bool data, Messa
                                          size, member, m->config->max_data_size,
                                          (int) (strlen(member) - strlen("Data")), member);
         io.data_input = memfd_create("smimed-data-input", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        io.data_output = memfd_create("smimed-data-output", MFD_CLOEXEC);
-        if (io.data_input < 0 || io.data_output < 0)
+        if (io.data_input < 0)
                 return -errno;
         r = fd_write_all(io.data_input, bytes, size);
         if (r < 0)
@@ -108,7 +107,6 @@ static int message_io_read(Manager *m, sd_bus_message *message, bool data, Messa
             fcntl(io.data_input, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
                 return -errno;
         io.input = io.data_input;
-        io.output = io.data_output;
         /* Room for base64 (4/3) and the CMS structure around a message of the
          * limit, and still under the bus's limit for a limit chosen so. */
         io.max_result = m->config->max_data_size / 2 * 3 + 1024 * 1024;
@@ -117,23 +115,21 @@ static int message_io_read(Manager *m, sd_bus_message *message, bool data, Messa
         return 0;
 }
 
-/* For a *Data call, the result as the reply's first argument. */
-static int message_io_append_result(const MessageIO *io, sd_bus_message *reply) {
-        off_t size;
+/* For a *Data call, the job's result (result_fd, read from its start to its
+ * end; none: empty) as the reply's first argument. */
+static int message_io_append_result(const MessageIO *io, int result_fd, sd_bus_message *reply) {
+        struct stat st = {};
         void *p;
 
-        if (io->data_output < 0)
+        if (io->data_input < 0)
                 return 0;
-        size = lseek(io->data_output, 0, SEEK_END);
-        if (size < 0)
+        if (result_fd >= 0 && fstat(result_fd, &st) < 0)
                 return -errno;
-        if ((uint64_t) size > io->max_result)
+        if ((uint64_t) st.st_size > io->max_result)
                 return -EFBIG;
-        if (sd_bus_message_append_array_space(reply, 'y', (size_t) size, &p) < 0)
+        if (sd_bus_message_append_array_space(reply, 'y', (size_t) st.st_size, &p) < 0)
                 return -ENOMEM;
-        if (size > 0 && pread(io->data_output, p, (size_t) size, 0) != size)
-                return errno > 0 ? -errno : -EIO;
-        return 0;
+        return fd_pread_all(result_fd, p, (size_t) st.st_size, 0);
 }
 
 /* A result too large for the reply of a *Data call. */
@@ -176,7 +172,7 @@ static void smime_done(SmimeJob *job, int error, SmimedError error_code, const c
 
         r = sd_bus_message_new_method_return(call, &reply);
         if (r >= 0) {
-                r = message_io_append_result(&c->io, reply);
+                r = message_io_append_result(&c->io, result->result_fd, reply);
                 if (r == -EFBIG)
                         return reply_result_too_large(call, &c->io);
         }
@@ -212,15 +208,17 @@ static void smime_done(SmimeJob *job, int error, SmimedError error_code, const c
 /* The common part of Sign and Encrypt once the request is read: checks,
  * polkit for signing, then the job. */
 /* Before polkit or the token are asked: a caller's fd that cannot be used
- * as it was opened is refused at once. */
-static int check_message_fds(int input, int output, sd_bus_error *error) {
+ * as it was opened is refused at once (a *Data call's memfd is smimed's). */
+static int check_message_fds(const MessageIO *io, sd_bus_error *error) {
         int r;
 
-        r = fd_classify(input, O_RDONLY, NULL);
+        if (io->data_input >= 0)
+                return 0;
+        r = fd_classify(io->input, O_RDONLY, NULL);
         if (r < 0)
                 return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The input cannot be used: %s",
                                          fd_error_to_string(r));
-        r = fd_classify(output, O_WRONLY, NULL);
+        r = fd_classify(io->output, O_WRONLY, NULL);
         if (r < 0)
                 return sd_bus_error_setf(error, SMIMED_ERROR_INVALID_ARGUMENT, "The output cannot be used: %s",
                                          fd_error_to_string(r));
@@ -234,7 +232,7 @@ static int smime_begin(Manager *m, sd_bus_message *message, BusCall *call, Smime
         SmimeCall *c;
         int r;
 
-        r = check_message_fds(io->input, io->output, error);
+        r = check_message_fds(io, error);
         if (r < 0)
                 return r;
 
@@ -576,7 +574,7 @@ static void open_done(OpenJob *job, int error, SmimedError error_code, const cha
 
         r = sd_bus_message_new_method_return(call, &reply);
         if (r >= 0) {
-                r = message_io_append_result(&c->io, reply);
+                r = message_io_append_result(&c->io, s->result_fd, reply);
                 if (r == -EFBIG)
                         return reply_result_too_large(call, &c->io);
         }
@@ -639,7 +637,7 @@ static int open_begin(Manager *m, sd_bus_message *message, bool decrypt, bool da
                 if (r < 0)
                         return bus_error_set_from_manager(error, r, text);
         }
-        r = check_message_fds(io.input, io.output, error);
+        r = check_message_fds(&io, error);
         if (r < 0)
                 return r;
 

@@ -182,6 +182,7 @@ static void open_job_finish(OpenJob *j, int error, SmimedError error_code, const
 static void open_finished(Job *job, int error, SmimedError error_code, const char *message) {
         OpenJob *j = open_job(job);
 
+        j->status.result_fd = error < 0 ? -1 : job->result;
         j->hooks.done(j, error, error_code, message, &j->status, j->userdata);
 }
 

@@ -35,6 +35,8 @@ typedef struct OpenStatus {
         CertInfo *signer;            /* when one was found */
         bool has_content;
         uint64_t size;
+        int result_fd; /* the content itself, from its start to its end (the job's; in done()
+                        * only), for a job started without an output fd */
 } OpenStatus;
 
 void open_status_done(OpenStatus *s);
@@ -70,7 +72,7 @@ typedef struct OpenRequest {
         bool verify;
         const char *key; /* NULL, or decrypt only with this key (its id, as the status's "key") */
         int input_fd; /* the caller's; duplicated */
-        int output_fd;
+        int output_fd;      /* -1: nothing is written, done() reads status->result_fd */
         AuditCaller caller; /* who asked; its sender names the client for limits and cancellation */
 } OpenRequest;
 

@@ -391,6 +391,7 @@ static void smime_finished(Job *job, int error, SmimedError error_code, const ch
                                                       .input_sha256 = j->input_sha256,
                                                       .detail = error < 0 ? message : NULL,
                                               });
+        j->result.result_fd = error < 0 ? -1 : job->result;
         j->done(j, error, error_code, message, &j->result, j->userdata);
 }
 

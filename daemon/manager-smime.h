@@ -43,6 +43,8 @@ typedef struct SmimeResult {
         char **recipients;       /* fingerprints, NULL when not encrypted */
         bool sender_included;
         uint64_t size;           /* bytes written to the output */
+        int result_fd;           /* the result itself, from its start to its end (the job's; in done() only),
+                                  * for a job started without an output fd */
 } SmimeResult;
 
 void smime_result_done(SmimeResult *r);
@@ -62,7 +64,8 @@ typedef void (*SmimeJobDone)(SmimeJob *job, int error, SmimedError error_code, c
  * all of them. Errors as for SmimeJobDone. */
 int manager_smime_prepare(Manager *m, SmimeRequest *request, SmimedError *ret_error_code, char **ret_message);
 
-/* request must be prepared. On success the job owns request (emptied) and userdata; on failure the
- * caller keeps both. */
+/* request must be prepared. output_fd -1: nothing is written, done() reads
+ * result->result_fd. On success the job owns request (emptied) and
+ * userdata; on failure the caller keeps both. */
 int manager_smime_start(Manager *m, SmimeRequest *request, int input_fd, int output_fd, SmimeJobDone done,
                         void *userdata, void (*free_userdata)(void *));

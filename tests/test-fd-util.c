@@ -410,6 +410,22 @@ static void test_truncate_here(void **state) {
         close(fd);
 }
 
+static void test_pread_all(void **state) {
+        char buf[16] = {0};
+        int fd = memfd_create("fd-util-pread", MFD_CLOEXEC);
+
+        (void) state;
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "0123456789", 10), 10);
+        assert_int_equal(fd_pread_all(fd, buf, 4, 3), 0);
+        assert_memory_equal(buf, "3456", 4);
+        assert_int_equal(lseek(fd, 0, SEEK_CUR), 10); /* the offset left alone */
+        assert_int_equal(fd_pread_all(fd, buf, 0, 0), 0);
+        assert_int_equal(fd_pread_all(fd, buf, 8, 5), -EIO); /* the file ends first */
+        assert_int_equal(fd_pread_all(-1, buf, 1, 0), -EBADF);
+        close(fd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_classify),     cmocka_unit_test(test_read_pipe),
@@ -417,6 +433,7 @@ int main(void) {
                 cmocka_unit_test(test_write_fifo),   cmocka_unit_test(test_socket_and_file),
                 cmocka_unit_test(test_open_refuses), cmocka_unit_test(test_reopen_sealed),
                 cmocka_unit_test(test_zero),         cmocka_unit_test(test_truncate_here),
+                cmocka_unit_test(test_pread_all),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

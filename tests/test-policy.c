@@ -744,6 +744,20 @@ static void test_data_methods(void **state) {
         assert_int_equal(decrypted.r, 0);
         assert_string_equal(decrypted.encryption, "encrypted");
         assert_non_null(strstr(decrypted.result, "Hello."));
+        /* The decrypted content is the whole reply, byte for byte. */
+        assert_int_equal(decrypted.size, strlen(decrypted.result));
+        assert_string_equal(decrypted.result + decrypted.size - strlen("Hello.\r\n"), "Hello.\r\n");
+
+        /* Not S/MIME: the message comes back as it came, every byte of it. */
+        {
+                _cleanup_(data_answer_done) DataAnswer plain = {};
+
+                plain = call_data(bus, "VerifyData", NULL, message_text, strlen(message_text));
+                assert_int_equal(plain.r, 0);
+                assert_string_equal(plain.signature, "not-signed");
+                assert_int_equal(plain.size, strlen(message_text));
+                assert_memory_equal(plain.result, message_text, plain.size);
+        }
 }
 
 /* Bytes over [Policy] MaxDataSize= are refused before anything is done,
