@@ -4,7 +4,8 @@
  * P-256 key, next to raw C_SignInit+C_Sign with the same key in the same
  * token, measured in the same run (1 and 2 threads, a session each).
  * Targets: 1 client >= 0.85 of raw for RSA, >= 0.5 for EC; 2 clients >= 1.6x
- * the 1-client rate.
+ * the 1-client rate. For 1 client (Sign and SignData) it also prints the
+ * time a call takes and the CPU each process spent on it (bench-cpu.h).
  *
  *   bench-sign [SECONDS [KEY]]  (as root: it starts the test harness; 3 s a figure;
  *                               KEY rsa-2048 or ec-p256: that key only, e.g. under perf)
@@ -17,7 +18,7 @@
 
 #include <openssl/sha.h>
 
-#include "bench-util.h"
+#include "bench-cpu.h"
 
 #define WARMUP_SECONDS 0.5
 
@@ -49,6 +50,8 @@ static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, double 
                 .mechanism = rsa ? CKM_RSA_PKCS : CKM_ECDSA,
         };
         double raw1, raw2, bus1, bus2, data1;
+        BenchCpu cpu;
+        char what[96];
         int r;
 
         if (message < 0)
@@ -77,18 +80,22 @@ static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, double 
         raw1 = bench_rate(&bench_raw_ops, &raw, 1, WARMUP_SECONDS, seconds);
         if (raw1 < 0)
                 return (int) raw1;
-        bus1 = bench_rate(&bench_bus_client_ops, &client, 1, WARMUP_SECONDS, seconds);
+        bus1 = bench_rate_cpu(&bench_bus_client_ops, &client, 1, WARMUP_SECONDS, seconds, b->harness, &cpu);
         if (bus1 < 0)
                 return (int) bus1;
         printf("sign %s 1 client: %.1f/s; raw C_Sign 1 thread: %.1f/s; ratio %.2f (target >= %.2f)\n", k->name, bus1,
                raw1, bus1 / raw1, k->target);
+        snprintf(what, sizeof(what), "sign %s 1 client", k->name);
+        bench_print_time_per_op(what, bus1, &cpu);
         fflush(stdout);
-        data1 = bench_rate(&bench_bus_client_ops, &data_client, 1, WARMUP_SECONDS, seconds);
+        data1 = bench_rate_cpu(&bench_bus_client_ops, &data_client, 1, WARMUP_SECONDS, seconds, b->harness, &cpu);
         if (data1 < 0)
                 return (int) data1;
         printf("sign %s 1 client with SignData (the message as bytes, as clients that cannot pass fds call it): "
                "%.1f/s; ratio %.2f; %.2fx Sign\n",
                k->name, data1, data1 / raw1, data1 / bus1);
+        snprintf(what, sizeof(what), "sign %s 1 client with SignData", k->name);
+        bench_print_time_per_op(what, data1, &cpu);
         fflush(stdout);
         if (bench_print_bus_ceiling(k->name, raw1, WARMUP_SECONDS, seconds) < 0)
                 return -EIO;
