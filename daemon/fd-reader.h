@@ -36,7 +36,7 @@ int fd_reader_new(sd_event *event, int fd, size_t max_size, uint64_t timeout_use
 typedef int (*FdReaderCharge)(size_t n, void *userdata);
 int fd_reader_new_to_file(sd_event *event, int fd, int sink, size_t max_size, uint64_t timeout_usec,
                           FdReaderCharge charge, FdReaderDone done, void *userdata, FdReader **ret);
-/* For an input smimed has whole already (a sealed memfd, fd_reopen_sealed()):
+/* For an input smimed has whole already (a sealed memfd, fd_take_sealed()):
  * nothing is read; size is checked against max_size and charged as the
  * readers above do, and done is called from the loop as theirs is. */
 int fd_reader_new_whole(sd_event *event, uint64_t size, size_t max_size, FdReaderCharge charge, FdReaderDone done,

@@ -227,9 +227,8 @@ ssize_t fd_io_write_from(FdIo *io, int source, off_t *offset, size_t size) {
         }
 }
 
-int fd_reopen_sealed(int fd, uint64_t *ret_size) {
+int fd_take_sealed(int fd, uint64_t *ret_size) {
         const int sealed = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK;
-        char path[sizeof("/proc/self/fd/") + 12];
         int seals, flags, copy;
         struct stat st;
 
@@ -241,13 +240,21 @@ int fd_reopen_sealed(int fd, uint64_t *ret_size) {
                 return -EMEDIUMTYPE;
         if (lseek(fd, 0, SEEK_CUR) != 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return -EMEDIUMTYPE;
-        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        copy = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (copy < 0)
-                return -EMEDIUMTYPE; /* no /proc here: read it as any file */
+                return -errno;
         (void) lseek(fd, 0, SEEK_END);
         *ret_size = (uint64_t) st.st_size;
         return copy;
+}
+
+int fd_reopen_read_only(int fd) {
+        char path[sizeof("/proc/self/fd/") + 12];
+        int copy;
+
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        copy = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        return copy < 0 ? -errno : copy;
 }
 
 uint64_t fd_size_hint(int fd) {

@@ -9,7 +9,7 @@
 /* A client's file descriptor is used as the client opened it. smimed never
  * reopens one (through /proc/self/fd, with smimed's rights, an O_PATH
  * descriptor would open a file the client may not), but for a sealed memfd
- * it can read (fd_reopen_sealed(), below), and never changes its
+ * it can read (fd_take_sealed(), below), and never changes its
  * open file, which the client shares (O_NONBLOCK set there could be cleared
  * again by the client, blocking the loop). What can be read and written
  * that way without blocking the loop: */
@@ -66,13 +66,18 @@ ssize_t fd_io_write_from(FdIo *io, int source, off_t *offset, size_t size);
 
 /* The one exception to "never reopened": a sealed memfd (F_SEAL_WRITE,
  * F_SEAL_GROW and F_SEAL_SHRINK, so its bytes can no longer change, as
- * libsmimed passes a message) that fd can read, at its start. Returns a new
- * open file of it, read-only, with an offset of smimed's own (a worker may
- * read it while the client's fd is used elsewhere), and its size; fd's
- * offset is moved to the end, as reading it would have. It grants nothing
- * fd does not: the same bytes, for reading. -EMEDIUMTYPE for anything else,
- * which is read as before. */
-int fd_reopen_sealed(int fd, uint64_t *ret_size);
+ * libsmimed passes a message) that fd can read, at its start.
+ * fd_take_sealed() returns a duplicate of it and its size, and moves fd's
+ * offset to the end, as reading it would have; -EMEDIUMTYPE for anything
+ * else, which is read as before. The duplicate still shares the client's
+ * offset: fd_reopen_read_only() gives a new open file of the same bytes,
+ * read-only, with an offset of smimed's own (a worker may read it while the
+ * client's fd is used elsewhere), or a negative errno (no /proc). It grants
+ * nothing fd does not. The two are apart because the second walks
+ * /proc/self/fd, the dearest system call the loop made for a Sign: smimed
+ * does it on the job's thread (job_own_input()), not on the loop. */
+int fd_take_sealed(int fd, uint64_t *ret_size);
+int fd_reopen_read_only(int fd);
 
 /* The size of a regular file, UINT64_MAX for anything else. */
 uint64_t fd_size_hint(int fd);

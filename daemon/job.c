@@ -90,9 +90,37 @@ unsigned jobs_cancel_sender(Manager *m, const char *sender) {
 
 /* ---- the steps on worker threads ---- */
 
+/* A caller's sealed memfd (job_start()) becomes the job's own file on its
+ * first step here: opened again read-only, with an offset of its own, or,
+ * where /proc cannot do that, copied into a spool file. */
+static int job_own_input(Job *job) {
+        _cleanup_(closep) int fd = -1;
+        int r;
+
+        if (!job->input_shared)
+                return 0;
+        fd = fd_reopen_read_only(job->input);
+        if (fd < 0) {
+                fd = spool_tmpfile_sized(job->spool_dir, fd_size_hint(job->input));
+                if (fd < 0)
+                        return fd;
+                r = fd_copy_all(job->input, fd);
+                if (r < 0)
+                        return r;
+        }
+        closep(&job->input);
+        job->input = TAKE_FD(fd);
+        job->input_shared = false;
+        return 0;
+}
+
 static int job_work(void *userdata) {
         Job *job = userdata;
+        int r;
 
+        r = job_own_input(job);
+        if (r < 0)
+                return r;
         return job->type->work(job);
 }
 
@@ -217,10 +245,12 @@ int job_start(Job *job, Manager *m, const JobType *type, const AuditCaller *call
         r = client_charge_init(&job->charge, m->clients, job->caller.sender);
         if (r < 0)
                 return r;
-        /* A sealed memfd (libsmimed's) cannot change: the worker reads it
-         * as it is, nothing is copied. Anything else is spooled. */
-        job->input = fd_reopen_sealed(input_fd, &size);
+        /* A sealed memfd (libsmimed's, a *Data call's) cannot change: the
+         * worker reads it as it is, nothing is copied. Anything else is
+         * spooled. */
+        job->input = fd_take_sealed(input_fd, &size);
         if (job->input >= 0) {
+                job->input_shared = true; /* until job_own_input() */
                 log_debug("%s for %s: a sealed memfd of %" PRIu64 " bytes, not copied.", type->name, caller->sender,
                           size);
                 r = fd_reader_new_whole(m->event, size, m->config->max_message_size, charge_input, on_spooled, job,

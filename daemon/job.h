@@ -43,6 +43,8 @@ struct Job {
         AuditCaller caller; /* its sender names the client: limits, turns, cancellation */
         char *spool_dir;
         int input;           /* the spooled message */
+        bool input_shared;   /* input is a duplicate of the caller's sealed memfd, sharing its offset: the
+                              * first step on a thread makes it the job's own (the loop only reads its size) */
         int output;          /* the caller's output fd (a duplicate), or -1: none */
         int result;          /* what job_write_result() writes to output (from its start to its end) */
         ClientCharge charge; /* the input's bytes, against the spool quotas */

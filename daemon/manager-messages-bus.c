@@ -102,7 +102,7 @@ static int message_io_read(Manager *m, sd_bus_message *message, bool data, Messa
         r = fd_write_all(io.data_input, bytes, size);
         if (r < 0)
                 return r;
-        /* Sealed, the job reads it where it is (fd_reopen_sealed()). */
+        /* Sealed, the job reads it where it is (fd_take_sealed()). */
         if (lseek(io.data_input, 0, SEEK_SET) < 0 ||
             fcntl(io.data_input, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
                 return -errno;

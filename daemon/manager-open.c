@@ -528,6 +528,13 @@ static int work_assemble(OpenJob *j) {
 static int open_work(Job *job) {
         OpenJob *j = open_job(job);
 
+        /* The first layer is the message, the job's own file here (job_work()). */
+        if (j->depth == 0 && j->current < 0) {
+                j->current = fcntl(j->job.input, F_DUPFD_CLOEXEC, 3);
+                if (j->current < 0)
+                        return -errno;
+        }
+
         switch (j->phase) {
         case PHASE_LAYER:
         case PHASE_VERIFY_AGAIN:
@@ -1180,12 +1187,7 @@ static void open_spooled(Job *job) {
                 return;
         }
 
-        j->current = fcntl(j->job.input, F_DUPFD_CLOEXEC, 3);
-        if (j->current < 0) {
-                open_job_finish(j, -errno, 0, "Cannot duplicate a file descriptor.");
-                return;
-        }
-        open_job_submit(j, PHASE_LAYER);
+        open_job_submit(j, PHASE_LAYER); /* the message is the first layer: open_work() */
 }
 
 static void open_free(Job *job) {

@@ -339,42 +339,53 @@ static int memfd_sealed(const char *text, int seals) {
         return fd;
 }
 
-static void test_reopen_sealed(void **state) {
+static void test_take_sealed(void **state) {
         const int sealed = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK;
         uint64_t size = 0;
         char buf[32] = "";
-        int fd, copy;
+        int fd, shared, own;
 
         (void) state;
         fd = memfd_sealed("sealed text", sealed);
-        copy = fd_reopen_sealed(fd, &size);
-        assert_true(copy >= 0 && copy != fd);
+        shared = fd_take_sealed(fd, &size);
+        assert_true(shared >= 0 && shared != fd);
         assert_int_equal(size, strlen("sealed text"));
-        /* The client's offset at the end, as after reading; the copy's its own. */
+        assert_true(fcntl(shared, F_GETFD) & FD_CLOEXEC);
+        /* The client's offset at the end, as after reading; the duplicate shares it. */
         assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t) strlen("sealed text"));
-        assert_int_equal(read(copy, buf, sizeof(buf)), (ssize_t) strlen("sealed text"));
+        assert_int_equal(lseek(shared, 0, SEEK_CUR), (off_t) strlen("sealed text"));
+
+        /* Opened again: the same bytes, read-only, with an offset of its own. */
+        own = fd_reopen_read_only(shared);
+        assert_true(own >= 0 && own != shared);
+        assert_int_equal(read(own, buf, sizeof(buf)), (ssize_t) strlen("sealed text"));
         assert_string_equal(buf, "sealed text");
-        assert_int_equal(fcntl(copy, F_GETFL) & O_ACCMODE, O_RDONLY);
-        assert_true(fcntl(copy, F_GETFD) & FD_CLOEXEC);
+        assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t) strlen("sealed text"));
+        assert_int_equal(fcntl(own, F_GETFL) & O_ACCMODE, O_RDONLY);
+        assert_true(fcntl(own, F_GETFD) & FD_CLOEXEC);
+        assert_int_equal(write(own, "x", 1), -1);
+        assert_int_equal(fd_reopen_read_only(-1), -ENOENT); /* no such fd in /proc/self/fd */
+        close(own);
+        close(shared);
+
         /* Again where the client's offset is now: not at the start. */
-        assert_int_equal(fd_reopen_sealed(fd, &size), -EMEDIUMTYPE);
-        close(copy);
+        assert_int_equal(fd_take_sealed(fd, &size), -EMEDIUMTYPE);
         close(fd);
 
         /* Bytes that may still change, or anything but a memfd: not taken. */
         fd = memfd_sealed("x", F_SEAL_WRITE | F_SEAL_SHRINK);
-        assert_int_equal(fd_reopen_sealed(fd, &size), -EMEDIUMTYPE);
+        assert_int_equal(fd_take_sealed(fd, &size), -EMEDIUMTYPE);
         close(fd);
         fd = memfd_sealed("x", F_SEAL_GROW | F_SEAL_SHRINK);
-        assert_int_equal(fd_reopen_sealed(fd, &size), -EMEDIUMTYPE);
+        assert_int_equal(fd_take_sealed(fd, &size), -EMEDIUMTYPE);
         close(fd);
         fd = memfd_create("fd-util-plain", MFD_CLOEXEC);
         assert_true(fd >= 0);
-        assert_int_equal(fd_reopen_sealed(fd, &size), -EMEDIUMTYPE);
+        assert_int_equal(fd_take_sealed(fd, &size), -EMEDIUMTYPE);
         close(fd);
         fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         assert_true(fd >= 0);
-        assert_int_equal(fd_reopen_sealed(fd, &size), -EMEDIUMTYPE);
+        assert_int_equal(fd_take_sealed(fd, &size), -EMEDIUMTYPE);
         close(fd);
 }
 
@@ -431,7 +442,7 @@ int main(void) {
                 cmocka_unit_test(test_classify),     cmocka_unit_test(test_read_pipe),
                 cmocka_unit_test(test_read_fifo),    cmocka_unit_test(test_write_pipe),
                 cmocka_unit_test(test_write_fifo),   cmocka_unit_test(test_socket_and_file),
-                cmocka_unit_test(test_open_refuses), cmocka_unit_test(test_reopen_sealed),
+                cmocka_unit_test(test_open_refuses), cmocka_unit_test(test_take_sealed),
                 cmocka_unit_test(test_zero),         cmocka_unit_test(test_truncate_here),
                 cmocka_unit_test(test_pread_all),
         };
