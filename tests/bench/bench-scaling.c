@@ -18,6 +18,13 @@
  * process), and the whole machine's busy share of all its CPUs. smimed's loop
  * and the bus are one thread each: one near 100 % is the serial cap.
  *
+ * After each table two lines: what a Sign costs the loop and the bus at
+ * their busiest, and the rate at which either would be a whole CPU; and, at
+ * N = the CPUs, the CPU an operation of raw C_Sign and of a Sign (all the
+ * processes it passes through). Where the CPUs are the limit, their ratio
+ * bounds Sign / raw at N = the CPUs on a machine of any size (issue 19's
+ * targets there: >= 0.9 RSA, >= 0.7 EC).
+ *
  *   bench-scaling [SECONDS [KEY]]  (as root: it starts the test harness; 3 s a
  *                                  figure after 0.5 s of warm-up; KEY rsa-2048
  *                                  or ec-p256: that key only)
@@ -51,10 +58,35 @@ typedef struct KeyUnderTest {
         const unsigned char *id;
         size_t id_len;
         EVP_PKEY *pub;
+        double target; /* issue 19: at N = the CPUs, Sign / raw C_Sign */
 } KeyUnderTest;
 
+/* CPU an operation, in µs, at rate ops/s with percent % of one CPU. */
+static double us_per_op(double percent, double rate) {
+        return rate > 0 ? percent * 1e4 / rate : 0;
+}
+
+/* Where the CPUs are the limit: raw C_Sign with every CPU busy does one
+ * operation per raw_us of CPU, smimed one Sign per the CPU of all the
+ * processes a Sign passes through. On any number of CPUs that keeps their
+ * ratio under raw_us / that, however well each part scales. */
+static void print_cpu_bound(const KeyUnderTest *k, unsigned n, double raw_us, double raw_busy, const BenchCpu *c,
+                            double rate) {
+        double smimed = us_per_op(c->smimed, rate), bus = us_per_op(c->bus, rate),
+               client = us_per_op(c->clients, rate), all = smimed + bus + client;
+
+        if (raw_us <= 0 || all <= 0)
+                return;
+        printf("%s CPU an operation at N = %u (the CPUs): raw C_Sign %.0f us (its threads %.0f %% of a CPU); smimed "
+               "Sign %.0f us (smimed %.0f, of it its loop %.0f and its worker processes %.0f; the bus %.0f; the "
+               "client %.0f), %.1fx raw's. Where raw keeps every CPU busy, Sign at N = the CPUs reaches at most "
+               "%.2f of raw on any number of CPUs (target >= %.2f)\n",
+               k->name, n, raw_us, raw_busy, all, smimed, us_per_op(c->loop, rate), us_per_op(c->workers, rate), bus,
+               client, all / raw_us, raw_us / all, k->target);
+}
+
 static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, const unsigned *ns, size_t n_ns,
-                     double seconds) {
+                     unsigned cpus, double seconds) {
         _cleanup_(closep) int message = bench_message_memfd(k->address, BENCH_MESSAGE_SIZE);
         unsigned char data[sizeof(sha256_digest_info) + SHA256_DIGEST_LENGTH];
         bool rsa = EVP_PKEY_get_base_id(k->pub) == EVP_PKEY_RSA;
@@ -65,9 +97,16 @@ static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, const u
                 .id_len = k->id_len,
                 .mechanism = rsa ? CKM_RSA_PKCS : CKM_ECDSA,
         };
-        double raw_rates[MAX_ROWS], sign1 = 0, peak_loop = 0, peak_bus = 0, peak_loop_rate = 0, peak_bus_rate = 0;
+        double raw_rates[MAX_ROWS], raw_busy[MAX_ROWS], sign1 = 0, at_cpus_rate = 0, peak_loop = 0, peak_bus = 0,
+                                                        peak_loop_rate = 0, peak_bus_rate = 0;
         unsigned peak_loop_n = 0, peak_bus_n = 0;
+        size_t at_cpus = 0; /* the row of the largest N up to the CPUs */
+        BenchCpu at_cpus_cpu = {};
         int r;
+
+        for (size_t i = 0; i < n_ns; i++)
+                if (ns[i] <= cpus)
+                        at_cpus = i;
 
         if (message < 0)
                 return message;
@@ -99,6 +138,7 @@ static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, const u
                 raw_rates[i] = bench_rate_cpu(&bench_raw_ops, &raw, ns[i], WARMUP_SECONDS, seconds, b->harness, &c);
                 if (raw_rates[i] < 0)
                         return (int) raw_rates[i];
+                raw_busy[i] = c.clients;
                 printf("%7u %10.1f %7.2f %9.0f %9.0f\n", ns[i], raw_rates[i], raw_rates[i] / raw_rates[0], c.clients,
                        c.machine);
                 fflush(stdout);
@@ -118,6 +158,10 @@ static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, const u
                         return (int) rate;
                 if (i == 0)
                         sign1 = rate;
+                if (i == at_cpus) {
+                        at_cpus_rate = rate;
+                        at_cpus_cpu = c;
+                }
                 printf("%7u %10.1f %7.2f %7.2f %8.0f %7.0f %9.0f %7.0f %9.0f %9.0f\n", ns[i], rate, rate / sign1,
                        rate / raw_rates[i], c.smimed, c.loop, c.workers, c.bus, c.clients, c.machine);
                 fflush(stdout);
@@ -140,6 +184,8 @@ static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, const u
                        k->name, peak_loop, peak_loop_n, peak_loop * 1e4 / peak_loop_rate,
                        peak_loop_rate * 100 / peak_loop, b->harness->bus_daemon, peak_bus, peak_bus_n,
                        peak_bus * 1e4 / peak_bus_rate, peak_bus_rate * 100 / peak_bus);
+        print_cpu_bound(k, ns[at_cpus], us_per_op(raw_busy[at_cpus], raw_rates[at_cpus]), raw_busy[at_cpus],
+                        &at_cpus_cpu, at_cpus_rate);
         fflush(stdout);
         return 0;
 }
@@ -206,14 +252,14 @@ int main(int argc, char **argv) {
 
         {
                 const KeyUnderTest keys[] = {
-                        {"rsa-2048", BENCH_ADDRESS, rsa_id, sizeof(rsa_id), rsa_pub},
-                        {"ec-p256", BENCH_EC_ADDRESS, ec_id, ec_id_len, ec_pub},
+                        {"rsa-2048", BENCH_ADDRESS, rsa_id, sizeof(rsa_id), rsa_pub, 0.9},
+                        {"ec-p256", BENCH_EC_ADDRESS, ec_id, ec_id_len, ec_pub, 0.7},
                 };
 
                 r = 0;
                 for (size_t i = 0; i < ELEMENTSOF(keys) && r >= 0; i++)
                         if (argc <= 2 || streq(argv[2], keys[i].name))
-                                r = bench_key(b, token, &keys[i], ns, n_ns, seconds);
+                                r = bench_key(b, token, &keys[i], ns, n_ns, (unsigned) cpus, seconds);
         }
         EVP_PKEY_free(rsa_pub);
         EVP_PKEY_free(ec_pub);
