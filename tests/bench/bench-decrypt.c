@@ -4,8 +4,9 @@
  * connection), next to raw C_DecryptInit+C_Decrypt (CKM_RSA_PKCS of a
  * 32-byte value, what a CMS key transport unwraps) with the same key in the
  * same token, measured in the same run (1 and 2 threads, a session each).
- * Target: 1 client >= 0.85 of raw. For 1 client it also prints the time a
- * call takes and the CPU each process spent on it (bench-cpu.h).
+ * Target: 1 client >= 0.85 of raw (issue 19's, printed beside it: >= 0.65).
+ * For 1 client it also prints the time a call takes and the CPU each process
+ * spent on it (bench-cpu.h).
  *
  *   bench-decrypt [SECONDS]        (as root: it starts the test harness; 3 s a figure)
  *
@@ -119,7 +120,8 @@ int main(int argc, char **argv) {
         bus1 = bench_rate_cpu(&bench_bus_client_ops, &client, 1, WARMUP_SECONDS, seconds, b->harness, &cpu);
         if (bus1 < 0)
                 return EXIT_FAILURE;
-        printf("decrypt rsa-2048 1 client: %.1f/s; raw C_Decrypt 1 thread: %.1f/s; ratio %.2f (target >= 0.85)\n",
+        printf("decrypt rsa-2048 1 client: %.1f/s; raw C_Decrypt 1 thread: %.1f/s; ratio %.2f (target >= 0.85; issue "
+               "19: >= 0.65)\n",
                bus1, raw1, bus1 / raw1);
         bench_print_time_per_op("decrypt rsa-2048 1 client", bus1, &cpu);
         fflush(stdout);

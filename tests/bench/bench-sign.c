@@ -3,7 +3,8 @@
  * clients (each a thread with its own connection), for an RSA-2048 and an EC
  * P-256 key, next to raw C_SignInit+C_Sign with the same key in the same
  * token, measured in the same run (1 and 2 threads, a session each).
- * Targets: 1 client >= 0.85 of raw for RSA, >= 0.5 for EC; 2 clients >= 1.6x
+ * Targets: 1 client >= 0.85 of raw for RSA, >= 0.5 for EC (the first ones;
+ * issue 19's, printed beside them: >= 0.65 and >= 0.25); 2 clients >= 1.6x
  * the 1-client rate. For 1 client (Sign and SignData) it also prints the
  * time a call takes and the CPU each process spent on it (bench-cpu.h).
  *
@@ -35,6 +36,7 @@ typedef struct KeyUnderTest {
         size_t id_len;
         EVP_PKEY *pub;
         double target;                  /* 1 client / raw 1 thread */
+        double target_issue19;          /* the same, issue 19's */
 } KeyUnderTest;
 
 static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, double seconds) {
@@ -83,8 +85,9 @@ static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, double 
         bus1 = bench_rate_cpu(&bench_bus_client_ops, &client, 1, WARMUP_SECONDS, seconds, b->harness, &cpu);
         if (bus1 < 0)
                 return (int) bus1;
-        printf("sign %s 1 client: %.1f/s; raw C_Sign 1 thread: %.1f/s; ratio %.2f (target >= %.2f)\n", k->name, bus1,
-               raw1, bus1 / raw1, k->target);
+        printf("sign %s 1 client: %.1f/s; raw C_Sign 1 thread: %.1f/s; ratio %.2f (target >= %.2f; issue 19: >= "
+               "%.2f)\n",
+               k->name, bus1, raw1, bus1 / raw1, k->target, k->target_issue19);
         snprintf(what, sizeof(what), "sign %s 1 client", k->name);
         bench_print_time_per_op(what, bus1, &cpu);
         fflush(stdout);
@@ -141,8 +144,8 @@ int main(int argc, char **argv) {
 
         {
                 const KeyUnderTest keys[] = {
-                        { "rsa-2048", BENCH_ADDRESS, rsa_id, sizeof(rsa_id), rsa_pub, 0.85 },
-                        { "ec-p256", BENCH_EC_ADDRESS, ec_id, ec_id_len, ec_pub, 0.5 },
+                        {"rsa-2048", BENCH_ADDRESS, rsa_id, sizeof(rsa_id), rsa_pub, 0.85, 0.65},
+                        {"ec-p256", BENCH_EC_ADDRESS, ec_id, ec_id_len, ec_pub, 0.5, 0.25},
                 };
 
                 printf("message: %d bytes; %.1f s a figure after %.1f s of warm-up\n", BENCH_MESSAGE_SIZE, seconds,
