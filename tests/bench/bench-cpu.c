@@ -211,13 +211,19 @@ double bench_rate_cpu(const BenchOps *ops, void *arg, unsigned threads, double w
         return rate;
 }
 
+double bench_cpu_us_per_op(double percent, double rate) {
+        return rate > 0 ? percent * 1e4 / rate : 0;
+}
+
 void bench_print_time_per_op(const char *what, double rate, const BenchCpu *c) {
-        double per_op = rate > 0 ? 1e6 / rate : 0, k = rate > 0 ? 1e4 / rate : 0; /* % of a CPU -> us per op */
+        double per_op = rate > 0 ? 1e6 / rate : 0;
         double threads = c->smimed - c->loop - c->workers;
-        double sum = (c->smimed + c->bus + c->clients) * k;
+        double sum = bench_cpu_us_per_op(c->smimed + c->bus + c->clients, rate);
 
         printf("%s: %.0f us a call; CPU a call: smimed %.0f us (its loop %.0f, its threads %.0f, its worker "
                "processes %.0f), the bus %.0f, the client %.0f; together %.0f us, %.0f %% of the call\n",
-               what, per_op, c->smimed * k, c->loop * k, threads > 0 ? threads * k : 0, c->workers * k, c->bus * k,
-               c->clients * k, sum, per_op > 0 ? 100.0 * sum / per_op : 0);
+               what, per_op, bench_cpu_us_per_op(c->smimed, rate), bench_cpu_us_per_op(c->loop, rate),
+               bench_cpu_us_per_op(threads > 0 ? threads : 0, rate), bench_cpu_us_per_op(c->workers, rate),
+               bench_cpu_us_per_op(c->bus, rate), bench_cpu_us_per_op(c->clients, rate), sum,
+               per_op > 0 ? 100.0 * sum / per_op : 0);
 }

@@ -17,6 +17,9 @@ typedef struct BenchCpu {
 double bench_rate_cpu(const BenchOps *ops, void *arg, unsigned threads, double warmup, double seconds,
                       const Harness *h, BenchCpu *ret);
 
+/* CPU an op in µs, from percent % of one CPU at rate ops/s (0 at no rate). */
+double bench_cpu_us_per_op(double percent, double rate);
+
 /* One line: the time of one op at rate (1 client: the time a call takes)
  * and the CPU each process spent on it, with their sum. With one client a
  * sum near the whole time says the call is a chain of work handed from

@@ -61,19 +61,14 @@ typedef struct KeyUnderTest {
         double target; /* issue 19: at N = the CPUs, Sign / raw C_Sign */
 } KeyUnderTest;
 
-/* CPU an operation, in µs, at rate ops/s with percent % of one CPU. */
-static double us_per_op(double percent, double rate) {
-        return rate > 0 ? percent * 1e4 / rate : 0;
-}
-
 /* Where the CPUs are the limit: raw C_Sign with every CPU busy does one
  * operation per raw_us of CPU, smimed one Sign per the CPU of all the
  * processes a Sign passes through. On any number of CPUs that keeps their
  * ratio under raw_us / that, however well each part scales. */
 static void print_cpu_bound(const KeyUnderTest *k, unsigned n, double raw_us, double raw_busy, const BenchCpu *c,
                             double rate) {
-        double smimed = us_per_op(c->smimed, rate), bus = us_per_op(c->bus, rate),
-               client = us_per_op(c->clients, rate), all = smimed + bus + client;
+        double smimed = bench_cpu_us_per_op(c->smimed, rate), bus = bench_cpu_us_per_op(c->bus, rate),
+               client = bench_cpu_us_per_op(c->clients, rate), all = smimed + bus + client;
 
         if (raw_us <= 0 || all <= 0)
                 return;
@@ -81,8 +76,8 @@ static void print_cpu_bound(const KeyUnderTest *k, unsigned n, double raw_us, do
                "Sign %.0f us (smimed %.0f, of it its loop %.0f and its worker processes %.0f; the bus %.0f; the "
                "client %.0f), %.1fx raw's. Where raw keeps every CPU busy, Sign at N = the CPUs reaches at most "
                "%.2f of raw on any number of CPUs (target >= %.2f)\n",
-               k->name, n, raw_us, raw_busy, all, smimed, us_per_op(c->loop, rate), us_per_op(c->workers, rate), bus,
-               client, all / raw_us, raw_us / all, k->target);
+               k->name, n, raw_us, raw_busy, all, smimed, bench_cpu_us_per_op(c->loop, rate),
+               bench_cpu_us_per_op(c->workers, rate), bus, client, all / raw_us, raw_us / all, k->target);
 }
 
 static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, const unsigned *ns, size_t n_ns,
@@ -181,10 +176,10 @@ static int bench_key(Bench *b, BenchToken *token, const KeyUnderTest *k, const u
                 printf("%s serial parts at their busiest: smimed's loop thread %.0f %% of a CPU (%u clients), %.0f us "
                        "a message, which alone caps Sign at %.0f/s; %s %.0f %% (%u clients), %.0f us a message, "
                        "cap %.0f/s\n",
-                       k->name, peak_loop, peak_loop_n, peak_loop * 1e4 / peak_loop_rate,
+                       k->name, peak_loop, peak_loop_n, bench_cpu_us_per_op(peak_loop, peak_loop_rate),
                        peak_loop_rate * 100 / peak_loop, b->harness->bus_daemon, peak_bus, peak_bus_n,
-                       peak_bus * 1e4 / peak_bus_rate, peak_bus_rate * 100 / peak_bus);
-        print_cpu_bound(k, ns[at_cpus], us_per_op(raw_busy[at_cpus], raw_rates[at_cpus]), raw_busy[at_cpus],
+                       bench_cpu_us_per_op(peak_bus, peak_bus_rate), peak_bus_rate * 100 / peak_bus);
+        print_cpu_bound(k, ns[at_cpus], bench_cpu_us_per_op(raw_busy[at_cpus], raw_rates[at_cpus]), raw_busy[at_cpus],
                         &at_cpus_cpu, at_cpus_rate);
         fflush(stdout);
         return 0;
