@@ -38,6 +38,9 @@ int bus_read_variant_strv(sd_bus_message *m, char ***ret);
  * fingerprints; -EBADMSG for a path that is not a certificate's. */
 int bus_read_certificate_paths(sd_bus_message *m, char ***ret);
 
+/* Writes all of data to fd (a blocking one). 0 or a negative errno. */
+int write_all_fd(int fd, const void *data, size_t size);
+
 /* A sealed memfd (named name in /proc) holding data, at offset 0; or a
  * negative errno. */
 int memfd_from_data(const char *name, const void *data, size_t size);
@@ -48,9 +51,21 @@ int memfd_from_data(const char *name, const void *data, size_t size);
 int fd_check_input(int fd, smimed_error *error);
 int fd_check_output(int fd, smimed_error *error);
 
+/* smimed reads a caller's input itself, but not a regular file on FUSE,
+ * whose server could keep it waiting: what is left of such a file is read
+ * here into a sealed memfd. fd is what to pass. */
+typedef struct InputRelay {
+        int fd;
+        int copy; /* the memfd when relayed, else -1 */
+} InputRelay;
+
+int input_relay_open(InputRelay *r, int input_fd, smimed_error *error);
+void input_relay_done(InputRelay *r);
+
 /* smimed writes a regular file, pipe or socket itself, never a terminal or
- * other device: for those it gets a memfd, copied to the caller's output
- * by output_relay_finish() once the call succeeded. fd is what to pass. */
+ * other device, nor a file on FUSE: for those it gets a memfd, copied to
+ * the caller's output by output_relay_finish() once the call succeeded. fd
+ * is what to pass. */
 typedef struct OutputRelay {
         int fd;
         int output; /* the caller's output when relayed, else -1 */

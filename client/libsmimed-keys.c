@@ -265,6 +265,7 @@ _public_ int smimed_import_pkcs12_fd(smimed *s, int fd, const char *passphrase, 
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_(strv_freep) char **fingerprints = NULL;
+        _cleanup_(input_relay_done) InputRelay in = {-1, -1};
         _cleanup_free_ char *id = NULL;
         int r;
 
@@ -273,6 +274,8 @@ _public_ int smimed_import_pkcs12_fd(smimed *s, int fd, const char *passphrase, 
         if (fd < 0)
                 return error_set(error, -EBADF, NULL, "No file descriptor given.");
         r = fd_check_input(fd, error);
+        if (r >= 0)
+                r = input_relay_open(&in, fd, error);
         if (r < 0)
                 return r;
 
@@ -283,7 +286,7 @@ _public_ int smimed_import_pkcs12_fd(smimed *s, int fd, const char *passphrase, 
         if (r < 0)
                 return error_set(error, r, NULL, strerror(-r));
 
-        r = sd_bus_message_append(m, "h", fd); /* sd-bus sends a duplicate; fd stays the caller's */
+        r = sd_bus_message_append(m, "h", in.fd); /* sd-bus sends a duplicate; fd stays the caller's */
         if (r < 0)
                 return error_set(error, r, NULL, "Cannot pass the file descriptor.");
         r = sd_bus_message_append(m, "s", strempty(passphrase));

@@ -274,14 +274,16 @@ int message_read_status(sd_bus_message *reply, smimed_message_status *ret, smime
 }
 
 /* One blocking call on the caller's fds. smimed uses them as they are and
- * leaves their flags alone (blocking stays blocking); the output goes
- * through a memfd when smimed cannot write it itself. The reply is left in
+ * leaves their flags alone (blocking stays blocking); an input smimed
+ * would refuse (a file on FUSE) is read here into a memfd, and the output
+ * goes through a memfd when smimed cannot write it itself. The reply is left in
  * *ret_reply for the caller to read. */
 static int message_call_fd(smimed *s, MessageMethod method, const char *sender, const char *const *recipients,
                            int input_fd, int output_fd, const smimed_options *o, sd_bus_message **ret_reply,
                            smimed_error *error) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(input_relay_done) InputRelay in = {-1, -1};
         _cleanup_(output_relay_done) OutputRelay relay = { -1, -1 };
         int r;
 
@@ -291,9 +293,11 @@ static int message_call_fd(smimed *s, MessageMethod method, const char *sender, 
         if (r >= 0)
                 r = fd_check_output(output_fd, error);
         if (r >= 0)
+                r = input_relay_open(&in, input_fd, error);
+        if (r >= 0)
                 r = output_relay_open(&relay, output_fd, error);
         if (r >= 0)
-                r = message_call_new(s, method, sender, recipients, input_fd, relay.fd, o, &m, error);
+                r = message_call_new(s, method, sender, recipients, in.fd, relay.fd, o, &m, error);
         if (r < 0)
                 return r;
 

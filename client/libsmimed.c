@@ -283,19 +283,14 @@ _public_ int smimed_reload(smimed *s, smimed_error *error) {
 int memfd_from_data(const char *name, const void *data, size_t size) {
         _cleanup_(closep) int fd = -1;
 
+        int r;
+
         fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0)
                 return -errno;
-        for (const char *p = data; size > 0;) {
-                ssize_t n = write(fd, p, size);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                size -= (size_t) n;
-        }
+        r = write_all_fd(fd, data, size);
+        if (r < 0)
+                return r;
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
                 return -errno;
         if (lseek(fd, 0, SEEK_SET) < 0)

@@ -284,7 +284,10 @@ int smimed_capabilities_from_directory(const smimed_capabilities *c, size_t i, u
  * terminal or other device but /dev/null, /dev/zero and /dev/full: an input
  * that is a terminal fails (-EOPNOTSUPP), and an output that is a terminal
  * or another character device goes through a memfd that these functions
- * copy to it once the call succeeded. The functions without _fd take the
+ * copy to it once the call succeeded. Nor does smimed take a file on FUSE
+ * (its server could keep smimed waiting): these functions read such an
+ * input into a sealed memfd themselves and write such an output through a
+ * memfd. The functions without _fd take the
  * message from memory (passed as a sealed memfd) and return the result in
  * *ret_output, malloc'd and NUL-terminated (not counted in *ret_size); each
  * ret_ pointer may be NULL. A call waits up to 10 minutes: messages may be large (at most

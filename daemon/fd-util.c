@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fd-util.h"
+#include "fuse-mounts.h"
 #include "macro.h"
 
 #define IO_CHUNK 65536U
@@ -21,12 +22,15 @@ static bool is_null_device(dev_t rdev) {
 }
 
 static int fd_classify_sized(int fd, int access, FdKind *ret, uint64_t *ret_size) {
-        struct stat st;
+        struct statx stx;
         FdKind kind;
-        int flags;
+        int flags, r;
 
         flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fstat(fd, &st) < 0)
+        /* AT_STATX_DONT_SYNC: what the kernel knows of the file, without
+         * asking a FUSE or network file system's server for more (a FUSE
+         * server may not answer at all). Local file systems always know. */
+        if (flags < 0 || statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE | STATX_SIZE, &stx) < 0)
                 return -errno;
         /* F_GETFL of O_PATH says O_RDONLY, yet only a reopen could read it. */
         if (flags & O_PATH)
@@ -34,8 +38,14 @@ static int fd_classify_sized(int fd, int access, FdKind *ret, uint64_t *ret_size
         if ((flags & O_ACCMODE) != O_RDWR && (flags & O_ACCMODE) != access)
                 return -EBADF;
 
-        switch (st.st_mode & S_IFMT) {
+        switch (stx.stx_mode & S_IFMT) {
         case S_IFREG:
+                /* Its reads and writes would wait for whoever serves it. */
+                r = fuse_mounts_contain(makedev(stx.stx_dev_major, stx.stx_dev_minor));
+                if (r != 0)
+                        return r < 0 ? r : -EREMOTE;
+                kind = FD_KIND_FILE;
+                break;
         case S_IFBLK:
                 kind = FD_KIND_FILE;
                 break;
@@ -48,7 +58,7 @@ static int fd_classify_sized(int fd, int access, FdKind *ret, uint64_t *ret_size
         case S_IFDIR:
                 return -EISDIR;
         case S_IFCHR:
-                if (is_null_device(st.st_rdev)) {
+                if (is_null_device(makedev(stx.stx_rdev_major, stx.stx_rdev_minor))) {
                         kind = FD_KIND_DEVICE;
                         break;
                 }
@@ -59,7 +69,7 @@ static int fd_classify_sized(int fd, int access, FdKind *ret, uint64_t *ret_size
         if (ret)
                 *ret = kind;
         if (ret_size)
-                *ret_size = S_ISREG(st.st_mode) ? (uint64_t) st.st_size : UINT64_MAX;
+                *ret_size = S_ISREG(stx.stx_mode) ? stx.stx_size : UINT64_MAX;
         return 0;
 }
 
@@ -76,6 +86,9 @@ const char *fd_error_to_string(int error) {
                 return "a terminal or device cannot be passed; use a file, pipe or socket";
         case -EISDIR:
                 return "a directory cannot be passed; use a file, pipe or socket";
+        case -EREMOTE:
+                return "a file on a FUSE file system cannot be passed (its server could keep smimed waiting); use a "
+                       "pipe, a memfd or a file on another file system";
         default:
                 return strerror(-error);
         }

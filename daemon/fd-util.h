@@ -14,7 +14,7 @@
  * again by the client, blocking the loop). What can be read and written
  * that way without blocking the loop: */
 typedef enum FdKind {
-        FD_KIND_FILE,   /* regular file, block device: read and written at once, they wait for no peer */
+        FD_KIND_FILE,   /* regular file (not on FUSE), block device: read and written at once, they wait for no peer */
         FD_KIND_DEVICE, /* /dev/null, /dev/zero, /dev/full: the same (epoll cannot watch them) */
         FD_KIND_SOCKET, /* recv()/send() with MSG_DONTWAIT, when epoll says so */
         FD_KIND_PIPE,   /* pipe, FIFO: RWF_NOWAIT, else splice() with SPLICE_F_NONBLOCK, when epoll says so */
@@ -24,7 +24,10 @@ typedef enum FdKind {
  * for an output; O_RDWR serves both). -EBADF: opened with O_PATH, or not
  * for access; -EISDIR; -EOPNOTSUPP: a terminal or another device (which may
  * block whatever smimed asks), or something else (an eventfd, an inotify
- * fd). ret may be NULL, to check an fd before it is needed. */
+ * fd); -EREMOTE: a regular file on FUSE (fuse-mounts.h), whose server could
+ * hold each stat, read or write as long as it likes. Nothing here asks a
+ * file system's server anything (statx() with AT_STATX_DONT_SYNC). ret may
+ * be NULL, to check an fd before it is needed. */
 int fd_classify(int fd, int access, FdKind *ret);
 
 /* The client's text for an error of fd_classify(): a sentence for the

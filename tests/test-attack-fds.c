@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -263,6 +264,8 @@ static const char *refusal_text(int error) {
                 return "a terminal or device cannot be passed";
         case EISDIR:
                 return "a directory cannot be passed";
+        case EREMOTE:
+                return "a file on a FUSE file system cannot be passed";
         default:
                 return strerror(error);
         }
@@ -819,6 +822,176 @@ static void test_dev_null(void **state) {
         assert_smimed_alive();
 }
 
+/* ---- (g): files on FUSE ---- */
+
+/* A FUSE file system of the test user's own making, as FUSE's allow_other
+ * lets a user make one that others may use (user_allow_other in
+ * /etc/fuse.conf): its server answers the test user and holds smimed's
+ * requests for as long as it likes. A daemon that stats, reads or writes
+ * such a file on its event loop waits with it, and so does every client. */
+typedef struct FuseMount {
+        char *dir;
+        pid_t pid;
+} FuseMount;
+
+static FuseMount fuse_mount_start(const char *text) {
+        FuseMount m = {.dir = path_in("fuse")};
+        char uid[32], ready[16] = {};
+        int p[2];
+
+        assert_int_equal(mkdir(m.dir, 0755), 0);
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        snprintf(uid, sizeof(uid), "%u", (unsigned) harness->test_uid);
+        m.pid = fork();
+        assert_true(m.pid >= 0);
+        if (m.pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (dup2(p[1], STDOUT_FILENO) < 0)
+                        _exit(127);
+                execl(FUSE_STALL_BINARY, FUSE_STALL_BINARY, m.dir, uid, text, (char *) NULL);
+                _exit(127);
+        }
+        close(p[1]);
+        /* "ready" once the mount is in place; nothing (EOF) if it failed. */
+        assert_int_equal(read_exactly(p[0], ready, 6), 6);
+        assert_string_equal(ready, "ready\n");
+        close(p[0]);
+        return m;
+}
+
+/* Killing the server fails what it holds (ENOTCONN): nothing waits on it
+ * any more, and the mount can go. */
+static void fuse_mount_stop(FuseMount *m) {
+        int status;
+
+        if (m->pid > 0) {
+                (void) kill(m->pid, SIGKILL);
+                (void) waitpid(m->pid, &status, 0);
+                m->pid = 0;
+        }
+        if (m->dir) {
+                (void) umount2(m->dir, MNT_DETACH);
+                (void) rmdir(m->dir);
+                m->dir = mfree(m->dir);
+        }
+}
+
+typedef struct FuseArgs {
+        const char *dir;
+        const char *message;
+        bool output; /* the FUSE file is the output, else the input */
+} FuseArgs;
+
+static int fuse_child(char *out, size_t size, void *userdata) {
+        const FuseArgs *a = userdata;
+        _cleanup_(call_done) Call c = {};
+        _cleanup_free_ char *p = NULL, *output = NULL;
+        sd_bus *b = NULL;
+        int file, mem;
+
+        if (harness_bus_open(&b) < 0 || asprintf(&p, "%s/%s", a->dir, a->output ? "output" : "message") < 0)
+                return 2;
+        /* The server answers this user: the open works. */
+        file = open(p, (a->output ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+        mem = a->output ? memfd_with(a->message) : memfd_create("out", MFD_CLOEXEC);
+        if (file < 0 || mem < 0)
+                return 3;
+        if (verify_call(b, a->output ? mem : file, a->output ? file : mem, &c) < 0)
+                return 4;
+        if (!a->output && !(output = memfd_text(mem)))
+                return 5;
+        /* And smimed answers at once, as ever. */
+        if (get_capabilities(b) < 0)
+                return 6;
+        report(out, size, &c, output);
+        sd_bus_flush_close_unref(b);
+        return 0;
+}
+
+static void run_fuse(bool output, const char *what) {
+        _cleanup_free_ char *message = plain_message("on FUSE", "fuse");
+        _cleanup_(report_done) Report r = {};
+        FuseMount m = fuse_mount_start(message);
+        char *out = NULL;
+        int status;
+
+        status = harness_run_as_test_user(harness, fuse_child,
+                                          &(FuseArgs){.dir = m.dir, .message = message, .output = output}, &out);
+        /* Before any assertion: what smimed may still wait for fails now. */
+        fuse_mount_stop(&m);
+        assert_int_equal(status, 0);
+        r = parse_report(out);
+        expect_refused(&r, what, EREMOTE, NULL);
+}
+
+/* smimectl, as the user whose file system it is: libsmimed reads a file on
+ * FUSE itself into a memfd, and writes the output to one through a memfd,
+ * so that one's own files there still work. "<exit status>\n<output>". */
+static int fuse_smimectl_child(char *out, size_t size, void *userdata) {
+        const char *dir = userdata;
+        _cleanup_free_ char *input = NULL, *output = NULL;
+        char got[PAGE] = {};
+        int fd, status;
+        pid_t pid;
+
+        if (asprintf(&input, "%s/message", dir) < 0 || asprintf(&output, "%s/output", dir) < 0)
+                return 2;
+        fd = open(output, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd < 0)
+                return 3;
+        pid = fork();
+        if (pid < 0)
+                return 4;
+        if (pid == 0) {
+                if (dup2(fd, STDOUT_FILENO) < 0)
+                        _exit(127);
+                execl(SMIMECTL_BINARY, SMIMECTL_BINARY, "--no-ask-password", "verify", input, (char *) NULL);
+                _exit(127);
+        }
+        close(fd);
+        if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+                return 5;
+        fd = open(output, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || read_exactly(fd, got, sizeof(got) - 1) < 0)
+                return 6;
+        close(fd);
+        snprintf(out, size, "%d\n%s", WEXITSTATUS(status), got);
+        return 0;
+}
+
+static void test_fuse_file_is_refused(void **state) {
+        _cleanup_free_ char *message = plain_message("on FUSE", "fuse"), *out = NULL, *want = NULL;
+        _cleanup_free_ char *local = harness_write_file(harness, "local.eml", message, 0644);
+        _cleanup_(call_done) Call c = {};
+        FuseMount m;
+        int status, fd, mem;
+
+        (void) state;
+        /* smimed has read the mounts before the FUSE one is made: it sees
+         * that they changed. */
+        assert_non_null(local);
+        fd = open(local, O_RDONLY | O_CLOEXEC);
+        mem = memfd_create("out", MFD_CLOEXEC);
+        assert_true(fd >= 0 && mem >= 0);
+        assert_int_equal(verify_call(bus, fd, mem, &c), 0);
+        if (c.r < 0)
+                fail_msg("Verify of a local file: %s: %s", c.error_name, c.error_message);
+        close(fd);
+        close(mem);
+
+        run_fuse(false, "Verify from a file on FUSE");
+        run_fuse(true, "Verify to a file on FUSE");
+
+        m = fuse_mount_start(message);
+        status = harness_run_as_test_user(harness, fuse_smimectl_child, m.dir, &out);
+        fuse_mount_stop(&m);
+        assert_int_equal(status, 0);
+        /* Not signed: verify says so (1) and gives the message as it is. */
+        assert_true(asprintf(&want, "1\n%s", message) > 0);
+        assert_string_equal(out, want);
+        assert_smimed_alive();
+}
+
 /* ---- smimectl with a terminal as standard output ---- */
 
 /* smimectl verb file, as the test user, stdout a pseudo-terminal; returns
@@ -950,6 +1123,7 @@ int main(void) {
                 cmocka_unit_test(test_caller_clears_nonblock_meanwhile),
                 cmocka_unit_test(test_terminal_is_refused),
                 cmocka_unit_test(test_dev_null),
+                cmocka_unit_test(test_fuse_file_is_refused),
                 cmocka_unit_test(test_smimectl_to_terminal),
         };
 

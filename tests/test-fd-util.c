@@ -18,12 +18,14 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "fd-util.h"
+#include "fuse-mounts.h"
 #include "macro.h"
 
 static char dir[] = "/tmp/test-fd-util.XXXXXX";
@@ -437,14 +439,67 @@ static void test_pread_all(void **state) {
         close(fd);
 }
 
+/* mountinfo lines: FUSE by the type after " - ", whatever the path says. */
+static void test_fuse_mounts_parse_line(void **state) {
+        dev_t dev = 0;
+
+        (void) state;
+        assert_true(fuse_mounts_parse_line(
+                "52 29 0:47 / /home/u/remote rw,nosuid,nodev shared:30 - fuse.sshfs u@host:/ rw,user_id=1000", &dev));
+        assert_true(dev == makedev(0, 47));
+        assert_true(fuse_mounts_parse_line("60 29 0:51 / /mnt/f rw - fuse /dev/fuse rw,allow_other", &dev));
+        assert_true(dev == makedev(0, 51));
+        assert_true(fuse_mounts_parse_line("61 29 8:17 / /mnt/win rw master:2 - fuseblk /dev/sdb1 rw", &dev));
+        assert_true(dev == makedev(8, 17));
+
+        dev = makedev(1, 1);
+        assert_false(fuse_mounts_parse_line("25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw", &dev));
+        assert_false(fuse_mounts_parse_line("40 22 0:38 / /sys/fs/fuse/connections rw - fusectl fusectl rw", &dev));
+        assert_false(fuse_mounts_parse_line("41 22 0:39 / /a\\040-\\040fuse rw - tmpfs fuse rw", &dev));
+        assert_false(fuse_mounts_parse_line("42 22 0:40 / /x rw - fuse.", &dev));
+        assert_false(fuse_mounts_parse_line("garbage", &dev));
+        assert_false(fuse_mounts_parse_line("", &dev));
+        assert_true(dev == makedev(1, 1)); /* untouched */
+}
+
+/* What is not on FUSE is said so, from the table of this process's mounts. */
+static void test_fuse_mounts_contain(void **state) {
+        char path[] = "/tmp/test-fd-util-XXXXXX";
+        struct stat st;
+        int fd;
+
+        (void) state;
+        fd = memfd_create("test", MFD_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_int_equal(fuse_mounts_contain(st.st_dev), 0);
+        close(fd);
+
+        fd = mkostemp(path, O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_int_equal(fuse_mounts_contain(st.st_dev), 0);
+        /* Asked again: the table is kept while no mount changes. */
+        assert_int_equal(fuse_mounts_contain(st.st_dev), 0);
+        close(fd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_classify),     cmocka_unit_test(test_read_pipe),
-                cmocka_unit_test(test_read_fifo),    cmocka_unit_test(test_write_pipe),
-                cmocka_unit_test(test_write_fifo),   cmocka_unit_test(test_socket_and_file),
-                cmocka_unit_test(test_open_refuses), cmocka_unit_test(test_take_sealed),
-                cmocka_unit_test(test_zero),         cmocka_unit_test(test_truncate_here),
+                cmocka_unit_test(test_classify),
+                cmocka_unit_test(test_read_pipe),
+                cmocka_unit_test(test_read_fifo),
+                cmocka_unit_test(test_write_pipe),
+                cmocka_unit_test(test_write_fifo),
+                cmocka_unit_test(test_socket_and_file),
+                cmocka_unit_test(test_open_refuses),
+                cmocka_unit_test(test_take_sealed),
+                cmocka_unit_test(test_zero),
+                cmocka_unit_test(test_truncate_here),
                 cmocka_unit_test(test_pread_all),
+                cmocka_unit_test(test_fuse_mounts_parse_line),
+                cmocka_unit_test(test_fuse_mounts_contain),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
