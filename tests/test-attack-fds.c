@@ -7,7 +7,10 @@
  * of them comes back; a caller's pipes keep their flags, and a caller that
  * keeps its pipe blocking while it trickles data (or does not drain its
  * output) never stops smimed from answering others; terminals are refused;
- * /dev/null still takes an output; smimectl still writes to a terminal.
+ * /dev/null still takes an output; files on a FUSE file system whose server
+ * holds smimed's requests are refused without one, and smimectl still
+ * reads and writes the user's own there; smimectl still writes to a
+ * terminal.
  * The protected files belong to the user smimed runs as (root, or an
  * unprivileged user), so each attack asks for something only smimed's own
  * rights could open. Every wait is on an event: a reply, a pipe's state, a
