@@ -107,19 +107,33 @@ static bool mounts_changed(void) {
         return p.revents & (POLLPRI | POLLERR);
 }
 
-int fuse_mounts_contain(dev_t dev) {
-        int r = 0;
+static int watch_locked(void) {
+        if (watch_fd >= 0)
+                return 0;
+        watch_fd = open(MOUNTINFO, O_RDONLY | O_CLOEXEC);
+        if (watch_fd < 0)
+                return -errno;
+        learn_memfd_device();
+        devices_read = false;
+        return 0;
+}
+
+int fuse_mounts_watch(void) {
+        int r;
 
         pthread_mutex_lock(&lock);
-        if (watch_fd < 0) {
-                watch_fd = open(MOUNTINFO, O_RDONLY | O_CLOEXEC);
-                if (watch_fd < 0) {
-                        r = -errno;
-                        goto finish;
-                }
-                learn_memfd_device();
-                devices_read = false;
-        }
+        r = watch_locked();
+        pthread_mutex_unlock(&lock);
+        return r;
+}
+
+int fuse_mounts_contain(dev_t dev) {
+        int r;
+
+        pthread_mutex_lock(&lock);
+        r = watch_locked();
+        if (r < 0)
+                goto finish;
         if (memfd_device != 0 && dev == memfd_device)
                 goto finish;
         if (devices_read && mounts_changed())

@@ -17,6 +17,12 @@
  * answered without that poll(). Safe from any thread. */
 int fuse_mounts_contain(dev_t dev);
 
+/* Opens what fuse_mounts_contain() watches, which it keeps open from then
+ * on; done by the first call otherwise. smimed does it at its start, so
+ * that the fds it holds once idle are the same before and after its first
+ * call. */
+int fuse_mounts_watch(void);
+
 /* Whether the mountinfo line (without its newline) is of a FUSE file
  * system, and its device then. */
 bool fuse_mounts_parse_line(const char *line, dev_t *ret_dev);

@@ -9,6 +9,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "fuse-mounts.h"
 #include "heap.h"
 #include "log.h"
 #include "manager-bus.h"
@@ -229,6 +230,10 @@ int main(int argc, char *argv[]) {
         }
 
         openssl_setup();
+        r = fuse_mounts_watch();
+        if (r < 0)
+                log_warning_errno(
+                        r, "Cannot open /proc/self/mountinfo (tried again at each call that passes a file): %m");
 
         r = manager_new(config_path, config, &m);
         if (r < 0) {
