@@ -5,8 +5,9 @@
  * and "output" (empty, to write to), with no attribute or entry caching, so
  * that every stat, read and write is a request to this process ("output"
  * keeps what is written to it, to be read back). Requests
- * from the answered uid are served; a request from anyone else is held
- * until this process is killed (then the kernel fails it with ENOTCONN).
+ * from the answered uid are served; a request from anyone else for one of
+ * the files is held until this process is killed (then the kernel fails it
+ * with ENOTCONN).
  *
  *   fuse-stall MOUNTPOINT ANSWERED-UID TEXT
  *
@@ -28,8 +29,10 @@ static uid_t answered_uid;
 static char *written; /* what "output" holds */
 static size_t n_written;
 
-static void hold_unless_answered(void) {
-        if (fuse_get_context()->uid == answered_uid)
+/* Whatever else walks the mounts meanwhile (df, a test beside this one)
+ * may look at the root: only the files are held. */
+static void hold_unless_answered(const char *path) {
+        if (fuse_get_context()->uid == answered_uid || strcmp(path, "/") == 0)
                 return;
         for (;;)
                 pause();
@@ -46,7 +49,7 @@ static void *stall_init(struct fuse_conn_info *conn, struct fuse_config *cfg) {
 
 static int stall_getattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
         (void) fi;
-        hold_unless_answered();
+        hold_unless_answered(path);
         memset(st, 0, sizeof(*st));
         if (strcmp(path, "/") == 0) {
                 st->st_mode = S_IFDIR | 0755;
@@ -67,7 +70,7 @@ static int stall_getattr(const char *path, struct stat *st, struct fuse_file_inf
 
 static int stall_open(const char *path, struct fuse_file_info *fi) {
         (void) fi;
-        hold_unless_answered();
+        hold_unless_answered(path);
         return strcmp(path, "/message") == 0 || strcmp(path, "/output") == 0 ? 0 : -ENOENT;
 }
 
@@ -76,7 +79,7 @@ static int stall_read(const char *path, char *buf, size_t size, off_t offset, st
         size_t length = content == written ? n_written : strlen(text);
 
         (void) fi;
-        hold_unless_answered();
+        hold_unless_answered(path);
         if (strcmp(path, "/message") != 0 && strcmp(path, "/output") != 0)
                 return -EINVAL;
         if ((size_t) offset >= length)
@@ -103,7 +106,7 @@ static int stall_write(const char *path, const char *buf, size_t size, off_t off
         int r;
 
         (void) fi;
-        hold_unless_answered();
+        hold_unless_answered(path);
         if (strcmp(path, "/output") != 0)
                 return -EINVAL;
         if ((size_t) offset + size > n_written && (r = resize_output((size_t) offset + size)) < 0)
@@ -114,7 +117,7 @@ static int stall_write(const char *path, const char *buf, size_t size, off_t off
 
 static int stall_truncate(const char *path, off_t size, struct fuse_file_info *fi) {
         (void) fi;
-        hold_unless_answered();
+        hold_unless_answered(path);
         return strcmp(path, "/output") == 0 ? resize_output((size_t) size) : -EINVAL;
 }
 
@@ -123,7 +126,7 @@ static int stall_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_
         (void) offset;
         (void) fi;
         (void) flags;
-        hold_unless_answered();
+        hold_unless_answered(path);
         if (strcmp(path, "/") != 0)
                 return -ENOENT;
         fill(buf, ".", NULL, 0, 0);
