@@ -282,7 +282,6 @@ _public_ int smimed_reload(smimed *s, smimed_error *error) {
 
 int memfd_from_data(const char *name, const void *data, size_t size) {
         _cleanup_(closep) int fd = -1;
-
         int r;
 
         fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
