@@ -837,6 +837,23 @@ typedef struct FuseMount {
         pid_t pid;
 } FuseMount;
 
+/* Killing the server fails what it holds (ENOTCONN): nothing waits on it
+ * any more, and the mount can go. */
+static void fuse_mount_stop(FuseMount *m) {
+        int status;
+
+        if (m->pid > 0) {
+                (void) kill(m->pid, SIGKILL);
+                (void) waitpid(m->pid, &status, 0);
+                m->pid = 0;
+        }
+        if (m->dir) {
+                (void) umount2(m->dir, MNT_DETACH);
+                (void) rmdir(m->dir);
+                m->dir = mfree(m->dir);
+        }
+}
+
 static FuseMount fuse_mount_start(const char *text) {
         FuseMount m = {.dir = path_in("fuse")};
         char uid[32], ready[16] = {};
@@ -856,27 +873,12 @@ static FuseMount fuse_mount_start(const char *text) {
         }
         close(p[1]);
         /* "ready" once the mount is in place; nothing (EOF) if it failed. */
-        assert_int_equal(read_exactly(p[0], ready, 6), 6);
-        assert_string_equal(ready, "ready\n");
+        if (read_exactly(p[0], ready, 6) != 6 || !streq(ready, "ready\n")) {
+                fuse_mount_stop(&m);
+                fail_msg("fuse-stall could not mount a FUSE file system (is there a /dev/fuse?)");
+        }
         close(p[0]);
         return m;
-}
-
-/* Killing the server fails what it holds (ENOTCONN): nothing waits on it
- * any more, and the mount can go. */
-static void fuse_mount_stop(FuseMount *m) {
-        int status;
-
-        if (m->pid > 0) {
-                (void) kill(m->pid, SIGKILL);
-                (void) waitpid(m->pid, &status, 0);
-                m->pid = 0;
-        }
-        if (m->dir) {
-                (void) umount2(m->dir, MNT_DETACH);
-                (void) rmdir(m->dir);
-                m->dir = mfree(m->dir);
-        }
 }
 
 typedef struct FuseArgs {
