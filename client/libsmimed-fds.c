@@ -9,6 +9,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "io-util.h"
 #include "libsmimed-internal.h"
 #include "macro.h"
 
@@ -39,20 +40,6 @@ int fd_check_output(int fd, smimed_error *error) {
                                  "The output is an O_PATH descriptor; smimed writes only one opened for writing.");
         if ((flags & O_ACCMODE) == O_RDONLY)
                 return error_set(error, -EBADF, NULL, "The output is not open for writing.");
-        return 0;
-}
-
-int write_all_fd(int fd, const void *data, size_t size) {
-        for (const char *p = data; size > 0;) {
-                ssize_t n = write(fd, p, size);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                size -= (size_t) n;
-        }
         return 0;
 }
 
@@ -90,7 +77,7 @@ int input_relay_open(InputRelay *r, int input_fd, smimed_error *error) {
                         return error_set(error, -errno, NULL, strerror(errno));
                 if (n == 0)
                         break;
-                k = write_all_fd(copy, buf, (size_t) n);
+                k = fd_write_all(copy, buf, (size_t) n);
                 if (k < 0)
                         return error_set(error, k, NULL, strerror(-k));
         }

@@ -38,9 +38,6 @@ int bus_read_variant_strv(sd_bus_message *m, char ***ret);
  * fingerprints; -EBADMSG for a path that is not a certificate's. */
 int bus_read_certificate_paths(sd_bus_message *m, char ***ret);
 
-/* Writes all of data to fd (a blocking one). 0 or a negative errno. */
-int write_all_fd(int fd, const void *data, size_t size);
-
 /* A sealed memfd (named name in /proc) holding data, at offset 0; or a
  * negative errno. */
 int memfd_from_data(const char *name, const void *data, size_t size);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bus-error-map.h"
+#include "io-util.h"
 #include "libsmimed-internal.h"
 #include "macro.h"
 #include "strv.h"
@@ -287,7 +288,7 @@ int memfd_from_data(const char *name, const void *data, size_t size) {
         fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0)
                 return -errno;
-        r = write_all_fd(fd, data, size);
+        r = fd_write_all(fd, data, size);
         if (r < 0)
                 return r;
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)

@@ -98,22 +98,6 @@ int output_file_open(OutputFile *f, const char *path, mode_t mode) {
         return 0;
 }
 
-int write_all(int fd, const void *data, size_t size) {
-        const char *p = data;
-
-        while (size > 0) {
-                ssize_t n = write(fd, p, size);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                size -= (size_t) n;
-        }
-        return 0;
-}
-
 int output_file_commit(OutputFile *f) {
         if (f->owned_fd >= 0 && close(TAKE_FD(f->owned_fd)) < 0)
                 return -errno; /* a write the file system could not finish */

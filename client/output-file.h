@@ -22,8 +22,6 @@ typedef struct OutputFile {
 /* path NULL or "-" is standard output. mode: of a new file, before the
  * umask (a replaced file keeps its mode). Returns 0 or a negative errno. */
 int output_file_open(OutputFile *f, const char *path, mode_t mode);
-/* Writes all of data to fd, as often as it takes. Returns 0 or a negative errno. */
-int write_all(int fd, const void *data, size_t size);
 /* Puts the output in place. Returns 0 or a negative errno. */
 int output_file_commit(OutputFile *f);
 /* Closes, and removes the temporary file of an output not committed. */

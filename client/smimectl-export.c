@@ -6,6 +6,7 @@
 
 #include <openssl/pem.h>
 
+#include "io-util.h"
 #include "macro.h"
 #include "openssl-util.h"
 #include "output-file.h"
@@ -76,7 +77,7 @@ int verb_export(smimed *s, int argc, char *argv[]) {
 
         r = output_file_open(&out, arg_output, EXPORT_MODE);
         if (r >= 0)
-                r = write_all(out.fd, data, (size_t) size);
+                r = fd_write_all(out.fd, data, (size_t) size);
         if (r >= 0)
                 r = output_file_commit(&out);
         if (r < 0)

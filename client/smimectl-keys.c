@@ -11,6 +11,7 @@
 
 #include "format-util.h"
 #include "json-writer.h"
+#include "io-util.h"
 #include "macro.h"
 #include "output-file.h"
 #include "parse-util.h"
@@ -238,7 +239,7 @@ static int output_write(int fd, const char *csr) {
                 return -errno;
         if (S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0)
                 return -errno;
-        return write_all(fd, csr, strlen(csr));
+        return fd_write_all(fd, csr, strlen(csr));
 }
 
 /* GenerateKey, plain (renew NULL) or renewing a certificate; the request

@@ -301,23 +301,6 @@ int fd_truncate_here(int fd) {
         return 0;
 }
 
-int fd_write_all(int fd, const void *p, size_t n) {
-        const char *q = p;
-
-        while (n > 0) {
-                ssize_t k = write(fd, q, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                q += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 int fd_pread_all(int fd, void *p, size_t n, off_t offset) {
         char *q = p;
 

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "io-util.h"
+
 /* A client's file descriptor is used as the client opened it. smimed never
  * reopens one (through /proc/self/fd, with smimed's rights, an O_PATH
  * descriptor would open a file the client may not), but for a sealed memfd
@@ -94,10 +96,9 @@ int fd_zero(int fd, size_t size);
  * it, whatever a reused file held beyond. 0 or a negative errno. */
 int fd_truncate_here(int fd);
 
-/* Blocking, for files and the worker's own fds: writes all n bytes at p
- * (again after EINTR), or copies all of from, from its start, to the end
- * of to. 0 or a negative errno. */
-int fd_write_all(int fd, const void *p, size_t n);
+/* Blocking, for files and the worker's own fds: copies all of from, from
+ * its start, to the end of to (fd_write_all(), io-util.h, writes bytes).
+ * 0 or a negative errno. */
 int fd_copy_all(int from, int to);
 /* Reads exactly n bytes at offset into p (the file offset is left alone);
  * -EIO when the file ends before. 0 or a negative errno. */
